@@ -1,0 +1,180 @@
+/**
+ * Every failure the pipeline reports on purpose is a MedallionError: a stable `code` that callers
+ * and tests branch on (never the message text), a `category` that decides the exit code (see
+ * src/cli/exit-codes.ts), and the file/line/column context a person needs to fix the input.
+ */
+
+/** Why a run stopped; each category maps to one documented exit code. */
+export type ErrorCategory =
+  /** The input data is unusable: bad header, reject threshold, failing test, reconciliation. */
+  | 'data'
+  /** The command line or the configuration is wrong. */
+  | 'usage'
+  /** Something we depend on failed: database unreachable, connection lost, disk. */
+  | 'dependency'
+  /** Another run holds the lock on this target. */
+  | 'locked'
+  /** SIGINT or SIGTERM. */
+  | 'interrupted';
+
+export type ErrorCode =
+  // configuration and usage
+  | 'CONFIG_INVALID'
+  | 'USAGE_UNKNOWN_COMMAND'
+  // bronze
+  | 'BRONZE_FILE_MISSING'
+  | 'BRONZE_FILE_UNREADABLE'
+  | 'BRONZE_HEADER_MISMATCH'
+  | 'BRONZE_HEADER_MISSING'
+  | 'BRONZE_REJECT_THRESHOLD'
+  | 'BRONZE_RECONCILIATION'
+  // transform (silver, gold)
+  | 'MODEL_FILE_INVALID'
+  | 'MODEL_UNKNOWN_RELATION'
+  | 'MODEL_CYCLE'
+  | 'MODEL_SQL_FAILED'
+  | 'TESTS_FAILED'
+  | 'RECONCILIATION_FAILED'
+  // export
+  | 'EXPORT_FAILED'
+  | 'EXPORT_ROW_COUNT_MISMATCH'
+  // runs and dependencies
+  | 'RUN_LOCKED'
+  | 'DB_UNREACHABLE'
+  | 'DB_CONNECTION_LOST'
+  | 'DB_ERROR'
+  | 'EMBEDDED_DB_FAILED'
+  | 'IO_ERROR'
+  | 'INTERRUPTED'
+  | 'INTERNAL';
+
+/** Where in the input the problem is. Lines and columns are 1-based. */
+export interface ErrorContext {
+  file?: string;
+  line?: number;
+  column?: number | string;
+  /** What to do about it, in one sentence. */
+  hint?: string;
+  [key: string]: unknown;
+}
+
+export class MedallionError extends Error {
+  override readonly name: string = 'MedallionError';
+  readonly code: ErrorCode;
+  readonly category: ErrorCategory;
+  readonly context: ErrorContext;
+
+  constructor(
+    code: ErrorCode,
+    category: ErrorCategory,
+    message: string,
+    context: ErrorContext = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.code = code;
+    this.category = category;
+    this.context = context;
+  }
+
+  /** One line for a terminal or a log: location, message, and what to do. */
+  describe(): string {
+    const { file, line, column, hint } = this.context;
+    const where = file
+      ? `${file}${line !== undefined ? `:${line}` : ''}${column !== undefined ? ` (column ${column})` : ''}: `
+      : '';
+    return `${where}${this.message}${hint ? ` ${hint}` : ''}`;
+  }
+}
+
+export class DataError extends MedallionError {
+  override readonly name = 'DataError';
+  constructor(code: ErrorCode, message: string, context?: ErrorContext, options?: { cause?: unknown }) {
+    super(code, 'data', message, context, options);
+  }
+}
+
+export class UsageError extends MedallionError {
+  override readonly name = 'UsageError';
+  /** Every problem found, so that one run of the command reports all of them at once. */
+  readonly problems: string[];
+  constructor(code: ErrorCode, problems: string[], context?: ErrorContext) {
+    super(code, 'usage', problems.length === 1 ? problems[0]! : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`, context);
+    this.problems = problems;
+  }
+}
+
+export class DependencyError extends MedallionError {
+  override readonly name = 'DependencyError';
+  constructor(code: ErrorCode, message: string, context?: ErrorContext, options?: { cause?: unknown }) {
+    super(code, 'dependency', message, context, options);
+  }
+}
+
+export class LockedError extends MedallionError {
+  override readonly name = 'LockedError';
+  constructor(message: string, context?: ErrorContext) {
+    super('RUN_LOCKED', 'locked', message, context);
+  }
+}
+
+export class InterruptedError extends MedallionError {
+  override readonly name = 'InterruptedError';
+  readonly signal: 'SIGINT' | 'SIGTERM';
+  constructor(signal: 'SIGINT' | 'SIGTERM') {
+    super('INTERRUPTED', 'interrupted', `interrupted by ${signal}; nothing was published by this run`);
+    this.signal = signal;
+  }
+}
+
+/** The Postgres fields node-postgres puts on a DatabaseError (SQLSTATE, detail, hint, ...). */
+export interface PgErrorFields {
+  code?: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+  schema?: string;
+  table?: string;
+  column?: string;
+  constraint?: string;
+  where?: string;
+}
+
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN']);
+
+/**
+ * True for errors that mean "the database went away" rather than "the SQL is wrong":
+ * socket errors, SQLSTATE class 08 (connection exception), 57P01 (admin shutdown, e.g.
+ * pg_terminate_backend) and the driver's own "Connection terminated" messages.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const e = err as Error & { code?: string; errno?: string };
+  if (e.code && CONNECTION_ERRNOS.has(e.code)) return true;
+  if (typeof e.code === 'string' && (e.code.startsWith('08') || e.code === '57P01' || e.code === '57P02' || e.code === '57P03')) return true;
+  return /Connection terminated|connection is closed|Client has encountered a connection error|Client was closed/i.test(e.message);
+}
+
+/** Wraps anything thrown by pg into a MedallionError that keeps Postgres' own fields. */
+export function fromDatabaseError(err: unknown, doing: string, context: ErrorContext = {}): MedallionError {
+  if (err instanceof MedallionError) return err;
+  const e = err as Error & PgErrorFields;
+  const message = e instanceof Error ? e.message : String(err);
+  if (isConnectionError(err)) {
+    return new DependencyError('DB_CONNECTION_LOST', `lost the database connection while ${doing}: ${message}`, {
+      ...context,
+      hint: 'Check that PostgreSQL is running and reachable, then run again; nothing was published by this run.',
+    }, { cause: err });
+  }
+  const pg: PgErrorFields = {};
+  for (const key of ['code', 'detail', 'hint', 'position', 'schema', 'table', 'column', 'constraint', 'where'] as const) {
+    if (e && typeof e[key] === 'string') pg[key] = e[key];
+  }
+  const detail = pg.detail ? ` (${pg.detail})` : '';
+  return new DependencyError('DB_ERROR', `database error while ${doing}: ${message}${detail}`, {
+    ...context,
+    sqlstate: pg.code,
+    pg,
+    hint: pg.hint ?? context.hint,
+  }, { cause: err });
+}

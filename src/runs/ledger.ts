@@ -1,0 +1,125 @@
+/**
+ * The run ledger in the `etl` schema: one row per run in `runs`, and per run the source files,
+ * bronze rejects, silver/gold quarantine, rule counts and test results. The ledger is written on
+ * its own connection, outside the load's transaction, so that failed runs are recorded too.
+ */
+import type { SchemaNames } from '../config.ts';
+import { type Client, ident } from '../db/client.ts';
+
+export function ledgerDdl(schemas: SchemaNames): string {
+  const e = ident(schemas.etl);
+  return `
+create schema if not exists ${e};
+create table if not exists ${e}.runs (
+  run_id        bigserial primary key,
+  target        text,
+  command       text not null,
+  as_of         date,
+  started_at    timestamptz not null default clock_timestamp(),
+  finished_at   timestamptz,
+  status        text not null default 'running' check (status in ('running', 'success', 'failed', 'interrupted')),
+  exit_code     integer,
+  error_code    text,
+  error_message text,
+  stages        jsonb not null default '[]'::jsonb,
+  summary       jsonb not null default '{}'::jsonb
+);
+create table if not exists ${e}.source_files (
+  run_id       bigint not null references ${e}.runs (run_id) on delete cascade,
+  source       text not null,
+  file         text not null,
+  sha256       text not null,
+  bytes        bigint not null,
+  line_ending  text not null,
+  encoding     text not null,
+  records      bigint not null,
+  rows_loaded  bigint not null,
+  rejects      bigint not null,
+  seconds      double precision not null,
+  primary key (run_id, source)
+);
+create table if not exists ${e}.rejects (
+  run_id      bigint not null references ${e}.runs (run_id) on delete cascade,
+  source      text not null,
+  file        text not null,
+  line_number bigint not null,
+  reason      text not null,
+  message     text not null,
+  raw_text    text not null
+);
+create index if not exists rejects_run_idx on ${e}.rejects (run_id, source);
+create table if not exists ${e}.rule_counts (
+  run_id      bigint not null references ${e}.runs (run_id) on delete cascade,
+  model       text not null,
+  rule        text not null,
+  kind        text not null,
+  rows        bigint not null,
+  description text,
+  primary key (run_id, model, rule)
+);
+create table if not exists ${e}.quarantine (
+  run_id       bigint not null references ${e}.runs (run_id) on delete cascade,
+  model        text not null,
+  rule         text not null,
+  message      text not null,
+  source_file  text,
+  line_number  bigint,
+  values       jsonb
+);
+create index if not exists quarantine_run_idx on ${e}.quarantine (run_id, model, rule);
+create table if not exists ${e}.test_results (
+  run_id        bigint not null references ${e}.runs (run_id) on delete cascade,
+  test_name     text not null,
+  model         text,
+  kind          text not null,
+  severity      text not null check (severity in ('error', 'warn')),
+  status        text not null check (status in ('pass', 'warn', 'fail', 'error')),
+  failing_rows  bigint not null,
+  sample        jsonb,
+  message       text,
+  seconds       double precision,
+  primary key (run_id, test_name)
+);
+`;
+}
+
+export async function ensureLedger(client: Client, schemas: SchemaNames): Promise<void> {
+  await client.query(ledgerDdl(schemas));
+}
+
+export type RunStatus = 'running' | 'success' | 'failed' | 'interrupted';
+
+export interface StageRecord {
+  stage: string;
+  status: 'success' | 'failed' | 'skipped';
+  seconds: number;
+  rows?: number;
+  detail?: Record<string, unknown>;
+}
+
+export async function startRun(client: Client, schemas: SchemaNames, run: { target: string | null; command: string }): Promise<number> {
+  const { rows } = await client.query<{ run_id: number }>(
+    `insert into ${ident(schemas.etl)}.runs (target, command) values ($1, $2) returning run_id`,
+    [run.target, run.command],
+  );
+  return rows[0]!.run_id;
+}
+
+export async function recordAsOf(client: Client, schemas: SchemaNames, runId: number, asOf: string): Promise<void> {
+  await client.query(`update ${ident(schemas.etl)}.runs set as_of = $2 where run_id = $1`, [runId, asOf]);
+}
+
+export async function finishRun(
+  client: Client,
+  schemas: SchemaNames,
+  runId: number,
+  outcome: { status: RunStatus; exitCode: number; errorCode?: string; errorMessage?: string; stages: StageRecord[]; summary: Record<string, unknown> },
+): Promise<void> {
+  await client.query(
+    `update ${ident(schemas.etl)}.runs
+        set finished_at = clock_timestamp(), status = $2, exit_code = $3, error_code = $4, error_message = $5,
+            stages = $6::jsonb, summary = $7::jsonb
+      where run_id = $1`,
+    [runId, outcome.status, outcome.exitCode, outcome.errorCode ?? null, outcome.errorMessage ?? null, JSON.stringify(outcome.stages), JSON.stringify(outcome.summary)],
+  );
+}
