@@ -35,6 +35,7 @@ create table if not exists ${e}.source_files (
   records      bigint not null,
   rows_loaded  bigint not null,
   rejects      bigint not null,
+  blank_lines  bigint not null,
   seconds      double precision not null,
   primary key (run_id, source)
 );
@@ -43,9 +44,12 @@ create table if not exists ${e}.rejects (
   source      text not null,
   file        text not null,
   line_number bigint not null,
+  column_number integer,
   reason      text not null,
   message     text not null,
-  raw_text    text not null
+  -- raw_text is for reading (invalid UTF-8 shown as U+FFFD, NUL as U+2400); raw_bytes is exact
+  raw_text    text not null,
+  raw_bytes   bytea not null
 );
 create index if not exists rejects_run_idx on ${e}.rejects (run_id, source);
 create table if not exists ${e}.rule_counts (

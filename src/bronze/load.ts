@@ -1,0 +1,205 @@
+/**
+ * The bronze stage: every source file streamed through the record scanner into
+ * `COPY ... FROM STDIN (format csv)`, inside one transaction that replaces all six bronze tables at
+ * once. Each file is loaded into a fresh `<table>__loading` table, and only when every file has
+ * loaded and reconciled are the old tables dropped and the new ones renamed into place, so a failed
+ * load (any error, a lost connection, a signal) leaves bronze exactly as the last good run left it.
+ *
+ * Rejected records go to etl.rejects on the ledger connection, outside the load transaction: a run
+ * that fails on too many rejects still shows which records they were.
+ */
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { SchemaNames } from '../config.ts';
+import { type Client, ident, literal } from '../db/client.ts';
+import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
+import { bronzeColumns, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
+import type { RejectedRecord, RejectReason } from './record-scanner.ts';
+import { type ScanProgress, ScanStream } from './scan-stream.ts';
+import { readSourceHeader, type SourceHeader } from './source-file.ts';
+
+export interface BronzeLoadOptions {
+  /** Connection for the load transaction. */
+  client: Client;
+  /** Connection for etl.rejects and etl.source_files (autocommit). */
+  ledger: Client;
+  schemas: SchemaNames;
+  seedsDir: string;
+  runId: number;
+  maxRejectRate: number;
+  maxFieldBytes: number;
+  signal?: AbortSignal;
+  onProgress?: (event: BronzeProgress) => void;
+  /** Defaults to all six contracts; tests may load a subset. */
+  contracts?: readonly SourceContract[];
+}
+
+export type BronzeProgress =
+  | { kind: 'file-start'; source: string; bytes: number }
+  | ({ kind: 'file-progress'; source: string; bytes: number } & ScanProgress)
+  | { kind: 'file-done'; result: FileLoadResult };
+
+export interface FileLoadResult {
+  source: string;
+  file: string;
+  sha256: string;
+  bytes: number;
+  lineEnding: SourceHeader['lineEnding'];
+  encoding: 'UTF-8' | 'UTF-8 with BOM';
+  records: number;
+  rowsLoaded: number;
+  rejects: number;
+  rejectsByReason: Partial<Record<RejectReason, number>>;
+  blankLines: number;
+  seconds: number;
+}
+
+export interface BronzeLoadResult {
+  files: FileLoadResult[];
+  seconds: number;
+}
+
+export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoadResult> {
+  const contracts = options.contracts ?? SOURCE_CONTRACTS;
+  const started = performance.now();
+  // Every header is checked before anything is loaded: a bad export fails in milliseconds.
+  const headers = await readAllHeaders(options.seedsDir, contracts);
+  const { client, schemas } = options;
+  const b = ident(schemas.bronze);
+  const files: FileLoadResult[] = [];
+  try {
+    await client.query('begin');
+    await client.query(`create schema if not exists ${b}`);
+    for (const [i, contract] of contracts.entries()) {
+      options.signal?.throwIfAborted();
+      const result = await loadFile(options, contract, headers[i]!);
+      files.push(result);
+      options.onProgress?.({ kind: 'file-done', result });
+    }
+    for (const contract of contracts) {
+      await client.query(`drop table if exists ${b}.${ident(contract.name)}`);
+      await client.query(`alter table ${b}.${ident(`${contract.name}__loading`)} rename to ${ident(contract.name)}`);
+    }
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw options.signal?.aborted && options.signal.reason instanceof MedallionError ? options.signal.reason : fromDatabaseError(err, 'loading bronze');
+  }
+  return { files, seconds: (performance.now() - started) / 1000 };
+}
+
+async function readAllHeaders(dir: string, contracts: readonly SourceContract[]): Promise<SourceHeader[]> {
+  const settled = await Promise.allSettled(contracts.map((c) => readSourceHeader(dir, c)));
+  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) {
+    const first = failures[0] as MedallionError;
+    const all = failures.map((f) => (f instanceof MedallionError ? f.describe() : String(f)));
+    throw new DataError(first.code ?? 'BRONZE_FILE_MISSING', `${failures.length} source files cannot be loaded:\n  - ${all.join('\n  - ')}`, { file: first.context?.file });
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<SourceHeader>).value);
+}
+
+async function loadFile(options: BronzeLoadOptions, contract: SourceContract, header: SourceHeader): Promise<FileLoadResult> {
+  const { client, ledger, schemas, runId } = options;
+  const started = performance.now();
+  const table = `${ident(schemas.bronze)}.${ident(`${contract.name}__loading`)}`;
+  const columns = bronzeColumns(contract);
+  await client.query(`drop table if exists ${table}`);
+  await client.query(
+    `create table ${table} (${columns.map((c) => `${ident(c)} text`).join(', ')},
+       _run_id bigint not null default ${runId}, _source_file text not null default ${literal(header.fileName)}, _line_number bigint not null)`,
+  );
+  options.onProgress?.({ kind: 'file-start', source: contract.name, bytes: header.bytes });
+
+  const rejectsByReason: Partial<Record<RejectReason, number>> = {};
+  const sink = async (rejects: RejectedRecord[]) => {
+    for (const r of rejects) rejectsByReason[r.reason] = (rejectsByReason[r.reason] ?? 0) + 1;
+    await writeRejects(ledger, schemas, runId, contract.name, header.fileName, rejects);
+  };
+  const scan = new ScanStream({
+    fieldCount: contract.header.length,
+    columns: header.columns,
+    maxFieldBytes: options.maxFieldBytes,
+    firstLine: 2,
+    sink,
+    alreadyRead: header.headerBytes,
+    onProgress: options.onProgress ? (p) => options.onProgress!({ kind: 'file-progress', source: contract.name, bytes: header.bytes, ...p }) : undefined,
+  });
+  // COPY takes the columns in the file's order, so a reordered header still lands right.
+  const copy = client.query(copyFrom(`copy ${table} (${header.columns.map(ident).join(', ')}, _line_number) from stdin with (format csv)`));
+  const input = createReadStream(header.path, { start: header.headerBytes.length, highWaterMark: 1 << 20 });
+  try {
+    await pipeline(input, scan, copy, { signal: options.signal });
+  } catch (err) {
+    if (err instanceof MedallionError) throw err;
+    if ((err as NodeJS.ErrnoException).code && !(err as { severity?: string }).severity && !String((err as NodeJS.ErrnoException).code).match(/^[0-9A-Z]{5}$/)) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw new DataError('BRONZE_FILE_UNREADABLE', `cannot read the file: ${(err as Error).message}`, { file: header.path });
+    }
+    throw fromDatabaseError(err, `copying ${header.fileName} into ${schemas.bronze}.${contract.name}`, { file: header.path });
+  }
+  const s = scan.scanner;
+  const rowsLoaded = Number(copy.rowCount);
+  const result: FileLoadResult = {
+    source: contract.name,
+    file: header.fileName,
+    sha256: scan.hash.digest('hex'),
+    bytes: scan.bytesRead,
+    lineEnding: header.lineEnding,
+    encoding: header.hasBom ? 'UTF-8 with BOM' : 'UTF-8',
+    records: s.records,
+    rowsLoaded,
+    rejects: s.rejected,
+    rejectsByReason,
+    blankLines: s.blankLines,
+    seconds: (performance.now() - started) / 1000,
+  };
+  await recordSourceFile(ledger, schemas, runId, result);
+  if (result.records !== result.rowsLoaded + result.rejects) {
+    throw new DataError('BRONZE_RECONCILIATION', `read ${result.records} records but loaded ${result.rowsLoaded} rows and rejected ${result.rejects}: ${result.records - result.rowsLoaded - result.rejects} records are unaccounted for`, {
+      file: header.path,
+      hint: 'This is a bug in the loader; nothing was published. Please report it with the file.',
+    });
+  }
+  if (result.records > 0 && result.rejects / result.records > options.maxRejectRate) {
+    const reasons = Object.entries(rejectsByReason).map(([k, v]) => `${k} ×${v}`).join(', ');
+    throw new DataError('BRONZE_REJECT_THRESHOLD', `${result.rejects} of ${result.records} records rejected (${pct(result.rejects / result.records)}), more than the allowed ${pct(options.maxRejectRate)}: ${reasons}`, {
+      file: header.path,
+      hint: `See select line_number, reason, message from ${schemas.etl}.rejects where run_id = ${runId}; fix the export or raise --max-reject-rate. Nothing was published.`,
+    });
+  }
+  return result;
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(x < 0.001 ? 3 : 2)}%`;
+}
+
+async function writeRejects(ledger: Client, schemas: SchemaNames, runId: number, source: string, file: string, rejects: RejectedRecord[]): Promise<void> {
+  await ledger.query(
+    `insert into ${ident(schemas.etl)}.rejects (run_id, source, file, line_number, column_number, reason, message, raw_text, raw_bytes)
+     select $1, $2, $3, r.line, r.col, r.reason, r.message, r.raw_text, r.raw_bytes
+       from unnest($4::bigint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::bytea[]) as r (line, col, reason, message, raw_text, raw_bytes)`,
+    [
+      runId,
+      source,
+      file,
+      rejects.map((r) => r.line),
+      rejects.map((r) => r.column ?? null),
+      rejects.map((r) => r.reason),
+      rejects.map((r) => r.message),
+      rejects.map((r) => r.raw.toString('utf8').replace(/\0/g, '\u2400')),
+      rejects.map((r) => r.raw),
+    ],
+  );
+}
+
+async function recordSourceFile(ledger: Client, schemas: SchemaNames, runId: number, r: FileLoadResult): Promise<void> {
+  await ledger.query(
+    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, records, rows_loaded, rejects, blank_lines, seconds)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds],
+  );
+}

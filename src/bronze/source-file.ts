@@ -1,0 +1,112 @@
+/**
+ * Opening a source file: finding it, reading its header line, and checking that header against the
+ * contract before a single row is loaded. Header problems stop the run (exit 1); they are never
+ * quarantined, because a wrong header means every row would land in the wrong column.
+ */
+import { open, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { DataError } from '../errors.ts';
+import type { SourceContract } from './contracts.ts';
+
+export interface SourceHeader {
+  /** Absolute path of the file. */
+  path: string;
+  /** The file name as recorded in lineage (`_source_file`). */
+  fileName: string;
+  bytes: number;
+  hasBom: boolean;
+  lineEnding: 'CRLF' | 'LF' | 'none';
+  /** Header columns, normalised (trimmed, lower-case), in file order. */
+  columns: string[];
+  /** The raw header bytes including BOM and line terminator: data starts at this offset. */
+  headerBytes: Buffer;
+}
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const HEADER_READ_LIMIT = 1 << 20;
+
+export async function readSourceHeader(dir: string, contract: SourceContract): Promise<SourceHeader> {
+  const file = path.join(dir, contract.file);
+  let size: number;
+  try {
+    const s = await stat(file);
+    if (!s.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+    size = s.size;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new DataError('BRONZE_FILE_MISSING', `source file ${contract.file} (${contract.description}) is missing`, {
+        file,
+        hint: `Put ${contract.file} in ${dir}, or point --seeds at the folder that has the six files.`,
+      });
+    }
+    throw new DataError('BRONZE_FILE_UNREADABLE', `cannot read source file: ${(err as Error).message}`, { file, hint: 'Check the path and its permissions.' });
+  }
+  const handle = await open(file, 'r');
+  let head: Buffer;
+  try {
+    const buf = Buffer.alloc(Math.min(size, HEADER_READ_LIMIT));
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    head = buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+  const hasBom = head.subarray(0, 3).equals(BOM);
+  const start = hasBom ? 3 : 0;
+  const nl = head.indexOf(10, start);
+  if (nl < 0 && size > HEADER_READ_LIMIT) {
+    throw new DataError('BRONZE_HEADER_MISSING', `the first line is longer than ${HEADER_READ_LIMIT} bytes; this is not a CSV file with a header`, { file, line: 1 });
+  }
+  const lineEnd = nl < 0 ? head.length : nl;
+  const contentEnd = lineEnd > start && head[lineEnd - 1] === 13 ? lineEnd - 1 : lineEnd;
+  const headerText = head.subarray(start, contentEnd).toString('utf8');
+  if (headerText.trim() === '') {
+    throw new DataError('BRONZE_HEADER_MISSING', `the file has no header line; expected: ${contract.header.join(',')}`, {
+      file,
+      line: 1,
+      hint: 'Export the file with its header row.',
+    });
+  }
+  const [fields] = parse(headerText, { relax_quotes: true, relax_column_count: true }) as string[][];
+  const columns = (fields ?? []).map((c) => c.trim().toLowerCase());
+  checkHeader(file, contract, columns);
+  return {
+    path: file,
+    fileName: contract.file,
+    bytes: size,
+    hasBom,
+    lineEnding: nl < 0 ? 'none' : contentEnd < lineEnd ? 'CRLF' : 'LF',
+    columns,
+    headerBytes: Buffer.from(head.subarray(0, nl < 0 ? head.length : nl + 1)),
+  };
+}
+
+/**
+ * The header must hold exactly the contract's columns (case and surrounding spaces ignored). Their
+ * order may differ: COPY is given the file's column order, so a reordered export still loads right.
+ */
+function checkHeader(file: string, contract: SourceContract, columns: string[]): void {
+  const expected = contract.header.map((h) => h.toLowerCase());
+  const missing = expected.filter((c) => !columns.includes(c));
+  const extra = columns.filter((c) => !expected.includes(c));
+  const duplicated = columns.filter((c, i) => columns.indexOf(c) !== i);
+  if (!missing.length && !extra.length && !duplicated.length) return;
+  const parts: string[] = [];
+  if (missing.length === 1 && extra.length === 1) {
+    parts.push(`column '${missing[0]}' is named '${extra[0]}' (column ${columns.indexOf(extra[0]!) + 1})`);
+  } else {
+    if (missing.length) parts.push(`missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}`);
+    if (extra.length) parts.push(`unexpected column${extra.length > 1 ? 's' : ''} ${extra.map((m) => `'${m}' (column ${columns.indexOf(m) + 1})`).join(', ')}`);
+  }
+  if (duplicated.length) parts.push(`duplicated column${duplicated.length > 1 ? 's' : ''} ${duplicated.map((m) => `'${m}'`).join(', ')}`);
+  const firstBad = extra[0] ?? duplicated[0];
+  throw new DataError('BRONZE_HEADER_MISMATCH', `header does not match the ${contract.name} contract: ${parts.join('; ')}`, {
+    file,
+    line: 1,
+    column: firstBad ? columns.indexOf(firstBad) + 1 : undefined,
+    expected: contract.header.join(','),
+    found: columns.join(','),
+    hint: `Expected the header ${contract.header.join(',')}; fix the export (nothing was loaded).`,
+  });
+}
