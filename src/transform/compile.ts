@@ -1,0 +1,72 @@
+/**
+ * Compile: rewrite the schema of every reference to the schemas of this run — `bronze` to the
+ * target's bronze schema, `silver` and `gold` to the staging schemas the build writes into
+ * (`<silver>_next`, `<gold>_next`). Only the schema word changes; comments, literals and layout
+ * are kept, and the returned offset map lets an error position in the compiled text be traced back
+ * to a line of the .sql file.
+ */
+import type { SchemaNames } from '../config.ts';
+import { ident } from '../db/client.ts';
+import { extractReferences } from './dependencies.ts';
+import type { RelationName, SourceLayer, StagingSchemas } from './types.ts';
+
+export function stagingSchemas(schemas: SchemaNames): StagingSchemas {
+  return Object.freeze({ silver: `${schemas.silver}_next`, gold: `${schemas.gold}_next` });
+}
+
+/** The schema a layer compiles to for a build: bronze as is, silver/gold to their staging schemas. */
+export function buildSchemaFor(layer: SourceLayer, schemas: SchemaNames): string {
+  return layer === 'bronze' ? schemas.bronze : stagingSchemas(schemas)[layer];
+}
+
+/** `silver.customers` → `"dev_silver_next"."customers"` (quoted, ready for SQL text). */
+export function compiledRelation(relation: RelationName, schemas: SchemaNames): string {
+  const dot = relation.indexOf('.');
+  const layer = relation.slice(0, dot) as SourceLayer;
+  return `${ident(buildSchemaFor(layer, schemas))}.${ident(relation.slice(dot + 1))}`;
+}
+
+interface Edit {
+  /** Where the replacement starts in the compiled text, and how much longer it is. */
+  compiledStart: number;
+  compiledEnd: number;
+  originalStart: number;
+  delta: number;
+}
+
+export interface CompiledSql {
+  sql: string;
+  /** Offset in the original text of a 0-based offset in the compiled text. */
+  originalOffset(compiledOffset: number): number;
+}
+
+/** Rewrites the schema of each reference in `sql` for a build of `schemas`. */
+export function compileSql(sql: string, schemas: SchemaNames): CompiledSql {
+  const edits: Edit[] = [];
+  let out = '';
+  let last = 0;
+  let shift = 0;
+  for (const ref of extractReferences(sql)) {
+    const replacement = ident(buildSchemaFor(ref.layer, schemas));
+    out += sql.slice(last, ref.schemaStart);
+    const compiledStart = ref.schemaStart + shift;
+    out += replacement;
+    const delta = replacement.length - (ref.schemaEnd - ref.schemaStart);
+    shift += delta;
+    edits.push({ compiledStart, compiledEnd: compiledStart + replacement.length, originalStart: ref.schemaStart, delta });
+    last = ref.schemaEnd;
+  }
+  out += sql.slice(last);
+  return {
+    sql: out,
+    originalOffset(offset: number): number {
+      let total = 0;
+      for (const e of edits) {
+        if (offset < e.compiledStart) break;
+        if (offset < e.compiledEnd) return e.originalStart;
+        total += e.delta;
+      }
+      return offset - total;
+    },
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * The typed form of a model project (sql/silver, sql/gold): what src/transform/project.ts produces
+ * from the `.sql` and `.yml` files, and what the build, the rule counts and the data tests consume.
+ * The contract these types implement is sql/README.md.
+ */
+
+export type Layer = 'silver' | 'gold';
+export type SourceLayer = 'bronze' | Layer;
+export type Materialization = 'table' | 'view';
+export type Severity = 'error' | 'warn';
+export type RuleKind = 'repair' | 'superseded' | 'flag' | 'quarantine';
+
+/** A schema-qualified relation such as `bronze.cust_info` or `silver.customers`. */
+export type RelationName = string;
+
+interface TestBase {
+  /** Unique across the project; default built from kind, model and columns. */
+  name: string;
+  severity: Severity;
+  /** The model the test belongs to (`silver.customers`). */
+  model: RelationName;
+  /** The .yml file that declares it (as given to loadProject, joined with the layer folder). */
+  file: string;
+  /** Where it is declared, e.g. `columns[2].tests[0]` or `tests[1]`, or `unique_key` when implied. */
+  declaredAt: string;
+}
+
+export interface NotNullTest extends TestBase {
+  kind: 'not_null';
+  columns: string[];
+  where?: string;
+}
+export interface UniqueTest extends TestBase {
+  kind: 'unique';
+  columns: string[];
+  where?: string;
+}
+export interface AcceptedValuesTest extends TestBase {
+  kind: 'accepted_values';
+  column: string;
+  values: (string | number | boolean)[];
+  allowNull: boolean;
+  where?: string;
+}
+export interface RelationshipsTest extends TestBase {
+  kind: 'relationships';
+  column: string;
+  to: RelationName;
+  field: string;
+  /** Filter on the child rows (this model), e.g. `customer_known`. */
+  where?: string;
+}
+export interface ExpressionTest extends TestBase {
+  kind: 'expression';
+  expression: string;
+  where?: string;
+}
+export interface QueryTest extends TestBase {
+  kind: 'query';
+  /** Rows returned are the failing rows. */
+  sql: string;
+}
+export interface EqualTest extends TestBase {
+  kind: 'equal';
+  left: string;
+  right: string;
+  /** Absolute difference allowed (numbers); 0 = must be equal. */
+  tolerance: number;
+}
+
+export type TestDefinition =
+  | NotNullTest
+  | UniqueTest
+  | AcceptedValuesTest
+  | RelationshipsTest
+  | ExpressionTest
+  | QueryTest
+  | EqualTest;
+export type TestKind = TestDefinition['kind'];
+
+export interface RuleDefinition {
+  name: string;
+  kind: RuleKind;
+  description?: string;
+  /** The relation whose rows are counted; default: the model that declares the rule. */
+  relation: RelationName;
+  /** Rows matching this predicate are counted. Optional only for `quarantine` rules, which are
+   * then counted from the quarantine models' rows (grouped by model and rule). */
+  where?: string;
+  /** The model that declares the rule, and its .yml file. */
+  model: RelationName;
+  file: string;
+}
+
+export interface ColumnSpec {
+  name: string;
+  description?: string;
+}
+
+export interface Model {
+  /** `silver.customers` */
+  name: RelationName;
+  layer: Layer;
+  /** File stem: `customers` */
+  relation: string;
+  sqlFile: string;
+  ymlFile: string;
+  /** The select, as written (trailing semicolon removed). */
+  sql: string;
+  description?: string;
+  materialized: Materialization;
+  uniqueKey: string[];
+  quarantine: boolean;
+  /** Documented columns, in .yml order, each name once. */
+  columns: ColumnSpec[];
+  /** Every test of the model: column tests, model-level tests and those implied by unique_key. */
+  tests: TestDefinition[];
+  rules: RuleDefinition[];
+  /** Models and bronze tables this model reads, sorted (`bronze.cust_info`, `silver.customers`). */
+  dependencies: RelationName[];
+}
+
+export interface Project {
+  /** The sql folder that was read. */
+  dir: string;
+  /** Every model, in build (dependency) order. */
+  models: Model[];
+  /** The bronze tables the models may read (names without schema). */
+  sources: readonly string[];
+}
+
+/** The schemas a build writes into before publishing. */
+export interface StagingSchemas {
+  readonly silver: string;
+  readonly gold: string;
+}

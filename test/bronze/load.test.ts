@@ -1,0 +1,225 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadBronze } from '../../src/bronze/load.ts';
+import { connect } from '../../src/db/client.ts';
+import { DependencyError } from '../../src/errors.ts';
+import { acquireRunLock } from '../../src/runs/lock.ts';
+import { ensureLedger, startRun } from '../../src/runs/ledger.ts';
+import { runCli } from '../support/cli.ts';
+import { dropTarget, query, testConfig, uniqueTarget } from '../support/database.ts';
+import { type FixtureDir, headerOf, VALID_ROWS, writeSources } from '../support/source-fixtures.ts';
+
+const target = uniqueTarget('bronze');
+const fixtures: FixtureDir[] = [];
+
+async function sources(overrides: Parameters<typeof writeSources>[0] = {}) {
+  const f = await writeSources(overrides);
+  fixtures.push(f);
+  return f;
+}
+
+function load(dir: string, extra: string[] = []) {
+  return runCli(['load', '--seeds', dir, '--target', target, ...extra]);
+}
+
+async function rejectsOfLastRun(source: string) {
+  return query<{ line_number: number; reason: string; column_number: number | null; raw_text: string }>(
+    `select line_number, reason, column_number, raw_text from ${target}_etl.rejects
+      where run_id = (select max(run_id) from ${target}_etl.runs) and source = $1 order by line_number`,
+    [source],
+  );
+}
+
+async function sourceFile(source: string) {
+  const rows = await query<{ records: number; rows_loaded: number; rejects: number; line_ending: string; encoding: string }>(
+    `select records, rows_loaded, rejects, line_ending, encoding from ${target}_etl.source_files
+      where run_id = (select max(run_id) from ${target}_etl.runs) and source = $1`,
+    [source],
+  );
+  return rows[0]!;
+}
+
+async function bronzeChecksum(): Promise<string> {
+  const rows = await query<{ sum: string }>(
+    `select md5(string_agg(t::text, '|' order by t::text)) as sum from (
+       select 'c', c::text from ${target}_bronze.cust_info c union all select 's', s::text from ${target}_bronze.sales_details s) t`,
+  );
+  return rows[0]!.sum;
+}
+
+afterAll(async () => {
+  await dropTarget(target);
+  await Promise.all(fixtures.map((f) => f.cleanup()));
+});
+
+describe('bronze load', () => {
+  beforeAll(async () => {
+    const f = await sources();
+    const r = await load(f.dir);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('loads the six files with every value exactly as received, plus lineage', async () => {
+    for (const [source, rows] of Object.entries(VALID_ROWS)) {
+      const [{ count }] = await query<{ count: number }>(`select count(*)::int as count from ${target}_bronze.${source}`);
+      expect(count, source).toBe(rows.length);
+    }
+    const customers = await query(`select cst_firstname, cst_lastname, cst_marital_status, _source_file, _line_number from ${target}_bronze.cust_info order by _line_number`);
+    expect(customers[0]).toEqual({ cst_firstname: ' Jon', cst_lastname: 'Yang ', cst_marital_status: 'M', _source_file: 'cust_info.csv', _line_number: 2 });
+    expect(customers[1]!.cst_firstname).toBe('Eugène');
+    expect(customers[2]!.cst_marital_status).toBeNull();
+    const [prd] = await query(`select prd_line from ${target}_bronze.prd_info order by _line_number limit 1`);
+    expect(prd!.prd_line).toBe('R ');
+    expect(await sourceFile('sales_details')).toMatchObject({ records: 3, rows_loaded: 3, rejects: 0, line_ending: 'CRLF', encoding: 'UTF-8' });
+  });
+
+  it('accepts a BOM, LF endings, a final newline and RFC 4180 quoting', async () => {
+    const f = await sources({
+      cust_info: Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from(`${headerOf('cust_info')}\n11000,AW00011000,"Jon, ""JJ""","Multi\nline",M,M,2025-10-06\n11001,AW00011001,"",x,S,F,2025-10-06\n`),
+      ]),
+    });
+    const r = await load(f.dir);
+    expect(r.code).toBe(0);
+    const rows = await query(`select cst_firstname, cst_lastname, _line_number from ${target}_bronze.cust_info order by _line_number`);
+    expect(rows).toEqual([
+      { cst_firstname: 'Jon, "JJ"', cst_lastname: 'Multi\nline', _line_number: 2 },
+      { cst_firstname: '', cst_lastname: 'x', _line_number: 4 },
+    ]);
+    expect(await sourceFile('cust_info')).toMatchObject({ records: 2, rows_loaded: 2, rejects: 0, line_ending: 'LF', encoding: 'UTF-8 with BOM' });
+  });
+
+  const badCases: [string, string | Buffer, string, number, string][] = [
+    ['a missing field', '11000,AW00011000,Jon,Yang,M,M', 'RECORD_FIELD_COUNT', 3, '11000,AW00011000,Jon,Yang,M,M'],
+    ['an extra field', '11000,AW00011000,Jon,Yang,M,M,2025-10-06,extra', 'RECORD_FIELD_COUNT', 3, '11000,AW00011000,Jon,Yang,M,M,2025-10-06,extra'],
+    ['an unclosed quote', '11000,AW00011000,"Jon,Yang,M,M,2025-10-06', 'RECORD_UNCLOSED_QUOTE', 3, '11000,AW00011000,"Jon,Yang,M,M,2025-10-06'],
+    ['text after a closing quote', '11000,AW00011000,"Jon"x,Yang,M,M,2025-10-06', 'RECORD_INVALID_QUOTE', 3, '11000,AW00011000,"Jon"x,Yang,M,M,2025-10-06'],
+    ['invalid UTF-8', Buffer.concat([Buffer.from('11000,AW00011000,J'), Buffer.from([0xff]), Buffer.from('n,Yang,M,M,2025-10-06')]), 'RECORD_INVALID_UTF8', 3, '11000,AW00011000,J\ufffdn,Yang,M,M,2025-10-06'],
+    ['a NUL byte', '11000,AW00011000,Jon\0,Yang,M,M,2025-10-06', 'RECORD_NUL_BYTE', 3, '11000,AW00011000,Jon\u2400,Yang,M,M,2025-10-06'],
+    ['a field over the size limit', `11000,AW00011000,${'J'.repeat(70_000)},Yang,M,M,2025-10-06`, 'RECORD_FIELD_TOO_LARGE', 3, `11000,AW00011000,${'J'.repeat(70_000)},Yang,M,M,2025-10-06`],
+  ];
+  for (const [name, badLine, reason, line, raw] of badCases) {
+    it(`rejects ${name} with ${reason}, keeps the raw text, and loses nothing`, async () => {
+      const good = VALID_ROWS.cust_info;
+      const content = Buffer.concat([Buffer.from(`${headerOf('cust_info')}\r\n${good[0]}\r\n`), Buffer.from(badLine), Buffer.from(`\r\n${good[1]}\r\n${good[2]}`)]);
+      const f = await sources({ cust_info: content });
+      const r = await load(f.dir, ['--max-reject-rate', '0.5']);
+      expect(r.code, r.stderr).toBe(0);
+      const rejects = await rejectsOfLastRun('cust_info');
+      expect(rejects.map((x) => [x.line_number, x.reason])).toEqual([[line, reason]]);
+      expect(rejects[0]!.raw_text).toBe(raw);
+      expect(await sourceFile('cust_info')).toMatchObject({ records: 4, rows_loaded: 3, rejects: 1 });
+      const lines = await query<{ l: string }>(`select _line_number::text as l from ${target}_bronze.cust_info order by _line_number`);
+      expect(lines.map((x) => x.l)).toEqual(['2', '4', '5']);
+    });
+  }
+
+  it('fails the run with exit 1 when a file passes the reject threshold, and publishes nothing', async () => {
+    const before = await bronzeChecksum();
+    const f = await sources({ sales_details: `${headerOf('sales_details')}\r\n${VALID_ROWS.sales_details[0]}\r\nSO1,short\r\n` });
+    const r = await load(f.dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('BRONZE_REJECT_THRESHOLD');
+    expect(r.stderr).toContain('sales_details.csv');
+    expect(r.stderr).toContain('1 of 2 records rejected (50.00%)');
+    expect(await bronzeChecksum()).toBe(before);
+    const [run] = await query(`select status, exit_code, error_code from ${target}_etl.runs order by run_id desc limit 1`);
+    expect(run).toEqual({ status: 'failed', exit_code: 1, error_code: 'BRONZE_REJECT_THRESHOLD' });
+    // the rejected record is on record for the failed run
+    expect((await rejectsOfLastRun('sales_details')).map((x) => x.reason)).toEqual(['RECORD_FIELD_COUNT']);
+  });
+
+  it('stops with exit 1 naming the file and the difference when a header does not match', async () => {
+    const renamed = await sources({ prd_info: `prd_id,prd_key,prd_name,prd_cost,prd_line,prd_start_dt,prd_end_dt\r\n${VALID_ROWS.prd_info[0]}` });
+    let r = await load(renamed.dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('BRONZE_HEADER_MISMATCH');
+    expect(r.stderr).toContain('prd_info.csv:1');
+    expect(r.stderr).toContain("column 'prd_nm' is named 'prd_name' (column 3)");
+    const missing = await sources({ px_cat_g1v2: 'ID,CAT,SUBCAT\r\nAC_BR,Accessories,Bike Racks' });
+    r = await load(missing.dir);
+    expect(r.stderr).toContain("missing column 'maintenance'");
+    const extra = await sources({ loc_a101: 'CID,CNTRY,REGION\r\nAW-00011000,Australia,x' });
+    r = await load(extra.dir);
+    expect(r.stderr).toContain("unexpected column 'region' (column 3)");
+  });
+
+  it('accepts a header in another case, with spaces, and in another column order', async () => {
+    const f = await sources({ px_cat_g1v2: ' cat ,Id,SUBCAT,maintenance\r\nComponents,CO_RF,Road Frames,Yes\r\n' });
+    const r = await load(f.dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await query(`select id, cat from ${target}_bronze.px_cat_g1v2`)).toEqual([{ id: 'CO_RF', cat: 'Components' }]);
+  });
+
+  it('stops with exit 1 naming the file when a source file is missing', async () => {
+    const f = await sources();
+    await import('node:fs/promises').then((fs) => fs.rm(`${f.dir}/loc_a101.csv`));
+    const r = await load(f.dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('BRONZE_FILE_MISSING');
+    expect(r.stderr).toContain('loc_a101.csv');
+  });
+
+  it('exits 3 with a clear message when the database is unreachable', async () => {
+    const f = await sources();
+    const r = await runCli(['load', '--seeds', f.dir, '--target', target], { env: { DATABASE_URL: 'postgresql://nobody:secret@127.0.0.1:1/none', ETL_LOG_FORMAT: 'json' } });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('DB_UNREACHABLE');
+    expect(r.stderr).toContain('nobody@127.0.0.1:1/none');
+    expect(r.stderr + r.stdout).not.toContain('secret');
+  });
+
+  it('exits 75 at once while another run holds the lock', async () => {
+    const config = testConfig(target);
+    const holder = await connect(config.connection);
+    try {
+      await acquireRunLock(holder, target);
+      const f = await sources();
+      const r = await load(f.dir);
+      expect(r.code).toBe(75);
+      expect(r.stderr).toContain('RUN_LOCKED');
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('leaves the previous bronze tables unchanged when the connection dies mid-load', async () => {
+    const good = await sources();
+    expect((await load(good.dir)).code).toBe(0);
+    const before = await bronzeChecksum();
+    // A sales file large enough that COPY is still running when we kill the connection.
+    const lines = Array.from({ length: 300_000 }, (_, i) => `SO${i},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`);
+    const big = await sources({ sales_details: `${headerOf('sales_details')}\r\n${lines.join('\r\n')}` });
+    const config = testConfig(target);
+    const work = await connect(config.connection);
+    const ledger = await connect(config.connection);
+    const killer = await connect(config.connection);
+    try {
+      await ensureLedger(ledger, config.schemas);
+      const runId = await startRun(ledger, config.schemas, { target, command: 'test' });
+      const pid = (await work.query('select pg_backend_pid() as pid')).rows[0].pid;
+      let killed = false;
+      const attempt = loadBronze({
+        client: work,
+        ledger,
+        schemas: config.schemas,
+        seedsDir: big.dir,
+        runId,
+        maxRejectRate: 0.01,
+        maxFieldBytes: 65536,
+        onProgress: (e) => {
+          if (e.kind === 'file-progress' && e.source === 'sales_details' && !killed) {
+            killed = true;
+            void killer.query('select pg_terminate_backend($1)', [pid]);
+          }
+        },
+      });
+      await expect(attempt).rejects.toBeInstanceOf(DependencyError);
+      await expect(attempt).rejects.toMatchObject({ code: 'DB_CONNECTION_LOST' });
+    } finally {
+      await Promise.all([work.end().catch(() => {}), ledger.end(), killer.end()]);
+    }
+    expect(await bronzeChecksum()).toBe(before);
+  });
+});

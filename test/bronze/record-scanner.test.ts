@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { type RejectedRecord, RecordScanner } from '../../src/bronze/record-scanner.ts';
+
+const COLUMNS = ['a', 'b', 'c'];
+
+/** Scans `input` in chunks of `chunkSize` bytes, the way the stream adapter does. */
+function scanAll(input: string | Buffer, chunkSize = 1 << 20, maxFieldBytes = 1000) {
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  const scanner = new RecordScanner({ fieldCount: 3, columns: COLUMNS, maxFieldBytes, firstLine: 2 });
+  const out: Buffer[] = [];
+  const rejects: RejectedRecord[] = [];
+  let tail = Buffer.alloc(0);
+  for (let i = 0; i < bytes.length; i += chunkSize) {
+    const buf = Buffer.concat([tail, bytes.subarray(i, i + chunkSize)]);
+    const used = scanner.scan(buf, false);
+    tail = Buffer.from(buf.subarray(used));
+    out.push(scanner.takeOutput());
+    rejects.push(...scanner.takeRejects());
+  }
+  scanner.scan(tail, true);
+  out.push(scanner.takeOutput());
+  rejects.push(...scanner.takeRejects());
+  return { copy: Buffer.concat(out).toString('utf8'), rejects, scanner };
+}
+
+describe('RecordScanner', () => {
+  it('forwards plain records with their line numbers, CRLF or LF, with or without a final newline', () => {
+    expect(scanAll('1,x,y\r\n2, p ,q\r\n3,,z').copy).toBe('1,x,y,2\n2, p ,q,3\n3,,z,4\n');
+    expect(scanAll('1,x,y\n2,p,q\n').copy).toBe('1,x,y,2\n2,p,q,3\n');
+  });
+
+  it('keeps RFC 4180 quoting as received: commas, doubled quotes and newlines inside quotes', () => {
+    const { copy, rejects, scanner } = scanAll('1,"a, b","say ""hi"""\r\n2,"two\r\nlines",z\r\n3,x,y\r\n');
+    expect(rejects).toEqual([]);
+    expect(copy).toBe('1,"a, b","say ""hi""",2\n2,"two\r\nlines",z,3\n3,x,y,5\n');
+    expect(scanner.records).toBe(3);
+    expect(scanner.line).toBe(6);
+  });
+
+  it('keeps a quote inside an unquoted field literally, by quoting that field for COPY', () => {
+    expect(scanAll('1,Jon "JJ" Yang,y\n').copy).toBe('1,"Jon ""JJ"" Yang",y,2\n');
+  });
+
+  it('rejects a record with a missing or an extra field, and goes on', () => {
+    const { copy, rejects, scanner } = scanAll('1,x\n2,p,q\n3,a,b,c\n');
+    expect(copy).toBe('2,p,q,3\n');
+    expect(rejects.map((r) => [r.line, r.reason, r.column, r.raw.toString()])).toEqual([
+      [2, 'RECORD_FIELD_COUNT', 2, '1,x'],
+      [4, 'RECORD_FIELD_COUNT', 4, '3,a,b,c'],
+    ]);
+    expect(rejects[0]!.message).toBe('expected 3 fields (a, b, c), got 2');
+    expect(scanner.records).toBe(scanner.rowsOut + scanner.rejected);
+  });
+
+  it('rejects only the line of an unclosed quote and resumes at the next line', () => {
+    const { copy, rejects } = scanAll('1,"open,y\r\n2,p,q\r\n3,"ok",z\r\n');
+    expect(rejects.map((r) => [r.line, r.reason])).toEqual([[2, 'RECORD_UNCLOSED_QUOTE']]);
+    expect(rejects[0]!.raw.toString()).toBe('1,"open,y');
+    expect(copy).toBe('2,p,q,3\n3,"ok",z,4\n');
+  });
+
+  it('rejects an unclosed quote at the end of the file', () => {
+    const { copy, rejects } = scanAll('1,x,y\n2,"never closed,z');
+    expect(copy).toBe('1,x,y,2\n');
+    expect(rejects.map((r) => [r.line, r.reason])).toEqual([[3, 'RECORD_UNCLOSED_QUOTE']]);
+  });
+
+  it('rejects a closing quote followed by other characters', () => {
+    const { copy, rejects } = scanAll('1,"ab"c,y\n2,p,q\n');
+    expect(rejects.map((r) => [r.line, r.reason, r.column])).toEqual([[2, 'RECORD_INVALID_QUOTE', 2]]);
+    expect(copy).toBe('2,p,q,3\n');
+  });
+
+  it('rejects invalid UTF-8 and NUL bytes, naming the column', () => {
+    const bad = Buffer.concat([Buffer.from('1,ok,y\n2,b'), Buffer.from([0xc3, 0x28]), Buffer.from(',z\n3,x,\0\n4,é,ü\n')]);
+    const { copy, rejects } = scanAll(bad);
+    expect(rejects.map((r) => [r.line, r.reason, r.column])).toEqual([
+      [3, 'RECORD_INVALID_UTF8', 2],
+      [4, 'RECORD_NUL_BYTE', 3],
+    ]);
+    expect(copy).toBe('1,ok,y,2\n4,é,ü,5\n');
+  });
+
+  it('rejects a field over the size limit, quoted or not', () => {
+    const long = 'x'.repeat(50);
+    const { copy, rejects } = scanAll(`1,${long},y\n2,"${long}",z\n3,p,q\n`, 7, 40);
+    expect(rejects.map((r) => [r.line, r.reason, r.column])).toEqual([
+      [2, 'RECORD_FIELD_TOO_LARGE', 2],
+      [3, 'RECORD_FIELD_TOO_LARGE', 2],
+    ]);
+    expect(copy).toBe('3,p,q,4\n');
+  });
+
+  it('skips blank lines and counts them apart from records', () => {
+    const { copy, scanner } = scanAll('1,x,y\r\n\r\n2,p,q\r\n\r\n');
+    expect(copy).toBe('1,x,y,2\n2,p,q,4\n');
+    expect(scanner.blankLines).toBe(2);
+    expect(scanner.records).toBe(2);
+  });
+
+  it('gives the same result whatever the chunk boundaries', () => {
+    const input = Buffer.from('1,"a\r\nb",c\r\n2,x\r\n3,"q""q",ünï\r\n4,"open,y\r\n5,p,q\r\n6,"x"y,z\r\n7,a,b', 'utf8');
+    const whole = scanAll(input);
+    for (const size of [1, 2, 3, 5, 8, 13]) {
+      const chunked = scanAll(input, size);
+      expect(chunked.copy).toBe(whole.copy);
+      expect(chunked.rejects.map((r) => [r.line, r.reason])).toEqual(whole.rejects.map((r) => [r.line, r.reason]));
+    }
+    expect(whole.scanner.records).toBe(7);
+    expect(whole.rejects.map((r) => r.reason)).toEqual(['RECORD_FIELD_COUNT', 'RECORD_UNCLOSED_QUOTE', 'RECORD_INVALID_QUOTE']);
+  });
+});
