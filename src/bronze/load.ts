@@ -128,7 +128,7 @@ async function loadFile(options: BronzeLoadOptions, contract: SourceContract, he
     onProgress: options.onProgress ? (p) => options.onProgress!({ kind: 'file-progress', source: contract.name, bytes: header.bytes, ...p }) : undefined,
   });
   // COPY takes the columns in the file's order, so a reordered header still lands right.
-  const copy = client.query(copyFrom(`copy ${table} (${header.columns.map(ident).join(', ')}, _line_number) from stdin with (format csv)`));
+  const copy = client.query(copyFrom(`copy ${table} (${header.columns.map(ident).join(', ')}, _line_number) from stdin with (format csv, freeze true)`));
   const input = createReadStream(header.path, { start: header.headerBytes.length, highWaterMark: 1 << 20 });
   try {
     await pipeline(input, scan, copy, { signal: options.signal });
