@@ -19,6 +19,7 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
 
 function bronzeStage(ctx: RunContext): Promise<BronzeLoadResult> {
   const { config } = ctx;
+  const fileStarted = new Map<string, number>();
   return loadBronze({
     client: ctx.work,
     ledger: ctx.ledger,
@@ -29,7 +30,11 @@ function bronzeStage(ctx: RunContext): Promise<BronzeLoadResult> {
     maxFieldBytes: config.maxFieldBytes,
     signal: ctx.signal,
     onProgress: (e) => {
-      if (e.kind === 'file-done') {
+      if (e.kind === 'file-progress') {
+        ctx.logger.progress(bronzeProgressLine(e.source, e.bytesRead, e.bytes, e.records, performance.now() - (fileStarted.get(e.source) ?? 0)));
+      } else if (e.kind === 'file-start') {
+        fileStarted.set(e.source, performance.now());
+      } else if (e.kind === 'file-done') {
         const r = e.result;
         ctx.logger.event('bronze_file_loaded', { ...r }, `  ${r.source}: ${r.rowsLoaded} rows, ${r.rejects} rejected, ${r.seconds.toFixed(2)} s`);
       }
@@ -53,4 +58,13 @@ export function bronzeSummary(result: BronzeLoadResult): string {
   );
   rows.push(['total', total.records, total.rows, total.rejects, Number((total.bytes / 1e6).toFixed(2)), Number(result.seconds.toFixed(2)), Math.round(total.records / Math.max(result.seconds, 1e-6))]);
   return `\nbronze\n${formatTable(['source', 'records', 'loaded', 'rejected', 'MB', 'seconds', 'rows/s'], rows)}`;
+}
+
+/** `sales_details  45%  160.2/358.8 MB  52.3 MB/s  2,103,000 records  ETA 4 s` */
+export function bronzeProgressLine(source: string, bytesRead: number, bytes: number, records: number, elapsedMs: number): string {
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  const rate = bytesRead / 1e6 / Math.max(elapsedMs / 1000, 1e-3);
+  const eta = rate > 0 ? (bytes - bytesRead) / 1e6 / rate : 0;
+  const pct = bytes > 0 ? Math.min(100, Math.floor((bytesRead / bytes) * 100)) : 100;
+  return `  ${source.padEnd(14)} ${String(pct).padStart(3)}%  ${mb(bytesRead)}/${mb(bytes)} MB  ${rate.toFixed(1)} MB/s  ${records.toLocaleString('en-US')} records  ETA ${Math.ceil(eta)} s`;
 }

@@ -61,7 +61,8 @@ describe('bronze load', () => {
 
   it('loads the six files with every value exactly as received, plus lineage', async () => {
     for (const [source, rows] of Object.entries(VALID_ROWS)) {
-      const [{ count }] = await query<{ count: number }>(`select count(*)::int as count from ${target}_bronze.${source}`);
+      const [row] = await query<{ count: number }>(`select count(*)::int as count from ${target}_bronze.${source}`);
+      const count = row?.count;
       expect(count, source).toBe(rows.length);
     }
     const customers = await query(`select cst_firstname, cst_lastname, cst_marital_status, _source_file, _line_number from ${target}_bronze.cust_info order by _line_number`);
