@@ -1,0 +1,226 @@
+/**
+ * `npm run bench -- [--scale 1,10] [--repeat 3] [--target bench]`
+ *
+ * Throughput of each stage as a ratio against the physical baseline measured in the same run, on
+ * the same machine, interleaved A/B/A/B so that a noisy neighbour hurts both sides alike:
+ *   bronze        our load of the six files      vs psql \copy of the same files into identical tables
+ *   silver+gold   our model build (+ tests)      vs create table as select * from bronze.sales_details order by …
+ *   export        our fact_sales Parquet export  vs psql \copy (select * from gold.fact_sales) to a file,
+ *                                                   and vs DuckDB converting that file to Parquet
+ *   build         the whole `medallion build`: wall time and peak RSS of our process
+ * ratio = our time / baseline time (lower is better; 1.0 = as fast as the baseline).
+ * Prints one table and writes bench/results/<date>-<scale>.json (git-ignored).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { bronzeColumns, SOURCE_CONTRACTS } from '../src/bronze/contracts.ts';
+import { formatTable } from '../src/runs/logger.ts';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(ROOT, 'bin/medallion.js');
+
+interface Args {
+  scales: number[];
+  repeat: number;
+  target: string;
+  seed: number;
+}
+
+function parseBenchArgs(argv: string[]): Args {
+  const args: Args = { scales: [1, 10], repeat: 3, target: 'bench', seed: 42 };
+  for (let i = 0; i < argv.length; i++) {
+    const [name, inline] = argv[i]!.split('=');
+    const value = inline ?? argv[++i];
+    if (name === '--scale') args.scales = value!.split(',').map(Number);
+    else if (name === '--repeat') args.repeat = Number(value);
+    else if (name === '--target') args.target = value!;
+    else if (name === '--seed') args.seed = Number(value);
+    else throw new Error(`unknown option ${name}; usage: npm run bench -- [--scale 1,10] [--repeat 3] [--target bench] [--seed 42]`);
+  }
+  if (args.scales.some((s) => !(s > 0)) || !(args.repeat >= 1)) throw new Error('--scale takes numbers above 0, --repeat a whole number >= 1');
+  return args;
+}
+
+interface Timed {
+  seconds: number;
+  peakRssMb?: number;
+}
+
+/** Runs a command; with /usr/bin/time available, also reads the peak RSS of the process. */
+async function timed(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
+  const useTime = existsSync('/usr/bin/time');
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = useTime ? spawn('/usr/bin/time', ['-f', 'PEAK_RSS_KB=%M', cmd, ...argv], { env }) : spawn(cmd, argv, { env });
+    let err = '';
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      if (code !== 0) return reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}\n${out.slice(-2000)}\n${err.slice(-2000)}`));
+      const m = /PEAK_RSS_KB=(\d+)/.exec(err);
+      resolve({ seconds, peakRssMb: m ? Number(m[1]) / 1024 : undefined });
+    });
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+interface StageResult {
+  stage: string;
+  baseline: string;
+  ours: number[];
+  base: number[];
+  rows: number;
+  bytes: number;
+  peakRssMb?: number;
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const f of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, f.name);
+    total += f.isDirectory() ? await dirBytes(p) : (await stat(p)).size;
+  }
+  return total;
+}
+
+async function main(): Promise<void> {
+  const args = parseBenchArgs(process.argv.slice(2));
+  const databaseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const env = { ...process.env, DATABASE_URL: databaseUrl, ETL_LOG_FORMAT: 'json' };
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const pgVersion = (await client.query('show server_version')).rows[0].server_version as string;
+  const t = args.target;
+  const psql = (sql: string) => ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', databaseUrl, '-c', sql];
+
+  for (const scale of args.scales) {
+    // --clean: no malformed records, which psql's \copy (the baseline) cannot skip; the semantic
+    // defects that silver repairs are all still there.
+    const dataDir = path.join(ROOT, 'bench/.cache', `scale-${scale}-seed-${args.seed}-clean`);
+    if (!existsSync(path.join(dataDir, '_manifest.json'))) {
+      console.error(`generating scale ${scale} into ${path.relative(ROOT, dataDir)} ...`);
+      await run('node', [CLI, 'generate', '--scale', String(scale), '--seed', String(args.seed), '--out', dataDir, '--manifest', '--clean'], { env, maxBuffer: 1 << 26 });
+    }
+    const sourceBytes = (await Promise.all(SOURCE_CONTRACTS.map((c) => stat(path.join(dataDir, c.file))))).reduce((n, s) => n + s.size, 0);
+    const results: StageResult[] = [];
+
+    // Baseline tables: the same shape as bronze (text columns + lineage columns).
+    const baseSchema = `${t}_baseline`;
+    await client.query(`drop schema if exists ${baseSchema} cascade; create schema ${baseSchema}`);
+    for (const c of SOURCE_CONTRACTS) {
+      await client.query(`create table ${baseSchema}.${c.name} (${bronzeColumns(c).map((col) => `${col} text`).join(', ')}, _run_id bigint default 0, _source_file text default '${c.file}', _line_number bigint)`);
+    }
+    const psqlCopyIn = async () => {
+      const started = performance.now();
+      for (const c of SOURCE_CONTRACTS) {
+        await run('psql', psql(`truncate ${baseSchema}.${c.name}`));
+        await run('psql', psql(`\\copy ${baseSchema}.${c.name} (${bronzeColumns(c).join(',')}) from '${path.join(dataDir, c.file)}' with (format csv, header true)`));
+      }
+      return { seconds: (performance.now() - started) / 1000 };
+    };
+
+    // 1. bronze
+    const bronze: StageResult = { stage: 'bronze load', baseline: 'psql \\copy', ours: [], base: [], rows: 0, bytes: sourceBytes };
+    for (let i = 0; i < args.repeat; i++) {
+      const ours = await timed('node', [CLI, 'load', '--seeds', dataDir, '--target', t], env);
+      bronze.ours.push(ours.seconds);
+      bronze.peakRssMb = Math.max(bronze.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
+      bronze.base.push((await psqlCopyIn()).seconds);
+    }
+    bronze.rows = Number((await client.query(`select (${SOURCE_CONTRACTS.map((c) => `(select count(*) from ${t}_bronze.${c.name})`).join(' + ')}) as n`)).rows[0].n);
+    results.push(bronze);
+
+    // 2. silver + gold
+    const models: StageResult = { stage: 'silver+gold', baseline: 'sorted copy of sales', ours: [], base: [], rows: 0, bytes: 0 };
+    for (let i = 0; i < args.repeat; i++) {
+      const ours = await timed('node', [CLI, 'transform', '--target', t], env);
+      models.ours.push(ours.seconds);
+      models.peakRssMb = Math.max(models.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
+      const started = performance.now();
+      await run('psql', psql(`drop table if exists ${baseSchema}.sorted_sales; create table ${baseSchema}.sorted_sales as select * from ${t}_bronze.sales_details order by sls_cust_id, sls_order_dt`));
+      models.base.push((performance.now() - started) / 1000);
+    }
+    models.rows = Number((await client.query(`select count(*) as n from ${t}_gold.fact_sales`)).rows[0].n);
+    results.push(models);
+
+    // 3. export
+    const exportDir = path.join(os.tmpdir(), `medallion-bench-export-${scale}`);
+    const csvFile = path.join(os.tmpdir(), `medallion-bench-fact-${scale}.csv`);
+    const duckFile = path.join(os.tmpdir(), `medallion-bench-fact-${scale}.parquet`);
+    const exp: StageResult = { stage: 'export fact_sales', baseline: 'psql \\copy to csv', ours: [], base: [], rows: models.rows, bytes: 0 };
+    const duck: StageResult = { stage: 'export fact_sales', baseline: 'psql csv + DuckDB parquet', ours: [], base: [], rows: models.rows, bytes: 0 };
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    for (let i = 0; i < args.repeat; i++) {
+      await rm(exportDir, { recursive: true, force: true });
+      const ours = await timed('node', [CLI, 'export', '--target', t, '--out', exportDir], env);
+      exp.ours.push(ours.seconds);
+      duck.ours.push(ours.seconds);
+      exp.peakRssMb = Math.max(exp.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
+      duck.peakRssMb = exp.peakRssMb;
+      const started = performance.now();
+      await run('psql', psql(`\\copy (select * from ${t}_gold.fact_sales) to '${csvFile}' with (format csv, header true)`));
+      const copied = (performance.now() - started) / 1000;
+      exp.base.push(copied);
+      const duckStarted = performance.now();
+      const db = await DuckDBInstance.create(':memory:');
+      const conn = await db.connect();
+      await conn.run(`copy (select * from read_csv('${csvFile}', header = true)) to '${duckFile}' (format parquet, compression zstd)`);
+      conn.closeSync();
+      duck.base.push(copied + (performance.now() - duckStarted) / 1000);
+    }
+    exp.bytes = await dirBytes(exportDir);
+    duck.bytes = exp.bytes;
+    results.push(exp, duck);
+
+    // 4. the whole build
+    const build: StageResult = { stage: 'medallion build', baseline: '(wall time)', ours: [], base: [], rows: models.rows, bytes: sourceBytes };
+    for (let i = 0; i < args.repeat; i++) {
+      const ours = await timed('node', [CLI, 'build', '--seeds', dataDir, '--target', t, '--out', exportDir], env);
+      build.ours.push(ours.seconds);
+      build.peakRssMb = Math.max(build.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
+    }
+    results.push(build);
+
+    const rows = results.map((r) => {
+      const ours = median(r.ours);
+      const base = r.base.length ? median(r.base) : Number.NaN;
+      return [
+        r.stage,
+        `${ours.toFixed(2)} s (${Math.min(...r.ours).toFixed(2)}–${Math.max(...r.ours).toFixed(2)})`,
+        r.base.length ? `${r.baseline} ${base.toFixed(2)} s (${Math.min(...r.base).toFixed(2)}–${Math.max(...r.base).toFixed(2)})` : r.baseline,
+        r.base.length ? (ours / base).toFixed(2) : '-',
+        Math.round(r.rows / ours).toLocaleString('en-US'),
+        r.bytes ? (r.bytes / 1e6 / ours).toFixed(1) : '-',
+        r.peakRssMb ? `${r.peakRssMb.toFixed(0)} MB` : '-',
+      ];
+    });
+    console.log(`\nscale ${scale} (seed ${args.seed}, ${args.repeat} runs each, median (min–max)), ${os.cpus().length} CPUs, Node ${process.version}, PostgreSQL ${pgVersion}`);
+    console.log(formatTable(['stage', 'ours', 'baseline', 'ratio', 'rows/s', 'MB/s', 'peak RSS'], rows));
+    const out = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}-${scale}.json`);
+    await mkdir(path.dirname(out), { recursive: true });
+    await writeFile(out, `${JSON.stringify({ scale, seed: args.seed, repeat: args.repeat, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, postgres: pgVersion, results: results.map((r) => ({ ...r, oursMedian: median(r.ours), baseMedian: r.base.length ? median(r.base) : null, ratio: r.base.length ? median(r.ours) / median(r.base) : null })) }, null, 2)}\n`);
+    console.log(`written ${path.relative(ROOT, out)}`);
+    await rm(csvFile, { force: true });
+    await rm(duckFile, { force: true });
+  }
+  await client.end();
+}
+
+main().catch((err) => {
+  console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});
