@@ -144,12 +144,29 @@ export function schemaNames(target: string | null): SchemaNames {
 }
 
 export interface ConnectionConfig {
-  /** Where the settings came from, printed at start. */
-  readonly source: 'option' | 'DATABASE_URL' | 'PG* variables' | 'local default';
-  /** host:port/database as user, never the password. */
+  /**
+   * Where the settings came from, printed at start. 'embedded': none of --database-url,
+   * DATABASE_URL or the PG* variables is set, so the project's own PostgreSQL in `.medallion/pg/`
+   * is used; `openDatabase` (src/db/open.ts) starts it and returns the resolved connection.
+   */
+  readonly source: 'option' | 'DATABASE_URL' | 'PG* variables' | 'embedded';
+  /** user@host:port/database, never the password. */
   readonly display: string;
-  /** What to hand to pg.Client; the password, if any, is non-enumerable so it is never logged. */
+  /**
+   * What to hand to pg.Client; the password, if any, is non-enumerable so it is never logged.
+   * For 'embedded' before openDatabase, it points at nothing (connecting fails with ENOENT).
+   */
   readonly client: Readonly<PgClientSettings>;
+  /** Only for source 'embedded'. `port` (and `version`) are set once openDatabase has started it. */
+  readonly embedded?: {
+    /** The cluster's folder, absolute once resolved, `.medallion/pg` before. */
+    readonly dir: string;
+    readonly port?: number;
+    /** The server's version, e.g. "18.4". */
+    readonly version?: string;
+    /** True when this process started the server (false: it was already running). */
+    readonly started?: boolean;
+  };
 }
 
 export interface PgClientSettings {
@@ -173,6 +190,11 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * Where to connect, in this order: `--database-url`, `DATABASE_URL`, the libpq `PG*` variables,
+ * then the project's embedded PostgreSQL (source 'embedded', started by `openDatabase`).
+ * Synchronous and pure: it reads only its arguments.
+ */
 export function resolveConnection(options: ParsedOptions, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
   const url = typeof options['database-url'] === 'string' ? options['database-url'] : undefined;
   if (url) {
@@ -191,20 +213,30 @@ export function resolveConnection(options: ParsedOptions, env: NodeJS.ProcessEnv
     const display = `${decodeURIComponent(u.username) || '(default user)'}@${u.hostname || 'localhost'}:${u.port || 5432}/${u.pathname.slice(1) || '(default database)'}`;
     return Object.freeze({ source: fromOption ? 'option' : 'DATABASE_URL', display, client: Object.freeze(client) });
   }
-  const hasPgEnv = ['PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE'].some((k) => env[k]);
-  const user = env.PGUSER || env.USER || 'postgres';
-  const client: PgClientSettings = {
-    host: env.PGHOST || '127.0.0.1',
-    port: Number(env.PGPORT || 5432),
-    user,
-    database: env.PGDATABASE || user,
-    application_name: 'medallion',
-  };
-  if (env.PGPASSWORD) Object.defineProperty(client, 'password', { value: env.PGPASSWORD, enumerable: false });
+  // Any libpq variable that says where or as whom to connect selects that server over the embedded one.
+  if (['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGPASSWORD'].some((k) => env[k])) {
+    const user = env.PGUSER || env.USER || 'postgres';
+    const client: PgClientSettings = {
+      host: env.PGHOST || env.PGHOSTADDR || '127.0.0.1',
+      port: Number(env.PGPORT || 5432),
+      user,
+      database: env.PGDATABASE || user,
+      application_name: 'medallion',
+    };
+    if (env.PGPASSWORD) Object.defineProperty(client, 'password', { value: env.PGPASSWORD, enumerable: false });
+    return Object.freeze({
+      source: 'PG* variables',
+      display: `${client.user}@${client.host}:${client.port}/${client.database}`,
+      client: Object.freeze(client),
+    });
+  }
   return Object.freeze({
-    source: hasPgEnv ? 'PG* variables' : 'local default',
-    display: `${client.user}@${client.host}:${client.port}/${client.database}`,
-    client: Object.freeze(client),
+    source: 'embedded',
+    display: 'embedded PostgreSQL in .medallion/pg (not started yet)',
+    // A Unix socket folder that does not exist: connecting before openDatabase fails at once
+    // instead of reaching some other server.
+    client: Object.freeze({ host: '/nonexistent/medallion-embedded-postgresql-not-started', application_name: 'medallion' }),
+    embedded: Object.freeze({ dir: '.medallion/pg' }),
   });
 }
 

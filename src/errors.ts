@@ -35,6 +35,7 @@ export type ErrorCode =
   | 'MODEL_SQL_FAILED'
   | 'TESTS_FAILED'
   | 'RECONCILIATION_FAILED'
+  | 'PUBLISH_BLOCKED'
   // export
   | 'EXPORT_FAILED'
   | 'EXPORT_ROW_COUNT_MISMATCH'

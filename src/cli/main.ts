@@ -12,6 +12,9 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   load: () => import('./load.ts'),
   generate: () => import('./generate.ts'),
   export: () => import('./export.ts'),
+  report: () => import('./report.ts'),
+  docs: () => import('./docs.ts'),
+  db: () => import('./db.ts'),
 };
 
 export async function main(argv: string[], io: Partial<CommandIo> = {}): Promise<number> {

@@ -4,8 +4,11 @@
  * runs are recorded too). The stages get a work connection of their own; the ledger connection
  * holds the lock and writes outside the stages' transactions.
  */
+import path from 'node:path';
 import type { PipelineConfig } from '../config.ts';
 import { type Client, connect } from '../db/client.ts';
+import { openDatabase } from '../db/open.ts';
+import { writeRunReport } from '../report/write.ts';
 import { exitCodeFor } from '../cli/exit-codes.ts';
 import { InterruptedError, MedallionError } from '../errors.ts';
 import { ensureLedger, finishRun, type StageRecord, startRun } from './ledger.ts';
@@ -34,6 +37,26 @@ export interface RunOutcome {
 }
 
 export async function executeRun(
+  config: PipelineConfig,
+  command: string,
+  logger: Logger,
+  signal: AbortSignal,
+  body: (ctx: RunContext) => Promise<void>,
+): Promise<RunOutcome> {
+  // With no server configured, this starts the project's embedded PostgreSQL (src/db/embedded.ts).
+  const db = await openDatabase(config.connection, {
+    projectDir: path.dirname(config.reportsDir),
+    signal,
+    log: (line) => logger.event('embedded_db', { message: line }, line),
+  });
+  try {
+    return await runOn(Object.freeze({ ...config, connection: db.connection }), command, logger, signal, body);
+  } finally {
+    await db.close();
+  }
+}
+
+async function runOn(
   config: PipelineConfig,
   command: string,
   logger: Logger,
@@ -99,6 +122,14 @@ export async function executeRun(
   } finally {
     signal.removeEventListener('abort', onAbort);
     await work?.end().catch(() => {});
+    if (runId) await reportRun(config, ledger, runId, logger);
     await ledger.end().catch(() => {});
   }
+}
+
+/** Every run, failed ones included, leaves reports/run-<id>.json; never changes the exit code. */
+async function reportRun(config: PipelineConfig, ledger: Client, runId: number, logger: Logger): Promise<void> {
+  await writeRunReport({ client: ledger, schemas: config.schemas, runId, reportsDir: config.reportsDir, sqlDir: config.sqlDir, html: config.report })
+    .then((w) => logger.event('run_report_written', { json: w.json, html: w.html }, `report: ${path.relative(process.cwd(), w.html ?? w.json)}`))
+    .catch((err) => logger.error('run_report_failed', {}, `medallion: could not write the run report: ${(err as Error).message}`));
 }

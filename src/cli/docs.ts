@@ -1,0 +1,55 @@
+import path from 'node:path';
+import { parseArgs, resolvePipelineConfig } from '../config.ts';
+import { UsageError } from '../errors.ts';
+import { generateDocs } from '../docs/generate.ts';
+import { serveDocs } from '../docs/serve.ts';
+import type { Command } from './command.ts';
+
+const ACCEPTED = ['database-url', 'target', 'sql'] as const;
+
+export const command: Command = {
+  summary: 'write the lineage and docs site (docs/site/); --serve serves it on localhost',
+  usage: `usage: medallion docs [options] [--serve [--port N]]
+
+Writes docs/site/index.html: an interactive graph of sources → bronze → silver → gold → exports,
+every model's description, SQL, columns (types from the database catalog), tests and the latest
+run's figures, and the column-level lineage of gold.fact_sales derived from the models' SQL.
+The database is optional: without it the site has no column types and no run figures.
+
+options:
+${ACCEPTED.map((o) => `  --${o}`).join('\n')}
+  --serve          serve the site on http://127.0.0.1:PORT/ until interrupted
+  --port N         port for --serve (default 8080; 0 = any free port)`,
+  async run(argv, io) {
+    // --serve and --port are not in src/config.ts OPTIONS (yet); parsed here.
+    const rest: string[] = [];
+    let serve = false;
+    let port = 8080;
+    const problems: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]!;
+      if (a === '--serve') serve = true;
+      else if (a === '--port' || a.startsWith('--port=')) {
+        const v = a === '--port' ? argv[++i] : a.slice('--port='.length);
+        if (v === undefined || !/^\d{1,5}$/.test(v) || Number(v) > 65535) problems.push(`--port: expected a port number (0-65535), got '${v ?? ''}'`);
+        else port = Number(v);
+      } else rest.push(a);
+    }
+    if (problems.length) throw new UsageError('CONFIG_INVALID', problems);
+    const { options, positionals } = parseArgs(rest, ACCEPTED, io.env);
+    if (positionals.length) throw new UsageError('CONFIG_INVALID', [`unexpected argument '${positionals[0]}'`]);
+    const config = resolvePipelineConfig(options, io.env, io.cwd);
+    const outDir = path.resolve(io.cwd, 'docs', 'site');
+    const { index, data } = await generateDocs({ config, outDir, warn: (t) => io.stderr.write(`medallion: ${t}\n`) });
+    io.stdout.write(`${index} (${data.models.length} models${data.feature_lineage ? `, ${data.feature_lineage.columns.length} fact_sales columns traced` : ''})\n`);
+    if (!serve) return 0;
+    const server = await serveDocs(outDir, port);
+    io.stdout.write(`serving ${server.url} (Ctrl-C to stop)\n`);
+    await new Promise<void>((resolve) => {
+      if (io.signal.aborted) resolve();
+      else io.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await server.close();
+    return 0;
+  },
+};

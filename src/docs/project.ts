@@ -1,0 +1,113 @@
+/**
+ * What the docs need from the model project, read through src/transform/project.ts (loadProject):
+ * one adapter so that the docs do not depend on the loader's internal types beyond this file.
+ */
+import { bronzeColumns, SOURCE_CONTRACTS } from '../bronze/contracts.ts';
+import { loadProject } from '../transform/project.ts';
+import type { Model, TestDefinition } from '../transform/types.ts';
+
+export interface DocsTest {
+  name: string;
+  kind: string;
+  severity: string;
+  /** Columns the test is about, when it is about columns. */
+  columns: string[];
+  /** One line: what the test checks. */
+  summary: string;
+}
+
+export interface DocsModel {
+  name: string;
+  layer: 'silver' | 'gold';
+  description: string | null;
+  sql: string;
+  sqlFile: string;
+  materialized: string;
+  quarantine: boolean;
+  uniqueKey: string[];
+  columns: { name: string; description: string | null }[];
+  tests: DocsTest[];
+  rules: { name: string; kind: string; description: string | null; relation: string }[];
+  dependencies: string[];
+  /** Declared column lineage (`lineage:` in the .yml), when the loader provides it. */
+  lineage?: Record<string, string[]>;
+}
+
+export interface DocsSource {
+  name: string;
+  relation: string;
+  file: string;
+  system: string;
+  description: string;
+  columns: string[];
+  header: string[];
+}
+
+export interface DocsProject {
+  sqlDir: string;
+  sources: DocsSource[];
+  models: DocsModel[];
+}
+
+/** The bronze lineage columns the loader adds after the data columns. */
+export const BRONZE_LINEAGE_COLUMNS = ['_run_id', '_source_file', '_line_number'];
+
+export async function loadDocsProject(sqlDir: string): Promise<DocsProject> {
+  const project = await loadProject({ sqlDir });
+  return {
+    sqlDir,
+    sources: SOURCE_CONTRACTS.map((c) => ({
+      name: c.name,
+      relation: `bronze.${c.name}`,
+      file: c.file,
+      system: c.system,
+      description: c.description,
+      columns: [...bronzeColumns(c), ...BRONZE_LINEAGE_COLUMNS],
+      header: [...c.header],
+    })),
+    models: project.models.map(toDocsModel),
+  };
+}
+
+function toDocsModel(m: Model): DocsModel {
+  const declared = (m as Model & { lineage?: unknown }).lineage;
+  return {
+    name: m.name,
+    layer: m.layer,
+    description: m.description ?? null,
+    sql: m.sql,
+    sqlFile: m.sqlFile,
+    materialized: m.materialized,
+    quarantine: m.quarantine,
+    uniqueKey: m.uniqueKey,
+    columns: m.columns.map((c) => ({ name: c.name, description: c.description ?? null })),
+    tests: m.tests.map(toDocsTest),
+    rules: m.rules.map((r) => ({ name: r.name, kind: r.kind, description: r.description ?? null, relation: r.relation })),
+    dependencies: m.dependencies,
+    ...(isLineage(declared) ? { lineage: declared } : {}),
+  };
+}
+
+function isLineage(v: unknown): v is Record<string, string[]> {
+  return typeof v === 'object' && v !== null && Object.values(v).every((x) => Array.isArray(x) && x.every((s) => typeof s === 'string'));
+}
+
+function toDocsTest(t: TestDefinition): DocsTest {
+  const base = { name: t.name, kind: t.kind, severity: t.severity };
+  const where = 'where' in t && t.where ? ` where ${t.where}` : '';
+  switch (t.kind) {
+    case 'not_null':
+    case 'unique':
+      return { ...base, columns: t.columns, summary: `${t.kind} (${t.columns.join(', ')})${where}` };
+    case 'accepted_values':
+      return { ...base, columns: [t.column], summary: `${t.column} in (${t.values.join(', ')})${t.allowNull ? ' or NULL' : ''}${where}` };
+    case 'relationships':
+      return { ...base, columns: [t.column], summary: `${t.column} → ${t.to}.${t.field}${where}` };
+    case 'expression':
+      return { ...base, columns: [], summary: `${t.expression}${where}` };
+    case 'query':
+      return { ...base, columns: [], summary: 'rows returned by a query are failures' };
+    case 'equal':
+      return { ...base, columns: [], summary: `${t.left.trim()} = ${t.right.trim()}${t.tolerance ? ` (± ${t.tolerance})` : ''}` };
+  }
+}
