@@ -10,6 +10,7 @@ import { EXIT, exitCodeFor } from './exit-codes.ts';
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   build: () => import('./build.ts'),
   load: () => import('./load.ts'),
+  transform: () => import('./transform.ts'),
   generate: () => import('./generate.ts'),
   export: () => import('./export.ts'),
   report: () => import('./report.ts'),

@@ -1,45 +1,153 @@
 /**
- * `medallion build` end to end: bronze → silver → gold → tests → publish → export, as one run.
- * Each stage lives in its own folder; this file only sequences them and reports.
+ * `medallion build` end to end, as one run: bronze → as_of → silver + gold (staging) → rule counts
+ * and quarantine → data tests → Parquet export from staging → publish. Each stage lives in its own
+ * folder; this file only sequences them and reports.
+ *
+ * The order makes a failed run change nothing that readers see: gold is built and tested in the
+ * `_next` schemas, the Parquet files are written from there into a temporary folder, and only then
+ * are the schemas renamed into place (one short transaction) and the folder swapped in.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { type BronzeLoadResult, loadBronze } from '../bronze/load.ts';
 import type { PipelineConfig } from '../config.ts';
+import { ident } from '../db/client.ts';
+import { DataError } from '../errors.ts';
+import { exportGold, type ExportGoldResult, type InputFile } from '../export/index.ts';
+import { assertTestsPassed, recordRuleCounts, runTests, type TestSummary } from '../quality/index.ts';
+import { recordAsOf } from '../runs/ledger.ts';
 import { formatTable, type Logger } from '../runs/logger.ts';
 import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
+import { type BuildResult, buildModels, compileSql, loadProject, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
+import type { RuleCountsResult } from '../quality/rule-counts.ts';
 
-export type BuildScope = 'bronze' | 'all';
+/** bronze: load only · transform: models from the current bronze · all: everything. */
+export type BuildScope = 'bronze' | 'transform' | 'all';
 
 export async function runBuild(config: PipelineConfig, scope: BuildScope, logger: Logger, signal: AbortSignal): Promise<RunOutcome> {
-  return executeRun(config, scope === 'bronze' ? 'load' : 'build', logger, signal, async (ctx) => {
-    const bronze = await ctx.stage('bronze', () => bronzeStage(ctx), (r) => r.files.reduce((n, f) => n + f.rowsLoaded, 0));
-    ctx.summary.bronze = bronze.files;
-    logger.block('bronze_summary', bronzeSummary(bronze), { files: bronze.files });
+  const command = scope === 'bronze' ? 'load' : scope === 'transform' ? 'transform' : 'build';
+  return executeRun(config, command, logger, signal, async (ctx) => {
+    // The models are read and checked first: a broken .sql or .yml fails before anything is loaded.
+    const project = scope === 'bronze' ? null : await loadProject({ sqlDir: config.sqlDir });
+    let inputFiles: InputFile[];
+    if (scope === 'transform') {
+      inputFiles = await lastLoadedFiles(ctx);
+    } else {
+      const bronze = await ctx.stage('bronze', () => bronzeStage(ctx), (r) => r.files.reduce((n, f) => n + f.rowsLoaded, 0));
+      ctx.summary.bronze = bronze.files;
+      logger.block('bronze_summary', bronzeSummary(bronze), { files: bronze.files.map(({ source, records, rowsLoaded, rejects, bytes, seconds }) => ({ source, records, rowsLoaded, rejects, bytes, seconds })) });
+      inputFiles = bronze.files.map((f) => ({ file: f.file, sha256: f.sha256, bytes: f.bytes }));
+    }
+    if (project) await modelsStage(ctx, project, inputFiles);
   });
 }
 
-function bronzeStage(ctx: RunContext): Promise<BronzeLoadResult> {
-  const { config } = ctx;
-  const fileStarted = new Map<string, number>();
-  return loadBronze({
-    client: ctx.work,
-    ledger: ctx.ledger,
-    schemas: config.schemas,
-    seedsDir: config.seedsDir,
-    runId: ctx.runId,
-    maxRejectRate: config.maxRejectRate,
-    maxFieldBytes: config.maxFieldBytes,
-    signal: ctx.signal,
-    onProgress: (e) => {
-      if (e.kind === 'file-progress') {
-        ctx.logger.progress(bronzeProgressLine(e.source, e.bytesRead, e.bytes, e.records, performance.now() - (fileStarted.get(e.source) ?? 0)));
-      } else if (e.kind === 'file-start') {
-        fileStarted.set(e.source, performance.now());
-      } else if (e.kind === 'file-done') {
-        const r = e.result;
-        ctx.logger.event('bronze_file_loaded', { ...r }, `  ${r.source}: ${r.rowsLoaded} rows, ${r.rejects} rejected, ${r.seconds.toFixed(2)} s`);
-      }
-    },
-  });
+async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFile[]): Promise<void> {
+  const { config, logger, work } = ctx;
+  const asOf = config.asOf ?? (await defaultAsOf(ctx));
+  await recordAsOf(ctx.ledger, config.schemas, ctx.runId, asOf);
+  ctx.summary.as_of = asOf;
+  logger.event('as_of', { as_of: asOf, source: config.asOf ? 'option' : 'data' }, `as_of: ${asOf}${config.asOf ? '' : ' (day after the latest valid order date)'}`);
+
+  const built: BuildResult = await ctx.stage(
+    'models',
+    () =>
+      buildModels({
+        client: work,
+        schemas: config.schemas,
+        project,
+        asOf,
+        runId: ctx.runId,
+        signal: ctx.signal,
+        onEvent: (e) => {
+          if (e.type === 'model_started') logger.progress(`  building ${e.model} (${e.materialized}) ...`);
+          else if (e.type === 'model_built') logger.event('model_built', { model: e.model, rows: e.rows, seconds: e.seconds }, `  ${e.model}: ${e.rows ?? '(view)'} rows, ${e.seconds.toFixed(2)} s`);
+          else if (e.type === 'warning') logger.event('model_warning', { model: e.model, file: e.file, message: e.message }, `  warning: ${e.model}: ${e.message}`);
+        },
+      }),
+    (r) => r.models.reduce((n, m) => n + (m.rows ?? 0), 0),
+  );
+  ctx.summary.models = built.models.map((m) => ({ model: m.model, status: 'success', seconds: m.seconds, rows: m.rows, materialized: m.materialized }));
+
+  const rules: RuleCountsResult = await ctx.stage('rules', () => recordRuleCounts({ client: work, ledger: ctx.ledger, schemas: config.schemas, project, runId: ctx.runId }));
+  ctx.summary.rules = rules.counts;
+  ctx.summary.quarantined = rules.quarantined;
+
+  const tests: TestSummary = await ctx.stage('tests', () =>
+    runTests({
+      client: work,
+      ledger: ctx.ledger,
+      schemas: config.schemas,
+      project,
+      runId: ctx.runId,
+      asOf,
+      signal: ctx.signal,
+      onEvent: (e) => {
+        if (e.type === 'test_started') logger.progress(`  testing ${e.test} ...`);
+      },
+    }),
+  );
+  ctx.summary.tests = tests.counts;
+  logger.block('models_summary', modelsSummary(built, rules, tests), { models: ctx.summary.models, tests: tests.counts, failing: tests.results.filter((t) => t.status !== 'pass').map((t) => ({ test: t.name, status: t.status, failing_rows: t.failingRows })) });
+  assertTestsPassed(tests);
+
+  const publish = () => ctx.stage('publish', () => publishModels(work, config.schemas));
+  if (config.export.skip) {
+    await publish();
+    logger.event('published', { schemas: [config.schemas.silver, config.schemas.gold] }, `published ${config.schemas.silver} and ${config.schemas.gold} (exports skipped)`);
+    return;
+  }
+  // Export from the tested staging schema; the database publish happens just before the files are
+  // swapped in, so neither is published unless both are ready.
+  const exported: ExportGoldResult = await ctx.stage('export', () =>
+    exportGold({
+      connection: config.connection,
+      schemas: { gold: stagingSchemas(config.schemas).gold },
+      exportsDir: config.exportsDir,
+      runId: ctx.runId,
+      asOf,
+      inputFiles,
+      rowGroupSize: config.export.rowGroupSize,
+      compression: config.export.compression,
+      partitionBy: config.export.partitionBy,
+      signal: ctx.signal,
+      onTable: (r, seconds) => logger.event('table_exported', { table: r.table, rows: r.rows, files: r.files.length, seconds }, `  exported ${r.table}: ${r.rows} rows, ${r.files.length} file(s), ${seconds.toFixed(2)} s`),
+      beforePublish: async () => {
+        await publish();
+      },
+    }),
+  );
+  ctx.summary.exports = Object.entries(exported.manifest.tables).map(([table, t]) => ({ table, rows: t.rows, files: t.files.map((f) => ({ path: f.path, bytes: f.bytes })) }));
+  logger.event('published', { schemas: [config.schemas.silver, config.schemas.gold], exports: exported.exportsDir }, `published ${config.schemas.silver}, ${config.schemas.gold} and ${path.relative(process.cwd(), exported.exportsDir) || '.'}/`);
+}
+
+/** The default as_of: sql/run/default_as_of.sql against this run's bronze. */
+async function defaultAsOf(ctx: RunContext): Promise<string> {
+  const file = path.join(ctx.config.sqlDir, 'run', 'default_as_of.sql');
+  const sql = compileSql(await readFile(file, 'utf8'), ctx.config.schemas).sql;
+  const { rows } = await ctx.work.query<{ as_of: Date | string | null }>(`select (as_of)::text as as_of from (${sql.replace(/;\s*$/, '')}) d`);
+  const asOf = rows[0]?.as_of;
+  if (!asOf) {
+    throw new DataError('RECONCILIATION_FAILED', 'no sales line has a usable order date, so there is no default as_of date', {
+      file,
+      hint: 'Check sales_details.csv, or give the run date with --as-of YYYY-MM-DD.',
+    });
+  }
+  return String(asOf);
+}
+
+/** For `medallion transform`: the source files of the run that loaded the current bronze. */
+async function lastLoadedFiles(ctx: RunContext): Promise<InputFile[]> {
+  const { schemas } = ctx.config;
+  const exists = await ctx.work.query('select 1 from pg_tables where schemaname = $1 and tablename = $2', [schemas.bronze, 'sales_details']);
+  if (!exists.rowCount) {
+    throw new DataError('BRONZE_FILE_MISSING', `${schemas.bronze} has not been loaded yet`, { hint: 'Run `medallion load` (or `medallion build`) first.' });
+  }
+  const { rows } = await ctx.work.query<{ file: string; sha256: string; bytes: number }>(
+    `select f.file, f.sha256, f.bytes from ${ident(schemas.etl)}.source_files f
+      where f.run_id = (select max(_run_id) from ${ident(schemas.bronze)}.sales_details) order by f.source`,
+  );
+  return rows;
 }
 
 export function bronzeSummary(result: BronzeLoadResult): string {
@@ -60,11 +168,51 @@ export function bronzeSummary(result: BronzeLoadResult): string {
   return `\nbronze\n${formatTable(['source', 'records', 'loaded', 'rejected', 'MB', 'seconds', 'rows/s'], rows)}`;
 }
 
-/** `sales_details  45%  160.2/358.8 MB  52.3 MB/s  2,103,000 records  ETA 4 s` */
+function modelsSummary(built: BuildResult, rules: RuleCountsResult, tests: TestSummary): string {
+  const models = formatTable(
+    ['model', 'materialized', 'rows', 'seconds'],
+    built.models.map((m) => [m.model, m.materialized, m.rows ?? '(view)', Number(m.seconds.toFixed(2))]),
+  );
+  const changed = rules.counts.filter((r) => r.rows > 0);
+  const ruleTable = changed.length
+    ? formatTable(['model', 'rule', 'kind', 'rows'], changed.map((r) => [r.model, r.rule, r.kind, r.rows]))
+    : '(no rule changed a row)';
+  const failing = tests.results.filter((t) => t.status !== 'pass');
+  const testLine = `tests: ${tests.counts.pass ?? 0} passed, ${tests.counts.warn ?? 0} warned, ${(tests.counts.fail ?? 0) + (tests.counts.error ?? 0)} failed`;
+  const failingTable = failing.length
+    ? `\n${formatTable(['test', 'model', 'severity', 'status', 'failing rows'], failing.map((t) => [t.name, t.model, t.severity, t.status, t.failingRows]))}`
+    : '';
+  return `\nsilver + gold\n${models}\n\nrules that changed rows\n${ruleTable}\n\n${testLine}${failingTable}`;
+}
+
+/** The live line of the bronze load on a terminal. */
 export function bronzeProgressLine(source: string, bytesRead: number, bytes: number, records: number, elapsedMs: number): string {
   const mb = (n: number) => (n / 1e6).toFixed(1);
   const rate = bytesRead / 1e6 / Math.max(elapsedMs / 1000, 1e-3);
   const eta = rate > 0 ? (bytes - bytesRead) / 1e6 / rate : 0;
   const pct = bytes > 0 ? Math.min(100, Math.floor((bytesRead / bytes) * 100)) : 100;
   return `  ${source.padEnd(14)} ${String(pct).padStart(3)}%  ${mb(bytesRead)}/${mb(bytes)} MB  ${rate.toFixed(1)} MB/s  ${records.toLocaleString('en-US')} records  ETA ${Math.ceil(eta)} s`;
+}
+
+function bronzeStage(ctx: RunContext): Promise<BronzeLoadResult> {
+  const { config } = ctx;
+  const fileStarted = new Map<string, number>();
+  return loadBronze({
+    client: ctx.work,
+    ledger: ctx.ledger,
+    schemas: config.schemas,
+    seedsDir: config.seedsDir,
+    runId: ctx.runId,
+    maxRejectRate: config.maxRejectRate,
+    maxFieldBytes: config.maxFieldBytes,
+    signal: ctx.signal,
+    onProgress: (e) => {
+      if (e.kind === 'file-start') fileStarted.set(e.source, performance.now());
+      else if (e.kind === 'file-progress') ctx.logger.progress(bronzeProgressLine(e.source, e.bytesRead, e.bytes, e.records, performance.now() - (fileStarted.get(e.source) ?? 0)));
+      else {
+        const r = e.result;
+        ctx.logger.event('bronze_file_loaded', { source: r.source, records: r.records, rows: r.rowsLoaded, rejects: r.rejects, seconds: r.seconds }, `  ${r.source}: ${r.rowsLoaded} rows, ${r.rejects} rejected, ${r.seconds.toFixed(2)} s`);
+      }
+    },
+  });
 }
