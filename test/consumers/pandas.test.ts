@@ -1,0 +1,109 @@
+/**
+ * The real client: exports gold-shaped tables, then runs test/consumers/check_exports.py in the
+ * project's Python venv (.venv, with pandas and pyarrow), which reads every file with plain
+ * pandas.read_parquet and compares row counts, dtypes, money sums and NULL counts with Postgres.
+ * Without the venv the test is skipped on a developer machine and FAILS in CI (CI=true).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '../../src/db/client.ts';
+import { exportGold } from '../../src/export/export-gold.ts';
+import { testConnection, withSchema } from '../export/helpers.ts';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const PYTHON = path.join(ROOT, '.venv/bin/python');
+const SCRIPT = path.join(ROOT, 'test/consumers/check_exports.py');
+
+async function pythonWithPandas(): Promise<string | null> {
+  if (!existsSync(PYTHON)) return `${PYTHON} does not exist`;
+  try {
+    await run(PYTHON, ['-c', 'import pandas, pyarrow']);
+    return null;
+  } catch (err) {
+    return `${PYTHON} cannot import pandas and pyarrow: ${(err as Error).message}`;
+  }
+}
+const missing = await pythonWithPandas();
+const inCi = process.env.CI === 'true';
+
+let client: Client;
+let schema: string;
+let drop: () => Promise<void>;
+let root: string;
+
+function env(): NodeJS.ProcessEnv {
+  const c = testConnection().client;
+  return c.connectionString
+    ? { ...process.env, DATABASE_URL: c.connectionString }
+    : { ...process.env, PGHOST: c.host, PGPORT: String(c.port), PGUSER: c.user, PGDATABASE: c.database };
+}
+
+describe('pandas reads the exports with the documented dtypes', () => {
+  it.runIf(inCi && missing)('has the Python venv in CI', () => {
+    expect.fail(`CI=true but ${missing}; create it with: python3 -m venv .venv && .venv/bin/pip install -r test/consumers/requirements.txt`);
+  });
+
+  describe.skipIf(missing)('with .venv', () => {
+    beforeAll(async () => {
+      ({ client, schema, drop } = await withSchema('export_pandas'));
+      root = await mkdtemp(path.join(tmpdir(), 'export-pandas-'));
+      await client.query(`
+        create table ${schema}.fact_sales as
+          select 'SO' || (43697 + g / 3) as order_number, 'BK-' || (g % 50) as product_key, (g % 300)::bigint as product_id,
+                 (11000 + g % 900)::bigint as customer_id, date '2010-12-29' + (g % 1500) as order_date,
+                 case when g % 31 = 0 then null else date '2011-01-05' + (g % 1500) end as ship_date,
+                 (1 + g % 3)::integer as quantity, round((3 + (g % 3578) * 0.97)::numeric, 2) as price,
+                 round(((1 + g % 3) * (3 + (g % 3578) * 0.97))::numeric, 2) as sales_amount,
+                 case when g % 17 = 0 then null else round(((g % 3578) * 0.45)::numeric, 4) end as product_cost,
+                 case when g % 17 = 0 then null else round(((g % 97) * 0.51)::numeric, 2) end as profit_margin,
+                 case when g % 50 = 0 then 'price_from_sales' end as amount_repair,
+                 'Name ' || g || case when g % 101 = 0 then E' "Zoë",\\tnée\\nO''Brien \\\\' else '' end as customer_name,
+                 case when g % 23 = 0 then null else (20 + g % 60) end as age,
+                 (g % 200 <> 0) as customer_known,
+                 case when g % 7 = 0 then null else g % 2 = 0 end as is_weekend,
+                 extract(year from date '2010-12-29' + (g % 1500))::integer as order_year,
+                 case when g % 9 = 0 then null else (g % 28)::bigint end as prior_orders,
+                 case when g = 1 then 9007199254740993 else g::bigint end as big_id,
+                 timestamp '2024-01-01' + g * interval '1.000001 second' as loaded_at
+            from generate_series(1, 20000) g;
+        alter table ${schema}.fact_sales alter column order_number set not null, alter column quantity set not null,
+          alter column customer_known set not null;
+        create table ${schema}.customer_features as
+          select g::bigint as customer_id, 'Name ' || g as customer_name, date '2013-01-01' + g % 300 as last_order_date,
+                 (g % 40)::integer as recency_days, (g % 9)::bigint as frequency, round((g * 3.3)::numeric, 2) as monetary,
+                 case when g % 9 = 0 then null else round((g * 1.1)::numeric, 2) end as avg_order_value,
+                 (1 + g % 5)::integer as r_score, (array['Champions','Loyal','At Risk','Hibernating'])[1 + g % 4] as rfm_segment
+            from generate_series(1, 900) g;
+        create table ${schema}.sales_daily as
+          select date '2011-01-01' + d as date, c as category, (d % 4)::bigint as orders, (d % 6)::bigint as lines,
+                 round((d * 10.5)::numeric, 2) as revenue, round((d * 2.25)::numeric, 2) as profit
+            from generate_series(0, 365) d, unnest(array['Bikes', 'Clothing']) c;
+      `);
+    });
+
+    afterAll(async () => {
+      await drop?.();
+      if (root) await rm(root, { recursive: true, force: true });
+    });
+
+    for (const partitionBy of [null, 'order_year'] as const) {
+      it(`check_exports.py passes${partitionBy ? ' with --partition-by order_year' : ''}`, async () => {
+        const out = path.join(root, partitionBy ?? 'plain', 'exports');
+        await exportGold({
+          connection: testConnection(), schemas: { gold: schema }, exportsDir: out, runId: 7, asOf: '2014-01-29',
+          inputFiles: [], rowGroupSize: 4096, compression: 'zstd', partitionBy,
+        });
+        const result = await run(PYTHON, [SCRIPT, out, schema], { env: env() }).catch((err: { stdout?: string; stderr?: string }) => {
+          throw new Error(`check_exports.py failed:\n${err.stdout}\n${err.stderr}`);
+        });
+        expect(result.stdout).toContain('all exports match PostgreSQL');
+      });
+    }
+  });
+});

@@ -1,0 +1,192 @@
+/**
+ * exportGold: the layout under the output folder, the manifest, Hive partitioning, and the atomic
+ * publish (a failed or interrupted export leaves the previous export exactly as it was).
+ */
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '../../src/db/client.ts';
+import { exportGold, type ExportGoldOptions, type Manifest, recoverExports } from '../../src/export/export-gold.ts';
+import { readMetadata, readParquet, sha256, testConnection, withSchema } from './helpers.ts';
+
+let client: Client;
+let schema: string;
+let drop: () => Promise<void>;
+let root: string;
+
+beforeAll(async () => {
+  ({ client, schema, drop } = await withSchema('export_gold'));
+  root = await mkdtemp(path.join(tmpdir(), 'export-gold-'));
+  await client.query(`
+    create table ${schema}.fact_sales as
+      select 'SO' || g as order_number, g::bigint as customer_id, date '2011-01-01' + (g % 1200) as order_date,
+             extract(year from date '2011-01-01' + (g % 1200))::integer as order_year,
+             round((g * 1.1)::numeric, 2) as sales_amount, case when g % 10 = 0 then null else g % 7 end as prior_orders
+        from generate_series(1, 3000) g;
+    create table ${schema}.customer_features as
+      select g::bigint as customer_id, 'Name ' || g as customer_name, round((g * 3.3)::numeric, 2) as monetary, g % 5 + 1 as r_score
+        from generate_series(1, 500) g;
+    create table ${schema}.sales_daily as
+      select date '2011-01-01' + g as date, 'Bikes' as category, g % 4 as orders, round((g * 10.5)::numeric, 2) as revenue
+        from generate_series(0, 99) g;
+    create view ${schema}.exploding as
+      select g, 1 / (g - 2500) as boom, repeat('x', 100) as pad from generate_series(1, 5000) g;
+  `);
+});
+
+afterAll(async () => {
+  await drop?.();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+function options(exportsDir: string, extra: Partial<ExportGoldOptions> = {}): ExportGoldOptions {
+  return {
+    connection: testConnection(),
+    schemas: { gold: schema },
+    exportsDir,
+    runId: 42,
+    asOf: '2014-01-29',
+    inputFiles: [{ file: 'seeds/bronze/sales_details.csv', sha256: 'a'.repeat(64), bytes: 123 }],
+    rowGroupSize: 1000,
+    compression: 'zstd',
+    ...extra,
+  };
+}
+
+/** Every file under dir with its SHA-256 (the "exactly as it was" check). */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function walk(d: string) {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out[path.relative(dir, p)] = await sha256(p);
+    }
+  }
+  await walk(dir);
+  return out;
+}
+
+async function siblingsOf(dir: string): Promise<string[]> {
+  return (await readdir(path.dirname(dir))).filter((e) => e !== path.basename(dir));
+}
+
+describe('exportGold', () => {
+  it('writes the three exports and a manifest whose hashes, counts and types match', async () => {
+    const out = path.join(root, 'plain', 'exports');
+    const result = await exportGold(options(out));
+    expect((await readdir(out)).sort()).toEqual(['_manifest.json', 'customer_features.parquet', 'fact_sales', 'sales_daily.parquet']);
+    expect(await readdir(path.join(out, 'fact_sales'))).toEqual(['part-00000.parquet']);
+    expect(await siblingsOf(out)).toEqual([]);
+
+    const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
+    expect(manifest).toMatchObject({ run_id: 42, as_of: '2014-01-29', compression: 'zstd', row_group_size: 1000, partition_by: null });
+    expect(manifest.inputs).toEqual([{ file: 'seeds/bronze/sales_details.csv', sha256: 'a'.repeat(64), bytes: 123 }]);
+    expect(manifest).toEqual(JSON.parse(JSON.stringify(result.manifest)));
+    const counts = { fact_sales: 3000, customer_features: 500, sales_daily: 100 };
+    for (const [table, rows] of Object.entries(counts)) {
+      const t = manifest.tables[table]!;
+      expect(t.rows).toBe(rows);
+      expect(t.source).toBe(`${schema}.${table}`);
+      for (const f of t.files) {
+        const file = path.join(out, f.path);
+        expect(f.sha256).toBe(await sha256(file));
+        expect(f.bytes).toBe((await stat(file)).size);
+        expect(f.rows).toBe((await readParquet(file)).length);
+        const kv = Object.fromEntries(((await readMetadata(file)).key_value_metadata ?? []).map((e) => [e.key, e.value]));
+        expect(kv['medallion.run_id']).toBe('42');
+        expect(kv['medallion.as_of']).toBe('2014-01-29');
+        expect(JSON.parse(kv['medallion.inputs']!)).toEqual([{ file: 'seeds/bronze/sales_details.csv', sha256: 'a'.repeat(64) }]);
+      }
+    }
+    const fact = manifest.tables.fact_sales!;
+    expect(fact.files.map((f) => f.path)).toEqual(['fact_sales/part-00000.parquet']);
+    expect(fact.files[0]!.row_groups).toBe(3);
+    expect(fact.columns.map((c) => [c.name, c.postgres, c.parquet, c.pandas])).toEqual([
+      ['order_number', 'text', 'BYTE_ARRAY STRING', 'str'],
+      ['customer_id', 'bigint', 'INT64', 'Int64'],
+      ['order_date', 'date', 'INT64 TIMESTAMP(MILLIS, isAdjustedToUTC=false)', 'datetime64[ms]'],
+      ['order_year', 'integer', 'INT64', 'Int64'],
+      ['sales_amount', 'numeric', 'DOUBLE', 'float64'],
+      ['prior_orders', 'integer', 'INT64', 'Int64'],
+    ]);
+    // Money survives as float64 with the same sum as Postgres.
+    const rows = await readParquet(path.join(out, 'fact_sales/part-00000.parquet'));
+    const { rows: [pg] } = await client.query(`select sum(sales_amount)::float8 as s, count(*) - count(prior_orders) as nulls from ${schema}.fact_sales`);
+    expect(rows.reduce((s, r) => s + (r.sales_amount as number), 0)).toBeCloseTo(pg.s, 6);
+    expect(rows.filter((r) => r.prior_orders === null).length).toBe(Number(pg.nulls));
+  });
+
+  it('partitions fact_sales into Hive folders by order_year', async () => {
+    const out = path.join(root, 'partitioned', 'exports');
+    const result = await exportGold(options(out, { partitionBy: 'order_year', compression: 'snappy' }));
+    const { rows: years } = await client.query(`select order_year, count(*)::int as n from ${schema}.fact_sales group by 1 order by 1`);
+    expect((await readdir(path.join(out, 'fact_sales'))).sort()).toEqual(years.map((y) => `order_year=${y.order_year}`));
+    for (const y of years) {
+      const file = path.join(out, 'fact_sales', `order_year=${y.order_year}`, 'part-00000.parquet');
+      const rows = await readParquet(file);
+      expect(rows).toHaveLength(y.n);
+      // Hive layout: the partition column is in the folder name, not in the file.
+      expect(Object.keys(rows[0]!)).toEqual(['order_number', 'customer_id', 'order_date', 'sales_amount', 'prior_orders']);
+      const { rows: pg } = await client.query(`select order_number from ${schema}.fact_sales where order_year = $1 order by 1`, [y.order_year]);
+      expect(rows.map((r) => r.order_number).sort()).toEqual(pg.map((r) => r.order_number));
+    }
+    const files = result.manifest.tables.fact_sales!.files;
+    expect(files.map((f) => f.partition)).toEqual(years.map((y) => ({ order_year: String(y.order_year) })));
+    expect(files.reduce((n, f) => n + f.rows, 0)).toBe(3000);
+    expect(result.manifest.tables.fact_sales!.columns.at(-1)).toMatchObject({ name: 'order_year', postgres: 'integer', pandas: 'category' });
+  });
+
+  describe('atomic publish', () => {
+    async function previousExport(name: string): Promise<{ out: string; before: Record<string, string> }> {
+      const out = path.join(root, name, 'exports');
+      await exportGold(options(out, { runId: 1 }));
+      await writeFile(path.join(out, '.gitkeep'), '');
+      return { out, before: await snapshot(out) };
+    }
+
+    it('leaves the previous export exactly as it was when the query fails mid-stream', async () => {
+      const { out, before } = await previousExport('failing-query');
+      await expect(exportGold(options(out, { tables: ['fact_sales', 'customer_features', 'exploding'], rowGroupSize: 100 })))
+        .rejects.toMatchObject({ code: 'DB_ERROR', message: expect.stringContaining('division by zero') });
+      expect(await snapshot(out)).toEqual(before);
+      expect(await siblingsOf(out)).toEqual([]);
+    });
+
+    it('leaves the previous export as it was when interrupted mid-table', async () => {
+      const { out, before } = await previousExport('interrupted');
+      const controller = new AbortController();
+      const reason = Object.assign(new Error('interrupted by SIGTERM'), { code: 'TEST_ABORT' });
+      await client.query(`create table ${schema}.big as select g, repeat('y', 200) as pad from generate_series(1, 300000) g`);
+      const p = exportGold(options(out, { tables: ['fact_sales', 'big'], signal: controller.signal, onTable: () => setTimeout(() => controller.abort(reason), 30) }));
+      await expect(p).rejects.toBeDefined();
+      expect(controller.signal.aborted).toBe(true);
+      expect(await snapshot(out)).toEqual(before);
+      expect(await siblingsOf(out)).toEqual([]);
+    });
+
+    it('publishes nothing when the last step before the swap fails, and keeps .gitkeep across a swap', async () => {
+      const { out, before } = await previousExport('before-publish');
+      await expect(exportGold(options(out, { beforePublish: () => { throw new Error('disk full (simulated)'); } }))).rejects.toThrow(/disk full/);
+      expect(await snapshot(out)).toEqual(before);
+      await exportGold(options(out, { runId: 2 }));
+      const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
+      expect(manifest.run_id).toBe(2);
+      expect(await readdir(out)).toContain('.gitkeep');
+      expect(await siblingsOf(out)).toEqual([]);
+    });
+
+    it('recovers from a crash between the two renames, and removes stale temporary folders', async () => {
+      const { out, before } = await previousExport('crash-window');
+      const parent = path.dirname(out);
+      // Simulate: step 1 done (exports moved aside), process killed before step 2.
+      const { rename } = await import('node:fs/promises');
+      await rename(out, path.join(parent, '.exports.old-7-999999-deadbeef'));
+      await mkdir(path.join(parent, '.exports.tmp-7-999999-deadbeef', 'fact_sales'), { recursive: true });
+      await recoverExports(out);
+      expect(await snapshot(out)).toEqual(before);
+      expect(await siblingsOf(out)).toEqual([]);
+    });
+  });
+});

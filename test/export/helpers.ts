@@ -1,0 +1,57 @@
+/** Shared by the export tests: a throwaway schema per test file, and hyparquet reading. */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+import { type ConnectionConfig, resolveConnection } from '../../src/config.ts';
+import { type Client, connect, ident } from '../../src/db/client.ts';
+
+export function testConnection(): ConnectionConfig {
+  const env = { ...process.env };
+  if (!env.DATABASE_URL) {
+    env.PGHOST ??= '127.0.0.1';
+    env.PGUSER ??= 'root';
+    env.PGDATABASE ??= 'test';
+  }
+  return resolveConnection({ 'database-url': env.DATABASE_URL }, env);
+}
+
+export async function withSchema(prefix: string): Promise<{ client: Client; schema: string; drop: () => Promise<void> }> {
+  const client = await connect(testConnection(), `test-${prefix}`);
+  const schema = `${prefix}_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
+  await client.query(`drop schema if exists ${ident(schema)} cascade; create schema ${ident(schema)}`);
+  return {
+    client,
+    schema,
+    drop: async () => {
+      await client.query(`drop schema if exists ${ident(schema)} cascade`).catch(() => {});
+      await client.end();
+    },
+  };
+}
+
+/** Reads a Parquet file with hyparquet (an independent reader); INT64 and timestamps stay bigint. */
+export async function readParquet(file: string): Promise<Record<string, unknown>[]> {
+  const buf = await readFile(file);
+  const arrayBuffer = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+  return (await parquetReadObjects({
+    file: arrayBuffer,
+    compressors,
+    parsers: {
+      timestampFromMilliseconds: (v: bigint) => v,
+      timestampFromMicroseconds: (v: bigint) => v,
+      timestampFromNanoseconds: (v: bigint) => v,
+      dateFromDays: (v: number) => v,
+      stringFromBytes: (b: Uint8Array | undefined) => (b === undefined ? b : new TextDecoder().decode(b)),
+    } as never,
+  })) as Record<string, unknown>[];
+}
+
+export async function readMetadata(file: string) {
+  const buf = await readFile(file);
+  return parquetMetadata(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+}
+
+export async function sha256(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
