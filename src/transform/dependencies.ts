@@ -20,25 +20,44 @@ export interface Reference {
 }
 
 // Not preceded by an identifier character or a dot (`x.silver.y` is not a schema reference);
-// whitespace and comments (masked to spaces) may surround the dot.
-const REFERENCE = /(?<![\p{L}\p{N}_$."])(bronze|silver|gold)(\s*\.\s*)([\p{L}_][\p{L}\p{N}_$]*)/giu;
+// whitespace and comments (masked to spaces) may surround the dot. The schema may be written
+// "silver" and the table "customers" (quoted identifiers are masked, so they are read from the text).
+const LAYER_WORD = /^(bronze|silver|gold)$/i;
+const SCHEMA = /(?<![\p{L}\p{N}_$.])(?:(bronze|silver|gold)|"(bronze|silver|gold)")(?![\p{L}\p{N}_$])\s*\.\s*/giu;
+const PLAIN_NAME = /[\p{L}_][\p{L}\p{N}_$]*/uy;
+const QUOTED_NAME = /"((?:[^"]|"")*)"/y;
 
 /** Every schema-qualified reference in the SQL, in order of appearance. */
 export function extractReferences(sql: string): Reference[] {
-  const masked = maskSql(sql);
+  // Code only, except that quoted identifiers are kept (they may be a schema or a table name).
+  const masked = maskSql(sql, ['comment', 'string']);
+  const code = maskSql(sql);
   const refs: Reference[] = [];
-  for (const m of masked.matchAll(REFERENCE)) {
-    const layer = m[1]!.toLowerCase() as SourceLayer;
-    const name = m[3]!.toLowerCase();
+  for (const m of masked.matchAll(SCHEMA)) {
     const schemaStart = m.index!;
-    refs.push({
-      layer,
-      name,
-      relation: `${layer}.${name}`,
-      schemaStart,
-      schemaEnd: schemaStart + m[1]!.length,
-      end: schemaStart + m[0].length,
-    });
+    const quotedSchema = m[2] !== undefined;
+    // A quoted schema must be a whole identifier segment; a bare one must be code.
+    if (!quotedSchema && code[schemaStart] === ' ') continue;
+    if (quotedSchema && !LAYER_WORD.test(m[2]!)) continue;
+    const word = (m[1] ?? m[2])!;
+    if (quotedSchema && word !== word.toLowerCase()) continue; // "Silver" is another schema
+    const after = schemaStart + m[0].length;
+    let name: string | undefined;
+    let end = after;
+    PLAIN_NAME.lastIndex = after;
+    QUOTED_NAME.lastIndex = after;
+    const plain = PLAIN_NAME.exec(masked);
+    const quoted = plain ? null : QUOTED_NAME.exec(masked);
+    if (plain) {
+      name = plain[0].toLowerCase();
+      end = after + plain[0].length;
+    } else if (quoted) {
+      name = quoted[1]!.replace(/""/g, '"');
+      end = after + quoted[0].length;
+    }
+    if (name === undefined) continue;
+    const layer = word.toLowerCase() as SourceLayer;
+    refs.push({ layer, name, relation: `${layer}.${name}`, schemaStart, schemaEnd: schemaStart + word.length + (quotedSchema ? 2 : 0), end });
   }
   return refs;
 }
@@ -50,48 +69,66 @@ export function referencedRelations(sql: string): RelationName[] {
 
 export interface UnknownRelation {
   file: string;
-  line: number;
+  /** Line in the file, for references in a .sql file. */
+  line?: number;
+  /** What in the file holds the reference, for SQL embedded in a .yml (`test 'x'`). */
+  label?: string;
   relation: RelationName;
   reason: string;
 }
 
+export interface KnownRelations {
+  /** Bronze source tables, without schema. */
+  sources: ReadonlySet<string>;
+  /** Model names, `silver.customers`. */
+  models: ReadonlySet<RelationName>;
+}
+
+/** Why a relation is unknown, or undefined when it is a source table or a model. */
+export function unknownRelationReason(relation: RelationName, known: KnownRelations): string | undefined {
+  const dot = relation.indexOf('.');
+  const layer = relation.slice(0, dot);
+  const name = relation.slice(dot + 1);
+  if (layer === 'bronze') {
+    return known.sources.has(name) ? undefined : `bronze.${name} is not a source table (sources: ${[...known.sources].sort().join(', ')})`;
+  }
+  return known.models.has(relation) ? undefined : `${relation} is not a model (no sql/${layer}/${name}.sql)`;
+}
+
 /**
- * Checks each reference of `sql` (from `file`, whose text starts at line `lineOffset + 1`) against
- * the known sources and models. Returns the problems; does not throw.
+ * Checks each reference of `sql` against the known sources and models. For a .sql file the line
+ * of each reference is given; for SQL embedded in a .yml file, `label` says which entry holds it.
+ * Returns the problems; does not throw.
  */
-export function checkReferences(
-  sql: string,
-  file: string,
-  known: { sources: ReadonlySet<string>; models: ReadonlySet<RelationName> },
-  lineOffset = 0,
-): UnknownRelation[] {
+export function checkReferences(sql: string, file: string, known: KnownRelations, label?: string): UnknownRelation[] {
   const problems: UnknownRelation[] = [];
   for (const ref of extractReferences(sql)) {
-    const ok = ref.layer === 'bronze' ? known.sources.has(ref.name) : known.models.has(ref.relation);
-    if (ok) continue;
-    const reason =
-      ref.layer === 'bronze'
-        ? `bronze.${ref.name} is not a source table (sources: ${[...known.sources].sort().join(', ')})`
-        : `${ref.relation} is not a model (no sql/${ref.layer}/${ref.name}.sql)`;
-    problems.push({ file, line: lineOffset + lineAndColumn(sql, ref.schemaStart).line, relation: ref.relation, reason });
+    const reason = unknownRelationReason(ref.relation, known);
+    if (!reason) continue;
+    problems.push(label ? { file, label, relation: ref.relation, reason } : { file, line: lineAndColumn(sql, ref.schemaStart).line, relation: ref.relation, reason });
   }
   return problems;
+}
+
+/** One line per problem: `sql/gold/x.sql:3: silver.y is not a model …`. */
+export function describeUnknownRelation(p: UnknownRelation): string {
+  return `${p.file}${p.line !== undefined ? `:${p.line}` : ''}: ${p.label ? `${p.label}: ` : ''}${p.reason}`;
 }
 
 /** Throws MODEL_UNKNOWN_RELATION listing every unknown reference, if any. */
 export function throwUnknownRelations(problems: UnknownRelation[]): void {
   if (problems.length === 0) return;
-  const lines = problems.map((p) => `${p.file}:${p.line}: ${p.reason}`);
+  const lines = problems.map(describeUnknownRelation);
   const first = problems[0]!;
   throw new DataError(
     'MODEL_UNKNOWN_RELATION',
-    lines.length === 1 ? `${first.reason}` : `${lines.length} unknown relations:\n  - ${lines.join('\n  - ')}`,
+    lines.length === 1 ? `${first.label ? `${first.label}: ` : ''}${first.reason}` : `${lines.length} unknown relations:\n  - ${lines.join('\n  - ')}`,
     {
       file: first.file,
-      line: first.line,
+      ...(first.line !== undefined ? { line: first.line } : {}),
       relation: first.relation,
       problems: lines,
-      hint: 'Reference only bronze source tables and models of sql/silver and sql/gold, schema-qualified.',
+      hint: 'Reference only bronze source tables and the models of sql/silver and sql/gold, schema-qualified.',
     },
   );
 }

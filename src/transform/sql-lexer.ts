@@ -95,12 +95,15 @@ export function scanSql(sql: string): Segment[] {
   return segments;
 }
 
-/** The text with every non-code character replaced by a space (newlines kept). */
-export function maskSql(sql: string): string {
+/**
+ * The text with the characters of the given kinds of segment (default: everything but code)
+ * replaced by spaces, newlines kept: same length, same offsets, same lines.
+ */
+export function maskSql(sql: string, kinds: readonly SegmentKind[] = ['comment', 'string', 'identifier']): string {
   let out = '';
   for (const s of scanSql(sql)) {
     const text = sql.slice(s.start, s.end);
-    out += s.kind === 'code' ? text : text.replace(/[^\n]/g, ' ');
+    out += kinds.includes(s.kind) ? text.replace(/[^\n]/g, ' ') : text;
   }
   return out;
 }
@@ -110,4 +113,10 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
   const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
   const lastNl = before.lastIndexOf('\n');
   return { line: before.split('\n').length, column: offset - lastNl };
+}
+
+/** The SQL without a final `;` (and the blanks or comments after it). */
+export function withoutTrailingSemicolon(sql: string): string {
+  const trailing = /;\s*$/.exec(maskSql(sql));
+  return trailing ? sql.slice(0, trailing.index) : sql;
 }

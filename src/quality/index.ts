@@ -1,0 +1,8 @@
+/**
+ * The quality stage's public API: per-rule counts and the quarantine copy (after the build), the
+ * data tests against the staging schemas, and the publish decision. See src/transform/README.md.
+ */
+export { assertTestsPassed } from './outcome.ts';
+export { type RecordRuleCountsOptions, recordRuleCounts, type RuleCount, type RuleCountsResult } from './rule-counts.ts';
+export { type RunTestsOptions, runTests, type TestEvent, type TestResult, type TestStatus, type TestSummary } from './run-tests.ts';
+export { failingRowsSql } from './test-sql.ts';

@@ -1,0 +1,162 @@
+/**
+ * Per-rule counts and the quarantine, after the build and before the tests:
+ *
+ * 1. Rules with a `where`: one aggregate query per relation,
+ *    `select count(*) filter (where <rule 1>), count(*) filter (where <rule 2>), … from <relation>`,
+ *    so a relation with many rules is scanned once.
+ * 2. Quarantine models (`quarantine: true`): their rows counted per (model, rule), kind
+ *    `quarantine`. A declared `quarantine` rule without `where` that no row used is recorded with 0,
+ *    so that "nothing was quarantined" is visible too.
+ * 3. In one transaction on the ledger connection: etl.rule_counts for the run, and the quarantine
+ *    models' rows appended to etl.quarantine with the run id (`insert … select`, nothing passes
+ *    through Node). Re-running for the same run id replaces that run's rows.
+ */
+import type { SchemaNames } from '../config.ts';
+import { type Client, ident } from '../db/client.ts';
+import { fromDatabaseError, type MedallionError } from '../errors.ts';
+import { compiledRelation, compileSql } from '../transform/compile.ts';
+import { type MemorySettings, memorySettings, withLocalSettings } from '../transform/session.ts';
+import { modelSqlError } from '../transform/sql-error.ts';
+import type { Project, RelationName, RuleDefinition, RuleKind } from '../transform/types.ts';
+
+export interface RuleCount {
+  /** The relation counted (for quarantine: the model the rows were kept out of). */
+  model: RelationName;
+  rule: string;
+  kind: RuleKind;
+  rows: number;
+  description: string | null;
+}
+
+export interface RuleCountsResult {
+  counts: RuleCount[];
+  /** Rows appended to etl.quarantine. */
+  quarantined: number;
+  seconds: number;
+}
+
+export interface RecordRuleCountsOptions {
+  /** Reads the staging schemas (the build connection). */
+  client: Client;
+  /** Writes etl.rule_counts and etl.quarantine (may be the same connection). */
+  ledger: Client;
+  schemas: SchemaNames;
+  project: Project;
+  runId: number;
+  /** Memory for the counting queries (default DEFAULT_MEMORY of src/transform/session.ts). */
+  memory?: Partial<MemorySettings>;
+}
+
+export async function recordRuleCounts(options: RecordRuleCountsOptions): Promise<RuleCountsResult> {
+  const { client, ledger, schemas, project, runId } = options;
+  const memory = memorySettings(options.memory);
+  const started = performance.now();
+  const counts = new Map<string, RuleCount>();
+  const key = (model: string, rule: string) => `${model}\u0000${rule}`;
+  const allRules = project.models.flatMap((m) => m.rules);
+
+  for (const [relation, rules] of groupBy(allRules.filter((r) => r.where !== undefined), (r) => r.relation)) {
+    const rows = await countRules(client, schemas, relation, rules, memory);
+    for (const [i, r] of rules.entries()) {
+      counts.set(key(r.relation, r.name), { model: r.relation, rule: r.name, kind: r.kind, rows: rows[i]!, description: r.description ?? null });
+    }
+  }
+
+  const quarantineModels = project.models.filter((m) => m.quarantine);
+  const seenQuarantineRules = new Set<string>();
+  const quarantineKeys = new Set<string>();
+  for (const m of quarantineModels) {
+    const relation = compiledRelation(m.name, schemas);
+    let groups: { model: string; rule: string; n: number }[];
+    try {
+      ({ rows: groups } = await withLocalSettings(client, memory, () =>
+        client.query<{ model: string; rule: string; n: number }>(`select model, rule, count(*) as n from ${relation} group by model, rule order by model, rule`),
+      ));
+    } catch (err) {
+      throw modelSqlError(err, { model: m.name, file: m.sqlFile, doing: `counting the quarantine rows of ${m.name}` });
+    }
+    for (const g of groups) {
+      seenQuarantineRules.add(g.rule);
+      const declared =
+        allRules.find((r) => r.kind === 'quarantine' && r.name === g.rule && r.relation === g.model) ??
+        allRules.find((r) => r.kind === 'quarantine' && r.name === g.rule);
+      const k = key(g.model, g.rule);
+      // Rows of several quarantine models may carry the same (model, rule): they add up.
+      const previous = quarantineKeys.has(k) ? counts.get(k)!.rows : 0;
+      quarantineKeys.add(k);
+      counts.set(k, { model: g.model, rule: g.rule, kind: 'quarantine', rows: previous + g.n, description: declared?.description ?? null });
+    }
+  }
+  for (const r of allRules) {
+    if (r.kind === 'quarantine' && r.where === undefined && !seenQuarantineRules.has(r.name) && !counts.has(key(r.relation, r.name))) {
+      counts.set(key(r.relation, r.name), { model: r.relation, rule: r.name, kind: 'quarantine', rows: 0, description: r.description ?? null });
+    }
+  }
+
+  const sorted = [...counts.values()].sort((a, b) => a.model.localeCompare(b.model) || a.rule.localeCompare(b.rule));
+  const quarantined = await writeLedger(ledger, schemas, runId, sorted, quarantineModels.map((m) => ({ name: m.name, file: m.sqlFile })));
+  return { counts: sorted, quarantined, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Counts the rows of `relation` matching each rule, in one scan. */
+async function countRules(client: Client, schemas: SchemaNames, relation: RelationName, rules: RuleDefinition[], memory: MemorySettings): Promise<number[]> {
+  const from = compiledRelation(relation, schemas);
+  const column = (r: RuleDefinition, i: number) => `count(*) filter (where (${compileSql(r.where!, schemas).sql})) as r${i}`;
+  try {
+    const sql = `select ${rules.map(column).join(',\n       ')}\n  from ${from}`;
+    const { rows } = await withLocalSettings(client, memory, () => client.query<Record<string, number>>(sql));
+    return rules.map((_, i) => rows[0]![`r${i}`]!);
+  } catch (err) {
+    // Find the rule at fault, so the error names it and its file.
+    let culprit: MedallionError | undefined;
+    for (const r of rules) {
+      try {
+        await client.query(`select ${column(r, 0)} from ${from} where false`);
+      } catch (ruleErr) {
+        culprit = modelSqlError(ruleErr, { model: `rule '${r.name}' on ${relation}`, file: r.file, doing: `counting rule ${r.name} on ${relation}` });
+        break;
+      }
+    }
+    throw culprit ?? modelSqlError(err, { model: relation, file: rules[0]!.file, doing: `counting the rules on ${relation}` });
+  }
+}
+
+async function writeLedger(ledger: Client, schemas: SchemaNames, runId: number, counts: RuleCount[], quarantineModels: { name: string; file: string }[]): Promise<number> {
+  const etl = ident(schemas.etl);
+  let inTransaction = false;
+  let current: { name: string; file: string } | undefined;
+  try {
+    await ledger.query('begin');
+    inTransaction = true;
+    await ledger.query(`delete from ${etl}.rule_counts where run_id = $1`, [runId]);
+    await ledger.query(`delete from ${etl}.quarantine where run_id = $1`, [runId]);
+    await ledger.query(
+      `insert into ${etl}.rule_counts (run_id, model, rule, kind, rows, description)
+       select $1, * from unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])`,
+      [runId, counts.map((c) => c.model), counts.map((c) => c.rule), counts.map((c) => c.kind), counts.map((c) => c.rows), counts.map((c) => c.description)],
+    );
+    let quarantined = 0;
+    for (const m of quarantineModels) {
+      current = m;
+      const result = await ledger.query(
+        `insert into ${etl}.quarantine (run_id, model, rule, message, source_file, line_number, values)
+         select $1, model, rule, message, source_file, line_number, values from ${compiledRelation(m.name, schemas)}`,
+        [runId],
+      );
+      quarantined += result.rowCount ?? 0;
+    }
+    current = undefined;
+    await ledger.query('commit');
+    return quarantined;
+  } catch (err) {
+    if (inTransaction) await ledger.query('rollback').catch(() => {});
+    if (current) throw modelSqlError(err, { model: current.name, file: current.file, doing: `copying the rows of ${current.name} into ${schemas.etl}.quarantine` });
+    throw fromDatabaseError(err, `writing ${schemas.etl}.rule_counts`);
+  }
+}
+
+function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) groups.set(keyOf(item), [...(groups.get(keyOf(item)) ?? []), item]);
+  return groups;
+}

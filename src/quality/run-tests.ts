@@ -1,0 +1,130 @@
+/**
+ * Running every data test of the project against the staging schemas, before anything is
+ * published. Per test: count the failing rows; when there are some, read up to `sampleSize` of
+ * them as JSON. Each result is written to etl.test_results as soon as it is known (history is
+ * kept per run), so a run that dies half-way still shows the tests it ran.
+ *
+ * Status: `pass`; `fail` (an error-severity test with failing rows); `warn` (a warn-severity test
+ * with failing rows); `error` (the test's SQL itself failed, e.g. a column that does not exist).
+ * A lost connection is not a test result: it is thrown as a DependencyError.
+ */
+import type { SchemaNames } from '../config.ts';
+import { type Client, ident } from '../db/client.ts';
+import { fromDatabaseError, isConnectionError } from '../errors.ts';
+import { type MemorySettings, memorySettings, withLocalSettings } from '../transform/session.ts';
+import { isDatabaseError } from '../transform/sql-error.ts';
+import type { Project, RelationName, Severity, TestDefinition, TestKind } from '../transform/types.ts';
+import { failingRowsSql, failureMessage } from './test-sql.ts';
+
+export type TestStatus = 'pass' | 'warn' | 'fail' | 'error';
+
+export interface TestResult {
+  name: string;
+  model: RelationName;
+  kind: TestKind;
+  severity: Severity;
+  status: TestStatus;
+  failingRows: number;
+  /** Up to `sampleSize` failing rows, as JSON objects. */
+  sample: Record<string, unknown>[];
+  /** What failed, in one sentence (or the SQL error); null when the test passed. */
+  message: string | null;
+  seconds: number;
+  /** The .yml that declares the test. */
+  file: string;
+}
+
+export interface TestSummary {
+  results: TestResult[];
+  counts: Record<TestStatus, number>;
+  /** Error-severity tests that failed or could not run: any of these means "do not publish". */
+  blocking: TestResult[];
+  seconds: number;
+}
+
+export type TestEvent = { type: 'test_started'; test: string; model: RelationName } | { type: 'test_finished'; result: TestResult };
+
+export interface RunTestsOptions {
+  /** Reads the staging schemas. */
+  client: Client;
+  /** Writes etl.test_results (may be the same connection). */
+  ledger: Client;
+  schemas: SchemaNames;
+  project: Project;
+  runId: number;
+  /** Set as medallion.as_of on `client` before the tests (tests may read it). */
+  asOf?: string;
+  onEvent?: (event: TestEvent) => void;
+  signal?: AbortSignal;
+  /** Failing rows kept per test (default 10). */
+  sampleSize?: number;
+  /** Memory for each test's queries (default DEFAULT_MEMORY of src/transform/session.ts). */
+  memory?: Partial<MemorySettings>;
+}
+
+export async function runTests(options: RunTestsOptions): Promise<TestSummary> {
+  const { client, ledger, schemas, project, runId, onEvent = () => {}, signal, sampleSize = 10 } = options;
+  const memory = memorySettings(options.memory);
+  const started = performance.now();
+  if (options.asOf !== undefined) {
+    await client.query("select set_config('medallion.as_of', $1, false)", [options.asOf]).catch((err) => {
+      throw fromDatabaseError(err, 'setting medallion.as_of for the data tests');
+    });
+  }
+  const results: TestResult[] = [];
+  for (const model of project.models) {
+    for (const test of model.tests) {
+      signal?.throwIfAborted();
+      onEvent({ type: 'test_started', test: test.name, model: test.model });
+      const result = await runTest(client, schemas, test, sampleSize, memory);
+      await recordTestResult(ledger, schemas, runId, result);
+      results.push(result);
+      onEvent({ type: 'test_finished', result });
+    }
+  }
+  return summarize(results, (performance.now() - started) / 1000);
+}
+
+export function summarize(results: TestResult[], seconds: number): TestSummary {
+  const counts: Record<TestStatus, number> = { pass: 0, warn: 0, fail: 0, error: 0 };
+  for (const r of results) counts[r.status]++;
+  const blocking = results.filter((r) => r.severity === 'error' && (r.status === 'fail' || r.status === 'error'));
+  return { results, counts, blocking, seconds };
+}
+
+/** Runs one test; SQL errors become status `error`, a lost connection is thrown. */
+export async function runTest(client: Client, schemas: SchemaNames, test: TestDefinition, sampleSize = 10, memory = memorySettings()): Promise<TestResult> {
+  const t0 = performance.now();
+  const base = { name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file };
+  try {
+    const failing = failingRowsSql(test, schemas);
+    // Count and sample in one transaction: the same snapshot, and work_mem for the big hashes.
+    const { failingRows, sample } = await withLocalSettings(client, memory, async () => {
+      const { rows } = await client.query<{ n: number }>(`select count(*) as n from (\n${failing}\n) as failing`);
+      const n = rows[0]!.n;
+      if (n === 0 || sampleSize <= 0) return { failingRows: n, sample: [] as Record<string, unknown>[] };
+      const s = await client.query<{ row: Record<string, unknown> }>(`select to_jsonb(failing) as row from (\n${failing}\n) as failing limit ${Math.floor(sampleSize)}`);
+      return { failingRows: n, sample: s.rows.map((r) => r.row) };
+    });
+    const status: TestStatus = failingRows === 0 ? 'pass' : test.severity === 'error' ? 'fail' : 'warn';
+    return { ...base, status, failingRows, sample, message: failingRows ? failureMessage(test, failingRows, sample) : null, seconds: (performance.now() - t0) / 1000 };
+  } catch (err) {
+    if (isConnectionError(err) || !isDatabaseError(err)) throw fromDatabaseError(err, `running the data test ${test.name}`, { file: test.file });
+    return { ...base, status: 'error', failingRows: 0, sample: [], message: `the test could not run: ${err.message}`, seconds: (performance.now() - t0) / 1000 };
+  }
+}
+
+export async function recordTestResult(ledger: Client, schemas: SchemaNames, runId: number, r: TestResult): Promise<void> {
+  try {
+    await ledger.query(
+      `insert into ${ident(schemas.etl)}.test_results (run_id, test_name, model, kind, severity, status, failing_rows, sample, message, seconds)
+       values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+       on conflict (run_id, test_name) do update set
+         model = excluded.model, kind = excluded.kind, severity = excluded.severity, status = excluded.status,
+         failing_rows = excluded.failing_rows, sample = excluded.sample, message = excluded.message, seconds = excluded.seconds`,
+      [runId, r.name, r.model, r.kind, r.severity, r.status, r.failingRows, r.sample.length ? JSON.stringify(r.sample) : null, r.message, r.seconds],
+    );
+  } catch (err) {
+    throw fromDatabaseError(err, `recording the result of test ${r.name} in ${schemas.etl}.test_results`);
+  }
+}

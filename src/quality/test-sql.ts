@@ -1,0 +1,84 @@
+/**
+ * The SQL of each data test kind, as a query whose rows are the failing rows (dbt's convention),
+ * compiled against the staging schemas of the build. Pure: no connection needed.
+ *
+ * - not_null: rows where any of the columns is NULL.
+ * - unique: one row per duplicated key value (with `n_rows`); NULL keys are ignored for a single
+ *   column (that is not_null's job) and compared as equal for a combination of columns.
+ * - accepted_values: rows whose value (compared as text) is not in the list; NULL fails unless
+ *   allow_null.
+ * - relationships: child rows (after `where`) whose non-NULL column has no parent row.
+ * - expression: rows where the expression is false (NULL passes, as in a CHECK constraint).
+ * - query: the rows the query returns.
+ * - equal: one row (left_value, right_value, difference) when the two scalars differ by more than
+ *   the tolerance (or exactly one of them is NULL).
+ */
+import type { SchemaNames } from '../config.ts';
+import { ident, literal } from '../db/client.ts';
+import { compiledRelation, compileSql } from '../transform/compile.ts';
+import { withoutTrailingSemicolon } from '../transform/sql-lexer.ts';
+import type { TestDefinition } from '../transform/types.ts';
+
+/** A query returning the failing rows of the test. */
+export function failingRowsSql(test: TestDefinition, schemas: SchemaNames): string {
+  const c = (sql: string) => compileSql(withoutTrailingSemicolon(sql), schemas).sql;
+  const relation = compiledRelation(test.model, schemas);
+  const where = 'where' in test && test.where ? test.where : undefined;
+  // `t` is the model's rows, filtered by the test's `where`.
+  const rows = where ? `(select * from ${relation} where (${c(where)})) as t` : `${relation} as t`;
+  switch (test.kind) {
+    case 'not_null':
+      return `select t.* from ${rows} where ${test.columns.map((col) => `t.${ident(col)} is null`).join(' or ')}`;
+    case 'unique': {
+      const cols = test.columns.map((col) => `t.${ident(col)}`).join(', ');
+      const notNull = test.columns.length === 1 ? ` where ${cols} is not null` : '';
+      return `select ${cols}, count(*) as n_rows from ${rows}${notNull} group by ${cols} having count(*) > 1`;
+    }
+    case 'accepted_values': {
+      const col = `t.${ident(test.column)}`;
+      const list = test.values.map((v) => literal(String(v))).join(', ');
+      return test.allowNull
+        ? `select t.* from ${rows} where ${col} is not null and ${col}::text not in (${list})`
+        : `select t.* from ${rows} where ${col} is null or ${col}::text not in (${list})`;
+    }
+    case 'relationships': {
+      const col = `t.${ident(test.column)}`;
+      return `select t.* from ${rows} where ${col} is not null and not exists (select 1 from ${compiledRelation(test.to, schemas)} as p where p.${ident(test.field)} = ${col})`;
+    }
+    case 'expression':
+      return `select t.* from ${rows} where not (${c(test.expression)})`;
+    case 'query':
+      return `select * from (\n${c(test.sql)}\n) as q`;
+    case 'equal': {
+      const differs =
+        test.tolerance > 0
+          ? `(left_value is null) <> (right_value is null) or abs(left_value::numeric - right_value::numeric) > ${Number(test.tolerance)}`
+          : 'left_value is distinct from right_value';
+      const difference = test.tolerance > 0 ? 'abs(left_value::numeric - right_value::numeric)' : 'null::numeric';
+      return `select left_value, right_value, ${difference} as difference from (select (\n${c(test.left)}\n) as left_value, (\n${c(test.right)}\n) as right_value) as x where ${differs}`;
+    }
+  }
+}
+
+/** One sentence about what failed, for etl.test_results.message and the run summary. */
+export function failureMessage(test: TestDefinition, failingRows: number, sample: Record<string, unknown>[]): string {
+  const rows = `${failingRows} ${failingRows === 1 ? 'row' : 'rows'}`;
+  switch (test.kind) {
+    case 'not_null':
+      return `${rows} where ${test.columns.join(' or ')} is null`;
+    case 'unique':
+      return `${failingRows} ${failingRows === 1 ? 'value' : 'values'} of (${test.columns.join(', ')}) ${failingRows === 1 ? 'occurs' : 'occur'} more than once`;
+    case 'accepted_values':
+      return `${rows} with ${test.column} not in (${test.values.join(', ')})${test.allowNull ? '' : ' or NULL'}`;
+    case 'relationships':
+      return `${rows} whose ${test.column} has no match in ${test.to}.${test.field}${test.where ? ` (where ${test.where})` : ''}`;
+    case 'expression':
+      return `${rows} where not (${test.expression})`;
+    case 'query':
+      return `${rows} returned`;
+    case 'equal': {
+      const s = sample[0] ?? {};
+      return `left ${JSON.stringify(s.left_value)} ≠ right ${JSON.stringify(s.right_value)}${test.tolerance > 0 ? ` (difference ${s.difference}, tolerance ${test.tolerance})` : ''}`;
+    }
+  }
+}

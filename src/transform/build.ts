@@ -1,0 +1,174 @@
+/**
+ * Build: create every model of the project, in dependency order, in the staging schemas
+ * (`<silver>_next`, `<gold>_next`), which are dropped and recreated first. Nothing readers see is
+ * touched here; publish.ts swaps the staging schemas in once the data tests pass.
+ *
+ * Each model is one short transaction on the given connection: `set local` memory settings,
+ * `create table … as <select>` (or `create view … as`), `analyze`. The run's date reaches the SQL
+ * only through the session setting `medallion.as_of`.
+ */
+import type { SchemaNames } from '../config.ts';
+import { type Client, ident } from '../db/client.ts';
+import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
+import { compileSql, stagingSchemas } from './compile.ts';
+import { type MemorySettings, memorySettings, withLocalSettings } from './session.ts';
+import { modelSqlError } from './sql-error.ts';
+import type { Materialization, Model, Project, RelationName, StagingSchemas } from './types.ts';
+
+/** The columns (name and type) a quarantine model must return. */
+export const QUARANTINE_COLUMNS: Readonly<Record<string, string>> = Object.freeze({
+  model: 'text',
+  rule: 'text',
+  message: 'text',
+  source_file: 'text',
+  line_number: 'bigint',
+  values: 'jsonb',
+});
+
+export type BuildEvent =
+  | { type: 'build_started'; staging: StagingSchemas; models: number }
+  | { type: 'model_started'; model: RelationName; materialized: Materialization }
+  | { type: 'model_built'; model: RelationName; materialized: Materialization; rows: number | null; seconds: number }
+  | { type: 'model_failed'; model: RelationName; seconds: number; error: MedallionError }
+  | { type: 'warning'; model: RelationName; file: string; message: string };
+
+export interface BuildOptions {
+  /** The build connection; session settings (medallion.as_of) are set on it. */
+  client: Client;
+  schemas: SchemaNames;
+  project: Project;
+  /** The run's date, YYYY-MM-DD. */
+  asOf: string;
+  runId: number;
+  onEvent?: (event: BuildEvent) => void;
+  /** Checked between models; an aborted signal stops the build with the signal's reason. */
+  signal?: AbortSignal;
+  /** Memory for each model's statements (default DEFAULT_MEMORY of session.ts). */
+  memory?: Partial<MemorySettings>;
+}
+
+export interface ModelBuild {
+  model: RelationName;
+  materialized: Materialization;
+  /** Rows created (tables); null for views, which are not counted. */
+  rows: number | null;
+  seconds: number;
+  /** The columns of the built relation, in order. */
+  columns: { name: string; type: string }[];
+}
+
+export interface BuildResult {
+  staging: StagingSchemas;
+  models: ModelBuild[];
+  seconds: number;
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+export async function buildModels(options: BuildOptions): Promise<BuildResult> {
+  const { client, schemas, project, asOf, runId, onEvent = () => {}, signal } = options;
+  checkAsOf(asOf);
+  const memory = memorySettings(options.memory);
+  const started = performance.now();
+  const staging = stagingSchemas(schemas);
+  onEvent({ type: 'build_started', staging, models: project.models.length });
+
+  await setUp(client, staging, asOf, runId);
+  const models: ModelBuild[] = [];
+  for (const model of project.models) {
+    signal?.throwIfAborted();
+    onEvent({ type: 'model_started', model: model.name, materialized: model.materialized });
+    const t0 = performance.now();
+    try {
+      const built = await buildModel(client, schemas, staging, model, memory);
+      for (const message of documentationWarnings(model, built.columns)) onEvent({ type: 'warning', model: model.name, file: model.ymlFile, message });
+      models.push(built);
+      onEvent({ type: 'model_built', model: model.name, materialized: model.materialized, rows: built.rows, seconds: built.seconds });
+    } catch (err) {
+      const error = err as MedallionError;
+      onEvent({ type: 'model_failed', model: model.name, seconds: (performance.now() - t0) / 1000, error });
+      throw err;
+    }
+  }
+  return { staging, models, seconds: (performance.now() - started) / 1000 };
+}
+
+function checkAsOf(asOf: string): void {
+  const d = new Date(`${asOf}T00:00:00Z`);
+  if (!ISO_DATE.test(asOf) || Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== asOf) {
+    throw new UsageError('CONFIG_INVALID', [`as_of: expected a date YYYY-MM-DD, got '${asOf}'`]);
+  }
+}
+
+async function setUp(client: Client, staging: StagingSchemas, asOf: string, runId: number): Promise<void> {
+  try {
+    await client.query("select set_config('medallion.as_of', $1, false), set_config('medallion.run_id', $2, false)", [asOf, String(runId)]);
+    for (const schema of [staging.silver, staging.gold]) {
+      await client.query(`drop schema if exists ${ident(schema)} cascade`);
+      await client.query(`create schema ${ident(schema)}`);
+    }
+  } catch (err) {
+    throw fromDatabaseError(err, `creating the staging schemas ${staging.silver}, ${staging.gold}`);
+  }
+}
+
+async function buildModel(
+  client: Client,
+  schemas: SchemaNames,
+  staging: StagingSchemas,
+  model: Model,
+  memory: MemorySettings,
+): Promise<ModelBuild> {
+  const t0 = performance.now();
+  const target = `${ident(staging[model.layer])}.${ident(model.relation)}`;
+  const compiled = compileSql(model.sql, schemas);
+  const prefix = `create ${model.materialized} ${target} as\n`;
+  const source = { model: model.name, file: model.sqlFile, doing: `building ${model.name}`, original: model.sql, compiled, prefixLength: prefix.length };
+  try {
+    return await withLocalSettings(client, memory, async () => {
+      const result = await client.query(prefix + compiled.sql);
+      const rows = model.materialized === 'table' ? (result.rowCount ?? 0) : null;
+      if (model.materialized === 'table') await client.query(`analyze ${target}`);
+      const columns = await relationColumns(client, target);
+      if (model.quarantine) checkQuarantineColumns(model, columns);
+      return { model: model.name, materialized: model.materialized, rows, seconds: (performance.now() - t0) / 1000, columns };
+    });
+  } catch (err) {
+    if (err instanceof DataError) throw err;
+    throw modelSqlError(err, source);
+  }
+}
+
+async function relationColumns(client: Client, relation: string): Promise<{ name: string; type: string }[]> {
+  const { rows } = await client.query<{ name: string; type: string }>(
+    `select attname as name, format_type(atttypid, atttypmod) as type
+       from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped order by attnum`,
+    [relation],
+  );
+  return rows;
+}
+
+function checkQuarantineColumns(model: Model, columns: { name: string; type: string }[]): void {
+  const expected = Object.entries(QUARANTINE_COLUMNS);
+  const got = new Map(columns.map((c) => [c.name, c.type]));
+  const missing = expected.filter(([name]) => !got.has(name)).map(([name]) => name);
+  const extra = columns.filter((c) => !(c.name in QUARANTINE_COLUMNS)).map((c) => c.name);
+  const wrongType = expected.filter(([name, type]) => got.has(name) && got.get(name) !== type).map(([name, type]) => `${name} is ${got.get(name)}, expected ${type}`);
+  if (missing.length + extra.length + wrongType.length === 0) return;
+  const parts = [
+    missing.length ? `missing ${missing.join(', ')}` : '',
+    extra.length ? `unexpected ${extra.join(', ')}` : '',
+    wrongType.length ? wrongType.join('; ') : '',
+  ].filter(Boolean);
+  throw new DataError(
+    'MODEL_SQL_FAILED',
+    `${model.name} is a quarantine model and must return exactly the columns ${expected.map(([n, t]) => `${n} ${t}`).join(', ')}: ${parts.join('; ')}`,
+    { file: model.sqlFile, model: model.name, hint: 'See "Quarantine models" in sql/README.md.' },
+  );
+}
+
+/** Columns documented in the .yml that the built relation does not have. */
+function documentationWarnings(model: Model, columns: { name: string }[]): string[] {
+  const names = new Set(columns.map((c) => c.name));
+  return model.columns.filter((c) => !names.has(c.name)).map((c) => `column '${c.name}' is documented but ${model.name} has no such column`);
+}

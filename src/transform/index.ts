@@ -1,0 +1,31 @@
+/**
+ * The transform stage's public API, in the order the orchestrator (`medallion build`) calls it:
+ *
+ *   const project = await loadProject({ sqlDir });                       // read + validate + order
+ *   await buildModels({ client, schemas, project, asOf, runId, onEvent }); // into <layer>_next
+ *   await recordRuleCounts({ client, ledger, schemas, project, runId });   // src/quality
+ *   const summary = await runTests({ client, ledger, schemas, project, runId, asOf }); // src/quality
+ *   assertTestsPassed(summary);                                           // throws → nothing published
+ *   await publishModels(client, schemas);                                 // one rename transaction
+ */
+export { type BuildEvent, type BuildOptions, type BuildResult, buildModels, type ModelBuild, QUARANTINE_COLUMNS } from './build.ts';
+export { compiledRelation, compileSql, stagingSchemas } from './compile.ts';
+export { extractReferences, referencedRelations } from './dependencies.ts';
+export { orderModels } from './graph.ts';
+export { type LoadProjectOptions, loadProject } from './project.ts';
+export { DEFAULT_MEMORY, type MemorySettings } from './session.ts';
+export { DEFAULT_LOCK_TIMEOUT, type PublishOptions, type PublishResult, publishModels } from './publish.ts';
+export type {
+  ColumnSpec,
+  Layer,
+  Materialization,
+  Model,
+  Project,
+  RelationName,
+  RuleDefinition,
+  RuleKind,
+  Severity,
+  StagingSchemas,
+  TestDefinition,
+  TestKind,
+} from './types.ts';

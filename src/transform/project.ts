@@ -1,0 +1,208 @@
+/**
+ * Loading the model project: every `sql/silver/*.sql` and `sql/gold/*.sql` with the `.yml` beside
+ * it, validated against sql/README.md and returned as typed Model objects in build order.
+ *
+ * Errors, each listing every problem of its kind at once:
+ * - MODEL_FILE_INVALID: a .sql without .yml (or the reverse), a bad file name, a .sql that is not
+ *   one select, a clock function instead of `as_of`, a view reading `as_of`, any yml problem
+ *   (unknown key, bad test or rule), duplicate test names;
+ * - MODEL_UNKNOWN_RELATION: a reference (in a model, a test or a rule) to something that is neither
+ *   a bronze source table nor a model;
+ * - MODEL_CYCLE: models that depend on each other in a cycle.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { SOURCE_CONTRACTS } from '../bronze/contracts.ts';
+import { DataError } from '../errors.ts';
+import { checkReferences, referencedRelations, unknownRelationReason, type KnownRelations, type UnknownRelation, throwUnknownRelations } from './dependencies.ts';
+import { orderModels } from './graph.ts';
+import { readModelSpec } from './model-spec.ts';
+import { lineAndColumn, maskSql } from './sql-lexer.ts';
+import type { Layer, Model, Project, TestDefinition } from './types.ts';
+
+export const LAYERS: readonly Layer[] = ['silver', 'gold'];
+const STEM = /^[a-z_][a-z0-9_]*$/;
+const CLOCK = /\b(now\s*\(|clock_timestamp\s*\(|statement_timestamp\s*\(|transaction_timestamp\s*\(|timeofday\s*\(|current_date\b|current_timestamp\b|current_time\b|localtimestamp\b|localtime\b)/i;
+const STARTS_LIKE_QUERY = /^\s*(select|with|values|table|\()/i;
+
+export interface LoadProjectOptions {
+  /** The folder holding silver/ and gold/ (usually `sql`). Paths in errors are joined to it. */
+  sqlDir: string;
+  /** Bronze source table names; default: the six of src/bronze/contracts.ts. */
+  sources?: readonly string[];
+}
+
+/** Reads, validates and orders the models. Throws a DataError naming the files on any problem. */
+export async function loadProject(options: LoadProjectOptions): Promise<Project> {
+  const sources = options.sources ?? SOURCE_CONTRACTS.map((c) => c.name);
+  const problems: string[] = [];
+  const models: Model[] = [];
+  for (const layer of LAYERS) {
+    const dir = path.join(options.sqlDir, layer);
+    const entries = await listFolder(dir, problems);
+    const names = new Set(entries);
+    for (const entry of entries.sort()) {
+      const file = path.join(dir, entry);
+      const ext = path.extname(entry);
+      const stem = entry.slice(0, -ext.length);
+      if (ext === '.yaml') problems.push(`${file}: name the file ${stem}.yml (the runner reads .yml files)`);
+      if (ext === '.yml' && !names.has(`${stem}.sql`)) problems.push(`${file}: no ${stem}.sql beside it; a .yml describes the .sql file of the same name`);
+      if (ext !== '.sql') continue;
+      if (!STEM.test(stem)) {
+        problems.push(`${file}: a model file name must be a lower-case SQL name (letters, digits, _), got '${stem}'`);
+        continue;
+      }
+      const model = await readModel(layer, stem, file, path.join(dir, `${stem}.yml`), names.has(`${stem}.yml`), problems);
+      if (model) models.push(model);
+    }
+  }
+  checkTestNames(models, problems);
+  checkRuleNames(models, problems);
+  if (problems.length) {
+    throw new DataError('MODEL_FILE_INVALID', problems.length === 1 ? problems[0]! : `${problems.length} problems in the model files:\n  - ${problems.join('\n  - ')}`, {
+      file: problems[0]!.split(':')[0],
+      problems,
+      hint: 'Fix the model files as described in sql/README.md.',
+    });
+  }
+  throwUnknownRelations(checkAllReferences(models, sources));
+  return { dir: options.sqlDir, models: orderModels(models), sources };
+}
+
+async function listFolder(dir: string, problems: string[]): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT') return []; // a layer without models (yet)
+    problems.push(`${dir}: cannot read the folder (${code ?? (err as Error).message})`);
+    return [];
+  }
+}
+
+async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: string, hasYml: boolean, problems: string[]): Promise<Model | undefined> {
+  const name = `${layer}.${stem}`;
+  const sqlText = await readFile(sqlFile, 'utf8');
+  const before = problems.length;
+  const sql = checkModelSql(sqlText, sqlFile, problems);
+  if (!hasYml) {
+    problems.push(`${sqlFile}: no ${stem}.yml beside it; every model needs one (description, columns, tests)`);
+    return undefined;
+  }
+  const { spec, problems: specProblems } = readModelSpec(await readFile(ymlFile, 'utf8'), { name, layer, relation: stem, ymlFile });
+  problems.push(...specProblems);
+  if (!spec || sql === undefined) return undefined;
+  if (spec.materialized === 'view' && /medallion\.as_of/i.test(maskSql(sql, ['comment']))) {
+    problems.push(`${ymlFile}: materialized: view, but ${sqlFile} reads medallion.as_of; a model that uses as_of must be a table (a view would read the reader's setting)`);
+  }
+  if (problems.length > before) return undefined;
+  return {
+    name,
+    layer,
+    relation: stem,
+    sqlFile,
+    ymlFile,
+    sql,
+    ...(spec.description !== undefined ? { description: spec.description } : {}),
+    materialized: spec.materialized,
+    uniqueKey: spec.uniqueKey,
+    quarantine: spec.quarantine,
+    columns: spec.columns,
+    tests: spec.tests,
+    rules: spec.rules,
+    dependencies: referencedRelations(sql),
+  };
+}
+
+/** Checks that the .sql is one query without clock functions; returns it without a trailing `;`. */
+function checkModelSql(text: string, file: string, problems: string[]): string | undefined {
+  const masked = maskSql(text);
+  if (masked.trim() === '') {
+    problems.push(`${file}: no SQL (a model is one select statement)`);
+    return undefined;
+  }
+  // Remove one trailing semicolon (and what follows it, which can only be blanks and comments).
+  const trailing = /;\s*$/.exec(masked);
+  const sql = trailing ? text.slice(0, trailing.index) : text;
+  const code = trailing ? masked.slice(0, trailing.index) : masked;
+  let ok = true;
+  const semicolon = code.indexOf(';');
+  if (semicolon >= 0) {
+    problems.push(`${file}:${lineAndColumn(text, semicolon).line}: more than one statement; a model is one select statement`);
+    ok = false;
+  }
+  if (!STARTS_LIKE_QUERY.test(code)) {
+    const first = code.search(/\S/);
+    problems.push(`${file}:${lineAndColumn(text, first).line}: a model is one select statement (starting with select or with), got '${code.slice(first, first + 20).split(/\s/)[0]}'`);
+    ok = false;
+  }
+  const clock = CLOCK.exec(code);
+  if (clock) {
+    problems.push(
+      `${file}:${lineAndColumn(text, clock.index).line}: ${clock[1]!.replace(/\s*\($/, '()')} makes the model depend on the wall clock; use current_setting('medallion.as_of')::date`,
+    );
+    ok = false;
+  }
+  return ok ? sql : undefined;
+}
+
+function checkTestNames(models: Model[], problems: string[]): void {
+  const seen = new Map<string, TestDefinition>();
+  for (const m of models) {
+    for (const t of m.tests) {
+      const other = seen.get(t.name);
+      if (other) problems.push(`${t.file}: ${t.declaredAt}: test name '${t.name}' is already used by ${other.file} (${other.declaredAt}); give one of them a different 'name'`);
+      else seen.set(t.name, t);
+    }
+  }
+}
+
+function checkRuleNames(models: Model[], problems: string[]): void {
+  const seen = new Map<string, string>();
+  for (const m of models) {
+    for (const r of m.rules) {
+      const key = `${r.relation}\u0000${r.name}`;
+      const other = seen.get(key);
+      if (other && other !== r.file) problems.push(`${r.file}: rule '${r.name}' on ${r.relation} is also declared in ${other}`);
+      else seen.set(key, r.file);
+    }
+  }
+}
+
+/** References in the models' SQL, their tests and their rules, checked against sources and models. */
+function checkAllReferences(models: Model[], sources: readonly string[]): UnknownRelation[] {
+  const known: KnownRelations = { sources: new Set(sources), models: new Set(models.map((m) => m.name)) };
+  const problems: UnknownRelation[] = [];
+  const checkRelation = (relation: string, file: string, label: string) => {
+    const reason = unknownRelationReason(relation, known);
+    if (reason) problems.push({ file, label, relation, reason });
+  };
+  for (const m of models) {
+    problems.push(...checkReferences(m.sql, m.sqlFile, known));
+    for (const t of m.tests) {
+      const label = `test '${t.name}'`;
+      for (const snippet of testSql(t)) problems.push(...checkReferences(snippet, t.file, known, label));
+      if (t.kind === 'relationships') checkRelation(t.to, t.file, label);
+    }
+    for (const r of m.rules) {
+      const label = `rule '${r.name}'`;
+      checkRelation(r.relation, r.file, label);
+      if (r.where) problems.push(...checkReferences(r.where, r.file, known, label));
+    }
+  }
+  return problems;
+}
+
+/** The SQL snippets a test carries (they may reference other relations). */
+export function testSql(t: TestDefinition): string[] {
+  switch (t.kind) {
+    case 'query':
+      return [t.sql];
+    case 'equal':
+      return [t.left, t.right];
+    case 'expression':
+      return [t.expression, ...(t.where ? [t.where] : [])];
+    default:
+      return t.where ? [t.where] : [];
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Turning an error from PostgreSQL while building a model into the right MedallionError:
+ * - a lost connection stays a DependencyError (DB_CONNECTION_LOST, exit 3);
+ * - resource and server trouble (SQLSTATE classes 53 insufficient resources, 57 operator
+ *   intervention, 58 system error, XX internal) is a DependencyError (DB_ERROR) too;
+ * - anything else is the model's SQL: DataError MODEL_SQL_FAILED with Postgres' own message, its
+ *   fields, and the error position mapped back to the line and column of the .sql file.
+ */
+import { DataError, fromDatabaseError, isConnectionError, type MedallionError, type PgErrorFields } from '../errors.ts';
+import type { CompiledSql } from './compile.ts';
+import { lineAndColumn } from './sql-lexer.ts';
+
+const SERVER_TROUBLE = /^(53|57|58|XX)/;
+
+export interface SqlErrorSource {
+  /** `silver.customers` */
+  model: string;
+  /** The file the SQL comes from (.sql, or the .yml of a test or rule). */
+  file: string;
+  /** What was being done, for the message: `building silver.customers`. */
+  doing: string;
+  /** The original text, the compiled text, and how many characters precede it in the statement. */
+  original?: string;
+  compiled?: CompiledSql;
+  prefixLength?: number;
+}
+
+export function isDatabaseError(err: unknown): err is Error & PgErrorFields & { code: string } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((err as unknown as { code: string }).code);
+}
+
+export function modelSqlError(err: unknown, source: SqlErrorSource): MedallionError {
+  const context = { file: source.file, model: source.model };
+  if (isConnectionError(err) || !isDatabaseError(err) || SERVER_TROUBLE.test(err.code)) return fromDatabaseError(err, source.doing, context);
+  const pg: PgErrorFields = {};
+  for (const key of ['code', 'detail', 'hint', 'position', 'schema', 'table', 'column', 'constraint', 'where'] as const) {
+    if (typeof err[key] === 'string') pg[key] = err[key];
+  }
+  let where: { line: number; column: number } | undefined;
+  if (pg.position && source.original !== undefined && source.compiled) {
+    const compiledOffset = Number(pg.position) - 1 - (source.prefixLength ?? 0);
+    if (compiledOffset >= 0) where = lineAndColumn(source.original, source.compiled.originalOffset(compiledOffset));
+  }
+  const detail = pg.detail ? ` (${pg.detail})` : '';
+  return new DataError(
+    'MODEL_SQL_FAILED',
+    `${source.model}: ${err.message}${detail}`,
+    {
+      ...context,
+      ...(where ? { line: where.line, column: where.column } : {}),
+      sqlstate: pg.code,
+      pg,
+      hint: pg.hint ?? `Fix the SQL of ${source.model}; nothing was published by this run.`,
+    },
+    { cause: err },
+  );
+}

@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SchemaNames } from '../../src/config.ts';
+import type { Client } from '../../src/db/client.ts';
+import { MedallionError } from '../../src/errors.ts';
+import { type BuildEvent, buildModels } from '../../src/transform/build.ts';
+import { loadProject } from '../../src/transform/project.ts';
+import { caught, createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject, YML } from './helpers.ts';
+
+let client: Client;
+let schemas: SchemaNames;
+let runId: number;
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  client = await testClient();
+  ({ schemas, runId } = await setUpTarget(client, uniqueTarget('build')));
+  await createBronze(client, schemas, 'cust_info', ['cst_id', 'cst_firstname'], [
+    ['1', ' Ann '],
+    ['2', 'Bob'],
+    ['x', 'Bad'],
+  ]);
+});
+
+afterAll(async () => {
+  await dropSchemas(client, schemas);
+  await client.end();
+  for (const d of dirs) await removeProject(d);
+});
+
+async function project(files: Record<string, string>) {
+  const dir = await writeProject(files);
+  dirs.push(dir);
+  return { dir, project: await loadProject({ sqlDir: dir, sources: SOURCES }) };
+}
+
+const BASE = {
+  'silver/customers.sql': `-- one row per valid customer
+select cst_id::int as customer_id, trim(cst_firstname) as first_name,
+       current_setting('medallion.as_of')::date as as_of
+from bronze.cust_info
+where cst_id ~ '^[0-9]+$'
+`,
+  'silver/customers.yml': 'description: customers.\ncolumns:\n  - name: customer_id\n  - name: first_name\n  - name: not_there\n',
+  'gold/customer_names.sql': 'select customer_id, upper(first_name) as name from silver.customers',
+  'gold/customer_names.yml': 'materialized: view\n',
+  'gold/customer_count.sql': 'select count(*) as n from gold.customer_names',
+  'gold/customer_count.yml': YML,
+};
+
+describe('buildModels', () => {
+  it('creates tables and views in order in the staging schemas, with as_of, row counts and events', async () => {
+    const { project: p } = await project(BASE);
+    const events: BuildEvent[] = [];
+    const result = await buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId, onEvent: (e) => events.push(e) });
+    expect(result.staging).toEqual({ silver: `${schemas.silver}_next`, gold: `${schemas.gold}_next` });
+    expect(result.models.map((m) => [m.model, m.materialized, m.rows])).toEqual([
+      ['silver.customers', 'table', 2],
+      ['gold.customer_names', 'view', null],
+      ['gold.customer_count', 'table', 1],
+    ]);
+    expect(result.models[0]!.columns).toEqual([
+      { name: 'customer_id', type: 'integer' },
+      { name: 'first_name', type: 'text' },
+      { name: 'as_of', type: 'date' },
+    ]);
+    const { rows } = await client.query(`select * from ${schemas.silver}_next.customers order by customer_id`);
+    expect(rows).toEqual([
+      { customer_id: 1, first_name: 'Ann', as_of: expect.any(Date) },
+      { customer_id: 2, first_name: 'Bob', as_of: expect.any(Date) },
+    ]);
+    const asOf = await client.query(`select as_of::text from ${schemas.silver}_next.customers limit 1`);
+    expect(asOf.rows[0].as_of).toBe('2024-03-01');
+    const view = await client.query(`select name from ${schemas.gold}_next.customer_names order by name`);
+    expect(view.rows.map((r) => r.name)).toEqual(['ANN', 'BOB']);
+    // Tables are analyzed.
+    const stats = await client.query(`select count(*)::int as n from pg_stats where schemaname = $1 and tablename = 'customers'`, [`${schemas.silver}_next`]);
+    expect(stats.rows[0].n).toBeGreaterThan(0);
+    // Memory settings were `set local`: the session keeps its own.
+    expect((await client.query('show work_mem')).rows[0].work_mem).toBe('4MB');
+    expect(events.map((e) => e.type)).toEqual(['build_started', 'model_started', 'warning', 'model_built', 'model_started', 'model_built', 'model_started', 'model_built']);
+    expect(events[2]).toMatchObject({ type: 'warning', model: 'silver.customers', message: "column 'not_there' is documented but silver.customers has no such column" });
+  });
+
+  it('drops and recreates the staging schemas on every build', async () => {
+    await client.query(`create table ${schemas.silver}_next.stray (x int)`);
+    const { project: p } = await project(BASE);
+    await buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId });
+    const { rows } = await client.query(`select to_regclass('${schemas.silver}_next.stray') as t`);
+    expect(rows[0].t).toBeNull();
+  });
+
+  it('an SQL error → MODEL_SQL_FAILED with Postgres message, file, and the line and column in the .sql file', async () => {
+    const { dir, project: p } = await project({
+      ...BASE,
+      'gold/broken.sql': '-- a comment line\nselect customer_id,\n       no_such_column\nfrom silver.customers',
+      'gold/broken.yml': YML,
+    });
+    const events: BuildEvent[] = [];
+    const err = await caught(buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId, onEvent: (e) => events.push(e) }));
+    expect(err).toBeInstanceOf(MedallionError);
+    const e = err as unknown as MedallionError;
+    expect(e.code).toBe('MODEL_SQL_FAILED');
+    expect(e.category).toBe('data');
+    expect(e.message).toBe('gold.broken: column "no_such_column" does not exist');
+    expect(e.context).toMatchObject({ file: `${dir}/gold/broken.sql`, line: 3, column: 8, model: 'gold.broken', sqlstate: '42703' });
+    expect(e.describe()).toMatch(/broken\.sql:3 \(column 8\): gold\.broken: column "no_such_column" does not exist/);
+    expect(events.at(-1)).toMatchObject({ type: 'model_failed', model: 'gold.broken' });
+  });
+
+  it('positions after a rewritten reference still map to the right line', async () => {
+    const { project: p } = await project({
+      'silver/a.sql': 'select *\nfrom bronze.cust_info c join bronze.cust_info d on c.cst_id = d.cst_id\nwhere c.cst_id = 1',
+      'silver/a.yml': YML,
+    });
+    const e = (await caught(buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId }))) as unknown as MedallionError;
+    expect(e.code).toBe('MODEL_SQL_FAILED');
+    expect(e.message).toMatch(/operator does not exist: text = integer/);
+    expect(e.context).toMatchObject({ line: 3, column: 16 });
+  });
+
+  it('a runtime data error (no position) is MODEL_SQL_FAILED naming the file', async () => {
+    const { dir, project: p } = await project({ 'silver/a.sql': 'select 1 / (count(*) - count(*)) as x from bronze.cust_info', 'silver/a.yml': YML });
+    const e = (await caught(buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId }))) as unknown as MedallionError;
+    expect(e).toMatchObject({ code: 'MODEL_SQL_FAILED', message: 'silver.a: division by zero' });
+    expect(e.context.file).toBe(`${dir}/silver/a.sql`);
+  });
+
+  it('a quarantine model must return exactly the quarantine columns', async () => {
+    const { project: p } = await project({
+      'silver/q.sql': "select 'silver.x' as model, 'r' as rule, 'm' as message, _source_file as source_file, _line_number::int as line_number, 1 as extra from bronze.cust_info",
+      'silver/q.yml': 'quarantine: true\n',
+    });
+    const e = (await caught(buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId }))) as unknown as MedallionError;
+    expect(e.code).toBe('MODEL_SQL_FAILED');
+    expect(e.message).toBe(
+      'silver.q is a quarantine model and must return exactly the columns model text, rule text, message text, source_file text, line_number bigint, values jsonb: missing values; unexpected extra; line_number is integer, expected bigint',
+    );
+  });
+
+  it('rejects a bad as_of before touching the database', async () => {
+    const { project: p } = await project(BASE);
+    const e = (await caught(buildModels({ client, schemas, project: p, asOf: '2024-02-30', runId }))) as unknown as MedallionError;
+    expect(e).toMatchObject({ code: 'CONFIG_INVALID', category: 'usage' });
+  });
+
+  it('stops between models when the signal is aborted, with the reason of the signal', async () => {
+    const { project: p } = await project(BASE);
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    const err = await caught(
+      buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId, signal: controller.signal, onEvent: (e) => e.type === 'model_built' && controller.abort(reason) }),
+    );
+    expect(err).toBe(reason);
+  });
+});

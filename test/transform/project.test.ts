@@ -1,0 +1,269 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MedallionError } from '../../src/errors.ts';
+import { loadProject } from '../../src/transform/project.ts';
+import { caught, removeProject, SOURCES, writeProject, YML } from './helpers.ts';
+
+let dir: string | undefined;
+afterEach(async () => {
+  await removeProject(dir);
+  dir = undefined;
+});
+
+async function load(files: Record<string, string>) {
+  dir = await writeProject(files);
+  return loadProject({ sqlDir: dir, sources: SOURCES });
+}
+
+async function loadError(files: Record<string, string>) {
+  const err = await caught(load(files));
+  expect(err).toBeInstanceOf(MedallionError);
+  return err as unknown as MedallionError & { context: { problems?: string[] } };
+}
+
+describe('loadProject: models', () => {
+  it('reads models and their yml into typed models', async () => {
+    const project = await load({
+      'silver/customers.sql': '-- customers\nselect id as customer_id, gender from bronze.cust_info;\n',
+      'silver/customers.yml': `
+description: one row per customer.
+unique_key: [customer_id]
+columns:
+  - name: customer_id
+    description: the id.
+    tests: [not_null]
+  - name: gender
+    tests:
+      - accepted_values: { values: [Female, Male, Unknown], severity: warn }
+  - name: customer_id
+    tests:
+      - relationships: { to: bronze.cust_info, field: id, where: "gender is not null" }
+tests:
+  - expression: { name: positive_id, expression: "customer_id > 0" }
+rules:
+  - name: gender_unknown
+    kind: flag
+    description: No gender.
+    where: "gender = 'Unknown'"
+`,
+      'gold/dim.sql': 'select * from silver.customers',
+      'gold/dim.yml': 'materialized: view\nquarantine: false\n',
+      'README.md': 'ignored',
+    });
+    expect(project.models.map((m) => m.name)).toEqual(['silver.customers', 'gold.dim']);
+    const customers = project.models[0]!;
+    expect(customers).toMatchObject({
+      layer: 'silver',
+      relation: 'customers',
+      materialized: 'table',
+      quarantine: false,
+      uniqueKey: ['customer_id'],
+      dependencies: ['bronze.cust_info'],
+      columns: [{ name: 'customer_id', description: 'the id.' }, { name: 'gender' }],
+    });
+    expect(customers.sql).toBe('-- customers\nselect id as customer_id, gender from bronze.cust_info');
+    expect(customers.tests.map((t) => [t.kind, t.name, t.severity])).toEqual([
+      ['not_null', 'not_null_silver_customers_customer_id', 'error'],
+      ['accepted_values', 'accepted_values_silver_customers_gender', 'warn'],
+      ['relationships', 'relationships_silver_customers_customer_id_to_bronze_cust_info_id', 'error'],
+      ['expression', 'positive_id', 'error'],
+      // implied by unique_key; not_null is already declared
+      ['unique', 'unique_silver_customers_customer_id', 'error'],
+    ]);
+    expect(customers.tests[2]).toMatchObject({ kind: 'relationships', column: 'customer_id', to: 'bronze.cust_info', field: 'id', where: 'gender is not null' });
+    expect(customers.rules).toEqual([
+      { name: 'gender_unknown', kind: 'flag', description: 'No gender.', where: "gender = 'Unknown'", relation: 'silver.customers', model: 'silver.customers', file: `${dir}/silver/customers.yml` },
+    ]);
+    expect(project.models[1]).toMatchObject({ materialized: 'view', dependencies: ['silver.customers'] });
+  });
+
+  it('reads every test kind at model level', async () => {
+    const project = await load({
+      'silver/a.sql': 'select 1 as x, 2 as y',
+      'silver/a.yml': `
+tests:
+  - unique: { columns: [x, y] }
+  - not_null: { column: x, where: "y > 0" }
+  - accepted_values: { column: x, values: [1, 2], allow_null: true }
+  - relationships: { column: x, to: silver.a, field: y }
+  - expression: { expression: "x < y" }
+  - query: { name: none, sql: "select * from silver.a where false" }
+  - equal: { left: "select 1", right: "select 1", tolerance: 0.5 }
+`,
+    });
+    expect(project.models[0]!.tests).toMatchObject([
+      { kind: 'unique', columns: ['x', 'y'], name: 'unique_silver_a_x_y' },
+      { kind: 'not_null', columns: ['x'], where: 'y > 0' },
+      { kind: 'accepted_values', column: 'x', values: [1, 2], allowNull: true },
+      { kind: 'relationships', column: 'x', to: 'silver.a', field: 'y' },
+      { kind: 'expression', expression: 'x < y', name: 'expression_silver_a_1' },
+      { kind: 'query', name: 'none' },
+      { kind: 'equal', tolerance: 0.5, name: 'equal_silver_a_1' },
+    ]);
+  });
+
+  it('an empty sql folder is an empty project', async () => {
+    expect((await load({ 'other.txt': '' })).models).toEqual([]);
+  });
+});
+
+describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)', () => {
+  it('names the file, the line and the key of each yml problem', async () => {
+    const err = await loadError({
+      'silver/a.sql': 'select 1 as x',
+      'silver/a.yml': [
+        'description: ok',
+        'materialised: table',
+        'columns:',
+        '  - name: x',
+        '    tests:',
+        '      - accepted_values: { value: [a] }',
+        '      - unique: { severity: fatal }',
+        '      - distinct',
+        '      - relationships: { to: customers, field: id }',
+        '      - not_null: { column: y }',
+        'rules:',
+        '  - name: r',
+        '    kind: fix',
+        '  - name: s',
+        '    kind: repair',
+        '',
+      ].join('\n'),
+    });
+    expect(err.code).toBe('MODEL_FILE_INVALID');
+    const f = `${dir}/silver/a.yml`;
+    expect(err.context.problems).toEqual([
+      `${f}:2: materialised: unknown key 'materialised' (expected one of description, materialized, unique_key, quarantine, columns, tests, rules)`,
+      `${f}:6: columns[0].tests[0].accepted_values.value: unknown key 'value' (expected one of name, severity, values, allow_null, where)`,
+      `${f}:6: columns[0].tests[0].accepted_values: missing 'values' (the list of accepted values)`,
+      `${f}:7: columns[0].tests[1].unique.severity: expected one of error, warn, got 'fatal'`,
+      `${f}:8: columns[0].tests[2]: unknown test kind 'distinct' (expected one of not_null, unique, accepted_values, relationships, expression, query, equal)`,
+      `${f}:9: columns[0].tests[3].relationships.to: expected a schema-qualified relation such as silver.customers, got 'customers'`,
+      `${f}:10: columns[0].tests[4].not_null.column: unknown key 'column' (expected one of name, severity, where) (the column is the one this test is listed under)`,
+      `${f}:13: rules[0].kind: expected one of repair, superseded, flag, quarantine, got 'fix'`,
+      `${f}:14: rules[1]: a 'repair' rule needs 'where' (the predicate of the rows it counts)`,
+    ]);
+    expect(err.message).toMatch(/^9 problems in the model files:/);
+    expect(err.context.file).toBe(f);
+  });
+
+  it('reports missing and orphan yml files, bad names, several statements and clock functions', async () => {
+    const err = await loadError({
+      'silver/no_yml.sql': 'select 1',
+      'silver/orphan.yml': YML,
+      'silver/Bad-Name.sql': 'select 1',
+      'silver/two.sql': 'select 1; select 2;',
+      'silver/two.yml': YML,
+      'gold/clock.sql': "-- now() in a comment is fine\nselect 'now()' as s,\n  now() as t",
+      'gold/clock.yml': YML,
+      'gold/insert.sql': 'insert into x values (1)',
+      'gold/insert.yml': YML,
+      'gold/view_as_of.sql': "select current_setting('medallion.as_of')::date as d",
+      'gold/view_as_of.yml': 'materialized: view\n',
+      'gold/yaml.yaml': YML,
+    });
+    const p = err.context.problems!;
+    expect(p).toContain(`${dir}/silver/Bad-Name.sql: a model file name must be a lower-case SQL name (letters, digits, _), got 'Bad-Name'`);
+    expect(p).toContain(`${dir}/silver/no_yml.sql: no no_yml.yml beside it; every model needs one (description, columns, tests)`);
+    expect(p).toContain(`${dir}/silver/orphan.yml: no orphan.sql beside it; a .yml describes the .sql file of the same name`);
+    expect(p).toContain(`${dir}/silver/two.sql:1: more than one statement; a model is one select statement`);
+    expect(p).toContain(`${dir}/gold/clock.sql:3: now() makes the model depend on the wall clock; use current_setting('medallion.as_of')::date`);
+    expect(p).toContain(`${dir}/gold/insert.sql:1: a model is one select statement (starting with select or with), got 'insert'`);
+    expect(p.some((x) => x.startsWith(`${dir}/gold/view_as_of.yml: materialized: view, but`))).toBe(true);
+    expect(p).toContain(`${dir}/gold/yaml.yaml: name the file yaml.yml (the runner reads .yml files)`);
+    expect(p).toHaveLength(8);
+  });
+
+  it('reports YAML syntax errors and duplicate keys with their line', async () => {
+    const err = await loadError({
+      'silver/a.sql': 'select 1',
+      'silver/a.yml': 'description: a\ndescription: b\n',
+      'silver/b.sql': 'select 1',
+      'silver/b.yml': 'columns: [\n',
+      'silver/c.sql': 'select 1',
+      'silver/c.yml': '- just a list\n',
+    });
+    const p = err.context.problems!;
+    expect(p[0]).toMatch(new RegExp(`^${dir}/silver/a.yml:2: not valid YAML: Map keys must be unique`));
+    expect(p[1]).toMatch(new RegExp(`^${dir}/silver/b.yml:\\d+: not valid YAML:`));
+    expect(p[2]).toBe(`${dir}/silver/c.yml:1: expected a mapping with description, materialized, columns, tests, rules`);
+  });
+
+  it('rejects the same test name twice in the project', async () => {
+    const err = await loadError({
+      'silver/a.sql': 'select 1 as x',
+      'silver/a.yml': 'tests:\n  - expression: { name: same, expression: "x > 0" }\n',
+      'silver/b.sql': 'select 1 as x',
+      'silver/b.yml': 'tests:\n  - expression: { name: same, expression: "x > 0" }\n',
+    });
+    expect(err.context.problems).toEqual([
+      `${dir}/silver/b.yml: tests[0]: test name 'same' is already used by ${dir}/silver/a.yml (tests[0]); give one of them a different 'name'`,
+    ]);
+  });
+});
+
+describe('loadProject: references', () => {
+  it('unknown model or non-source bronze table → MODEL_UNKNOWN_RELATION naming file and relation', async () => {
+    const err = await loadError({
+      'silver/a.sql': '-- silver.ghost in a comment is fine\nselect *\nfrom bronze.cust_info, bronze.not_a_source',
+      'silver/a.yml': YML,
+      'gold/b.sql': 'select * from silver.a join silver.missing using (x)',
+      'gold/b.yml': 'tests:\n  - query: { name: q, sql: "select * from gold.nope" }\n  - relationships: { column: x, to: silver.gone, field: x }\n',
+    });
+    expect(err.code).toBe('MODEL_UNKNOWN_RELATION');
+    expect(err.context.problems).toEqual([
+      `${dir}/silver/a.sql:3: bronze.not_a_source is not a source table (sources: cust_az12, cust_info, loc_a101, prd_info, px_cat_g1v2, sales_details)`,
+      `${dir}/gold/b.sql:1: silver.missing is not a model (no sql/silver/missing.sql)`,
+      `${dir}/gold/b.yml: test 'q': gold.nope is not a model (no sql/gold/nope.sql)`,
+      `${dir}/gold/b.yml: test 'relationships_gold_b_x_to_silver_gone_x': silver.gone is not a model (no sql/silver/gone.sql)`,
+    ]);
+    expect(err.context).toMatchObject({ file: `${dir}/silver/a.sql`, line: 3, relation: 'bronze.not_a_source' });
+  });
+
+  it('a single unknown relation is the message', async () => {
+    const err = await loadError({ 'gold/b.sql': 'select * from silver.missing', 'gold/b.yml': YML });
+    expect(err.message).toBe('silver.missing is not a model (no sql/silver/missing.sql)');
+    expect(err.context).toMatchObject({ file: `${dir}/gold/b.sql`, line: 1 });
+  });
+});
+
+describe('loadProject: build order', () => {
+  it('orders by dependencies, alphabetically among equals', async () => {
+    const project = await load({
+      'silver/z_base.sql': 'select 1 as x',
+      'silver/z_base.yml': YML,
+      'silver/b.sql': 'select * from silver.z_base',
+      'silver/b.yml': YML,
+      'silver/a.sql': 'select * from silver.z_base, silver.b',
+      'silver/a.yml': YML,
+      'silver/c.sql': 'select 1 as x',
+      'silver/c.yml': YML,
+      'gold/a.sql': 'select * from silver.c',
+      'gold/a.yml': YML,
+      'gold/early.sql': 'select 1 as x',
+      'gold/early.yml': YML,
+    });
+    expect(project.models.map((m) => m.name)).toEqual(['gold.early', 'silver.c', 'gold.a', 'silver.z_base', 'silver.b', 'silver.a']);
+  });
+
+  it('a cycle → MODEL_CYCLE naming the cycle path', async () => {
+    const err = await loadError({
+      'silver/a.sql': 'select * from silver.c',
+      'silver/a.yml': YML,
+      'silver/b.sql': 'select * from silver.a',
+      'silver/b.yml': YML,
+      'silver/c.sql': 'select * from silver.b',
+      'silver/c.yml': YML,
+      'silver/free.sql': 'select 1',
+      'silver/free.yml': YML,
+    });
+    expect(err.code).toBe('MODEL_CYCLE');
+    expect(err.message).toBe('models depend on each other in a cycle: silver.a → silver.b → silver.c → silver.a');
+    expect(err.context).toMatchObject({ cycle: ['silver.a', 'silver.b', 'silver.c', 'silver.a'], file: `${dir}/silver/a.sql` });
+  });
+
+  it('a model reading itself is a cycle', async () => {
+    const err = await loadError({ 'silver/a.sql': 'select * from silver.a', 'silver/a.yml': YML });
+    expect(err.code).toBe('MODEL_CYCLE');
+    expect(err.message).toMatch(/silver\.a → silver\.a$/);
+  });
+});
