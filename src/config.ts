@@ -4,7 +4,8 @@
  * together in one UsageError (exit 2); unknown options are rejected, never ignored.
  *
  * The connection comes from `--database-url`, then `DATABASE_URL`, then libpq's `PG*` variables
- * (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD), then the local server. The password is kept
+ * (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD), then the project's embedded PostgreSQL
+ * (src/db/embedded.ts, started on demand in .medallion/pg/). The password is kept
  * out of everything printable: `Config.connection.display` is the only form that is logged.
  */
 import path from 'node:path';
@@ -42,13 +43,16 @@ function checkPositive(v: string): string | undefined {
   const n = Number(v);
   return Number.isFinite(n) && n > 0 ? undefined : `expected a number above 0, got '${v}'`;
 }
+function checkPort(v: string): string | undefined {
+  return /^\d{1,5}$/.test(v) && Number(v) <= 65535 ? undefined : `expected a port number (0-65535), got '${v}'`;
+}
 function checkOneOf(...allowed: string[]) {
   return (v: string) => (allowed.includes(v) ? undefined : `expected one of ${allowed.join(', ')}, got '${v}'`);
 }
 
 /** Every option any command accepts. A command lists the names it takes in its own file. */
 export const OPTIONS = {
-  'database-url': { type: 'string', env: 'DATABASE_URL', description: 'PostgreSQL connection URL (else PG* variables, else the local server)' },
+  'database-url': { type: 'string', env: 'DATABASE_URL', description: 'PostgreSQL connection URL (else PG* variables, else the embedded server in .medallion/pg)' },
   target: { type: 'string', env: 'ETL_TARGET', description: 'schema prefix: NAME_bronze, NAME_silver, NAME_gold, NAME_etl', check: checkTarget },
   seeds: { type: 'string', env: 'ETL_SEEDS', description: 'folder with the six source CSV files (default seeds/bronze)' },
   sql: { type: 'string', description: 'folder with the silver and gold models (default sql)' },
@@ -69,6 +73,8 @@ export const OPTIONS = {
   'structural-rate': { type: 'string', description: 'fraction of records with a structural defect (default about 0.0005)', check: checkRate },
   manifest: { type: 'boolean', description: 'write _manifest.json with the counts of every injected defect' },
   repeat: { type: 'string', description: 'repetitions per measurement (default 3)', check: checkPositiveInt },
+  serve: { type: 'boolean', description: 'serve the docs site on localhost until interrupted' },
+  port: { type: 'string', description: 'port for --serve (default 8080; 0 = any free port)', check: checkPort },
   help: { type: 'boolean', description: 'show help for the command' },
 } as const satisfies Record<string, OptionSpec>;
 

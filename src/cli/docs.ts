@@ -21,22 +21,9 @@ ${ACCEPTED.map((o) => `  --${o}`).join('\n')}
   --serve          serve the site on http://127.0.0.1:PORT/ until interrupted
   --port N         port for --serve (default 8080; 0 = any free port)`,
   async run(argv, io) {
-    // --serve and --port are not in src/config.ts OPTIONS (yet); parsed here.
-    const rest: string[] = [];
-    let serve = false;
-    let port = 8080;
-    const problems: string[] = [];
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i]!;
-      if (a === '--serve') serve = true;
-      else if (a === '--port' || a.startsWith('--port=')) {
-        const v = a === '--port' ? argv[++i] : a.slice('--port='.length);
-        if (v === undefined || !/^\d{1,5}$/.test(v) || Number(v) > 65535) problems.push(`--port: expected a port number (0-65535), got '${v ?? ''}'`);
-        else port = Number(v);
-      } else rest.push(a);
-    }
-    if (problems.length) throw new UsageError('CONFIG_INVALID', problems);
-    const { options, positionals } = parseArgs(rest, ACCEPTED, io.env);
+    const { options, positionals } = parseArgs(argv, [...ACCEPTED, 'serve', 'port'], io.env);
+    const serve = options.serve === true;
+    const port = Number(options.port ?? 8080);
     if (positionals.length) throw new UsageError('CONFIG_INVALID', [`unexpected argument '${positionals[0]}'`]);
     const config = resolvePipelineConfig(options, io.env, io.cwd);
     const outDir = path.resolve(io.cwd, 'docs', 'site');
