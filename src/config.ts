@@ -274,10 +274,10 @@ export const PIPELINE_OPTIONS = [
   'row-group-size', 'compression', 'skip-export', 'log-format', 'quiet', 'report',
 ] as const satisfies readonly OptionName[];
 
-export function resolvePipelineConfig(options: ParsedOptions, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): PipelineConfig {
+/** `isTty`: whether output goes to a terminal; decides the default log format (pretty vs json). */
+export function resolvePipelineConfig(options: ParsedOptions, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), isTty = Boolean(process.stdout.isTTY)): PipelineConfig {
   const str = (n: OptionName) => (typeof options[n] === 'string' ? (options[n] as string) : undefined);
   const target = str('target') ?? null;
-  const isTty = Boolean(process.stdout.isTTY);
   return Object.freeze({
     connection: resolveConnection(options, env),
     target,

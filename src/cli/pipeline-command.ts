@@ -8,7 +8,7 @@ import { exitCodeFor } from './exit-codes.ts';
 
 export async function runPipelineCommand(argv: string[], io: CommandIo, scope: BuildScope): Promise<number> {
   const { options } = parseArgs(argv, PIPELINE_OPTIONS, io.env);
-  const config = resolvePipelineConfig(options, io.env, io.cwd);
+  const config = resolvePipelineConfig(options, io.env, io.cwd, io.stdout.isTTY === true);
   const logger = createLogger({ format: config.logFormat, quiet: config.quiet, out: io.stdout, err: io.stderr });
   const started = performance.now();
   try {
