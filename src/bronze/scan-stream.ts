@@ -54,7 +54,10 @@ export class ScanStream extends Transform {
     if (out.length) this.push(out);
     this.onProgress?.({ bytesRead: this.bytesRead, records: this.scanner.records });
     const rejects = this.scanner.takeRejects();
-    if (!rejects.length) return callback();
+    if (!rejects.length) {
+      callback();
+      return;
+    }
     this.sink(rejects).then(() => callback(), (err: Error) => callback(err));
   }
 }

@@ -5,7 +5,7 @@
  * CRM key prefix (`AC-BC`, dash), the number of prd_info rows in the real file (used as weight), the
  * family codes of the sales keys, the price range and whether (and from when) it sells.
  */
-import { Rng, rngFor } from './prng.ts';
+import { type Rng, rngFor } from './prng.ts';
 import { REAL_SIZES } from './rates.ts';
 
 type Style = 'bike' | 'frame' | 'sized' | 'color' | 'simple';
