@@ -1,0 +1,129 @@
+-- gold.customer_features: one row per customer of silver.customers, as of the run's as_of: the
+-- demographics of gold.fact_sales with the age at as_of, order history (only orders dated before
+-- as_of), RFM quintile scores and a segment. Customers without orders are included with frequency 0,
+-- monetary 0 and NULL scores (segment 'No Orders'). Orphan sales (customer not in silver.customers)
+-- are not here: they have no customer to describe.
+-- Scores: 1 + floor(5 * percent_rank()) over the customers with orders, so equal values always get
+-- the same score (ntile would split ties arbitrarily) and 5 is best: most recent, most orders, most
+-- spend. The segment comes from the score-to-segment table rfm_segments below: the first matching row
+-- by priority wins, and the rows cover every (r, f) pair.
+-- The original dbt project computed these over all time and at the end of the data; here nothing
+-- after as_of is used and age is taken at as_of.
+with as_of_date as (
+  select current_setting('medallion.as_of')::date as as_of
+),
+
+customer_orders as (
+  select
+    sale.customer_id,
+    min(sale.order_date) as first_order_date,
+    max(sale.order_date) as last_order_date,
+    count(distinct sale.order_number) as frequency,
+    sum(sale.sales_amount) as monetary,
+    sum(sale.quantity) as total_quantity,
+    count(distinct sale.product_key) as distinct_products,
+    count(distinct sale.category) as distinct_categories
+  from gold.fact_sales as sale
+  cross join as_of_date
+  where sale.order_date < as_of_date.as_of
+    and sale.customer_known
+  group by sale.customer_id
+),
+
+customer_history as (
+  select
+    customer.customer_id,
+    customer.first_name,
+    customer.last_name,
+    customer.gender,
+    customer.marital_status,
+    customer.country,
+    customer.birthdate,
+    case
+      when customer.birthdate <= as_of_date.as_of
+        then extract(year from age(as_of_date.as_of, customer.birthdate))::int
+    end as age,
+    orders.first_order_date,
+    orders.last_order_date,
+    as_of_date.as_of - orders.last_order_date as recency_days,
+    coalesce(orders.frequency, 0)::int as frequency,
+    coalesce(orders.monetary, 0) as monetary,
+    round(orders.monetary / nullif(orders.frequency, 0), 2) as avg_order_value,
+    coalesce(orders.total_quantity, 0)::bigint as total_quantity,
+    coalesce(orders.distinct_products, 0)::int as distinct_products,
+    coalesce(orders.distinct_categories, 0)::int as distinct_categories,
+    as_of_date.as_of - orders.first_order_date as tenure_days
+  from silver.customers as customer
+  cross join as_of_date
+  left join customer_orders as orders
+    on orders.customer_id = customer.customer_id
+),
+
+scored_customers as (
+  select
+    customer_history.*,
+    case when frequency > 0 then
+      least(5, 1 + floor(5 * percent_rank() over (partition by frequency > 0 order by recency_days desc)))::int
+    end as r_score,
+    case when frequency > 0 then
+      least(5, 1 + floor(5 * percent_rank() over (partition by frequency > 0 order by frequency)))::int
+    end as f_score,
+    case when frequency > 0 then
+      least(5, 1 + floor(5 * percent_rank() over (partition by frequency > 0 order by monetary)))::int
+    end as m_score
+  from customer_history
+),
+
+rfm_segments (priority, rfm_segment, r_min, r_max, f_min, f_max, m_min) as (
+  -- the documented score-to-segment table: first matching row (lowest priority) wins
+  values
+    (1, 'Champions',          4, 5, 4, 5, 4),
+    (2, 'Loyal',              3, 5, 3, 5, 1),
+    (3, 'Potential Loyalist', 4, 5, 1, 2, 1),
+    (4, 'At Risk',            1, 2, 3, 5, 1),
+    (5, 'Needs Attention',    3, 3, 1, 2, 1),
+    (6, 'Hibernating',        1, 2, 1, 2, 1)
+),
+
+segmented_customers as (
+  select distinct on (customer.customer_id)
+    customer.*,
+    coalesce(segment.rfm_segment, 'No Orders') as rfm_segment
+  from scored_customers as customer
+  left join rfm_segments as segment
+    on customer.r_score between segment.r_min and segment.r_max
+    and customer.f_score between segment.f_min and segment.f_max
+    and customer.m_score >= segment.m_min
+  order by customer.customer_id, segment.priority
+)
+
+select
+  customer_id,
+  nullif(concat_ws(' ', first_name, last_name), '') as customer_name,
+  gender,
+  marital_status,
+  country,
+  birthdate,
+  age,
+  case
+    when age is null then 'Unknown'
+    when age < 30 then '29 and Below'
+    when age < 40 then '30-39'
+    when age < 50 then '40-49'
+    else '50 and Above'
+  end as age_bracket,
+  first_order_date,
+  last_order_date,
+  recency_days,
+  frequency,
+  monetary,
+  avg_order_value,
+  total_quantity,
+  distinct_products,
+  distinct_categories,
+  tenure_days,
+  r_score,
+  f_score,
+  m_score,
+  rfm_segment
+from segmented_customers

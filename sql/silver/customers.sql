@@ -1,0 +1,17 @@
+-- silver.customers: one row per CRM customer (customer_id), cleaned and enriched from the ERP.
+-- Differs from the original dbt project: a duplicated customer keeps its newest record (latest
+-- cst_create_date, then the later source line) instead of an arbitrary one; a birthdate is judged
+-- against the run's as_of, not the wall clock; ERP country codes are normalized to one spelling.
+-- created_date is the CRM record's creation date: it is later than every order in the real data,
+-- so it is not usable for tenure or any point-in-time attribute.
+select
+  customer_id,
+  customer_key,
+  first_name,
+  last_name,
+  marital_status,
+  gender,
+  birthdate,
+  country,
+  created_date
+from silver.int_customers

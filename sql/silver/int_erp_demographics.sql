@@ -1,0 +1,86 @@
+-- silver.int_erp_demographics: every row of bronze.cust_az12 (ERP birthdate and gender), raw beside
+-- cleaned, keyed by the CRM customer key: CID trimmed, upper-cased and without a leading 'NAS'.
+-- birthdate is NULL when BDATE is not a real YYYY-MM-DD date, is after as_of, or is more than 110
+-- years before as_of; birthdate_issue says which. The original dbt project nulled future birthdates
+-- against the wall clock, so its output changed with the day it ran; here the bound is the run's as_of.
+-- gender_erp: F, FEMALE, M, MALE in any case, trimmed; anything else NULL.
+-- record_status: 'kept', 'superseded' (an earlier row for the same key: the later source line wins)
+-- or 'key_missing' (empty CID: quarantined by silver.customers_quarantine).
+with demographic_rows as (
+  select
+    _source_file as source_file,
+    _line_number as line_number,
+    cid as customer_key_raw,
+    bdate as birthdate_raw,
+    gen as gender_raw,
+    nullif(regexp_replace(upper(btrim(cid)), '^NAS', ''), '') as customer_key,
+    case when btrim(bdate) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then btrim(bdate) end as birthdate_text
+  from bronze.cust_az12
+),
+
+birthdate_parts as (
+  select
+    demographic_rows.*,
+    substr(birthdate_text, 1, 4)::int as birth_year,
+    substr(birthdate_text, 6, 2)::int as birth_month,
+    substr(birthdate_text, 9, 2)::int as birth_day
+  from demographic_rows
+  offset 0  -- a fence: the parts are computed once per row, not once per reference below
+),
+
+parsed_birthdates as (
+  select
+    birthdate_parts.*,
+    case upper(btrim(gender_raw))
+      when 'F' then 'Female'
+      when 'FEMALE' then 'Female'
+      when 'M' then 'Male'
+      when 'MALE' then 'Male'
+    end as gender_erp,
+    -- a real calendar date or NULL; make_date is only reached with a valid year, month and day
+    case
+      when birth_year >= 1
+        and birth_month between 1 and 12
+        and birth_day between 1 and (
+          case
+            when birth_month = 2 then
+              case when (birth_year % 4 = 0 and birth_year % 100 <> 0) or birth_year % 400 = 0 then 29 else 28 end
+            when birth_month in (4, 6, 9, 11) then 30
+            else 31
+          end)
+        then make_date(birth_year, birth_month, birth_day)
+    end as birthdate_parsed,
+    current_setting('medallion.as_of')::date as as_of
+  from birthdate_parts
+  offset 0  -- a fence: the date is built once, not once per reference below
+),
+
+checked_birthdates as (
+  select
+    parsed_birthdates.*,
+    case
+      when nullif(btrim(birthdate_raw), '') is null then null
+      when birthdate_parsed is null then 'unparseable'
+      when birthdate_parsed > as_of then 'in_future'
+      when birthdate_parsed < (as_of - interval '110 years')::date then 'too_old'
+    end as birthdate_issue
+  from parsed_birthdates
+)
+
+select
+  source_file,
+  line_number,
+  customer_key_raw,
+  birthdate_raw,
+  gender_raw,
+  customer_key,
+  gender_erp,
+  birthdate_parsed,
+  birthdate_issue,
+  case when birthdate_issue is null then birthdate_parsed end as birthdate,
+  case
+    when customer_key is null then 'key_missing'
+    when row_number() over (partition by customer_key order by source_file desc, line_number desc) = 1 then 'kept'
+    else 'superseded'
+  end as record_status
+from checked_birthdates

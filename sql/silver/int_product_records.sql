@@ -1,0 +1,97 @@
+-- silver.int_product_records: every row of bronze.prd_info (CRM products, one row per version), raw
+-- beside cleaned. product_key is prd_key from character 7 (the key sales use), category_id its first
+-- 5 characters with '-' -> '_' (the px_cat_g1v2 ID). prd_end_dt is kept only as end_date_raw: it is
+-- always before its own start date in the real data, so silver.products derives the end of a version
+-- from the next version's start instead.
+-- record_status: 'kept'; 'superseded' (an earlier row with the same prd_id: the later source line
+-- wins); 'id_invalid' (empty or non-integer prd_id) or 'key_invalid' (prd_key shorter than 7
+-- characters, so no product key): both quarantined by silver.products_quarantine.
+with product_rows as (
+  select
+    _source_file as source_file,
+    _line_number as line_number,
+    prd_id as product_id_raw,
+    prd_key as product_key_raw,
+    prd_nm as product_name_raw,
+    prd_cost as product_cost_raw,
+    prd_line as product_line_raw,
+    prd_start_dt as start_date_raw,
+    prd_end_dt as end_date_raw,
+    upper(btrim(prd_key)) as product_key_text,
+    case
+      when btrim(prd_start_dt) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then btrim(prd_start_dt)
+    end as start_date_text
+  from bronze.prd_info
+),
+
+start_date_parts as (
+  select
+    product_rows.*,
+    substr(start_date_text, 1, 4)::int as start_year,
+    substr(start_date_text, 6, 2)::int as start_month,
+    substr(start_date_text, 9, 2)::int as start_day
+  from product_rows
+  offset 0  -- a fence: the parts are computed once per row, not once per reference below
+),
+
+product_records as (
+  select
+    start_date_parts.*,
+    case when btrim(product_id_raw) ~ '^[0-9]{1,18}$' then btrim(product_id_raw)::bigint end as product_id,
+    nullif(substr(product_key_text, 7), '') as product_key,
+    case
+      when length(product_key_text) >= 5 then replace(substr(product_key_text, 1, 5), '-', '_')
+    end as category_id,
+    nullif(btrim(product_name_raw), '') as product_name,
+    -- NULL stays NULL: no invented 0 (the original dbt project turned a missing cost into 0)
+    case
+      when btrim(product_cost_raw) ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$' then btrim(product_cost_raw)::numeric
+    end as product_cost,
+    case upper(btrim(product_line_raw))
+      when 'M' then 'Mountain'
+      when 'R' then 'Road'
+      when 'S' then 'Other Sales'
+      when 'T' then 'Touring'
+      else 'Unknown'
+    end as product_line,
+    -- a real calendar date or NULL; make_date is only reached with a valid year, month and day
+    case
+      when start_year >= 1
+        and start_month between 1 and 12
+        and start_day between 1 and (
+          case
+            when start_month = 2 then
+              case when (start_year % 4 = 0 and start_year % 100 <> 0) or start_year % 400 = 0 then 29 else 28 end
+            when start_month in (4, 6, 9, 11) then 30
+            else 31
+          end)
+        then make_date(start_year, start_month, start_day)
+    end as start_date
+  from start_date_parts
+  offset 0  -- a fence: product_id is computed once, not once per reference below
+)
+
+select
+  source_file,
+  line_number,
+  product_id_raw,
+  product_key_raw,
+  product_name_raw,
+  product_cost_raw,
+  product_line_raw,
+  start_date_raw,
+  end_date_raw,
+  product_id,
+  product_key,
+  category_id,
+  product_name,
+  product_cost,
+  product_line,
+  start_date,
+  case
+    when product_id is null then 'id_invalid'
+    when product_key is null then 'key_invalid'
+    when row_number() over (partition by product_id order by source_file desc, line_number desc) = 1 then 'kept'
+    else 'superseded'
+  end as record_status
+from product_records

@@ -1,0 +1,243 @@
+-- silver.int_sales_lines: every line of bronze.sales_details, raw beside cleaned, with the decision
+-- taken for it. One row per bronze line; silver.sales_clean publishes the lines whose line_status is
+-- 'kept' and silver.sales_quarantine the ones kept out, so the two can never disagree.
+--
+-- Keys: order number and product key trimmed (product key upper-cased like silver.products), customer
+-- id a whole number. duplicate_status: 'key_missing' when one is missing; among lines with the same
+-- (order_number, product_key): 'exact_duplicate' (every source field equal to a later line: collapsed
+-- into it), 'conflicting_duplicate' (a later line with the same key differs: the later line wins),
+-- else 'unique'.
+-- Dates: YYYYMMDD, 8 digits, a real calendar date within 1900-01-01 .. as_of + 1 year, else NULL.
+-- The original dbt project crashed on an impossible date such as 20131345; here make_date is only
+-- reached with a year, month and day already checked to form a real date.
+-- A missing order date is repaired from another line of the same order (the earliest valid one),
+-- else from ship_date minus the modal ship lead time (silver.int_sales_ship_lead_time);
+-- order_date_source says which ('source', 'order', 'ship').
+-- Money in numeric (no integer division): a negative price is a sign error (abs); quantity must be a
+-- whole number >= 1, else sales / price when both are valid and that is whole; a missing or zero price
+-- is sales / quantity rounded to cents; sales_amount is always quantity * price, recomputed (and
+-- counted) when the source sales is missing, <= 0 or different. The original divided by a price that
+-- can be 0. amount_repair lists the repairs applied (comma-separated), NULL when untouched.
+-- line_status: the duplicate status when not 'unique', else the first quarantine rule that applies in
+-- this order: 'order_date_unknown', 'sales_amount_unknown' (neither a valid price nor valid sales),
+-- 'sales_quantity_invalid'; else 'kept'.
+with sales_rows as (
+  select
+    _source_file as source_file,
+    _line_number as line_number,
+    sls_ord_num as order_number_raw,
+    sls_prd_key as product_key_raw,
+    sls_cust_id as customer_id_raw,
+    sls_order_dt as order_date_raw,
+    sls_ship_dt as ship_date_raw,
+    sls_due_dt as due_date_raw,
+    sls_sales as sales_raw,
+    sls_quantity as quantity_raw,
+    sls_price as price_raw,
+    nullif(btrim(sls_ord_num), '') as order_number,
+    nullif(upper(btrim(sls_prd_key)), '') as product_key,
+    case when sls_cust_id ~ '^ *[0-9]+ *$' and length(btrim(sls_cust_id)) <= 18 then sls_cust_id::bigint end as customer_id,
+    case when sls_order_dt ~ '^ *[0-9]+ *$' and length(btrim(sls_order_dt)) = 8 then btrim(sls_order_dt) end as order_date_digits
+  from bronze.sales_details
+  offset 0  -- a fence: each pattern runs once per line, not once per reference below
+),
+
+order_date_parts as (
+  select
+    sales_rows.*,
+    substr(order_date_digits, 1, 4)::int as order_year,
+    substr(order_date_digits, 5, 2)::int as order_month,
+    substr(order_date_digits, 7, 2)::int as order_day,
+    (current_setting('medallion.as_of')::date + interval '1 year')::date as latest_valid_date
+  from sales_rows
+  offset 0  -- a fence: the parts are computed once per line
+),
+
+order_dates as (
+  select
+    order_date_parts.*,
+    case
+      when order_year between 1900 and 9999
+        and order_month between 1 and 12
+        and order_day between 1 and (
+          case
+            when order_month = 2 then
+              case when (order_year % 4 = 0 and order_year % 100 <> 0) or order_year % 400 = 0 then 29 else 28 end
+            when order_month in (4, 6, 9, 11) then 30
+            else 31
+          end)
+        and make_date(order_year, order_month, order_day) <= latest_valid_date
+        then make_date(order_year, order_month, order_day)
+    end as order_date_parsed
+  from order_date_parts
+),
+
+ranked_lines as (
+  -- one sort serves the three windows: each partition is a prefix of the previous one
+  select
+    order_dates.*,
+    row_number() over copies_of_line as copy_rank,
+    max(line_number) over lines_of_key as latest_line_of_key,
+    min(order_date_parsed) over lines_of_order as earliest_order_date_of_order
+  from order_dates
+  window
+    copies_of_line as (
+      partition by order_number, product_key, customer_id_raw, order_date_raw, ship_date_raw, due_date_raw,
+        sales_raw, quantity_raw, price_raw
+      order by line_number desc, source_file desc
+    ),
+    lines_of_key as (partition by order_number, product_key),
+    lines_of_order as (partition by order_number)
+),
+
+classified_lines as (
+  select
+    ranked_lines.*,
+    case
+      when order_number is null or product_key is null or customer_id is null then 'key_missing'
+      when copy_rank > 1 then 'exact_duplicate'
+      when line_number < latest_line_of_key then 'conflicting_duplicate'
+      else 'unique'
+    end as duplicate_status,
+    case when ship_date_raw ~ '^ *[0-9]+ *$' and length(btrim(ship_date_raw)) = 8 then btrim(ship_date_raw) end as ship_date_digits,
+    case when due_date_raw ~ '^ *[0-9]+ *$' and length(btrim(due_date_raw)) = 8 then btrim(due_date_raw) end as due_date_digits,
+    case when sales_raw ~ '^ *[+-]?[0-9]*\.?[0-9]+ *$' then sales_raw::numeric end as sales_value,
+    case when quantity_raw ~ '^ *[+-]?[0-9]*\.?[0-9]+ *$' then quantity_raw::numeric end as quantity_value,
+    case when price_raw ~ '^ *[+-]?[0-9]*\.?[0-9]+ *$' then price_raw::numeric end as price_value
+  from ranked_lines
+  offset 0  -- a fence: each pattern runs once per line
+),
+
+other_date_parts as (
+  select
+    classified_lines.*,
+    substr(ship_date_digits, 1, 4)::int as ship_year,
+    substr(ship_date_digits, 5, 2)::int as ship_month,
+    substr(ship_date_digits, 7, 2)::int as ship_day,
+    substr(due_date_digits, 1, 4)::int as due_year,
+    substr(due_date_digits, 5, 2)::int as due_month,
+    substr(due_date_digits, 7, 2)::int as due_day,
+    abs(price_value) > 0 as price_is_valid,
+    sales_value > 0 as sales_is_valid,
+    quantity_value >= 1 and quantity_value = trunc(quantity_value) and quantity_value < 1000000000 as quantity_is_valid
+  from classified_lines
+  offset 0  -- a fence: the parts and checks are computed once per line
+),
+
+other_dates as (
+  select
+    other_date_parts.*,
+    case
+      when ship_year between 1900 and 9999
+        and ship_month between 1 and 12
+        and ship_day between 1 and (
+          case
+            when ship_month = 2 then
+              case when (ship_year % 4 = 0 and ship_year % 100 <> 0) or ship_year % 400 = 0 then 29 else 28 end
+            when ship_month in (4, 6, 9, 11) then 30
+            else 31
+          end)
+        and make_date(ship_year, ship_month, ship_day) <= latest_valid_date
+        then make_date(ship_year, ship_month, ship_day)
+    end as ship_date,
+    case
+      when due_year between 1900 and 9999
+        and due_month between 1 and 12
+        and due_day between 1 and (
+          case
+            when due_month = 2 then
+              case when (due_year % 4 = 0 and due_year % 100 <> 0) or due_year % 400 = 0 then 29 else 28 end
+            when due_month in (4, 6, 9, 11) then 30
+            else 31
+          end)
+        and make_date(due_year, due_month, due_day) <= latest_valid_date
+        then make_date(due_year, due_month, due_day)
+    end as due_date,
+    -- quantity from sales / price only when that division is whole (numeric: no integer division)
+    case
+      when quantity_is_valid then quantity_value::int
+      when sales_is_valid and price_is_valid and mod(sales_value, abs(price_value)) = 0
+        and sales_value / abs(price_value) < 1000000000
+        then (sales_value / abs(price_value))::int
+    end as quantity
+  from other_date_parts
+  offset 0  -- a fence: dates and quantity are computed once per line
+),
+
+repaired_lines as (
+  select
+    other_dates.*,
+    coalesce(
+      order_date_parsed,
+      case when order_number is not null then earliest_order_date_of_order end,
+      ship_date - lead_time.lead_days
+    ) as order_date,
+    case
+      when order_date_parsed is not null then 'source'
+      when order_number is not null and earliest_order_date_of_order is not null then 'order'
+      when ship_date - lead_time.lead_days is not null then 'ship'
+    end as order_date_source,
+    case
+      when price_is_valid then abs(price_value)
+      when sales_is_valid and quantity is not null then round(sales_value / quantity, 2)
+    end as price,
+    case when not quantity_is_valid and quantity is not null then 'quantity_from_amount' end as quantity_repair,
+    case
+      when price_value < 0 then 'price_negative_abs'
+      when not coalesce(price_is_valid, false) and sales_is_valid and quantity is not null then 'price_derived'
+    end as price_repair
+  from other_dates
+  cross join silver.int_sales_ship_lead_time as lead_time
+  offset 0  -- a fence: price is computed once per line
+),
+
+amounts as (
+  select
+    repaired_lines.*,
+    quantity * price as sales_amount,
+    case
+      when quantity * price is not null and sales_value is distinct from quantity * price
+        then 'sales_amount_recomputed'
+    end as sales_repair
+  from repaired_lines
+)
+
+select
+  source_file,
+  line_number,
+  order_number_raw,
+  product_key_raw,
+  customer_id_raw,
+  order_date_raw,
+  ship_date_raw,
+  due_date_raw,
+  sales_raw,
+  quantity_raw,
+  price_raw,
+  order_number,
+  product_key,
+  customer_id,
+  order_date_parsed,
+  order_date,
+  order_date_source,
+  ship_date,
+  due_date,
+  sales_value,
+  quantity_value,
+  price_value,
+  quantity,
+  price,
+  sales_amount,
+  quantity_repair,
+  price_repair,
+  sales_repair,
+  nullif(concat_ws(',', quantity_repair, price_repair, sales_repair), '') as amount_repair,
+  duplicate_status,
+  case
+    when duplicate_status <> 'unique' then duplicate_status
+    when order_date is null then 'order_date_unknown'
+    when not coalesce(sales_is_valid, false) and not coalesce(price_is_valid, false) then 'sales_amount_unknown'
+    when quantity is null then 'sales_quantity_invalid'
+    else 'kept'
+  end as line_status
+from amounts

@@ -1,0 +1,68 @@
+-- silver.int_sales_ship_lead_time: one row, the modal ship lead time of the data in days (ship date
+-- minus order date, over the bronze lines where both are real YYYYMMDD dates; the smallest lead
+-- time wins a tie). silver.int_sales_lines uses it to repair an order date from the ship date when no
+-- other line of the order has one. lead_days is NULL when no line has both dates.
+-- Read from bronze (not from int_sales_lines) so that int_sales_lines can depend on it; duplicated
+-- lines barely move a mode, so this is the "modal lead time of the data" of models.md.
+with date_digits as (
+  select btrim(sls_order_dt) as order_digits, btrim(sls_ship_dt) as ship_digits
+  from bronze.sales_details
+  where btrim(sls_order_dt) ~ '^[0-9]+$' and length(btrim(sls_order_dt)) = 8
+    and btrim(sls_ship_dt) ~ '^[0-9]+$' and length(btrim(sls_ship_dt)) = 8
+),
+
+date_parts as (
+  select
+    substr(order_digits, 1, 4)::int as order_year,
+    substr(order_digits, 5, 2)::int as order_month,
+    substr(order_digits, 7, 2)::int as order_day,
+    substr(ship_digits, 1, 4)::int as ship_year,
+    substr(ship_digits, 5, 2)::int as ship_month,
+    substr(ship_digits, 7, 2)::int as ship_day
+  from date_digits
+  offset 0  -- a fence: keeps the pattern checks above evaluated before these casts
+),
+
+lead_times as (
+  -- make_date is only reached with a year, month and day that form a real calendar date
+  select
+    case
+      when ship_year between 1900 and 9999 and ship_month between 1 and 12
+        and ship_day between 1 and (
+          case
+            when ship_month = 2 then
+              case when (ship_year % 4 = 0 and ship_year % 100 <> 0) or ship_year % 400 = 0 then 29 else 28 end
+            when ship_month in (4, 6, 9, 11) then 30
+            else 31
+          end)
+        then make_date(ship_year, ship_month, ship_day)
+    end
+    -
+    case
+      when order_year between 1900 and 9999 and order_month between 1 and 12
+        and order_day between 1 and (
+          case
+            when order_month = 2 then
+              case when (order_year % 4 = 0 and order_year % 100 <> 0) or order_year % 400 = 0 then 29 else 28 end
+            when order_month in (4, 6, 9, 11) then 30
+            else 31
+          end)
+        then make_date(order_year, order_month, order_day)
+    end as lead_days
+  from date_parts
+),
+
+lead_time_counts as (
+  select lead_days, count(*) as lines
+  from lead_times
+  where lead_days is not null
+  group by lead_days
+)
+
+select max(lead_days) as lead_days
+from (
+  select lead_days
+  from lead_time_counts
+  order by lines desc, lead_days
+  limit 1
+) as modal_lead_time
