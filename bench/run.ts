@@ -133,7 +133,9 @@ async function main(): Promise<void> {
       return { seconds: (performance.now() - started) / 1000 };
     };
 
+    const step = (what: string) => console.error(`[scale ${scale}] ${what}`);
     // 1. bronze
+    step('bronze: medallion load vs psql \\copy');
     const bronze: StageResult = { stage: 'bronze load', baseline: 'psql \\copy', ours: [], base: [], rows: 0, bytes: sourceBytes };
     for (let i = 0; i < args.repeat; i++) {
       const ours = await timed('node', [CLI, 'load', '--seeds', dataDir, '--target', t], env);
@@ -145,9 +147,10 @@ async function main(): Promise<void> {
     results.push(bronze);
 
     // 2. silver + gold
+    step('silver+gold: medallion transform vs sorted copy');
     const models: StageResult = { stage: 'silver+gold', baseline: 'sorted copy of sales', ours: [], base: [], rows: 0, bytes: 0 };
     for (let i = 0; i < args.repeat; i++) {
-      const ours = await timed('node', [CLI, 'transform', '--target', t], env);
+      const ours = await timed('node', [CLI, 'transform', '--target', t, '--skip-export'], env);
       models.ours.push(ours.seconds);
       models.peakRssMb = Math.max(models.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
       const started = performance.now();
@@ -158,6 +161,7 @@ async function main(): Promise<void> {
     results.push(models);
 
     // 3. export
+    step('export: medallion export vs psql \\copy to csv and DuckDB');
     const exportDir = path.join(os.tmpdir(), `medallion-bench-export-${scale}`);
     const csvFile = path.join(os.tmpdir(), `medallion-bench-fact-${scale}.csv`);
     const duckFile = path.join(os.tmpdir(), `medallion-bench-fact-${scale}.parquet`);
@@ -187,6 +191,7 @@ async function main(): Promise<void> {
     results.push(exp, duck);
 
     // 4. the whole build
+    step('medallion build');
     const build: StageResult = { stage: 'medallion build', baseline: '(wall time)', ours: [], base: [], rows: models.rows, bytes: sourceBytes };
     for (let i = 0; i < args.repeat; i++) {
       const ours = await timed('node', [CLI, 'build', '--seeds', dataDir, '--target', t, '--out', exportDir], env);
