@@ -203,12 +203,19 @@ class Parser {
       for (;;) {
         const name = this.peek()!.t;
         this.i++;
-        if (this.is('(')) this.skipParens(); // column list
+        const columnList = this.is('(') ? this.skipParens().filter((t) => t.word).map((t) => t.t) : [];
         this.expect('as');
         if (this.is('not')) this.i++;
         if (this.is('materialized')) this.i++;
         this.expect('(');
-        const sub = this.query();
+        let sub: Query;
+        if (this.is('values')) {
+          // `name (a, b) as (values ...)`: constants, columns named by the list, no sources.
+          this.i--;
+          this.skipParens();
+          this.i--;
+          sub = { ctes: new Map(), branches: [{ items: columnList.map((c) => ({ tokens: [], name: c })), from: [], windows: new Map() }] };
+        } else sub = this.query();
         this.expect(')');
         ctes.set(name, sub);
         if (this.is(',')) {
@@ -262,8 +269,10 @@ class Parser {
     let depth = 0;
     while (this.i < this.tokens.length) {
       const tok = this.peek()!;
+      // `within group (...)` and `a is [not] distinct from b` use clause words inside an expression.
       const within = tok.t === 'group' && this.peek(-1)?.t === 'within';
-      if (depth === 0 && (tok.t === ')' || (tok.word && CLAUSE_END.has(tok.t) && !within) || tok.t === ';')) break;
+      const distinctFrom = tok.t === 'from' && this.peek(-1)?.t === 'distinct';
+      if (depth === 0 && (tok.t === ')' || (tok.word && CLAUSE_END.has(tok.t) && !within && !distinctFrom) || tok.t === ';')) break;
       if (tok.t === '(') depth++;
       if (tok.t === ')') depth--;
       if (depth === 0 && tok.t === ',') {

@@ -65,8 +65,24 @@ describe('column lineage derived from SQL', () => {
     expect(column(l, 'gold.fact_sales', 'lifespan')).toEqual({ name: 'lifespan', direct: ['silver.sales_clean.order_date'], sources: ['bronze.sales_details.sls_order_dt'], declared: true });
   });
 
-  const silverDir = path.resolve(import.meta.dirname, '../../sql/silver');
-  it.skipIf(!existsSync(path.join(silverDir, 'customers.sql')))('resolves the repository models (sql/silver, sql/gold)', () => {
+  it('reads `is distinct from` as an operator and a `values` CTE as constants', () => {
+    const l = deriveLineage({
+      models: [
+        {
+          name: 'silver.m',
+          sql: `with t as (select s.*, case when sls_sales is distinct from sls_price then 1 end as changed from bronze.sales_details s),
+                     codes (code, label) as (values (1, 'one'), (2, 'two'))
+                select t.sls_sales, t.changed, codes.label from t cross join codes`,
+        },
+      ],
+      bronze,
+    });
+    expect(column(l, 'silver.m', 'changed').sources).toEqual(['bronze.sales_details.sls_price', 'bronze.sales_details.sls_sales']);
+    expect(column(l, 'silver.m', 'label').sources).toEqual([]);
+    expect(l.get('silver.m')!.unresolved).toEqual([]);
+  });
+
+  it('resolves the repository models (sql/silver, sql/gold): every fact_sales feature back to bronze', () => {
     const models: LineageModelInput[] = [];
     for (const layer of ['silver', 'gold']) {
       const dir = path.resolve(import.meta.dirname, '../../sql', layer);
@@ -76,5 +92,9 @@ describe('column lineage derived from SQL', () => {
     const l = deriveLineage({ models, bronze });
     expect(column(l, 'silver.customers', 'gender').sources).toEqual(['bronze.cust_az12.gen', 'bronze.cust_info.cst_gndr']);
     expect(column(l, 'silver.customers', 'country').sources).toEqual(['bronze.loc_a101.cntry']);
+    const fact = l.get('gold.fact_sales')!;
+    expect(fact.unresolved).toEqual([]);
+    expect(fact.columns.filter((c) => c.sources.length === 0).map((c) => c.name)).toEqual([]);
+    expect(column(l, 'gold.fact_sales', 'sales_amount').sources).toContain('bronze.sales_details.sls_sales');
   });
 });
