@@ -81,12 +81,49 @@ product_versions as (
     case when version_number = 1 then '-infinity'::date else start_date end as valid_from,
     coalesce(end_date, 'infinity'::date) as valid_to
   from silver.products
+),
+
+lines_with_attributes as (
+  -- the joins, and every value used more than once computed once per line (the fence keeps the
+  -- planner from copying an expression into each of its references)
+  select
+    line.*,
+    customer.customer_id as known_customer_id,
+    customer.first_name,
+    customer.last_name,
+    customer.gender,
+    customer.marital_status,
+    customer.country,
+    customer.birthdate,
+    version.product_id,
+    version.product_name,
+    version.product_cost,
+    version.product_line,
+    version.category,
+    version.subcategory,
+    version.maintenance,
+    version.start_date,
+    version.is_current,
+    -- calendar age at the order date; NULL when the birthdate is unknown or after the order
+    case
+      when customer.birthdate <= line.order_date
+        then date_part('year', age(line.order_date, customer.birthdate))::int
+    end as age,
+    age(line.last_order_date, line.first_order_date) as lifespan_interval,
+    date_part('isodow', line.order_date) as order_isodow
+  from customer_behaviour as line
+  left join silver.customers as customer
+    on customer.customer_id = line.customer_id
+  left join product_versions as version
+    on version.product_key = line.product_key
+    and line.order_date between version.valid_from and version.valid_to
+  offset 0  -- a fence: age, the lifespan interval and the day of week are computed once per line
 )
 
 select
   line.order_number,
   line.product_key,
-  version.product_id,
+  line.product_id,
   line.customer_id,
   line.order_date,
   line.ship_date,
@@ -96,39 +133,39 @@ select
   line.quantity,
   line.price,
   line.sales_amount,
-  version.product_cost,
-  (line.price - version.product_cost) * line.quantity as profit,
-  round((line.price - version.product_cost) / nullif(line.price, 0) * 100, 2) as profit_margin,
+  line.product_cost,
+  (line.price - line.product_cost) * line.quantity as profit,
+  round((line.price - line.product_cost) / nullif(line.price, 0) * 100, 2) as profit_margin,
   line.amount_repair,
 
-  nullif(concat_ws(' ', customer.first_name, customer.last_name), '') as customer_name,
-  coalesce(customer.gender, 'Unknown') as gender,
-  coalesce(customer.marital_status, 'Unknown') as marital_status,
-  coalesce(customer.country, 'Unknown') as country,
-  customer.birthdate,
-  age_at_order.age,
+  nullif(concat_ws(' ', line.first_name, line.last_name), '') as customer_name,
+  coalesce(line.gender, 'Unknown') as gender,
+  coalesce(line.marital_status, 'Unknown') as marital_status,
+  coalesce(line.country, 'Unknown') as country,
+  line.birthdate,
+  line.age,
   case
-    when age_at_order.age is null then 'Unknown'
-    when age_at_order.age < 30 then '29 and Below'
-    when age_at_order.age < 40 then '30-39'
-    when age_at_order.age < 50 then '40-49'
+    when line.age is null then 'Unknown'
+    when line.age < 30 then '29 and Below'
+    when line.age < 40 then '30-39'
+    when line.age < 50 then '40-49'
     else '50 and Above'
   end as age_bracket,
-  customer.customer_id is not null as customer_known,
+  line.known_customer_id is not null as customer_known,
 
-  version.product_name,
-  coalesce(version.category, 'Unknown') as category,
-  coalesce(version.subcategory, 'Unknown') as subcategory,
-  coalesce(version.maintenance, 'Unknown') as maintenance,
-  coalesce(version.product_line, 'Unknown') as product_line,
+  line.product_name,
+  coalesce(line.category, 'Unknown') as category,
+  coalesce(line.subcategory, 'Unknown') as subcategory,
+  coalesce(line.maintenance, 'Unknown') as maintenance,
+  coalesce(line.product_line, 'Unknown') as product_line,
   case
-    when version.product_id is null then 'Unknown'
-    when version.is_current then 'Active'
+    when line.product_id is null then 'Unknown'
+    when line.is_current then 'Active'
     else 'Superseded'
   end as prd_status,
   case
-    when version.product_id is null then 'unknown_product'
-    when line.order_date < version.start_date then 'before_first_version'
+    when line.product_id is null then 'unknown_product'
+    when line.order_date < line.start_date then 'before_first_version'
     else 'valid'
   end as product_version_match,
 
@@ -136,9 +173,9 @@ select
   date_part('quarter', line.order_date)::int as order_quarter,
   date_part('month', line.order_date)::int as order_month,
   date_part('week', line.order_date)::int as order_iso_week,
-  date_part('isodow', line.order_date)::int as order_day_of_week,
+  line.order_isodow::int as order_day_of_week,
   date_part('day', line.order_date)::int as order_day_of_month,
-  date_part('isodow', line.order_date) in (6, 7) as is_weekend,
+  line.order_isodow in (6, 7) as is_weekend,
   line.ship_date - line.order_date as days_to_ship,
   line.due_date - line.order_date as days_to_due,
 
@@ -153,22 +190,7 @@ select
   line.total_orders::int as total_orders,
   line.total_spend,
   round(line.total_spend / nullif(line.total_orders, 0), 2) as avg_order_revenue,
-  (
-    extract(year from age(line.last_order_date, line.first_order_date)) * 12
-    + extract(month from age(line.last_order_date, line.first_order_date))
-  )::int as lifespan,
+  -- whole months (small integers: date_part's float8 is exact, and cheaper than extract's numeric)
+  (date_part('year', line.lifespan_interval) * 12 + date_part('month', line.lifespan_interval))::int as lifespan,
   line.last_order_date
-from customer_behaviour as line
-left join silver.customers as customer
-  on customer.customer_id = line.customer_id
-left join product_versions as version
-  on version.product_key = line.product_key
-  and line.order_date between version.valid_from and version.valid_to
-cross join lateral (
-  -- calendar age at the order date; NULL when the birthdate is unknown or after the order
-  select
-    case
-      when customer.birthdate <= line.order_date
-        then extract(year from age(line.order_date, customer.birthdate))::int
-    end as age
-) as age_at_order
+from lines_with_attributes as line

@@ -20,6 +20,7 @@ with customer_rows as (
       when btrim(cst_create_date) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then btrim(cst_create_date)
     end as created_date_text
   from bronze.cust_info
+  offset 0  -- a fence: the date pattern runs once per row, not once per reference below
 ),
 
 customer_date_parts as (

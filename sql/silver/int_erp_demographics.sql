@@ -16,6 +16,14 @@ with demographic_rows as (
     nullif(regexp_replace(upper(btrim(cid)), '^NAS', ''), '') as customer_key,
     case when btrim(bdate) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then btrim(bdate) end as birthdate_text
   from bronze.cust_az12
+  offset 0  -- a fence: the date pattern runs once per row, not once per reference below
+),
+
+as_of_bounds as materialized (
+  -- one row, computed once (materialized) instead of once per row
+  select
+    current_setting('medallion.as_of')::date as as_of,
+    (current_setting('medallion.as_of')::date - interval '110 years')::date as oldest_valid_birthdate
 ),
 
 birthdate_parts as (
@@ -50,8 +58,10 @@ parsed_birthdates as (
           end)
         then make_date(birth_year, birth_month, birth_day)
     end as birthdate_parsed,
-    current_setting('medallion.as_of')::date as as_of
+    as_of_bounds.as_of,
+    as_of_bounds.oldest_valid_birthdate
   from birthdate_parts
+  cross join as_of_bounds
   offset 0  -- a fence: the date is built once, not once per reference below
 ),
 
@@ -62,7 +72,7 @@ checked_birthdates as (
       when nullif(btrim(birthdate_raw), '') is null then null
       when birthdate_parsed is null then 'unparseable'
       when birthdate_parsed > as_of then 'in_future'
-      when birthdate_parsed < (as_of - interval '110 years')::date then 'too_old'
+      when birthdate_parsed < oldest_valid_birthdate then 'too_old'
     end as birthdate_issue
   from parsed_birthdates
 )

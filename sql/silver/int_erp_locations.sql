@@ -14,6 +14,7 @@ with location_rows as (
     nullif(replace(upper(btrim(cid)), '-', ''), '') as customer_key,
     nullif(btrim(regexp_replace(cntry, '\s+', ' ', 'g')), '') as country_text
   from bronze.loc_a101
+  offset 0  -- a fence: the whitespace clean-up runs once per row, not once per reference below
 ),
 
 location_values as (

@@ -22,6 +22,7 @@ with product_rows as (
       when btrim(prd_start_dt) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then btrim(prd_start_dt)
     end as start_date_text
   from bronze.prd_info
+  offset 0  -- a fence: the date pattern runs once per row, not once per reference below
 ),
 
 start_date_parts as (

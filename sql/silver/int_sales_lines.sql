@@ -42,20 +42,41 @@ with sales_rows as (
   offset 0  -- a fence: each pattern runs once per line, not once per reference below
 ),
 
+valid_dates as materialized (
+  -- one row: the latest valid date, computed once (materialized) instead of once per line
+  select (current_setting('medallion.as_of')::date + interval '1 year')::date as latest_valid_date
+),
+
 order_date_parts as (
   select
     sales_rows.*,
     substr(order_date_digits, 1, 4)::int as order_year,
     substr(order_date_digits, 5, 2)::int as order_month,
     substr(order_date_digits, 7, 2)::int as order_day,
-    (current_setting('medallion.as_of')::date + interval '1 year')::date as latest_valid_date
+    valid_dates.latest_valid_date
   from sales_rows
+  cross join valid_dates
   offset 0  -- a fence: the parts are computed once per line
 ),
 
 order_dates as (
+  -- only the columns used from here on (the sort below carries each of them), and the date built
+  -- once per line before the sort instead of once per reference after it
   select
-    order_date_parts.*,
+    source_file,
+    line_number,
+    order_number_raw,
+    product_key_raw,
+    customer_id_raw,
+    order_date_raw,
+    ship_date_raw,
+    due_date_raw,
+    sales_raw,
+    quantity_raw,
+    price_raw,
+    order_number,
+    product_key,
+    customer_id,
     case
       when order_year between 1900 and 9999
         and order_month between 1 and 12
@@ -70,6 +91,7 @@ order_dates as (
         then make_date(order_year, order_month, order_day)
     end as order_date_parsed
   from order_date_parts
+  offset 0  -- a fence: see above
 ),
 
 ranked_lines as (
@@ -111,6 +133,7 @@ classified_lines as (
 other_date_parts as (
   select
     classified_lines.*,
+    valid_dates.latest_valid_date,
     substr(ship_date_digits, 1, 4)::int as ship_year,
     substr(ship_date_digits, 5, 2)::int as ship_month,
     substr(ship_date_digits, 7, 2)::int as ship_day,
@@ -121,6 +144,7 @@ other_date_parts as (
     sales_value > 0 as sales_is_valid,
     quantity_value >= 1 and quantity_value = trunc(quantity_value) and quantity_value < 1000000000 as quantity_is_valid
   from classified_lines
+  cross join valid_dates
   offset 0  -- a fence: the parts and checks are computed once per line
 ),
 
@@ -181,7 +205,7 @@ repaired_lines as (
       when price_is_valid then abs(price_value)
       when sales_is_valid and quantity is not null then round(sales_value / quantity, 2)
     end as price,
-    case when not quantity_is_valid and quantity is not null then 'quantity_from_amount' end as quantity_repair,
+    case when not coalesce(quantity_is_valid, false) and quantity is not null then 'quantity_from_amount' end as quantity_repair,
     case
       when price_value < 0 then 'price_negative_abs'
       when not coalesce(price_is_valid, false) and sales_is_valid and quantity is not null then 'price_derived'

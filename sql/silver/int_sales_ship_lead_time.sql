@@ -50,6 +50,7 @@ lead_times as (
         then make_date(order_year, order_month, order_day)
     end as lead_days
   from date_parts
+  offset 0  -- a fence: lead_days is computed once per line, not once for the filter and once to group
 ),
 
 lead_time_counts as (

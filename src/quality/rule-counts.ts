@@ -14,6 +14,7 @@
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
 import { fromDatabaseError, type MedallionError } from '../errors.ts';
+import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
 import { compiledRelation, compileSql } from '../transform/compile.ts';
 import { type MemorySettings, memorySettings, withLocalSettings } from '../transform/session.ts';
 import { modelSqlError } from '../transform/sql-error.ts';
@@ -43,13 +44,13 @@ export interface RecordRuleCountsOptions {
   schemas: SchemaNames;
   project: Project;
   runId: number;
-  /** Memory for the counting queries (default DEFAULT_MEMORY of src/transform/session.ts). */
+  /** Memory for the counting queries (default BUILD_MEMORY of src/transform/build.ts). */
   memory?: Partial<MemorySettings>;
 }
 
 export async function recordRuleCounts(options: RecordRuleCountsOptions): Promise<RuleCountsResult> {
   const { client, ledger, schemas, project, runId } = options;
-  const memory = memorySettings(options.memory);
+  const memory = memorySettings({ ...BUILD_MEMORY, ...options.memory });
   const started = performance.now();
   const counts = new Map<string, RuleCount>();
   const key = (model: string, rule: string) => `${model}\u0000${rule}`;
@@ -69,9 +70,10 @@ export async function recordRuleCounts(options: RecordRuleCountsOptions): Promis
     const relation = compiledRelation(m.name, schemas);
     let groups: { model: string; rule: string; n: number }[];
     try {
-      ({ rows: groups } = await withLocalSettings(client, memory, () =>
-        client.query<{ model: string; rule: string; n: number }>(`select model, rule, count(*) as n from ${relation} group by model, rule order by model, rule`),
-      ));
+      ({ rows: groups } = await withLocalSettings(client, memory, async () => {
+        await client.query(PLANNER_SETTINGS_SQL);
+        return client.query<{ model: string; rule: string; n: number }>(`select model, rule, count(*) as n from ${relation} group by model, rule order by model, rule`);
+      }));
     } catch (err) {
       throw modelSqlError(err, { model: m.name, file: m.sqlFile, doing: `counting the quarantine rows of ${m.name}` });
     }
@@ -104,7 +106,10 @@ async function countRules(client: Client, schemas: SchemaNames, relation: Relati
   const column = (r: RuleDefinition, i: number) => `count(*) filter (where (${compileSql(r.where!, schemas).sql})) as r${i}`;
   try {
     const sql = `select ${rules.map(column).join(',\n       ')}\n  from ${from}`;
-    const { rows } = await withLocalSettings(client, memory, () => client.query<Record<string, number>>(sql));
+    const { rows } = await withLocalSettings(client, memory, async () => {
+      await client.query(PLANNER_SETTINGS_SQL);
+      return client.query<Record<string, number>>(sql);
+    });
     return rules.map((_, i) => rows[0]![`r${i}`]!);
   } catch (err) {
     // Find the rule at fault, so the error names it and its file.

@@ -11,6 +11,7 @@
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
 import { fromDatabaseError, isConnectionError } from '../errors.ts';
+import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
 import { type MemorySettings, memorySettings, withLocalSettings } from '../transform/session.ts';
 import { isDatabaseError } from '../transform/sql-error.ts';
 import type { Project, RelationName, Severity, TestDefinition, TestKind } from '../transform/types.ts';
@@ -58,13 +59,13 @@ export interface RunTestsOptions {
   signal?: AbortSignal;
   /** Failing rows kept per test (default 10). */
   sampleSize?: number;
-  /** Memory for each test's queries (default DEFAULT_MEMORY of src/transform/session.ts). */
+  /** Memory for each test's queries (default BUILD_MEMORY of src/transform/build.ts). */
   memory?: Partial<MemorySettings>;
 }
 
 export async function runTests(options: RunTestsOptions): Promise<TestSummary> {
   const { client, ledger, schemas, project, runId, onEvent = () => {}, signal, sampleSize = 10 } = options;
-  const memory = memorySettings(options.memory);
+  const memory = memorySettings({ ...BUILD_MEMORY, ...options.memory });
   const started = performance.now();
   if (options.asOf !== undefined) {
     await client.query("select set_config('medallion.as_of', $1, false)", [options.asOf]).catch((err) => {
@@ -93,13 +94,14 @@ export function summarize(results: TestResult[], seconds: number): TestSummary {
 }
 
 /** Runs one test; SQL errors become status `error`, a lost connection is thrown. */
-export async function runTest(client: Client, schemas: SchemaNames, test: TestDefinition, sampleSize = 10, memory = memorySettings()): Promise<TestResult> {
+export async function runTest(client: Client, schemas: SchemaNames, test: TestDefinition, sampleSize = 10, memory = memorySettings(BUILD_MEMORY)): Promise<TestResult> {
   const t0 = performance.now();
   const base = { name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file };
   try {
     const failing = failingRowsSql(test, schemas);
     // Count and sample in one transaction: the same snapshot, and work_mem for the big hashes.
     const { failingRows, sample } = await withLocalSettings(client, memory, async () => {
+      await client.query(PLANNER_SETTINGS_SQL);
       const { rows } = await client.query<{ n: number }>(`select count(*) as n from (\n${failing}\n) as failing`);
       const n = rows[0]!.n;
       if (n === 0 || sampleSize <= 0) return { failingRows: n, sample: [] as Record<string, unknown>[] };
