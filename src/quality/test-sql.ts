@@ -60,6 +60,29 @@ export function failingRowsSql(test: TestDefinition, schemas: SchemaNames): stri
   }
 }
 
+/**
+ * For the row-level kinds (not_null, accepted_values, expression): the condition under which a row
+ * of the model, aliased `t`, fails the test, so that all such tests of a model are counted in one
+ * scan. Undefined for the other kinds.
+ */
+export function failingRowPredicate(test: TestDefinition, schemas: SchemaNames): string | undefined {
+  const c = (sql: string) => compileSql(withoutTrailingSemicolon(sql), schemas).sql;
+  const scope = (pred: string) => ('where' in test && test.where ? `(${c(test.where)}) and (${pred})` : pred);
+  switch (test.kind) {
+    case 'not_null':
+      return scope(test.columns.map((col) => `t.${ident(col)} is null`).join(' or '));
+    case 'accepted_values': {
+      const col = `t.${ident(test.column)}`;
+      const list = test.values.map((v) => literal(String(v))).join(', ');
+      return scope(test.allowNull ? `${col} is not null and ${col}::text not in (${list})` : `${col} is null or ${col}::text not in (${list})`);
+    }
+    case 'expression':
+      return scope(`not (${c(test.expression)})`);
+    default:
+      return undefined;
+  }
+}
+
 /** One sentence about what failed, for etl.test_results.message and the run summary. */
 export function failureMessage(test: TestDefinition, failingRows: number, sample: Record<string, unknown>[]): string {
   const rows = `${failingRows} ${failingRows === 1 ? 'row' : 'rows'}`;
