@@ -16,7 +16,7 @@ import { type Compression, ParquetFileWriter } from './parquet-writer.ts';
 import { type ExportColumn, KINDS, pandasDtype, pandasMetadata, readColumns } from './types.ts';
 
 export const EXPORT_FORMAT_VERSION = '1';
-const DEFAULT_BATCH_ROWS = 16_384;
+const DEFAULT_BATCH_ROWS = 8_192;
 
 export interface ExportTableOptions {
   client: Client;
