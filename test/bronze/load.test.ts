@@ -200,7 +200,7 @@ describe('bronze load', () => {
       await ensureLedger(ledger, config.schemas);
       const runId = await startRun(ledger, config.schemas, { target, command: 'test' });
       const pid = (await work.query('select pg_backend_pid() as pid')).rows[0].pid;
-      let killed = false;
+      let killing: Promise<unknown> | undefined;
       const attempt = loadBronze({
         client: work,
         ledger,
@@ -210,14 +210,15 @@ describe('bronze load', () => {
         maxRejectRate: 0.01,
         maxFieldBytes: 65536,
         onProgress: (e) => {
-          if (e.kind === 'file-progress' && e.source === 'sales_details' && !killed) {
-            killed = true;
-            void killer.query('select pg_terminate_backend($1)', [pid]);
+          if (e.kind === 'file-progress' && e.source === 'sales_details' && !killing) {
+            killing = killer.query('select pg_terminate_backend($1)', [pid]);
           }
         },
       });
       await expect(attempt).rejects.toBeInstanceOf(DependencyError);
       await expect(attempt).rejects.toMatchObject({ code: 'DB_CONNECTION_LOST' });
+      // the kill's own answer may arrive after the load has failed: wait for it before closing
+      expect(await killing).toBeTruthy();
     } finally {
       await Promise.all([work.end().catch(() => {}), ledger.end(), killer.end()]);
     }
