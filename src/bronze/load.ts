@@ -133,9 +133,9 @@ async function loadFile(options: BronzeLoadOptions, contract: SourceContract, he
   try {
     await pipeline(input, scan, copy, { signal: options.signal });
   } catch (err) {
-    if (err instanceof MedallionError) throw err;
-    if ((err as NodeJS.ErrnoException).code && !(err as { severity?: string }).severity && !String((err as NodeJS.ErrnoException).code).match(/^[0-9A-Z]{5}$/)) {
-      if ((err as Error).name === 'AbortError') throw err;
+    if (err instanceof MedallionError || (err as Error).name === 'AbortError') throw err;
+    // fs errors carry the path; socket errors (EPIPE, ECONNRESET) and Postgres errors do not.
+    if ((err as NodeJS.ErrnoException).path) {
       throw new DataError('BRONZE_FILE_UNREADABLE', `cannot read the file: ${(err as Error).message}`, { file: header.path });
     }
     throw fromDatabaseError(err, `copying ${header.fileName} into ${schemas.bronze}.${contract.name}`, { file: header.path });

@@ -162,6 +162,17 @@ describe('bronze load', () => {
     expect(r.stderr).toContain('loc_a101.csv');
   });
 
+  it('stops with exit 1 naming the file when a source cannot be read', async () => {
+    const f = await sources();
+    const fs = await import('node:fs/promises');
+    await fs.rm(`${f.dir}/cust_az12.csv`);
+    await fs.mkdir(`${f.dir}/cust_az12.csv`);
+    const r = await load(f.dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('BRONZE_FILE_UNREADABLE');
+    expect(r.stderr).toContain('cust_az12.csv');
+  });
+
   it('exits 3 with a clear message when the database is unreachable', async () => {
     const f = await sources();
     const r = await runCli(['load', '--seeds', f.dir, '--target', target], { env: { DATABASE_URL: 'postgresql://nobody:secret@127.0.0.1:1/none', ETL_LOG_FORMAT: 'json' } });
@@ -200,6 +211,9 @@ describe('bronze load', () => {
       await ensureLedger(ledger, config.schemas);
       const runId = await startRun(ledger, config.schemas, { target, command: 'test' });
       const pid = (await work.query('select pg_backend_pid() as pid')).rows[0].pid;
+      // Held until the load has failed: the load cannot swap its tables in (drop + rename wait for
+      // this lock), so the kill always lands before the load could commit, however slow it is.
+      await killer.query(`begin; lock table ${target}_bronze.sales_details in access share mode`);
       let killing: Promise<unknown> | undefined;
       const attempt = loadBronze({
         client: work,
@@ -219,6 +233,7 @@ describe('bronze load', () => {
       await expect(attempt).rejects.toMatchObject({ code: 'DB_CONNECTION_LOST' });
       // the kill's own answer may arrive after the load has failed: wait for it before closing
       expect(await killing).toBeTruthy();
+      await killer.query('rollback');
     } finally {
       await Promise.all([work.end().catch(() => {}), ledger.end(), killer.end()]);
     }
