@@ -55,6 +55,13 @@ export interface ExportGoldOptions {
   signal?: AbortSignal;
   /** Called after each table with its result (progress output). */
   onTable?: (result: ExportTableResult, seconds: number) => void;
+  /** Called as rows are exported: the table and its rows so far (live progress). */
+  onRows?: (table: string, rows: number) => void;
+  /**
+   * The schema name recorded as the source in the manifest and the files, when `schemas.gold` is a
+   * staging schema that is published under another name (the build exports before it publishes).
+   */
+  publishedGoldSchema?: string;
   /** Test hook: runs after every file is written and checked, before the swap. */
   beforePublish?: (tmpDir: string) => Promise<void> | void;
 }
@@ -188,6 +195,7 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
     for (const table of tables) {
       options.signal?.throwIfAborted();
       const t0 = performance.now();
+      let exportedRows = 0;
       const asFolder = table === folderTable;
       const result = await exportTable({
         client,
@@ -196,12 +204,16 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
         ...(asFolder ? { outDir: path.join(tmpDir, table), partitionBy: options.partitionBy ?? null } : { outFile: path.join(tmpDir, `${table}.parquet`) }),
         rowGroupSize: options.rowGroupSize,
         compression: options.compression,
-        metadata: provenance,
+        metadata: options.publishedGoldSchema ? { ...provenance, 'medallion.source': `${options.publishedGoldSchema}.${table}` } : provenance,
         inTransaction: true,
         signal: options.signal,
+        onRows: (n) => {
+          exportedRows += n;
+          options.onRows?.(table, exportedRows);
+        },
       });
       manifest.tables[table] = {
-        source: `${options.schemas.gold}.${table}`,
+        source: `${options.publishedGoldSchema ?? options.schemas.gold}.${table}`,
         rows: result.rows,
         columns: result.columns,
         files: result.files.map((f) => ({

@@ -32,6 +32,8 @@ export interface ExportTableOptions {
   compression: Compression;
   /** Provenance written into every file's key-value metadata (strings). */
   metadata?: Record<string, string>;
+  /** Called with the number of rows of each batch parsed (live progress). */
+  onRows?: (rows: number) => void;
   /** Rows per batch handed to the writer (memory vs per-batch overhead; default 16384). */
   batchRows?: number;
   /** Set when the caller already opened the transaction whose snapshot the export must use. */
@@ -165,6 +167,7 @@ async function copyToParquet(o: ExportTableOptions & { columns: ExportColumn[]; 
   const parser = new CopyTextParser(o.columns, batchRows, (buffers, rows) => {
     // Buffers are reused after this returns: serialise them now (a copy).
     prepared.push(writer.prepare(buffers, rows));
+    o.onRows?.(rows);
   }, o.where);
   const stream = o.client.query(copyTo(`copy (${o.select}) to stdout`));
   const onAbort = () => stream.destroy(o.signal?.reason instanceof Error ? o.signal.reason : new Error('aborted'));

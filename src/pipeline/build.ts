@@ -103,6 +103,7 @@ async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputF
     exportGold({
       connection: config.connection,
       schemas: { gold: stagingSchemas(config.schemas).gold },
+      publishedGoldSchema: config.schemas.gold,
       exportsDir: config.exportsDir,
       runId: ctx.runId,
       asOf,
@@ -111,6 +112,7 @@ async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputF
       compression: config.export.compression,
       partitionBy: config.export.partitionBy,
       signal: ctx.signal,
+      onRows: (table, rows) => logger.progress(`  exporting ${table}: ${rows.toLocaleString('en-US')} rows`),
       onTable: (r, seconds) => logger.event('table_exported', { table: r.table, rows: r.rows, files: r.files.length, seconds }, `  exported ${r.table}: ${r.rows} rows, ${r.files.length} file(s), ${seconds.toFixed(2)} s`),
       beforePublish: async () => {
         await publish();

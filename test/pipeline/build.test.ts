@@ -62,6 +62,8 @@ describe('medallion build', () => {
     const manifest = JSON.parse(await readFile(path.join(exportsDir, '_manifest.json'), 'utf8'));
     expect(manifest.tables.fact_sales.rows).toBe(fact!.n);
     expect(manifest.as_of).toBe('2014-01-29');
+    // exported from the tested staging schema, recorded under the name it is published as
+    expect(manifest.tables.fact_sales.source).toBe(`${target}_gold.fact_sales`);
     const [run] = await query(`select status, exit_code, as_of::text from ${target}_etl.runs order by run_id desc limit 1`);
     expect(run).toEqual({ status: 'success', exit_code: 0, as_of: '2014-01-29' });
   });
