@@ -34,7 +34,7 @@ export interface ExportTableOptions {
   metadata?: Record<string, string>;
   /** Called with the number of rows of each batch parsed (live progress). */
   onRows?: (rows: number) => void;
-  /** Rows per batch handed to the writer (memory vs per-batch overhead; default 16384). */
+  /** Rows per batch handed to the writer (memory vs per-batch overhead; default 8192). */
   batchRows?: number;
   /** Set when the caller already opened the transaction whose snapshot the export must use. */
   inTransaction?: boolean;
