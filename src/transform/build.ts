@@ -12,7 +12,7 @@ import { type Client, ident } from '../db/client.ts';
 import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
 import { compileSql, stagingSchemas } from './compile.ts';
 import { type MemorySettings, memorySettings, withLocalSettings } from './session.ts';
-import { modelSqlError } from './sql-error.ts';
+import { isDatabaseError, modelSqlError } from './sql-error.ts';
 import type { Materialization, Model, Project, RelationName, StagingSchemas } from './types.ts';
 
 /** The columns (name and type) a quarantine model must return. */
@@ -145,7 +145,10 @@ async function buildModel(
       await client.query(PLANNER_SETTINGS_SQL);
       const result = await client.query(prefix + compiled.sql);
       const rows = model.materialized === 'table' ? (result.rowCount ?? 0) : null;
-      if (model.materialized === 'table') await client.query(`analyze ${target}`);
+      if (model.materialized === 'table') {
+        await declareNotNull(client, target, model);
+        await client.query(`analyze ${target}`);
+      }
       const columns = await relationColumns(client, target);
       if (model.quarantine) checkQuarantineColumns(model, columns);
       return { model: model.name, materialized: model.materialized, rows, seconds: (performance.now() - t0) / 1000, columns };
@@ -153,6 +156,35 @@ async function buildModel(
   } catch (err) {
     if (err instanceof DataError) throw err;
     throw modelSqlError(err, source);
+  }
+}
+
+/**
+ * The columns a model's tests say can never be NULL (an unconditional not_null or accepted_values
+ * test, or the unique_key) are declared NOT NULL on the built table, so that the catalog tells
+ * readers and the Parquet export (numpy int64/bool instead of pandas' nullable Int64/boolean). When
+ * the data breaks the promise, the constraint is left out and the data test reports the rows.
+ */
+export function notNullColumns(model: Model): string[] {
+  const columns = new Set(model.uniqueKey);
+  for (const t of model.tests) {
+    if (t.kind === 'not_null' && !t.where) for (const c of t.columns) columns.add(c);
+    if (t.kind === 'accepted_values' && !t.where && !t.allowNull) columns.add(t.column);
+  }
+  return [...columns];
+}
+
+async function declareNotNull(client: Client, target: string, model: Model): Promise<void> {
+  const columns = notNullColumns(model);
+  if (!columns.length) return;
+  await client.query('savepoint declare_not_null');
+  try {
+    // one statement: one scan of the table for all the columns
+    await client.query(`alter table ${target} ${columns.map((c) => `alter column ${ident(c)} set not null`).join(', ')}`);
+    await client.query('release savepoint declare_not_null');
+  } catch (err) {
+    if (!isDatabaseError(err) || !['23502', '42703'].includes((err as { code?: string }).code ?? '')) throw err;
+    await client.query('rollback to savepoint declare_not_null');
   }
 }
 

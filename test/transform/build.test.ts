@@ -125,6 +125,43 @@ describe('buildModels', () => {
     expect(e.context.file).toBe(`${dir}/silver/a.sql`);
   });
 
+  it('declares NOT NULL on columns that unique_key, not_null or accepted_values promise; not when the data breaks it', async () => {
+    const yml = `unique_key: [id]
+columns:
+  - name: name
+    tests: [not_null]
+  - name: status
+    tests:
+      - accepted_values: { values: [ok] }
+  - name: note
+    tests:
+      - not_null: { where: "id <> 'x'" }
+`;
+    const { project: p } = await project({
+      'silver/people.sql': "select cst_id as id, cst_firstname as name, case when cst_id = 'x' then null else 'ok' end as status, cst_id as note from bronze.cust_info",
+      'silver/people.yml': yml,
+    });
+    const staging = `${schemas.silver}_next`;
+    const attnotnull = async () =>
+      Object.fromEntries(
+        (
+          await client.query<{ attname: string; attnotnull: boolean }>(
+            'select attname, attnotnull from pg_attribute where attrelid = $1::regclass and attnum > 0 order by attnum',
+            [`"${staging}".people`],
+          )
+        ).rows.map((r) => [r.attname, r.attnotnull]),
+      );
+    // status is NULL on one row: the promise is broken, so no constraint at all (the test will say so)
+    await buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId });
+    expect(await attnotnull()).toEqual({ id: false, name: false, status: false, note: false });
+    const fixed = await project({
+      'silver/people.sql': "select cst_id as id, cst_firstname as name, 'ok' as status, cst_id as note from bronze.cust_info",
+      'silver/people.yml': yml,
+    });
+    await buildModels({ client, schemas, project: fixed.project, asOf: '2024-03-01', runId });
+    expect(await attnotnull()).toEqual({ id: true, name: true, status: true, note: false });
+  });
+
   it('a quarantine model must return exactly the quarantine columns', async () => {
     const { project: p } = await project({
       'silver/q.sql': "select 'silver.x' as model, 'r' as rule, 'm' as message, _source_file as source_file, _line_number::int as line_number, 1 as extra from bronze.cust_info",
