@@ -1,0 +1,69 @@
+/**
+ * The leakage test of fact_sales (`no_future_leakage` in sql/gold/fact_sales.yml) must be able to
+ * fail: it passes on the built table, and catches a behavioural feature that counts an order of the
+ * same day or a later one, a wrong days_since_prev_order and a wrong tenure.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { schemaNames } from '../../src/config.ts';
+import { generate } from '../../src/generate/index.ts';
+import { failingRowsSql } from '../../src/quality/index.ts';
+import { loadProject } from '../../src/transform/index.ts';
+import type { TestDefinition } from '../../src/transform/types.ts';
+import { dropTarget, query, uniqueTarget } from '../support/database.ts';
+import { describeFailure, runBuild, SQL_DIR } from './helpers.ts';
+
+const target = uniqueTarget('sql_leak');
+const schemas = schemaNames(target);
+// The data tests read the staging schema; the test rebuilds it here from the published table.
+const staging = `${schemas.gold}_next`;
+let dir: string;
+let leakage: TestDefinition;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'medallion-leak-'));
+  await generate({ scale: 0.02, seed: 9, outDir: dir, clean: true });
+  const r = await runBuild(dir, target);
+  expect(r.code, describeFailure(r)).toBe(0);
+  const project = await loadProject({ sqlDir: SQL_DIR });
+  leakage = project.models.flatMap((m) => m.tests).find((t) => t.name === 'no_future_leakage')!;
+  expect(leakage).toBeDefined();
+});
+
+afterAll(async () => {
+  await dropTarget(target);
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Copies the published fact_sales to staging, applies `tamper`, returns the failing rows. */
+async function failingRowsAfter(tamper: string | null): Promise<number> {
+  await query(`drop schema if exists "${staging}" cascade; create schema "${staging}"; create table "${staging}".fact_sales as select * from "${schemas.gold}".fact_sales`);
+  if (tamper) await query(tamper.replaceAll('FACT', `"${staging}".fact_sales`));
+  const rows = await query<{ n: number }>(`select count(*)::int as n from (${failingRowsSql(leakage, schemas)}) as failing`);
+  await query(`drop schema "${staging}" cascade`);
+  return rows[0]!.n;
+}
+
+// An order that is neither the customer's first nor the only one of its day.
+const LATER_ORDER = `(select order_number from FACT where customer_order_seq > 2 order by order_number limit 1)`;
+
+describe('no_future_leakage', () => {
+  it('passes on the table the build published', async () => {
+    expect(await failingRowsAfter(null)).toBe(0);
+  });
+
+  it('fails when prior_orders counts one order too many (a same-day or later order)', async () => {
+    expect(await failingRowsAfter(`update FACT set prior_orders = prior_orders + 1 where order_number = ${LATER_ORDER}`)).toBeGreaterThan(0);
+  });
+
+  it("fails when prior_spend includes the order's own amount", async () => {
+    expect(await failingRowsAfter(`update FACT set prior_spend = prior_spend + sales_amount where order_number = ${LATER_ORDER}`)).toBeGreaterThan(0);
+  });
+
+  it('fails when days_since_prev_order or the tenure look ahead', async () => {
+    expect(await failingRowsAfter(`update FACT set days_since_prev_order = days_since_prev_order - 1 where order_number = ${LATER_ORDER}`)).toBeGreaterThan(0);
+    expect(await failingRowsAfter(`update FACT set customer_tenure_days = customer_tenure_days + 1 where order_number = ${LATER_ORDER}`)).toBeGreaterThan(0);
+  });
+});
