@@ -3,18 +3,10 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
-import { type ConnectionConfig, resolveConnection } from '../../src/config.ts';
+import { testConnection } from '../support/database.ts';
 import { type Client, connect, ident } from '../../src/db/client.ts';
 
-export function testConnection(): ConnectionConfig {
-  const env = { ...process.env };
-  if (!env.DATABASE_URL) {
-    env.PGHOST ??= '127.0.0.1';
-    env.PGUSER ??= 'root';
-    env.PGDATABASE ??= 'test';
-  }
-  return resolveConnection({ 'database-url': env.DATABASE_URL }, env);
-}
+export { testConnection } from '../support/database.ts';
 
 export async function withSchema(prefix: string): Promise<{ client: Client; schema: string; drop: () => Promise<void> }> {
   const client = await connect(testConnection(), `test-${prefix}`);

@@ -4,8 +4,17 @@
  * so files can run in parallel, and drops its schemas when it is done.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { type PipelineConfig, parseArgs, PIPELINE_OPTIONS, resolvePipelineConfig, schemaNames } from '../../src/config.ts';
+import type pg from 'pg';
+import {
+  type ConnectionConfig,
+  type PipelineConfig,
+  parseArgs,
+  PIPELINE_OPTIONS,
+  resolveConnection,
+  resolvePipelineConfig,
+  schemaNames,
+} from '../../src/config.ts';
+import { type Client, connect } from '../../src/db/client.ts';
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 
@@ -14,10 +23,13 @@ export function uniqueTarget(prefix: string): string {
   return `t_${prefix}_${randomBytes(3).toString('hex')}`.slice(0, 31);
 }
 
-export async function testClient(): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  return client;
+/** The test database as the pipeline's own connection settings (the one definition tests use). */
+export function testConnection(): ConnectionConfig {
+  return resolveConnection({ 'database-url': TEST_DATABASE_URL }, { DATABASE_URL: TEST_DATABASE_URL });
+}
+
+export function testClient(purpose = 'medallion-test'): Promise<Client> {
+  return connect(testConnection(), purpose);
 }
 
 export async function query<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {

@@ -2,33 +2,14 @@
  * Shared fixtures for the transform and quality tests: tiny model projects written to a temp
  * folder, a connection to the test database, and a unique target (schema prefix) per test file.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type ConnectionConfig, type SchemaNames, schemaNames } from '../../src/config.ts';
-import { type Client, connect, ident } from '../../src/db/client.ts';
+import { type SchemaNames, schemaNames } from '../../src/config.ts';
+import { type Client, ident } from '../../src/db/client.ts';
 import { ensureLedger, startRun } from '../../src/runs/ledger.ts';
 
-export const TEST_CONNECTION: ConnectionConfig = Object.freeze({
-  source: 'option' as const,
-  display: 'root@127.0.0.1:5432/test',
-  client: Object.freeze({
-    host: process.env.PGHOST || '127.0.0.1',
-    port: Number(process.env.PGPORT || 5432),
-    user: process.env.PGUSER || 'root',
-    database: process.env.PGDATABASE || 'test',
-  }),
-});
-
-export function testClient(purpose = 'medallion-test'): Promise<Client> {
-  return connect(TEST_CONNECTION, purpose);
-}
-
-/** `t_<name>_<random>`: a target no other test file uses. */
-export function uniqueTarget(name: string): string {
-  return `t_${name}_${randomBytes(3).toString('hex')}`;
-}
+export { testClient, uniqueTarget } from '../support/database.ts';
 
 /** Every schema a build of `schemas` may create, for clean-up. */
 export function allSchemas(schemas: SchemaNames): string[] {
