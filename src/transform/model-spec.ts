@@ -8,6 +8,7 @@ import type {
   ColumnSpec,
   Layer,
   Materialization,
+  ModelSpec,
   RelationName,
   RuleDefinition,
   RuleKind,
@@ -15,16 +16,6 @@ import type {
   TestDefinition,
   TestKind,
 } from './types.ts';
-
-export interface ModelSpec {
-  description?: string;
-  materialized: Materialization;
-  uniqueKey: string[];
-  quarantine: boolean;
-  columns: ColumnSpec[];
-  tests: TestDefinition[];
-  rules: RuleDefinition[];
-}
 
 export interface ModelIdentity {
   name: RelationName;

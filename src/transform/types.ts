@@ -97,16 +97,8 @@ export interface ColumnSpec {
   description?: string;
 }
 
-export interface Model {
-  /** `silver.customers` */
-  name: RelationName;
-  layer: Layer;
-  /** File stem: `customers` */
-  relation: string;
-  sqlFile: string;
-  ymlFile: string;
-  /** The select, as written (trailing semicolon removed). */
-  sql: string;
+/** What a model's .yml declares (src/transform/model-spec.ts reads and checks it). */
+export interface ModelSpec {
   description?: string;
   materialized: Materialization;
   uniqueKey: string[];
@@ -116,6 +108,19 @@ export interface Model {
   /** Every test of the model: column tests, model-level tests and those implied by unique_key. */
   tests: TestDefinition[];
   rules: RuleDefinition[];
+}
+
+/** A model: its .yml declarations plus where it lives and what it reads. */
+export interface Model extends ModelSpec {
+  /** `silver.customers` */
+  name: RelationName;
+  layer: Layer;
+  /** File stem: `customers` */
+  relation: string;
+  sqlFile: string;
+  ymlFile: string;
+  /** The select, as written (trailing semicolon removed). */
+  sql: string;
   /** Models and bronze tables this model reads, sorted (`bronze.cust_info`, `silver.customers`). */
   dependencies: RelationName[];
 }
