@@ -74,12 +74,12 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
 
 /**
  * The run whose gold is published: the latest `build` or `transform` that succeeded, or whose
- * `publish` stage succeeded. Its input files are those of the load that preceded it (a transform
- * reuses the bronze of an earlier run).
+ * `publish` stage succeeded. Its input files are the ones it recorded (`summary.inputs`), i.e. the
+ * bronze its gold was built from, whatever was loaded since.
  */
 async function publishedRun(client: import('../db/client.ts').Client, etl: string): Promise<{ runId: number; asOf: string | null; inputs: InputFile[] }> {
-  const { rows } = await client.query<{ run_id: number; as_of: string | null }>(
-    `select run_id, to_char(as_of, 'YYYY-MM-DD') as as_of from ${etl}.runs
+  const { rows } = await client.query<{ run_id: number; as_of: string | null; inputs: InputFile[] | null }>(
+    `select run_id, to_char(as_of, 'YYYY-MM-DD') as as_of, summary->'inputs' as inputs from ${etl}.runs
       where command in ('build', 'transform') and (status = 'success' or stages @> '[{"stage": "publish", "status": "success"}]'::jsonb)
       order by run_id desc limit 1`,
   ).catch((err) => { throw fromDatabaseError(err, 'reading the run ledger'); });
@@ -89,9 +89,6 @@ async function publishedRun(client: import('../db/client.ts').Client, etl: strin
       hint: 'Run `medallion build` first (a build whose tests fail publishes and exports nothing).',
     });
   }
-  const { rows: files } = await client.query<{ file: string; sha256: string; bytes: number }>(
-    `select file, sha256, bytes from ${etl}.source_files
-      where run_id = (select max(run_id) from ${etl}.source_files where run_id <= $1) order by source`, [run.run_id],
-  ).catch((err) => { throw fromDatabaseError(err, 'reading the run ledger'); });
-  return { runId: Number(run.run_id), asOf: run.as_of, inputs: files.map((f) => ({ file: f.file, sha256: f.sha256, bytes: Number(f.bytes) })) };
+  const inputs = (run.inputs ?? []).map((f) => ({ file: f.file, sha256: f.sha256, bytes: Number(f.bytes) }));
+  return { runId: Number(run.run_id), asOf: run.as_of, inputs };
 }

@@ -38,7 +38,11 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
       logger.block('bronze_summary', bronzeSummary(bronze), { files: bronze.files.map(({ source, records, rowsLoaded, rejects, bytes, seconds }) => ({ source, records, rowsLoaded, rejects, bytes, seconds })) });
       inputFiles = bronze.files.map((f) => ({ file: f.file, sha256: f.sha256, bytes: f.bytes }));
     }
-    if (project) await modelsStage(ctx, project, inputFiles);
+    if (project) {
+      // The source files this gold is built from: `medallion export` reads them back from here.
+      ctx.summary.inputs = inputFiles;
+      await modelsStage(ctx, project, inputFiles);
+    }
   });
 }
 

@@ -68,6 +68,19 @@ describe('medallion build', () => {
     expect(run).toEqual({ status: 'success', exit_code: 0, as_of: '2014-01-29' });
   });
 
+  it('medallion export re-exports the published gold with the provenance of the run that built it', async () => {
+    const [build] = await query<{ run_id: number }>(`select max(run_id)::int as run_id from ${target}_etl.runs where command = 'build' and status = 'success'`);
+    const files = await query<{ file: string; sha256: string }>(`select file, sha256 from ${target}_etl.source_files where run_id = $1 order by file`, [build!.run_id]);
+    const out = path.join(work, 'reexport');
+    const r = await runCli(['export', '--target', target, '--out', out], { cwd: work });
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8'));
+    expect(manifest.run_id).toBe(build!.run_id);
+    expect(manifest.as_of).toBe('2014-01-29');
+    expect(manifest.inputs.map((f: { file: string; sha256: string }) => ({ file: f.file, sha256: f.sha256 })).sort((a: { file: string }, b: { file: string }) => a.file.localeCompare(b.file))).toEqual(files);
+    expect(manifest.tables.fact_sales.source).toBe(`${target}_gold.fact_sales`);
+  });
+
   it('exits 1 and changes nothing published when an error test fails', async () => {
     const before = await published();
     const yml = path.join(work, 'sql/gold/sales_daily.yml');
