@@ -14,12 +14,11 @@ import type { PipelineConfig } from '../config.ts';
 import { ident } from '../db/client.ts';
 import { DataError } from '../errors.ts';
 import { exportGold, type ExportGoldResult, type InputFile } from '../export/index.ts';
-import { assertTestsPassed, recordRuleCounts, runTests, type TestSummary } from '../quality/index.ts';
+import { assertTestsPassed, type RuleCountsResult, recordRuleCounts, runTests, type TestSummary } from '../quality/index.ts';
 import { recordAsOf } from '../runs/ledger.ts';
 import { formatTable, type Logger } from '../runs/logger.ts';
 import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
 import { type BuildResult, buildModels, compileSql, loadProject, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
-import type { RuleCountsResult } from '../quality/rule-counts.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
