@@ -64,6 +64,7 @@ export const OPTIONS = {
   'row-group-size': { type: 'string', description: 'rows per Parquet row group (default 131072)', check: checkPositiveInt },
   compression: { type: 'string', description: 'Parquet compression: zstd or snappy (default zstd)', check: checkOneOf('zstd', 'snappy') },
   'skip-export': { type: 'boolean', description: 'build and publish the tables but write no Parquet' },
+  jobs: { type: 'string', env: 'ETL_JOBS', description: 'connections that build models and run data tests at the same time (default 2)', check: checkPositiveInt },
   'log-format': { type: 'string', env: 'ETL_LOG_FORMAT', description: 'pretty (terminal) or json (one line per event)', check: checkOneOf('pretty', 'json') },
   quiet: { type: 'boolean', description: 'print only errors and the final line' },
   report: { type: 'boolean', description: 'also render the HTML run report at the end' },
@@ -258,6 +259,8 @@ export interface PipelineConfig {
   readonly asOf: string | null;
   readonly maxRejectRate: number;
   readonly maxFieldBytes: number;
+  /** Connections building models / running data tests at once (independent models overlap). */
+  readonly jobs: number;
   readonly export: {
     readonly skip: boolean;
     readonly partitionBy: 'order_year' | null;
@@ -271,7 +274,7 @@ export interface PipelineConfig {
 
 export const PIPELINE_OPTIONS = [
   'database-url', 'target', 'seeds', 'sql', 'as-of', 'max-reject-rate', 'max-field-bytes', 'out', 'partition-by',
-  'row-group-size', 'compression', 'skip-export', 'log-format', 'quiet', 'report',
+  'row-group-size', 'compression', 'skip-export', 'jobs', 'log-format', 'quiet', 'report',
 ] as const satisfies readonly OptionName[];
 
 /** `isTty`: whether output goes to a terminal; decides the default log format (pretty vs json). */
@@ -289,6 +292,7 @@ export function resolvePipelineConfig(options: ParsedOptions, env: NodeJS.Proces
     asOf: str('as-of') ?? null,
     maxRejectRate: Number(str('max-reject-rate') ?? 0.01),
     maxFieldBytes: Number(str('max-field-bytes') ?? 65536),
+    jobs: Number(str('jobs') ?? 2),
     export: Object.freeze({
       skip: options['skip-export'] === true,
       partitionBy: (str('partition-by') as 'order_year' | undefined) ?? null,

@@ -1,6 +1,7 @@
--- silver.int_sales_lines: every line of bronze.sales_details, raw beside cleaned, with the decision
--- taken for it. One row per bronze line; silver.sales_clean publishes the lines whose line_status is
--- 'kept' and silver.sales_quarantine the ones kept out, so the two can never disagree.
+-- silver.int_sales_lines: every line of bronze.sales_details with the decision taken for it, in
+-- typed columns. One row per bronze line; silver.sales_clean publishes the lines whose line_status is
+-- 'kept' and silver.sales_quarantine the ones kept out, so the two can never disagree. The source
+-- text stays in bronze: (source_file, line_number) lead back to it.
 --
 -- Keys: order number and product key trimmed (product key upper-cased like silver.products), customer
 -- id a whole number. duplicate_status: 'key_missing' when one is missing; among lines with the same
@@ -21,81 +22,74 @@
 -- line_status: the duplicate status when not 'unique', else the first quarantine rule that applies in
 -- this order: 'order_date_unknown', 'sales_amount_unknown' (neither a valid price nor valid sales),
 -- 'sales_quantity_invalid'; else 'kept'.
-with sales_rows as (
-  select
-    _source_file as source_file,
-    _line_number as line_number,
-    sls_ord_num as order_number_raw,
-    sls_prd_key as product_key_raw,
-    sls_cust_id as customer_id_raw,
-    sls_order_dt as order_date_raw,
-    sls_ship_dt as ship_date_raw,
-    sls_due_dt as due_date_raw,
-    sls_sales as sales_raw,
-    sls_quantity as quantity_raw,
-    sls_price as price_raw,
-    nullif(btrim(sls_ord_num), '') as order_number,
-    nullif(upper(btrim(sls_prd_key)), '') as product_key,
-    case when sls_cust_id ~ '^ *[0-9]+ *$' and length(btrim(sls_cust_id)) <= 18 then sls_cust_id::bigint end as customer_id,
-    case when sls_order_dt ~ '^ *[0-9]+ *$' and length(btrim(sls_order_dt)) = 8 then btrim(sls_order_dt) end as order_date_digits
-  from bronze.sales_details
-  offset 0  -- a fence: each pattern runs once per line, not once per reference below
-),
-
-valid_dates as materialized (
+--
+-- Cost (6M lines): one sort of the lines by (order_number, product_key, source fields) serves the
+-- three windows, compared bytewise (collate "C": grouping needs equality, not a linguistic order,
+-- and it is several times cheaper). Only what the windows need rides through the sort; the other
+-- fields are parsed after it, once per line.
+with valid_dates as materialized (
   -- one row: the latest valid date, computed once (materialized) instead of once per line
   select (current_setting('medallion.as_of')::date + interval '1 year')::date as latest_valid_date
 ),
 
-order_date_parts as (
+sales_rows as (
   select
-    sales_rows.*,
-    substr(order_date_digits, 1, 4)::int as order_year,
-    substr(order_date_digits, 5, 2)::int as order_month,
-    substr(order_date_digits, 7, 2)::int as order_day,
-    valid_dates.latest_valid_date
-  from sales_rows
-  cross join valid_dates
-  offset 0  -- a fence: the parts are computed once per line
+    _source_file as source_file,
+    _line_number as line_number,
+    sls_cust_id,
+    sls_order_dt,
+    sls_ship_dt,
+    sls_due_dt,
+    sls_sales,
+    sls_quantity,
+    sls_price,
+    nullif(btrim(sls_ord_num), '') as order_number,
+    nullif(upper(btrim(sls_prd_key)), '') as product_key,
+    case when sls_cust_id ~ '^ *[0-9]+ *$' and length(btrim(sls_cust_id)) <= 18 then sls_cust_id::bigint end as customer_id,
+    case when sls_order_dt ~ '^ *[0-9]+ *$' and length(btrim(sls_order_dt)) = 8 then sls_order_dt::int end as order_date_digits
+  from bronze.sales_details
+  offset 0  -- a fence: each pattern runs once per line, not once per reference below
 ),
 
 order_dates as (
-  -- only the columns used from here on (the sort below carries each of them), and the date built
-  -- once per line before the sort instead of once per reference after it
+  -- the date built once per line, before the sort, instead of once per reference after it
   select
     source_file,
     line_number,
-    order_number_raw,
-    product_key_raw,
-    customer_id_raw,
-    order_date_raw,
-    ship_date_raw,
-    due_date_raw,
-    sales_raw,
-    quantity_raw,
-    price_raw,
+    sls_cust_id,
+    sls_order_dt,
+    sls_ship_dt,
+    sls_due_dt,
+    sls_sales,
+    sls_quantity,
+    sls_price,
     order_number,
     product_key,
     customer_id,
     case
-      when order_year between 1900 and 9999
-        and order_month between 1 and 12
-        and order_day between 1 and (
+      when order_date_digits / 10000 >= 1900
+        and order_date_digits / 100 % 100 between 1 and 12
+        and order_date_digits % 100 between 1 and (
           case
-            when order_month = 2 then
-              case when (order_year % 4 = 0 and order_year % 100 <> 0) or order_year % 400 = 0 then 29 else 28 end
-            when order_month in (4, 6, 9, 11) then 30
+            when order_date_digits / 100 % 100 = 2 then
+              case
+                when (order_date_digits / 10000 % 4 = 0 and order_date_digits / 10000 % 100 <> 0)
+                  or order_date_digits / 10000 % 400 = 0 then 29
+                else 28
+              end
+            when order_date_digits / 100 % 100 in (4, 6, 9, 11) then 30
             else 31
           end)
-        and make_date(order_year, order_month, order_day) <= latest_valid_date
-        then make_date(order_year, order_month, order_day)
+        and make_date(order_date_digits / 10000, order_date_digits / 100 % 100, order_date_digits % 100) <= latest_valid_date
+        then make_date(order_date_digits / 10000, order_date_digits / 100 % 100, order_date_digits % 100)
     end as order_date_parsed
-  from order_date_parts
+  from sales_rows
+  cross join valid_dates
   offset 0  -- a fence: see above
 ),
 
 ranked_lines as (
-  -- one sort serves the three windows: each partition is a prefix of the previous one
+  -- one sort serves the three windows: each partition is a prefix of the next
   select
     order_dates.*,
     row_number() over copies_of_line as copy_rank,
@@ -103,13 +97,14 @@ ranked_lines as (
     min(order_date_parsed) over lines_of_order as earliest_order_date_of_order
   from order_dates
   window
+    lines_of_order as (partition by order_number collate "C"),
+    lines_of_key as (partition by order_number collate "C", product_key collate "C"),
     copies_of_line as (
-      partition by order_number, product_key, customer_id_raw, order_date_raw, ship_date_raw, due_date_raw,
-        sales_raw, quantity_raw, price_raw
-      order by line_number desc, source_file desc
-    ),
-    lines_of_key as (partition by order_number, product_key),
-    lines_of_order as (partition by order_number)
+      partition by order_number collate "C", product_key collate "C", sls_cust_id collate "C",
+        sls_order_dt collate "C", sls_ship_dt collate "C", sls_due_dt collate "C", sls_sales collate "C",
+        sls_quantity collate "C", sls_price collate "C"
+      order by line_number desc, source_file collate "C" desc
+    )
 ),
 
 classified_lines as (
@@ -121,62 +116,63 @@ classified_lines as (
       when line_number < latest_line_of_key then 'conflicting_duplicate'
       else 'unique'
     end as duplicate_status,
-    case when ship_date_raw ~ '^ *[0-9]+ *$' and length(btrim(ship_date_raw)) = 8 then btrim(ship_date_raw) end as ship_date_digits,
-    case when due_date_raw ~ '^ *[0-9]+ *$' and length(btrim(due_date_raw)) = 8 then btrim(due_date_raw) end as due_date_digits,
-    case when sales_raw ~ '^ *[+-]?[0-9]*\.?[0-9]+ *$' then sales_raw::numeric end as sales_value,
-    case when quantity_raw ~ '^ *[+-]?[0-9]*\.?[0-9]+ *$' then quantity_raw::numeric end as quantity_value,
-    case when price_raw ~ '^ *[+-]?[0-9]*\.?[0-9]+ *$' then price_raw::numeric end as price_value
+    case when sls_ship_dt ~ '^ *[0-9]+ *$' and length(btrim(sls_ship_dt)) = 8 then sls_ship_dt::int end as ship_date_digits,
+    case when sls_due_dt ~ '^ *[0-9]+ *$' and length(btrim(sls_due_dt)) = 8 then sls_due_dt::int end as due_date_digits,
+    case when sls_sales ~ '^ *[+-]?[0-9]*\.?[0-9]+ *$' then sls_sales::numeric end as sales_value,
+    case when sls_quantity ~ '^ *[+-]?[0-9]*\.?[0-9]+ *$' then sls_quantity::numeric end as quantity_value,
+    case when sls_price ~ '^ *[+-]?[0-9]*\.?[0-9]+ *$' then sls_price::numeric end as price_value
   from ranked_lines
   offset 0  -- a fence: each pattern runs once per line
 ),
 
-other_date_parts as (
+other_dates as (
   select
     classified_lines.*,
-    valid_dates.latest_valid_date,
-    substr(ship_date_digits, 1, 4)::int as ship_year,
-    substr(ship_date_digits, 5, 2)::int as ship_month,
-    substr(ship_date_digits, 7, 2)::int as ship_day,
-    substr(due_date_digits, 1, 4)::int as due_year,
-    substr(due_date_digits, 5, 2)::int as due_month,
-    substr(due_date_digits, 7, 2)::int as due_day,
+    case
+      when ship_date_digits / 10000 >= 1900
+        and ship_date_digits / 100 % 100 between 1 and 12
+        and ship_date_digits % 100 between 1 and (
+          case
+            when ship_date_digits / 100 % 100 = 2 then
+              case
+                when (ship_date_digits / 10000 % 4 = 0 and ship_date_digits / 10000 % 100 <> 0)
+                  or ship_date_digits / 10000 % 400 = 0 then 29
+                else 28
+              end
+            when ship_date_digits / 100 % 100 in (4, 6, 9, 11) then 30
+            else 31
+          end)
+        and make_date(ship_date_digits / 10000, ship_date_digits / 100 % 100, ship_date_digits % 100) <= latest_valid_date
+        then make_date(ship_date_digits / 10000, ship_date_digits / 100 % 100, ship_date_digits % 100)
+    end as ship_date,
+    case
+      when due_date_digits / 10000 >= 1900
+        and due_date_digits / 100 % 100 between 1 and 12
+        and due_date_digits % 100 between 1 and (
+          case
+            when due_date_digits / 100 % 100 = 2 then
+              case
+                when (due_date_digits / 10000 % 4 = 0 and due_date_digits / 10000 % 100 <> 0)
+                  or due_date_digits / 10000 % 400 = 0 then 29
+                else 28
+              end
+            when due_date_digits / 100 % 100 in (4, 6, 9, 11) then 30
+            else 31
+          end)
+        and make_date(due_date_digits / 10000, due_date_digits / 100 % 100, due_date_digits % 100) <= latest_valid_date
+        then make_date(due_date_digits / 10000, due_date_digits / 100 % 100, due_date_digits % 100)
+    end as due_date,
     abs(price_value) > 0 as price_is_valid,
     sales_value > 0 as sales_is_valid,
     quantity_value >= 1 and quantity_value = trunc(quantity_value) and quantity_value < 1000000000 as quantity_is_valid
   from classified_lines
   cross join valid_dates
-  offset 0  -- a fence: the parts and checks are computed once per line
+  offset 0  -- a fence: the dates and checks are computed once per line
 ),
 
-other_dates as (
+quantities as (
   select
-    other_date_parts.*,
-    case
-      when ship_year between 1900 and 9999
-        and ship_month between 1 and 12
-        and ship_day between 1 and (
-          case
-            when ship_month = 2 then
-              case when (ship_year % 4 = 0 and ship_year % 100 <> 0) or ship_year % 400 = 0 then 29 else 28 end
-            when ship_month in (4, 6, 9, 11) then 30
-            else 31
-          end)
-        and make_date(ship_year, ship_month, ship_day) <= latest_valid_date
-        then make_date(ship_year, ship_month, ship_day)
-    end as ship_date,
-    case
-      when due_year between 1900 and 9999
-        and due_month between 1 and 12
-        and due_day between 1 and (
-          case
-            when due_month = 2 then
-              case when (due_year % 4 = 0 and due_year % 100 <> 0) or due_year % 400 = 0 then 29 else 28 end
-            when due_month in (4, 6, 9, 11) then 30
-            else 31
-          end)
-        and make_date(due_year, due_month, due_day) <= latest_valid_date
-        then make_date(due_year, due_month, due_day)
-    end as due_date,
+    other_dates.*,
     -- quantity from sales / price only when that division is whole (numeric: no integer division)
     case
       when quantity_is_valid then quantity_value::int
@@ -184,13 +180,13 @@ other_dates as (
         and sales_value / abs(price_value) < 1000000000
         then (sales_value / abs(price_value))::int
     end as quantity
-  from other_date_parts
-  offset 0  -- a fence: dates and quantity are computed once per line
+  from other_dates
+  offset 0  -- a fence: quantity is computed once per line
 ),
 
 repaired_lines as (
   select
-    other_dates.*,
+    quantities.*,
     coalesce(
       order_date_parsed,
       case when order_number is not null then earliest_order_date_of_order end,
@@ -210,7 +206,7 @@ repaired_lines as (
       when price_value < 0 then 'price_negative_abs'
       when not coalesce(price_is_valid, false) and sales_is_valid and quantity is not null then 'price_derived'
     end as price_repair
-  from other_dates
+  from quantities
   cross join silver.int_sales_ship_lead_time as lead_time
   offset 0  -- a fence: price is computed once per line
 ),
@@ -224,20 +220,25 @@ amounts as (
         then 'sales_amount_recomputed'
     end as sales_repair
   from repaired_lines
+  offset 0  -- a fence: the amount is computed once per line
+),
+
+decided_lines as (
+  select
+    amounts.*,
+    case
+      when duplicate_status <> 'unique' then duplicate_status
+      when order_date is null then 'order_date_unknown'
+      when not coalesce(sales_is_valid, false) and not coalesce(price_is_valid, false) then 'sales_amount_unknown'
+      when quantity is null then 'sales_quantity_invalid'
+      else 'kept'
+    end as line_status
+  from amounts
 )
 
 select
   source_file,
   line_number,
-  order_number_raw,
-  product_key_raw,
-  customer_id_raw,
-  order_date_raw,
-  ship_date_raw,
-  due_date_raw,
-  sales_raw,
-  quantity_raw,
-  price_raw,
   order_number,
   product_key,
   customer_id,
@@ -246,9 +247,6 @@ select
   order_date_source,
   ship_date,
   due_date,
-  sales_value,
-  quantity_value,
-  price_value,
   quantity,
   price,
   sales_amount,
@@ -256,12 +254,10 @@ select
   price_repair,
   sales_repair,
   nullif(concat_ws(',', quantity_repair, price_repair, sales_repair), '') as amount_repair,
+  -- a date present in the source but not valid (the rules order_date_invalid, ship_date_invalid ...)
+  nullif(btrim(sls_order_dt), '') is not null and order_date_parsed is null as order_date_invalid,
+  nullif(btrim(sls_ship_dt), '') is not null and ship_date is null as ship_date_invalid,
+  nullif(btrim(sls_due_dt), '') is not null and due_date is null as due_date_invalid,
   duplicate_status,
-  case
-    when duplicate_status <> 'unique' then duplicate_status
-    when order_date is null then 'order_date_unknown'
-    when not coalesce(sales_is_valid, false) and not coalesce(price_is_valid, false) then 'sales_amount_unknown'
-    when quantity is null then 'sales_quantity_invalid'
-    else 'kept'
-  end as line_status
-from amounts
+  line_status
+from decided_lines

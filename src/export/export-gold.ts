@@ -26,7 +26,7 @@ import type { ConnectionConfig, SchemaNames } from '../config.ts';
 import { type Client, connect } from '../db/client.ts';
 import { DataError, DependencyError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { type ColumnDescription, EXPORT_FORMAT_VERSION, exportTable, type ExportTableResult } from './export-table.ts';
-import type { Compression } from './parquet-writer.ts';
+import { type Compression, warmUpEncoder } from './parquet-writer.ts';
 
 export const GOLD_EXPORTS = ['fact_sales', 'customer_features', 'sales_daily'] as const;
 export type GoldExport = (typeof GOLD_EXPORTS)[number];
@@ -168,6 +168,8 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
   } catch (err) {
     throw ioError(err, `preparing ${exportsDir}`, exportsDir);
   }
+  // The encoder thread compiles parquet-wasm while we connect and take the snapshot.
+  warmUpEncoder();
   const stamp = `${options.runId ?? 'adhoc'}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const tmpDir = path.join(dir, `${tmpStem}${stamp}`);
   let client: Client | null = null;

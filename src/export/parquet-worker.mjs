@@ -4,60 +4,69 @@
 // the encoder here lets the main thread keep reading and parsing COPY while a row group is encoded,
 // and lets Postgres keep producing: the three stages overlap on two cores.
 //
-// Protocol (main → worker): {type:'batch', ipc:Uint8Array}, {type:'close'}, {type:'abort'}.
-// (worker → main): {type:'taken'} after each batch entered the writer, {type:'done', bytes, sha256,
-// rows, rowGroups, rowGroupRows}, {type:'error', message, code}.
+// One thread writes one file after another (parquet-writer.ts keeps it for the next file): loading
+// parquet-wasm and letting V8 optimise its 5 MB of WebAssembly costs CPU that every new thread
+// would pay again.
+//
+// Protocol (main → worker): {type:'open', path, compression, rowGroupSize, keyValue, createdBy},
+// then {type:'batch', ipc:Uint8Array}…, then {type:'close'} or {type:'abort'}.
+// (worker → main): {type:'taken'} after each batch entered the writer, then {type:'done', bytes,
+// sha256, rows, rowGroups, rowGroupRows} or {type:'error', message, code}; then the next 'open'.
 import { createHash } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import * as wasm from 'parquet-wasm/node';
 
-const { path, compression, rowGroupSize, keyValue, createdBy } = workerData;
-
-/** @type {Uint8Array[]} */
-const queue = [];
-let closed = false;
-let aborted = false;
-/** @type {(() => void) | null} */
-let wake = null;
-const notify = () => {
-  const w = wake;
-  wake = null;
-  w?.();
-};
+/** The file being written: its queue of IPC batches and whether it was closed or aborted. */
+let current = null;
 
 parentPort.on('message', (msg) => {
-  if (msg.type === 'batch') queue.push(msg.ipc);
-  else if (msg.type === 'close') closed = true;
-  else if (msg.type === 'abort') aborted = true;
-  notify();
+  if (msg.type === 'open') {
+    const file = { queue: [], closed: false, aborted: false, wake: null };
+    current = file;
+    writeFile(file, msg).then(
+      (result) => parentPort.postMessage({ type: 'done', ...result }),
+      (err) => parentPort.postMessage({ type: 'error', message: String(err?.message ?? err), code: err?.code }),
+    );
+    return;
+  }
+  const file = current;
+  if (!file) return;
+  if (msg.type === 'batch') file.queue.push(msg.ipc);
+  else if (msg.type === 'close') file.closed = true;
+  else if (msg.type === 'abort') file.aborted = true;
+  const w = file.wake;
+  file.wake = null;
+  w?.();
 });
 
-const input = new ReadableStream(
-  {
-    async pull(controller) {
-      while (queue.length === 0 && !closed && !aborted) await new Promise((r) => { wake = r; });
-      if (aborted) {
-        controller.error(new Error('export aborted'));
-        return;
-      }
-      const ipc = queue.shift();
-      if (ipc === undefined) {
-        controller.close();
-        return;
-      }
-      const table = wasm.Table.fromIPCStream(ipc);
-      const batch = table.recordBatch(0);
-      table.free();
-      controller.enqueue(batch);
-      parentPort.postMessage({ type: 'taken' });
+function batches(file) {
+  return new ReadableStream(
+    {
+      async pull(controller) {
+        while (file.queue.length === 0 && !file.closed && !file.aborted) await new Promise((r) => { file.wake = r; });
+        if (file.aborted) {
+          controller.error(new Error('export aborted'));
+          return;
+        }
+        const ipc = file.queue.shift();
+        if (ipc === undefined) {
+          controller.close();
+          return;
+        }
+        const table = wasm.Table.fromIPCStream(ipc);
+        const batch = table.recordBatch(0);
+        table.free();
+        controller.enqueue(batch);
+        parentPort.postMessage({ type: 'taken' });
+      },
     },
-  },
-  { highWaterMark: 0 },
-);
+    { highWaterMark: 0 },
+  );
+}
 
-async function run() {
+async function writeFile(file, { path, compression, rowGroupSize, keyValue, createdBy }) {
   const props = new wasm.WriterPropertiesBuilder()
     .setCompression(compression === 'zstd' ? wasm.Compression.ZSTD : wasm.Compression.SNAPPY)
     .setMaxRowGroupSize(rowGroupSize)
@@ -70,7 +79,7 @@ async function run() {
   const handle = await open(path, 'w');
   try {
     // Not awaited before input is available: its promise settles only once the input is pulled.
-    const output = await wasm.transformParquetStream(input, props);
+    const output = await wasm.transformParquetStream(batches(file), props);
     for await (const chunk of output) {
       hash.update(chunk);
       bytes += chunk.length;
@@ -82,16 +91,11 @@ async function run() {
     await handle.close();
   }
   // Read the footer back from disk: the row count the caller checks against Postgres.
-  const file = await wasm.ParquetFile.fromFile(await openAsBlob(path));
-  const meta = file.metadata();
+  const parquet = await wasm.ParquetFile.fromFile(await openAsBlob(path));
+  const meta = parquet.metadata();
   const rowGroupRows = [];
   for (let i = 0; i < meta.numRowGroups(); i++) rowGroupRows.push(meta.rowGroup(i).numRows());
   const rows = meta.fileMetadata().numRows();
-  file.free();
+  parquet.free();
   return { bytes, sha256: hash.digest('hex'), rows, rowGroups: rowGroupRows.length, rowGroupRows };
 }
-
-run().then(
-  (result) => parentPort.postMessage({ type: 'done', ...result }),
-  (err) => parentPort.postMessage({ type: 'error', message: String(err?.message ?? err), code: err?.code }),
-);

@@ -76,6 +76,36 @@ const WORKER_URL = new URL('./parquet-worker.mjs', import.meta.url);
 const MAX_QUEUED = 1;
 
 /**
+ * The encoder thread left by the last file that finished cleanly, kept for the next one (see
+ * parquet-worker.mjs). It is unref'd while idle, so it never keeps the process alive.
+ */
+let idleWorker: Worker | null = null;
+
+function acquireWorker(): Worker {
+  const worker = idleWorker ?? new Worker(WORKER_URL);
+  idleWorker = null;
+  worker.ref();
+  return worker;
+}
+
+function releaseWorker(worker: Worker): void {
+  if (idleWorker) {
+    void worker.terminate();
+    return;
+  }
+  worker.unref();
+  // A thread that dies while idle is simply not reused.
+  worker.once('exit', () => { if (idleWorker === worker) idleWorker = null; });
+  worker.on('error', () => {});
+  idleWorker = worker;
+}
+
+/** Starts the encoder thread (and its WebAssembly compilation) ahead of the first file. */
+export function warmUpEncoder(): void {
+  if (!idleWorker) releaseWorker(new Worker(WORKER_URL));
+}
+
+/**
  * Streams row groups into one Parquet file. The encoding runs in a worker thread
  * (parquet-worker.mjs) so that COPY parsing and Parquet encoding overlap; `write` resolves once
  * the row group has been handed over and fewer than MAX_QUEUED wait, so memory stays at about
@@ -92,19 +122,17 @@ export class ParquetFileWriter {
   private waiting: (() => void) | null = null;
   private readonly result: Promise<WrittenFile>;
 
+  /** This file's listeners on the (possibly reused) thread, removed when the file is done. */
+  private readonly listeners: { message: (msg: never) => void; error: (err: Error) => void; exit: (code: number) => void };
+
   constructor(options: ParquetFileWriterOptions) {
     this.schema = arrowSchema(options.columns, options.metadata);
-    this.worker = new Worker(WORKER_URL, {
-      workerData: {
-        path: options.path,
-        compression: options.compression,
-        rowGroupSize: options.rowGroupSize,
-        keyValue: [...options.metadata],
-        createdBy: 'medallion-etl (parquet-wasm 0.8 / arrow-rs)',
-      },
-    });
-    this.result = new Promise<WrittenFile>((resolve, reject) => {
-      this.worker.on('message', (msg: { type: string } & WrittenFile & { message?: string; code?: string }) => {
+    this.worker = acquireWorker();
+    let settle!: { resolve: (w: WrittenFile) => void; reject: (e: Error) => void };
+    this.result = new Promise<WrittenFile>((resolve, reject) => { settle = { resolve, reject }; });
+    const { resolve, reject } = settle;
+    this.listeners = {
+      message: (msg: { type: string } & WrittenFile & { message?: string; code?: string }) => {
         if (msg.type === 'taken') {
           this.queued--;
           this.wake();
@@ -116,20 +144,31 @@ export class ParquetFileWriter {
           this.wake();
           reject(err);
         }
-      });
-      this.worker.on('error', (err) => {
+      },
+      error: (err) => {
         this.failure ??= err;
         this.wake();
         reject(err);
-      });
-      this.worker.on('exit', (code) => {
+      },
+      exit: (code) => {
         const err = new Error(`Parquet writer thread exited (code ${code}) before finishing`);
         this.failure ??= err;
         this.wake();
         reject(err);
-      });
-    });
+      },
+    };
+    this.worker.on('message', this.listeners.message);
+    this.worker.on('error', this.listeners.error);
+    this.worker.on('exit', this.listeners.exit);
     this.result.catch(() => {});
+    this.worker.postMessage({
+      type: 'open',
+      path: options.path,
+      compression: options.compression,
+      rowGroupSize: options.rowGroupSize,
+      keyValue: [...options.metadata],
+      createdBy: 'medallion-etl (parquet-wasm 0.8 / arrow-rs)',
+    });
   }
 
   private wake(): void {
@@ -170,11 +209,18 @@ export class ParquetFileWriter {
     // The wasm writer needs at least one batch to know the schema: an empty table sends an empty one.
     if (this.rowGroups === 0) await this.put({ ipc: tableToIPC(new Table(this.schema, [emptyBatch(this.schema)]) as Table, 'stream'), rows: 0 });
     this.worker.postMessage({ type: 'close' });
+    let written: WrittenFile;
     try {
-      return await this.result;
-    } finally {
+      written = await this.result;
+    } catch (err) {
       await this.worker.terminate();
+      throw err;
     }
+    this.worker.off('message', this.listeners.message);
+    this.worker.off('error', this.listeners.error);
+    this.worker.off('exit', this.listeners.exit);
+    releaseWorker(this.worker);
+    return written;
   }
 
   /** Stops the writer after a failure; the partial file is the caller's to remove. */

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type BronzeLoadResult, loadBronze } from '../bronze/load.ts';
 import type { PipelineConfig } from '../config.ts';
-import { ident } from '../db/client.ts';
+import { type Client, connect, ident } from '../db/client.ts';
 import { DataError } from '../errors.ts';
 import { exportGold, type ExportGoldResult, type InputFile } from '../export/index.ts';
 import { assertTestsPassed, type RuleCountsResult, recordRuleCounts, runTests, type TestSummary } from '../quality/index.ts';
@@ -52,11 +52,37 @@ async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputF
   ctx.summary.as_of = asOf;
   logger.event('as_of', { as_of: asOf, source: config.asOf ? 'option' : 'data' }, `as_of: ${asOf}${config.asOf ? '' : ' (day after the latest valid order date)'}`);
 
+  // More connections for the models and the tests: independent models are built at the same time.
+  const parallel = await openParallelConnections(ctx, config.jobs - 1);
+  try {
+    await buildTestAndPublish(ctx, project, inputFiles, asOf, parallel);
+  } finally {
+    await Promise.all(parallel.map((c) => c.end().catch(() => {})));
+  }
+}
+
+async function openParallelConnections(ctx: RunContext, count: number): Promise<Client[]> {
+  const clients: Client[] = [];
+  // an interrupted run ends them like the work connection: the server cancels their statements
+  const onAbort = () => clients.forEach((c) => void c.end().catch(() => {}));
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (let i = 0; i < count; i++) clients.push(await connect(ctx.config.connection, `medallion-work-${i + 2}`));
+  } catch (err) {
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+    throw err;
+  }
+  return clients;
+}
+
+async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFile[], asOf: string, parallel: Client[]): Promise<void> {
+  const { config, logger, work } = ctx;
   const built: BuildResult = await ctx.stage(
     'models',
     () =>
       buildModels({
         client: work,
+        parallelClients: parallel,
         schemas: config.schemas,
         project,
         asOf,
@@ -79,6 +105,7 @@ async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputF
   const tests: TestSummary = await ctx.stage('tests', () =>
     runTests({
       client: work,
+      parallelClients: parallel,
       ledger: ctx.ledger,
       schemas: config.schemas,
       project,

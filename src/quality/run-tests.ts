@@ -10,6 +10,7 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
+import { runScheduled } from '../db/schedule.ts';
 import { fromDatabaseError, isConnectionError } from '../errors.ts';
 import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
 import { type MemorySettings, memorySettings, withLocalSettings } from '../transform/session.ts';
@@ -49,6 +50,8 @@ export type TestEvent = { type: 'test_started'; test: string; model: RelationNam
 export interface RunTestsOptions {
   /** Reads the staging schemas. */
   client: Client;
+  /** More connections to run tests on at the same time (default none: one test at a time). */
+  parallelClients?: readonly Client[];
   /** Writes etl.test_results (may be the same connection). */
   ledger: Client;
   schemas: SchemaNames;
@@ -73,38 +76,60 @@ export async function runTests(options: RunTestsOptions): Promise<TestSummary> {
       throw fromDatabaseError(err, 'setting medallion.as_of for the data tests');
     });
   }
-  const results: TestResult[] = [];
-  for (const model of project.models) {
-    // The row-level tests of a model are counted together in one scan; only a test that fails is
-    // run again on its own, for its sample rows. At 6M rows this saves one full scan per test.
-    const batched = new Map<TestDefinition, number>();
-    const rowTests = model.tests.filter((t) => failingRowPredicate(t, schemas) !== undefined);
-    if (rowTests.length > 1) {
-      signal?.throwIfAborted();
-      const t0 = performance.now();
-      const counts = await countFailingRows(client, schemas, model.name, rowTests, memory);
-      if (counts) {
-        const each = (performance.now() - t0) / 1000 / rowTests.length;
-        for (const [i, test] of rowTests.entries()) batched.set(test, counts[i]!);
-        for (const test of rowTests) {
-          if (batched.get(test) !== 0) continue;
-          const result: TestResult = { name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file, status: 'pass', failingRows: 0, sample: [], message: null, seconds: each };
-          await recordTestResult(ledger, schemas, runId, result);
-          results.push(result);
-          onEvent({ type: 'test_finished', result });
-        }
-      }
-    }
-    for (const test of model.tests) {
-      if (batched.get(test) === 0) continue;
-      signal?.throwIfAborted();
-      onEvent({ type: 'test_started', test: test.name, model: test.model });
-      const result = await runTest(client, schemas, test, sampleSize, memory);
-      await recordTestResult(ledger, schemas, runId, result);
-      results.push(result);
-      onEvent({ type: 'test_finished', result });
+  const clients = [client, ...(options.parallelClients ?? [])];
+  if (options.asOf !== undefined) {
+    for (const other of clients.slice(1)) {
+      await other.query("select set_config('medallion.as_of', $1, false)", [options.asOf]).catch((err) => {
+        throw fromDatabaseError(err, 'setting medallion.as_of for the data tests');
+      });
     }
   }
+  const results: TestResult[] = [];
+  const finish = async (result: TestResult) => {
+    await recordTestResult(ledger, schemas, runId, result);
+    results.push(result);
+    onEvent({ type: 'test_finished', result });
+  };
+
+  // The row-level tests of a model are counted together in one scan; only a test that fails is
+  // run again on its own, for its sample rows. At 6M rows this saves one full scan per test.
+  const passedInBatch = new Set<TestDefinition>();
+  const batches = project.models
+    .map((model) => ({ model, rowTests: model.tests.filter((t) => failingRowPredicate(t, schemas) !== undefined) }))
+    .filter((b) => b.rowTests.length > 1);
+  await runScheduled(
+    batches.map(({ model, rowTests }) => ({
+      id: model.name,
+      run: async (on: Client) => {
+        const t0 = performance.now();
+        const counts = await countFailingRows(on, schemas, model.name, rowTests, memory);
+        if (!counts) return;
+        const each = (performance.now() - t0) / 1000 / rowTests.length;
+        for (const [i, test] of rowTests.entries()) {
+          if (counts[i] !== 0) continue;
+          passedInBatch.add(test);
+          await finish({ name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file, status: 'pass', failingRows: 0, sample: [], message: null, seconds: each });
+        }
+      },
+    })),
+    clients,
+    { signal },
+  );
+  const single = project.models.flatMap((m) => m.tests).filter((t) => !passedInBatch.has(t));
+  await runScheduled(
+    single.map((test, i) => ({
+      id: `${i}:${test.name}`,
+      run: async (on: Client) => {
+        onEvent({ type: 'test_started', test: test.name, model: test.model });
+        await finish(await runTest(on, schemas, test, sampleSize, memory));
+      },
+    })),
+    clients,
+    { signal },
+  );
+  // the project's order, whatever order the connections finished in
+  const order = new Map(project.models.flatMap((m) => m.tests).map((t, i) => [t.name, i]));
+  results.sort((a, b) => (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0));
   return summarize(results, (performance.now() - started) / 1000);
 }
 

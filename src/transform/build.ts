@@ -3,12 +3,15 @@
  * (`<silver>_next`, `<gold>_next`), which are dropped and recreated first. Nothing readers see is
  * touched here; publish.ts swaps the staging schemas in once the data tests pass.
  *
- * Each model is one short transaction on the given connection: `set local` memory settings,
+ * Each model is one short transaction on a connection: `set local` memory settings,
  * `create table … as <select>` (or `create view … as`), `analyze`. The run's date reaches the SQL
- * only through the session setting `medallion.as_of`.
+ * only through the session setting `medallion.as_of`. With `parallelClients`, models whose inputs
+ * are built run at the same time, one per connection (src/db/schedule.ts): the customer and the
+ * sales branches of the graph overlap, each on its own server process.
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
+import { runScheduled } from '../db/schedule.ts';
 import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
 import { compileSql, stagingSchemas } from './compile.ts';
 import { type MemorySettings, memorySettings, withLocalSettings } from './session.ts';
@@ -35,6 +38,11 @@ export type BuildEvent =
 export interface BuildOptions {
   /** The build connection; session settings (medallion.as_of) are set on it. */
   client: Client;
+  /**
+   * More connections to build independent models on at the same time (default none: one model at a
+   * time, in project order). Their session settings are set like `client`'s.
+   */
+  parallelClients?: readonly Client[];
   schemas: SchemaNames;
   project: Project;
   /** The run's date, YYYY-MM-DD. */
@@ -89,23 +97,35 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
   const staging = stagingSchemas(schemas);
   onEvent({ type: 'build_started', staging, models: project.models.length });
 
+  const clients = [client, ...(options.parallelClients ?? [])];
   await setUp(client, staging, asOf, runId);
-  const models: ModelBuild[] = [];
-  for (const model of project.models) {
-    signal?.throwIfAborted();
-    onEvent({ type: 'model_started', model: model.name, materialized: model.materialized });
-    const t0 = performance.now();
-    try {
-      const built = await buildModel(client, schemas, staging, model, memory);
-      for (const message of documentationWarnings(model, built.columns)) onEvent({ type: 'warning', model: model.name, file: model.ymlFile, message });
-      models.push(built);
-      onEvent({ type: 'model_built', model: model.name, materialized: model.materialized, rows: built.rows, seconds: built.seconds });
-    } catch (err) {
-      const error = err as MedallionError;
-      onEvent({ type: 'model_failed', model: model.name, seconds: (performance.now() - t0) / 1000, error });
-      throw err;
-    }
-  }
+  for (const other of clients.slice(1)) await setSession(other, asOf, runId);
+  const names = new Set(project.models.map((m) => m.name));
+  const dependents = transitiveDependents(project.models);
+  const built = await runScheduled(
+    project.models.map((model) => ({
+      id: model.name,
+      dependsOn: model.dependencies.filter((d) => names.has(d) && d !== model.name),
+      // the start of a long branch first, so that the other connections have work while it runs
+      priority: dependents.get(model.name) ?? 0,
+      run: async (on: Client) => {
+        onEvent({ type: 'model_started', model: model.name, materialized: model.materialized });
+        const t0 = performance.now();
+        try {
+          const result = await buildModel(on, schemas, staging, model, memory);
+          for (const message of documentationWarnings(model, result.columns)) onEvent({ type: 'warning', model: model.name, file: model.ymlFile, message });
+          onEvent({ type: 'model_built', model: model.name, materialized: model.materialized, rows: result.rows, seconds: result.seconds });
+          return result;
+        } catch (err) {
+          onEvent({ type: 'model_failed', model: model.name, seconds: (performance.now() - t0) / 1000, error: err as MedallionError });
+          throw err;
+        }
+      },
+    })),
+    clients,
+    { signal },
+  );
+  const models = project.models.map((m) => built.get(m.name)!);
   return { staging, models, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -116,9 +136,36 @@ function checkAsOf(asOf: string): void {
   }
 }
 
-async function setUp(client: Client, staging: StagingSchemas, asOf: string, runId: number): Promise<void> {
+/** How many models read each model, directly or through others. */
+function transitiveDependents(models: readonly Model[]): Map<RelationName, number> {
+  const readers = new Map<RelationName, RelationName[]>();
+  for (const m of models) for (const d of m.dependencies) if (d !== m.name) readers.set(d, [...(readers.get(d) ?? []), m.name]);
+  const counts = new Map<RelationName, number>();
+  for (const m of models) {
+    const seen = new Set<RelationName>();
+    const stack = [...(readers.get(m.name) ?? [])];
+    while (stack.length) {
+      const r = stack.pop()!;
+      if (seen.has(r)) continue;
+      seen.add(r);
+      stack.push(...(readers.get(r) ?? []));
+    }
+    counts.set(m.name, seen.size);
+  }
+  return counts;
+}
+
+async function setSession(client: Client, asOf: string, runId: number): Promise<void> {
   try {
     await client.query("select set_config('medallion.as_of', $1, false), set_config('medallion.run_id', $2, false)", [asOf, String(runId)]);
+  } catch (err) {
+    throw fromDatabaseError(err, 'setting medallion.as_of on the build connection');
+  }
+}
+
+async function setUp(client: Client, staging: StagingSchemas, asOf: string, runId: number): Promise<void> {
+  await setSession(client, asOf, runId);
+  try {
     for (const schema of [staging.silver, staging.gold]) {
       await client.query(`drop schema if exists ${ident(schema)} cascade`);
       await client.query(`create schema ${ident(schema)}`);
