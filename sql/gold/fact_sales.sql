@@ -8,12 +8,11 @@
 -- before the row's order date count); counted lines as orders (here distinct orders); took age at the
 -- end of the data (here the calendar age at the order date); divided by a price that can be 0.
 --
--- Behaviour as of the order is computed on one row per customer and order day (about half as many
--- rows as lines, and narrow): the lines are summed to days, counting orders (order_number,
--- order_date) by their first line; running sums over each customer's earlier days give the orders and spend strictly
--- before the day, so an order placed the same day never counts as prior. The calendar attributes,
--- the customer's attributes and age depend only on the customer and the day, so they are computed
--- there too; each line then takes its day's row in one hash join.
+-- Behaviour as of the order is computed in one pass over each customer's lines sorted by
+-- (order_date, order_number): the first line of each order marks the order, and windows with a RANGE
+-- frame ending '1 day' before the row's order date sum orders and spend of earlier days only, so an
+-- order placed the same day never counts as prior. Summing lines of earlier days equals summing their
+-- orders, so this gives the order-grain result without a second pass and a join back.
 -- customer_order_seq = prior_orders + 1: orders of the same day share their number.
 -- The lifetime columns (total_orders, total_spend, avg_order_revenue, lifespan, last_order_date) are
 -- the original's and deliberately include the customer's future: for segmentation only, never as a
@@ -34,108 +33,37 @@ with sales_lines as (
   from silver.sales_clean
 ),
 
-customer_order_lines as (
-  -- an order is (order_number, order_date) of the customer: the first of its lines in this order
-  -- starts it. Order numbers compare bytewise (collate "C"): grouping needs equality only, and it is
-  -- cheaper than the linguistic comparison. One sort serves this window, the day sums below and
-  -- the windows over the days (each ordered by a prefix of it).
+customer_timeline as (
   select
-    customer_id,
-    order_date,
-    sales_amount,
-    (order_number collate "C") is distinct from lag(order_number collate "C") over lines_of_day as starts_an_order
-  from silver.sales_clean
-  window lines_of_day as (partition by customer_id, order_date order by order_number collate "C")
+    sales_lines.*,
+    (order_number, order_date) is distinct from (
+      lag(order_number) over lines_in_time, lag(order_date) over lines_in_time
+    ) as is_first_line_of_order
+  from sales_lines
+  window lines_in_time as (partition by customer_id order by order_date, order_number)
 ),
 
-customer_days as (
+customer_behaviour as (
+  -- same partition and leading sort key as customer_timeline: no second sort
   select
-    customer_id,
-    order_date,
-    count(*) filter (where starts_an_order) as orders_that_day,
-    sum(sales_amount) as spend_that_day
-  from customer_order_lines
-  group by customer_id, order_date
-),
-
-day_behaviour as (
-  -- the three windows share one sort of the (narrow) day rows
-  select
-    customer_id,
-    order_date,
-    coalesce(sum(orders_that_day) over earlier_days, 0)::int as prior_orders,
-    coalesce(sum(spend_that_day) over earlier_days, 0) as prior_spend,
-    lag(order_date) over days_of_customer as previous_order_date,
-    first_value(order_date) over days_of_customer as first_order_date,
-    sum(orders_that_day) over whole_history as total_orders,
-    sum(spend_that_day) over whole_history as total_spend,
+    customer_timeline.*,
+    coalesce(count(*) filter (where is_first_line_of_order) over earlier_days, 0)::int as prior_orders,
+    coalesce(sum(sales_amount) over earlier_days, 0) as prior_spend,
+    max(order_date) over earlier_days as previous_order_date,
+    min(order_date) over whole_history as first_order_date,
+    count(*) filter (where is_first_line_of_order) over whole_history as total_orders,
+    sum(sales_amount) over whole_history as total_spend,
     max(order_date) over whole_history as last_order_date
-  from customer_days
+  from customer_timeline
   window
-    days_of_customer as (partition by customer_id order by order_date),
-    earlier_days as (partition by customer_id order by order_date rows between unbounded preceding and 1 preceding),
-    whole_history as (partition by customer_id)
-),
-
-customer_days_with_attributes as (
-  select
-    customer_day.*,
-    customer.customer_id as known_customer_id,
-    customer.first_name,
-    customer.last_name,
-    customer.gender,
-    customer.marital_status,
-    customer.country,
-    customer.birthdate,
-    -- calendar age at the order date; NULL when the birthdate is unknown or after the order
-    case
-      when customer.birthdate <= customer_day.order_date
-        then date_part('year', age(customer_day.order_date, customer.birthdate))::int
-    end as age,
-    age(customer_day.last_order_date, customer_day.first_order_date) as lifespan_interval,
-    date_part('isodow', customer_day.order_date) as order_isodow
-  from day_behaviour as customer_day
-  left join silver.customers as customer
-    on customer.customer_id = customer_day.customer_id
-  offset 0  -- a fence: age, the lifespan interval and the day of week are computed once per day
-),
-
-customer_day_features as (
-  select
-    customer_id,
-    order_date,
-    nullif(concat_ws(' ', first_name, last_name), '') as customer_name,
-    coalesce(gender, 'Unknown') as gender,
-    coalesce(marital_status, 'Unknown') as marital_status,
-    coalesce(country, 'Unknown') as country,
-    birthdate,
-    age,
-    case
-      when age is null then 'Unknown'
-      when age < 30 then '29 and Below'
-      when age < 40 then '30-39'
-      when age < 50 then '40-49'
-      else '50 and Above'
-    end as age_bracket,
-    known_customer_id is not null as customer_known,
-    date_part('year', order_date)::int as order_year,
-    date_part('quarter', order_date)::int as order_quarter,
-    date_part('month', order_date)::int as order_month,
-    date_part('week', order_date)::int as order_iso_week,
-    order_isodow::int as order_day_of_week,
-    date_part('day', order_date)::int as order_day_of_month,
-    order_isodow in (6, 7) as is_weekend,
-    prior_orders,
-    prior_spend,
-    order_date - previous_order_date as days_since_prev_order,
-    order_date - first_order_date as customer_tenure_days,
-    total_orders::int as total_orders,
-    total_spend,
-    round(total_spend / nullif(total_orders, 0), 2) as avg_order_revenue,
-    -- whole months (small integers: date_part's float8 is exact, and cheaper than extract's numeric)
-    (date_part('year', lifespan_interval) * 12 + date_part('month', lifespan_interval))::int as lifespan,
-    last_order_date
-  from customer_days_with_attributes
+    earlier_days as (
+      partition by customer_id order by order_date
+      range between unbounded preceding and '1 day' preceding
+    ),
+    whole_history as (
+      partition by customer_id order by order_date
+      range between unbounded preceding and unbounded following
+    )
 ),
 
 product_versions as (
@@ -156,8 +84,17 @@ product_versions as (
 ),
 
 lines_with_attributes as (
+  -- the joins, and every value used more than once computed once per line (the fence keeps the
+  -- planner from copying an expression into each of its references)
   select
     line.*,
+    customer.customer_id as known_customer_id,
+    customer.first_name,
+    customer.last_name,
+    customer.gender,
+    customer.marital_status,
+    customer.country,
+    customer.birthdate,
     version.product_id,
     version.product_name,
     version.product_cost,
@@ -166,11 +103,21 @@ lines_with_attributes as (
     version.subcategory,
     version.maintenance,
     version.start_date,
-    version.is_current
-  from sales_lines as line
+    version.is_current,
+    -- calendar age at the order date; NULL when the birthdate is unknown or after the order
+    case
+      when customer.birthdate <= line.order_date
+        then date_part('year', age(line.order_date, customer.birthdate))::int
+    end as age,
+    age(line.last_order_date, line.first_order_date) as lifespan_interval,
+    date_part('isodow', line.order_date) as order_isodow
+  from customer_behaviour as line
+  left join silver.customers as customer
+    on customer.customer_id = line.customer_id
   left join product_versions as version
     on version.product_key = line.product_key
     and line.order_date between version.valid_from and version.valid_to
+  offset 0  -- a fence: age, the lifespan interval and the day of week are computed once per line
 )
 
 select
@@ -191,14 +138,20 @@ select
   round((line.price - line.product_cost) / nullif(line.price, 0) * 100, 2) as profit_margin,
   line.amount_repair,
 
-  customer_day.customer_name,
-  customer_day.gender,
-  customer_day.marital_status,
-  customer_day.country,
-  customer_day.birthdate,
-  customer_day.age,
-  customer_day.age_bracket,
-  customer_day.customer_known,
+  nullif(concat_ws(' ', line.first_name, line.last_name), '') as customer_name,
+  coalesce(line.gender, 'Unknown') as gender,
+  coalesce(line.marital_status, 'Unknown') as marital_status,
+  coalesce(line.country, 'Unknown') as country,
+  line.birthdate,
+  line.age,
+  case
+    when line.age is null then 'Unknown'
+    when line.age < 30 then '29 and Below'
+    when line.age < 40 then '30-39'
+    when line.age < 50 then '40-49'
+    else '50 and Above'
+  end as age_bracket,
+  line.known_customer_id is not null as customer_known,
 
   line.product_name,
   coalesce(line.category, 'Unknown') as category,
@@ -216,30 +169,28 @@ select
     else 'valid'
   end as product_version_match,
 
-  customer_day.order_year,
-  customer_day.order_quarter,
-  customer_day.order_month,
-  customer_day.order_iso_week,
-  customer_day.order_day_of_week,
-  customer_day.order_day_of_month,
-  customer_day.is_weekend,
+  date_part('year', line.order_date)::int as order_year,
+  date_part('quarter', line.order_date)::int as order_quarter,
+  date_part('month', line.order_date)::int as order_month,
+  date_part('week', line.order_date)::int as order_iso_week,
+  line.order_isodow::int as order_day_of_week,
+  date_part('day', line.order_date)::int as order_day_of_month,
+  line.order_isodow in (6, 7) as is_weekend,
   line.ship_date - line.order_date as days_to_ship,
   line.due_date - line.order_date as days_to_due,
 
-  customer_day.prior_orders + 1 as customer_order_seq,
-  customer_day.prior_orders = 0 as is_first_order,
-  customer_day.prior_orders,
-  customer_day.prior_spend,
-  round(customer_day.prior_spend / nullif(customer_day.prior_orders, 0), 2) as prior_avg_order_value,
-  customer_day.days_since_prev_order,
-  customer_day.customer_tenure_days,
+  line.prior_orders + 1 as customer_order_seq,
+  line.prior_orders = 0 as is_first_order,
+  line.prior_orders,
+  line.prior_spend,
+  round(line.prior_spend / nullif(line.prior_orders, 0), 2) as prior_avg_order_value,
+  line.order_date - line.previous_order_date as days_since_prev_order,
+  line.order_date - line.first_order_date as customer_tenure_days,
 
-  customer_day.total_orders,
-  customer_day.total_spend,
-  customer_day.avg_order_revenue,
-  customer_day.lifespan,
-  customer_day.last_order_date
+  line.total_orders::int as total_orders,
+  line.total_spend,
+  round(line.total_spend / nullif(line.total_orders, 0), 2) as avg_order_revenue,
+  -- whole months (small integers: date_part's float8 is exact, and cheaper than extract's numeric)
+  (date_part('year', line.lifespan_interval) * 12 + date_part('month', line.lifespan_interval))::int as lifespan,
+  line.last_order_date
 from lines_with_attributes as line
-join customer_day_features as customer_day
-  on customer_day.customer_id = line.customer_id
-  and customer_day.order_date = line.order_date
