@@ -46,7 +46,7 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
 }
 
 async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFile[]): Promise<void> {
-  const { config, logger, work } = ctx;
+  const { config, logger } = ctx;
   const asOf = config.asOf ?? (await defaultAsOf(ctx));
   await recordAsOf(ctx.ledger, config.schemas, ctx.runId, asOf);
   ctx.summary.as_of = asOf;

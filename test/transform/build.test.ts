@@ -81,6 +81,37 @@ describe('buildModels', () => {
     expect(events[2]).toMatchObject({ type: 'warning', model: 'silver.customers', message: "column 'not_there' is documented but silver.customers has no such column" });
   });
 
+  it('builds independent models on parallel connections with the same result as one at a time', async () => {
+    const files = {
+      ...BASE,
+      'silver/names.sql': "select customer_id, lower(first_name) as name, current_setting('medallion.as_of') as as_of from silver.customers",
+      'silver/names.yml': YML,
+      'silver/ids.sql': 'select cst_id from bronze.cust_info',
+      'silver/ids.yml': YML,
+    };
+    const { project: p } = await project(files);
+    const snapshot = async () =>
+      (await client.query(`select (select json_agg(t order by customer_id) from ${schemas.silver}_next.names t) as names,
+                                  (select json_agg(t order by cst_id) from ${schemas.silver}_next.ids t) as ids,
+                                  (select json_agg(t) from ${schemas.gold}_next.customer_count t) as n`)).rows[0];
+    await buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId });
+    const serial = await snapshot();
+    const other = await testClient();
+    try {
+      const events: BuildEvent[] = [];
+      const result = await buildModels({ client, parallelClients: [other], schemas, project: p, asOf: '2024-03-01', runId, onEvent: (e) => events.push(e) });
+      expect(await snapshot()).toEqual(serial);
+      expect(result.models.map((m) => m.model)).toEqual(p.models.map((m) => m.name)); // project order
+      // a model starts only after the models it reads are built
+      const at = (type: string, model: string) => events.findIndex((e) => e.type === type && 'model' in e && e.model === model);
+      for (const m of p.models) for (const d of m.dependencies.filter((x) => x.startsWith('silver.') || x.startsWith('gold.'))) {
+        expect(at('model_started', m.name)).toBeGreaterThan(at('model_built', d));
+      }
+    } finally {
+      await other.end();
+    }
+  });
+
   it('drops and recreates the staging schemas on every build', async () => {
     await client.query(`create table ${schemas.silver}_next.stray (x int)`);
     const { project: p } = await project(BASE);
