@@ -9,7 +9,7 @@ import { exportTable } from '../../src/export/export-table.ts';
 
 const [schema = 'bench_export', table = 'fact_sales_synth', out = '/tmp/bench-export.parquet', compression = 'zstd', rg = '131072', batch = '16384'] = process.argv.slice(2);
 const started = performance.now();
-const result = await withClient(resolveConnection({}), 'bench-export', (client) =>
+const result = await withClient(resolveConnection({ 'database-url': process.env.DATABASE_URL }), 'bench-export', (client) =>
   exportTable({ client, schema, table, outFile: out, rowGroupSize: Number(rg), batchRows: Number(batch), compression: compression as 'zstd' | 'snappy' }));
 const seconds = (performance.now() - started) / 1000;
 const f = result.files[0]!;

@@ -38,10 +38,10 @@ function toArrays(columns: readonly ExportColumn[], buffers: readonly ColumnBuff
 
 let rows = 0;
 if (writerName === 'parquet-wasm') {
-  const r = await withClient(resolveConnection({}), 'bench', (client) => exportTable({ client, schema, table, outFile: out, rowGroupSize, compression: 'snappy' }));
+  const r = await withClient(resolveConnection({ 'database-url': process.env.DATABASE_URL }), 'bench', (client) => exportTable({ client, schema, table, outFile: out, rowGroupSize, compression: 'snappy' }));
   rows = r.rows;
 } else {
-  await withClient(resolveConnection({}), 'bench', async (client) => {
+  await withClient(resolveConnection({ 'database-url': process.env.DATABASE_URL }), 'bench', async (client) => {
     await client.query("set datestyle = 'ISO, YMD'; set timezone = 'UTC'");
     const columns = await readColumns(client, schema, table);
     let write: (arrays: unknown[][], n: number) => Promise<void>;

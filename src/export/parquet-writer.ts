@@ -71,6 +71,9 @@ export interface WrittenFile {
   rowGroupRows: number[];
 }
 
+/** What the encoder thread posts back (see the protocol in parquet-worker.mjs). */
+type WorkerMessage = { type: string } & WrittenFile & { message?: string; code?: string };
+
 const WORKER_URL = new URL('./parquet-worker.mjs', import.meta.url);
 /** Row groups handed to the encoder thread but not yet taken by it (bounds memory). */
 const MAX_QUEUED = 1;
@@ -80,10 +83,13 @@ const MAX_QUEUED = 1;
  * parquet-worker.mjs). It is unref'd while idle, so it never keeps the process alive.
  */
 let idleWorker: Worker | null = null;
+// While idle, a thread that fails or exits is simply not reused (removed again when taken).
+const forgetIdle = () => { idleWorker = null; };
 
 function acquireWorker(): Worker {
   const worker = idleWorker ?? new Worker(WORKER_URL);
   idleWorker = null;
+  worker.off('exit', forgetIdle).off('error', forgetIdle);
   worker.ref();
   return worker;
 }
@@ -94,9 +100,7 @@ function releaseWorker(worker: Worker): void {
     return;
   }
   worker.unref();
-  // A thread that dies while idle is simply not reused.
-  worker.once('exit', () => { if (idleWorker === worker) idleWorker = null; });
-  worker.on('error', () => {});
+  worker.on('exit', forgetIdle).on('error', forgetIdle);
   idleWorker = worker;
 }
 
@@ -123,7 +127,7 @@ export class ParquetFileWriter {
   private readonly result: Promise<WrittenFile>;
 
   /** This file's listeners on the (possibly reused) thread, removed when the file is done. */
-  private readonly listeners: { message: (msg: never) => void; error: (err: Error) => void; exit: (code: number) => void };
+  private readonly listeners: { message: (msg: WorkerMessage) => void; error: (err: Error) => void; exit: (code: number) => void };
 
   constructor(options: ParquetFileWriterOptions) {
     this.schema = arrowSchema(options.columns, options.metadata);
@@ -132,7 +136,7 @@ export class ParquetFileWriter {
     this.result = new Promise<WrittenFile>((resolve, reject) => { settle = { resolve, reject }; });
     const { resolve, reject } = settle;
     this.listeners = {
-      message: (msg: { type: string } & WrittenFile & { message?: string; code?: string }) => {
+      message: (msg) => {
         if (msg.type === 'taken') {
           this.queued--;
           this.wake();
