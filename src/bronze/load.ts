@@ -80,10 +80,6 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
     for (const contract of contracts) {
       await client.query(`drop table if exists ${b}.${ident(contract.name)}`);
       await client.query(`alter table ${b}.${ident(`${contract.name}__loading`)} rename to ${ident(contract.name)}`);
-      // Statistics now, not when autovacuum gets to it: the models built right after the load are
-      // planned from them (without, the planner guesses 2.2M rows for 6M and sizes hashes wrong).
-      // A sample of 30,000 rows per table: well under a second at 6M lines.
-      await client.query(`analyze ${b}.${ident(contract.name)}`);
     }
     await client.query('commit');
   } catch (err) {
