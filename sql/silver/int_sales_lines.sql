@@ -54,18 +54,7 @@ sales_rows as (
 order_dates as (
   -- the date built once per line, before the sort, instead of once per reference after it
   select
-    source_file,
-    line_number,
-    sls_cust_id,
-    sls_order_dt,
-    sls_ship_dt,
-    sls_due_dt,
-    sls_sales,
-    sls_quantity,
-    sls_price,
-    order_number,
-    product_key,
-    customer_id,
+    sales_rows.*,
     case
       when order_date_digits / 10000 >= 1900
         and order_date_digits / 100 % 100 between 1 and 12
