@@ -53,26 +53,26 @@ async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputF
   logger.event('as_of', { as_of: asOf, source: config.asOf ? 'option' : 'data' }, `as_of: ${asOf}${config.asOf ? '' : ' (day after the latest valid order date)'}`);
 
   // More connections for the models and the tests: independent models are built at the same time.
-  const parallel = await openParallelConnections(ctx, config.jobs - 1);
-  try {
-    await buildTestAndPublish(ctx, project, inputFiles, asOf, parallel);
-  } finally {
-    await Promise.all(parallel.map((c) => c.end().catch(() => {})));
-  }
+  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel));
 }
 
-async function openParallelConnections(ctx: RunContext, count: number): Promise<Client[]> {
+/**
+ * Opens `count` connections beside the work connection for the duration of `fn`. An interrupted run
+ * ends them like the work connection (the server then cancels their statements); they are closed
+ * when `fn` settles.
+ */
+async function withParallelConnections<T>(ctx: RunContext, count: number, fn: (clients: Client[]) => Promise<T>): Promise<T> {
   const clients: Client[] = [];
-  // an interrupted run ends them like the work connection: the server cancels their statements
-  const onAbort = () => clients.forEach((c) => void c.end().catch(() => {}));
+  const closeAll = () => Promise.all(clients.map((c) => c.end().catch(() => {})));
+  const onAbort = () => void closeAll();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
     for (let i = 0; i < count; i++) clients.push(await connect(ctx.config.connection, `medallion-work-${i + 2}`));
-  } catch (err) {
-    await Promise.all(clients.map((c) => c.end().catch(() => {})));
-    throw err;
+    return await fn(clients);
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+    await closeAll();
   }
-  return clients;
 }
 
 async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFile[], asOf: string, parallel: Client[]): Promise<void> {

@@ -13,7 +13,7 @@ import { type Client, ident } from '../db/client.ts';
 import { runScheduled } from '../db/schedule.ts';
 import { fromDatabaseError, isConnectionError } from '../errors.ts';
 import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
-import { type MemorySettings, memorySettings, withLocalSettings } from '../transform/session.ts';
+import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings } from '../transform/session.ts';
 import { isDatabaseError } from '../transform/sql-error.ts';
 import type { Project, RelationName, Severity, TestDefinition, TestKind } from '../transform/types.ts';
 import { compiledRelation } from '../transform/compile.ts';
@@ -71,19 +71,8 @@ export async function runTests(options: RunTestsOptions): Promise<TestSummary> {
   const { client, ledger, schemas, project, runId, onEvent = () => {}, signal, sampleSize = 10 } = options;
   const memory = memorySettings({ ...BUILD_MEMORY, ...options.memory });
   const started = performance.now();
-  if (options.asOf !== undefined) {
-    await client.query("select set_config('medallion.as_of', $1, false)", [options.asOf]).catch((err) => {
-      throw fromDatabaseError(err, 'setting medallion.as_of for the data tests');
-    });
-  }
   const clients = [client, ...(options.parallelClients ?? [])];
-  if (options.asOf !== undefined) {
-    for (const other of clients.slice(1)) {
-      await other.query("select set_config('medallion.as_of', $1, false)", [options.asOf]).catch((err) => {
-        throw fromDatabaseError(err, 'setting medallion.as_of for the data tests');
-      });
-    }
-  }
+  if (options.asOf !== undefined) for (const c of clients) await setRunSettings(c, { asOf: options.asOf });
   const results: TestResult[] = [];
   const finish = async (result: TestResult) => {
     await recordTestResult(ledger, schemas, runId, result);

@@ -10,7 +10,7 @@
  * such nodes at once) at a few GB. maintenance_work_mem serves `analyze` (and any index).
  */
 import type { Client } from '../db/client.ts';
-import { UsageError } from '../errors.ts';
+import { fromDatabaseError, UsageError } from '../errors.ts';
 
 export interface MemorySettings {
   workMem: string;
@@ -48,5 +48,19 @@ export async function withLocalSettings<T>(client: Client, memory: MemorySetting
   } catch (err) {
     if (inTransaction) await client.query('rollback').catch(() => {});
     throw err;
+  }
+}
+
+/**
+ * The run's settings on a session: `medallion.as_of` (the only way the run's date reaches the SQL)
+ * and, when given, `medallion.run_id`. Every connection that builds models or runs data tests gets
+ * them, so a model or test reads the same date whichever connection it runs on.
+ */
+export async function setRunSettings(client: Client, settings: { asOf: string; runId?: number }): Promise<void> {
+  try {
+    if (settings.runId === undefined) await client.query("select set_config('medallion.as_of', $1, false)", [settings.asOf]);
+    else await client.query("select set_config('medallion.as_of', $1, false), set_config('medallion.run_id', $2, false)", [settings.asOf, String(settings.runId)]);
+  } catch (err) {
+    throw fromDatabaseError(err, 'setting medallion.as_of on a connection');
   }
 }
