@@ -6,7 +6,9 @@
  *   bronze        our load of the six files      vs psql \copy of the same files into identical tables
  *   silver+gold   our model build (+ tests)      vs create table as select * from bronze.sales_details order by …
  *   export        our fact_sales Parquet export  vs psql \copy (select * from gold.fact_sales) to a file,
- *                                                   and vs DuckDB converting that file to Parquet
+ *                 (`medallion export --tables      and vs DuckDB converting that file to Parquet
+ *                  fact_sales`)
+ *                 all three gold tables: wall time and peak RSS
  *   build         the whole `medallion build`: wall time and peak RSS of our process
  * ratio = our time / baseline time (lower is better; 1.0 = as fast as the baseline).
  * Prints one table and writes bench/results/<date>-<scale>.json (git-ignored).
@@ -177,9 +179,18 @@ async function main(): Promise<void> {
     const exp: StageResult = { stage: 'export fact_sales', baseline: 'psql \\copy to csv', ours: [], base: [], rows: models.rows, bytes: 0 };
     const duck: StageResult = { stage: 'export fact_sales', baseline: 'psql csv + DuckDB parquet', ours: [], base: [], rows: models.rows, bytes: 0 };
     const { DuckDBInstance } = await import('@duckdb/node-api');
+    // The issue's goal is fact_sales against the same rows through psql and DuckDB: our export of
+    // fact_sales alone, with everything a real export does (lock, snapshot, checks, manifest,
+    // hashes, atomic swap). The three gold tables together are timed on their own row below.
+    const all: StageResult = { stage: 'export all gold tables', baseline: '(wall time)', ours: [], base: [], rows: 0, bytes: 0 };
     for (let i = 0; i < args.repeat; i++) {
       await rm(exportDir, { recursive: true, force: true });
-      const ours = await timed('node', [CLI, 'export', '--target', t, '--out', exportDir], env);
+      const whole = await timed('node', [CLI, 'export', '--target', t, '--out', exportDir], env);
+      all.ours.push(whole.seconds);
+      all.peakRssMb = Math.max(all.peakRssMb ?? 0, whole.peakRssMb ?? 0) || undefined;
+      all.bytes = await dirBytes(exportDir);
+      await rm(exportDir, { recursive: true, force: true });
+      const ours = await timed('node', [CLI, 'export', '--target', t, '--out', exportDir, '--tables', 'fact_sales'], env);
       exp.ours.push(ours.seconds);
       duck.ours.push(ours.seconds);
       exp.peakRssMb = Math.max(exp.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
@@ -197,7 +208,8 @@ async function main(): Promise<void> {
     }
     exp.bytes = await dirBytes(exportDir);
     duck.bytes = exp.bytes;
-    results.push(exp, duck);
+    all.rows = Number((await client.query(`select (select count(*) from ${t}_gold.fact_sales) + (select count(*) from ${t}_gold.customer_features) + (select count(*) from ${t}_gold.sales_daily) as n`)).rows[0].n);
+    results.push(exp, duck, all);
 
     // 4. the whole build
     step('medallion build');

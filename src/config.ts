@@ -46,6 +46,12 @@ function checkPositive(v: string): string | undefined {
 function checkPort(v: string): string | undefined {
   return /^\d{1,5}$/.test(v) && Number(v) <= 65535 ? undefined : `expected a port number (0-65535), got '${v}'`;
 }
+function checkListOf(...allowed: string[]) {
+  return (v: string) => {
+    const wrong = v.split(',').filter((x) => !allowed.includes(x.trim()));
+    return wrong.length === 0 && v.trim() !== '' ? undefined : `expected a comma-separated list of ${allowed.join(', ')}, got '${v}'`;
+  };
+}
 function checkOneOf(...allowed: string[]) {
   return (v: string) => (allowed.includes(v) ? undefined : `expected one of ${allowed.join(', ')}, got '${v}'`);
 }
@@ -61,7 +67,8 @@ export const OPTIONS = {
   'max-field-bytes': { type: 'string', description: 'longest field accepted in bronze, in bytes (default 65536)', check: checkPositiveInt },
   out: { type: 'string', description: 'output folder' },
   'partition-by': { type: 'string', description: 'Hive-style partition column for fact_sales (order_year)', check: checkOneOf('order_year') },
-  'row-group-size': { type: 'string', description: 'rows per Parquet row group (default 131072)', check: checkPositiveInt },
+  'row-group-size': { type: 'string', description: 'rows per Parquet row group, rounded up to a multiple of 2048 (default 131072)', check: checkPositiveInt },
+  tables: { type: 'string', description: 'export only these gold tables (comma-separated; default all: fact_sales,customer_features,sales_daily)', check: checkListOf('fact_sales', 'customer_features', 'sales_daily') },
   compression: { type: 'string', description: 'Parquet compression: zstd or snappy (default zstd)', check: checkOneOf('zstd', 'snappy') },
   'skip-export': { type: 'boolean', description: 'build and publish the tables but write no Parquet' },
   jobs: { type: 'string', env: 'ETL_JOBS', description: 'connections that build models and run data tests at the same time (default 2)', check: checkPositiveInt },
@@ -266,6 +273,8 @@ export interface PipelineConfig {
     readonly partitionBy: 'order_year' | null;
     readonly rowGroupSize: number;
     readonly compression: 'zstd' | 'snappy';
+    /** The gold tables to export (`--tables`); null: all of them. */
+    readonly tables: readonly string[] | null;
   };
   readonly logFormat: 'pretty' | 'json';
   readonly quiet: boolean;
@@ -298,6 +307,7 @@ export function resolvePipelineConfig(options: ParsedOptions, env: NodeJS.Proces
       partitionBy: (str('partition-by') as 'order_year' | undefined) ?? null,
       rowGroupSize: Number(str('row-group-size') ?? 131072),
       compression: (str('compression') as 'zstd' | 'snappy' | undefined) ?? 'zstd',
+      tables: str('tables')?.split(',').map((t) => t.trim()) ?? null,
     }),
     logFormat: (str('log-format') as 'pretty' | 'json' | undefined) ?? (isTty ? 'pretty' : 'json'),
     quiet: options.quiet === true,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures every candidate on the same table, one after the other, with /usr/bin/time -v.
+# Measures the production export and the DuckDB baseline on the same table, one after the other, with /usr/bin/time -v.
 # Usage: bash bench/export/run-all.sh SCHEMA [TABLE]   (PG* variables select the database)
 # Make the table first: psql -v rows=1000000 -v schema=SCHEMA -f bench/export/make-table.sql
 set -u
@@ -12,9 +12,7 @@ run() { # name, command...
     "$(grep 'Elapsed' "$out/$name.time" | awk '{print $NF}')" \
     "$(( $(grep 'Maximum resident' "$out/$name.time" | awk '{print $NF}') / 1024 ))" "$(tail -1 "$out/$name.out")"
 }
-run parquet-wasm-zstd     npx tsx bench/export/export-one.ts "$schema" "$table" "$out/pw-zstd.parquet" zstd 131072
-run parquet-wasm-snappy   npx tsx bench/export/export-one.ts "$schema" "$table" "$out/pw-snappy.parquet" snappy 131072
+run medallion-zstd       npx tsx bench/export/export-one.ts "$schema" "$table" "$out/m-zstd.parquet" zstd 131072
+run medallion-snappy     npx tsx bench/export/export-one.ts "$schema" "$table" "$out/m-snappy.parquet" snappy 131072
 run psql-copy-csv         psql -X -q -c "\\copy $schema.$table to '$out/table.csv' csv header"
 run duckdb-csv-to-parquet npx tsx bench/export/duckdb-convert.ts "$out/table.csv" "$out/duck.parquet" zstd 131072 2
-run hyparquet-writer      npx tsx bench/export/writers.ts hyparquet-writer "$schema" "$table" "$out/hw.parquet" 131072
-run parquetjs-lite-200k   npx tsx bench/export/writers.ts parquetjs-lite "$schema" "$table" "$out/pj.parquet" 131072 200000

@@ -13,7 +13,7 @@ import { executeRun } from '../runs/run.ts';
 import type { Command } from './command.ts';
 import { exitCodeFor } from './exit-codes.ts';
 
-const ACCEPTED = ['database-url', 'target', 'out', 'partition-by', 'row-group-size', 'compression', 'log-format', 'quiet'] as const satisfies readonly OptionName[];
+const ACCEPTED = ['database-url', 'target', 'out', 'partition-by', 'row-group-size', 'compression', 'tables', 'log-format', 'quiet'] as const satisfies readonly OptionName[];
 
 export const command: Command = {
   summary: 'write the published gold tables to Parquet (exports/, atomically, with a manifest)',
@@ -28,8 +28,11 @@ options:
   --out DIR                output folder (default exports)
   --partition-by order_year
                            Hive-style folders fact_sales/order_year=YYYY/
-  --row-group-size N       rows per Parquet row group (default 131072)
+  --row-group-size N       rows per Parquet row group, rounded up to a multiple of 2048
+                           (default 131072)
   --compression zstd|snappy  (default zstd)
+  --tables LIST            only these, e.g. fact_sales (the output folder then holds only
+                           them); default all three
   --target NAME            schema prefix (NAME_gold); env ETL_TARGET
   --database-url URL       env DATABASE_URL, else PG* variables
   --log-format pretty|json, --quiet
@@ -55,6 +58,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
           rowGroupSize: config.export.rowGroupSize,
           compression: config.export.compression,
           partitionBy: config.export.partitionBy,
+          ...(config.export.tables ? { tables: config.export.tables } : {}),
           signal: ctx.signal,
           onTable: (t, seconds) => logger.event('export_table', { table: t.table, rows: t.rows, files: t.files.length, bytes: t.files.reduce((n, f) => n + f.bytes, 0), seconds },
             `  ${t.table.padEnd(18)} ${String(t.rows).padStart(10)} rows  ${t.files.length} file(s)  ${(t.files.reduce((n, f) => n + f.bytes, 0) / 1e6).toFixed(1)} MB  ${seconds.toFixed(1)} s`),

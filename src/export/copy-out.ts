@@ -46,6 +46,8 @@ export class CopyOutStream extends Readable implements Submittable {
   private inBody = false;
   private wanted = false;
   private forwarding = false;
+  /** Destroyed before the COPY ended: the rest is read and dropped so that pg gets its connection back. */
+  private discarding = false;
   private readonly onReadable = () => this.forward();
 
   constructor(text: string) {
@@ -67,6 +69,20 @@ export class CopyOutStream extends Readable implements Submittable {
     stream.pause();
     stream.on('readable', this.onReadable);
     connection.query(this.text);
+  }
+
+  /**
+   * A consumer that gives up mid-COPY (the encoder failed) must not leave the connection in COPY
+   * mode, or the next query on it would wait forever: keep reading, drop the data, and hand the
+   * connection back to pg at CopyDone as usual.
+   */
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.connection) {
+      this.discarding = true;
+      this.wanted = true;
+      this.forward();
+    }
+    callback(err);
   }
 
   override _read(): void {
@@ -128,7 +144,7 @@ export class CopyOutStream extends Readable implements Submittable {
         }
       }
     }
-    if (w > 0) this.wanted = this.push(chunk.subarray(0, w));
+    if (w > 0 && !this.discarding) this.wanted = this.push(chunk.subarray(0, w));
   }
 
   /**
@@ -136,7 +152,7 @@ export class CopyOutStream extends Readable implements Submittable {
    * an ErrorResponse the stream does not end: pg parses the error and calls handleError.
    */
   private finish(chunk: Buffer, w: number, unread: Buffer, ended: boolean): void {
-    if (w > 0) this.push(chunk.subarray(0, w));
+    if (w > 0 && !this.discarding) this.push(chunk.subarray(0, w));
     const connection = this.connection!;
     const handler = this.pgDataHandler!;
     this.connection = null;
@@ -146,7 +162,7 @@ export class CopyOutStream extends Readable implements Submittable {
     if (unread.length > 0) handler(unread);
     // Resumed on the next tick, as pg-copy-streams does: pg's handler may itself pause the stream.
     process.nextTick(() => connection.stream.resume());
-    if (ended) this.push(null);
+    if (ended && !this.discarding) this.push(null);
   }
 
   /** pg: the server reported an error (after `finish` gave the connection back). */

@@ -26,7 +26,7 @@ import type { ConnectionConfig, SchemaNames } from '../config.ts';
 import { type Client, connect } from '../db/client.ts';
 import { DataError, DependencyError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { type ColumnDescription, EXPORT_FORMAT_VERSION, exportTable, type ExportTableResult } from './export-table.ts';
-import { type Compression, warmUpEncoder } from './parquet-writer.ts';
+import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
 
 export const GOLD_EXPORTS = ['fact_sales', 'customer_features', 'sales_daily'] as const;
 export type GoldExport = (typeof GOLD_EXPORTS)[number];
@@ -168,13 +168,13 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
   } catch (err) {
     throw ioError(err, `preparing ${exportsDir}`, exportsDir);
   }
-  // The encoder thread compiles parquet-wasm while we connect and take the snapshot.
-  warmUpEncoder();
   const stamp = `${options.runId ?? 'adhoc'}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const tmpDir = path.join(dir, `${tmpStem}${stamp}`);
   let client: Client | null = null;
+  let encoder: ParquetEncoder | null = null;
   try {
     await mkdir(tmpDir).catch((err) => { throw ioError(err, `creating ${tmpDir}`, tmpDir); });
+    encoder = await ParquetEncoder.open();
     client = await connect(options.connection, 'medallion export');
     await client.query('begin isolation level repeatable read read only').catch((err) => { throw fromDatabaseError(err, 'starting the export snapshot'); });
     const provenance: Record<string, string> = {
@@ -187,7 +187,7 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
       run_id: options.runId,
       as_of: options.asOf,
       exported_at: new Date().toISOString(),
-      writer: 'parquet-wasm 0.8 (arrow-rs), COPY TO STDOUT text format',
+      writer: `DuckDB ${ParquetEncoder.version}, from COPY TO STDOUT (format csv)`,
       compression: options.compression,
       row_group_size: options.rowGroupSize,
       partition_by: options.partitionBy ?? null,
@@ -208,6 +208,7 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
         compression: options.compression,
         metadata: options.publishedGoldSchema ? { ...provenance, 'medallion.source': `${options.publishedGoldSchema}.${table}` } : provenance,
         inTransaction: true,
+        encoder,
         signal: options.signal,
         onRows: (n) => {
           exportedRows += n;
@@ -232,6 +233,8 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
     await client.query('commit');
     await client.end().catch(() => {});
     client = null;
+    encoder.close();
+    encoder = null;
 
     await writeFile(path.join(tmpDir, '_manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`).catch((err) => { throw ioError(err, 'writing _manifest.json', tmpDir); });
     await fsyncDir(tmpDir);
@@ -241,6 +244,7 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
     return { exportsDir, manifest, seconds: (performance.now() - started) / 1000 };
   } catch (err) {
     if (client) await client.end().catch(() => {});
+    encoder?.close();
     await rm(tmpDir, { recursive: true, force: true }).catch(() => {});
     if (options.signal?.aborted && options.signal.reason instanceof MedallionError) throw options.signal.reason;
     if (err instanceof MedallionError) throw err;

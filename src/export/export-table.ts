@@ -1,28 +1,32 @@
 /**
  * One table (or view) → one Parquet file, or one file per partition value in Hive-style folders.
- * Rows stream out of Postgres with `COPY ... TO STDOUT` (text format), are parsed into row groups of
- * `rowGroupSize` rows and written by parquet-wasm; memory holds about one row group at a time.
+ * Rows stream out of Postgres with `COPY ... TO STDOUT (format csv)` through a named pipe into
+ * DuckDB (parquet-encoder.ts), which writes row groups of `rowGroupSize` rows; memory holds about
+ * one row group at a time, whatever the table size.
  *
- * Every file is checked before this returns: rows parsed = rows in the file's footer = rows
+ * Every file is checked before this returns: rows DuckDB wrote = rows in the file's footer = rows
  * Postgres says it sent (COPY's `COPY n`), all in one snapshot (the caller's REPEATABLE READ
  * transaction, or our own). COPY's own count replaces a `count(*)` of the same query, which
  * scanned the table a second time after the export (seconds at 6M rows, on the critical path).
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { type Client, ident, literal } from '../db/client.ts';
 import { DataError, DependencyError, fromDatabaseError, isConnectionError, MedallionError } from '../errors.ts';
 import { CopyOutStream } from './copy-out.ts';
-import { CopyTextParser } from './copy-text.ts';
-import { type Compression, ParquetFileWriter } from './parquet-writer.ts';
+import { makeNamedPipe, openPipeWriter } from './fifo.ts';
+import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
 import { type ExportColumn, KINDS, pandasDtype, pandasMetadata, readColumns } from './types.ts';
 
 export const EXPORT_FORMAT_VERSION = '1';
 /**
- * Rows per batch handed to the encoder. Larger batches cost arrow-rs less per row, but 16,384 took
- * the scale-100 export to 401 MB peak RSS (32,768: 459 MB) against a 400 MB budget (README).
+ * Bytes of COPY output held between Postgres and DuckDB, so that Postgres keeps writing while
+ * DuckDB parses its last buffer (parquet-encoder.ts, CSV_BUFFER_BYTES).
  */
-const DEFAULT_BATCH_ROWS = 8_192;
+const PIPE_BUFFER_BYTES = 16 << 20;
 
 export interface ExportTableOptions {
   client: Client;
@@ -38,10 +42,10 @@ export interface ExportTableOptions {
   compression: Compression;
   /** Provenance written into every file's key-value metadata (strings). */
   metadata?: Record<string, string>;
-  /** Called with the number of rows of each batch parsed (live progress). */
+  /** Called with the rows of each file once it is written (progress). */
   onRows?: (rows: number) => void;
-  /** Rows per batch handed to the writer (memory vs per-batch overhead; default 8192). */
-  batchRows?: number;
+  /** The encoder to use (exportGold shares one across tables); else one is opened and closed here. */
+  encoder?: ParquetEncoder;
   /** Set when the caller already opened the transaction whose snapshot the export must use. */
   inTransaction?: boolean;
   signal?: AbortSignal;
@@ -93,8 +97,11 @@ export function describeColumns(columns: readonly ExportColumn[], partitionBy?: 
   return [...described.filter((c) => c.name !== partitionBy), ...described.filter((c) => c.name === partitionBy)];
 }
 
-/** The session settings the COPY text parser relies on (see copy-text.ts). */
-const SESSION_SETTINGS = `set local datestyle = 'ISO, YMD'; set local timezone = 'UTC'; set local extra_float_digits = 1; set local intervalstyle = 'iso_8601'`;
+/**
+ * The text forms parquet-encoder.ts reads: ISO dates, timestamptz in UTC, floats in their shortest
+ * exact form (so that `real` 1.1 becomes the double 1.1).
+ */
+const SESSION_SETTINGS = `set local datestyle = 'ISO, YMD'; set local timezone = 'UTC'; set local extra_float_digits = 1`;
 
 export async function exportTable(options: ExportTableOptions): Promise<ExportTableResult> {
   const { client, schema, table } = options;
@@ -102,6 +109,7 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
   if (!options.outFile === !options.outDir) throw new DataError('EXPORT_FAILED', `exportTable(${where}): give exactly one of outFile and outDir`);
   if (options.partitionBy && !options.outDir) throw new DataError('EXPORT_FAILED', `exportTable(${where}): partitioning needs outDir`);
   if (!options.inTransaction) await client.query('begin isolation level repeatable read read only');
+  const encoder = options.encoder ?? await ParquetEncoder.open();
   try {
     await client.query(SESSION_SETTINGS);
     const allColumns = await readColumns(client, schema, table).catch((err) => { throw fromDatabaseError(err, `reading the columns of ${where}`); });
@@ -145,7 +153,7 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
     for (const job of jobs) {
       options.signal?.throwIfAborted();
       const select = job.filter === 'true' ? `select ${list} from ${rel}` : `select ${list} from ${rel} where ${job.filter}`;
-      const file = await copyToParquet({ ...options, columns, select, file: job.file, meta, where });
+      const file = await copyToParquet({ ...options, encoder, columns, select, file: job.file, meta, where });
       files.push(job.partition ? { ...file, partition: job.partition } : file);
     }
     if (!options.inTransaction) await client.query('commit');
@@ -153,61 +161,96 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
   } catch (err) {
     if (!options.inTransaction) await client.query('rollback').catch(() => {});
     throw err;
+  } finally {
+    if (!options.encoder) encoder.close();
   }
 }
 
-/** COPY one query into one Parquet file; checks parsed rows against the written footer and COPY's count. */
-async function copyToParquet(o: ExportTableOptions & { columns: ExportColumn[]; select: string; file: string; meta: Map<string, string>; where: string }): Promise<ExportedFile> {
+type CopyJob = ExportTableOptions & {
+  encoder: ParquetEncoder;
+  columns: ExportColumn[];
+  select: string;
+  file: string;
+  meta: Map<string, string>;
+  where: string;
+};
+
+/**
+ * COPY one query into one Parquet file: Postgres → named pipe → DuckDB. Checks the rows DuckDB
+ * wrote against the file's footer and COPY's own count.
+ */
+async function copyToParquet(o: CopyJob): Promise<ExportedFile> {
   await mkdir(path.dirname(o.file), { recursive: true });
-  const writer = new ParquetFileWriter({ path: o.file, columns: o.columns, rowGroupSize: o.rowGroupSize, compression: o.compression, metadata: o.meta });
-  const prepared: ReturnType<ParquetFileWriter['prepare']>[] = [];
-  // The parser hands over small batches; the Parquet writer gathers them into row groups of
-  // rowGroupSize rows (it encodes and compresses each batch as it arrives), so memory holds a few
-  // batches and one compressed row group instead of several uncompressed row groups.
-  const batchRows = Math.min(o.rowGroupSize, o.batchRows ?? DEFAULT_BATCH_ROWS);
-  const parser = new CopyTextParser(o.columns, batchRows, (buffers, rows) => {
-    // Buffers are reused after this returns: serialise them now (a copy).
-    prepared.push(writer.prepare(buffers, rows));
-    o.onRows?.(rows);
-  }, o.where);
-  const stream = o.client.query(new CopyOutStream(`copy (${o.select}) to stdout`));
-  const onAbort = () => stream.destroy(o.signal?.reason instanceof Error ? o.signal.reason : new Error('aborted'));
+  const pipe = await makeNamedPipe();
+  const encoding = o.encoder.csvToParquet({
+    source: pipe.path, columns: o.columns, outFile: o.file, rowGroupSize: o.rowGroupSize, compression: o.compression, metadata: o.meta,
+  });
+  encoding.catch(() => {});
+  let copy: CopyOutStream | null = null;
+  const onAbort = () => {
+    o.encoder.interrupt();
+    copy?.destroy(o.signal?.reason instanceof Error ? o.signal.reason : new Error('aborted'));
+  };
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  let written: Awaited<ReturnType<ParquetFileWriter['close']>>;
-  let sent: number | null;
+  let sent: number | null = null;
+  let copyError: unknown = null;
   try {
-    for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-      parser.push(chunk);
-      while (prepared.length) await writer.put(prepared.shift()!);
+    const sink = await openPipeWriter(pipe.path, encoding);
+    if (sink) {
+      copy = o.client.query(new CopyOutStream(`copy (${o.select}) to stdout (format csv)`));
+      try {
+        await pipeline(copy, sink.createWriteStream({ highWaterMark: PIPE_BUFFER_BYTES }));
+        // Postgres's own count of the rows it sent (COPY's CommandComplete), in the same snapshot.
+        sent = await copy.completed;
+      } catch (err) {
+        copyError = err;
+      }
     }
-    parser.finish();
-    // Postgres's own count of the rows it sent (COPY's CommandComplete), in the same snapshot.
-    sent = await stream.completed;
-    while (prepared.length) await writer.put(prepared.shift()!);
-    written = await writer.close();
+    // Postgres' error explains a failed COPY better than DuckDB's view of a pipe closed early; a
+    // broken pipe (EPIPE) means DuckDB stopped reading, and DuckDB's error says why.
+    const pipeBroken = (copyError as { code?: string } | null)?.code === 'EPIPE';
+    if (copyError && !pipeBroken) throw copyError;
+    const written = await encoding.catch((err: unknown) => { throw encoderError(err, o); });
+    if (copyError) throw copyError;
+    const footer = await o.encoder.footer(o.file);
+    if (footer.rows !== written) {
+      throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${o.file}: DuckDB wrote ${written} rows but the file's footer says ${footer.rows}`, { file: o.file });
+    }
+    if (sent !== written) {
+      throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${path.basename(o.file)} of ${o.where} has ${written} rows, Postgres sent ${sent}`, { file: o.file });
+    }
+    const { size } = await stat(o.file);
+    o.onRows?.(written);
+    return { path: o.file, rows: written, bytes: size, sha256: await sha256File(o.file), rowGroups: footer.rowGroupRows.length, rowGroupRows: footer.rowGroupRows };
   } catch (err) {
-    prepared.length = 0;
-    stream.destroy();
-    await writer.abort();
+    copy?.destroy();
     if (o.signal?.aborted && o.signal.reason instanceof MedallionError) throw o.signal.reason;
     if (err instanceof MedallionError) throw err;
     const e = err as Error & { code?: string };
+    if ((typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) || isConnectionError(err)) throw fromDatabaseError(err, `exporting ${o.where}`);
     if (e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
       throw new DependencyError('IO_ERROR', `writing ${o.file}: ${e.message}`, { file: o.file }, { cause: err });
     }
-    if (e instanceof Error && e.message.startsWith('Parquet writer')) throw new DataError('EXPORT_FAILED', `${o.where}: ${e.message}`, { file: o.file }, { cause: err });
-    if ((typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) || isConnectionError(err)) throw fromDatabaseError(err, `exporting ${o.where}`);
     throw err;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
+    await encoding.catch(() => {});
+    await pipe.remove();
   }
-  if (written.rows !== parser.totalRows || writer.rows !== parser.totalRows) {
-    throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${o.file}: parsed ${parser.totalRows} rows from COPY but the file's footer says ${written.rows}`, { file: o.file });
+}
+
+/** DuckDB's error (a value it cannot convert, a full disk …) as ours, naming the table and file. */
+function encoderError(err: unknown, o: CopyJob): MedallionError {
+  // DuckDB's CSV errors run to 30 lines of reader options; the first paragraph says what and where.
+  const message = (err instanceof Error ? err.message : String(err)).split(/\n\s*\n/)[0]!.replace(/\s*\n\s*/g, '; ');
+  if (/No space left|Permission denied|Could not (open|write)|IO Error/i.test(message)) {
+    return new DependencyError('IO_ERROR', `writing ${o.file}: ${message}`, { file: o.file }, { cause: err });
   }
-  if (sent !== parser.totalRows) {
-    throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${path.basename(o.file)} of ${o.where} has ${parser.totalRows} rows, Postgres sent ${sent}`, { file: o.file });
-  }
-  const { size } = await stat(o.file);
-  if (size !== written.bytes) throw new DataError('EXPORT_FAILED', `${o.file}: wrote ${written.bytes} bytes but the file has ${size}`, { file: o.file });
-  return { path: o.file, rows: written.rows, bytes: size, sha256: written.sha256, rowGroups: written.rowGroups, rowGroupRows: written.rowGroupRows };
+  return new DataError('EXPORT_FAILED', `${o.where}: ${message}`, { file: o.file, hint: 'See src/export/README.md for the types the export supports.' }, { cause: err });
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash);
+  return hash.digest('hex');
 }

@@ -2,4 +2,4 @@
 export { exportGold, recoverExports, GOLD_EXPORTS, type ExportGoldOptions, type ExportGoldResult, type InputFile, type Manifest, type ManifestFile } from './export-gold.ts';
 export { exportTable, describeColumns, type ExportTableOptions, type ExportTableResult, type ExportedFile, type ColumnDescription } from './export-table.ts';
 export { KINDS, kindOf, pandasDtype, readColumns, type ColumnKind, type ExportColumn } from './types.ts';
-export type { Compression } from './parquet-writer.ts';
+export type { Compression } from './parquet-encoder.ts';

@@ -48,7 +48,7 @@ function options(exportsDir: string, extra: Partial<ExportGoldOptions> = {}): Ex
     runId: 42,
     asOf: '2014-01-29',
     inputFiles: [{ file: 'seeds/bronze/sales_details.csv', sha256: 'a'.repeat(64), bytes: 123 }],
-    rowGroupSize: 1000,
+    rowGroupSize: 2048,
     compression: 'zstd',
     ...extra,
   };
@@ -81,7 +81,7 @@ describe('exportGold', () => {
     expect(await siblingsOf(out)).toEqual([]);
 
     const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
-    expect(manifest).toMatchObject({ run_id: 42, as_of: '2014-01-29', compression: 'zstd', row_group_size: 1000, partition_by: null });
+    expect(manifest).toMatchObject({ run_id: 42, as_of: '2014-01-29', compression: 'zstd', row_group_size: 2048, partition_by: null });
     expect(manifest.inputs).toEqual([{ file: 'seeds/bronze/sales_details.csv', sha256: 'a'.repeat(64), bytes: 123 }]);
     expect(manifest).toEqual(JSON.parse(JSON.stringify(result.manifest)));
     const counts = { fact_sales: 3000, customer_features: 500, sales_daily: 100 };
@@ -102,7 +102,7 @@ describe('exportGold', () => {
     }
     const fact = manifest.tables.fact_sales!;
     expect(fact.files.map((f) => f.path)).toEqual(['fact_sales/part-00000.parquet']);
-    expect(fact.files[0]!.row_groups).toBe(3);
+    expect(fact.files[0]!.row_groups).toBe(2); // 3,000 rows: 2,048 + 952
     expect(fact.columns.map((c) => [c.name, c.postgres, c.parquet, c.pandas])).toEqual([
       ['order_number', 'text', 'BYTE_ARRAY STRING', 'str'],
       ['customer_id', 'bigint', 'INT64', 'Int64'],

@@ -4,7 +4,7 @@
  * that readers see and says why with its exit code.
  */
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,6 +79,15 @@ describe('medallion build', () => {
     expect(manifest.as_of).toBe('2014-01-29');
     expect(manifest.inputs.map((f: { file: string; sha256: string }) => ({ file: f.file, sha256: f.sha256 })).sort((a: { file: string }, b: { file: string }) => a.file.localeCompare(b.file))).toEqual(files);
     expect(manifest.tables.fact_sales.source).toBe(`${target}_gold.fact_sales`);
+
+    // --tables: only the tables asked for; a name that is not a gold export is a usage error
+    const only = path.join(work, 'only-fact');
+    const one = await runCli(['export', '--target', target, '--out', only, '--tables', 'fact_sales'], { cwd: work });
+    expect(one.code, one.stderr).toBe(0);
+    expect((await readdir(only)).sort()).toEqual(['_manifest.json', 'fact_sales']);
+    const bad = await runCli(['export', '--target', target, '--out', only, '--tables', 'fact_sales,bronze_sales'], { cwd: work });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--tables.*bronze_sales/);
   });
 
   it('exits 1 and changes nothing published when an error test fails', async () => {

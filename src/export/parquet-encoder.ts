@@ -1,0 +1,141 @@
+/**
+ * Parquet encoding by DuckDB, in this process (@duckdb/node-api). Postgres' COPY output (CSV) is
+ * handed to DuckDB through a named pipe (fifo.ts); DuckDB parses it with the column types we
+ * declare (no sniffing) and writes the Parquet file. README "Choosing the writer" has the figures
+ * that made this the writer: at scale 100 it is the only one faster than the DuckDB baseline,
+ * because Postgres writing CSV and DuckDB encoding overlap on the two cores instead of following
+ * each other.
+ *
+ * Types follow `types.ts` (the contract): every integer BIGINT, numeric/real/double DOUBLE (parsed
+ * from Postgres' shortest exact text), dates TIMESTAMP_MS (pandas reads Parquet DATE as `object`),
+ * timestamps TIMESTAMP / TIMESTAMPTZ (microseconds), text VARCHAR. A date or timestamp that pandas
+ * cannot hold as datetime64 (±infinity, years outside 1..9999) fails the export naming the column,
+ * instead of coming out as a wrong value.
+ */
+import { type DuckDBConnection, DuckDBInstance, version as duckdbVersion } from '@duckdb/node-api';
+import type { ColumnKind, ExportColumn } from './types.ts';
+
+export type Compression = 'zstd' | 'snappy';
+
+const DUCKDB_TYPE: Record<ColumnKind, string> = {
+  int64: 'BIGINT',
+  float64: 'DOUBLE',
+  bool: 'BOOLEAN',
+  // read as text, checked and cast by exportedValue
+  date: 'VARCHAR',
+  timestamp: 'VARCHAR',
+  timestamptz: 'VARCHAR',
+  string: 'VARCHAR',
+};
+
+/**
+ * DuckDB's memory for one file: about one row group of 131,072 rows of fact_sales being encoded.
+ * Below ~200 MB DuckDB starts evicting and the scale-100 export took 75 s instead of 24 s; with
+ * 300 MB the whole process peaked under 400 MB (README).
+ */
+const MEMORY_LIMIT = '300MB';
+/**
+ * DuckDB reads the pipe in buffers of this size and parses each before reading the next; Postgres
+ * keeps writing into fifo.ts' 16 MB meanwhile. With DuckDB's default (32 MB, read whole before
+ * parsing) the two took turns: 30 s instead of 23 s at scale 100. Also the longest row accepted.
+ */
+const CSV_BUFFER_BYTES = 4 << 20;
+
+export interface CsvToParquetOptions {
+  /** A file or named pipe holding Postgres `COPY … (format csv)` output, no header. */
+  source: string;
+  columns: readonly ExportColumn[];
+  outFile: string;
+  rowGroupSize: number;
+  compression: Compression;
+  /** Written into the file footer's key-value metadata. */
+  metadata: ReadonlyMap<string, string>;
+}
+
+export interface Footer {
+  rows: number;
+  rowGroupRows: number[];
+}
+
+const quoteString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+const quoteName = (s: string) => `"${s.replaceAll('"', '""')}"`;
+
+/**
+ * The expression that turns the CSV column into the exported one. Out-of-range dates and
+ * timestamps must fail rather than come out wrong: Postgres writes years outside 1..9999 with 5+
+ * digits or a ' BC' suffix, and ±infinity as words, while DuckDB's date parser reads
+ * '0044-03-15 BC' as the year 44 AD (and with a strict dateformat, 'infinity' as 1900-01-01). So
+ * dates and timestamps are read as text and checked first. A date in 0001..9999 is exactly 10
+ * bytes, which costs DuckDB least to check: 19.4 s at scale 100 against 17.3 s unchecked (string
+ * functions on the text: 25.8 s). Gold has few timestamps; they take the fuller check.
+ */
+function exportedValue(col: ExportColumn): string {
+  const name = quoteName(col.name);
+  const outOfRange = quoteString(`column ${col.name}: a value outside the years 1-9999 (or infinity), which pandas cannot hold; cast or filter it in the model`);
+  const fourDigitYearAD = `substr(${name}, 5, 1) = '-' and not ends_with(${name}, ' BC')`;
+  const textChecked = (cast: string) => `case when ${name} is null then null when ${fourDigitYearAD} then ${cast} else error(${outOfRange}) end as ${name}`;
+  switch (col.kind) {
+    case 'date':
+      return `case when strlen(${name}) = 10 then cast(cast(${name} as date) as timestamp_ms) when ${name} is null then null else error(${outOfRange}) end as ${name}`;
+    case 'timestamp':
+      return textChecked(`cast(${name} as timestamp)`);
+    case 'timestamptz':
+      return textChecked(`cast(${name} as timestamptz)`);
+    default:
+      return name;
+  }
+}
+
+/**
+ * One DuckDB database in memory, single-threaded (the other core is Postgres'), used for every file
+ * of an export in turn.
+ */
+export class ParquetEncoder {
+  /** DuckDB's version, for the manifest. */
+  static readonly version: string = duckdbVersion();
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+  ) {}
+
+  static async open(): Promise<ParquetEncoder> {
+    const instance = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: MEMORY_LIMIT });
+    return new ParquetEncoder(instance, await instance.connect());
+  }
+
+  /** Reads `source` to its end and writes `outFile`; resolves with the rows written. */
+  async csvToParquet(o: CsvToParquetOptions): Promise<number> {
+    const types = o.columns.map((c) => `${quoteString(c.name)}: ${quoteString(DUCKDB_TYPE[c.kind])}`).join(', ');
+    const select = o.columns.map(exportedValue).join(', ');
+    const metadata = [...o.metadata].map(([k, v]) => `${quoteString(k)}: ${quoteString(v)}`).join(', ');
+    // Postgres' CSV: NULL is an empty unquoted field, an empty string is "" (allow_quoted_nulls off).
+    const read = `read_csv(${quoteString(o.source)}, columns = {${types}}, header = false, auto_detect = false,
+      delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false,
+      buffer_size = ${CSV_BUFFER_BYTES}, max_line_size = ${CSV_BUFFER_BYTES})`;
+    const result = await this.connection.run(
+      `copy (select ${select} from ${read}) to ${quoteString(o.outFile)}
+       (format parquet, compression ${o.compression}, row_group_size ${o.rowGroupSize}, kv_metadata {${metadata}})`,
+    );
+    return Number(result.rowsChanged);
+  }
+
+  /** The row count of each row group, from the footer of the file as it is on disk. */
+  async footer(file: string): Promise<Footer> {
+    const reader = await this.connection.runAndReadAll(
+      `select row_group_id, any_value(row_group_num_rows) as row_count from parquet_metadata(${quoteString(file)}) group by row_group_id order by row_group_id`,
+    );
+    const rowGroupRows = reader.getRowObjects().map((r) => Number(r.row_count));
+    return { rows: rowGroupRows.reduce((a, b) => a + b, 0), rowGroupRows };
+  }
+
+  /** Stops the statement running on this encoder (it then rejects). */
+  interrupt(): void {
+    this.connection.interrupt();
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
