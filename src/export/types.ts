@@ -1,7 +1,7 @@
 /**
  * The one table that decides how a Postgres column becomes a Parquet column, and what pandas makes
- * of it. Everything else in the export (the COPY parser, the Arrow builders, the manifest, the
- * README's dtype table, test/consumers/check_exports.py) follows from `mapPgType`.
+ * of it. Everything else in the export (the DuckDB types and casts in parquet-encoder.ts, the
+ * manifest, the README's dtype table, test/consumers/check_exports.py) follows from `kindOf`.
  *
  * pandas rules we rely on (pandas >= 2 with pyarrow, checked with pandas 3.1 / pyarrow 26):
  * - Parquet DATE comes back as `object` (datetime.date) — so dates are written as TIMESTAMP(ms),
@@ -14,13 +14,13 @@ import type { Client } from '../db/client.ts';
 import { ident, literal } from '../db/client.ts';
 import { DataError } from '../errors.ts';
 
-/** How the COPY text of a value is parsed and which Arrow/Parquet type it becomes. */
+/** Which Parquet type a Postgres column becomes (parquet-encoder.ts decides how DuckDB reads it). */
 export type ColumnKind = 'int64' | 'float64' | 'bool' | 'date' | 'timestamp' | 'timestamptz' | 'string';
 
 export interface KindSpec {
   /** The Parquet physical type and logical annotation written. */
   parquet: string;
-  /** The Arrow type handed to the writer. */
+  /** The Arrow type pyarrow reads it as (recorded in the manifest). */
   arrow: string;
   /** pandas dtype from `pandas.read_parquet` when the column is NOT NULL / may be NULL. */
   pandas: { notNull: string; nullable: string };
