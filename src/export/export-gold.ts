@@ -171,10 +171,8 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
   const stamp = `${options.runId ?? 'adhoc'}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const tmpDir = path.join(dir, `${tmpStem}${stamp}`);
   let client: Client | null = null;
-  let encoder: ParquetEncoder | null = null;
   try {
     await mkdir(tmpDir).catch((err) => { throw ioError(err, `creating ${tmpDir}`, tmpDir); });
-    encoder = await ParquetEncoder.open();
     client = await connect(options.connection, 'medallion export');
     await client.query('begin isolation level repeatable read read only').catch((err) => { throw fromDatabaseError(err, 'starting the export snapshot'); });
     const provenance: Record<string, string> = {
@@ -208,7 +206,6 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
         compression: options.compression,
         metadata: options.publishedGoldSchema ? { ...provenance, 'medallion.source': `${options.publishedGoldSchema}.${table}` } : provenance,
         inTransaction: true,
-        encoder,
         signal: options.signal,
         onRows: (n) => {
           exportedRows += n;
@@ -233,8 +230,6 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
     await client.query('commit');
     await client.end().catch(() => {});
     client = null;
-    encoder.close();
-    encoder = null;
 
     await writeFile(path.join(tmpDir, '_manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`).catch((err) => { throw ioError(err, 'writing _manifest.json', tmpDir); });
     await fsyncDir(tmpDir);
@@ -244,7 +239,6 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
     return { exportsDir, manifest, seconds: (performance.now() - started) / 1000 };
   } catch (err) {
     if (client) await client.end().catch(() => {});
-    encoder?.close();
     await rm(tmpDir, { recursive: true, force: true }).catch(() => {});
     if (options.signal?.aborted && options.signal.reason instanceof MedallionError) throw options.signal.reason;
     if (err instanceof MedallionError) throw err;

@@ -44,8 +44,6 @@ export interface ExportTableOptions {
   metadata?: Record<string, string>;
   /** Called with the rows of each file once it is written (progress). */
   onRows?: (rows: number) => void;
-  /** The encoder to use (exportGold shares one across tables); else one is opened and closed here. */
-  encoder?: ParquetEncoder;
   /** Set when the caller already opened the transaction whose snapshot the export must use. */
   inTransaction?: boolean;
   signal?: AbortSignal;
@@ -109,7 +107,6 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
   if (!options.outFile === !options.outDir) throw new DataError('EXPORT_FAILED', `exportTable(${where}): give exactly one of outFile and outDir`);
   if (options.partitionBy && !options.outDir) throw new DataError('EXPORT_FAILED', `exportTable(${where}): partitioning needs outDir`);
   if (!options.inTransaction) await client.query('begin isolation level repeatable read read only');
-  const encoder = options.encoder ?? await ParquetEncoder.open();
   try {
     await client.query(SESSION_SETTINGS);
     const allColumns = await readColumns(client, schema, table).catch((err) => { throw fromDatabaseError(err, `reading the columns of ${where}`); });
@@ -153,7 +150,7 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
     for (const job of jobs) {
       options.signal?.throwIfAborted();
       const select = job.filter === 'true' ? `select ${list} from ${rel}` : `select ${list} from ${rel} where ${job.filter}`;
-      const file = await copyToParquet({ ...options, encoder, columns, select, file: job.file, meta, where });
+      const file = await copyToParquet({ ...options, columns, select, file: job.file, meta, where });
       files.push(job.partition ? { ...file, partition: job.partition } : file);
     }
     if (!options.inTransaction) await client.query('commit');
@@ -161,13 +158,10 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
   } catch (err) {
     if (!options.inTransaction) await client.query('rollback').catch(() => {});
     throw err;
-  } finally {
-    if (!options.encoder) encoder.close();
   }
 }
 
 type CopyJob = ExportTableOptions & {
-  encoder: ParquetEncoder;
   columns: ExportColumn[];
   select: string;
   file: string;
@@ -178,17 +172,25 @@ type CopyJob = ExportTableOptions & {
 /**
  * COPY one query into one Parquet file: Postgres → named pipe → DuckDB. Checks the rows DuckDB
  * wrote against the file's footer and COPY's own count.
+ *
+ * Each file gets its own DuckDB, closed when the file is done: a DuckDB kept for the next file
+ * keeps the memory of the last one, and the scale-100 export then peaked at 412-458 MB during
+ * customer_features instead of staying under 370 MB.
  */
 async function copyToParquet(o: CopyJob): Promise<ExportedFile> {
   await mkdir(path.dirname(o.file), { recursive: true });
   const pipe = await makeNamedPipe();
-  const encoding = o.encoder.csvToParquet({
+  const encoder = await ParquetEncoder.open().catch(async (err: unknown) => {
+    await pipe.remove();
+    throw err;
+  });
+  const encoding = encoder.csvToParquet({
     source: pipe.path, columns: o.columns, outFile: o.file, rowGroupSize: o.rowGroupSize, compression: o.compression, metadata: o.meta,
   });
   encoding.catch(() => {});
   let copy: CopyOutStream | null = null;
   const onAbort = () => {
-    o.encoder.interrupt();
+    encoder.interrupt();
     copy?.destroy(o.signal?.reason instanceof Error ? o.signal.reason : new Error('aborted'));
   };
   o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -212,7 +214,7 @@ async function copyToParquet(o: CopyJob): Promise<ExportedFile> {
     if (copyError && !pipeBroken) throw copyError;
     const written = await encoding.catch((err: unknown) => { throw encoderError(err, o); });
     if (copyError) throw copyError;
-    const footer = await o.encoder.footer(o.file);
+    const footer = await encoder.footer(o.file);
     if (footer.rows !== written) {
       throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${o.file}: DuckDB wrote ${written} rows but the file's footer says ${footer.rows}`, { file: o.file });
     }
@@ -235,6 +237,7 @@ async function copyToParquet(o: CopyJob): Promise<ExportedFile> {
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     await encoding.catch(() => {});
+    encoder.close();
     await pipe.remove();
   }
 }

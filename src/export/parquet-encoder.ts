@@ -87,8 +87,8 @@ function exportedValue(col: ExportColumn): string {
 }
 
 /**
- * One DuckDB database in memory, single-threaded (the other core is Postgres'), used for every file
- * of an export in turn.
+ * One DuckDB database in memory, single-threaded (the other core is Postgres'), for one file
+ * (export-table.ts says why not longer).
  */
 export class ParquetEncoder {
   /** DuckDB's version, for the manifest. */
