@@ -12,6 +12,7 @@ import { type FileHandle, mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { DependencyError } from '../errors.ts';
 
 export interface NamedPipe {
   path: string;
@@ -26,7 +27,9 @@ export async function makeNamedPipe(): Promise<NamedPipe> {
     await promisify(execFile)('mkfifo', ['-m', '600', pipePath]);
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
-    throw err;
+    throw new DependencyError('IO_ERROR', `creating a named pipe with mkfifo in ${dir}: ${(err as Error).message}`, {
+      hint: 'The export needs a POSIX system (Linux, macOS) with mkfifo on the PATH and a writable temp folder (TMPDIR).',
+    }, { cause: err });
   }
   return { path: pipePath, remove: () => rm(dir, { recursive: true, force: true }) };
 }
