@@ -185,6 +185,20 @@ describe('exportTable round trip', () => {
     });
   }
 
+  it('keeps column names that need quoting, in their order', async () => {
+    const names = ['it\'s', 'say "hi"', 'Ünï cödé', 'a,b', 'MixedCase'];
+    await client.query(`create table ${schema}.odd_names (${names.map((n, i) => `"${n.replaceAll('"', '""')}" ${i % 2 ? 'text' : 'bigint'}`).join(', ')})`);
+    await client.query(`insert into ${schema}.odd_names values (1, 'x', 2, 'y', 3), (null, null, null, null, null)`);
+    const out = path.join(dir, 'odd_names.parquet');
+    await exportTable({ client, schema, table: 'odd_names', outFile: out, rowGroupSize: 2048, compression: 'zstd' });
+    const meta = await readMetadata(out);
+    expect(meta.schema.slice(1).map((s) => s.name)).toEqual(names);
+    expect(await readParquet(out)).toEqual([
+      { "it's": 1n, 'say "hi"': 'x', 'Ünï cödé': 2n, 'a,b': 'y', MixedCase: 3n },
+      { "it's": null, 'say "hi"': null, 'Ünï cödé': null, 'a,b': null, MixedCase: null },
+    ]);
+  });
+
   it('refuses a column type it has no mapping for, naming it', async () => {
     await client.query(`create table ${schema}.odd (a integer, j jsonb)`);
     await expect(exportTable({ client, schema, table: 'odd', outFile: path.join(dir, 'odd.parquet'), rowGroupSize: 10, compression: 'zstd' }))
