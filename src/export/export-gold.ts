@@ -8,7 +8,8 @@
  *
  * Everything is written into a fresh folder beside the target (`.exports.tmp-…`, same file system),
  * all tables from one REPEATABLE READ snapshot; every file's footer row count is checked against
- * `count(*)` in that snapshot; the manifest is written last. Only then is the folder swapped in:
+ * the rows DuckDB wrote and the rows Postgres' COPY reports in that snapshot (export-table.ts); the
+ * manifest is written last. Only then is the folder swapped in:
  *
  *   1. rename exports → .exports.old-…      (skipped on the first export)
  *   2. rename .exports.tmp-… → exports

@@ -13,6 +13,7 @@
  * instead of coming out as a wrong value.
  */
 import { type DuckDBConnection, DuckDBInstance, version as duckdbVersion } from '@duckdb/node-api';
+import { ident, literal } from '../db/client.ts';
 import type { ColumnKind, ExportColumn } from './types.ts';
 
 export type Compression = 'zstd' | 'snappy';
@@ -57,21 +58,19 @@ export interface Footer {
   rowGroupRows: number[];
 }
 
-const quoteString = (s: string) => `'${s.replaceAll("'", "''")}'`;
-const quoteName = (s: string) => `"${s.replaceAll('"', '""')}"`;
-
 /**
  * The expression that turns the CSV column into the exported one. Out-of-range dates and
  * timestamps must fail rather than come out wrong: Postgres writes years outside 1..9999 with 5+
  * digits or a ' BC' suffix, and ±infinity as words, while DuckDB's date parser reads
  * '0044-03-15 BC' as the year 44 AD (and with a strict dateformat, 'infinity' as 1900-01-01). So
  * dates and timestamps are read as text and checked first. A date in 0001..9999 is exactly 10
- * bytes, which costs DuckDB least to check: 19.4 s at scale 100 against 17.3 s unchecked (string
- * functions on the text: 25.8 s). Gold has few timestamps; they take the fuller check.
+ * bytes, the cheapest check we found: at scale 100 DuckDB took 17.2-18.8 s with it, 16.7-17.3 s
+ * unchecked and 18.5-19.2 s with substr/ends_with on the text (`bench/export/date-checks.ts`, two
+ * runs). Gold has few timestamps; they take the fuller check.
  */
 function exportedValue(col: ExportColumn): string {
-  const name = quoteName(col.name);
-  const outOfRange = quoteString(`column ${col.name}: a value outside the years 1-9999 (or infinity), which pandas cannot hold; cast or filter it in the model`);
+  const name = ident(col.name);
+  const outOfRange = literal(`column ${col.name}: a value outside the years 1-9999 (or infinity), which pandas cannot hold; cast or filter it in the model`);
   const fourDigitYearAD = `substr(${name}, 5, 1) = '-' and not ends_with(${name}, ' BC')`;
   const textChecked = (cast: string) => `case when ${name} is null then null when ${fourDigitYearAD} then ${cast} else error(${outOfRange}) end as ${name}`;
   switch (col.kind) {
@@ -106,16 +105,16 @@ export class ParquetEncoder {
 
   /** Reads `source` to its end and writes `outFile`; resolves with the rows written. */
   async csvToParquet(o: CsvToParquetOptions): Promise<number> {
-    const types = o.columns.map((c) => `${quoteString(c.name)}: ${quoteString(DUCKDB_TYPE[c.kind])}`).join(', ');
+    const types = o.columns.map((c) => `${literal(c.name)}: ${literal(DUCKDB_TYPE[c.kind])}`).join(', ');
     const select = o.columns.map(exportedValue).join(', ');
-    const metadata = [...o.metadata].map(([k, v]) => `${quoteString(k)}: ${quoteString(v)}`).join(', ');
+    const metadata = o.metadata.size === 0 ? '' : `, kv_metadata {${[...o.metadata].map(([k, v]) => `${literal(k)}: ${literal(v)}`).join(', ')}}`;
     // Postgres' CSV: NULL is an empty unquoted field, an empty string is "" (allow_quoted_nulls off).
-    const read = `read_csv(${quoteString(o.source)}, columns = {${types}}, header = false, auto_detect = false,
+    const read = `read_csv(${literal(o.source)}, columns = {${types}}, header = false, auto_detect = false,
       delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false,
       buffer_size = ${CSV_BUFFER_BYTES}, max_line_size = ${CSV_BUFFER_BYTES})`;
     const result = await this.connection.run(
-      `copy (select ${select} from ${read}) to ${quoteString(o.outFile)}
-       (format parquet, compression ${o.compression}, row_group_size ${o.rowGroupSize}, kv_metadata {${metadata}})`,
+      `copy (select ${select} from ${read}) to ${literal(o.outFile)}
+       (format parquet, compression ${o.compression}, row_group_size ${o.rowGroupSize}${metadata})`,
     );
     return Number(result.rowsChanged);
   }
@@ -123,7 +122,7 @@ export class ParquetEncoder {
   /** The row count of each row group, from the footer of the file as it is on disk. */
   async footer(file: string): Promise<Footer> {
     const reader = await this.connection.runAndReadAll(
-      `select row_group_id, any_value(row_group_num_rows) as row_count from parquet_metadata(${quoteString(file)}) group by row_group_id order by row_group_id`,
+      `select row_group_id, any_value(row_group_num_rows) as row_count from parquet_metadata(${literal(file)}) group by row_group_id order by row_group_id`,
     );
     const rowGroupRows = reader.getRowObjects().map((r) => Number(r.row_count));
     return { rows: rowGroupRows.reduce((a, b) => a + b, 0), rowGroupRows };
