@@ -17,7 +17,7 @@ import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings 
 import { isDatabaseError } from '../transform/sql-error.ts';
 import type { Project, RelationName, Severity, TestDefinition, TestKind } from '../transform/types.ts';
 import { compiledRelation } from '../transform/compile.ts';
-import { failingRowPredicate, failingRowsSql, failureMessage } from './test-sql.ts';
+import { failingRowPredicate, failingRowsSql, failureMessage, type KeyColumns } from './test-sql.ts';
 
 export type TestStatus = 'pass' | 'warn' | 'fail' | 'error';
 
@@ -110,8 +110,8 @@ export async function runTests(options: RunTestsOptions): Promise<TestSummary> {
       id: `${i}:${test.name}`,
       run: async (on: Client) => {
         onEvent({ type: 'test_started', test: test.name, model: test.model });
-        const bytewise = test.kind === 'unique' ? await bytewiseColumns(on, schemas, test.model) : undefined;
-        await finish(await runTest(on, schemas, test, sampleSize, memory, bytewise));
+        const columns = test.kind === 'unique' ? await keyColumns(on, schemas, test.model) : undefined;
+        await finish(await runTest(on, schemas, test, sampleSize, memory, columns));
       },
     })),
     clients,
@@ -150,21 +150,21 @@ export function summarize(results: TestResult[], seconds: number): TestSummary {
 }
 
 /**
- * The columns of a model whose collation is deterministic (text-like; equal means byte-equal), for
- * the bytewise `unique` tests. Empty when the model cannot be read: the test then reports that.
+ * The text-like columns of a model, and those of them whose collation is deterministic (see
+ * KeyColumns). Empty when the model cannot be read: the test then reports that.
  */
-async function bytewiseColumns(client: Client, schemas: SchemaNames, model: RelationName): Promise<Set<string>> {
+async function keyColumns(client: Client, schemas: SchemaNames, model: RelationName): Promise<KeyColumns> {
   try {
-    const { rows } = await client.query<{ name: string }>(
-      `select a.attname as name
+    const { rows } = await client.query<{ name: string; deterministic: boolean }>(
+      `select a.attname as name, c.collisdeterministic as deterministic
          from pg_attribute as a join pg_collation as c on c.oid = a.attcollation
-        where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped and c.collisdeterministic`,
+        where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped`,
       [compiledRelation(model, schemas)],
     );
-    return new Set(rows.map((r) => r.name));
+    return { bytewise: new Set(rows.filter((r) => r.deterministic).map((r) => r.name)), collatable: new Set(rows.map((r) => r.name)) };
   } catch (err) {
     if (isConnectionError(err) || !isDatabaseError(err)) throw fromDatabaseError(err, `reading the columns of ${model}`);
-    return new Set();
+    return { bytewise: new Set(), collatable: new Set() };
   }
 }
 
@@ -175,12 +175,12 @@ export async function runTest(
   test: TestDefinition,
   sampleSize = 10,
   memory = memorySettings(BUILD_MEMORY),
-  bytewise?: ReadonlySet<string>,
+  columns?: KeyColumns,
 ): Promise<TestResult> {
   const t0 = performance.now();
   const base = { name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file };
   try {
-    const failing = failingRowsSql(test, schemas, bytewise);
+    const failing = failingRowsSql(test, schemas, columns);
     // Count and sample in one transaction: the same snapshot, and work_mem for the big hashes.
     const { failingRows, sample } = await withLocalSettings(client, memory, async () => {
       await client.query(PLANNER_SETTINGS_SQL);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchemaNames } from '../../src/config.ts';
 import { type Client, ident } from '../../src/db/client.ts';
 import { MedallionError } from '../../src/errors.ts';
-import { assertTestsPassed, runTests, type TestResult, type TestSummary } from '../../src/quality/index.ts';
+import { assertTestsPassed, failingRowsSql, runTests, type TestResult, type TestSummary } from '../../src/quality/index.ts';
 import { summarize } from '../../src/quality/run-tests.ts';
 import { buildModels, loadProject, type Project } from '../../src/transform/index.ts';
 import { caught, createBronze, dropSchemas, newRun, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
@@ -38,6 +38,7 @@ tests:
   - unique: { name: order_unique, column: order_number }
   - unique: { name: line_unique, columns: [order_number, product_key] }
   - unique: { name: line_unique_where, columns: [order_number, product_key], where: "quantity > 0" }
+  - unique: { name: product_quantity_unique, columns: [product_key, quantity] }
   - expression: { name: quantity_positive, expression: "quantity > 0" }
   - expression: { name: quantity_positive_warn, expression: "quantity > 0", severity: warn }
   - expression: { name: price_positive_where, expression: "price > 5", where: "quantity = 1" }
@@ -105,6 +106,9 @@ describe('runTests: each kind passing and failing', () => {
     expect(result('order_unique').sample).toEqual(expect.arrayContaining([{ order_number: 'SO1', n_rows: 2 }, { order_number: 'SO2', n_rows: 2 }]));
     expect(result('line_unique')).toMatchObject({ status: 'fail', failingRows: 1, sample: [{ order_number: 'SO2', product_key: 'P1', n_rows: 2 }] });
     expect(result('line_unique_where')).toMatchObject({ status: 'pass', failingRows: 0 });
+    // text and integer columns (grouped integer first): the same duplicate, both columns in the sample
+    expect(result('product_quantity_unique')).toMatchObject({ status: 'fail', failingRows: 1, sample: [{ product_key: 'P1', quantity: 1, n_rows: 2 }] });
+    expect(result('product_quantity_unique').message).toBe('1 value of (product_key, quantity) occurs more than once');
     // implied by unique_key
     expect(result('unique_silver_customers_customer_id')).toMatchObject({ status: 'pass' });
     expect(result('not_null_silver_customers_customer_id')).toMatchObject({ status: 'pass' });
@@ -149,9 +153,9 @@ describe('runTests: each kind passing and failing', () => {
   });
 
   it('summarizes, and blocks on error-severity failures and errors only', () => {
-    expect(summary.counts).toEqual({ pass: 11, fail: 10, warn: 1, error: 2 });
+    expect(summary.counts).toEqual({ pass: 11, fail: 11, warn: 1, error: 2 });
     expect(summary.blocking.map((r) => r.name).sort()).toEqual(
-      ['broken_test', 'customer_known', 'line_unique', 'lines_off_by_one', 'order_unique', 'price_not_null', 'price_values', 'quantity_positive', 'quantity_values', 'sum_outside_tolerance', 'unpriced_lines'].sort(),
+      ['broken_test', 'customer_known', 'line_unique', 'lines_off_by_one', 'order_unique', 'price_not_null', 'price_values', 'product_quantity_unique', 'quantity_positive', 'quantity_values', 'sum_outside_tolerance', 'unpriced_lines'].sort(),
     );
   });
 
@@ -179,6 +183,14 @@ describe('runTests: each kind passing and failing', () => {
       { run_id: runId, n: summary.results.length },
       { run_id: second, n: summary.results.length },
     ]);
+  });
+});
+
+describe('failingRowsSql: unique', () => {
+  it('groups the columns without a collation first, bytewise the deterministic text ones', () => {
+    const test = project.models.flatMap((m) => m.tests).find((t) => t.name === 'product_quantity_unique')!;
+    const sql = failingRowsSql(test, schemas, { bytewise: new Set(['product_key']), collatable: new Set(['product_key']) });
+    expect(sql).toContain('group by t."quantity", t."product_key" collate "C" having count(*) > 1');
   });
 });
 
