@@ -1,6 +1,7 @@
 /**
- * `medallion build` end to end, as one run: bronze → as_of → silver + gold (staging) → rule counts
- * and quarantine → data tests → Parquet export from staging → publish. Each stage lives in its own
+ * `medallion build` end to end, as one run: bronze → as_of → silver + gold and their data tests
+ * (staging; each test runs once the models it reads are built) → rule counts and quarantine →
+ * Parquet export from staging → publish. Each stage lives in its own
  * folder; this file only sequences them and reports.
  *
  * The order makes a failed run change nothing that readers see: gold is built and tested in the
@@ -14,7 +15,7 @@ import type { PipelineConfig } from '../config.ts';
 import { type Client, connect, ident } from '../db/client.ts';
 import { DataError } from '../errors.ts';
 import { exportGold, type ExportGoldResult, type InputFile } from '../export/index.ts';
-import { assertTestsPassed, type RuleCountsResult, recordRuleCounts, runTests, type TestSummary } from '../quality/index.ts';
+import { assertTestsPassed, planTests, type RuleCountsResult, recordRuleCounts, type TestSummary } from '../quality/index.ts';
 import { recordAsOf } from '../runs/ledger.ts';
 import { formatTable, type Logger } from '../runs/logger.ts';
 import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
@@ -77,8 +78,21 @@ async function withParallelConnections<T>(ctx: RunContext, count: number, fn: (c
 
 async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFile[], asOf: string, parallel: Client[]): Promise<void> {
   const { config, logger, work } = ctx;
+  // One stage, one schedule: each data test runs as soon as the models it reads are built (dbt's
+  // `build`), on whichever connection is free, so the tests of the early models overlap the long
+  // models at the end of the graph. Nothing is published before every test has run.
+  const testing = planTests({
+    ledger: ctx.ledger,
+    schemas: config.schemas,
+    project,
+    runId: ctx.runId,
+    modelTasks: new Set(project.models.map((m) => m.name)),
+    onEvent: (e) => {
+      if (e.type === 'test_started') logger.progress(`  testing ${e.test} ...`);
+    },
+  });
   const built: BuildResult = await ctx.stage(
-    'models',
+    'models_and_tests',
     () =>
       buildModels({
         client: work,
@@ -88,6 +102,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         asOf,
         runId: ctx.runId,
         signal: ctx.signal,
+        alongside: testing.tasks,
         onEvent: (e) => {
           if (e.type === 'model_started') logger.progress(`  building ${e.model} (${e.materialized}) ...`);
           else if (e.type === 'model_built') logger.event('model_built', { model: e.model, rows: e.rows, seconds: e.seconds }, `  ${e.model}: ${e.rows ?? '(view)'} rows, ${e.seconds.toFixed(2)} s`);
@@ -97,27 +112,13 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
     (r) => r.models.reduce((n, m) => n + (m.rows ?? 0), 0),
   );
   ctx.summary.models = built.models.map((m) => ({ model: m.model, status: 'success', seconds: m.seconds, rows: m.rows, materialized: m.materialized }));
+  const tests: TestSummary = testing.summary();
+  ctx.summary.tests = tests.counts;
 
   const rules: RuleCountsResult = await ctx.stage('rules', () => recordRuleCounts({ client: work, ledger: ctx.ledger, schemas: config.schemas, project, runId: ctx.runId }));
   ctx.summary.rules = rules.counts;
   ctx.summary.quarantined = rules.quarantined;
 
-  const tests: TestSummary = await ctx.stage('tests', () =>
-    runTests({
-      client: work,
-      parallelClients: parallel,
-      ledger: ctx.ledger,
-      schemas: config.schemas,
-      project,
-      runId: ctx.runId,
-      asOf,
-      signal: ctx.signal,
-      onEvent: (e) => {
-        if (e.type === 'test_started') logger.progress(`  testing ${e.test} ...`);
-      },
-    }),
-  );
-  ctx.summary.tests = tests.counts;
   logger.block('models_summary', modelsSummary(built, rules, tests), { models: ctx.summary.models, tests: tests.counts, failing: tests.results.filter((t) => t.status !== 'pass').map((t) => ({ test: t.name, status: t.status, failing_rows: t.failingRows })) });
   assertTestsPassed(tests);
 

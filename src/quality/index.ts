@@ -4,5 +4,5 @@
  */
 export { assertTestsPassed } from './outcome.ts';
 export { type RecordRuleCountsOptions, recordRuleCounts, type RuleCount, type RuleCountsResult } from './rule-counts.ts';
-export { type RunTestsOptions, runTests, type TestEvent, type TestResult, type TestStatus, type TestSummary } from './run-tests.ts';
+export { type PlanTestsOptions, planTests, type RunTestsOptions, runTests, type TestEvent, type TestPlan, type TestResult, type TestStatus, type TestSummary } from './run-tests.ts';
 export { failingRowsSql } from './test-sql.ts';

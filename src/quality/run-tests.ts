@@ -10,13 +10,14 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
-import { runScheduled } from '../db/schedule.ts';
+import { runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { fromDatabaseError, isConnectionError } from '../errors.ts';
 import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
 import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings } from '../transform/session.ts';
 import { isDatabaseError } from '../transform/sql-error.ts';
 import type { Project, RelationName, Severity, TestDefinition, TestKind } from '../transform/types.ts';
 import { compiledRelation } from '../transform/compile.ts';
+import { referencedRelations } from '../transform/dependencies.ts';
 import { failingRowPredicate, failingRowsSql, failureMessage, type KeyColumns } from './test-sql.ts';
 
 export type TestStatus = 'pass' | 'warn' | 'fail' | 'error';
@@ -68,27 +69,61 @@ export interface RunTestsOptions {
 }
 
 export async function runTests(options: RunTestsOptions): Promise<TestSummary> {
-  const { client, ledger, schemas, project, runId, onEvent = () => {}, signal, sampleSize = 10 } = options;
+  const clients = [options.client, ...(options.parallelClients ?? [])];
+  if (options.asOf !== undefined) for (const c of clients) await setRunSettings(c, { asOf: options.asOf });
+  const plan = planTests(options);
+  await runScheduled(plan.tasks, clients, { signal: options.signal });
+  return plan.summary();
+}
+
+export type PlanTestsOptions = Omit<RunTestsOptions, 'client' | 'parallelClients' | 'asOf' | 'signal'> & {
+  /**
+   * The models built in the same schedule as these tests (task ids are model names): each test
+   * task then waits for the models it reads. Default none: the models are already built.
+   */
+  modelTasks?: ReadonlySet<RelationName>;
+};
+
+/** The data tests as tasks for runScheduled, and their summary once the tasks have run. */
+export interface TestPlan {
+  tasks: ScheduledTask<void>[];
+  summary(): TestSummary;
+}
+
+/**
+ * The data tests as tasks that runScheduled can run beside the model builds (as dbt's `build`
+ * does): a test starts as soon as every model it reads is built and a connection is free, so the
+ * tests of the early models run while the long models at the end of the graph are still building.
+ * Test tasks rank below every model: a ready model always goes first.
+ *
+ * The row-level tests of a model (not_null, accepted_values, expression) are counted together in
+ * one scan; only a test that fails there runs again on its own, for its sample rows. At 6M rows
+ * this saves one full scan per test.
+ */
+export function planTests(options: PlanTestsOptions): TestPlan {
+  const { ledger, schemas, project, runId, onEvent = () => {}, sampleSize = 10, modelTasks = new Set() } = options;
   const memory = memorySettings({ ...BUILD_MEMORY, ...options.memory });
   const started = performance.now();
-  const clients = [client, ...(options.parallelClients ?? [])];
-  if (options.asOf !== undefined) for (const c of clients) await setRunSettings(c, { asOf: options.asOf });
   const results: TestResult[] = [];
   const finish = async (result: TestResult) => {
     await recordTestResult(ledger, schemas, runId, result);
     results.push(result);
     onEvent({ type: 'test_finished', result });
   };
+  const builtFirst = (tests: TestDefinition[]) => [...new Set(tests.flatMap(relationsRead))].filter((r) => modelTasks.has(r));
 
-  // The row-level tests of a model are counted together in one scan; only a test that fails is
-  // run again on its own, for its sample rows. At 6M rows this saves one full scan per test.
   const passedInBatch = new Set<TestDefinition>();
-  const batches = project.models
-    .map((model) => ({ model, rowTests: model.tests.filter((t) => failingRowPredicate(t, schemas) !== undefined) }))
-    .filter((b) => b.rowTests.length > 1);
-  await runScheduled(
-    batches.map(({ model, rowTests }) => ({
-      id: model.name,
+  const batchOf = new Map<TestDefinition, string>();
+  const tasks: ScheduledTask<void>[] = [];
+  for (const model of project.models) {
+    const rowTests = model.tests.filter((t) => failingRowPredicate(t, schemas) !== undefined);
+    if (rowTests.length < 2) continue;
+    const id = `row tests of ${model.name}`;
+    for (const t of rowTests) batchOf.set(t, id);
+    tasks.push({
+      id,
+      dependsOn: builtFirst(rowTests),
+      priority: TEST_PRIORITY,
       run: async (on: Client) => {
         const t0 = performance.now();
         const counts = await countFailingRows(on, schemas, model.name, rowTests, memory);
@@ -100,27 +135,49 @@ export async function runTests(options: RunTestsOptions): Promise<TestSummary> {
           await finish({ name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file, status: 'pass', failingRows: 0, sample: [], message: null, seconds: each });
         }
       },
-    })),
-    clients,
-    { signal },
-  );
-  const single = project.models.flatMap((m) => m.tests).filter((t) => !passedInBatch.has(t));
-  await runScheduled(
-    single.map((test, i) => ({
-      id: `${i}:${test.name}`,
+    });
+  }
+  for (const test of project.models.flatMap((m) => m.tests)) {
+    const batch = batchOf.get(test);
+    tasks.push({
+      id: `test ${test.name}`,
+      dependsOn: [...builtFirst([test]), ...(batch ? [batch] : [])],
+      priority: TEST_PRIORITY,
       run: async (on: Client) => {
+        if (passedInBatch.has(test)) return;
         onEvent({ type: 'test_started', test: test.name, model: test.model });
         const columns = test.kind === 'unique' ? await keyColumns(on, schemas, test.model) : undefined;
         await finish(await runTest(on, schemas, test, sampleSize, memory, columns));
       },
-    })),
-    clients,
-    { signal },
-  );
-  // the project's order, whatever order the connections finished in
-  const order = new Map(project.models.flatMap((m) => m.tests).map((t, i) => [t.name, i]));
-  results.sort((a, b) => (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0));
-  return summarize(results, (performance.now() - started) / 1000);
+    });
+  }
+  return {
+    tasks,
+    summary() {
+      // the project's order, whatever order the connections finished in
+      const order = new Map(project.models.flatMap((m) => m.tests).map((t, i) => [t.name, i]));
+      const sorted = [...results].sort((a, b) => (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0));
+      return summarize(sorted, (performance.now() - started) / 1000);
+    },
+  };
+}
+
+/** SQLSTATE of a statement cancelled by pg_cancel_backend or statement_timeout. */
+const QUERY_CANCELED = '57014';
+
+/** Below every model (a model's priority is its number of dependents, >= 0). */
+const TEST_PRIORITY = -1;
+
+/** The relations a test reads: its model, a relationship's parent, and what its SQL references. */
+export function relationsRead(test: TestDefinition): RelationName[] {
+  const sql: string[] = [];
+  const relations: RelationName[] = [test.model];
+  if ('where' in test && test.where) sql.push(test.where);
+  if (test.kind === 'relationships') relations.push(test.to);
+  if (test.kind === 'expression') sql.push(test.expression);
+  if (test.kind === 'query') sql.push(test.sql);
+  if (test.kind === 'equal') sql.push(test.left, test.right);
+  return [...new Set([...relations, ...sql.flatMap(referencedRelations)])];
 }
 
 /**
@@ -137,7 +194,7 @@ async function countFailingRows(client: Client, schemas: SchemaNames, model: Rel
     });
     return tests.map((_, i) => Number(rows[0]![`f${i}`]));
   } catch (err) {
-    if (isConnectionError(err) || !isDatabaseError(err)) throw fromDatabaseError(err, `running the data tests of ${model}`);
+    if (isConnectionError(err) || !isDatabaseError(err) || err.code === QUERY_CANCELED) throw fromDatabaseError(err, `running the data tests of ${model}`);
     return undefined;
   }
 }
@@ -195,7 +252,9 @@ export async function runTest(
     const status: TestStatus = failingRows === 0 ? 'pass' : test.severity === 'error' ? 'fail' : 'warn';
     return { ...base, status, failingRows, sample, message: failingRows ? failureMessage(test, failingRows, sample) : null, seconds: (performance.now() - t0) / 1000 };
   } catch (err) {
-    if (isConnectionError(err) || !isDatabaseError(err)) throw fromDatabaseError(err, `running the data test ${test.name}`, { file: test.file });
+    // a cancelled statement is not a result of the test: the schedule was stopped (a model failed, or
+    // the run was interrupted), and the error that stopped it is the one to report
+    if (isConnectionError(err) || !isDatabaseError(err) || err.code === QUERY_CANCELED) throw fromDatabaseError(err, `running the data test ${test.name}`, { file: test.file });
     return { ...base, status: 'error', failingRows: 0, sample: [], message: `the test could not run: ${err.message}`, seconds: (performance.now() - t0) / 1000 };
   }
 }

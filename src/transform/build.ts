@@ -11,7 +11,7 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
-import { runScheduled } from '../db/schedule.ts';
+import { runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
 import { compileSql, stagingSchemas } from './compile.ts';
 import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings } from './session.ts';
@@ -53,6 +53,11 @@ export interface BuildOptions {
   signal?: AbortSignal;
   /** Memory for each model's statements (default DEFAULT_MEMORY of session.ts). */
   memory?: Partial<MemorySettings>;
+  /**
+   * More tasks for the same connections, scheduled with the models and depending on them by model
+   * name: the data tests (planTests of src/quality), which then run while later models build.
+   */
+  alongside?: readonly ScheduledTask<unknown>[];
 }
 
 export interface ModelBuild {
@@ -104,30 +109,27 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
   await analyzeSources(client, schemas, project);
   const names = new Set(project.models.map((m) => m.name));
   const dependents = transitiveDependents(project.models);
-  const built = await runScheduled(
-    project.models.map((model) => ({
-      id: model.name,
-      dependsOn: model.dependencies.filter((d) => names.has(d) && d !== model.name),
-      // the start of a long branch first, so that the other connections have work while it runs
-      priority: dependents.get(model.name) ?? 0,
-      run: async (on: Client) => {
-        onEvent({ type: 'model_started', model: model.name, materialized: model.materialized });
-        const t0 = performance.now();
-        try {
-          const result = await buildModel(on, schemas, staging, model, memory);
-          for (const message of documentationWarnings(model, result.columns)) onEvent({ type: 'warning', model: model.name, file: model.ymlFile, message });
-          onEvent({ type: 'model_built', model: model.name, materialized: model.materialized, rows: result.rows, seconds: result.seconds });
-          return result;
-        } catch (err) {
-          onEvent({ type: 'model_failed', model: model.name, seconds: (performance.now() - t0) / 1000, error: err as MedallionError });
-          throw err;
-        }
-      },
-    })),
-    clients,
-    { signal },
-  );
-  const models = project.models.map((m) => built.get(m.name)!);
+  const modelTasks: ScheduledTask<ModelBuild>[] = project.models.map((model) => ({
+    id: model.name,
+    dependsOn: model.dependencies.filter((d) => names.has(d) && d !== model.name),
+    // the start of a long branch first, so that the other connections have work while it runs
+    priority: dependents.get(model.name) ?? 0,
+    run: async (on: Client) => {
+      onEvent({ type: 'model_started', model: model.name, materialized: model.materialized });
+      const t0 = performance.now();
+      try {
+        const result = await buildModel(on, schemas, staging, model, memory);
+        for (const message of documentationWarnings(model, result.columns)) onEvent({ type: 'warning', model: model.name, file: model.ymlFile, message });
+        onEvent({ type: 'model_built', model: model.name, materialized: model.materialized, rows: result.rows, seconds: result.seconds });
+        return result;
+      } catch (err) {
+        onEvent({ type: 'model_failed', model: model.name, seconds: (performance.now() - t0) / 1000, error: err as MedallionError });
+        throw err;
+      }
+    },
+  }));
+  const built = await runScheduled<unknown>([...modelTasks, ...(options.alongside ?? [])], clients, { signal });
+  const models = project.models.map((m) => built.get(m.name) as ModelBuild);
   return { staging, models, seconds: (performance.now() - started) / 1000 };
 }
 

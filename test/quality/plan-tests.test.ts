@@ -1,0 +1,140 @@
+/**
+ * planTests (src/quality/run-tests.ts): the data tests scheduled with the model builds, as
+ * `medallion build` runs them. A test waits for every model it reads (its own, a relationship's
+ * parent, the relations its SQL names), and the tests of an early model run while a slow later
+ * model is still building on the other connection.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SchemaNames } from '../../src/config.ts';
+import type { Client } from '../../src/db/client.ts';
+import { planTests, type TestSummary } from '../../src/quality/index.ts';
+import { relationsRead } from '../../src/quality/run-tests.ts';
+import { buildModels, loadProject, type Project } from '../../src/transform/index.ts';
+import { caught, createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
+
+let clients: Client[];
+let schemas: SchemaNames;
+let dir: string;
+let project: Project;
+let runId: number;
+
+// gold.slow takes a second to build; silver.items' tests do not read it, silver.items' `equal`
+// test does (so it must wait), and so does the relationships test of gold.summary.
+const FILES = {
+  'silver/items.sql': 'select sls_ord_num as order_number, sls_quantity::int as quantity from bronze.sales_details',
+  'silver/items.yml': `
+description: items.
+columns:
+  - name: order_number
+    tests: [not_null, unique]
+  - name: quantity
+    tests:
+      - accepted_values: { values: [1, 2] }
+tests:
+  - equal: { name: items_eq_slow, left: "select count(*) from silver.items", right: "select count(*) from gold.slow" }
+`,
+  'gold/slow.sql': 'select order_number, quantity from silver.items cross join pg_sleep(1) as pause',
+  'gold/slow.yml': 'description: a model that takes a second to build.\n',
+  'gold/summary.sql': 'select order_number from gold.slow',
+  'gold/summary.yml': `
+description: summary.
+columns:
+  - name: order_number
+    tests:
+      - relationships: { to: silver.items, field: order_number }
+`,
+};
+
+beforeAll(async () => {
+  clients = [await testClient(), await testClient(), await testClient()];
+  ({ schemas, runId } = await setUpTarget(clients[0]!, uniqueTarget('plan')));
+  await createBronze(clients[0]!, schemas, 'sales_details', ['sls_ord_num', 'sls_quantity'], [
+    ['SO1', '1'],
+    ['SO2', '2'],
+  ]);
+  dir = await writeProject(FILES);
+  project = await loadProject({ sqlDir: dir, sources: SOURCES });
+});
+
+afterAll(async () => {
+  await dropSchemas(clients[0]!, schemas);
+  await Promise.all(clients.map((c) => c.end()));
+  await removeProject(dir);
+});
+
+describe('relationsRead', () => {
+  it('names the model, the parent of a relationship and every relation of the SQL', () => {
+    const tests = new Map(project.models.flatMap((m) => m.tests).map((t) => [t.name, t]));
+    expect(relationsRead(tests.get('items_eq_slow')!).sort()).toEqual(['gold.slow', 'silver.items']);
+    const relationship = project.models.find((m) => m.name === 'gold.summary')!.tests[0]!;
+    expect(relationsRead(relationship).sort()).toEqual(['gold.summary', 'silver.items']);
+    expect(relationsRead(tests.get('unique_silver_items_order_number')!)).toEqual(['silver.items']);
+  });
+});
+
+describe('planTests with buildModels', () => {
+  let log: string[];
+  let summary: TestSummary;
+
+  beforeAll(async () => {
+    log = [];
+    const plan = planTests({
+      ledger: clients[2]!,
+      schemas,
+      project,
+      runId,
+      modelTasks: new Set(project.models.map((m) => m.name)),
+      onEvent: (e) => void (e.type === 'test_finished' && log.push(`tested ${e.result.name}`)),
+    });
+    await buildModels({
+      client: clients[0]!,
+      parallelClients: [clients[1]!],
+      schemas,
+      project,
+      asOf: '2024-05-01',
+      runId,
+      alongside: plan.tasks,
+      onEvent: (e) => void (e.type === 'model_started' ? log.push(`start ${e.model}`) : e.type === 'model_built' && log.push(`built ${e.model}`)),
+    });
+    summary = plan.summary();
+  });
+
+  it("runs an early model's tests while a later model builds on the other connection", () => {
+    const builtSlow = log.indexOf('built gold.slow');
+    expect(log.indexOf('start gold.slow')).toBeGreaterThanOrEqual(0);
+    for (const name of ['unique_silver_items_order_number', 'not_null_silver_items_order_number', 'accepted_values_silver_items_quantity']) {
+      expect(log.indexOf(`tested ${name}`)).toBeGreaterThan(log.indexOf('built silver.items'));
+      expect(log.indexOf(`tested ${name}`)).toBeLessThan(builtSlow);
+    }
+  });
+
+  it('starts a test only when every model it reads is built, so it sees them', () => {
+    expect(log.indexOf('tested items_eq_slow')).toBeGreaterThan(log.indexOf('built gold.slow'));
+    expect(log.indexOf('tested relationships_gold_summary_order_number_to_silver_items_order_number')).toBeGreaterThan(log.indexOf('built gold.summary'));
+    expect(summary.results.map((r) => [r.name, r.status])).toEqual([
+      ['not_null_silver_items_order_number', 'pass'],
+      ['unique_silver_items_order_number', 'pass'],
+      ['accepted_values_silver_items_quantity', 'pass'],
+      ['items_eq_slow', 'pass'],
+      ['relationships_gold_summary_order_number_to_silver_items_order_number', 'pass'],
+    ]);
+    expect(summary.counts).toEqual({ pass: 5, warn: 0, fail: 0, error: 0 });
+  });
+
+  it('a failing model stops the schedule: its error is thrown, not recorded as a test result', async () => {
+    const broken = await loadProject({ sqlDir: dir, sources: SOURCES });
+    const slow = broken.models.find((m) => m.name === 'gold.slow')!;
+    Object.assign(slow, { sql: 'select order_number, quantity, 1 / (quantity - 1) as boom from silver.items cross join pg_sleep(1) as pause' });
+    // a test still running when the model fails: cancelled, and not a test result
+    const items = broken.models.find((m) => m.name === 'silver.items')!;
+    items.tests.push({ kind: 'query', name: 'takes_ten_seconds', model: 'silver.items', severity: 'error', file: items.ymlFile, sql: 'select 1 as n from pg_sleep(10) as pause' });
+    const plan = planTests({ ledger: clients[2]!, schemas, project: broken, runId, modelTasks: new Set(broken.models.map((m) => m.name)) });
+    const started = performance.now();
+    const error = await caught(buildModels({ client: clients[0]!, parallelClients: [clients[1]!], schemas, project: broken, asOf: '2024-05-01', runId, alongside: plan.tasks }));
+    expect(error).toMatchObject({ code: 'MODEL_SQL_FAILED' });
+    expect(error.message).toMatch(/division by zero/);
+    expect(performance.now() - started).toBeLessThan(8000);
+    expect(plan.summary().results.map((r) => r.name)).not.toContain('takes_ten_seconds');
+    expect(plan.summary().results.filter((r) => r.status === 'error')).toEqual([]);
+  });
+});
