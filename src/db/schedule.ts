@@ -21,6 +21,8 @@ export interface ScheduledTask<T> {
   readonly dependsOn?: readonly string[];
   /** Higher first among the tasks that are ready (default 0); ties keep the list's order. */
   readonly priority?: number;
+  /** Expected seconds (e.g. the last run's), for criticalPathFirst. */
+  readonly cost?: number;
   readonly run: (client: Client) => Promise<T>;
 }
 
@@ -93,6 +95,33 @@ export async function runScheduled<T>(tasks: readonly ScheduledTask<T>[], client
 
     startNext();
   });
+}
+
+/**
+ * The tasks with `priority` set to their critical path: the task's own cost plus the longest chain
+ * of costs of the tasks that wait for it, directly or not (the "bottom level" of list scheduling).
+ * Started highest first, the longest chain starts as early as it can and short independent tasks
+ * fill the other connections around it. Costs are expected seconds (the last run's timings); a
+ * task without a cost counts `defaultCost`. The result does not depend on the tasks' order.
+ */
+export function criticalPathFirst<T>(tasks: readonly ScheduledTask<T>[], defaultCost = 1): ScheduledTask<T>[] {
+  const waiting = new Map<string, string[]>();
+  for (const t of tasks) for (const d of t.dependsOn ?? []) waiting.set(d, [...(waiting.get(d) ?? []), t.id]);
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const level = new Map<string, number>();
+  const visiting = new Set<string>();
+  const levelOf = (id: string): number => {
+    const known = level.get(id);
+    if (known !== undefined) return known;
+    if (visiting.has(id)) return 0; // a cycle: runScheduled reports it
+    visiting.add(id);
+    const after = Math.max(0, ...(waiting.get(id) ?? []).map(levelOf));
+    visiting.delete(id);
+    const value = (byId.get(id)?.cost ?? defaultCost) + after;
+    level.set(id, value);
+    return value;
+  };
+  return tasks.map((t) => ({ ...t, priority: levelOf(t.id) }));
 }
 
 /** The server process of a connection (pg sets it from BackendKeyData; its types omit it). */

@@ -16,7 +16,7 @@ import { type Client, connect, ident } from '../db/client.ts';
 import { DataError } from '../errors.ts';
 import { exportGold, type ExportGoldResult, type InputFile } from '../export/index.ts';
 import { assertTestsPassed, planTests, type RuleCountsResult, recordRuleCounts, type TestSummary } from '../quality/index.ts';
-import { recordAsOf } from '../runs/ledger.ts';
+import { lastTimings, recordAsOf } from '../runs/ledger.ts';
 import { formatTable, type Logger } from '../runs/logger.ts';
 import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
 import { type BuildResult, buildModels, compileSql, loadProject, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
@@ -80,13 +80,16 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   const { config, logger, work } = ctx;
   // One stage, one schedule: each data test runs as soon as the models it reads are built (dbt's
   // `build`), on whichever connection is free, so the tests of the early models overlap the long
-  // models at the end of the graph. Nothing is published before every test has run.
+  // models at the end of the graph. Nothing is published before every test has run. The last run's
+  // timings order the schedule: the longest remaining chain of models and tests starts first.
+  const timings = await lastTimings(ctx.ledger, config.schemas);
   const testing = planTests({
     ledger: ctx.ledger,
     schemas: config.schemas,
     project,
     runId: ctx.runId,
     modelTasks: new Set(project.models.map((m) => m.name)),
+    estimates: timings.tests,
     onEvent: (e) => {
       if (e.type === 'test_started') logger.progress(`  testing ${e.test} ...`);
     },
@@ -103,6 +106,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         runId: ctx.runId,
         signal: ctx.signal,
         alongside: testing.tasks,
+        estimates: timings.models,
         onEvent: (e) => {
           if (e.type === 'model_started') logger.progress(`  building ${e.model} (${e.materialized}) ...`);
           else if (e.type === 'model_built') logger.event('model_built', { model: e.model, rows: e.rows, seconds: e.seconds }, `  ${e.model}: ${e.rows ?? '(view)'} rows, ${e.seconds.toFixed(2)} s`);

@@ -10,7 +10,7 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
-import { runScheduled, type ScheduledTask } from '../db/schedule.ts';
+import { criticalPathFirst, runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { fromDatabaseError, isConnectionError } from '../errors.ts';
 import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
 import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings } from '../transform/session.ts';
@@ -72,7 +72,7 @@ export async function runTests(options: RunTestsOptions): Promise<TestSummary> {
   const clients = [options.client, ...(options.parallelClients ?? [])];
   if (options.asOf !== undefined) for (const c of clients) await setRunSettings(c, { asOf: options.asOf });
   const plan = planTests(options);
-  await runScheduled(plan.tasks, clients, { signal: options.signal });
+  await runScheduled(criticalPathFirst(plan.tasks), clients, { signal: options.signal });
   return plan.summary();
 }
 
@@ -82,6 +82,8 @@ export type PlanTestsOptions = Omit<RunTestsOptions, 'client' | 'parallelClients
    * task then waits for the models it reads. Default none: the models are already built.
    */
   modelTasks?: ReadonlySet<RelationName>;
+  /** Expected seconds of each test, by name (the last run's): the tasks' `cost`. */
+  estimates?: ReadonlyMap<string, number>;
 };
 
 /** The data tests as tasks for runScheduled, and their summary once the tasks have run. */
@@ -94,14 +96,14 @@ export interface TestPlan {
  * The data tests as tasks that runScheduled can run beside the model builds (as dbt's `build`
  * does): a test starts as soon as every model it reads is built and a connection is free, so the
  * tests of the early models run while the long models at the end of the graph are still building.
- * Test tasks rank below every model: a ready model always goes first.
+ * Each task's `cost` is the test's last run time when known (criticalPathFirst orders by it).
  *
  * The row-level tests of a model (not_null, accepted_values, expression) are counted together in
  * one scan; only a test that fails there runs again on its own, for its sample rows. At 6M rows
  * this saves one full scan per test.
  */
 export function planTests(options: PlanTestsOptions): TestPlan {
-  const { ledger, schemas, project, runId, onEvent = () => {}, sampleSize = 10, modelTasks = new Set() } = options;
+  const { ledger, schemas, project, runId, onEvent = () => {}, sampleSize = 10, modelTasks = new Set(), estimates } = options;
   const memory = memorySettings({ ...BUILD_MEMORY, ...options.memory });
   const started = performance.now();
   const results: TestResult[] = [];
@@ -120,10 +122,11 @@ export function planTests(options: PlanTestsOptions): TestPlan {
     if (rowTests.length < 2) continue;
     const id = `row tests of ${model.name}`;
     for (const t of rowTests) batchOf.set(t, id);
+    const costs = rowTests.map((t) => estimates?.get(t.name));
     tasks.push({
       id,
       dependsOn: builtFirst(rowTests),
-      priority: TEST_PRIORITY,
+      cost: costs.every((c) => c !== undefined) ? costs.reduce((a, b) => a + b, 0) : undefined,
       run: async (on: Client) => {
         const t0 = performance.now();
         const counts = await countFailingRows(on, schemas, model.name, rowTests, memory);
@@ -142,7 +145,7 @@ export function planTests(options: PlanTestsOptions): TestPlan {
     tasks.push({
       id: `test ${test.name}`,
       dependsOn: [...builtFirst([test]), ...(batch ? [batch] : [])],
-      priority: TEST_PRIORITY,
+      cost: estimates?.get(test.name),
       run: async (on: Client) => {
         if (passedInBatch.has(test)) return;
         onEvent({ type: 'test_started', test: test.name, model: test.model });
@@ -164,9 +167,6 @@ export function planTests(options: PlanTestsOptions): TestPlan {
 
 /** SQLSTATE of a statement cancelled by pg_cancel_backend or statement_timeout. */
 const QUERY_CANCELED = '57014';
-
-/** Below every model (a model's priority is its number of dependents, >= 0). */
-const TEST_PRIORITY = -1;
 
 /** The relations a test reads: its model, a relationship's parent, and what its SQL references. */
 export function relationsRead(test: TestDefinition): RelationName[] {

@@ -127,3 +127,34 @@ export async function finishRun(
     [runId, outcome.status, outcome.exitCode, outcome.errorCode ?? null, outcome.errorMessage ?? null, JSON.stringify(outcome.stages), JSON.stringify(outcome.summary)],
   );
 }
+
+/** Seconds of each model and each data test in the last run that built them. */
+export interface LastTimings {
+  models: Map<string, number>;
+  tests: Map<string, number>;
+}
+
+/**
+ * The timings of the latest successful `build` or `transform`: what the scheduler expects each
+ * model and test to take this time (src/db/schedule.ts, criticalPathFirst). Empty maps when there
+ * is no such run yet.
+ */
+export async function lastTimings(client: Client, schemas: SchemaNames): Promise<LastTimings> {
+  const e = ident(schemas.etl);
+  const { rows } = await client.query<{ kind: 'model' | 'test'; name: string; seconds: number }>(
+    `with last_run as (
+       select run_id, summary from ${e}.runs
+        where command in ('build', 'transform') and status = 'success'
+        order by run_id desc
+        limit 1
+     )
+     select 'model' as kind, model ->> 'model' as name, (model ->> 'seconds')::float8 as seconds
+       from last_run cross join jsonb_array_elements(coalesce(summary -> 'models', '[]'::jsonb)) as model
+     union all
+     select 'test', result.test_name, result.seconds
+       from last_run join ${e}.test_results as result using (run_id)`,
+  );
+  const timings: LastTimings = { models: new Map(), tests: new Map() };
+  for (const r of rows) if (r.name !== null && Number.isFinite(r.seconds)) timings[r.kind === 'model' ? 'models' : 'tests'].set(r.name, r.seconds);
+  return timings;
+}

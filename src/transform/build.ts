@@ -7,11 +7,12 @@
  * `create table … as <select>` (or `create view … as`), `analyze`. The run's date reaches the SQL
  * only through the session setting `medallion.as_of`. With `parallelClients`, models whose inputs
  * are built run at the same time, one per connection (src/db/schedule.ts): the customer and the
- * sales branches of the graph overlap, each on its own server process.
+ * sales branches of the graph overlap, each on its own server process, and the data tests given
+ * as `alongside` fill the connections the models leave free.
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
-import { runScheduled, type ScheduledTask } from '../db/schedule.ts';
+import { criticalPathFirst, runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
 import { compileSql, stagingSchemas } from './compile.ts';
 import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings } from './session.ts';
@@ -58,6 +59,12 @@ export interface BuildOptions {
    * name: the data tests (planTests of src/quality), which then run while later models build.
    */
   alongside?: readonly ScheduledTask<unknown>[];
+  /**
+   * Expected seconds of each model (the last run's, src/runs/ledger.ts lastTimings): the schedule
+   * starts the longest remaining chain of models and tests first (criticalPathFirst). Without
+   * them every model and test counts the same, and the longest chain of tasks goes first.
+   */
+  estimates?: ReadonlyMap<RelationName, number>;
 }
 
 export interface ModelBuild {
@@ -108,12 +115,10 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
   await createStaging(client, staging);
   await analyzeSources(client, schemas, project);
   const names = new Set(project.models.map((m) => m.name));
-  const dependents = transitiveDependents(project.models);
   const modelTasks: ScheduledTask<ModelBuild>[] = project.models.map((model) => ({
     id: model.name,
     dependsOn: model.dependencies.filter((d) => names.has(d) && d !== model.name),
-    // the start of a long branch first, so that the other connections have work while it runs
-    priority: dependents.get(model.name) ?? 0,
+    cost: options.estimates?.get(model.name),
     run: async (on: Client) => {
       onEvent({ type: 'model_started', model: model.name, materialized: model.materialized });
       const t0 = performance.now();
@@ -128,7 +133,7 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
       }
     },
   }));
-  const built = await runScheduled<unknown>([...modelTasks, ...(options.alongside ?? [])], clients, { signal });
+  const built = await runScheduled<unknown>(criticalPathFirst([...modelTasks, ...(options.alongside ?? [])]), clients, { signal });
   const models = project.models.map((m) => built.get(m.name) as ModelBuild);
   return { staging, models, seconds: (performance.now() - started) / 1000 };
 }
@@ -158,25 +163,6 @@ async function analyzeSources(client: Client, schemas: SchemaNames, project: Pro
   } catch (err) {
     throw fromDatabaseError(err, `analyzing the bronze tables in ${schemas.bronze}`);
   }
-}
-
-/** How many models read each model, directly or through others. */
-function transitiveDependents(models: readonly Model[]): Map<RelationName, number> {
-  const readers = new Map<RelationName, RelationName[]>();
-  for (const m of models) for (const d of m.dependencies) if (d !== m.name) readers.set(d, [...(readers.get(d) ?? []), m.name]);
-  const counts = new Map<RelationName, number>();
-  for (const m of models) {
-    const seen = new Set<RelationName>();
-    const stack = [...(readers.get(m.name) ?? [])];
-    while (stack.length) {
-      const r = stack.pop()!;
-      if (seen.has(r)) continue;
-      seen.add(r);
-      stack.push(...(readers.get(r) ?? []));
-    }
-    counts.set(m.name, seen.size);
-  }
-  return counts;
 }
 
 async function createStaging(client: Client, staging: StagingSchemas): Promise<void> {

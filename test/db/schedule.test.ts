@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/db/client.ts';
-import { runScheduled } from '../../src/db/schedule.ts';
+import { criticalPathFirst, runScheduled } from '../../src/db/schedule.ts';
 import { testClient } from '../support/database.ts';
 
 let clients: Client[];
@@ -82,5 +82,25 @@ describe('runScheduled', () => {
     const controller = new AbortController();
     controller.abort(new Error('stop'));
     await expect(runScheduled([{ id: 'a', run: async () => 1 }], clients, { signal: controller.signal })).rejects.toThrow('stop');
+  });
+
+  it('criticalPathFirst: ranks a task by its cost plus the longest chain of costs waiting for it', async () => {
+    const none = async () => undefined;
+    const tasks = [
+      { id: 'short', cost: 5, run: none },
+      { id: 'head', cost: 1, run: none },
+      { id: 'tail', cost: 10, dependsOn: ['head'], run: none },
+      { id: 'side', cost: 2, dependsOn: ['head'], run: none },
+      { id: 'unknown', dependsOn: ['short'], run: none }, // no cost: counts the default, 1
+    ];
+    const ranked = new Map(criticalPathFirst(tasks).map((t) => [t.id, t.priority]));
+    expect(Object.fromEntries(ranked)).toEqual({ short: 6, head: 11, tail: 10, side: 2, unknown: 1 });
+    // the same ranks whatever the order of the list
+    expect(new Map(criticalPathFirst([...tasks].reverse()).map((t) => [t.id, t.priority]))).toEqual(ranked);
+    // on one connection: the head of the long chain before the short task that was listed first
+    const order: string[] = [];
+    const logged = tasks.map((t) => ({ ...t, run: async () => void order.push(t.id) }));
+    await runScheduled(criticalPathFirst(logged), [clients[0]!]);
+    expect(order).toEqual(['head', 'tail', 'short', 'side', 'unknown']);
   });
 });

@@ -10,7 +10,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../../src/generate/index.ts';
 import { runCli } from '../support/cli.ts';
-import { dropTarget, query, TEST_DATABASE_URL, uniqueTarget } from '../support/database.ts';
+import { schemaNames } from '../../src/config.ts';
+import { lastTimings } from '../../src/runs/ledger.ts';
+import { loadProject } from '../../src/transform/index.ts';
+import { dropTarget, query, TEST_DATABASE_URL, testClient, uniqueTarget } from '../support/database.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const target = uniqueTarget('pipeline');
@@ -66,6 +69,22 @@ describe('medallion build', () => {
     expect(manifest.tables.fact_sales.source).toBe(`${target}_gold.fact_sales`);
     const [run] = await query(`select status, exit_code, as_of::text from ${target}_etl.runs order by run_id desc limit 1`);
     expect(run).toEqual({ status: 'success', exit_code: 0, as_of: '2014-01-29' });
+    // the stages of a build, the tests scheduled with the models
+    const [stages] = await query<{ names: string[] }>(`select array(select s ->> 'stage' from jsonb_array_elements(stages) as s) as names from ${target}_etl.runs order by run_id desc limit 1`);
+    expect(stages!.names).toEqual(['bronze', 'models_and_tests', 'rules', 'publish', 'export']); // publish ends inside export, before the files are swapped in
+  });
+
+  it('the next run finds the timings of every model and test of this one, to order its schedule', async () => {
+    const client = await testClient('timings');
+    try {
+      const timings = await lastTimings(client, schemaNames(target));
+      const project = await loadProject({ sqlDir: path.join(work, 'sql') });
+      expect([...timings.models.keys()].sort()).toEqual(project.models.map((m) => m.name).sort());
+      expect([...timings.tests.keys()].sort()).toEqual(project.models.flatMap((m) => m.tests.map((t) => t.name)).sort());
+      for (const seconds of [...timings.models.values(), ...timings.tests.values()]) expect(seconds).toBeGreaterThanOrEqual(0);
+    } finally {
+      await client.end();
+    }
   });
 
   it('medallion export re-exports the published gold with the provenance of the run that built it', async () => {

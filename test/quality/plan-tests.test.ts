@@ -127,7 +127,7 @@ describe('planTests with buildModels', () => {
     Object.assign(slow, { sql: 'select order_number, quantity, 1 / (quantity - 1) as boom from silver.items cross join pg_sleep(1) as pause' });
     // a test still running when the model fails: cancelled, and not a test result
     const items = broken.models.find((m) => m.name === 'silver.items')!;
-    items.tests.push({ kind: 'query', name: 'takes_ten_seconds', model: 'silver.items', severity: 'error', file: items.ymlFile, sql: 'select 1 as n from pg_sleep(10) as pause' });
+    items.tests.push({ kind: 'query', name: 'takes_ten_seconds', model: 'silver.items', severity: 'error', file: items.ymlFile, declaredAt: 'tests[9]', sql: 'select 1 as n from pg_sleep(10) as pause' });
     const plan = planTests({ ledger: clients[2]!, schemas, project: broken, runId, modelTasks: new Set(broken.models.map((m) => m.name)) });
     const started = performance.now();
     const error = await caught(buildModels({ client: clients[0]!, parallelClients: [clients[1]!], schemas, project: broken, asOf: '2024-05-01', runId, alongside: plan.tasks }));
