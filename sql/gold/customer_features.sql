@@ -1,6 +1,7 @@
 -- gold.customer_features: one row per customer of silver.customers, as of the run's as_of: the
--- demographics of gold.fact_sales with the age at as_of, order history (only orders dated before
--- as_of), RFM quintile scores and a segment. Customers without orders are included with frequency 0,
+-- demographics of gold.fact_sales with the age at as_of, order history (the lines of
+-- silver.sales_clean dated before as_of: the lines of gold.fact_sales), RFM quintile scores and a
+-- segment. Customers without orders are included with frequency 0,
 -- monetary 0 and NULL scores (segment 'No Orders'). Orphan sales (customer not in silver.customers)
 -- are not here: they have no customer to describe.
 -- Scores: 1 + floor(5 * percent_rank()) over the customers with orders, so equal values always get
@@ -13,23 +14,36 @@ with as_of_date as (
   select current_setting('medallion.as_of')::date as as_of
 ),
 
-customer_orders as (
+sales_lines as (
+  -- the lines of gold.fact_sales dated before as_of, from silver (see silver.int_sales_line_products)
+  select line.*
+  from silver.int_sales_line_products as line
+  cross join as_of_date
+  where line.order_date < as_of_date.as_of
+),
+
+all_customer_orders as (
   -- the distinct counts compare bytewise (collate "C"): the same distinct values in every
   -- deterministic collation, without the cost of strcoll
   select
-    sale.customer_id,
-    min(sale.order_date) as first_order_date,
-    max(sale.order_date) as last_order_date,
-    count(distinct sale.order_number collate "C") as frequency,
-    sum(sale.sales_amount) as monetary,
-    sum(sale.quantity) as total_quantity,
-    count(distinct sale.product_key collate "C") as distinct_products,
-    count(distinct sale.category collate "C") as distinct_categories
-  from gold.fact_sales as sale
-  cross join as_of_date
-  where sale.order_date < as_of_date.as_of
-    and sale.customer_known
-  group by sale.customer_id
+    customer_id,
+    min(order_date) as first_order_date,
+    max(order_date) as last_order_date,
+    count(distinct order_number collate "C") as frequency,
+    sum(sales_amount) as monetary,
+    sum(quantity) as total_quantity,
+    count(distinct product_key collate "C") as distinct_products,
+    count(distinct category collate "C") as distinct_categories
+  from sales_lines
+  group by customer_id
+),
+
+customer_orders as (
+  -- orphan lines (customer_id not in silver.customers) have no customer to describe and take no
+  -- part in the scores
+  select orders.*
+  from all_customer_orders as orders
+  where exists (select from silver.customers as customer where customer.customer_id = orders.customer_id)
 ),
 
 scored_orders as (

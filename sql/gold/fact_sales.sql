@@ -66,23 +66,6 @@ customer_behaviour as (
     )
 ),
 
-product_versions as (
-  select
-    product_id,
-    product_key,
-    product_name,
-    product_cost,
-    product_line,
-    category,
-    subcategory,
-    maintenance,
-    start_date,
-    is_current,
-    case when version_number = 1 then '-infinity'::date else start_date end as valid_from,
-    coalesce(end_date, 'infinity'::date) as valid_to
-  from silver.products
-),
-
 lines_with_attributes as (
   -- the joins, and every value used more than once computed once per line (the fence keeps the
   -- planner from copying an expression into each of its references)
@@ -114,7 +97,7 @@ lines_with_attributes as (
   from customer_behaviour as line
   left join silver.customers as customer
     on customer.customer_id = line.customer_id
-  left join product_versions as version
+  left join silver.int_product_versions as version
     on version.product_key = line.product_key
     and line.order_date between version.valid_from and version.valid_to
   offset 0  -- a fence: age, the lifespan interval and the day of week are computed once per line

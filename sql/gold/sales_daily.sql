@@ -3,17 +3,25 @@
 -- days without sales. orders and customers are distinct counts of the day; revenue is sales_amount;
 -- profit sums the lines whose product cost is known. Only orders dated before as_of are used, so a
 -- run pinned to an earlier as_of never shows later days. Categories are those of gold.fact_sales
--- (including 'Unknown' for unknown products or categories).
+-- (including 'Unknown' for unknown products or categories), read from silver.int_sales_line_products.
 with as_of_date as materialized (
   -- one row, computed once (materialized): inlined, the setting would be read once per sales line
   select current_setting('medallion.as_of')::date as as_of
 ),
 
 sales_before_as_of as (
-  select sale.*
-  from gold.fact_sales as sale
+  -- the lines of gold.fact_sales dated before as_of, from silver (see silver.int_sales_line_products)
+  select
+    line.order_date,
+    line.category,
+    line.order_number,
+    line.quantity,
+    line.sales_amount,
+    (line.price - line.product_cost) * line.quantity as profit,
+    line.customer_id
+  from silver.int_sales_line_products as line
   cross join as_of_date
-  where sale.order_date < as_of_date.as_of
+  where line.order_date < as_of_date.as_of
 ),
 
 daily_sales as (

@@ -6,9 +6,19 @@
 -- Impossible values such as 0, 5489, 32154, 20131345 or 99999999 are skipped, never an error:
 -- make_date is only reached with a year, month and day already checked to form a real date.
 -- Returns one row; as_of is NULL when no order date is usable.
-with order_date_digits as (
-  select btrim(sls_order_dt) as digits
+-- Each distinct text is parsed once: the sales lines hold a few thousand distinct order dates, and
+-- grouping 6M lines by the raw text costs far less than parsing every line (scale 100: 1.6 s
+-- against 11 s, `psql -X -v target=bench -f bench/distinct-dates.sql`).
+with order_date_texts as (
+  select sls_order_dt
   from bronze.sales_details
+  group by sls_order_dt
+  offset 0  -- a fence: the pattern below would otherwise be pushed under the grouping, once per line
+),
+
+order_date_digits as (
+  select btrim(sls_order_dt) as digits
+  from order_date_texts
   where btrim(sls_order_dt) ~ '^[0-9]{8}$'
 ),
 

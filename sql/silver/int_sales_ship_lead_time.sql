@@ -4,9 +4,19 @@
 -- other line of the order has one. lead_days is NULL when no line has both dates.
 -- Read from bronze (not from int_sales_lines) so that int_sales_lines can depend on it; duplicated
 -- lines barely move a mode, so this is the "modal lead time of the data" of models.md.
-with date_digits as (
-  select btrim(sls_order_dt) as order_digits, btrim(sls_ship_dt) as ship_digits
+-- Each distinct (order date, ship date) text pair is parsed once, weighted by its number of lines:
+-- a few thousand pairs instead of 6M parses (scale 100: 2.0 s against 14 s, `psql -X -v
+-- target=bench -f bench/distinct-dates.sql`).
+with date_text_pairs as (
+  select sls_order_dt, sls_ship_dt, count(*) as lines
   from bronze.sales_details
+  group by sls_order_dt, sls_ship_dt
+  offset 0  -- a fence: the patterns below would otherwise be pushed under the grouping, once per line
+),
+
+date_digits as (
+  select btrim(sls_order_dt) as order_digits, btrim(sls_ship_dt) as ship_digits, lines
+  from date_text_pairs
   where btrim(sls_order_dt) ~ '^[0-9]+$' and length(btrim(sls_order_dt)) = 8
     and btrim(sls_ship_dt) ~ '^[0-9]+$' and length(btrim(sls_ship_dt)) = 8
 ),
@@ -18,7 +28,8 @@ date_parts as (
     substr(order_digits, 7, 2)::int as order_day,
     substr(ship_digits, 1, 4)::int as ship_year,
     substr(ship_digits, 5, 2)::int as ship_month,
-    substr(ship_digits, 7, 2)::int as ship_day
+    substr(ship_digits, 7, 2)::int as ship_day,
+    lines
   from date_digits
   offset 0  -- a fence: keeps the pattern checks above evaluated before these casts
 ),
@@ -48,13 +59,14 @@ lead_times as (
             else 31
           end)
         then make_date(order_year, order_month, order_day)
-    end as lead_days
+    end as lead_days,
+    lines
   from date_parts
-  offset 0  -- a fence: lead_days is computed once per line, not once for the filter and once to group
+  offset 0  -- a fence: lead_days is computed once per pair, not once for the filter and once to group
 ),
 
 lead_time_counts as (
-  select lead_days, count(*) as lines
+  select lead_days, sum(lines) as lines
   from lead_times
   where lead_days is not null
   group by lead_days
