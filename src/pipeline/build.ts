@@ -1,8 +1,8 @@
 /**
  * `medallion build` end to end, as one run: bronze → as_of → silver + gold and their data tests
  * (staging; each test runs once the models it reads are built) → rule counts and quarantine →
- * Parquet export from staging → publish. Each stage lives in its own
- * folder; this file only sequences them and reports.
+ * Parquet export from staging → publish. Each stage lives in its own folder; this file only
+ * sequences them and reports.
  *
  * The order makes a failed run change nothing that readers see: gold is built and tested in the
  * `_next` schemas, the Parquet files are written from there into a temporary folder, and only then
