@@ -1,7 +1,7 @@
 /**
- * `medallion build` end to end, as one run: bronze → as_of → silver + gold and their data tests
- * (staging; each test runs once the models it reads are built) → rule counts and quarantine →
- * Parquet export from staging → publish. Each stage lives in its own folder; this file only
+ * `medallion build` end to end, as one run: bronze → as_of → silver + gold, their data tests and
+ * rule counts (staging; each test and count runs once the models it reads are built) → the rule
+ * counts and quarantine written to the ledger → Parquet export from staging → publish. Each stage lives in its own folder; this file only
  * sequences them and reports.
  *
  * The order makes a failed run change nothing that readers see: gold is built and tested in the
@@ -15,7 +15,7 @@ import type { PipelineConfig } from '../config.ts';
 import { type Client, connect, ident } from '../db/client.ts';
 import { DataError } from '../errors.ts';
 import { exportGold, type ExportGoldResult, type InputFile } from '../export/index.ts';
-import { assertTestsPassed, planTests, type RuleCountsResult, recordRuleCounts, type TestSummary } from '../quality/index.ts';
+import { assertTestsPassed, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { lastTimings, recordAsOf } from '../runs/ledger.ts';
 import { formatTable, type Logger } from '../runs/logger.ts';
 import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
@@ -78,8 +78,8 @@ async function withParallelConnections<T>(ctx: RunContext, count: number, fn: (c
 
 async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFile[], asOf: string, parallel: Client[]): Promise<void> {
   const { config, logger, work } = ctx;
-  // One stage, one schedule: each data test runs as soon as the models it reads are built (dbt's
-  // `build`), on whichever connection is free, so the tests of the early models overlap the long
+  // One stage, one schedule: each data test and rule count runs as soon as the models it reads are
+  // built (dbt's `build`), on whichever connection is free, so the tests of the early models overlap the long
   // models at the end of the graph. Nothing is published before every test has run. The last run's
   // timings order the schedule: the longest remaining chain of models and tests starts first.
   const timings = await lastTimings(ctx.ledger, config.schemas);
@@ -94,6 +94,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       if (e.type === 'test_started') logger.progress(`  testing ${e.test} ...`);
     },
   });
+  const ruling = planRuleCounts({ ledger: ctx.ledger, schemas: config.schemas, project, runId: ctx.runId, modelTasks: new Set(project.models.map((m) => m.name)) });
   const built: BuildResult = await ctx.stage(
     'models_and_tests',
     () =>
@@ -105,7 +106,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         asOf,
         runId: ctx.runId,
         signal: ctx.signal,
-        alongside: testing.tasks,
+        alongside: [...testing.tasks, ...ruling.tasks],
         estimates: timings.models,
         onEvent: (e) => {
           if (e.type === 'model_started') logger.progress(`  building ${e.model} (${e.materialized}) ...`);
@@ -119,7 +120,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   const tests: TestSummary = testing.summary();
   ctx.summary.tests = tests.counts;
 
-  const rules: RuleCountsResult = await ctx.stage('rules', () => recordRuleCounts({ client: work, ledger: ctx.ledger, schemas: config.schemas, project, runId: ctx.runId }));
+  const rules: RuleCountsResult = await ctx.stage('rules', () => ruling.record());
   ctx.summary.rules = rules.counts;
   ctx.summary.quarantined = rules.quarantined;
 

@@ -3,6 +3,6 @@
  * data tests against the staging schemas, and the publish decision. See src/transform/README.md.
  */
 export { assertTestsPassed } from './outcome.ts';
-export { type RecordRuleCountsOptions, recordRuleCounts, type RuleCount, type RuleCountsResult } from './rule-counts.ts';
+export { type PlanRuleCountsOptions, planRuleCounts, type RecordRuleCountsOptions, recordRuleCounts, type RuleCount, type RuleCountsPlan, type RuleCountsResult } from './rule-counts.ts';
 export { type PlanTestsOptions, planTests, type RunTestsOptions, runTests, type TestEvent, type TestPlan, type TestResult, type TestStatus, type TestSummary } from './run-tests.ts';
 export { failingRowsSql } from './test-sql.ts';

@@ -1,5 +1,6 @@
 /**
- * Per-rule counts and the quarantine, after the build and before the tests:
+ * Per-rule counts and the quarantine: counted as soon as each relation is built (planRuleCounts,
+ * scheduled with the models and the data tests), written to the ledger once all are counted:
  *
  * 1. Rules with a `where`: one aggregate query per relation,
  *    `select count(*) filter (where <rule 1>), count(*) filter (where <rule 2>), … from <relation>`,
@@ -13,10 +14,12 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
+import { runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { fromDatabaseError, type MedallionError } from '../errors.ts';
 import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
 import { compiledRelation, compileSql } from '../transform/compile.ts';
 import { type MemorySettings, memorySettings, withLocalSettings } from '../transform/session.ts';
+import { referencedRelations } from '../transform/dependencies.ts';
 import { modelSqlError } from '../transform/sql-error.ts';
 import type { Project, RelationName, RuleDefinition, RuleKind } from '../transform/types.ts';
 
@@ -49,55 +52,99 @@ export interface RecordRuleCountsOptions {
 }
 
 export async function recordRuleCounts(options: RecordRuleCountsOptions): Promise<RuleCountsResult> {
-  const { client, ledger, schemas, project, runId } = options;
+  const plan = planRuleCounts(options);
+  await runScheduled(plan.tasks, [options.client]);
+  return plan.record();
+}
+
+export type PlanRuleCountsOptions = Omit<RecordRuleCountsOptions, 'client'> & {
+  /** The models built in the same schedule (task ids are model names): each count waits for its relation. */
+  modelTasks?: ReadonlySet<RelationName>;
+};
+
+/** The counting queries as tasks for runScheduled, and the ledger write once they have run. */
+export interface RuleCountsPlan {
+  tasks: ScheduledTask<void>[];
+  /** Writes etl.rule_counts and etl.quarantine from the counts (one transaction on the ledger). */
+  record(): Promise<RuleCountsResult>;
+}
+
+/**
+ * The rule counts as tasks that runScheduled can run beside the model builds (like the data
+ * tests): one per relation with `where` rules and one per quarantine model, each starting once the
+ * relations it reads are built.
+ */
+export function planRuleCounts(options: PlanRuleCountsOptions): RuleCountsPlan {
+  const { ledger, schemas, project, runId, modelTasks = new Set() } = options;
   const memory = memorySettings({ ...BUILD_MEMORY, ...options.memory });
   const started = performance.now();
-  const counts = new Map<string, RuleCount>();
-  const key = (model: string, rule: string) => `${model}\u0000${rule}`;
   const allRules = project.models.flatMap((m) => m.rules);
+  const builtFirst = (relations: RelationName[]) => [...new Set(relations)].filter((r) => modelTasks.has(r));
+  const whereCounts = new Map<RelationName, number[]>();
+  const quarantineGroups = new Map<RelationName, { model: string; rule: string; n: number }[]>();
+  const tasks: ScheduledTask<void>[] = [];
 
-  for (const [relation, rules] of groupBy(allRules.filter((r) => r.where !== undefined), (r) => r.relation)) {
-    const rows = await countRules(client, schemas, relation, rules, memory);
-    for (const [i, r] of rules.entries()) {
-      counts.set(key(r.relation, r.name), { model: r.relation, rule: r.name, kind: r.kind, rows: rows[i]!, description: r.description ?? null });
-    }
+  const rulesByRelation = groupBy(allRules.filter((r) => r.where !== undefined), (r) => r.relation);
+  for (const [relation, rules] of rulesByRelation) {
+    tasks.push({
+      id: `rules on ${relation}`,
+      dependsOn: builtFirst([relation, ...rules.flatMap((r) => referencedRelations(r.where!))]),
+      run: async (on: Client) => void whereCounts.set(relation, await countRules(on, schemas, relation, rules, memory)),
+    });
   }
-
   const quarantineModels = project.models.filter((m) => m.quarantine);
-  const seenQuarantineRules = new Set<string>();
-  const quarantineKeys = new Set<string>();
   for (const m of quarantineModels) {
-    const relation = compiledRelation(m.name, schemas);
-    let groups: { model: string; rule: string; n: number }[];
-    try {
-      ({ rows: groups } = await withLocalSettings(client, memory, async () => {
-        await client.query(PLANNER_SETTINGS_SQL);
-        return client.query<{ model: string; rule: string; n: number }>(`select model, rule, count(*) as n from ${relation} group by model, rule order by model, rule`);
-      }));
-    } catch (err) {
-      throw modelSqlError(err, { model: m.name, file: m.sqlFile, doing: `counting the quarantine rows of ${m.name}` });
-    }
-    for (const g of groups) {
-      seenQuarantineRules.add(g.rule);
-      const declared =
-        allRules.find((r) => r.kind === 'quarantine' && r.name === g.rule && r.relation === g.model) ??
-        allRules.find((r) => r.kind === 'quarantine' && r.name === g.rule);
-      const k = key(g.model, g.rule);
-      // Rows of several quarantine models may carry the same (model, rule): they add up.
-      const previous = quarantineKeys.has(k) ? counts.get(k)!.rows : 0;
-      quarantineKeys.add(k);
-      counts.set(k, { model: g.model, rule: g.rule, kind: 'quarantine', rows: previous + g.n, description: declared?.description ?? null });
-    }
-  }
-  for (const r of allRules) {
-    if (r.kind === 'quarantine' && r.where === undefined && !seenQuarantineRules.has(r.name) && !counts.has(key(r.relation, r.name))) {
-      counts.set(key(r.relation, r.name), { model: r.relation, rule: r.name, kind: 'quarantine', rows: 0, description: r.description ?? null });
-    }
+    tasks.push({
+      id: `quarantine of ${m.name}`,
+      dependsOn: builtFirst([m.name]),
+      run: async (on: Client) => {
+        try {
+          const { rows } = await withLocalSettings(on, memory, async () => {
+            await on.query(PLANNER_SETTINGS_SQL);
+            return on.query<{ model: string; rule: string; n: number }>(`select model, rule, count(*) as n from ${compiledRelation(m.name, schemas)} group by model, rule order by model, rule`);
+          });
+          quarantineGroups.set(m.name, rows);
+        } catch (err) {
+          throw modelSqlError(err, { model: m.name, file: m.sqlFile, doing: `counting the quarantine rows of ${m.name}` });
+        }
+      },
+    });
   }
 
-  const sorted = [...counts.values()].sort((a, b) => a.model.localeCompare(b.model) || a.rule.localeCompare(b.rule));
-  const quarantined = await writeLedger(ledger, schemas, runId, sorted, quarantineModels.map((m) => ({ name: m.name, file: m.sqlFile })));
-  return { counts: sorted, quarantined, seconds: (performance.now() - started) / 1000 };
+  const record = async (): Promise<RuleCountsResult> => {
+    const counts = new Map<string, RuleCount>();
+    const key = (model: string, rule: string) => `${model}\u0000${rule}`;
+    for (const [relation, rules] of rulesByRelation) {
+      const rows = whereCounts.get(relation)!;
+      for (const [i, r] of rules.entries()) {
+        counts.set(key(r.relation, r.name), { model: r.relation, rule: r.name, kind: r.kind, rows: rows[i]!, description: r.description ?? null });
+      }
+    }
+    const seenQuarantineRules = new Set<string>();
+    const quarantineKeys = new Set<string>();
+    for (const m of quarantineModels) {
+      for (const g of quarantineGroups.get(m.name)!) {
+        seenQuarantineRules.add(g.rule);
+        const declared =
+          allRules.find((r) => r.kind === 'quarantine' && r.name === g.rule && r.relation === g.model) ??
+          allRules.find((r) => r.kind === 'quarantine' && r.name === g.rule);
+        const k = key(g.model, g.rule);
+        // Rows of several quarantine models may carry the same (model, rule): they add up.
+        const previous = quarantineKeys.has(k) ? counts.get(k)!.rows : 0;
+        quarantineKeys.add(k);
+        counts.set(k, { model: g.model, rule: g.rule, kind: 'quarantine', rows: previous + g.n, description: declared?.description ?? null });
+      }
+    }
+    for (const r of allRules) {
+      if (r.kind === 'quarantine' && r.where === undefined && !seenQuarantineRules.has(r.name) && !counts.has(key(r.relation, r.name))) {
+        counts.set(key(r.relation, r.name), { model: r.relation, rule: r.name, kind: 'quarantine', rows: 0, description: r.description ?? null });
+      }
+    }
+    const sorted = [...counts.values()].sort((a, b) => a.model.localeCompare(b.model) || a.rule.localeCompare(b.rule));
+    const quarantined = await writeLedger(ledger, schemas, runId, sorted, quarantineModels.map((m) => ({ name: m.name, file: m.sqlFile })));
+    return { counts: sorted, quarantined, seconds: (performance.now() - started) / 1000 };
+  };
+  return { tasks, record };
 }
 
 /** Counts the rows of `relation` matching each rule, in one scan. */

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchemaNames } from '../../src/config.ts';
 import type { Client } from '../../src/db/client.ts';
-import { planTests, type TestSummary } from '../../src/quality/index.ts';
+import { planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../../src/quality/index.ts';
 import { relationsRead } from '../../src/quality/run-tests.ts';
 import { buildModels, loadProject, type Project } from '../../src/transform/index.ts';
 import { caught, createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
@@ -34,7 +34,11 @@ tests:
   - equal: { name: items_eq_slow, left: "select count(*) from silver.items", right: "select count(*) from gold.slow" }
 `,
   'gold/slow.sql': 'select order_number, quantity from silver.items cross join pg_sleep(1) as pause',
-  'gold/slow.yml': 'description: a model that takes a second to build.\n',
+  'gold/slow.yml': `
+description: a model that takes a second to build.
+rules:
+  - { name: slow_quantity_two, kind: flag, where: "quantity = 2", description: a line of two }
+`,
   'gold/summary.sql': 'select order_number from gold.slow',
   'gold/summary.yml': `
 description: summary.
@@ -75,6 +79,7 @@ describe('relationsRead', () => {
 describe('planTests with buildModels', () => {
   let log: string[];
   let summary: TestSummary;
+  let rules: RuleCountsResult;
 
   beforeAll(async () => {
     log = [];
@@ -86,6 +91,7 @@ describe('planTests with buildModels', () => {
       modelTasks: new Set(project.models.map((m) => m.name)),
       onEvent: (e) => void (e.type === 'test_finished' && log.push(`tested ${e.result.name}`)),
     });
+    const ruling = planRuleCounts({ ledger: clients[2]!, schemas, project, runId, modelTasks: new Set(project.models.map((m) => m.name)) });
     await buildModels({
       client: clients[0]!,
       parallelClients: [clients[1]!],
@@ -93,10 +99,11 @@ describe('planTests with buildModels', () => {
       project,
       asOf: '2024-05-01',
       runId,
-      alongside: plan.tasks,
+      alongside: [...plan.tasks, ...ruling.tasks],
       onEvent: (e) => void (e.type === 'model_started' ? log.push(`start ${e.model}`) : e.type === 'model_built' && log.push(`built ${e.model}`)),
     });
     summary = plan.summary();
+    rules = await ruling.record();
   });
 
   it("runs an early model's tests while a later model builds on the other connection", () => {
@@ -119,6 +126,12 @@ describe('planTests with buildModels', () => {
       ['relationships_gold_summary_order_number_to_silver_items_order_number', 'pass'],
     ]);
     expect(summary.counts).toEqual({ pass: 5, warn: 0, fail: 0, error: 0 });
+  });
+
+  it('counts the rules of a model in the same schedule, once it is built, and writes them to the ledger', async () => {
+    expect(rules.counts).toEqual([{ model: 'gold.slow', rule: 'slow_quantity_two', kind: 'flag', rows: 1, description: 'a line of two' }]);
+    const { rows } = await clients[2]!.query(`select rule, rows::int from ${schemas.etl}.rule_counts where run_id = $1`, [runId]);
+    expect(rows).toEqual([{ rule: 'slow_quantity_two', rows: 1 }]);
   });
 
   it('a failing model stops the schedule: its error is thrown, not recorded as a test result', async () => {
