@@ -1,7 +1,7 @@
 -- silver.int_product_versions: every version of silver.products with the dates it is valid for, so
 -- that a sales line finds the version valid at its order date with
 --   line.order_date between version.valid_from and version.valid_to
--- (gold.fact_sales, gold.customer_features and gold.sales_daily join it that way). A version is
+-- (gold.fact_sales and silver.int_sales_line_products join it that way). A version is
 -- valid from its start_date to its end_date; the first version of a product_key also covers the
 -- days before its start (an order dated before a product's first version uses the earliest one),
 -- and the current version has no end.

@@ -19,7 +19,7 @@ import { fromDatabaseError, type MedallionError } from '../errors.ts';
 import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
 import { compiledRelation, compileSql } from '../transform/compile.ts';
 import { type MemorySettings, memorySettings, withLocalSettings } from '../transform/session.ts';
-import { referencedRelations } from '../transform/dependencies.ts';
+import { modelsAmong, referencedRelations } from '../transform/dependencies.ts';
 import { modelSqlError } from '../transform/sql-error.ts';
 import type { Project, RelationName, RuleDefinition, RuleKind } from '../transform/types.ts';
 
@@ -36,6 +36,7 @@ export interface RuleCountsResult {
   counts: RuleCount[];
   /** Rows appended to etl.quarantine. */
   quarantined: number;
+  /** From planning to the ledger write: with the models when scheduled with them. */
   seconds: number;
 }
 
@@ -79,7 +80,6 @@ export function planRuleCounts(options: PlanRuleCountsOptions): RuleCountsPlan {
   const memory = memorySettings({ ...BUILD_MEMORY, ...options.memory });
   const started = performance.now();
   const allRules = project.models.flatMap((m) => m.rules);
-  const builtFirst = (relations: RelationName[]) => [...new Set(relations)].filter((r) => modelTasks.has(r));
   const whereCounts = new Map<RelationName, number[]>();
   const quarantineGroups = new Map<RelationName, { model: string; rule: string; n: number }[]>();
   const tasks: ScheduledTask<void>[] = [];
@@ -88,7 +88,7 @@ export function planRuleCounts(options: PlanRuleCountsOptions): RuleCountsPlan {
   for (const [relation, rules] of rulesByRelation) {
     tasks.push({
       id: `rules on ${relation}`,
-      dependsOn: builtFirst([relation, ...rules.flatMap((r) => referencedRelations(r.where!))]),
+      dependsOn: modelsAmong([relation, ...rules.flatMap((r) => referencedRelations(r.where!))], modelTasks),
       run: async (on: Client) => void whereCounts.set(relation, await countRules(on, schemas, relation, rules, memory)),
     });
   }
@@ -96,7 +96,7 @@ export function planRuleCounts(options: PlanRuleCountsOptions): RuleCountsPlan {
   for (const m of quarantineModels) {
     tasks.push({
       id: `quarantine of ${m.name}`,
-      dependsOn: builtFirst([m.name]),
+      dependsOn: modelsAmong([m.name], modelTasks),
       run: async (on: Client) => {
         try {
           const { rows } = await withLocalSettings(on, memory, async () => {

@@ -6,18 +6,19 @@
  *
  * Status: `pass`; `fail` (an error-severity test with failing rows); `warn` (a warn-severity test
  * with failing rows); `error` (the test's SQL itself failed, e.g. a column that does not exist).
- * A lost connection is not a test result: it is thrown as a DependencyError.
+ * A lost connection or server trouble (SQLSTATE classes 53, 57 — a cancelled statement too —, 58,
+ * XX; isSqlFault) is not a test result: it is thrown as a DependencyError.
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
 import { criticalPathFirst, runScheduled, type ScheduledTask } from '../db/schedule.ts';
-import { fromDatabaseError, isConnectionError } from '../errors.ts';
+import { fromDatabaseError } from '../errors.ts';
 import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
 import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings } from '../transform/session.ts';
-import { isDatabaseError } from '../transform/sql-error.ts';
+import { isSqlFault } from '../transform/sql-error.ts';
 import type { Project, RelationName, Severity, TestDefinition, TestKind } from '../transform/types.ts';
 import { compiledRelation } from '../transform/compile.ts';
-import { referencedRelations } from '../transform/dependencies.ts';
+import { modelsAmong, referencedRelations } from '../transform/dependencies.ts';
 import { failingRowPredicate, failingRowsSql, failureMessage, type KeyColumns } from './test-sql.ts';
 
 export type TestStatus = 'pass' | 'warn' | 'fail' | 'error';
@@ -43,6 +44,7 @@ export interface TestSummary {
   counts: Record<TestStatus, number>;
   /** Error-severity tests that failed or could not run: any of these means "do not publish". */
   blocking: TestResult[];
+  /** From planning to the summary: with the models when scheduled with them (each test has its own). */
   seconds: number;
 }
 
@@ -112,7 +114,7 @@ export function planTests(options: PlanTestsOptions): TestPlan {
     results.push(result);
     onEvent({ type: 'test_finished', result });
   };
-  const builtFirst = (tests: TestDefinition[]) => [...new Set(tests.flatMap(relationsRead))].filter((r) => modelTasks.has(r));
+  const builtFirst = (tests: TestDefinition[]) => modelsAmong(tests.flatMap(relationsRead), modelTasks);
 
   const passedInBatch = new Set<TestDefinition>();
   const batchOf = new Map<TestDefinition, string>();
@@ -165,9 +167,6 @@ export function planTests(options: PlanTestsOptions): TestPlan {
   };
 }
 
-/** SQLSTATE of a statement cancelled by pg_cancel_backend or statement_timeout. */
-const QUERY_CANCELED = '57014';
-
 /** The relations a test reads: its model, a relationship's parent, and what its SQL references. */
 export function relationsRead(test: TestDefinition): RelationName[] {
   const sql: string[] = [];
@@ -194,7 +193,7 @@ async function countFailingRows(client: Client, schemas: SchemaNames, model: Rel
     });
     return tests.map((_, i) => Number(rows[0]![`f${i}`]));
   } catch (err) {
-    if (isConnectionError(err) || !isDatabaseError(err) || err.code === QUERY_CANCELED) throw fromDatabaseError(err, `running the data tests of ${model}`);
+    if (!isSqlFault(err)) throw fromDatabaseError(err, `running the data tests of ${model}`);
     return undefined;
   }
 }
@@ -220,7 +219,7 @@ async function keyColumns(client: Client, schemas: SchemaNames, model: RelationN
     );
     return { bytewise: new Set(rows.filter((r) => r.deterministic).map((r) => r.name)), collatable: new Set(rows.map((r) => r.name)) };
   } catch (err) {
-    if (isConnectionError(err) || !isDatabaseError(err)) throw fromDatabaseError(err, `reading the columns of ${model}`);
+    if (!isSqlFault(err)) throw fromDatabaseError(err, `reading the columns of ${model}`);
     return { bytewise: new Set(), collatable: new Set() };
   }
 }
@@ -252,9 +251,9 @@ export async function runTest(
     const status: TestStatus = failingRows === 0 ? 'pass' : test.severity === 'error' ? 'fail' : 'warn';
     return { ...base, status, failingRows, sample, message: failingRows ? failureMessage(test, failingRows, sample) : null, seconds: (performance.now() - t0) / 1000 };
   } catch (err) {
-    // a cancelled statement is not a result of the test: the schedule was stopped (a model failed, or
-    // the run was interrupted), and the error that stopped it is the one to report
-    if (isConnectionError(err) || !isDatabaseError(err) || err.code === QUERY_CANCELED) throw fromDatabaseError(err, `running the data test ${test.name}`, { file: test.file });
+    // a lost connection, server trouble or a cancelled statement (the schedule stopping after another
+    // task failed) is not a result of the test: the error that stopped the run is the one to report
+    if (!isSqlFault(err)) throw fromDatabaseError(err, `running the data test ${test.name}`, { file: test.file });
     return { ...base, status: 'error', failingRows: 0, sample: [], message: `the test could not run: ${err.message}`, seconds: (performance.now() - t0) / 1000 };
   }
 }

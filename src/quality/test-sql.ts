@@ -36,8 +36,9 @@ export interface KeyColumns {
  * A query returning the failing rows of the test. For a `unique` test on several columns, the
  * columns without a collation (integers, dates) lead the group key: a sort compares the first
  * column first, and an integer compare is far cheaper than a text compare that is equal most of
- * the time (int_sales_lines' (source_file, line_number) at 6M rows: 14.2 s sorted in that order,
- * 4.2 s as (line_number, source_file); `psql -f bench/unique-key-order.sql`). The groups are the
+ * the time (int_sales_lines' (source_file, line_number) at 6M rows: 14.2–14.3 s sorted in that
+ * order, 3.9–4.2 s as (line_number, source_file), two runs of `psql -X -v target=bench -f
+ * bench/unique-key-order.sql`). The groups are the
  * same in either order.
  */
 export function failingRowsSql(test: TestDefinition, schemas: SchemaNames, keyColumns: KeyColumns = { bytewise: new Set(), collatable: new Set() }): string {

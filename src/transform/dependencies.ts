@@ -133,6 +133,14 @@ export function throwUnknownRelations(problems: UnknownRelation[]): void {
   );
 }
 
+/**
+ * The distinct relations of `relations` that are among `models`: what a task scheduled with the
+ * model builds (a data test, a rule count) must wait for. Bronze and unknown names drop out.
+ */
+export function modelsAmong(relations: readonly RelationName[], models: ReadonlySet<RelationName>): RelationName[] {
+  return [...new Set(relations)].filter((r) => models.has(r));
+}
+
 /** Model names a model depends on (bronze references excluded). */
 export function modelDependencies(model: Pick<Model, 'dependencies'>): RelationName[] {
   return model.dependencies.filter((d) => !d.startsWith('bronze.'));

@@ -29,9 +29,18 @@ export function isDatabaseError(err: unknown): err is Error & PgErrorFields & { 
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((err as unknown as { code: string }).code);
 }
 
+/**
+ * Whether PostgreSQL rejected the statement itself (its SQL or its data), as opposed to a lost
+ * connection or server trouble, which includes a statement cancelled by pg_cancel_backend (57014:
+ * the schedule stopping after another task failed) — those say nothing about the SQL.
+ */
+export function isSqlFault(err: unknown): err is Error & PgErrorFields & { code: string } {
+  return !isConnectionError(err) && isDatabaseError(err) && !SERVER_TROUBLE.test(err.code);
+}
+
 export function modelSqlError(err: unknown, source: SqlErrorSource): MedallionError {
   const context = { file: source.file, model: source.model };
-  if (isConnectionError(err) || !isDatabaseError(err) || SERVER_TROUBLE.test(err.code)) return fromDatabaseError(err, source.doing, context);
+  if (!isSqlFault(err)) return fromDatabaseError(err, source.doing, context);
   const pg: PgErrorFields = {};
   for (const key of ['code', 'detail', 'hint', 'position', 'schema', 'table', 'column', 'constraint', 'where'] as const) {
     if (typeof err[key] === 'string') pg[key] = err[key];
