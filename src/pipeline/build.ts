@@ -19,7 +19,7 @@ import { assertTestsPassed, planRuleCounts, planTests, type RuleCountsResult, ty
 import { lastTimings, recordAsOf } from '../runs/ledger.ts';
 import { formatTable, type Logger } from '../runs/logger.ts';
 import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
-import { type BuildResult, buildModels, compileSql, loadProject, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
+import { type BuildResult, bronzeMegabytes, buildModels, estimateFromSizes, measuredElseGuessed, compileSql, loadProject, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -81,8 +81,11 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   // One stage, one schedule: each data test and rule count runs as soon as the models it reads are
   // built (dbt's `build`), on whichever connection is free, so the tests of the early models overlap the long
   // models at the end of the graph. Nothing is published before every test has run. The last run's
-  // timings order the schedule: the longest remaining chain of models and tests starts first.
-  const timings = await lastTimings(ctx.ledger, config.schemas);
+  // timings order the schedule: the longest remaining chain of models and tests starts first. A
+  // model or test that no run has timed yet gets a guess from the size of the bronze data it reads.
+  const measured = await lastTimings(ctx.ledger, config.schemas);
+  const guessed = estimateFromSizes(project, await bronzeMegabytes(work, config.schemas, project));
+  const timings = { models: measuredElseGuessed(measured.models, guessed.models), tests: measuredElseGuessed(measured.tests, guessed.tests) };
   const testing = planTests({
     ledger: ctx.ledger,
     schemas: config.schemas,

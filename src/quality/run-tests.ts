@@ -18,7 +18,7 @@ import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings 
 import { isSqlFault } from '../transform/sql-error.ts';
 import type { Project, RelationName, Severity, TestDefinition, TestKind } from '../transform/types.ts';
 import { compiledRelation } from '../transform/compile.ts';
-import { modelsAmong, referencedRelations } from '../transform/dependencies.ts';
+import { modelsAmong, relationsRead } from '../transform/dependencies.ts';
 import { failingRowPredicate, failingRowsSql, failureMessage, type KeyColumns } from './test-sql.ts';
 
 export type TestStatus = 'pass' | 'warn' | 'fail' | 'error';
@@ -165,18 +165,6 @@ export function planTests(options: PlanTestsOptions): TestPlan {
       return summarize(sorted, (performance.now() - started) / 1000);
     },
   };
-}
-
-/** The relations a test reads: its model, a relationship's parent, and what its SQL references. */
-export function relationsRead(test: TestDefinition): RelationName[] {
-  const sql: string[] = [];
-  const relations: RelationName[] = [test.model];
-  if ('where' in test && test.where) sql.push(test.where);
-  if (test.kind === 'relationships') relations.push(test.to);
-  if (test.kind === 'expression') sql.push(test.expression);
-  if (test.kind === 'query') sql.push(test.sql);
-  if (test.kind === 'equal') sql.push(test.left, test.right);
-  return [...new Set([...relations, ...sql.flatMap(referencedRelations)])];
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { DataError } from '../errors.ts';
 import { lineAndColumn, maskSql } from './sql-lexer.ts';
-import type { Model, RelationName, SourceLayer } from './types.ts';
+import type { Model, RelationName, SourceLayer, TestDefinition } from './types.ts';
 
 export interface Reference {
   layer: SourceLayer;
@@ -144,4 +144,16 @@ export function modelsAmong(relations: readonly RelationName[], models: Readonly
 /** Model names a model depends on (bronze references excluded). */
 export function modelDependencies(model: Pick<Model, 'dependencies'>): RelationName[] {
   return model.dependencies.filter((d) => !d.startsWith('bronze.'));
+}
+
+/** The relations a test reads: its model, a relationship's parent, and what its SQL references. */
+export function relationsRead(test: TestDefinition): RelationName[] {
+  const sql: string[] = [];
+  const relations: RelationName[] = [test.model];
+  if ('where' in test && test.where) sql.push(test.where);
+  if (test.kind === 'relationships') relations.push(test.to);
+  if (test.kind === 'expression') sql.push(test.expression);
+  if (test.kind === 'query') sql.push(test.sql);
+  if (test.kind === 'equal') sql.push(test.left, test.right);
+  return [...new Set([...relations, ...sql.flatMap(referencedRelations)])];
 }

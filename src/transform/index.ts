@@ -10,7 +10,8 @@
  */
 export { type BuildEvent, type BuildOptions, type BuildResult, buildModels, type ModelBuild, QUARANTINE_COLUMNS } from './build.ts';
 export { compiledRelation, compileSql, stagingSchemas } from './compile.ts';
-export { extractReferences, referencedRelations } from './dependencies.ts';
+export { extractReferences, referencedRelations, relationsRead } from './dependencies.ts';
+export { bronzeMegabytes, estimateFromSizes, measuredElseGuessed, type SizeEstimates } from './estimates.ts';
 export { orderModels } from './graph.ts';
 export { type LoadProjectOptions, loadProject } from './project.ts';
 export { DEFAULT_MEMORY, type MemorySettings } from './session.ts';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchemaNames } from '../../src/config.ts';
 import type { Client } from '../../src/db/client.ts';
 import { planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../../src/quality/index.ts';
-import { relationsRead } from '../../src/quality/run-tests.ts';
+import { relationsRead } from '../../src/transform/dependencies.ts';
 import { buildModels, loadProject, type Project } from '../../src/transform/index.ts';
 import { caught, createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
 
