@@ -300,6 +300,30 @@ describe('gold.customer_features (as of 2014-01-29)', () => {
     const [{ n }] = (await db.rows<{ n: number }>('select count(*)::int as n from gold.customer_features')) as [{ n: number }];
     expect(n).toBe(CUST_INFO.length);
   });
+
+  it('a single customer with orders scores 1 on each axis (percent_rank of one row is 0)', async () => {
+    const single = uniqueTarget('sql_gold_single');
+    const one = await buildFixture(single, {
+      cust_info: CUST_INFO.slice(0, 2),
+      cust_az12: CUST_AZ12.slice(0, 2),
+      loc_a101: LOC_A101.slice(0, 2),
+      prd_info: PRD_INFO,
+      px_cat_g1v2: PX_CAT,
+      sales_details: [SALES[6]!],
+    });
+    try {
+      expect(one.result.code, describeFailure(one.result)).toBe(0);
+      expect(
+        await sqlFor(single).rows('select customer_id::int as customer_id, frequency, r_score, f_score, m_score, rfm_segment from gold.customer_features order by customer_id'),
+      ).toEqual([
+        { customer_id: 11000, frequency: 0, r_score: null, f_score: null, m_score: null, rfm_segment: 'No Orders' },
+        { customer_id: 11001, frequency: 1, r_score: 1, f_score: 1, m_score: 1, rfm_segment: 'Hibernating' },
+      ]);
+    } finally {
+      await dropTarget(single);
+      await one.cleanup();
+    }
+  });
 });
 
 describe('gold.sales_daily', () => {
