@@ -19,7 +19,7 @@ import { assertTestsPassed, planRuleCounts, planTests, type RuleCountsResult, ty
 import { lastTimings, recordAsOf } from '../runs/ledger.ts';
 import { formatTable, type Logger } from '../runs/logger.ts';
 import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
-import { type BuildResult, bronzeMegabytes, buildModels, estimateFromSizes, measuredElseGuessed, compileSql, loadProject, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
+import { type BuildResult, bronzeMegabytes, buildModels, compileSql, estimateFromSizes, loadProject, measuredElseGuessed, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';

@@ -16,7 +16,7 @@ import { fromDatabaseError } from '../errors.ts';
 import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
 import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings } from '../transform/session.ts';
 import { isSqlFault } from '../transform/sql-error.ts';
-import type { Project, RelationName, Severity, TestDefinition, TestKind } from '../transform/types.ts';
+import { type Project, type RelationName, ROW_LEVEL_TEST_KINDS, type Severity, type TestDefinition, type TestKind } from '../transform/types.ts';
 import { compiledRelation } from '../transform/compile.ts';
 import { modelsAmong, relationsRead } from '../transform/dependencies.ts';
 import { failingRowPredicate, failingRowsSql, failureMessage, type KeyColumns } from './test-sql.ts';
@@ -120,7 +120,7 @@ export function planTests(options: PlanTestsOptions): TestPlan {
   const batchOf = new Map<TestDefinition, string>();
   const tasks: ScheduledTask<void>[] = [];
   for (const model of project.models) {
-    const rowTests = model.tests.filter((t) => failingRowPredicate(t, schemas) !== undefined);
+    const rowTests = model.tests.filter((t) => ROW_LEVEL_TEST_KINDS.has(t.kind));
     if (rowTests.length < 2) continue;
     const id = `row tests of ${model.name}`;
     for (const t of rowTests) batchOf.set(t, id);

@@ -18,7 +18,7 @@ import type { SchemaNames } from '../config.ts';
 import type { Client } from '../db/client.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { relationsRead } from './dependencies.ts';
-import type { Project, RelationName, TestKind } from './types.ts';
+import { type Project, type RelationName, ROW_LEVEL_TEST_KINDS } from './types.ts';
 
 /** Seconds a table model takes per megabyte of its inputs. Views cost nothing to create. */
 export const MODEL_SECONDS_PER_MB = 0.1;
@@ -30,7 +30,6 @@ export const MODEL_SECONDS_PER_MB = 0.1;
  */
 export const TEST_SECONDS_PER_MB = 0.01;
 export const QUERY_TEST_SECONDS_PER_MB = 0.025;
-const ROW_LEVEL_KINDS: ReadonlySet<TestKind> = new Set(['not_null', 'accepted_values', 'expression']);
 
 export interface SizeEstimates {
   /** Megabytes of each bronze table, and the guess for each model (its largest input). */
@@ -70,10 +69,10 @@ export function estimateFromSizes(project: Project, bronze: ReadonlyMap<Relation
   }
   const tests = new Map<string, number>();
   for (const model of project.models) {
-    const rowLevel = model.tests.filter((t) => ROW_LEVEL_KINDS.has(t.kind)).length;
+    const rowLevel = model.tests.filter((t) => ROW_LEVEL_TEST_KINDS.has(t.kind)).length;
     for (const test of model.tests) {
       const read = relationsRead(test).reduce((sum, r) => sum + sizeOf(r), 0);
-      const rate = test.kind === 'query' ? QUERY_TEST_SECONDS_PER_MB : ROW_LEVEL_KINDS.has(test.kind) ? TEST_SECONDS_PER_MB / rowLevel : TEST_SECONDS_PER_MB;
+      const rate = test.kind === 'query' ? QUERY_TEST_SECONDS_PER_MB : ROW_LEVEL_TEST_KINDS.has(test.kind) ? TEST_SECONDS_PER_MB / rowLevel : TEST_SECONDS_PER_MB;
       tests.set(test.name, rate * read);
     }
   }

@@ -5,12 +5,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SchemaNames } from '../../src/config.ts';
+import { type SchemaNames, schemaNames } from '../../src/config.ts';
 import type { Client } from '../../src/db/client.ts';
 import { criticalPathFirst } from '../../src/db/schedule.ts';
 import { modelDependencies, modelsAmong, relationsRead } from '../../src/transform/dependencies.ts';
 import { bronzeMegabytes, estimateFromSizes, MODEL_SECONDS_PER_MB, measuredElseGuessed, QUERY_TEST_SECONDS_PER_MB, TEST_SECONDS_PER_MB } from '../../src/transform/estimates.ts';
 import { loadProject, type Project, type RelationName } from '../../src/transform/index.ts';
+import { ROW_LEVEL_TEST_KINDS } from '../../src/transform/types.ts';
+import { failingRowPredicate } from '../../src/quality/test-sql.ts';
 import { createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from './helpers.ts';
 
 const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
@@ -83,6 +85,13 @@ describe('estimateFromSizes on sql/', () => {
     ];
     return new Map(criticalPathFirst(tasks).map((t) => [t.id, t.priority!]));
   };
+
+  it('treats as row-level (one shared scan) exactly the tests failingRowPredicate writes a condition for', async () => {
+    const project = await loadProject({ sqlDir: SQL_DIR, sources: SOURCES });
+    const tests = project.models.flatMap((m) => m.tests);
+    expect(new Set(tests.map((t) => t.kind)).size).toBe(7); // every kind is in sql/
+    for (const t of tests) expect(ROW_LEVEL_TEST_KINDS.has(t.kind), t.name).toBe(failingRowPredicate(t, schemaNames('x')) !== undefined);
+  });
 
   it('puts the sales chain ahead of the customer branch on a target with no timed run', async () => {
     const project = await loadProject({ sqlDir: SQL_DIR, sources: SOURCES });
