@@ -51,6 +51,9 @@ const SALES = [
   'SO31,BK-R93R-62,11001,20130513,20130520,20130525,300,,', // sales_quantity_invalid (no price to derive from)
   'SO32,BK-R93R-62,11001,20130514,20130521,20130526,,1,', // sales_amount_unknown (neither sales nor price)
   'SO33,BK-R93R-62,11001,20130515,20130522,20130527,0,1,0', // sales_amount_unknown (both zero)
+  'SO34,BK-R93R-62,11000,20130601,20130608,,20,1,20', // sales_exact_duplicate_collapsed: a copy of the third line,
+  'SO34,BK-R93R-62,11000,20130601,20130608,,30,1,30', //   not of the line after it (sales_conflicting_duplicate);
+  'SO34,BK-R93R-62,11000,20130601,20130608,,20,1,20', //   kept: the latest (the blank due dates compare equal)
 ];
 
 function lineOf(prefix: string, nth = 0): number {
@@ -112,8 +115,8 @@ afterAll(async () => {
 
 const EXPECTED_COUNTS = {
   sales_key_missing: 4,
-  sales_exact_duplicate_collapsed: 1,
-  sales_conflicting_duplicate: 1,
+  sales_exact_duplicate_collapsed: 2,
+  sales_conflicting_duplicate: 2,
   order_date_invalid: 8,
   order_date_from_ship: 8,
   order_date_from_order: 1,
@@ -153,15 +156,25 @@ describe('silver.sales_clean: one test per rule', () => {
     expect(await clean('SO5')).toMatchObject({ line_number: lineOf('SO5,', 1), quantity: 1, sales_amount: 100, amount_repair: null });
     expect(await db.one(`select count(*)::int as n from gold.fact_sales where order_number = 'SO5'`)).toEqual({ n: 1 });
     expect(await db.rows(`select 1 from etl.quarantine where values->>'sls_ord_num' = 'SO5'`)).toEqual([]);
-    expect(await db.ruleCount('sales_exact_duplicate_collapsed')).toBe(1);
+    expect(await db.ruleCount('sales_exact_duplicate_collapsed')).toBe(2);
+  });
+
+  it('a line is an exact duplicate of any later identical line of its key, not only of the next one', async () => {
+    expect(await clean('SO34')).toMatchObject({ line_number: lineOf('SO34,', 2), sales_amount: 20, due_date: null });
+    const statuses = await db.rows(`select line_number::int as line, duplicate_status, line_status from silver.int_sales_lines where order_number = 'SO34' order by line_number`);
+    expect(statuses).toEqual([
+      { line: lineOf('SO34,', 0), duplicate_status: 'exact_duplicate', line_status: 'exact_duplicate' },
+      { line: lineOf('SO34,', 1), duplicate_status: 'conflicting_duplicate', line_status: 'conflicting_duplicate' },
+      { line: lineOf('SO34,', 2), duplicate_status: 'unique', line_status: 'kept' },
+    ]);
   });
 
   it('sales_conflicting_duplicate: same (order, product) with other values -> the later line wins, the earlier is quarantined', async () => {
     expect(await clean('SO6')).toMatchObject({ line_number: lineOf('SO6,', 1), quantity: 3, price: 100, sales_amount: 300 });
     const rows = await db.quarantined('sales_conflicting_duplicate');
-    expect(rows).toHaveLength(1);
+    expect(rows.map((r) => r.line_number)).toEqual([lineOf('SO6,', 0), lineOf('SO34,', 1)]);
     expect(rows[0]).toMatchObject({ line_number: lineOf('SO6,', 0), values: { sls_ord_num: 'SO6', sls_sales: '200', sls_quantity: '2' } });
-    expect(await db.ruleCount('sales_conflicting_duplicate')).toBe(1);
+    expect(await db.ruleCount('sales_conflicting_duplicate')).toBe(2);
   });
 
   it('order_date_invalid: 20131345, 0, 5489, 32154, 99999999, after as_of + 1 year, before 1900 -> NULL, never a crash', async () => {
@@ -302,7 +315,7 @@ describe('silver.sales_clean: the rest of the contract', () => {
     const entries = await db.reconciliation();
     for (const e of entries) expect(e.accounted, `${e.source}: ${JSON.stringify(e.parts)}`).toBe(e.bronze);
     const sales = entries.find((e) => e.source === 'sales_details');
-    // 37 lines: 4 key missing + 1 conflicting + 1 order date unknown + 3 quantity + 2 amount quarantined, 1 collapsed
-    expect(sales).toMatchObject({ bronze: SALES.length, parts: { fact_sales: 25, quarantined: 11, collapsed: 1 } });
+    // 40 lines: 4 key missing + 2 conflicting + 1 order date unknown + 3 quantity + 2 amount quarantined, 2 collapsed
+    expect(sales).toMatchObject({ bronze: SALES.length, parts: { fact_sales: 26, quarantined: 12, collapsed: 2 } });
   });
 });
