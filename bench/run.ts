@@ -5,6 +5,7 @@
  * the same machine, interleaved A/B/A/B so that a noisy neighbour hurts both sides alike:
  *   bronze        our load of the six files      vs psql \copy of the same files into identical tables
  *   silver+gold   our model build (+ tests)      vs create table as select * from bronze.sales_details order by …
+ *                 and the skeleton of bench/floor.sql against the same sorted copies
  *   export        our fact_sales Parquet export  vs psql \copy (select * from gold.fact_sales) to a file,
  *                 (`medallion export --tables      and vs DuckDB converting that file to Parquet
  *                  fact_sales`)
@@ -177,7 +178,16 @@ async function main(): Promise<void> {
     models.rows = Number((await client.query(`select count(*) as n from ${t}_gold.fact_sales`)).rows[0].n);
     modelsOnly.rows = models.rows;
     rulesOnly.rows = models.rows;
-    results.push(models, modelsOnly, rulesOnly);
+    // The skeleton of the sales branch (bench/floor.sql, without its own sorted copy): the least
+    // work a point-in-time build of these lines can do, against the same sorted copies (README
+    // "Why silver + gold misses 4×").
+    const floor: StageResult = { stage: '  floor skeleton', baseline: 'sorted copy of sales', ours: [], base: models.base, rows: models.rows, bytes: 0 };
+    for (let i = 0; i < args.repeat; i++) {
+      const started = performance.now();
+      await run('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', `target=${t}`, '-v', 'skip_sorted_copy=1', '-d', databaseUrl, '-f', path.join(ROOT, 'bench/floor.sql')]);
+      floor.ours.push((performance.now() - started) / 1000);
+    }
+    results.push(models, modelsOnly, rulesOnly, floor);
 
     // 3. export
     step('export: medallion export vs psql \\copy to csv and DuckDB');
