@@ -108,7 +108,8 @@ async function main(): Promise<void> {
   await client.connect();
   const pgVersion = (await client.query('show server_version')).rows[0].server_version as string;
   const t = args.target;
-  const psql = (sql: string) => ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', databaseUrl, '-c', sql];
+  const psqlOptions = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', databaseUrl];
+  const psql = (sql: string) => [...psqlOptions, '-c', sql];
 
   for (const scale of args.scales) {
     // --clean: no malformed records, which psql's \copy (the baseline) cannot skip; the semantic
@@ -184,7 +185,7 @@ async function main(): Promise<void> {
     const floor: StageResult = { stage: '  floor skeleton', baseline: 'sorted copy of sales', ours: [], base: models.base, rows: models.rows, bytes: 0 };
     for (let i = 0; i < args.repeat; i++) {
       const started = performance.now();
-      await run('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', `target=${t}`, '-v', 'skip_sorted_copy=1', '-d', databaseUrl, '-f', path.join(ROOT, 'bench/floor.sql')]);
+      await run('psql', [...psqlOptions, '-v', `target=${t}`, '-v', 'skip_sorted_copy=1', '-f', path.join(ROOT, 'bench/floor.sql')]);
       floor.ours.push((performance.now() - started) / 1000);
     }
     results.push(models, modelsOnly, rulesOnly, floor);

@@ -84,7 +84,8 @@ ranked_lines as (
   -- are sorted by their source fields and, among equal ones, latest first, so a line is a copy of a
   -- later line exactly when the line before it has the same fields (the fields compared as one
   -- row, NULLs equal as in a partition). One window pass fewer than a row_number() over each set of
-  -- equal lines: 67.1-67.8 s -> 64.8-64.9 s for the model at scale 100, identical rows (two runs).
+  -- equal lines: 68.6-68.9 s -> 63.3-64.2 s for the model at scale 100, identical rows (bash
+  -- bench/model-time.sh e1edc16~1:sql/silver/int_sales_lines.sql sql/silver/int_sales_lines.sql).
   select
     order_dates.*,
     row_number() over lines_of_key > 1

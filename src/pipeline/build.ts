@@ -86,18 +86,19 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   const measured = await lastTimings(ctx.ledger, config.schemas);
   const guessed = estimateFromSizes(project, await bronzeMegabytes(work, config.schemas, project));
   const timings = { models: measuredElseGuessed(measured.models, guessed.models), tests: measuredElseGuessed(measured.tests, guessed.tests) };
+  const modelTasks = new Set(project.models.map((m) => m.name));
   const testing = planTests({
     ledger: ctx.ledger,
     schemas: config.schemas,
     project,
     runId: ctx.runId,
-    modelTasks: new Set(project.models.map((m) => m.name)),
+    modelTasks,
     estimates: timings.tests,
     onEvent: (e) => {
       if (e.type === 'test_started') logger.progress(`  testing ${e.test} ...`);
     },
   });
-  const ruling = planRuleCounts({ ledger: ctx.ledger, schemas: config.schemas, project, runId: ctx.runId, modelTasks: new Set(project.models.map((m) => m.name)) });
+  const ruling = planRuleCounts({ ledger: ctx.ledger, schemas: config.schemas, project, runId: ctx.runId, modelTasks });
   const built: BuildResult = await ctx.stage(
     'models_and_tests',
     () =>

@@ -15,6 +15,7 @@ import { type Client, ident } from '../db/client.ts';
 import { criticalPathFirst, runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
 import { compileSql, stagingSchemas } from './compile.ts';
+import { bronzeTablesRead } from './dependencies.ts';
 import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings } from './session.ts';
 import { isDatabaseError, modelSqlError } from './sql-error.ts';
 import type { Materialization, Model, Project, RelationName, StagingSchemas } from './types.ts';
@@ -151,7 +152,7 @@ function checkAsOf(asOf: string): void {
  * 2.2M rows for 6M and sizes its hashes and sorts wrong). A sample of 30,000 rows per table.
  */
 async function analyzeSources(client: Client, schemas: SchemaNames, project: Project): Promise<void> {
-  const tables = [...new Set(project.models.flatMap((m) => m.dependencies).filter((d) => d.startsWith('bronze.')))].map((d) => d.slice('bronze.'.length));
+  const tables = bronzeTablesRead(project);
   try {
     const { rows } = await client.query<{ relname: string }>(
       `select relname from pg_stat_user_tables

@@ -5,7 +5,7 @@
  */
 import { DataError } from '../errors.ts';
 import { lineAndColumn, maskSql } from './sql-lexer.ts';
-import type { Model, RelationName, SourceLayer, TestDefinition } from './types.ts';
+import type { Model, Project, RelationName, SourceLayer, TestDefinition } from './types.ts';
 
 export interface Reference {
   layer: SourceLayer;
@@ -139,6 +139,11 @@ export function throwUnknownRelations(problems: UnknownRelation[]): void {
  */
 export function modelsAmong(relations: readonly RelationName[], models: ReadonlySet<RelationName>): RelationName[] {
   return [...new Set(relations)].filter((r) => models.has(r));
+}
+
+/** The bronze tables the project's models read, without the schema (`sales_details`), each once. */
+export function bronzeTablesRead(project: Pick<Project, 'models'>): string[] {
+  return [...new Set(project.models.flatMap((m) => m.dependencies).filter((d) => d.startsWith('bronze.')))].map((d) => d.slice('bronze.'.length));
 }
 
 /** Model names a model depends on (bronze references excluded). */

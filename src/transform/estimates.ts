@@ -10,14 +10,15 @@
  * The guess follows the data: a model's input is the bronze megabytes that reach it (a model is
  * taken to be as large as its largest input: a fact keeps its grain through the joins to its
  * dimensions). Only the ranking matters, so the rates are rough: measured at scale 100 on
- * 2026-11-29 (783 MB of bronze.sales_details), int_sales_lines took 80.6 s (0.10 s per MB read),
+ * 2026-11-29 (783 MB of bronze.sales_details; per-model seconds from etl.runs.summary and
+ * etl.test_results of `medallion transform --target bench`), int_sales_lines took 80.6 s (0.10 s per MB read),
  * int_customer_records 15.0 s for 201 MB (0.075), fact_sales 72.7 s for 0.98 GB of inputs (0.074);
  * the unique test of fact_sales 7.6 s (0.01 s per MB scanned).
  */
 import type { SchemaNames } from '../config.ts';
 import type { Client } from '../db/client.ts';
 import { fromDatabaseError } from '../errors.ts';
-import { relationsRead } from './dependencies.ts';
+import { bronzeTablesRead, relationsRead } from './dependencies.ts';
 import { type Project, type RelationName, ROW_LEVEL_TEST_KINDS } from './types.ts';
 
 /** Seconds a table model takes per megabyte of its inputs. Views cost nothing to create. */
@@ -42,13 +43,12 @@ export interface SizeEstimates {
 
 /** Megabytes on disk of the bronze tables the project's models read (`bronze.sales_details` → 783). */
 export async function bronzeMegabytes(client: Client, schemas: SchemaNames, project: Project): Promise<Map<RelationName, number>> {
-  const tables = [...new Set(project.models.flatMap((m) => m.dependencies).filter((d) => d.startsWith('bronze.')))];
   try {
     const { rows } = await client.query<{ relname: string; megabytes: number }>(
       `select c.relname, pg_relation_size(c.oid) / 1048576.0 as megabytes
          from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
         where n.nspname = $1 and c.relname = any($2)`,
-      [schemas.bronze, tables.map((t) => t.slice('bronze.'.length))],
+      [schemas.bronze, bronzeTablesRead(project)],
     );
     return new Map(rows.map((r) => [`bronze.${r.relname}` as RelationName, Number(r.megabytes)]));
   } catch (err) {

@@ -1,0 +1,64 @@
+#!/bin/bash
+# One model's `create table … as`, timed in psql against a target's published schemas, for one or
+# more versions of its SQL: the versions alternate round by round (a slow minute hurts all of them),
+# and every version's rows are compared with the first's (`except all`, both ways: 0 and 0 when
+# identical). The settings are the build's (jit off, work_mem 256MB, the target's last as_of).
+# With --explain, EXPLAIN ANALYZE of each version's select instead (per-node times; the
+# instrumentation adds to them).
+#
+# Usage: bash bench/model-time.sh [--runs N] [--explain] VERSION...
+#   VERSION: a file (sql/silver/int_sales_lines.sql) or a git revision and path
+#            (e1edc16~1:sql/silver/int_sales_lines.sql)
+#   TARGET: the target whose bronze, silver and gold the SQL reads (default bench), after a build
+#   at the scale to measure (e.g. `npm run bench -- --scale 100`, then `medallion transform`).
+# Needs DATABASE_URL (or PG* variables), psql and git. Leaves nothing behind.
+set -euo pipefail
+runs=2
+explain=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs="$2"; shift 2 ;;
+    --explain) explain=1; shift ;;
+    *) break ;;
+  esac
+done
+[ $# -ge 1 ] || { echo "usage: bash bench/model-time.sh [--runs N] [--explain] VERSION..." >&2; exit 2; }
+target="${TARGET:-bench}"
+scratch=model_time_scratch
+psql_() { psql "${DATABASE_URL:-}" -X -q -v ON_ERROR_STOP=1 "$@"; }
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"; psql_ -c "drop schema if exists $scratch cascade" >/dev/null 2>&1 || true' EXIT
+
+as_of=$(psql_ -Atc "select as_of from ${target}_etl.runs where status = 'success' and as_of is not null order by run_id desc limit 1")
+[ -n "$as_of" ] || { echo "no successful run with an as_of in target $target" >&2; exit 2; }
+settings="set client_min_messages = warning; set jit = off; set work_mem = '256MB'; select set_config('medallion.as_of', '$as_of', false) \\g /dev/null"
+
+# each version's select, read by the published schemas (the same textual rewrite as test/sql's sqlFor)
+i=0
+for version in "$@"; do
+  i=$((i + 1))
+  if [ -f "$version" ]; then cat "$version"; else git show "$version"; fi |
+    sed -E "s/\\b(bronze|silver|gold)\\.([a-z_])/${target}_\\1.\\2/g; s/;[[:space:]]*\$//" > "$dir/v$i.sql"
+done
+count=$i
+psql_ -c "drop schema if exists $scratch cascade; create schema $scratch" >/dev/null 2>&1
+
+if [ "$explain" = 1 ]; then
+  for i in $(seq 1 "$count"); do
+    echo "== version $i: ${!i}"
+    { echo "$settings"; echo "explain (analyze, costs off, buffers off)"; cat "$dir/v$i.sql"; echo ";"; } | psql_
+  done
+  exit 0
+fi
+
+for round in $(seq 1 "$runs"); do
+  for i in $(seq 1 "$count"); do
+    seconds=$({ echo "$settings"; echo "drop table if exists $scratch.v$i;"; echo '\timing on'; echo "create table $scratch.v$i as"; cat "$dir/v$i.sql"; echo ";"; } |
+      psql_ | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p' | tail -1)
+    printf 'round %s, version %s (%s): %.1f s\n' "$round" "$i" "${!i}" "$(echo "$seconds / 1000" | bc -l)"
+  done
+done
+for i in $(seq 2 "$count"); do
+  printf 'rows of version %s not in version 1, and of version 1 not in version %s: %s\n' "$i" "$i" \
+    "$(psql_ -Atc "select (select count(*) from (table $scratch.v$i except all table $scratch.v1) as d) || ' and ' || (select count(*) from (table $scratch.v1 except all table $scratch.v$i) as d)")"
+done
