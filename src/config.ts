@@ -71,7 +71,7 @@ export const OPTIONS = {
   tables: { type: 'string', description: 'export only these gold tables (comma-separated; default all: fact_sales,customer_features,sales_daily)', check: checkListOf('fact_sales', 'customer_features', 'sales_daily') },
   compression: { type: 'string', description: 'Parquet compression: zstd or snappy (default zstd)', check: checkOneOf('zstd', 'snappy') },
   'skip-export': { type: 'boolean', description: 'build and publish the tables but write no Parquet' },
-  jobs: { type: 'string', env: 'ETL_JOBS', description: 'connections that build models and run data tests at the same time (default 2)', check: checkPositiveInt },
+  jobs: { type: 'string', env: 'ETL_JOBS', description: 'connections that load bronze files, build models and run data tests at the same time (default 2)', check: checkPositiveInt },
   'log-format': { type: 'string', env: 'ETL_LOG_FORMAT', description: 'pretty (terminal) or json (one line per event)', check: checkOneOf('pretty', 'json') },
   quiet: { type: 'boolean', description: 'print only errors and the final line' },
   report: { type: 'boolean', description: 'also render the HTML run report at the end' },

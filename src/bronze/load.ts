@@ -1,11 +1,14 @@
 /**
  * The bronze stage: every source file streamed through the record scanner into
- * `COPY ... FROM STDIN (format csv)`, inside one transaction that replaces all six bronze tables at
- * once. Each file is loaded into a fresh `<table>__loading` table, and only when every file has
- * loaded and reconciled are the old tables dropped and the new ones renamed into place, so a failed
- * load (any error, a lost connection, a signal) leaves bronze exactly as the last good run left it.
+ * `COPY ... FROM STDIN (format csv, freeze true)`. Each file is loaded into a fresh
+ * `<table>__loading` table in its own transaction, the files spread over the connections given
+ * (`--jobs`: the largest first, each on the next free connection, as the model builds are); only
+ * when every file has loaded and reconciled does one short transaction drop the old tables and
+ * rename the new ones into place. A failed load (any error, a lost connection, a signal) therefore
+ * leaves bronze exactly as the last good run left it: the `__loading` tables already committed are
+ * dropped on the way out, and any that a crash leaves behind are replaced by the next load.
  *
- * Rejected records go to etl.rejects on the ledger connection, outside the load transaction: a run
+ * Rejected records go to etl.rejects on the ledger connection, outside the load transactions: a run
  * that fails on too many rejects still shows which records they were.
  */
 import { createReadStream } from 'node:fs';
@@ -13,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/client.ts';
+import { runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { bronzeColumns, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
 import type { RejectedRecord, RejectReason } from './record-scanner.ts';
@@ -20,8 +24,10 @@ import { type ScanProgress, ScanStream } from './scan-stream.ts';
 import { readSourceHeader, type SourceHeader } from './source-file.ts';
 
 export interface BronzeLoadOptions {
-  /** Connection for the load transaction. */
+  /** Loads files, and swaps the loaded tables into place (one transaction). */
   client: Client;
+  /** More connections that load files at the same time as `client` (`--jobs` - 1); none: one file at a time. */
+  parallelClients?: readonly Client[];
   /** Connection for etl.rejects and etl.source_files (autocommit). */
   ledger: Client;
   schemas: SchemaNames;
@@ -67,26 +73,44 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
   const headers = await readAllHeaders(options.seedsDir, contracts);
   const { client, schemas } = options;
   const b = ident(schemas.bronze);
-  const files: FileLoadResult[] = [];
+  const loading = (contract: SourceContract) => `${b}.${ident(`${contract.name}__loading`)}`;
+  // Largest file first: with two connections the sales lines load on one while the other takes
+  // the customer files, instead of the sales lines starting last and running alone.
+  const tasks: ScheduledTask<FileLoadResult>[] = contracts.map((contract, i) => ({
+    id: contract.name,
+    priority: headers[i]!.bytes,
+    run: (connection) => loadFileInOwnTransaction(options, connection, contract, headers[i]!),
+  }));
   try {
-    await client.query('begin');
     await client.query(`create schema if not exists ${b}`);
-    for (const [i, contract] of contracts.entries()) {
-      options.signal?.throwIfAborted();
-      const result = await loadFile(options, contract, headers[i]!);
-      files.push(result);
-      options.onProgress?.({ kind: 'file-done', result });
-    }
+    const loaded = await runScheduled(tasks, [client, ...(options.parallelClients ?? [])], { signal: options.signal });
+    await client.query('begin');
     for (const contract of contracts) {
       await client.query(`drop table if exists ${b}.${ident(contract.name)}`);
-      await client.query(`alter table ${b}.${ident(`${contract.name}__loading`)} rename to ${ident(contract.name)}`);
+      await client.query(`alter table ${loading(contract)} rename to ${ident(contract.name)}`);
     }
     await client.query('commit');
+    return { files: contracts.map((c) => loaded.get(c.name)!), seconds: (performance.now() - started) / 1000 };
   } catch (err) {
     await client.query('rollback').catch(() => {});
+    // On the ledger connection: the load's own connection may be the one that was lost.
+    for (const contract of contracts) await options.ledger.query(`drop table if exists ${loading(contract)}`).catch(() => {});
     throw options.signal?.aborted && options.signal.reason instanceof MedallionError ? options.signal.reason : fromDatabaseError(err, 'loading bronze');
   }
-  return { files, seconds: (performance.now() - started) / 1000 };
+}
+
+/** `create table … __loading` and `copy … freeze` need the same transaction (freeze's condition). */
+async function loadFileInOwnTransaction(options: BronzeLoadOptions, connection: Client, contract: SourceContract, header: SourceHeader): Promise<FileLoadResult> {
+  await connection.query('begin');
+  try {
+    const result = await loadFile(options, connection, contract, header);
+    await connection.query('commit');
+    options.onProgress?.({ kind: 'file-done', result });
+    return result;
+  } catch (err) {
+    await connection.query('rollback').catch(() => {});
+    throw err;
+  }
 }
 
 async function readAllHeaders(dir: string, contracts: readonly SourceContract[]): Promise<SourceHeader[]> {
@@ -101,8 +125,8 @@ async function readAllHeaders(dir: string, contracts: readonly SourceContract[])
   return settled.map((s) => (s as PromiseFulfilledResult<SourceHeader>).value);
 }
 
-async function loadFile(options: BronzeLoadOptions, contract: SourceContract, header: SourceHeader): Promise<FileLoadResult> {
-  const { client, ledger, schemas, runId } = options;
+async function loadFile(options: BronzeLoadOptions, client: Client, contract: SourceContract, header: SourceHeader): Promise<FileLoadResult> {
+  const { ledger, schemas, runId } = options;
   const started = performance.now();
   const table = `${ident(schemas.bronze)}.${ident(`${contract.name}__loading`)}`;
   const columns = bronzeColumns(contract);

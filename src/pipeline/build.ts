@@ -239,22 +239,30 @@ export function bronzeProgressLine(source: string, bytesRead: number, bytes: num
 function bronzeStage(ctx: RunContext): Promise<BronzeLoadResult> {
   const { config } = ctx;
   const fileStarted = new Map<string, number>();
-  return loadBronze({
-    client: ctx.work,
-    ledger: ctx.ledger,
-    schemas: config.schemas,
-    seedsDir: config.seedsDir,
-    runId: ctx.runId,
-    maxRejectRate: config.maxRejectRate,
-    maxFieldBytes: config.maxFieldBytes,
-    signal: ctx.signal,
-    onProgress: (e) => {
-      if (e.kind === 'file-start') fileStarted.set(e.source, performance.now());
-      else if (e.kind === 'file-progress') ctx.logger.progress(bronzeProgressLine(e.source, e.bytesRead, e.bytes, e.records, performance.now() - (fileStarted.get(e.source) ?? 0)));
-      else {
-        const r = e.result;
-        ctx.logger.event('bronze_file_loaded', { source: r.source, records: r.records, rows: r.rowsLoaded, rejects: r.rejects, seconds: r.seconds }, `  ${r.source}: ${r.rowsLoaded} rows, ${r.rejects} rejected, ${r.seconds.toFixed(2)} s`);
-      }
-    },
-  });
+  // One live line for the files loading at the same time (one per connection).
+  const loading = new Map<string, string>();
+  return withParallelConnections(ctx, config.jobs - 1, (parallel) =>
+    loadBronze({
+      client: ctx.work,
+      parallelClients: parallel,
+      ledger: ctx.ledger,
+      schemas: config.schemas,
+      seedsDir: config.seedsDir,
+      runId: ctx.runId,
+      maxRejectRate: config.maxRejectRate,
+      maxFieldBytes: config.maxFieldBytes,
+      signal: ctx.signal,
+      onProgress: (e) => {
+        if (e.kind === 'file-start') fileStarted.set(e.source, performance.now());
+        else if (e.kind === 'file-progress') {
+          loading.set(e.source, bronzeProgressLine(e.source, e.bytesRead, e.bytes, e.records, performance.now() - (fileStarted.get(e.source) ?? 0)));
+          ctx.logger.progress([...loading.values()].join('  |'));
+        } else {
+          const r = e.result;
+          loading.delete(r.source);
+          ctx.logger.event('bronze_file_loaded', { source: r.source, records: r.records, rows: r.rowsLoaded, rejects: r.rejects, seconds: r.seconds }, `  ${r.source}: ${r.rowsLoaded} rows, ${r.rejects} rejected, ${r.seconds.toFixed(2)} s`);
+        }
+      },
+    }),
+  );
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SourceName } from '../../src/bronze/contracts.ts';
 import { loadBronze } from '../../src/bronze/load.ts';
 import { connect } from '../../src/db/client.ts';
 import { DependencyError } from '../../src/errors.ts';
@@ -38,12 +39,23 @@ async function sourceFile(source: string) {
   return rows[0]!;
 }
 
-async function bronzeChecksum(): Promise<string> {
-  const rows = await query<{ sum: string }>(
-    `select md5(string_agg(t::text, '|' order by t::text)) as sum from (
-       select 'c', c::text from ${target}_bronze.cust_info c union all select 's', s::text from ${target}_bronze.sales_details s) t`,
-  );
-  return rows[0]!.sum;
+/** Every row of all six bronze tables, lineage included (the run id unless left out), as one checksum per table. */
+async function allBronzeChecksums(leaveOut: '_run_id' | '' = ''): Promise<Record<string, string>> {
+  const sums: Record<string, string> = {};
+  for (const source of Object.keys(VALID_ROWS)) {
+    const [row] = await query<{ sum: string }>(
+      `select md5(coalesce(string_agg((to_jsonb(t) - $1)::text, '|' order by t._line_number), '')) as sum from ${target}_bronze.${source} t`,
+      [leaveOut],
+    );
+    sums[source] = row!.sum;
+  }
+  return sums;
+}
+
+/** Tables a load leaves behind in the bronze schema besides the six (there must be none). */
+async function leftoverTables(): Promise<string[]> {
+  const rows = await query<{ name: string }>(`select table_name as name from information_schema.tables where table_schema = $1 and table_name like '%\\_\\_loading'`, [`${target}_bronze`]);
+  return rows.map((r) => r.name);
 }
 
 afterAll(async () => {
@@ -117,14 +129,14 @@ describe('bronze load', () => {
   }
 
   it('fails the run with exit 1 when a file passes the reject threshold, and publishes nothing', async () => {
-    const before = await bronzeChecksum();
+    const before = await allBronzeChecksums();
     const f = await sources({ sales_details: `${headerOf('sales_details')}\r\n${VALID_ROWS.sales_details[0]}\r\nSO1,short\r\n` });
     const r = await load(f.dir);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('BRONZE_REJECT_THRESHOLD');
     expect(r.stderr).toContain('sales_details.csv');
     expect(r.stderr).toContain('1 of 2 records rejected (50.00%)');
-    expect(await bronzeChecksum()).toBe(before);
+    expect(await allBronzeChecksums()).toEqual(before);
     const [run] = await query(`select status, exit_code, error_code from ${target}_etl.runs order by run_id desc limit 1`);
     expect(run).toEqual({ status: 'failed', exit_code: 1, error_code: 'BRONZE_REJECT_THRESHOLD' });
     // the rejected record is on record for the failed run
@@ -196,47 +208,99 @@ describe('bronze load', () => {
     }
   });
 
-  it('leaves the previous bronze tables unchanged when the connection dies mid-load', async () => {
+  it('loads the same rows with one connection or two (--jobs), the largest file beside the others', async () => {
+    // enough lines that the two connections overlap
+    const sales = Array.from({ length: 20_000 }, (_, i) => `SO${i},BK-R93R-62,${11000 + (i % 3)},20101229,20110105,20110110,3578,1,3578`);
+    const f = await sources({ sales_details: `${headerOf('sales_details')}\r\n${sales.join('\r\n')}` });
+    expect((await load(f.dir, ['--jobs', '1'])).code).toBe(0);
+    const one = await allBronzeChecksums('_run_id');
+    expect((await load(f.dir, ['--jobs', '2'])).code).toBe(0);
+    expect(await allBronzeChecksums('_run_id')).toEqual(one);
+    expect((await sourceFile('sales_details')).rows_loaded).toBe(20_000);
+    expect(await leftoverTables()).toEqual([]);
+  });
+
+  it('publishes nothing and leaves no loading tables when a file on the second connection fails', async () => {
     const good = await sources();
     expect((await load(good.dir)).code).toBe(0);
-    const before = await bronzeChecksum();
+    const before = await allBronzeChecksums();
+    // sales_details, the largest file, loads on the first connection; cust_az12 on the second
+    const sales = Array.from({ length: 20_000 }, (_, i) => `SO${i},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`);
+    const f = await sources({
+      sales_details: `${headerOf('sales_details')}\r\n${sales.join('\r\n')}`,
+      cust_az12: `${headerOf('cust_az12')}\r\n${VALID_ROWS.cust_az12[0]}\r\nonly-one-field\r\n`,
+    });
+    const r = await load(f.dir, ['--jobs', '2']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('BRONZE_REJECT_THRESHOLD');
+    expect(r.stderr).toContain('cust_az12.csv');
+    expect(await allBronzeChecksums()).toEqual(before);
+    expect(await leftoverTables()).toEqual([]);
+  });
+
+  it('leaves the previous bronze tables unchanged when the connection dies mid-load', async () => {
     // A sales file large enough that COPY is still running when we kill the connection.
-    const lines = Array.from({ length: 300_000 }, (_, i) => `SO${i},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`);
-    const big = await sources({ sales_details: `${headerOf('sales_details')}\r\n${lines.join('\r\n')}` });
-    const config = testConfig(target);
-    const work = await connect(config.connection);
-    const ledger = await connect(config.connection);
-    const killer = await connect(config.connection);
-    try {
-      await ensureLedger(ledger, config.schemas);
-      const runId = await startRun(ledger, config.schemas, { target, command: 'test' });
-      const pid = (await work.query('select pg_backend_pid() as pid')).rows[0].pid;
-      // Held until the load has failed: the load cannot swap its tables in (drop + rename wait for
-      // this lock), so the kill always lands before the load could commit, however slow it is.
-      await killer.query(`begin; lock table ${target}_bronze.sales_details in access share mode`);
-      let killing: Promise<unknown> | undefined;
-      const attempt = loadBronze({
-        client: work,
-        ledger,
-        schemas: config.schemas,
-        seedsDir: big.dir,
-        runId,
-        maxRejectRate: 0.01,
-        maxFieldBytes: 65536,
-        onProgress: (e) => {
-          if (e.kind === 'file-progress' && e.source === 'sales_details' && !killing) {
-            killing = killer.query('select pg_terminate_backend($1)', [pid]);
-          }
-        },
-      });
-      await expect(attempt).rejects.toBeInstanceOf(DependencyError);
-      await expect(attempt).rejects.toMatchObject({ code: 'DB_CONNECTION_LOST' });
-      // the kill's own answer may arrive after the load has failed: wait for it before closing
-      expect(await killing).toBeTruthy();
-      await killer.query('rollback');
-    } finally {
-      await Promise.all([work.end().catch(() => {}), ledger.end(), killer.end()]);
-    }
-    expect(await bronzeChecksum()).toBe(before);
+    const sales = Array.from({ length: 300_000 }, (_, i) => `SO${i},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`);
+    await expectKillMidLoadChangesNothing({ sales_details: `${headerOf('sales_details')}\r\n${sales.join('\r\n')}` }, 'sales_details', 'first');
+  });
+
+  it('leaves the previous bronze tables unchanged when the second connection dies mid-load', async () => {
+    // sales_details (the largest file) loads on the first connection, cust_info on the second
+    const sales = Array.from({ length: 100_000 }, (_, i) => `SO${i},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`);
+    const customers = Array.from({ length: 60_000 }, (_, i) => `${20000 + i},AW000${20000 + i},Name${i},Last${i},M,M,2025-10-06`);
+    await expectKillMidLoadChangesNothing(
+      { sales_details: `${headerOf('sales_details')}\r\n${sales.join('\r\n')}`, cust_info: `${headerOf('cust_info')}\r\n${customers.join('\r\n')}` },
+      'cust_info',
+      'second',
+    );
   });
 });
+
+/**
+ * Loads `files` on two connections and kills the `victim` connection's server process as soon as
+ * `source` is being copied; the load must fail with DB_CONNECTION_LOST and change nothing in bronze.
+ */
+async function expectKillMidLoadChangesNothing(files: Parameters<typeof writeSources>[0], source: SourceName, victim: 'first' | 'second') {
+  const good = await sources();
+  expect((await load(good.dir)).code).toBe(0);
+  const before = await allBronzeChecksums();
+  const big = await sources(files);
+  const config = testConfig(target);
+  const work = await connect(config.connection);
+  const second = await connect(config.connection);
+  const ledger = await connect(config.connection);
+  const killer = await connect(config.connection);
+  try {
+    await ensureLedger(ledger, config.schemas);
+    const runId = await startRun(ledger, config.schemas, { target, command: 'test' });
+    const pid = (await (victim === 'first' ? work : second).query('select pg_backend_pid() as pid')).rows[0].pid;
+    // Held until the load has failed: the load cannot swap its tables in (drop + rename wait for
+    // this lock), so the kill always lands before the load could commit, however slow it is.
+    await killer.query(`begin; lock table ${target}_bronze.${source} in access share mode`);
+    let killing: Promise<unknown> | undefined;
+    const attempt = loadBronze({
+      client: work,
+      parallelClients: [second],
+      ledger,
+      schemas: config.schemas,
+      seedsDir: big.dir,
+      runId,
+      maxRejectRate: 0.01,
+      maxFieldBytes: 65536,
+      onProgress: (e) => {
+        if (e.kind === 'file-progress' && e.source === source && !killing) {
+          killing = killer.query('select pg_terminate_backend($1)', [pid]);
+        }
+      },
+    });
+    await expect(attempt).rejects.toBeInstanceOf(DependencyError);
+    await expect(attempt).rejects.toMatchObject({ code: 'DB_CONNECTION_LOST' });
+    // the kill's own answer may arrive after the load has failed: wait for it before closing
+    expect(await killing).toBeTruthy();
+    await killer.query('rollback');
+  } finally {
+    await Promise.all([work.end().catch(() => {}), second.end().catch(() => {}), ledger.end(), killer.end()]);
+  }
+  expect(await allBronzeChecksums()).toEqual(before);
+  expect(await leftoverTables()).toEqual([]);
+}

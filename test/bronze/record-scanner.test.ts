@@ -109,4 +109,48 @@ describe('RecordScanner', () => {
     expect(whole.scanner.records).toBe(7);
     expect(whole.rejects.map((r) => r.reason)).toEqual(['RECORD_FIELD_COUNT', 'RECORD_UNCLOSED_QUOTE', 'RECORD_INVALID_QUOTE']);
   });
+
+  it('finds every defect wherever it falls around the fast path\'s 4 KB windows, in any chunking', () => {
+    // Records of plain bytes take a faster loop (no quote, NUL or non-ASCII byte to look for); a
+    // record that is not plain must still be seen as such whether it starts before, on or after a
+    // window's edge (4096 bytes) or a chunk's.
+    const defects: { bytes: Buffer; reason: string | null }[] = [
+      { bytes: Buffer.from('1,Björn,x'), reason: null },
+      { bytes: Buffer.from('1,"q,q",x'), reason: null },
+      { bytes: Buffer.from('1,"two\r\nlines",x'), reason: null },
+      { bytes: Buffer.from('1,x'), reason: 'RECORD_FIELD_COUNT' },
+      { bytes: Buffer.from('1,a\0b,x'), reason: 'RECORD_NUL_BYTE' },
+      { bytes: Buffer.from([0x31, 0x2c, 0xff, 0x2c, 0x78]), reason: 'RECORD_INVALID_UTF8' },
+      { bytes: Buffer.from(`1,${'w'.repeat(1001)},x`), reason: 'RECORD_FIELD_TOO_LARGE' },
+    ];
+    for (const defect of defects) {
+      for (const start of [4089, 4095, 4096, 4097, 4103, 8190, 8192]) {
+        const records: Buffer[] = [];
+        let offset = 0;
+        const add = (b: Buffer) => {
+          records.push(b);
+          offset += b.length + 2;
+        };
+        while (offset + 40 < start) add(Buffer.from(`${records.length},abcdefgh,ijklm`));
+        add(Buffer.from(`pad,${'p'.repeat(start - offset - 8)},q`)); // ends right before `start`
+        expect(offset).toBe(start);
+        add(defect.bytes);
+        for (let k = 0; k < 300; k++) add(Buffer.from(`${k},after,${k}`));
+        const input = Buffer.concat(records.flatMap((r) => [r, Buffer.from('\r\n')]));
+        const defectLine = records.length - 300 + 1; // first line is 2
+        const extraLines = defect.bytes.includes(0x0a) ? 1 : 0;
+        const expected = records
+          .map((r, j) => ({ r, line: j + 2 + (j > defectLine - 2 ? extraLines : 0), isDefect: j === defectLine - 2 }))
+          .filter((x) => !(x.isDefect && defect.reason))
+          .map((x) => `${x.r.toString('utf8')},${x.line}\n`)
+          .join('');
+        for (const chunk of [1 << 20, 4097, 1000]) {
+          const { copy, rejects, scanner } = scanAll(input, chunk);
+          expect(rejects.map((r) => [r.line, r.reason])).toEqual(defect.reason ? [[defectLine, defect.reason]] : []);
+          expect(copy).toBe(expected);
+          expect(scanner.records).toBe(records.length);
+        }
+      }
+    }
+  });
 });
