@@ -1,7 +1,8 @@
 /**
  * Runs tasks on a fixed set of connections, at most one statement per connection at a time: a task
  * starts as soon as the tasks it depends on have finished and a connection is free. Used for the
- * model builds (independent branches of the model graph at once) and for the data tests.
+ * bronze files (two at once), the model builds (independent branches of the model graph at once)
+ * and the data tests.
  *
  * Why connections and not promises: PostgreSQL runs one statement per connection, so N connections
  * are N server processes working at once, and a build that is CPU-bound in the server (sorts,

@@ -12,6 +12,8 @@
  * cannot hold as datetime64 (±infinity, years outside 1..9999) fails the export naming the column,
  * instead of coming out as a wrong value.
  */
+// first: sets jemalloc's options before DuckDB's library loads
+import './duckdb-allocator.ts';
 import { type DuckDBConnection, DuckDBInstance, version as duckdbVersion } from '@duckdb/node-api';
 import { ident, literal } from '../db/client.ts';
 import type { ColumnKind, ExportColumn } from './types.ts';
