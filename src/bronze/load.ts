@@ -73,7 +73,6 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
   const headers = await readAllHeaders(options.seedsDir, contracts);
   const { client, schemas } = options;
   const b = ident(schemas.bronze);
-  const loading = (contract: SourceContract) => `${b}.${ident(`${contract.name}__loading`)}`;
   // Largest file first: with two connections the sales lines load on one while the other takes
   // the customer files, instead of the sales lines starting last and running alone.
   const tasks: ScheduledTask<FileLoadResult>[] = contracts.map((contract, i) => ({
@@ -87,16 +86,21 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
     await client.query('begin');
     for (const contract of contracts) {
       await client.query(`drop table if exists ${b}.${ident(contract.name)}`);
-      await client.query(`alter table ${loading(contract)} rename to ${ident(contract.name)}`);
+      await client.query(`alter table ${loadingTable(schemas, contract)} rename to ${ident(contract.name)}`);
     }
     await client.query('commit');
     return { files: contracts.map((c) => loaded.get(c.name)!), seconds: (performance.now() - started) / 1000 };
   } catch (err) {
     await client.query('rollback').catch(() => {});
     // On the ledger connection: the load's own connection may be the one that was lost.
-    for (const contract of contracts) await options.ledger.query(`drop table if exists ${loading(contract)}`).catch(() => {});
+    for (const contract of contracts) await options.ledger.query(`drop table if exists ${loadingTable(schemas, contract)}`).catch(() => {});
     throw options.signal?.aborted && options.signal.reason instanceof MedallionError ? options.signal.reason : fromDatabaseError(err, 'loading bronze');
   }
+}
+
+/** Where a file is loaded before the swap; no model reads it. */
+function loadingTable(schemas: SchemaNames, contract: SourceContract): string {
+  return `${ident(schemas.bronze)}.${ident(`${contract.name}__loading`)}`;
 }
 
 /** `create table … __loading` and `copy … freeze` need the same transaction (freeze's condition). */
@@ -128,7 +132,7 @@ async function readAllHeaders(dir: string, contracts: readonly SourceContract[])
 async function loadFile(options: BronzeLoadOptions, client: Client, contract: SourceContract, header: SourceHeader): Promise<FileLoadResult> {
   const { ledger, schemas, runId } = options;
   const started = performance.now();
-  const table = `${ident(schemas.bronze)}.${ident(`${contract.name}__loading`)}`;
+  const table = loadingTable(schemas, contract);
   const columns = bronzeColumns(contract);
   await client.query(`drop table if exists ${table}`);
   await client.query(
