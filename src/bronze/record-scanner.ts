@@ -322,7 +322,7 @@ export class RecordScanner {
     this.emit(record, 0, record.length, line);
   }
 
-  /** `,<line>\n`, digit by digit: a string and a native write per record cost 2 s of 6M records. */
+  /** `,<line>\n`, digit by digit: a string and a native write per record were 0.6 s of the 3.3 s scan of 6M sales lines. */
   private appendLine(line: number): void {
     const out = this.out;
     let at = this.outLen;
