@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceName } from '../../src/bronze/contracts.ts';
 import { loadBronze } from '../../src/bronze/load.ts';
 import { connect } from '../../src/db/client.ts';
-import { DependencyError } from '../../src/errors.ts';
+import { DependencyError, InterruptedError } from '../../src/errors.ts';
 import { acquireRunLock } from '../../src/runs/lock.ts';
 import { ensureLedger, startRun } from '../../src/runs/ledger.ts';
 import { runCli } from '../support/cli.ts';
@@ -234,6 +234,36 @@ describe('bronze load', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('BRONZE_REJECT_THRESHOLD');
     expect(r.stderr).toContain('cust_az12.csv');
+    expect(await allBronzeChecksums()).toEqual(before);
+    expect(await leftoverTables()).toEqual([]);
+  });
+
+  it('exits 143 on SIGTERM while two files are loading, and changes nothing in bronze', async () => {
+    const good = await sources();
+    expect((await load(good.dir)).code).toBe(0);
+    const before = await allBronzeChecksums();
+    // sales_details is still loading on the first connection when a small file on the second is done
+    const sales = Array.from({ length: 300_000 }, (_, i) => `SO${i},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`);
+    const f = await sources({ sales_details: `${headerOf('sales_details')}\r\n${sales.join('\r\n')}` });
+    const controller = new AbortController();
+    const loadedFiles = async () =>
+      (await query<{ source: string }>(`select source from ${target}_etl.source_files where run_id = (select max(run_id) from ${target}_etl.runs)`)).map((r) => r.source);
+    let sawSalesUnfinished = false;
+    const watching = (async () => {
+      for (let i = 0; i < 500 && !controller.signal.aborted; i++) {
+        const done = await loadedFiles();
+        if (done.length > 0 && !done.includes('sales_details')) {
+          sawSalesUnfinished = true;
+          controller.abort(new InterruptedError('SIGTERM'));
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const r = await runCli(['load', '--seeds', f.dir, '--target', target, '--jobs', '2'], { signal: controller.signal });
+    await watching;
+    expect(sawSalesUnfinished).toBe(true);
+    expect(r.code).toBe(143);
+    expect(r.stderr).toContain('INTERRUPTED');
     expect(await allBronzeChecksums()).toEqual(before);
     expect(await leftoverTables()).toEqual([]);
   });
