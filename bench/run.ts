@@ -87,6 +87,13 @@ async function timed(cmd: string, argv: string[], env: NodeJS.ProcessEnv = proce
   });
 }
 
+/** Wall seconds of `work` in this process (a psql call, a DuckDB conversion). */
+async function secondsOf(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return (performance.now() - started) / 1000;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -147,19 +154,10 @@ async function main(): Promise<void> {
         await run('psql', psql(`\\copy ${baseSchema}.${c.name} (${bronzeColumns(c).join(',')}) from '${path.join(dataDir, c.file)}' with (format csv, header true)`));
       }
     };
-    const psqlCopyIn = async () => {
-      const started = performance.now();
-      await psqlCopyFiles(SOURCE_CONTRACTS);
-      return { seconds: (performance.now() - started) / 1000 };
-    };
     // The same split as our load with --jobs 2: the largest file on one connection, the others on
     // the second (at scale 100: 382 MB against 193 MB).
     const bySize = [...SOURCE_CONTRACTS].sort((a, b) => sourceSizes.get(b.name)! - sourceSizes.get(a.name)!);
-    const psqlCopyInTwoAtOnce = async () => {
-      const started = performance.now();
-      await Promise.all([psqlCopyFiles(bySize.slice(0, 1)), psqlCopyFiles(bySize.slice(1))]);
-      return { seconds: (performance.now() - started) / 1000 };
-    };
+    const psqlCopyInTwoAtOnce = () => Promise.all([psqlCopyFiles(bySize.slice(0, 1)), psqlCopyFiles(bySize.slice(1))]);
 
     const step = (what: string) => console.error(`[scale ${scale}] ${what}`);
     // 1. bronze
@@ -171,8 +169,8 @@ async function main(): Promise<void> {
         const ours = await timed('node', [CLI, 'load', '--seeds', dataDir, '--target', t], env);
         bronze.ours.push(ours.seconds);
         bronze.peakRssMb = Math.max(bronze.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
-        bronze.base.push((await psqlCopyIn()).seconds);
-        twoAtOnce.base.push((await psqlCopyInTwoAtOnce()).seconds);
+        bronze.base.push(await secondsOf(() => psqlCopyFiles(SOURCE_CONTRACTS)));
+        twoAtOnce.base.push(await secondsOf(psqlCopyInTwoAtOnce));
       }
       bronze.rows = Number((await client.query(`select (${SOURCE_CONTRACTS.map((c) => `(select count(*) from ${t}_bronze.${c.name})`).join(' + ')}) as n`)).rows[0].n);
       twoAtOnce.rows = bronze.rows;
@@ -195,9 +193,9 @@ async function main(): Promise<void> {
       // minute to the next on this machine: 8.5-11.4 s at scale 100 on one day), and the ratio takes
       // the median of all of them.
       const sortedCopy = async () => {
-        const started = performance.now();
-        await run('psql', psql(`drop table if exists ${baseSchema}.sorted_sales; create table ${baseSchema}.sorted_sales as select * from ${t}_bronze.sales_details order by sls_cust_id, sls_order_dt`));
-        models.base.push((performance.now() - started) / 1000);
+        models.base.push(
+          await secondsOf(() => run('psql', psql(`drop table if exists ${baseSchema}.sorted_sales; create table ${baseSchema}.sorted_sales as select * from ${t}_bronze.sales_details order by sls_cust_id, sls_order_dt`))),
+        );
       };
       await sortedCopy();
       for (let i = 0; i < args.repeat; i++) {
@@ -217,9 +215,7 @@ async function main(): Promise<void> {
       // "Why silver + gold misses 4×").
       const floor: StageResult = { stage: '  floor skeleton', baseline: 'sorted copy of sales', ours: [], base: models.base, rows: models.rows, bytes: 0 };
       for (let i = 0; i < args.repeat; i++) {
-        const started = performance.now();
-        await run('psql', [...psqlOptions, '-v', `target=${t}`, '-v', 'skip_sorted_copy=1', '-f', path.join(ROOT, 'bench/floor.sql')]);
-        floor.ours.push((performance.now() - started) / 1000);
+        floor.ours.push(await secondsOf(() => run('psql', [...psqlOptions, '-v', `target=${t}`, '-v', 'skip_sorted_copy=1', '-f', path.join(ROOT, 'bench/floor.sql')])));
       }
       results.push(models, modelsOnly, rulesOnly, floor);
     } else if (args.stages.has('export')) {
@@ -254,16 +250,15 @@ async function main(): Promise<void> {
         duck.ours.push(ours.seconds);
         exp.peakRssMb = Math.max(exp.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
         duck.peakRssMb = exp.peakRssMb;
-        const started = performance.now();
-        await run('psql', psql(`\\copy (select * from ${t}_gold.fact_sales) to '${csvFile}' with (format csv, header true)`));
-        const copied = (performance.now() - started) / 1000;
+        const copied = await secondsOf(() => run('psql', psql(`\\copy (select * from ${t}_gold.fact_sales) to '${csvFile}' with (format csv, header true)`)));
         exp.base.push(copied);
-        const duckStarted = performance.now();
-        const db = await DuckDBInstance.create(':memory:');
-        const conn = await db.connect();
-        await conn.run(`copy (select * from read_csv('${csvFile}', header = true)) to '${duckFile}' (format parquet, compression zstd)`);
-        conn.closeSync();
-        duck.base.push(copied + (performance.now() - duckStarted) / 1000);
+        const converted = await secondsOf(async () => {
+          const db = await DuckDBInstance.create(':memory:');
+          const conn = await db.connect();
+          await conn.run(`copy (select * from read_csv('${csvFile}', header = true)) to '${duckFile}' (format parquet, compression zstd)`);
+          conn.closeSync();
+        });
+        duck.base.push(copied + converted);
       }
       exp.bytes = await dirBytes(exportDir);
       duck.bytes = exp.bytes;

@@ -52,6 +52,19 @@ async function allBronzeChecksums(leaveOut: '_run_id' | '' = ''): Promise<Record
   return sums;
 }
 
+/** A sales file of `lines` valid lines: big enough to still be loading while other files finish. */
+function manySalesLines(lines: number): string {
+  const rows = Array.from({ length: lines }, (_, i) => `SO${i},BK-R93R-62,${11000 + (i % 3)},20101229,20110105,20110110,3578,1,3578`);
+  return `${headerOf('sales_details')}\r\n${rows.join('\r\n')}`;
+}
+
+/** Loads the small valid sources and returns their checksums: what a failed load must leave. */
+async function loadGoodBronze(): Promise<Record<string, string>> {
+  const good = await sources();
+  expect((await load(good.dir)).code).toBe(0);
+  return allBronzeChecksums();
+}
+
 /** Tables a load leaves behind in the bronze schema besides the six (there must be none). */
 async function leftoverTables(): Promise<string[]> {
   const rows = await query<{ name: string }>(`select table_name as name from information_schema.tables where table_schema = $1 and table_name like '%\\_\\_loading'`, [`${target}_bronze`]);
@@ -210,8 +223,7 @@ describe('bronze load', () => {
 
   it('loads the same rows with one connection or two (--jobs), the largest file beside the others', async () => {
     // enough lines that the two connections overlap
-    const sales = Array.from({ length: 20_000 }, (_, i) => `SO${i},BK-R93R-62,${11000 + (i % 3)},20101229,20110105,20110110,3578,1,3578`);
-    const f = await sources({ sales_details: `${headerOf('sales_details')}\r\n${sales.join('\r\n')}` });
+    const f = await sources({ sales_details: manySalesLines(20_000) });
     expect((await load(f.dir, ['--jobs', '1'])).code).toBe(0);
     const one = await allBronzeChecksums('_run_id');
     expect((await load(f.dir, ['--jobs', '2'])).code).toBe(0);
@@ -221,13 +233,10 @@ describe('bronze load', () => {
   });
 
   it('publishes nothing and leaves no loading tables when a file on the second connection fails', async () => {
-    const good = await sources();
-    expect((await load(good.dir)).code).toBe(0);
-    const before = await allBronzeChecksums();
+    const before = await loadGoodBronze();
     // sales_details, the largest file, loads on the first connection; cust_az12 on the second
-    const sales = Array.from({ length: 20_000 }, (_, i) => `SO${i},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`);
     const f = await sources({
-      sales_details: `${headerOf('sales_details')}\r\n${sales.join('\r\n')}`,
+      sales_details: manySalesLines(20_000),
       cust_az12: `${headerOf('cust_az12')}\r\n${VALID_ROWS.cust_az12[0]}\r\nonly-one-field\r\n`,
     });
     const r = await load(f.dir, ['--jobs', '2']);
@@ -239,12 +248,9 @@ describe('bronze load', () => {
   });
 
   it('exits 143 on SIGTERM while two files are loading, and changes nothing in bronze', async () => {
-    const good = await sources();
-    expect((await load(good.dir)).code).toBe(0);
-    const before = await allBronzeChecksums();
+    const before = await loadGoodBronze();
     // sales_details is still loading on the first connection when a small file on the second is done
-    const sales = Array.from({ length: 300_000 }, (_, i) => `SO${i},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`);
-    const f = await sources({ sales_details: `${headerOf('sales_details')}\r\n${sales.join('\r\n')}` });
+    const f = await sources({ sales_details: manySalesLines(300_000) });
     const controller = new AbortController();
     const loadedFiles = async () =>
       (await query<{ source: string }>(`select source from ${target}_etl.source_files where run_id = (select max(run_id) from ${target}_etl.runs)`)).map((r) => r.source);
@@ -270,16 +276,14 @@ describe('bronze load', () => {
 
   it('leaves the previous bronze tables unchanged when the connection dies mid-load', async () => {
     // A sales file large enough that COPY is still running when we kill the connection.
-    const sales = Array.from({ length: 300_000 }, (_, i) => `SO${i},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`);
-    await expectKillMidLoadChangesNothing({ sales_details: `${headerOf('sales_details')}\r\n${sales.join('\r\n')}` }, 'sales_details', 'first');
+    await expectKillMidLoadChangesNothing({ sales_details: manySalesLines(300_000) }, 'sales_details', 'first');
   });
 
   it('leaves the previous bronze tables unchanged when the second connection dies mid-load', async () => {
     // sales_details (the largest file) loads on the first connection, cust_info on the second
-    const sales = Array.from({ length: 100_000 }, (_, i) => `SO${i},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`);
     const customers = Array.from({ length: 60_000 }, (_, i) => `${20000 + i},AW000${20000 + i},Name${i},Last${i},M,M,2025-10-06`);
     await expectKillMidLoadChangesNothing(
-      { sales_details: `${headerOf('sales_details')}\r\n${sales.join('\r\n')}`, cust_info: `${headerOf('cust_info')}\r\n${customers.join('\r\n')}` },
+      { sales_details: manySalesLines(100_000), cust_info: `${headerOf('cust_info')}\r\n${customers.join('\r\n')}` },
       'cust_info',
       'second',
     );
@@ -291,9 +295,7 @@ describe('bronze load', () => {
  * `source` is being copied; the load must fail with DB_CONNECTION_LOST and change nothing in bronze.
  */
 async function expectKillMidLoadChangesNothing(files: Parameters<typeof writeSources>[0], source: SourceName, victim: 'first' | 'second') {
-  const good = await sources();
-  expect((await load(good.dir)).code).toBe(0);
-  const before = await allBronzeChecksums();
+  const before = await loadGoodBronze();
   const big = await sources(files);
   const config = testConfig(target);
   const work = await connect(config.connection);
