@@ -84,6 +84,14 @@ create table if not exists ${e}.test_results (
   seconds       double precision,
   primary key (run_id, test_name)
 );
+-- Columns and states added after the first ledger existed: idempotent, so an older ledger is
+-- brought up to date by the next run.
+alter table ${e}.runs add column if not exists published_at timestamptz;
+alter table ${e}.runs add column if not exists exports_version text;
+alter table ${e}.runs add column if not exists abandoned_by bigint;
+alter table ${e}.runs drop constraint if exists runs_status_check;
+alter table ${e}.runs add constraint runs_status_check
+  check (status in ('running', 'success', 'failed', 'interrupted', 'abandoned'));
 `;
 }
 
@@ -91,7 +99,11 @@ export async function ensureLedger(client: Client, schemas: SchemaNames): Promis
   await client.query(ledgerDdl(schemas));
 }
 
-export type RunStatus = 'running' | 'success' | 'failed' | 'interrupted';
+/**
+ * `abandoned`: the run stopped without closing its row (kill -9, lost connection, server restart);
+ * the next run that takes the target's lock marks it so (`abandoned_by`).
+ */
+export type RunStatus = 'running' | 'success' | 'failed' | 'interrupted' | 'abandoned';
 
 export interface StageRecord {
   stage: string;
@@ -157,4 +169,26 @@ export async function lastTimings(client: Client, schemas: SchemaNames): Promise
   const timings: LastTimings = { models: new Map(), tests: new Map() };
   for (const r of rows) if (r.name !== null && Number.isFinite(r.seconds)) timings[r.kind === 'model' ? 'models' : 'tests'].set(r.name, r.seconds);
   return timings;
+}
+
+/** The run whose silver and gold are published now: its id, as_of and exports folder version. */
+export interface PublishedRun {
+  runId: number;
+  asOf: string | null;
+  /** The export version its publish committed (null: published with --skip-export). */
+  exportsVersion: string | null;
+  summary: Record<string, unknown>;
+}
+
+/**
+ * The last run whose publish committed (`published_at` is set in the publishing transaction, so
+ * it names exactly the run whose schemas readers see), or null before the first publish.
+ */
+export async function lastPublishedRun(client: Client, schemas: SchemaNames): Promise<PublishedRun | null> {
+  const { rows } = await client.query<{ run_id: string; as_of: string | null; exports_version: string | null; summary: Record<string, unknown> }>(
+    `select run_id, to_char(as_of, 'YYYY-MM-DD') as as_of, exports_version, summary
+       from ${ident(schemas.etl)}.runs where published_at is not null order by published_at desc, run_id desc limit 1`,
+  );
+  const r = rows[0];
+  return r ? { runId: Number(r.run_id), asOf: r.as_of, exportsVersion: r.exports_version, summary: r.summary ?? {} } : null;
 }
