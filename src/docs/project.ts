@@ -102,12 +102,14 @@ function toDocsTest(t: TestDefinition): DocsTest {
     case 'accepted_values':
       return { ...base, columns: [t.column], summary: `${t.column} in (${t.values.join(', ')})${t.allowNull ? ' or NULL' : ''}${where}` };
     case 'relationships':
-      return { ...base, columns: [t.column], summary: `${t.column} → ${t.to}.${t.field}${where}` };
+      return { ...base, columns: [t.column], summary: `${t.column} → ${t.to}.${t.field}${where}${t.minCoverage !== undefined ? `, at least ${t.minCoverage * 100}% of rows` : ''}` };
     case 'expression':
       return { ...base, columns: [], summary: `${t.expression}${where}` };
     case 'query':
       return { ...base, columns: [], summary: 'rows returned by a query are failures' };
     case 'equal':
       return { ...base, columns: [], summary: `${t.left.trim()} = ${t.right.trim()}${t.tolerance ? ` (± ${t.tolerance})` : ''}` };
+    case 'row_count_change':
+      return { ...base, columns: [], summary: `row count vs the published model: a drop of more than ${t.maxDrop * 100}% (or to 0 rows) fails` };
   }
 }

@@ -19,7 +19,19 @@ import { isSqlFault } from '../transform/sql-error.ts';
 import { type Project, type RelationName, ROW_LEVEL_TEST_KINDS, type Severity, type TestDefinition, type TestKind } from '../transform/types.ts';
 import { compiledRelation } from '../transform/compile.ts';
 import { modelsAmong, relationsRead } from '../transform/dependencies.ts';
-import { failingRowPredicate, failingRowsSql, failureMessage, type KeyColumns } from './test-sql.ts';
+import {
+  failingRowPredicate,
+  failingRowsSql,
+  failureMessage,
+  isMeasuredTest,
+  type KeyColumns,
+  type Measurement,
+  type MeasuredTest,
+  measuredFailingRows,
+  measuredMessage,
+  measurementSql,
+  publishedRelation,
+} from './test-sql.ts';
 
 export type TestStatus = 'pass' | 'warn' | 'fail' | 'error';
 
@@ -224,6 +236,7 @@ export async function runTest(
   const t0 = performance.now();
   const base = { name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file };
   try {
+    if (isMeasuredTest(test)) return { ...base, ...(await runMeasuredTest(client, schemas, test, memory)), seconds: (performance.now() - t0) / 1000 };
     const failing = failingRowsSql(test, schemas, columns);
     // Count and sample in one transaction: the same snapshot, and work_mem for the big hashes.
     const { failingRows, sample } = await withLocalSettings(client, memory, async () => {
@@ -244,6 +257,34 @@ export async function runTest(
     if (!isSqlFault(err)) throw fromDatabaseError(err, `running the data test ${test.name}`, { file: test.file });
     return { ...base, status: 'error', failingRows: 0, sample: [], message: `the test could not run: ${err.message}`, seconds: (performance.now() - t0) / 1000 };
   }
+}
+
+/**
+ * A measured test (row_count_change, relationships with min_coverage): one query for its
+ * measurements; the message keeps them whether it passes or not, the sample holds them when it fails.
+ */
+async function runMeasuredTest(
+  client: Client,
+  schemas: SchemaNames,
+  test: MeasuredTest,
+  memory: MemorySettings,
+): Promise<Pick<TestResult, 'status' | 'failingRows' | 'sample' | 'message'>> {
+  const published = test.kind === 'row_count_change' ? publishedRelation(test.model, schemas) : undefined;
+  const m = await withLocalSettings(client, memory, async () => {
+    await client.query(PLANNER_SETTINGS_SQL);
+    const baseline = published === undefined || (await client.query<{ found: boolean }>('select to_regclass($1) is not null as found', [published])).rows[0]!.found;
+    return (await client.query<Measurement>(measurementSql(test, schemas, { baseline }))).rows[0]!;
+  });
+  const failingRows = measuredFailingRows(test, m);
+  const status: TestStatus = !m.fails ? 'pass' : test.severity === 'error' ? 'fail' : 'warn';
+  const { fails: _, ...values } = m;
+  const sample = m.fails ? [{ ...numbers(values), ...(test.kind === 'row_count_change' ? { max_drop: test.maxDrop } : { min_coverage: test.minCoverage }) }] : [];
+  return { status, failingRows, sample, message: measuredMessage(test, m, published?.replaceAll('"', '')) };
+}
+
+/** bigint counts arrive as strings or numbers depending on the driver's parsers: numbers here. */
+function numbers(values: Record<string, unknown>): Record<string, number | null> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v === null || v === undefined ? null : Number(v)]));
 }
 
 export async function recordTestResult(ledger: Client, schemas: SchemaNames, runId: number, r: TestResult): Promise<void> {

@@ -7,17 +7,25 @@
  *   column (that is not_null's job) and compared as equal for a combination of columns.
  * - accepted_values: rows whose value (compared as text) is not in the list; NULL fails unless
  *   allow_null.
- * - relationships: child rows (after `where`) whose non-NULL column has no parent row.
+ * - relationships: child rows (after `where`) whose non-NULL column has no parent row. With
+ *   `min_coverage`, one row (child_rows, matched_rows) when fewer than that fraction of the child
+ *   rows find a parent (a NULL finds none): one aggregate over a hash join to the distinct parent keys.
  * - expression: rows where the expression is false (NULL passes, as in a CHECK constraint).
  * - query: the rows the query returns.
  * - equal: one row (left_value, right_value, difference) when the two scalars differ by more than
  *   the tolerance (or exactly one of them is NULL).
+ * - row_count_change: one row (baseline_rows, new_rows) when the model lost more than `max_drop` of
+ *   the rows it has in the published schema, or all of them. Two counts; runTest first checks that
+ *   the published model exists (none yet: no baseline, the test passes).
+ *
+ * row_count_change and relationships with min_coverage are measured tests (isMeasuredTest): their
+ * result is one row of measurements (measurementSql), kept in the message whether they pass or not.
  */
 import type { SchemaNames } from '../config.ts';
 import { ident, literal } from '../db/client.ts';
 import { compiledRelation, compileSql } from '../transform/compile.ts';
 import { withoutTrailingSemicolon } from '../transform/sql-lexer.ts';
-import type { TestDefinition } from '../transform/types.ts';
+import type { RelationName, RelationshipsTest, RowCountChangeTest, TestDefinition } from '../transform/types.ts';
 
 /** What a `unique` test needs to know about the columns of its model (read from the catalog). */
 export interface KeyColumns {
@@ -65,6 +73,7 @@ export function failingRowsSql(test: TestDefinition, schemas: SchemaNames, keyCo
         : `select t.* from ${rows} where ${col} is null or ${col}::text not in (${list})`;
     }
     case 'relationships': {
+      if (test.minCoverage !== undefined) return `select child_rows, matched_rows from (\n${measurementSql(test as CoverageTest, schemas)}\n) as m where fails`;
       const col = `t.${ident(test.column)}`;
       return `select t.* from ${rows} where ${col} is not null and not exists (select 1 from ${compiledRelation(test.to, schemas)} as p where p.${ident(test.field)} = ${col})`;
     }
@@ -80,7 +89,77 @@ export function failingRowsSql(test: TestDefinition, schemas: SchemaNames, keyCo
       const difference = test.tolerance > 0 ? 'abs(left_value::numeric - right_value::numeric)' : 'null::numeric';
       return `select left_value, right_value, ${difference} as difference from (select (\n${c(test.left)}\n) as left_value, (\n${c(test.right)}\n) as right_value) as x where ${differs}`;
     }
+    case 'row_count_change':
+      return `select baseline_rows, new_rows from (\n${measurementSql(test, schemas)}\n) as m where fails`;
   }
+}
+
+/** `gold.fact_sales` → `"dev_gold"."fact_sales"`: the model as readers see it, published by the last run that passed. */
+export function publishedRelation(relation: RelationName, schemas: SchemaNames): string {
+  const dot = relation.indexOf('.');
+  const layer = relation.slice(0, dot) as 'silver' | 'gold';
+  return `${ident(schemas[layer])}.${ident(relation.slice(dot + 1))}`;
+}
+
+export type CoverageTest = RelationshipsTest & { minCoverage: number };
+/** A test judged on one row of measurements (counts) rather than by listing failing rows. */
+export type MeasuredTest = RowCountChangeTest | CoverageTest;
+
+export function isMeasuredTest(test: TestDefinition): test is MeasuredTest {
+  return test.kind === 'row_count_change' || (test.kind === 'relationships' && test.minCoverage !== undefined);
+}
+
+/** The measurements of a measured test, and whether it fails (see measurementSql). */
+export interface Measurement {
+  /** row_count_change: NULL when there is no baseline (the model is not published yet). */
+  baseline_rows?: number | null;
+  new_rows?: number;
+  child_rows?: number;
+  matched_rows?: number;
+  fails: boolean;
+}
+
+/**
+ * One row: the counts a measured test is judged on, and `fails`. For row_count_change,
+ * `baseline: false` measures the new rows only (nothing is published to compare with).
+ */
+export function measurementSql(test: MeasuredTest, schemas: SchemaNames, options: { baseline?: boolean } = {}): string {
+  if (test.kind === 'row_count_change') {
+    const newRows = `(select count(*) from ${compiledRelation(test.model, schemas)})`;
+    if (options.baseline === false) return `select null::bigint as baseline_rows, ${newRows} as new_rows, false as fails`;
+    return `select baseline_rows, new_rows,
+       baseline_rows > 0 and (new_rows = 0 or baseline_rows - new_rows > ${Number(test.maxDrop)} * baseline_rows) as fails
+  from (select (select count(*) from ${publishedRelation(test.model, schemas)}) as baseline_rows, ${newRows} as new_rows) as counts`;
+  }
+  const relation = compiledRelation(test.model, schemas);
+  const rows = test.where ? `(select * from ${relation} where (${compileSql(withoutTrailingSemicolon(test.where), schemas).sql})) as t` : `${relation} as t`;
+  const parentKeys = `(select distinct p.${ident(test.field)} as parent_key from ${compiledRelation(test.to, schemas)} as p) as parent_keys`;
+  return `select child_rows, matched_rows, matched_rows < ${Number(test.minCoverage)} * child_rows as fails
+  from (select count(*) as child_rows, count(parent_keys.parent_key) as matched_rows
+          from ${rows} left join ${parentKeys} on parent_keys.parent_key = t.${ident(test.column)}) as counts`;
+}
+
+/** Rows the measured test counts as failing: the rows lost, or the child rows without a parent. */
+export function measuredFailingRows(test: MeasuredTest, m: Measurement): number {
+  if (!m.fails) return 0;
+  return test.kind === 'row_count_change' ? Number(m.baseline_rows ?? 0) - Number(m.new_rows ?? 0) : Number(m.child_rows ?? 0) - Number(m.matched_rows ?? 0);
+}
+
+/** The measurements in one sentence, passed or not (etl.test_results.message). */
+export function measuredMessage(test: MeasuredTest, m: Measurement, published: string = test.model): string {
+  const rows = (x: unknown) => `${Number(x ?? 0).toLocaleString('en-US')} ${Number(x) === 1 ? 'row' : 'rows'}`;
+  const pct = (x: number) => `${(Math.round(x * 1000) / 10).toFixed(1)}%`;
+  if (test.kind === 'row_count_change') {
+    const now = Number(m.new_rows ?? 0);
+    if (m.baseline_rows === null || m.baseline_rows === undefined) return `no baseline: ${published} is not published yet (${rows(now)} now)`;
+    const before = Number(m.baseline_rows);
+    if (before > 0 && now === 0) return `${rows(before)} published, 0 rows now: the model is empty`;
+    const change = before > 0 ? (now - before) / before : 0;
+    return `${rows(before)} published, ${rows(now)} now (${change > 0 ? '+' : ''}${pct(change)}; a drop of more than ${pct(test.maxDrop)} fails)`;
+  }
+  const child = Number(m.child_rows ?? 0);
+  const matched = Number(m.matched_rows ?? 0);
+  return `${Number(matched).toLocaleString('en-US')} of ${rows(child)}${test.where ? ` (where ${test.where})` : ''} (${child ? pct(matched / child) : '—'}) find their ${test.column} in ${test.to}.${test.field}; at least ${pct(test.minCoverage)} must`;
 }
 
 /**
@@ -117,6 +196,7 @@ export function failureMessage(test: TestDefinition, failingRows: number, sample
     case 'accepted_values':
       return `${rows} with ${test.column} not in (${test.values.join(', ')})${test.allowNull ? '' : ' or NULL'}`;
     case 'relationships':
+      if (test.minCoverage !== undefined) return measuredMessage(test as CoverageTest, { ...(sample[0] ?? {}), fails: true });
       return `${rows} whose ${test.column} has no match in ${test.to}.${test.field}${test.where ? ` (where ${test.where})` : ''}`;
     case 'expression':
       return `${rows} where not (${test.expression})`;
@@ -126,5 +206,7 @@ export function failureMessage(test: TestDefinition, failingRows: number, sample
       const s = sample[0] ?? {};
       return `left ${JSON.stringify(s.left_value)} ≠ right ${JSON.stringify(s.right_value)}${test.tolerance > 0 ? ` (difference ${s.difference}, tolerance ${test.tolerance})` : ''}`;
     }
+    case 'row_count_change':
+      return measuredMessage(test, { ...(sample[0] ?? {}), fails: true });
   }
 }

@@ -30,18 +30,23 @@ const TOP_KEYS = ['description', 'materialized', 'unique_key', 'quarantine', 'co
 const COLUMN_KEYS = ['name', 'description', 'tests'] as const;
 const RULE_KEYS = ['name', 'kind', 'description', 'relation', 'where'] as const;
 const RULE_KINDS: readonly RuleKind[] = ['repair', 'superseded', 'flag', 'quarantine'];
-const TEST_KINDS: readonly TestKind[] = ['not_null', 'unique', 'accepted_values', 'relationships', 'expression', 'query', 'equal'];
+const TEST_KINDS: readonly TestKind[] = ['not_null', 'unique', 'accepted_values', 'relationships', 'expression', 'query', 'equal', 'row_count_change'];
 const COMMON_TEST_KEYS = ['name', 'severity'];
 /** Keys each test kind takes besides name/severity; `column`/`columns` only at model level. */
 const TEST_KEYS: Record<TestKind, { column: string[]; model: string[] }> = {
   not_null: { column: ['where'], model: ['column', 'columns', 'where'] },
   unique: { column: ['where'], model: ['column', 'columns', 'where'] },
   accepted_values: { column: ['values', 'allow_null', 'where'], model: ['column', 'values', 'allow_null', 'where'] },
-  relationships: { column: ['to', 'field', 'where'], model: ['column', 'to', 'field', 'where'] },
+  relationships: { column: ['to', 'field', 'where', 'min_coverage'], model: ['column', 'to', 'field', 'where', 'min_coverage'] },
   expression: { column: ['expression', 'where'], model: ['expression', 'where'] },
   query: { column: ['sql'], model: ['sql'] },
   equal: { column: ['left', 'right', 'tolerance'], model: ['left', 'right', 'tolerance'] },
+  row_count_change: { column: [], model: ['max_drop', 'enabled'] },
 };
+/** The volume guard every model that is not a quarantine model has unless its .yml says otherwise. */
+export const DEFAULT_MAX_DROP = 0.5;
+/** Gold is what readers and the exports use: losing its rows blocks the publish; silver's only warns. */
+export const DEFAULT_VOLUME_GUARD_SEVERITY: Readonly<Record<Layer, Severity>> = Object.freeze({ silver: 'warn', gold: 'error' });
 const RELATION = /^(bronze|silver|gold)\.[a-z_][a-z0-9_$]*$/;
 
 function pathText(path: Path): string {
@@ -86,7 +91,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   const tests: TestDefinition[] = [];
   const columns: ColumnSpec[] = [];
   const defaultNames = new Map<string, number>();
-  const ctx: TestContext = { model, defaultNames, v };
+  const ctx: TestContext = { model, defaultNames, v, volumeGuards: 0 };
 
   const rawColumns = v.optionalList(root, 'columns', []);
   rawColumns?.forEach((rawColumn, i) => {
@@ -114,6 +119,8 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
     if (t) tests.push(t);
   });
   tests.push(...impliedTests(uniqueKey, tests, model));
+  // a quarantine model shrinking is good news: no guard unless its .yml declares one
+  if (ctx.volumeGuards === 0 && !quarantine) tests.push(impliedVolumeGuard(model));
 
   const rules: RuleDefinition[] = [];
   v.optionalList(root, 'rules', [])?.forEach((rawRule, i) => {
@@ -156,6 +163,8 @@ interface TestContext {
   model: ModelIdentity;
   defaultNames: Map<string, number>;
   v: Validator;
+  /** row_count_change entries read (declared or disabled): at most one, and none is then implied. */
+  volumeGuards: number;
 }
 
 /** One entry of a `tests:` list: `not_null`, or `{ kind: { ...params } }`. */
@@ -192,7 +201,8 @@ function readTest(raw: unknown, path: Path, column: string | undefined, ctx: Tes
   const before = v.count;
   v.keys(params, paramsPath, allowed, atColumn && TEST_KEYS[testKind].model.includes('column') ? ' (the column is the one this test is listed under)' : '');
   const explicitName = v.optionalString(params, 'name', paramsPath);
-  const severity = (v.optionalEnum(params, 'severity', paramsPath, ['error', 'warn']) ?? 'error') as Severity;
+  const defaultSeverity = testKind === 'row_count_change' ? DEFAULT_VOLUME_GUARD_SEVERITY[model.layer] : 'error';
+  const severity = (v.optionalEnum(params, 'severity', paramsPath, ['error', 'warn']) ?? defaultSeverity) as Severity;
   const where = TEST_KEYS[testKind].model.includes('where') ? v.optionalString(params, 'where', paramsPath) : undefined;
   const base = { severity, model: model.name, file: model.ymlFile, declaredAt: pathText(path) };
   const named = (parts: string[]) => {
@@ -235,8 +245,13 @@ function readTest(raw: unknown, path: Path, column: string | undefined, ctx: Tes
       const cols = columnsOf(false);
       const to = v.requiredRelation(params, 'to', paramsPath);
       const field = v.requiredString(params, 'field', paramsPath);
+      const minCoverage = v.optionalNumber(params, 'min_coverage', paramsPath);
+      if (minCoverage !== undefined && !(minCoverage > 0 && minCoverage <= 1)) {
+        v.problem([...paramsPath, 'min_coverage'], `expected a fraction of the child rows, 0 < min_coverage ≤ 1 (0.95 = 95%), got ${minCoverage}`);
+      }
       if (cols && to && field) {
-        test = { kind: testKind, name: named([cols[0]!, 'to', to.replace('.', '_'), field]), column: cols[0]!, to, field, ...whereField, ...base };
+        const parts = [cols[0]!, 'to', to.replace('.', '_'), field, ...(minCoverage !== undefined ? ['coverage'] : [])];
+        test = { kind: testKind, name: named(parts), column: cols[0]!, to, field, ...whereField, ...(minCoverage !== undefined ? { minCoverage } : {}), ...base };
       }
       break;
     }
@@ -258,6 +273,23 @@ function readTest(raw: unknown, path: Path, column: string | undefined, ctx: Tes
       if (left !== undefined && right !== undefined) test = { kind: testKind, name: named([]), left, right, tolerance, ...base };
       break;
     }
+    case 'row_count_change': {
+      if (atColumn) {
+        v.problem(typeof raw === 'string' ? path : paramsPath, `row_count_change is about the whole model: list it under the model's tests, not under a column`);
+        break;
+      }
+      if (++ctx.volumeGuards > 1) v.problem(path, `row_count_change is declared more than once for ${model.name}`);
+      const enabled = v.optionalBoolean(params, 'enabled', paramsPath) ?? true;
+      const maxDrop = v.optionalNumber(params, 'max_drop', paramsPath) ?? DEFAULT_MAX_DROP;
+      if (maxDrop < 0 || maxDrop > 1) v.problem([...paramsPath, 'max_drop'], `expected a fraction of the published rows, 0 ≤ max_drop ≤ 1 (0.5 = half of them may go), got ${maxDrop}`);
+      if (!enabled) {
+        const other = Object.keys(params).filter((k) => k !== 'enabled');
+        if (other.length) v.problem(paramsPath, `a disabled row_count_change takes no other key (got ${other.join(', ')})`);
+        break;
+      }
+      test = { kind: testKind, name: explicitName ?? volumeGuardName(model), maxDrop, ...base };
+      break;
+    }
   }
   return v.count === before ? test : undefined;
 }
@@ -276,6 +308,23 @@ function impliedTests(uniqueKey: string[], declared: TestDefinition[], model: Mo
     implied.push({ kind: 'not_null', name: `not_null_${model.layer}_${model.relation}_${c}`, columns: [c], ...base });
   }
   return implied;
+}
+
+function volumeGuardName(model: ModelIdentity): string {
+  return `row_count_change_${model.layer}_${model.relation}`;
+}
+
+/** The volume guard a model has when its .yml declares none: DEFAULT_MAX_DROP, severity by layer. */
+function impliedVolumeGuard(model: ModelIdentity): TestDefinition {
+  return {
+    kind: 'row_count_change',
+    name: volumeGuardName(model),
+    maxDrop: DEFAULT_MAX_DROP,
+    severity: DEFAULT_VOLUME_GUARD_SEVERITY[model.layer],
+    model: model.name,
+    file: model.ymlFile,
+    declaredAt: 'implied',
+  };
 }
 
 /** Type checks that record a problem (with the key's path) and return undefined on failure. */

@@ -202,6 +202,8 @@ export function testSql(t: TestDefinition): string[] {
       return [t.left, t.right];
     case 'expression':
       return [t.expression, ...(t.where ? [t.where] : [])];
+    case 'row_count_change':
+      return [];
     default:
       return t.where ? [t.where] : [];
   }

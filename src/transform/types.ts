@@ -21,7 +21,10 @@ interface TestBase {
   model: RelationName;
   /** The .yml file that declares it (as given to loadProject, joined with the layer folder). */
   file: string;
-  /** Where it is declared, e.g. `columns[2].tests[0]` or `tests[1]`, or `unique_key` when implied. */
+  /**
+   * Where it is declared, e.g. `columns[2].tests[0]` or `tests[1]`; `unique_key` for the tests the
+   * key implies, `implied` for the volume guard a model has by default.
+   */
   declaredAt: string;
 }
 
@@ -49,6 +52,12 @@ export interface RelationshipsTest extends TestBase {
   field: string;
   /** Filter on the child rows (this model), e.g. `customer_known`. */
   where?: string;
+  /**
+   * With it, the test is a coverage threshold instead of a check of every row: it fails when fewer
+   * than this fraction (0 < f <= 1) of the child rows (after `where`) find a parent; a NULL child
+   * value finds none. Without it, every non-NULL child value must have a parent.
+   */
+  minCoverage?: number;
 }
 export interface ExpressionTest extends TestBase {
   kind: 'expression';
@@ -68,6 +77,18 @@ export interface EqualTest extends TestBase {
   tolerance: number;
 }
 
+/**
+ * A volume guard: the model's row count in this build against its row count in the published
+ * schema (the last run that passed its tests). Fails when more than `maxDrop` of the published rows
+ * are gone, and always when the published model had rows and the new one has none. Implied for every
+ * model that is not a quarantine model (sql/README.md); no published model yet = pass, "no baseline".
+ */
+export interface RowCountChangeTest extends TestBase {
+  kind: 'row_count_change';
+  /** The largest drop allowed, as a fraction of the published row count (0 ≤ f ≤ 1). */
+  maxDrop: number;
+}
+
 export type TestDefinition =
   | NotNullTest
   | UniqueTest
@@ -75,7 +96,8 @@ export type TestDefinition =
   | RelationshipsTest
   | ExpressionTest
   | QueryTest
-  | EqualTest;
+  | EqualTest
+  | RowCountChangeTest;
 export type TestKind = TestDefinition['kind'];
 
 /**

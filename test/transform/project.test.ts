@@ -68,6 +68,8 @@ rules:
       ['expression', 'positive_id', 'error'],
       // implied by unique_key; not_null is already declared
       ['unique', 'unique_silver_customers_customer_id', 'error'],
+      // the volume guard every model has by default (warn in silver)
+      ['row_count_change', 'row_count_change_silver_customers', 'warn'],
     ]);
     expect(customers.tests[2]).toMatchObject({ kind: 'relationships', column: 'customer_id', to: 'bronze.cust_info', field: 'id', where: 'gender is not null' });
     expect(customers.rules).toEqual([
@@ -98,6 +100,7 @@ tests:
       { kind: 'expression', expression: 'x < y', name: 'expression_silver_a_1' },
       { kind: 'query', name: 'none' },
       { kind: 'equal', tolerance: 0.5, name: 'equal_silver_a_1' },
+      { kind: 'row_count_change', maxDrop: 0.5, name: 'row_count_change_silver_a', declaredAt: 'implied' },
     ]);
   });
 
@@ -136,7 +139,7 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
       `${f}:6: columns[0].tests[0].accepted_values.value: unknown key 'value' (expected one of name, severity, values, allow_null, where)`,
       `${f}:6: columns[0].tests[0].accepted_values: missing 'values' (the list of accepted values)`,
       `${f}:7: columns[0].tests[1].unique.severity: expected one of error, warn, got 'fatal'`,
-      `${f}:8: columns[0].tests[2]: unknown test kind 'distinct' (expected one of not_null, unique, accepted_values, relationships, expression, query, equal)`,
+      `${f}:8: columns[0].tests[2]: unknown test kind 'distinct' (expected one of not_null, unique, accepted_values, relationships, expression, query, equal, row_count_change)`,
       `${f}:9: columns[0].tests[3].relationships.to: expected a schema-qualified relation such as silver.customers, got 'customers'`,
       `${f}:10: columns[0].tests[4].not_null.column: unknown key 'column' (expected one of name, severity, where) (the column is the one this test is listed under)`,
       `${f}:13: rules[0].kind: expected one of repair, superseded, flag, quarantine, got 'fix'`,
