@@ -81,7 +81,7 @@ export interface EqualTest extends TestBase {
  * A volume guard: the model's row count in this build against its row count in the published
  * schema (the last run that passed its tests). Fails when more than `maxDrop` of the published rows
  * are gone, and always when the published model had rows and the new one has none. Implied for every
- * model that is not a quarantine model (sql/README.md); no published model yet = pass, "no baseline".
+ * table that is not a quarantine model (sql/README.md); no published model yet = pass, "no baseline".
  */
 export interface RowCountChangeTest extends TestBase {
   kind: 'row_count_change';

@@ -92,7 +92,7 @@ afterAll(async () => {
   await removeProject(dir);
 });
 
-describe('row_count_change: implied for every model that is not a quarantine model', () => {
+describe('row_count_change: implied for every table that is not a quarantine model', () => {
   it('severity error for gold, warn for silver, max_drop 0.5; declared ones replace it, enabled: false removes it', () => {
     const guards = project.models.flatMap((m) => m.tests).filter((t) => t.kind === 'row_count_change');
     expect(guards.map((t) => [t.name, t.severity, t.kind === 'row_count_change' && t.maxDrop, t.declaredAt])).toEqual([
@@ -103,16 +103,18 @@ describe('row_count_change: implied for every model that is not a quarantine mod
     ]);
   });
 
-  it('a quarantine model has none unless declared; bad declarations name the file, line and key', async () => {
+  it('a quarantine model or a view has none unless declared; bad declarations name the file, line and key', async () => {
     const quarantine = await writeProject({
       'silver/kept_out.sql': 'select 1 as x',
       'silver/kept_out.yml': 'quarantine: true\n',
+      'silver/seen.sql': 'select 1 as x',
+      'silver/seen.yml': 'materialized: view\n',
       'silver/watched.sql': 'select 1 as x',
-      'silver/watched.yml': 'tests:\n  - row_count_change: { max_drop: 0.1 }\n',
+      'silver/watched.yml': 'materialized: view\ntests:\n  - row_count_change: { max_drop: 0.1 }\n',
     });
     try {
       const p = await loadProject({ sqlDir: quarantine, sources: SOURCES });
-      expect(p.models.map((m) => m.tests.map((t) => `${t.name} ${t.severity}`))).toEqual([[], ['row_count_change_silver_watched warn']]);
+      expect(p.models.map((m) => m.tests.map((t) => `${t.name} ${t.severity}`))).toEqual([[], [], ['row_count_change_silver_watched warn']]);
     } finally {
       await removeProject(quarantine);
     }
