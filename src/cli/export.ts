@@ -5,11 +5,13 @@
  * new gold between reading the provenance and taking the export snapshot.
  */
 import { type OptionName, parseArgs, resolvePipelineConfig } from '../config.ts';
-import { ident } from '../db/client.ts';
+import type { Client } from '../db/client.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { exportGold, type InputFile } from '../export/export-gold.ts';
 import { createLogger } from '../runs/logger.ts';
-import { executeRun } from '../runs/run.ts';
+import { lastPublishedRun, recordExportPublication } from '../runs/ledger.ts';
+import { assertLockHeldInTransaction } from '../runs/lock.ts';
+import { executeRun, type RunContext } from '../runs/run.ts';
 import type { Command } from './command.ts';
 import { exitCodeFor } from './exit-codes.ts';
 
@@ -45,7 +47,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
     const started = performance.now();
     try {
       await executeRun(config, 'export', logger, io.signal, async (ctx) => {
-        const source = await ctx.stage('provenance', () => publishedRun(ctx.work, ident(config.schemas.etl)));
+        const source = await ctx.stage('provenance', () => publishedRun(ctx));
         logger.event('export_source', { source_run_id: source.runId, as_of: source.asOf, inputs: source.inputs.length },
           `exporting ${config.schemas.gold} as published by run ${source.runId} (as_of ${source.asOf ?? 'unknown'}) to ${config.exportsDir}`);
         const result = await ctx.stage('export', () => exportGold({
@@ -62,6 +64,16 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
           signal: ctx.signal,
           onTable: (t, seconds) => logger.event('export_table', { table: t.table, rows: t.rows, files: t.files.length, bytes: t.files.reduce((n, f) => n + f.bytes, 0), seconds },
             `  ${t.table.padEnd(18)} ${String(t.rows).padStart(10)} rows  ${t.files.length} file(s)  ${(t.files.reduce((n, f) => n + f.bytes, 0) / 1e6).toFixed(1)} MB  ${seconds.toFixed(1)} s`),
+          // The commit point: the ledger records this version as the published export, on the
+          // connection that holds the target's lock, after checking it still does.
+          commit: async (versionPath) => {
+            await inTransaction(ctx.ledger, async (tx) => {
+              await assertLockHeldInTransaction(tx, config.target);
+              await recordExportPublication(tx, config.schemas, ctx.runId, versionPath);
+            });
+            ctx.published = true;
+          },
+          onLateSignal: () => logger.event('late_signal', {}, '  a signal arrived after the commit point: the export was finished'),
         }), (r) => Object.values(r.manifest.tables).reduce((n, t) => n + t.rows, 0));
         ctx.summary.export = { dir: result.exportsDir, source_run_id: source.runId, tables: Object.fromEntries(Object.entries(result.manifest.tables).map(([k, v]) => [k, v.rows])) };
       });
@@ -77,22 +89,27 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
 };
 
 /**
- * The run whose gold is published: the latest `build` or `transform` that succeeded, or whose
- * `publish` stage succeeded. Its input files are the ones it recorded (`summary.inputs`), i.e. the
- * bronze its gold was built from, whatever was loaded since.
+ * The run whose gold is published: the one whose publishing transaction recorded itself in the
+ * ledger (`published_at`), so its as_of and input files are exactly those of the tables read.
  */
-async function publishedRun(client: import('../db/client.ts').Client, etl: string): Promise<{ runId: number; asOf: string | null; inputs: InputFile[] }> {
-  const { rows } = await client.query<{ run_id: number; as_of: string | null; inputs: InputFile[] | null }>(
-    `select run_id, to_char(as_of, 'YYYY-MM-DD') as as_of, summary->'inputs' as inputs from ${etl}.runs
-      where command in ('build', 'transform') and (status = 'success' or stages @> '[{"stage": "publish", "status": "success"}]'::jsonb)
-      order by run_id desc limit 1`,
-  ).catch((err) => { throw fromDatabaseError(err, 'reading the run ledger'); });
-  const run = rows[0];
+async function publishedRun(ctx: RunContext): Promise<{ runId: number; asOf: string | null; inputs: InputFile[] }> {
+  const run = await lastPublishedRun(ctx.ledger, ctx.config.schemas).catch((err) => { throw fromDatabaseError(err, 'reading the run ledger'); });
   if (!run) {
     throw new DataError('EXPORT_FAILED', 'no build run has published gold on this target yet, so there is nothing to export', {
       hint: 'Run `medallion build` first (a build whose tests fail publishes and exports nothing).',
     });
   }
-  const inputs = (run.inputs ?? []).map((f) => ({ file: f.file, sha256: f.sha256, bytes: Number(f.bytes) }));
-  return { runId: Number(run.run_id), asOf: run.as_of, inputs };
+  const inputs = ((run.summary.inputs ?? []) as InputFile[]).map((f) => ({ file: f.file, sha256: f.sha256, bytes: Number(f.bytes) }));
+  return { runId: run.runId, asOf: run.asOf, inputs };
+}
+
+async function inTransaction(client: Client, fn: (tx: Client) => Promise<void>): Promise<void> {
+  await client.query('begin');
+  try {
+    await fn(client);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  }
 }

@@ -1,32 +1,32 @@
 /**
- * The published gold tables → `exports/` (or `--out DIR`), all or nothing:
+ * Gold tables → Parquet under the output folder, all or nothing (the folder's layout and the
+ * switch are in exports-dir.ts):
  *
- *   exports/fact_sales/part-00000.parquet      (or fact_sales/order_year=2012/part-00000.parquet …)
- *   exports/customer_features.parquet
- *   exports/sales_daily.parquet
- *   exports/_manifest.json
+ *   DIR/fact_sales/part-00000.parquet      (or fact_sales/order_year=2012/part-00000.parquet …)
+ *   DIR/customer_features.parquet
+ *   DIR/sales_daily.parquet
+ *   DIR/_manifest.json
  *
- * Everything is written into a fresh folder beside the target (`.exports.tmp-…`, same file system),
- * all tables from one REPEATABLE READ snapshot; every file's footer row count is checked against
- * the rows DuckDB wrote and the rows Postgres' COPY reports in that snapshot (export-table.ts); the
- * manifest is written last. Only then is the folder swapped in:
+ * Every table is written from one REPEATABLE READ snapshot into a staging folder inside DIR;
+ * every file's footer row count is checked against the rows DuckDB wrote and the rows Postgres'
+ * COPY reports in that snapshot (export-table.ts); the manifest is written last. Then:
  *
- *   1. rename exports → .exports.old-…      (skipped on the first export)
- *   2. rename .exports.tmp-… → exports
- *   3. remove .exports.old-…
- *
- * Crash windows: before 1 the previous export is untouched (a stale tmp folder is removed by the
- * next export). Between 1 and 2 — two renames, microseconds apart — `exports` is missing; the next
- * export (or `recoverExports`) renames the old folder back before doing anything else. After 2 the
- * new export is complete; a left-over old folder is removed next time.
+ *   1. seal: fsync everything, rename staging → versions/<version>     (not visible yet)
+ *   2. commit(version): the caller's commit point — the build's publishing transaction, which
+ *      records the version in the ledger together with the schema renames; `medallion export`'s
+ *      ledger update. A failure or a signal before it returns leaves DIR as it was.
+ *   3. switch: the `current` link is renamed over (atomic), top-level links follow; after the
+ *      commit this always runs to its end, signal or not. A crash before it is finished by the next
+ *      run (reconcileExports, from the ledger's record).
+ *   4. versions other than the new one and the one before it are removed.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, writeFile, copyFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConnectionConfig, SchemaNames } from '../config.ts';
 import { type Client, connect } from '../db/client.ts';
-import { DataError, DependencyError, fromDatabaseError, MedallionError } from '../errors.ts';
+import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { type ColumnDescription, EXPORT_FORMAT_VERSION, exportTable, type ExportTableResult } from './export-table.ts';
+import { createStaging, currentVersion, exportEntryNames, ioError, MANIFEST_FILE, openExportsDir, reconcileExports, sealVersion, switchTo, versionName } from './exports-dir.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
 
 export const GOLD_EXPORTS = ['fact_sales', 'customer_features', 'sales_daily'] as const;
@@ -63,8 +63,14 @@ export interface ExportGoldOptions {
    * staging schema that is published under another name (the build exports before it publishes).
    */
   publishedGoldSchema?: string;
-  /** Test hook: runs after every file is written and checked, before the swap. */
-  beforePublish?: (tmpDir: string) => Promise<void> | void;
+  /**
+   * The commit point, called with the sealed version's path once every file is written, checked
+   * and fsynced: whatever it records (the ledger) decides that this export is the published one.
+   * It throws to publish nothing. Default: nothing to record (the switch itself publishes).
+   */
+  commit?: (versionPath: string) => Promise<void> | void;
+  /** Called when a signal arrived after the commit point: the switch was finished anyway. */
+  onLateSignal?: () => void;
 }
 
 export interface ManifestFile {
@@ -91,89 +97,52 @@ export interface Manifest {
 
 export interface ExportGoldResult {
   exportsDir: string;
+  /** The published version's folder (`.medallion/versions/<version>`). */
+  versionPath: string;
   manifest: Manifest;
   seconds: number;
 }
 
-const TMP_PREFIX = '.tmp-';
-const OLD_PREFIX = '.old-';
-
-function siblings(exportsDir: string) {
-  const dir = path.dirname(exportsDir);
-  const base = path.basename(exportsDir);
-  return { dir, base, tmpStem: `.${base}${TMP_PREFIX}`, oldStem: `.${base}${OLD_PREFIX}` };
-}
-
-/**
- * Puts the folder back into a consistent state after a crash: restores an old export that was
- * moved aside when the new one never arrived, and removes left-over temporary and old folders.
- */
-export async function recoverExports(exportsDir: string): Promise<void> {
-  const { dir, tmpStem, oldStem } = siblings(exportsDir);
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch {
-    return;
-  }
-  const olds = entries.filter((e) => e.startsWith(oldStem)).sort();
-  const exists = await stat(exportsDir).then(() => true, () => false);
-  if (!exists && olds.length > 0) {
-    // Crashed between the two renames: the newest old folder is the last published export.
-    await rename(path.join(dir, olds.pop()!), exportsDir);
-  }
-  for (const e of entries) {
-    if (e.startsWith(tmpStem) && !ownedByLiveProcess(e)) await rm(path.join(dir, e), { recursive: true, force: true });
-    else if (e.startsWith(oldStem) && olds.includes(e)) await rm(path.join(dir, e), { recursive: true, force: true });
-  }
-}
-
-/** Temporary folders are named `.NAME.tmp-RUN-PID-RANDOM`; one whose process still runs is left alone. */
-function ownedByLiveProcess(name: string): boolean {
-  const pid = Number(/-(\d+)-[0-9a-f]{8}$/.exec(name)?.[1]);
-  if (!pid || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const h = await open(dir, 'r');
-  try {
-    await h.sync();
-  } catch {
-    // Some file systems do not support fsync on directories; the rename is still atomic.
-  } finally {
-    await h.close();
-  }
-}
-
-function ioError(err: unknown, doing: string, file?: string): MedallionError {
-  if (err instanceof MedallionError) return err;
-  const e = err as Error & { code?: string };
-  return new DependencyError('IO_ERROR', `${doing}: ${e?.message ?? String(err)}`, { file, hint: 'Check the output folder exists, is writable and has space.' }, { cause: err });
-}
-
 export async function exportGold(options: ExportGoldOptions): Promise<ExportGoldResult> {
   const started = performance.now();
-  const exportsDir = path.resolve(options.exportsDir);
-  const { dir, tmpStem, oldStem } = siblings(exportsDir);
   const tables = options.tables ?? GOLD_EXPORTS;
   const folderTable = options.folderTable ?? 'fact_sales';
+  const dirs = await openExportsDir(options.exportsDir, exportEntryNames(tables, folderTable));
+  const version = versionName(options.runId);
+  const stagingDir = await createStaging(dirs, version);
+  let versionPath: string | null = null;
+  let manifest: Manifest;
   try {
-    await mkdir(dir, { recursive: true });
-    await recoverExports(exportsDir);
+    manifest = await writeTables(options, stagingDir, tables, folderTable);
+    options.signal?.throwIfAborted();
+    versionPath = await sealVersion(dirs, stagingDir, version);
+    options.signal?.throwIfAborted();
+    await options.commit?.(versionPath);
   } catch (err) {
-    throw ioError(err, `preparing ${exportsDir}`, exportsDir);
+    await removeQuietly(versionPath ?? stagingDir);
+    if (options.signal?.aborted && options.signal.reason instanceof MedallionError) throw options.signal.reason;
+    if (err instanceof MedallionError) throw err;
+    if (err instanceof Error && (err as { code?: string }).code?.startsWith('E')) throw ioError(err, 'exporting', stagingDir);
+    throw new DataError('EXPORT_FAILED', `export failed: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err });
   }
-  const stamp = `${options.runId ?? 'adhoc'}-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const tmpDir = path.join(dir, `${tmpStem}${stamp}`);
+  // Committed: from here on the switch runs to its end, whatever signal arrives.
+  const previous = await currentVersion(dirs);
+  await switchTo(dirs, versionPath);
+  if (options.signal?.aborted) options.onLateSignal?.();
+  await reconcileExports(dirs, versionPath, previous ? [previous] : []).catch(() => {
+    // Clean-up only: what is left is removed by the next export.
+  });
+  return { exportsDir: dirs.root, versionPath, manifest, seconds: (performance.now() - started) / 1000 };
+}
+
+async function removeQuietly(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true }).catch(() => {});
+}
+
+/** Every table from one snapshot into `outDir`, then the manifest. */
+async function writeTables(options: ExportGoldOptions, outDir: string, tables: readonly string[], folderTable: string): Promise<Manifest> {
   let client: Client | null = null;
   try {
-    await mkdir(tmpDir).catch((err) => { throw ioError(err, `creating ${tmpDir}`, tmpDir); });
     client = await connect(options.connection, 'medallion export');
     await client.query('begin isolation level repeatable read read only').catch((err) => { throw fromDatabaseError(err, 'starting the export snapshot'); });
     const provenance: Record<string, string> = {
@@ -202,7 +171,7 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
         client,
         schema: options.schemas.gold,
         table,
-        ...(asFolder ? { outDir: path.join(tmpDir, table), partitionBy: options.partitionBy ?? null } : { outFile: path.join(tmpDir, `${table}.parquet`) }),
+        ...(asFolder ? { outDir: path.join(outDir, table), partitionBy: options.partitionBy ?? null } : { outFile: path.join(outDir, `${table}.parquet`) }),
         rowGroupSize: options.rowGroupSize,
         compression: options.compression,
         metadata: options.publishedGoldSchema ? { ...provenance, 'medallion.source': `${options.publishedGoldSchema}.${table}` } : provenance,
@@ -218,7 +187,7 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
         rows: result.rows,
         columns: result.columns,
         files: result.files.map((f) => ({
-          path: path.relative(tmpDir, f.path).split(path.sep).join('/'),
+          path: path.relative(outDir, f.path).split(path.sep).join('/'),
           rows: f.rows,
           bytes: f.bytes,
           sha256: f.sha256,
@@ -229,41 +198,9 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
       options.onTable?.(result, (performance.now() - t0) / 1000);
     }
     await client.query('commit');
-    await client.end().catch(() => {});
-    client = null;
-
-    await writeFile(path.join(tmpDir, '_manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`).catch((err) => { throw ioError(err, 'writing _manifest.json', tmpDir); });
-    await fsyncDir(tmpDir);
-    await options.beforePublish?.(tmpDir);
-    options.signal?.throwIfAborted();
-    await publish(exportsDir, tmpDir, path.join(dir, `${oldStem}${stamp}`));
-    return { exportsDir, manifest, seconds: (performance.now() - started) / 1000 };
-  } catch (err) {
-    if (client) await client.end().catch(() => {});
-    await rm(tmpDir, { recursive: true, force: true }).catch(() => {});
-    if (options.signal?.aborted && options.signal.reason instanceof MedallionError) throw options.signal.reason;
-    if (err instanceof MedallionError) throw err;
-    if (err instanceof Error && (err as { code?: string }).code?.startsWith('E')) throw ioError(err, 'exporting', tmpDir);
-    throw new DataError('EXPORT_FAILED', `export failed: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err });
+    await writeFile(path.join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`).catch((err) => { throw ioError(err, `writing ${MANIFEST_FILE}`, outDir); });
+    return manifest;
+  } finally {
+    await client?.end().catch(() => {});
   }
-}
-
-/** The swap (see the file comment for its crash windows). */
-async function publish(exportsDir: string, tmpDir: string, oldDir: string): Promise<void> {
-  const hadPrevious = await stat(exportsDir).then((s) => s.isDirectory(), () => false);
-  try {
-    // Keep a .gitkeep the previous folder had (the repository tracks an empty exports/).
-    if (hadPrevious) await copyFile(path.join(exportsDir, '.gitkeep'), path.join(tmpDir, '.gitkeep')).catch(() => {});
-    if (hadPrevious) await rename(exportsDir, oldDir);
-    try {
-      await rename(tmpDir, exportsDir);
-    } catch (err) {
-      if (hadPrevious) await rename(oldDir, exportsDir).catch(() => {});
-      throw err;
-    }
-    await fsyncDir(path.dirname(exportsDir));
-  } catch (err) {
-    throw ioError(err, `publishing ${exportsDir}`, exportsDir);
-  }
-  if (hadPrevious) await rm(oldDir, { recursive: true, force: true }).catch(() => {});
 }

@@ -14,19 +14,24 @@ import { type BronzeLoadResult, loadBronze } from '../bronze/load.ts';
 import type { PipelineConfig } from '../config.ts';
 import { type Client, connect, ident } from '../db/client.ts';
 import { DataError } from '../errors.ts';
-import { exportGold, type ExportGoldResult, type InputFile } from '../export/index.ts';
+import { exportEntryNames, exportGold, type ExportGoldResult, finishCommittedExport, GOLD_EXPORTS, type InputFile, openExportsDir } from '../export/index.ts';
 import { assertTestsPassed, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
-import { lastTimings, recordAsOf } from '../runs/ledger.ts';
+import { lastCommittedExport, lastTimings, recordAsOf, recordPublication } from '../runs/ledger.ts';
+import { assertLockHeldInTransaction } from '../runs/lock.ts';
 import { formatTable, type Logger } from '../runs/logger.ts';
 import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
-import { type BuildResult, bronzeMegabytes, buildModels, compileSql, estimateFromSizes, loadProject, measuredElseGuessed, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
+import { type BuildResult, bronzeMegabytes, buildModels, compileSql, estimateFromSizes, loadProject, measuredElseGuessed, type Grants, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
 
 export async function runBuild(config: PipelineConfig, scope: BuildScope, logger: Logger, signal: AbortSignal): Promise<RunOutcome> {
   const command = scope === 'bronze' ? 'load' : scope === 'transform' ? 'transform' : 'build';
+  // The output folder is checked before anything runs: a folder that is not ours, a file, or an
+  // unwritable place is a usage error (exit 2) found in a second, not after the whole build.
+  if (scope !== 'bronze' && !config.export.skip) await openExportsDir(config.exportsDir, exportEntryNames(GOLD_EXPORTS, 'fact_sales'));
   return executeRun(config, command, logger, signal, async (ctx) => {
+    await finishInterruptedPublish(ctx);
     // The models are read and checked first: a broken .sql or .yml fails before anything is loaded.
     const project = scope === 'bronze' ? null : await loadProject({ sqlDir: config.sqlDir });
     let inputFiles: InputFile[];
@@ -131,14 +136,33 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   logger.block('models_summary', modelsSummary(built, rules, tests), { models: ctx.summary.models, tests: tests.counts, failing: tests.results.filter((t) => t.status !== 'pass').map((t) => ({ test: t.name, status: t.status, failing_rows: t.failingRows })) });
   assertTestsPassed(tests);
 
-  const publish = () => ctx.stage('publish', () => publishModels(work, config.schemas));
+  const grants = declaredGrants(project);
+  // The commit point: one transaction on the connection that holds the target's lock renames the
+  // schemas, checks the lock is still ours and records the publication (with the export version
+  // that goes with it) in the ledger.
+  const publish = (exportsVersion: string | null) =>
+    ctx.stage('publish', async () => {
+      const result = await publishModels(ctx.ledger, config.schemas, {
+        prevSuffix: String(ctx.runId),
+        grants,
+        signal: ctx.signal,
+        insideTransaction: async (tx) => {
+          await assertLockHeldInTransaction(tx, config.target);
+          await recordPublication(tx, config.schemas, ctx.runId, exportsVersion, inputFiles);
+        },
+      });
+      ctx.published = true;
+      for (const c of result.carried) logger.event('publish_carried', { object: c }, `  kept your ${c} on the new version`);
+      for (const l of result.leftovers) logger.event('publish_leftover', { schema: l.schema, reason: l.reason }, `  warning: ${l.schema} is kept: ${l.reason}`);
+      return result;
+    });
   if (config.export.skip) {
-    await publish();
+    await publish(null);
     logger.event('published', { schemas: [config.schemas.silver, config.schemas.gold] }, `published ${config.schemas.silver} and ${config.schemas.gold} (exports skipped)`);
     return;
   }
-  // Export from the tested staging schema; the database publish happens just before the files are
-  // swapped in, so neither is published unless both are ready.
+  // Export from the tested staging schema into a sealed version of the output folder; the
+  // database publish is the commit point that makes both current, and the folder follows it.
   const exported: ExportGoldResult = await ctx.stage('export', () =>
     exportGold({
       connection: config.connection,
@@ -154,13 +178,31 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       signal: ctx.signal,
       onRows: (table, rows) => logger.progress(`  exporting ${table}: ${rows.toLocaleString('en-US')} rows`),
       onTable: (r, seconds) => logger.event('table_exported', { table: r.table, rows: r.rows, files: r.files.length, seconds }, `  exported ${r.table}: ${r.rows} rows, ${r.files.length} file(s), ${seconds.toFixed(2)} s`),
-      beforePublish: async () => {
-        await publish();
+      commit: async (versionPath) => {
+        await publish(versionPath);
       },
+      onLateSignal: () => logger.event('late_signal', {}, '  a signal arrived after the commit point: the publish was finished'),
     }),
   );
   ctx.summary.exports = Object.entries(exported.manifest.tables).map(([table, t]) => ({ table, rows: t.rows, files: t.files.map((f) => ({ path: f.path, bytes: f.bytes })) }));
   logger.event('published', { schemas: [config.schemas.silver, config.schemas.gold], exports: exported.exportsDir }, `published ${config.schemas.silver}, ${config.schemas.gold} and ${path.relative(process.cwd(), exported.exportsDir) || '.'}/`);
+}
+
+/**
+ * A run that committed its publish but died before its export folder followed (kill -9, power
+ * loss): the ledger names the committed version, and this run, now holding the lock, finishes
+ * the switch before doing anything else.
+ */
+async function finishInterruptedPublish(ctx: RunContext): Promise<void> {
+  const committed = await lastCommittedExport(ctx.ledger, ctx.config.schemas);
+  if (committed && (await finishCommittedExport(committed.path))) {
+    ctx.logger.event('publish_finished', { run_id: committed.runId, version: committed.path }, `finished publishing the exports of run ${committed.runId}, which stopped after its commit`);
+  }
+}
+
+/** The `grants:` the models declare, by relation. */
+function declaredGrants(project: Project): Map<string, Grants> {
+  return new Map(project.models.filter((m) => m.grants).map((m) => [m.name, m.grants!]));
 }
 
 /** The default as_of: sql/run/default_as_of.sql against this run's bronze. */

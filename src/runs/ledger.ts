@@ -52,6 +52,11 @@ create table if not exists ${e}.rejects (
   raw_bytes   bytea not null
 );
 create index if not exists rejects_run_idx on ${e}.rejects (run_id, source);
+-- bronze accounting: physical lines of each file (header included); a rejected line keeps at most
+-- 64 KiB of its bytes in raw_text/raw_bytes, with its full length and sha256
+alter table ${e}.source_files add column if not exists lines bigint;
+alter table ${e}.rejects add column if not exists raw_length bigint;
+alter table ${e}.rejects add column if not exists raw_sha256 text;
 create table if not exists ${e}.rule_counts (
   run_id      bigint not null references ${e}.runs (run_id) on delete cascade,
   model       text not null,
@@ -88,7 +93,12 @@ create table if not exists ${e}.test_results (
 -- brought up to date by the next run.
 alter table ${e}.runs add column if not exists published_at timestamptz;
 alter table ${e}.runs add column if not exists exports_version text;
+alter table ${e}.runs add column if not exists exports_published_at timestamptz;
 alter table ${e}.runs add column if not exists abandoned_by bigint;
+-- A ledger from before publications were recorded: its last successful build is the published one.
+update ${e}.runs set published_at = finished_at
+ where run_id = (select max(run_id) from ${e}.runs where status = 'success' and command in ('build', 'transform'))
+   and not exists (select 1 from ${e}.runs where published_at is not null);
 alter table ${e}.runs drop constraint if exists runs_status_check;
 alter table ${e}.runs add constraint runs_status_check
   check (status in ('running', 'success', 'failed', 'interrupted', 'abandoned'));
@@ -125,6 +135,10 @@ export async function recordAsOf(client: Client, schemas: SchemaNames, runId: nu
   await client.query(`update ${ident(schemas.etl)}.runs set as_of = $2 where run_id = $1`, [runId, asOf]);
 }
 
+/**
+ * Closes a run's row, once: a row that is no longer `running` (another run that took the lock has
+ * marked it `abandoned`) keeps what it says.
+ */
 export async function finishRun(
   client: Client,
   schemas: SchemaNames,
@@ -135,7 +149,7 @@ export async function finishRun(
     `update ${ident(schemas.etl)}.runs
         set finished_at = clock_timestamp(), status = $2, exit_code = $3, error_code = $4, error_message = $5,
             stages = $6::jsonb, summary = $7::jsonb
-      where run_id = $1`,
+      where run_id = $1 and status = 'running'`,
     [runId, outcome.status, outcome.exitCode, outcome.errorCode ?? null, outcome.errorMessage ?? null, JSON.stringify(outcome.stages), JSON.stringify(outcome.summary)],
   );
 }
@@ -191,4 +205,57 @@ export async function lastPublishedRun(client: Client, schemas: SchemaNames): Pr
   );
   const r = rows[0];
   return r ? { runId: Number(r.run_id), asOf: r.as_of, exportsVersion: r.exports_version, summary: r.summary ?? {} } : null;
+}
+
+/** A run found `running` by the run that took its target's lock, and marked `abandoned`. */
+export interface AbandonedRun {
+  runId: number;
+  command: string;
+  startedAt: Date;
+}
+
+/**
+ * Marks every other `running` run of this ledger `abandoned` (finished now, `abandoned_by` the
+ * caller's run). Only the run that holds the target's lock may call it: no other run of the target
+ * can then be going, so a `running` row is one whose process or connection died before it closed it.
+ */
+export async function abandonRunningRuns(client: Client, schemas: SchemaNames, byRunId: number, errorMessage: string): Promise<AbandonedRun[]> {
+  const { rows } = await client.query<{ run_id: number; command: string; started_at: Date }>(
+    `update ${ident(schemas.etl)}.runs
+        set status = 'abandoned', finished_at = clock_timestamp(), abandoned_by = $1, error_code = 'RUN_ABANDONED', error_message = $2
+      where status = 'running' and run_id <> $1
+      returning run_id, command, started_at`,
+    [byRunId, errorMessage],
+  );
+  return rows.map((r) => ({ runId: Number(r.run_id), command: r.command, startedAt: r.started_at })).sort((a, b) => a.runId - b.runId);
+}
+
+/**
+ * The commit record of a publish, written inside the publishing transaction: the run whose
+ * schemas readers now see, and the export version that goes with them (null: no export). A crash
+ * after this commit but before the export folder's switch is finished from this record.
+ */
+export async function recordPublication(client: Client, schemas: SchemaNames, runId: number, exportsVersion: string | null, inputs: readonly unknown[]): Promise<void> {
+  // The inputs go in with the commit: `medallion export` names them even if the run dies next.
+  await client.query(
+    `update ${ident(schemas.etl)}.runs
+        set published_at = clock_timestamp(), exports_version = $2, exports_published_at = case when $2::text is null then null else clock_timestamp() end,
+            summary = jsonb_set(summary, '{inputs}', $3::jsonb)
+      where run_id = $1`,
+    [runId, exportsVersion, JSON.stringify(inputs)],
+  );
+}
+
+/** The commit record of `medallion export`: its version is the published export from now on. */
+export async function recordExportPublication(client: Client, schemas: SchemaNames, runId: number, exportsVersion: string): Promise<void> {
+  await client.query(`update ${ident(schemas.etl)}.runs set exports_version = $2, exports_published_at = clock_timestamp() where run_id = $1`, [runId, exportsVersion]);
+}
+
+/** The newest export version that a run committed (a build's publish or `medallion export`), or null. */
+export async function lastCommittedExport(client: Client, schemas: SchemaNames): Promise<{ runId: number; path: string } | null> {
+  const { rows } = await client.query<{ run_id: string; exports_version: string }>(
+    `select run_id, exports_version from ${ident(schemas.etl)}.runs
+      where exports_published_at is not null order by exports_published_at desc, run_id desc limit 1`,
+  );
+  return rows[0] ? { runId: Number(rows[0].run_id), path: rows[0].exports_version } : null;
 }

@@ -1,53 +1,93 @@
 /**
- * Publish: swap the staging schemas in for the published ones, in ONE short transaction
+ * Publish: swap the staging schemas in for the published ones in ONE short transaction
  * (build-then-rename, as dbt-adapters' table materialization does per table, here per schema):
  *
  *   begin; set local lock_timeout;
- *     create schema if not exists silver/gold      -- first publish
- *     alter schema silver rename to silver_prev; alter schema silver_next rename to silver;
- *     alter schema gold   rename to gold_prev;   alter schema gold_next   rename to gold;
- *   commit;
- *   drop schema silver_prev, gold_prev cascade     -- outside the transaction
+ *     capture   privileges of silver/gold and their tables, default privileges, and the user's
+ *               views that read them (anywhere) and objects that live in them
+ *     rename    silver → silver__prev_<run>, silver__run_<run> → silver (same for gold)
+ *     restore   the captured privileges and the declared grants on the new schemas and tables;
+ *               move the user's objects into the new schemas; recreate the user's views from
+ *               their definitions, so they read the new tables
+ *     inside    the caller's checks and records (the run lock, the ledger's commit record)
+ *   commit;                                         ← the commit point
+ *   drop the __prev schemas (our objects only, never cascading into the user's)
  *
- * Readers see the old schemas or the new ones, never a mix. Views keep pointing at what they were
- * built on because PostgreSQL stores references by OID, not by name: a gold view built on
- * `silver_next.customers` reads `silver.customers` after the rename, i.e. the tables published
- * with it. A reader still inside a query on the old tables keeps reading them; only the final
- * drop waits for it, under lock_timeout, and when it times out the `_prev` schema is left behind
- * (reported in the result) and dropped before the next publish.
+ * Readers see the old schemas or the new ones, never a mix. Our views keep pointing at what they
+ * were built on because PostgreSQL stores references by OID: a gold view built on the staging
+ * silver reads `silver` after the rename, the tables published with it. A reader still inside a
+ * query on the old tables keeps reading them; only the final drop waits for it, under lock_timeout,
+ * and when it times out the `__prev` schema is left behind (reported) and dropped by a later
+ * publish. A user's object that cannot be carried over (a materialized view, a view whose columns
+ * no longer fit) keeps the previous version alive: its `__prev` schema is not dropped, and the
+ * result says why. Nothing of the user's is ever dropped: the drop uses PostgreSQL's RESTRICT
+ * semantics, so anything outside that still depends on the old objects stops it.
  */
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident } from '../db/client.ts';
-import { DependencyError, fromDatabaseError, isConnectionError } from '../errors.ts';
+import { type Client, ident, literal } from '../db/client.ts';
+import { DependencyError, fromDatabaseError, InterruptedError, isConnectionError } from '../errors.ts';
 import { stagingSchemas } from './compile.ts';
+
+/** Privileges granted on publish, per role (dbt's `grants:` config: `{select: [analyst]}`). */
+export type Grants = Readonly<Record<string, readonly string[]>>;
 
 export interface PublishOptions {
   /** How long any statement of the publish may wait for a lock (PostgreSQL interval). */
   lockTimeout?: string;
+  /** Names the previous version's schemas (`<schema>__prev_<suffix>`); default: the time. */
+  prevSuffix?: string;
+  /** Declared grants per published relation, e.g. `{'gold.fact_sales': {select: ['analyst']}}`. */
+  grants?: ReadonlyMap<string, Grants>;
+  /**
+   * Runs inside the publishing transaction, after the renames: checks that must hold for the run
+   * to publish (the target's lock) and the records that commit with it (the ledger). Throws to
+   * publish nothing.
+   */
+  insideTransaction?: (client: Client) => Promise<void>;
+  /** Checked just before the commit: a signal before the commit point publishes nothing. */
+  signal?: AbortSignal;
 }
 
 export interface PublishResult {
   /** The schemas that now hold the new build (`silver`, `gold`, with the target's prefix). */
   published: string[];
-  /** `_prev` schemas that could not be dropped yet (a reader held a lock); dropped next time. */
-  leftovers: string[];
+  /** `__prev` schemas that could not be dropped yet, with the reason; dropped by a later publish. */
+  leftovers: { schema: string; reason: string }[];
+  /** The user's objects carried over to the new version (views recreated, objects moved). */
+  carried: string[];
   seconds: number;
 }
 
 export const DEFAULT_LOCK_TIMEOUT = '10s';
 const LOCK_NOT_AVAILABLE = '55P03';
 
+interface SchemaPair {
+  published: string;
+  next: string;
+  prev: string;
+}
+
+/** A view of the user's that reads a published relation: recreated over the new one. */
+interface UserView {
+  schema: string;
+  name: string;
+  definition: string;
+  /** Lives in a published schema (moved into the new one first). */
+  inPublished: boolean;
+  depth: number;
+}
+
 export async function publishModels(client: Client, schemas: SchemaNames, options: PublishOptions = {}): Promise<PublishResult> {
   const started = performance.now();
   const lockTimeout = options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
   const staging = stagingSchemas(schemas);
-  const pairs = [
-    { published: schemas.silver, next: staging.silver, prev: `${schemas.silver}_prev` },
-    { published: schemas.gold, next: staging.gold, prev: `${schemas.gold}_prev` },
+  const suffix = options.prevSuffix ?? String(Date.now());
+  const pairs: SchemaPair[] = [
+    { published: schemas.silver, next: staging.silver, prev: `${schemas.silver}__prev_${suffix}` },
+    { published: schemas.gold, next: staging.gold, prev: `${schemas.gold}__prev_${suffix}` },
   ];
-
-  // A `_prev` left by an earlier publish whose drop timed out must go before the rename.
-  for (const p of pairs) await dropSchema(client, p.prev, lockTimeout, true);
+  const carried: string[] = [];
+  const kept = new Map<string, string>();
 
   let inTransaction = false;
   try {
@@ -61,11 +101,44 @@ export async function publishModels(client: Client, schemas: SchemaNames, option
     await client.query('begin');
     inTransaction = true;
     await client.query("select set_config('lock_timeout', $1, true)", [lockTimeout]);
+    // Every name in a captured view definition comes out schema-qualified.
+    await client.query("select set_config('search_path', 'pg_catalog', true)");
+
+    for (const p of pairs) await client.query(`create schema if not exists ${ident(p.published)}`);
+    const ours = await markOurs(client, pairs);
+    const privileges = await capturePrivileges(client, pairs);
+    const { views: userViews, blockers } = await captureUserViews(client, pairs, ours);
+    for (const b of blockers) for (const p of pairs) kept.set(p.prev, b);
+    const userObjects = await captureUserObjects(client, pairs, ours, userViews);
+
     for (const p of pairs) {
-      await client.query(`create schema if not exists ${ident(p.published)}`);
       await client.query(`alter schema ${ident(p.published)} rename to ${ident(p.prev)}`);
       await client.query(`alter schema ${ident(p.next)} rename to ${ident(p.published)}`);
     }
+    for (const sql of privileges) await client.query(sql);
+    for (const sql of declaredGrants(options.grants, schemas)) await client.query(sql);
+    for (const o of userObjects) {
+      const pair = pairs.find((p) => p.published === o.schema)!;
+      const moved = await attempt(client, `alter ${o.kind} ${ident(pair.prev)}.${o.signature} set schema ${ident(o.schema)}`);
+      if (moved === true) carried.push(`${o.schema}.${o.name}`);
+      else kept.set(pair.prev, `${o.kind} ${o.schema}.${o.name} of yours could not be moved to the new version (${moved})`);
+    }
+    for (const v of userViews) {
+      const pair = pairs.find((p) => p.published === v.schema);
+      if (v.inPublished && pair) {
+        const moved = await attempt(client, `alter view ${ident(pair.prev)}.${ident(v.name)} set schema ${ident(v.schema)}`);
+        if (moved !== true) {
+          kept.set(pair.prev, `view ${v.schema}.${v.name} of yours could not be moved to the new version (${moved})`);
+          continue;
+        }
+      }
+      const recreated = await attempt(client, `create or replace view ${ident(v.schema)}.${ident(v.name)} as ${v.definition.replace(/;\s*$/, '')}`);
+      if (recreated === true) carried.push(`${v.schema}.${v.name}`);
+      else for (const p of pairs) kept.set(p.prev, `view ${v.schema}.${v.name} of yours reads the previous version and could not be recreated on the new one (${recreated}); change or drop it`);
+    }
+
+    await options.insideTransaction?.(client);
+    if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new InterruptedError('SIGTERM');
     await client.query('commit');
     inTransaction = false;
   } catch (err) {
@@ -73,28 +146,212 @@ export async function publishModels(client: Client, schemas: SchemaNames, option
     throw publishError(err, lockTimeout);
   }
 
-  const leftovers: string[] = [];
-  for (const p of pairs) if (!(await dropSchema(client, p.prev, lockTimeout, false))) leftovers.push(p.prev);
-  return { published: pairs.map((p) => p.published), leftovers, seconds: (performance.now() - started) / 1000 };
+  // Committed. A signal from here on skips only the clean-up, which a later publish does.
+  const leftovers = options.signal?.aborted
+    ? [{ schema: pairs.map((p) => p.prev).join(', '), reason: 'interrupted after the commit point; dropped by the next publish' }]
+    : await dropPreviousVersions(client, schemas, lockTimeout, kept);
+  return { published: pairs.map((p) => p.published), leftovers, carried, seconds: (performance.now() - started) / 1000 };
 }
 
 /**
- * Drops a schema under lock_timeout. Returns false when a lock could not be had in time; that
- * throws instead when `mustSucceed` (a leftover that stands in the way of the publish).
+ * Records on each staging schema which relations the build made (a schema comment): a later
+ * publish tells our objects in the old schema from the user's by it. Returns, per published
+ * schema, the names of ours in its current version.
  */
-async function dropSchema(client: Client, schema: string, lockTimeout: string, mustSucceed: boolean): Promise<boolean> {
+async function markOurs(client: Client, pairs: SchemaPair[]): Promise<Map<string, Set<string>>> {
+  const ours = new Map<string, Set<string>>();
+  for (const p of pairs) {
+    const { rows } = await client.query<{ relname: string }>(
+      `select relname from pg_class where relnamespace = (select oid from pg_namespace where nspname = $1) and relkind in ('r', 'p', 'v', 'm', 'f') order by relname`,
+      [p.next],
+    );
+    await client.query(`comment on schema ${ident(p.next)} is ${literal(`${OURS_PREFIX}${rows.map((r) => r.relname).join(',')}`)}`);
+    const { rows: old } = await client.query<{ comment: string | null }>('select obj_description(oid, $2) as comment from pg_namespace where nspname = $1', [p.published, 'pg_namespace']);
+    const comment = old[0]?.comment;
+    // A schema without our comment was published before schemas carried it: the new build's
+    // relations are the best guess of ours.
+    ours.set(p.published, new Set(comment?.startsWith(OURS_PREFIX) ? comment.slice(OURS_PREFIX.length).split(',') : rows.map((r) => r.relname)));
+  }
+  return ours;
+}
+
+const OURS_PREFIX = 'medallion-etl relations: ';
+
+/**
+ * GRANT statements that give the new schemas and relations the privileges the published ones
+ * had (schema ACL, the ACL of each relation of the same name, default privileges), so a
+ * consumer's `grant select` survives every publish.
+ */
+async function capturePrivileges(client: Client, pairs: SchemaPair[]): Promise<string[]> {
+  const { rows } = await client.query<{ sql: string }>(
+    `with published as (
+       select n.oid, n.nspname from pg_namespace n where n.nspname = any($1)
+     ), schema_grants as (
+       select format('grant %s on schema %I to %s%s', a.privilege_type, p.nspname,
+                     case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end,
+                     case when a.is_grantable then ' with grant option' else '' end) as sql
+         from published p join pg_namespace n on n.oid = p.oid cross join lateral aclexplode(n.nspacl) a
+        where a.grantee <> n.nspowner
+     ), relation_grants as (
+       select format('grant %s on table %I.%I to %s%s', a.privilege_type, p.nspname, c.relname,
+                     case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end,
+                     case when a.is_grantable then ' with grant option' else '' end) as sql
+         from published p join pg_class c on c.relnamespace = p.oid cross join lateral aclexplode(c.relacl) a
+        where c.relkind in ('r', 'p', 'v', 'm', 'f') and a.grantee <> c.relowner
+     ), default_grants as (
+       select format('alter default privileges for role %I in schema %I grant %s on %s to %s%s',
+                     pg_get_userbyid(d.defaclrole), p.nspname, a.privilege_type,
+                     case d.defaclobjtype when 'r' then 'tables' when 'S' then 'sequences' when 'f' then 'functions' when 'T' then 'types' end,
+                     case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end,
+                     case when a.is_grantable then ' with grant option' else '' end) as sql
+         from published p join pg_default_acl d on d.defaclnamespace = p.oid cross join lateral aclexplode(d.defaclacl) a
+        where d.defaclobjtype in ('r', 'S', 'f', 'T')
+     )
+     select sql from schema_grants union all select sql from relation_grants union all select sql from default_grants`,
+    [pairs.map((p) => p.published)],
+  );
+  // A relation the new version no longer has loses its grant with it: the statement is skipped.
+  return rows.map((r) => `do $grant$ begin execute ${literal(r.sql)}; exception when undefined_table then null; end $grant$`);
+}
+
+/** Table privileges a `grants:` entry may name (PostgreSQL's GRANT on a table). */
+export const TABLE_PRIVILEGES = ['select', 'insert', 'update', 'delete', 'truncate', 'references', 'trigger'] as const;
+
+function declaredGrants(grants: ReadonlyMap<string, Grants> | undefined, schemas: SchemaNames): string[] {
+  const out: string[] = [];
+  const allowed: readonly string[] = TABLE_PRIVILEGES;
+  for (const [relation, byPrivilege] of grants ?? []) {
+    const [layer, name] = relation.split('.') as ['silver' | 'gold', string];
+    const schema = layer === 'silver' ? schemas.silver : schemas.gold;
+    for (const [privilege, roles] of Object.entries(byPrivilege)) {
+      if (!allowed.includes(privilege)) throw new DependencyError('DB_ERROR', `grants of ${relation}: '${privilege}' is not a table privilege (${allowed.join(', ')})`);
+      for (const role of roles) {
+        out.push(`grant usage on schema ${ident(schema)} to ${ident(role)}`);
+        out.push(`grant ${privilege} on table ${ident(schema)}.${ident(name)} to ${ident(role)}`);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The user's views that read (directly or through other views) a relation of the published
+ * schemas, shallowest first, with their definitions. Views of ours (listed in `ours`) are left out.
+ */
+async function captureUserViews(client: Client, pairs: SchemaPair[], ours: Map<string, Set<string>>): Promise<{ views: UserView[]; blockers: string[] }> {
+  const published = pairs.map((p) => p.published);
+  const { rows } = await client.query<{ schema: string; name: string; definition: string; depth: number; relkind: string }>(
+    `with recursive published as (
+       select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = any($1) and c.relkind in ('r', 'p', 'v', 'm', 'f')
+     ), readers (oid, depth) as (
+       select distinct r.ev_class, 1 from pg_depend d join pg_rewrite r on r.oid = d.objid
+        where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+          and d.refobjid in (select oid from published) and r.ev_class <> d.refobjid
+       union
+       select r.ev_class, readers.depth + 1 from readers
+         join pg_depend d on d.refobjid = readers.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+         join pg_rewrite r on r.oid = d.objid
+        where r.ev_class <> readers.oid and readers.depth < 50
+     )
+     select n.nspname as schema, c.relname as name, c.relkind as relkind, pg_get_viewdef(c.oid) as definition, max(readers.depth) as depth
+       from readers join pg_class c on c.oid = readers.oid join pg_namespace n on n.oid = c.relnamespace
+      group by n.nspname, c.relname, c.relkind, c.oid
+      order by max(readers.depth), n.nspname, c.relname`,
+    [published],
+  );
+  const views: UserView[] = [];
+  const blockers: string[] = [];
+  for (const r of rows) {
+    if (ours.get(r.schema)?.has(r.name)) continue;
+    if (r.relkind === 'v') views.push({ schema: r.schema, name: r.name, definition: r.definition, inPublished: published.includes(r.schema), depth: Number(r.depth) });
+    else blockers.push(`materialized view ${r.schema}.${r.name} of yours reads the previous version (it cannot be recreated without a refresh); refresh it from a view of yours, or drop it`);
+  }
+  return { views, blockers };
+}
+
+/** The user's objects other than views that live in a published schema: moved to the new one. */
+async function captureUserObjects(client: Client, pairs: SchemaPair[], ours: Map<string, Set<string>>, views: UserView[]): Promise<{ schema: string; name: string; kind: string; signature: string }[]> {
+  const { rows } = await client.query<{ schema: string; name: string; kind: string; signature: string }>(
+    `select n.nspname as schema, c.relname as name,
+            case c.relkind when 'r' then 'table' when 'p' then 'table' when 'v' then 'view' when 'm' then 'materialized view'
+                           when 'f' then 'foreign table' when 'S' then 'sequence' end as kind,
+            quote_ident(c.relname) as signature
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = any($1) and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+        and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype in ('a', 'i'))
+     union all
+     select n.nspname, p.proname, case p.prokind when 'p' then 'procedure' else 'function' end,
+            quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+       from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where n.nspname = any($1)`,
+    [pairs.map((p) => p.published)],
+  );
+  const viewNames = new Set(views.map((v) => `${v.schema}.${v.name}`));
+  return rows.filter((r) => !ours.get(r.schema)?.has(r.name) && !viewNames.has(`${r.schema}.${r.name}`));
+}
+
+/** Runs one statement in a savepoint: true, or the error's message (the transaction goes on). */
+async function attempt(client: Client, sql: string): Promise<true | string> {
+  await client.query('savepoint carry');
+  try {
+    await client.query(sql);
+    await client.query('release savepoint carry');
+    return true;
+  } catch (err) {
+    if (isConnectionError(err) || (err as { code?: string })?.code === LOCK_NOT_AVAILABLE) throw err;
+    await client.query('rollback to savepoint carry');
+    return (err as Error).message;
+  }
+}
+
+/**
+ * Drops every `<silver|gold>__prev_*` schema of the target (this publish's and any an earlier one
+ * left), each in its own transaction: our views, then our tables, then the schema, none with
+ * CASCADE, so a user's object that still depends on one stops the drop instead of being dropped.
+ */
+async function dropPreviousVersions(client: Client, schemas: SchemaNames, lockTimeout: string, kept: Map<string, string>): Promise<{ schema: string; reason: string }[]> {
+  const { rows } = await client.query<{ nspname: string }>(
+    `select nspname from pg_namespace where starts_with(nspname, $1) or starts_with(nspname, $2) or nspname = any($3) order by nspname`,
+    [`${schemas.silver}__prev_`, `${schemas.gold}__prev_`, [`${schemas.silver}_prev`, `${schemas.gold}_prev`]],
+  );
+  const leftovers: { schema: string; reason: string }[] = [];
+  // gold before silver: our gold views read silver tables.
+  const order = rows.map((r) => r.nspname).sort((a, b) => Number(b.startsWith(schemas.gold)) - Number(a.startsWith(schemas.gold)));
+  for (const schema of order) {
+    const suffix = schema.slice(schema.lastIndexOf('_prev') + '_prev'.length);
+    // Our gold views read the silver tables of their version: silver goes only after its gold.
+    const goldKept = schema.startsWith(schemas.silver) ? leftovers.find((l) => l.schema.startsWith(schemas.gold) && l.schema.endsWith(`_prev${suffix}`)) : undefined;
+    const reason = kept.get(schema) ?? (goldKept ? `read by ${goldKept.schema}, which is kept` : await dropSchemaRestrict(client, schema, lockTimeout));
+    if (reason) leftovers.push({ schema, reason });
+  }
+  return leftovers;
+}
+
+async function dropSchemaRestrict(client: Client, schema: string, lockTimeout: string): Promise<string | null> {
   let inTransaction = false;
   try {
     await client.query('begin');
     inTransaction = true;
     await client.query("select set_config('lock_timeout', $1, true)", [lockTimeout]);
-    await client.query(`drop schema if exists ${ident(schema)} cascade`);
+    const { rows } = await client.query<{ relname: string; relkind: string }>(
+      `select relname, relkind from pg_class where relnamespace = (select oid from pg_namespace where nspname = $1) and relkind in ('v', 'm', 'r', 'p', 'f')`,
+      [schema],
+    );
+    const names = (kinds: string[]) => rows.filter((r) => kinds.includes(r.relkind)).map((r) => `${ident(schema)}.${ident(r.relname)}`).join(', ');
+    if (names(['v'])) await client.query(`drop view ${names(['v'])}`);
+    if (names(['m'])) await client.query(`drop materialized view ${names(['m'])}`);
+    if (names(['f'])) await client.query(`drop foreign table ${names(['f'])}`);
+    if (names(['r', 'p'])) await client.query(`drop table ${names(['r', 'p'])}`);
+    await client.query(`drop schema ${ident(schema)}`);
     await client.query('commit');
-    return true;
+    return null;
   } catch (err) {
     if (inTransaction) await client.query('rollback').catch(() => {});
-    if (!mustSucceed && isLockTimeout(err)) return false;
-    throw publishError(err, lockTimeout, schema);
+    if (isConnectionError(err)) return `the connection was lost (${(err as Error).message})`;
+    const e = err as { code?: string; message?: string; detail?: string };
+    if (e.code === LOCK_NOT_AVAILABLE) return `a reader held a lock for more than lock_timeout (${lockTimeout})`;
+    return `${e.message}${e.detail ? `: ${e.detail.replace(/\n/g, '; ')}` : ''}`;
   }
 }
 
@@ -102,15 +359,16 @@ function isLockTimeout(err: unknown): boolean {
   return (err as { code?: string })?.code === LOCK_NOT_AVAILABLE && !isConnectionError(err);
 }
 
-function publishError(err: unknown, lockTimeout: string, dropping?: string): Error {
-  if (err instanceof DependencyError) return err;
+function publishError(err: unknown, lockTimeout: string): Error {
+  if (err instanceof DependencyError || err instanceof InterruptedError) return err;
   if (isLockTimeout(err)) {
     return new DependencyError(
       'PUBLISH_BLOCKED',
-      `could not publish: another session held a lock for more than lock_timeout (${lockTimeout})${dropping ? ` on ${dropping}` : ''}; nothing was published by this run`,
+      `could not publish: another session held a lock for more than lock_timeout (${lockTimeout}); nothing was published by this run`,
       { hint: 'Find it with `select pid, state, query from pg_stat_activity where wait_event_type is null and state like \'idle in transaction%\'`, end it or wait, then run again.' },
       { cause: err },
     );
   }
-  return fromDatabaseError(err, dropping ? `dropping ${dropping} before publishing` : 'publishing the new silver and gold schemas');
+  if (err instanceof Error && 'category' in err) return err;
+  return fromDatabaseError(err, 'publishing the new silver and gold schemas');
 }

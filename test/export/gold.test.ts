@@ -2,12 +2,13 @@
  * exportGold: the layout under the output folder, the manifest, Hive partitioning, and the atomic
  * publish (a failed or interrupted export leaves the previous export exactly as it was).
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, stat, symlink, unlink, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/db/client.ts';
-import { exportGold, type ExportGoldOptions, type Manifest, recoverExports } from '../../src/export/export-gold.ts';
+import { exportGold, type ExportGoldOptions, type Manifest } from '../../src/export/export-gold.ts';
+import { finishCommittedExport } from '../../src/export/exports-dir.ts';
 import { readMetadata, readParquet, sha256, testConnection, withSchema } from './helpers.ts';
 
 let client: Client;
@@ -54,13 +55,17 @@ function options(exportsDir: string, extra: Partial<ExportGoldOptions> = {}): Ex
   };
 }
 
-/** Every file under dir with its SHA-256 (the "exactly as it was" check). */
+/**
+ * Every file a reader sees under dir (through the links, without the .medallion state folder)
+ * with its SHA-256: the "exactly as it was" check.
+ */
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   async function walk(d: string) {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
+    for (const e of await readdir(d)) {
+      if (d === dir && e === '.medallion') continue;
+      const p = path.join(d, e);
+      if ((await stat(p)).isDirectory()) await walk(p);
       else out[path.relative(dir, p)] = await sha256(p);
     }
   }
@@ -68,17 +73,20 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-async function siblingsOf(dir: string): Promise<string[]> {
-  return (await readdir(path.dirname(dir))).filter((e) => e !== path.basename(dir));
+/** What an export may leave besides the current version and the one before: nothing. */
+async function leftovers(dir: string): Promise<string[]> {
+  const staging = await readdir(path.join(dir, '.medallion', 'staging'));
+  const versions = await readdir(path.join(dir, '.medallion', 'versions'));
+  return [...staging.map((s) => `staging/${s}`), ...versions.slice(0, -2).map((v) => `versions/${v}`)];
 }
 
 describe('exportGold', () => {
   it('writes the three exports and a manifest whose hashes, counts and types match', async () => {
     const out = path.join(root, 'plain', 'exports');
     const result = await exportGold(options(out));
-    expect((await readdir(out)).sort()).toEqual(['_manifest.json', 'customer_features.parquet', 'fact_sales', 'sales_daily.parquet']);
+    expect((await readdir(out)).sort()).toEqual(['.medallion', '_manifest.json', 'customer_features.parquet', 'fact_sales', 'sales_daily.parquet']);
     expect(await readdir(path.join(out, 'fact_sales'))).toEqual(['part-00000.parquet']);
-    expect(await siblingsOf(out)).toEqual([]);
+    expect(await leftovers(out)).toEqual([]);
 
     const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
     expect(manifest).toMatchObject({ run_id: 42, as_of: '2014-01-29', compression: 'zstd', row_group_size: 2048, partition_by: null });
@@ -151,7 +159,7 @@ describe('exportGold', () => {
       await expect(exportGold(options(out, { tables: ['fact_sales', 'customer_features', 'exploding'], rowGroupSize: 100 })))
         .rejects.toMatchObject({ code: 'DB_ERROR', message: expect.stringContaining('division by zero') });
       expect(await snapshot(out)).toEqual(before);
-      expect(await siblingsOf(out)).toEqual([]);
+      expect(await leftovers(out)).toEqual([]);
     });
 
     it('leaves the previous export as it was when interrupted mid-table', async () => {
@@ -163,30 +171,51 @@ describe('exportGold', () => {
       await expect(p).rejects.toBeDefined();
       expect(controller.signal.aborted).toBe(true);
       expect(await snapshot(out)).toEqual(before);
-      expect(await siblingsOf(out)).toEqual([]);
+      expect(await leftovers(out)).toEqual([]);
     });
 
-    it('publishes nothing when the last step before the swap fails, and keeps .gitkeep across a swap', async () => {
+    it('publishes nothing when the commit fails, and keeps .gitkeep and the user\'s files across a switch', async () => {
       const { out, before } = await previousExport('before-publish');
-      await expect(exportGold(options(out, { beforePublish: () => { throw new Error('disk full (simulated)'); } }))).rejects.toThrow(/disk full/);
-      expect(await snapshot(out)).toEqual(before);
+      await writeFile(path.join(out, 'notes.txt'), 'mine');
+      await expect(exportGold(options(out, { commit: () => { throw new Error('disk full (simulated)'); } }))).rejects.toThrow(/disk full/);
+      expect(await snapshot(out)).toEqual({ ...before, 'notes.txt': await sha256(path.join(out, 'notes.txt')) });
       await exportGold(options(out, { runId: 2 }));
       const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
       expect(manifest.run_id).toBe(2);
       expect(await readdir(out)).toContain('.gitkeep');
-      expect(await siblingsOf(out)).toEqual([]);
+      expect(await readFile(path.join(out, 'notes.txt'), 'utf8')).toBe('mine');
+      expect(await leftovers(out)).toEqual([]);
     });
 
-    it('recovers from a crash between the two renames, and removes stale temporary folders', async () => {
+    it('finishes the switch of a version the ledger committed when the writer died before switching', async () => {
       const { out, before } = await previousExport('crash-window');
-      const parent = path.dirname(out);
-      // Simulate: step 1 done (exports moved aside), process killed before step 2.
-      const { rename } = await import('node:fs/promises');
-      await rename(out, path.join(parent, '.exports.old-7-999999-deadbeef'));
-      await mkdir(path.join(parent, '.exports.tmp-7-999999-deadbeef', 'fact_sales'), { recursive: true });
-      await recoverExports(out);
+      const current = path.join(out, '.medallion', 'current');
+      const first = await readlink(current);
+      const second = await exportGold(options(out, { runId: 2 }));
+      const after = await snapshot(out);
+      expect(after).not.toEqual(before);
+      // Simulate: run 2 committed, then died before its switch: current still names run 1.
+      await unlink(current);
+      await symlink(first, current);
       expect(await snapshot(out)).toEqual(before);
-      expect(await siblingsOf(out)).toEqual([]);
+      expect(await finishCommittedExport(second.versionPath)).toBe(true);
+      expect(await snapshot(out)).toEqual(after);
+      // Idempotent, and an older committed version never replaces a newer current one.
+      expect(await finishCommittedExport(second.versionPath)).toBe(false);
+      expect(await finishCommittedExport(path.join(out, '.medallion', 'versions', first.split('/').pop()!))).toBe(false);
+      expect(await snapshot(out)).toEqual(after);
+    });
+
+    it('refuses a folder that is not its own before writing anything, and never removes the user\'s files', async () => {
+      const out = path.join(root, 'users-folder');
+      await rename(await mkdtemp(path.join(root, 'tmp-')), out);
+      await writeFile(path.join(out, 'thesis.tex'), 'mine');
+      await expect(exportGold(options(out))).rejects.toMatchObject({ code: 'CONFIG_INVALID', category: 'usage', message: expect.stringContaining('thesis.tex') });
+      expect(await readdir(out)).toEqual(['thesis.tex']);
+      const file = path.join(root, 'a-file');
+      await writeFile(file, 'x');
+      await expect(exportGold(options(file))).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('not a folder') });
+      expect(await readFile(file, 'utf8')).toBe('x');
     });
   });
 });
