@@ -26,7 +26,10 @@ export interface ModelIdentity {
 
 type Path = (string | number)[];
 
-const TOP_KEYS = ['description', 'materialized', 'unique_key', 'quarantine', 'columns', 'tests', 'rules'] as const;
+const TOP_KEYS = ['description', 'materialized', 'unique_key', 'quarantine', 'grants', 'columns', 'tests', 'rules'] as const;
+/** Table privileges a `grants:` entry may name (PostgreSQL's GRANT on a table). */
+const GRANT_PRIVILEGES = ['select', 'insert', 'update', 'delete', 'truncate', 'references', 'trigger'];
+const ROLE_NAME = /^[A-Za-z_][A-Za-z0-9_$-]*$/;
 const COLUMN_KEYS = ['name', 'description', 'tests'] as const;
 const RULE_KEYS = ['name', 'kind', 'description', 'relation', 'where'] as const;
 const RULE_KINDS: readonly RuleKind[] = ['repair', 'superseded', 'flag', 'quarantine'];
@@ -87,6 +90,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   const materialized = (v.optionalEnum(root, 'materialized', [], ['table', 'view']) ?? 'table') as Materialization;
   const quarantine = v.optionalBoolean(root, 'quarantine', []) ?? false;
   const uniqueKey = v.columnList(root.unique_key, ['unique_key'], false) ?? [];
+  const grants = readGrants(root.grants, problem);
 
   const tests: TestDefinition[] = [];
   const columns: ColumnSpec[] = [];
@@ -156,9 +160,25 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
 
   if (problems.length) return { problems };
   return {
-    spec: { ...(description !== undefined ? { description } : {}), materialized, uniqueKey, quarantine, columns, tests, rules },
+    spec: { ...(description !== undefined ? { description } : {}), materialized, uniqueKey, quarantine, ...(grants ? { grants } : {}), columns, tests, rules },
     problems,
   };
+}
+
+/** `grants: {select: [analyst, reporting]}` (dbt's grants config): privilege → roles. */
+function readGrants(raw: unknown, problem: (path: Path, message: string) => void): Record<string, string[]> | undefined {
+  if (raw === undefined) return undefined;
+  if (!isPlainObject(raw)) {
+    problem(['grants'], `expected a mapping of privilege to roles, e.g. {select: [analyst]}`);
+    return undefined;
+  }
+  const grants: Record<string, string[]> = {};
+  for (const [privilege, roles] of Object.entries(raw)) {
+    if (!GRANT_PRIVILEGES.includes(privilege)) problem(['grants', privilege], `'${privilege}' is not a table privilege (${oneOf(GRANT_PRIVILEGES)})`);
+    else if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string' && ROLE_NAME.test(r))) problem(['grants', privilege], 'expected a list of role names');
+    else grants[privilege] = roles as string[];
+  }
+  return grants;
 }
 
 interface TestContext {

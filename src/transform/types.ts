@@ -131,6 +131,8 @@ export interface ModelSpec {
   materialized: Materialization;
   uniqueKey: string[];
   quarantine: boolean;
+  /** Privileges granted on the published relation at every publish, per privilege: roles. */
+  grants?: Readonly<Record<string, readonly string[]>>;
   /** Documented columns, in .yml order, each name once. */
   columns: ColumnSpec[];
   /** Every test of the model: column tests, model-level tests and those implied by unique_key. */
