@@ -15,12 +15,20 @@ export interface SourceContract {
   /** The columns that identify a record in the source (not enforced in bronze: duplicates are data). */
   readonly keyColumns: readonly string[];
   readonly description: string;
+  /**
+   * Columns (as in `header`) whose quoted values may hold a line break (CR or LF). Elsewhere a
+   * quoted value that spans lines is rejected, each of its lines (RECORD_LINE_BREAK_IN_FIELD).
+   */
+  readonly lineBreakColumns: readonly string[];
+  /** A required source must load at least one row: an empty one fails the run (BRONZE_SOURCE_EMPTY). */
+  readonly required: boolean;
 }
 
 export type SourceName = 'cust_info' | 'cust_az12' | 'loc_a101' | 'prd_info' | 'px_cat_g1v2' | 'sales_details';
 
-function contract(c: Omit<SourceContract, 'file'>): SourceContract {
-  return Object.freeze({ ...c, file: `${c.name}.csv` });
+/** None of the six exports has a free-text column that holds line breaks, and all six are required. */
+function contract(c: Omit<SourceContract, 'file' | 'lineBreakColumns' | 'required'> & Partial<Pick<SourceContract, 'lineBreakColumns' | 'required'>>): SourceContract {
+  return Object.freeze({ lineBreakColumns: [], required: true, ...c, file: `${c.name}.csv` });
 }
 
 export const SOURCE_CONTRACTS: readonly SourceContract[] = Object.freeze([
@@ -75,6 +83,12 @@ export function contractFor(name: string): SourceContract | undefined {
 /** Bronze column names: the header lower-cased. */
 export function bronzeColumns(c: SourceContract): string[] {
   return c.header.map((h) => h.toLowerCase());
+}
+
+/** Per column of a file (its header order, lower case): whether a quoted value may hold a line break. */
+export function lineBreaksByColumn(c: SourceContract, fileColumns: readonly string[]): boolean[] {
+  const allowed = new Set(c.lineBreakColumns.map((h) => h.toLowerCase()));
+  return fileColumns.map((col) => allowed.has(col));
 }
 
 /** The lineage columns every bronze table carries after the data columns. */

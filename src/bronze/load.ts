@@ -18,7 +18,7 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/client.ts';
 import { runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
-import { bronzeColumns, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
+import { bronzeColumns, lineBreaksByColumn, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
 import type { RejectedRecord, RejectReason } from './record-scanner.ts';
 import { type ScanProgress, ScanStream } from './scan-stream.ts';
 import { readSourceHeader, type SourceHeader } from './source-file.ts';
@@ -53,6 +53,11 @@ export interface FileLoadResult {
   bytes: number;
   lineEnding: SourceHeader['lineEnding'];
   encoding: 'UTF-8' | 'UTF-8 with BOM';
+  /** Physical lines of the file, the header included: header + blank + row lines + rejects. */
+  lines: number;
+  /** Lines of the loaded rows (a row whose quoted value spans two lines counts two). */
+  rowLines: number;
+  /** Rows loaded plus rejected lines. */
   records: number;
   rowsLoaded: number;
   rejects: number;
@@ -142,8 +147,10 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
   options.onProgress?.({ kind: 'file-start', source: contract.name, bytes: header.bytes });
 
   const rejectsByReason: Partial<Record<RejectReason, number>> = {};
+  let rejectsWritten = 0;
   const sink = async (rejects: RejectedRecord[]) => {
     for (const r of rejects) rejectsByReason[r.reason] = (rejectsByReason[r.reason] ?? 0) + 1;
+    rejectsWritten += rejects.length;
     await writeRejects(ledger, schemas, runId, contract.name, header.fileName, rejects);
   };
   const scan = new ScanStream({
@@ -151,6 +158,8 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
     columns: header.columns,
     maxFieldBytes: options.maxFieldBytes,
     firstLine: 2,
+    lineBreaks: lineBreaksByColumn(contract, header.columns),
+    terminator: header.terminator,
     sink,
     alreadyRead: header.headerBytes,
     onProgress: options.onProgress ? (p) => options.onProgress!({ kind: 'file-progress', source: contract.name, bytes: header.bytes, ...p }) : undefined,
@@ -177,25 +186,40 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
     bytes: scan.bytesRead,
     lineEnding: header.lineEnding,
     encoding: header.hasBom ? 'UTF-8 with BOM' : 'UTF-8',
-    records: s.records,
+    lines: 1 + s.linesRead,
+    rowLines: s.rowLines,
+    records: rowsLoaded + rejectsWritten,
     rowsLoaded,
-    rejects: s.rejected,
+    rejects: rejectsWritten,
     rejectsByReason,
     blankLines: s.blankLines,
     seconds: (performance.now() - started) / 1000,
   };
   await recordSourceFile(ledger, schemas, runId, result);
-  if (result.records !== result.rowsLoaded + result.rejects) {
-    throw new DataError('BRONZE_RECONCILIATION', `read ${result.records} records but loaded ${result.rowsLoaded} rows and rejected ${result.rejects}: ${result.records - result.rowsLoaded - result.rejects} records are unaccounted for`, {
-      file: header.path,
-      hint: 'This is a bug in the loader; nothing was published. Please report it with the file.',
-    });
+  // Every physical line is the header, a blank line, a line of a loaded row or a rejected line;
+  // COPY's own row count and the rejects written must be the scanner's.
+  const accounted = 1 + result.blankLines + result.rowLines + result.rejects;
+  if (accounted !== result.lines || rowsLoaded !== s.rowsOut || rejectsWritten !== s.rejected) {
+    throw new DataError(
+      'BRONZE_RECONCILIATION',
+      `read ${result.lines} lines but accounted for ${accounted} (1 header + ${result.blankLines} blank + ${result.rowLines} lines of ${rowsLoaded} loaded rows + ${rejectsWritten} rejected lines); the scanner forwarded ${s.rowsOut} rows and rejected ${s.rejected} lines`,
+      { file: header.path, hint: 'This is a bug in the loader; nothing was published. Please report it with the file.' },
+    );
   }
   if (result.records > 0 && result.rejects / result.records > options.maxRejectRate) {
     const reasons = Object.entries(rejectsByReason).map(([k, v]) => `${k} ×${v}`).join(', ');
     throw new DataError('BRONZE_REJECT_THRESHOLD', `${result.rejects} of ${result.records} records rejected (${pct(result.rejects / result.records)}), more than the allowed ${pct(options.maxRejectRate)}: ${reasons}`, {
       file: header.path,
       hint: `See select line_number, reason, message from ${schemas.etl}.rejects where run_id = ${runId}; fix the export or raise --max-reject-rate. Nothing was published.`,
+    });
+  }
+  if (contract.required && result.rowsLoaded === 0) {
+    const what = result.rejects > 0 ? `every one of its ${result.rejects} data lines was rejected` : result.blankLines > 0 ? `it has only blank lines after the header` : 'it has no data lines after the header';
+    throw new DataError('BRONZE_SOURCE_EMPTY', `${contract.file} (${contract.description}) is a required source and loaded no rows: ${what}`, {
+      file: header.path,
+      line: 2,
+      expected: `at least one record after the header ${contract.header.join(',')}`,
+      hint: 'Check that the export ran to completion and re-export the file; nothing was published.',
     });
   }
   return result;
@@ -207,9 +231,10 @@ function pct(x: number): string {
 
 async function writeRejects(ledger: Client, schemas: SchemaNames, runId: number, source: string, file: string, rejects: RejectedRecord[]): Promise<void> {
   await ledger.query(
-    `insert into ${ident(schemas.etl)}.rejects (run_id, source, file, line_number, column_number, reason, message, raw_text, raw_bytes)
-     select $1, $2, $3, r.line, r.col, r.reason, r.message, r.raw_text, r.raw_bytes
-       from unnest($4::bigint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::bytea[]) as r (line, col, reason, message, raw_text, raw_bytes)`,
+    `insert into ${ident(schemas.etl)}.rejects (run_id, source, file, line_number, column_number, reason, message, raw_text, raw_bytes, raw_length, raw_sha256)
+     select $1, $2, $3, r.line, r.col, r.reason, r.message, r.raw_text, r.raw_bytes, r.raw_length, r.raw_sha256
+       from unnest($4::bigint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::bytea[], $10::bigint[], $11::text[])
+         as r (line, col, reason, message, raw_text, raw_bytes, raw_length, raw_sha256)`,
     [
       runId,
       source,
@@ -220,14 +245,16 @@ async function writeRejects(ledger: Client, schemas: SchemaNames, runId: number,
       rejects.map((r) => r.message),
       rejects.map((r) => r.raw.toString('utf8').replace(/\0/g, '\u2400')),
       rejects.map((r) => r.raw),
+      rejects.map((r) => r.rawLength),
+      rejects.map((r) => r.rawSha256),
     ],
   );
 }
 
 async function recordSourceFile(ledger: Client, schemas: SchemaNames, runId: number, r: FileLoadResult): Promise<void> {
   await ledger.query(
-    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, records, rows_loaded, rejects, blank_lines, seconds)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds],
+    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, lines, records, rows_loaded, rejects, blank_lines, seconds)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.lines, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds],
   );
 }

@@ -1,28 +1,53 @@
 /**
  * The byte-level record scanner: the pure core of the bronze load (no streams, no database).
  *
- * It splits CSV bytes into records, checks each one's structure against the contract (field count,
- * quoting, UTF-8, NUL bytes, field size) and writes the valid ones to an output buffer as input for
- * PostgreSQL's `COPY ... (format csv)`: the record's original bytes followed by `,<line number>\n`.
- * Forwarding the original bytes is what makes the load about as fast as psql's `\copy`: a record
- * is only decoded into fields when it contains a quote.
+ * It splits CSV bytes into physical lines and records, checks each record's structure against the
+ * contract (field count, quoting, line breaks, UTF-8, NUL bytes, field size) and writes the valid
+ * ones to an output buffer as input for PostgreSQL's `COPY ... (format csv)`: the record's original
+ * bytes followed by `,<line number>\n`. Forwarding the original bytes is what makes the load about
+ * as fast as psql's `\copy`: a record is only decoded into fields when it contains a quote.
  *
- * Quoting follows RFC 4180: a field that starts with `"` is quoted, `""` inside it is a quote, and
- * it may span lines. A `"` inside an unquoted field is taken literally (as csv-parse's
- * relax_quotes does); such a field is re-quoted on output because PostgreSQL would otherwise read
- * it as the start of a quoted section and change the value.
+ * Every physical line of the input ends up in exactly one of: a blank line, a line of a loaded row,
+ * or a rejected line (one reject per line, so a record that spans three lines is three rejects).
+ * The load checks `lines read = header + blank + row lines + rejected lines` for every file.
+ *
+ * Quoting follows RFC 4180: a field that starts with `"` is quoted and `""` inside it is a quote. A
+ * quoted value may hold a line break only in a column whose contract allows it (`lineBreaks`);
+ * elsewhere a quote that is still open at the end of its line makes that line a reject:
+ *  - when the record closes on a later line with the right number of fields, and the next line is
+ *    not a clean record by itself, the value really spans lines: each of its lines is rejected
+ *    (RECORD_LINE_BREAK_IN_FIELD);
+ *  - otherwise it is a stray quote: that line alone is rejected (RECORD_UNCLOSED_QUOTE) and the
+ *    scan resumes at the next line, which is read as a record of its own.
+ * A `"` inside an unquoted field is taken literally (as csv-parse's relax_quotes does); such a field
+ * is re-quoted on output because PostgreSQL would otherwise read it as the start of a quoted section.
+ *
+ * What COPY would refuse never reaches it: a CR or LF that is not a line end outside quotes, NUL,
+ * invalid UTF-8 are rejects. The end-of-data marker `\.` is only one when it is alone on a line of
+ * COPY's input; every forwarded line carries `,<line number>` after the record, so no forwarded
+ * line is `\.` alone (and a `\.` line inside a quoted value is data to COPY).
+ *
+ * Memory is bounded: a record that passes `fieldCount × (maxFieldBytes + 3)` bytes cannot be valid
+ * (a field is too large or there are too many fields); it is rejected as soon as it is seen, and the
+ * rest of its line is skipped chunk by chunk, keeping only a 64 KiB prefix, its length and sha256.
  *
  * Line numbers are 1-based physical lines of the file; a record's number is the line it starts on.
+ * Lines end with LF (a CR right before it belongs to it: CRLF), or with CR in a CR-only file.
  */
 import { isAscii, isUtf8 } from 'node:buffer';
+import { createHash, type Hash } from 'node:crypto';
 
 export type RejectReason =
   /** The record has more or fewer fields than the header. */
   | 'RECORD_FIELD_COUNT'
-  /** A quoted field is not closed before the record should end (the line is rejected alone). */
+  /** A quote opens a field and is not closed on its line (a stray quote): that line alone is rejected. */
   | 'RECORD_UNCLOSED_QUOTE'
   /** A closing quote is followed by something other than a comma or the end of the record. */
   | 'RECORD_INVALID_QUOTE'
+  /** A quoted value holds a line break in a column that cannot hold one: each line of the record is rejected. */
+  | 'RECORD_LINE_BREAK_IN_FIELD'
+  /** A CR (in an LF or CRLF file) or LF (in a CR file) outside quotes that does not end the line. */
+  | 'RECORD_STRAY_LINE_BREAK'
   /** The bytes are not valid UTF-8. */
   | 'RECORD_INVALID_UTF8'
   /** A NUL byte, which PostgreSQL text cannot hold. */
@@ -30,13 +55,33 @@ export type RejectReason =
   /** A field longer than the configured limit. */
   | 'RECORD_FIELD_TOO_LARGE';
 
+export const REJECT_REASONS: readonly RejectReason[] = [
+  'RECORD_FIELD_COUNT',
+  'RECORD_UNCLOSED_QUOTE',
+  'RECORD_INVALID_QUOTE',
+  'RECORD_LINE_BREAK_IN_FIELD',
+  'RECORD_STRAY_LINE_BREAK',
+  'RECORD_INVALID_UTF8',
+  'RECORD_NUL_BYTE',
+  'RECORD_FIELD_TOO_LARGE',
+];
+
+/** Bytes of a rejected line kept in etl.rejects; its full length and sha256 are kept beside them. */
+export const RAW_PREFIX_BYTES = 65536;
+
+/** One rejected physical line. */
 export interface RejectedRecord {
   line: number;
   reason: RejectReason;
   message: string;
   /** 1-based field position the problem was found in, when there is one. */
   column?: number;
+  /** The line's first RAW_PREFIX_BYTES bytes, without its line terminator. */
   raw: Buffer;
+  /** The line's full length in bytes. */
+  rawLength: number;
+  /** sha256 of the line's full bytes, hex. */
+  rawSha256: string;
 }
 
 export interface ScannerOptions {
@@ -47,6 +92,10 @@ export interface ScannerOptions {
   maxFieldBytes: number;
   /** Line number of the first byte handed to the scanner. */
   firstLine: number;
+  /** Per field, in file order: true where a quoted value may hold a line break. Default: nowhere. */
+  lineBreaks?: readonly boolean[];
+  /** What ends a line: LF (or CRLF), or CR alone. Default LF. */
+  terminator?: 'LF' | 'CR';
 }
 
 const COMMA = 44;
@@ -55,85 +104,169 @@ const LF = 10;
 const CR = 13;
 /** Bytes checked at once for the fast path; small enough that a rare non-ASCII name spoils little. */
 const PLAIN_WINDOW = 4096;
+/**
+ * Lines looked at past a quote that is open at the end of its line, in a column that cannot hold a
+ * line break, to tell a value that spans lines from a stray quote. It bounds the work per line.
+ */
+const MAX_SPAN_LINES = 16;
 
-/** Result of decoding one record that contains quotes. */
-type QuotedParse =
-  | { kind: 'ok'; end: number; next: number; lines: number; fields: number; strayQuoteFields: number[]; fieldStarts: number[]; fieldEnds: number[] }
-  | { kind: 'incomplete' }
-  | { kind: 'unclosed' }
-  | { kind: 'invalid-quote'; column: number; next: number; lines: number }
-  | { kind: 'too-large'; column: number; next: number; lines: number };
+/** The fields of a record that contains a quote, or why it has none. */
+interface Parse {
+  status: 'ok' | 'incomplete' | 'unclosed' | 'invalid-quote' | 'too-large' | 'too-many-fields' | 'too-many-lines';
+  /** End of the record's bytes (its terminator excluded) and where the next record starts. */
+  end: number;
+  next: number;
+  /** Physical lines the record has spanned so far. */
+  lines: number;
+  fields: number;
+  /** Field the status is about (1-based). */
+  column: number;
+  /** After the first line's terminator, when the record spans lines; the field open there. */
+  firstLineNext: number;
+  openField: number;
+  /** First field with a line break inside quotes where its column allows none (0: none). */
+  breakField: number;
+  /** First field with a CR or LF outside quotes that is not a line end (0: none). */
+  strayBreakField: number;
+  strayQuoteFields: number[];
+  fieldStarts: number[];
+  fieldEnds: number[];
+}
+
+/** A rejected line too long to hold: the rest is skipped, hashed and counted as it streams by. */
+interface Skip {
+  line: number;
+  reason: RejectReason;
+  message: string;
+  column: number | undefined;
+  prefix: Buffer;
+  prefixLength: number;
+  length: number;
+  hash: Hash;
+  /** A CR at the end of a chunk: part of the line unless an LF follows. */
+  heldCr: boolean;
+}
 
 export class RecordScanner {
   readonly options: ScannerOptions;
   /** Next line number to be read. */
   line: number;
-  records = 0;
   rowsOut = 0;
+  /** Physical lines of the rows forwarded (a row whose quoted value spans two lines counts two). */
+  rowLines = 0;
+  /** Rejected physical lines: one reject each. */
   rejected = 0;
   blankLines = 0;
+  private readonly term: number;
+  private readonly lineBreaks: readonly boolean[];
+  /** Longest a valid record can be: beyond it, a record is rejected without waiting for its end. */
+  private readonly partialLimit: number;
   private out: Buffer = Buffer.allocUnsafe(1 << 20);
   private outLen = 0;
   private rejects: RejectedRecord[] = [];
+  private skip: Skip | null = null;
 
   constructor(options: ScannerOptions) {
     this.options = options;
     this.line = options.firstLine;
+    this.term = options.terminator === 'CR' ? CR : LF;
+    this.lineBreaks = options.lineBreaks ?? [];
+    this.partialLimit = options.fieldCount * (options.maxFieldBytes + 3) + 2;
+  }
+
+  /** Records accounted for: rows forwarded plus rejected lines. */
+  get records(): number {
+    return this.rowsOut + this.rejected;
+  }
+
+  /** Physical lines consumed so far. */
+  get linesRead(): number {
+    return this.line - this.options.firstLine;
   }
 
   /**
    * Scans the complete records of `buf`. Returns how many bytes were consumed; the rest is an
-   * unfinished record to hand back, in front of the next chunk. With `final`, everything is
-   * consumed (a last record without a newline is a record).
+   * unfinished record to hand back, in front of the next chunk (never more than about
+   * `fieldCount × maxFieldBytes` bytes). With `final`, everything is consumed (a last record
+   * without a line end is a record).
    */
   scan(buf: Buffer, final: boolean): number {
     const { fieldCount, maxFieldBytes } = this.options;
     const len = buf.length;
-    this.ensure(len + (len >>> 2) + 64);
     let pos = 0;
+    if (this.skip) {
+      pos = this.skipRest(buf, 0, final);
+      if (this.skip) return len;
+    }
+    this.ensure(len - pos + ((len - pos) >>> 2) + 64);
+    const term = this.term;
+    const lfMode = term === LF;
+    // the line-break byte that is not this file's terminator: data, never a line end
+    const other = lfMode ? CR : LF;
     // In bytes without a quote, NUL or non-ASCII byte (three native scans tell), most of them, a
     // record needs only its commas counted: half the work per byte of the loop that also looks for
     // those. The whole chunk is checked first, then, if it is not plain, windows of PLAIN_WINDOW.
-    let plain = isPlain(buf);
+    let plain = isPlain(buf.subarray(pos));
     let windowEnd = plain ? len : 0;
     while (pos < len) {
       if (pos >= windowEnd) {
         windowEnd = Math.min(len, pos + PLAIN_WINDOW);
         plain = isPlain(buf.subarray(pos, windowEnd));
       }
-      // One pass over the record's bytes, counting commas and noting what needs care.
+      // One pass over the record's bytes, counting commas and noting what needs care. Bytes up to
+      // CR take one comparison for all the control bytes: a line end, a CR or LF that is not one.
       let commas = 0;
+      let strayBreaks = 0;
       let special = 0; // bit 1: quote, bit 2: non-ASCII, bit 4: NUL
       let i = pos;
       if (plain) {
         for (; i < windowEnd; i++) {
           const b = buf[i]!;
-          if (b === LF) break;
-          if (b === COMMA) commas++;
+          if (b <= CR) {
+            if (b === term) break;
+            if (b === other) strayBreaks++;
+          } else if (b === COMMA) commas++;
         }
       }
       // the record's bytes past a plain window, or all of them
       if (i === windowEnd || !plain) {
         for (; i < len; i++) {
           const b = buf[i]!;
-          if (b === LF) break;
-          if (b === COMMA) commas++;
+          if (b <= CR) {
+            if (b === term) break;
+            if (b === other) strayBreaks++;
+            else if (b === 0) special |= 4;
+          } else if (b === COMMA) commas++;
           else if (b === QUOTE) {
             special |= 1;
             break;
           } else if (b >= 0x80) special |= 2;
-          else if (b === 0) special |= 4;
         }
       }
       if (special & 1) {
         const used = this.quotedRecord(buf, pos, final);
         if (used < 0) return pos; // needs more data
         pos = used;
+        if (this.skip) return len;
         continue;
       }
-      if (i === len && !final) return pos;
+      if (i === len && !final) {
+        if (len - pos <= this.partialLimit) return pos;
+        // Too long to be valid: rejected now, the rest of the line skipped as it streams by.
+        if (commas + 1 > fieldCount) {
+          this.rejectLineFrom(buf, pos, final, 'RECORD_FIELD_COUNT', `${this.fieldCountMessage(commas + 1)} (counted in the first ${len - pos} bytes of the line)`, commas + 1);
+        } else {
+          const f = longestField(buf, pos, len);
+          this.rejectLineFrom(buf, pos, final, 'RECORD_FIELD_TOO_LARGE', this.tooLargeMessage(f.column), f.column);
+        }
+        return len;
+      }
       const next = i < len ? i + 1 : len;
-      const end = i > pos && buf[i - 1] === CR ? i - 1 : i;
+      let end = i;
+      if (lfMode && i > pos && buf[i - 1] === CR) {
+        end--;
+        strayBreaks--;
+      }
       const line = this.line;
       this.line++;
       if (end === pos) {
@@ -141,18 +274,20 @@ export class RecordScanner {
         pos = next;
         continue;
       }
-      this.records++;
       if (commas + 1 !== fieldCount) {
-        this.reject(buf, pos, end, line, 'RECORD_FIELD_COUNT', `expected ${fieldCount} fields (${this.options.columns.join(', ')}), got ${commas + 1}`, commas + 1);
+        this.reject(buf, pos, end, line, 'RECORD_FIELD_COUNT', this.fieldCountMessage(commas + 1), commas + 1);
       } else if (special & 4) {
-        this.reject(buf, pos, end, line, 'RECORD_NUL_BYTE', 'contains a NUL byte (0x00), which a text column cannot hold', this.columnAt(buf, pos, buf.indexOf(0, pos)));
+        this.reject(buf, pos, end, line, 'RECORD_NUL_BYTE', NUL_MESSAGE, columnAt(buf, pos, buf.indexOf(0, pos), fieldCount));
+      } else if (strayBreaks > 0) {
+        const column = columnAt(buf, pos, strayBreakAt(buf, pos, end, other), fieldCount);
+        this.reject(buf, pos, end, line, 'RECORD_STRAY_LINE_BREAK', this.strayBreakMessage(column), column);
       } else if (special & 2 && !isUtf8(buf.subarray(pos, end))) {
-        this.reject(buf, pos, end, line, 'RECORD_INVALID_UTF8', 'is not valid UTF-8; re-export the file as UTF-8', this.columnAt(buf, pos, firstInvalidUtf8(buf, pos, end)));
-      } else if (end - pos > maxFieldBytes && this.longestField(buf, pos, end).bytes > maxFieldBytes) {
-        const f = this.longestField(buf, pos, end);
-        this.reject(buf, pos, end, line, 'RECORD_FIELD_TOO_LARGE', `field ${this.columnName(f.column)} has ${f.bytes} bytes, more than the limit of ${maxFieldBytes} (--max-field-bytes)`, f.column);
+        this.reject(buf, pos, end, line, 'RECORD_INVALID_UTF8', UTF8_MESSAGE, columnAt(buf, pos, firstInvalidUtf8(buf, pos, end), fieldCount));
+      } else if (end - pos > maxFieldBytes && longestField(buf, pos, end).bytes > maxFieldBytes) {
+        const f = longestField(buf, pos, end);
+        this.reject(buf, pos, end, line, 'RECORD_FIELD_TOO_LARGE', this.tooLargeMessage(f.column, f.bytes), f.column);
       } else {
-        this.emit(buf, pos, end, line);
+        this.emit(buf, pos, end, line, 1);
       }
       pos = next;
     }
@@ -174,152 +309,249 @@ export class RecordScanner {
 
   /** Decodes a record that contains a quote. Returns the position after it, or -1 for "need more data". */
   private quotedRecord(buf: Buffer, pos: number, final: boolean): number {
-    const parsed = this.parseQuoted(buf, pos, final);
+    const { fieldCount } = this.options;
+    const p = this.parseRecord(buf, pos, final, false);
+    if (p.status === 'incomplete') return -1;
+    // A quote open at the end of the first line and no valid record after it: a stray quote.
+    if (p.lines > 1 && (p.status !== 'ok' || p.fields !== fieldCount)) return this.rejectFirstLine(buf, pos, p);
+    switch (p.status) {
+      case 'too-many-fields':
+        return this.rejectLineFrom(buf, pos, final, 'RECORD_FIELD_COUNT', `${this.fieldCountMessage(p.fields)} (counted in the first ${buf.length - pos} bytes of the line)`, p.fields);
+      case 'too-large':
+        return this.rejectLineFrom(buf, pos, final, 'RECORD_FIELD_TOO_LARGE', this.tooLargeMessage(p.column), p.column);
+      case 'invalid-quote':
+        return this.rejectLineFrom(buf, pos, final, 'RECORD_INVALID_QUOTE', `field ${this.columnName(p.column)} has a closing quote followed by other characters; quote the whole field and double inner quotes ("")`, p.column);
+      case 'unclosed':
+        // the end of the file inside a quote
+        return this.rejectLineFrom(buf, pos, final, 'RECORD_UNCLOSED_QUOTE', this.unclosedMessage(p.column), p.column);
+      case 'too-many-lines':
+      case 'ok':
+        break;
+    }
+    const { end, next, lines } = p;
     const line = this.line;
-    if (parsed.kind === 'incomplete') return -1;
-    if (parsed.kind === 'unclosed' || ((parsed.kind === 'ok' || parsed.kind === 'invalid-quote' || parsed.kind === 'too-large') && parsed.lines > 1 && (parsed.kind !== 'ok' || parsed.fields !== this.options.fieldCount))) {
-      // A quote that opens a field and is not closed where the record should end: reject the first
-      // line alone and read on from the next one, so that one bad quote cannot swallow the file.
-      const nl = buf.indexOf(LF, pos);
-      const next = nl < 0 ? buf.length : nl + 1;
-      const end = nl < 0 ? buf.length : nl > pos && buf[nl - 1] === CR ? nl - 1 : nl;
-      this.line++;
-      this.records++;
-      this.reject(buf, pos, end, line, 'RECORD_UNCLOSED_QUOTE', 'a quoted field opened on this line is not closed before the record should end; the line was rejected and reading resumed at the next line', undefined);
-      return next;
-    }
-    this.line += parsed.lines;
-    this.records++;
-    if (parsed.kind === 'invalid-quote') {
-      this.reject(buf, pos, recordEnd(buf, pos, parsed.next), line, 'RECORD_INVALID_QUOTE', `field ${this.columnName(parsed.column)} has a closing quote followed by other characters; quote the whole field and double inner quotes ("")`, parsed.column);
-      return parsed.next;
-    }
-    if (parsed.kind === 'too-large') {
-      this.reject(buf, pos, recordEnd(buf, pos, parsed.next), line, 'RECORD_FIELD_TOO_LARGE', `field ${this.columnName(parsed.column)} is longer than the limit of ${this.options.maxFieldBytes} bytes (--max-field-bytes)`, parsed.column);
-      return parsed.next;
-    }
-    const { end, next, fields } = parsed;
-    if (fields !== this.options.fieldCount) {
-      this.reject(buf, pos, end, line, 'RECORD_FIELD_COUNT', `expected ${this.options.fieldCount} fields (${this.options.columns.join(', ')}), got ${fields}`, fields);
-      return next;
-    }
-    const nul = buf.indexOf(0, pos);
-    if (nul >= 0 && nul < end) {
-      this.reject(buf, pos, end, line, 'RECORD_NUL_BYTE', 'contains a NUL byte (0x00), which a text column cannot hold', this.columnAt(buf, pos, nul));
-      return next;
-    }
-    if (!isUtf8(buf.subarray(pos, end))) {
-      this.reject(buf, pos, end, line, 'RECORD_INVALID_UTF8', 'is not valid UTF-8; re-export the file as UTF-8', this.columnAt(buf, pos, firstInvalidUtf8(buf, pos, end)));
-      return next;
-    }
-    if (parsed.strayQuoteFields.length === 0) {
-      this.emit(buf, pos, end, line);
+    if (p.fields !== fieldCount) {
+      this.rejectSpan(buf, pos, end, line, lines, 'RECORD_FIELD_COUNT', this.fieldCountMessage(p.fields), p.fields);
+    } else if (p.breakField && lines > 1) {
+      // The value spans lines in a column that cannot hold a line break. If the line after the
+      // quote's line is a clean record by itself, the quote is a stray one instead.
+      const after = this.parseRecord(buf, p.firstLineNext, final, true);
+      const clean = after.status === 'ok' && after.fields === fieldCount && !after.strayQuoteFields.length && !after.breakField && !after.strayBreakField;
+      if (clean) return this.rejectFirstLine(buf, pos, p);
+      this.rejectSpan(buf, pos, end, line, lines, 'RECORD_LINE_BREAK_IN_FIELD', this.lineBreakMessage(p.breakField, line, lines), p.breakField);
+    } else if (p.breakField) {
+      this.rejectSpan(buf, pos, end, line, lines, 'RECORD_LINE_BREAK_IN_FIELD', this.lineBreakMessage(p.breakField, line, lines), p.breakField);
+    } else if (p.strayBreakField) {
+      this.rejectSpan(buf, pos, end, line, lines, 'RECORD_STRAY_LINE_BREAK', this.strayBreakMessage(p.strayBreakField), p.strayBreakField);
+    } else if (hasNul(buf, pos, end)) {
+      this.rejectSpan(buf, pos, end, line, lines, 'RECORD_NUL_BYTE', NUL_MESSAGE, this.fieldOf(p, buf.indexOf(0, pos)));
+    } else if (!isUtf8(buf.subarray(pos, end))) {
+      this.rejectSpan(buf, pos, end, line, lines, 'RECORD_INVALID_UTF8', UTF8_MESSAGE, this.fieldOf(p, firstInvalidUtf8(buf, pos, end)));
+    } else if (p.strayQuoteFields.length === 0) {
+      this.emit(buf, pos, end, line, lines);
     } else {
-      this.emitRequoted(buf, parsed, line);
+      this.emitRequoted(buf, p, line);
     }
+    this.line += lines;
     return next;
   }
 
-  private parseQuoted(buf: Buffer, pos: number, final: boolean): QuotedParse {
-    const max = this.options.maxFieldBytes;
+  /**
+   * Parses the record at `pos` field by field. With `singleLine`, a line end inside quotes is an
+   * unclosed quote (the check of the line after a stray quote); otherwise the quote goes on, for at
+   * most MAX_SPAN_LINES lines where the column cannot hold a line break.
+   */
+  private parseRecord(buf: Buffer, pos: number, final: boolean, singleLine: boolean): Parse {
+    const { maxFieldBytes: max, fieldCount } = this.options;
     const len = buf.length;
+    const term = this.term;
+    const lfMode = term === LF;
+    const other = lfMode ? CR : LF;
+    const p: Parse = {
+      status: 'ok', end: pos, next: pos, lines: 1, fields: 0, column: 0, firstLineNext: -1, openField: 0,
+      breakField: 0, strayBreakField: 0, strayQuoteFields: [], fieldStarts: [], fieldEnds: [],
+    };
+    const stop = (status: Parse['status'], column: number): Parse => {
+      p.status = status;
+      p.column = column;
+      return p;
+    };
+    const incomplete = (): Parse => (p.fields > fieldCount && len - pos > this.partialLimit ? stop('too-many-fields', p.fields) : stop('incomplete', 0));
+    const ended = (end: number, next: number): Parse => {
+      p.end = end;
+      p.next = next;
+      return p;
+    };
     let i = pos;
-    let fields = 0;
-    let lines = 1;
-    const strayQuoteFields: number[] = [];
-    const fieldStarts: number[] = [];
-    const fieldEnds: number[] = [];
     for (;;) {
-      fields++;
-      fieldStarts.push(i);
+      const field = ++p.fields;
+      p.fieldStarts.push(i);
       if (i < len && buf[i] === QUOTE) {
-        // quoted field
+        const allowed = this.lineBreaks[field - 1] === true;
         let j = i + 1;
         for (;;) {
-          if (j - i > max + 2) {
-            // Longer than any field may be: over several lines it is a quote that never closes.
-            if (lines > 1) return { kind: 'unclosed' };
-            const nl = buf.indexOf(LF, j);
-            if (nl < 0 && !final) return { kind: 'incomplete' };
-            return { kind: 'too-large', column: fields, next: nl < 0 ? len : nl + 1, lines: 1 };
-          }
-          if (j >= len) return final ? { kind: 'unclosed' } : { kind: 'incomplete' };
+          if (j - i - 1 > max) return stop('too-large', field);
+          if (j >= len) return final ? stop('unclosed', field) : incomplete();
           const b = buf[j]!;
           if (b === QUOTE) {
+            if (j + 1 >= len && !final) return incomplete();
             if (j + 1 < len && buf[j + 1] === QUOTE) {
               j += 2;
               continue;
             }
-            if (j + 1 >= len && !final) return { kind: 'incomplete' };
             break;
           }
-          if (b === LF) lines++;
+          if (b === term) {
+            if (singleLine) return stop('unclosed', field);
+            p.lines++;
+            if (p.firstLineNext < 0) {
+              p.firstLineNext = j + 1;
+              p.openField = field;
+            }
+            if (!allowed) {
+              if (!p.breakField) p.breakField = field;
+              if (p.lines > MAX_SPAN_LINES) return stop('too-many-lines', field);
+            }
+          } else if (b === other && !allowed && !p.breakField) p.breakField = field;
           j++;
         }
         // j is at the closing quote
         const after = j + 1;
-        fieldEnds.push(after);
-        if (after >= len) return { kind: 'ok', end: after, next: after, lines, fields, strayQuoteFields, fieldStarts, fieldEnds };
+        p.fieldEnds.push(after);
+        if (after >= len) return final ? ended(after, after) : incomplete();
         const c = buf[after]!;
         if (c === COMMA) {
           i = after + 1;
           continue;
         }
-        if (c === LF) return { kind: 'ok', end: after, next: after + 1, lines, fields, strayQuoteFields, fieldStarts, fieldEnds };
-        if (c === CR && after + 1 < len && buf[after + 1] === LF) return { kind: 'ok', end: after, next: after + 2, lines, fields, strayQuoteFields, fieldStarts, fieldEnds };
-        if (c === CR && after + 1 >= len && !final) return { kind: 'incomplete' };
-        if (c === CR && after + 1 >= len) return { kind: 'ok', end: after, next: after + 1, lines, fields, strayQuoteFields, fieldStarts, fieldEnds };
-        const next = skipToLineEnd(buf, after);
-        if (next >= len && !final && buf[len - 1] !== LF) return { kind: 'incomplete' };
-        return { kind: 'invalid-quote', column: fields, next, lines };
+        if (c === term) return ended(after, after + 1);
+        if (lfMode && c === CR) {
+          if (after + 1 >= len) return final ? ended(after, after + 1) : incomplete();
+          if (buf[after + 1] === LF) return ended(after, after + 2);
+        }
+        return stop('invalid-quote', field);
       }
-      // unquoted field: up to the next comma or end of line; a quote in it is literal
+      // unquoted field: up to the next comma or line end; a quote in it is literal
       let j = i;
       let stray = false;
+      let breaks = 0;
       while (j < len) {
         const b = buf[j]!;
-        if (b === COMMA || b === LF) break;
+        if (b === COMMA || b === term) break;
         if (b === QUOTE) stray = true;
+        else if (b === other) breaks++;
         j++;
+        if (j - i > max + 1) return stop('too-large', field);
       }
-      if (j >= len && !final) return { kind: 'incomplete' };
-      if (stray) strayQuoteFields.push(fields - 1);
-      if (j - i > max) {
-        const nl = buf.indexOf(LF, j);
-        if (nl < 0 && !final) return { kind: 'incomplete' };
-        return { kind: 'too-large', column: fields, next: nl < 0 ? len : nl + 1, lines };
+      if (j >= len && !final) return incomplete();
+      const atLineEnd = j >= len || buf[j] === term;
+      let fieldEnd = j;
+      if (atLineEnd && lfMode && fieldEnd > i && buf[fieldEnd - 1] === CR) {
+        fieldEnd--;
+        breaks--;
       }
-      if (j < len && buf[j] === COMMA) {
-        fieldEnds.push(j);
+      if (fieldEnd - i > max) return stop('too-large', field);
+      if (stray) p.strayQuoteFields.push(field - 1);
+      if (breaks > 0 && !p.strayBreakField) p.strayBreakField = field;
+      p.fieldEnds.push(fieldEnd);
+      if (!atLineEnd) {
         i = j + 1;
         continue;
       }
-      const end = j > i && buf[j - 1] === CR ? j - 1 : j;
-      fieldEnds.push(end);
-      return { kind: 'ok', end, next: j < len ? j + 1 : j, lines, fields, strayQuoteFields, fieldStarts, fieldEnds };
+      return ended(fieldEnd, j < len ? j + 1 : j);
     }
   }
 
-  private emit(buf: Buffer, start: number, end: number, line: number): void {
+  /** The field (1-based) that byte `at` of a parsed record falls into. */
+  private fieldOf(p: Parse, at: number): number {
+    let f = 0;
+    while (f + 1 < p.fieldStarts.length && p.fieldStarts[f + 1]! <= at) f++;
+    return f + 1;
+  }
+
+  /** Rejects the first line of a record whose quote is still open at its end; reading resumes on the next line. */
+  private rejectFirstLine(buf: Buffer, pos: number, p: Parse): number {
+    const next = p.firstLineNext;
+    const end = this.term === LF && next - 1 > pos && buf[next - 2] === CR ? next - 2 : next - 1;
+    this.reject(buf, pos, end, this.line, 'RECORD_UNCLOSED_QUOTE', this.unclosedMessage(p.openField), p.openField);
+    this.line++;
+    return next;
+  }
+
+  /**
+   * Rejects the line that starts at `start`. Its end may not have arrived yet: then its bytes are
+   * hashed and counted as they stream by (skip mode), and the reject is written at its end.
+   * Returns where the next line starts, or buf.length.
+   */
+  private rejectLineFrom(buf: Buffer, start: number, final: boolean, reason: RejectReason, message: string, column: number | undefined): number {
+    const at = buf.indexOf(this.term, start);
+    if (at >= 0 || final) {
+      let end = at >= 0 ? at : buf.length;
+      if (this.term === LF && end > start && buf[end - 1] === CR) end--;
+      this.reject(buf, start, end, this.line, reason, message, column);
+      this.line++;
+      return at >= 0 ? at + 1 : buf.length;
+    }
+    this.skip = { line: this.line, reason, message, column, prefix: Buffer.allocUnsafe(RAW_PREFIX_BYTES), prefixLength: 0, length: 0, hash: createHash('sha256'), heldCr: false };
+    this.feedSkip(buf.subarray(start));
+    return buf.length;
+  }
+
+  /** Goes on skipping the rejected line to its end. Returns where the next line starts, or buf.length. */
+  private skipRest(buf: Buffer, from: number, final: boolean): number {
+    const at = buf.indexOf(this.term, from);
+    this.feedSkip(buf.subarray(from, at >= 0 ? at : buf.length));
+    if (at < 0 && !final) return buf.length;
+    const s = this.skip!;
+    // a CR right before the line end (or the end of the file) is part of the line end
+    s.heldCr = false;
+    this.skip = null;
+    this.rejected++;
+    this.rejects.push({ line: s.line, reason: s.reason, message: s.message, column: s.column, raw: Buffer.from(s.prefix.subarray(0, s.prefixLength)), rawLength: s.length, rawSha256: s.hash.digest('hex') });
+    this.line++;
+    return at >= 0 ? at + 1 : buf.length;
+  }
+
+  private feedSkip(bytes: Buffer): void {
+    const s = this.skip!;
+    if (s.heldCr) {
+      s.heldCr = false;
+      this.addSkipped(s, CR_BYTE);
+    }
+    if (this.term === LF && bytes.length && bytes[bytes.length - 1] === CR) {
+      s.heldCr = true;
+      bytes = bytes.subarray(0, -1);
+    }
+    this.addSkipped(s, bytes);
+  }
+
+  private addSkipped(s: Skip, bytes: Buffer): void {
+    s.hash.update(bytes);
+    s.length += bytes.length;
+    if (s.prefixLength < RAW_PREFIX_BYTES) s.prefixLength += bytes.copy(s.prefix, s.prefixLength, 0, Math.min(bytes.length, RAW_PREFIX_BYTES - s.prefixLength));
+  }
+
+  private emit(buf: Buffer, start: number, end: number, line: number, lines: number): void {
     const n = end - start;
     this.ensure(this.outLen + n + 24);
     buf.copy(this.out, this.outLen, start, end);
     this.outLen += n;
     this.appendLine(line);
     this.rowsOut++;
+    this.rowLines += lines;
   }
 
   /** Emits a record with its stray-quote fields quoted, so PostgreSQL keeps their quotes. */
-  private emitRequoted(buf: Buffer, parsed: Extract<QuotedParse, { kind: 'ok' }>, line: number): void {
+  private emitRequoted(buf: Buffer, p: Parse, line: number): void {
     const parts: Buffer[] = [];
-    const stray = new Set(parsed.strayQuoteFields);
-    for (let f = 0; f < parsed.fields; f++) {
-      const raw = buf.subarray(parsed.fieldStarts[f], parsed.fieldEnds[f]);
-      if (f > 0) parts.push(Buffer.from(','));
+    const stray = new Set(p.strayQuoteFields);
+    for (let f = 0; f < p.fields; f++) {
+      const raw = buf.subarray(p.fieldStarts[f], p.fieldEnds[f]);
+      if (f > 0) parts.push(COMMA_BYTE);
       parts.push(stray.has(f) ? Buffer.from(`"${raw.toString('utf8').replace(/"/g, '""')}"`) : raw);
     }
     const record = Buffer.concat(parts);
-    this.emit(record, 0, record.length, line);
+    this.emit(record, 0, record.length, line, p.lines);
   }
 
   /** `,<line>\n`, digit by digit: a string and a native write per record were 0.6 s of the 3.3 s scan of 6M sales lines. */
@@ -346,30 +578,59 @@ export class RecordScanner {
     this.out = bigger;
   }
 
+  /** One rejected physical line: at most RAW_PREFIX_BYTES of it, its length and sha256. */
   private reject(buf: Buffer, start: number, end: number, line: number, reason: RejectReason, message: string, column: number | undefined): void {
     this.rejected++;
-    this.rejects.push({ line, reason, message, column, raw: Buffer.from(buf.subarray(start, end)) });
+    const bytes = buf.subarray(start, end);
+    this.rejects.push({
+      line,
+      reason,
+      message,
+      column,
+      raw: Buffer.from(bytes.subarray(0, RAW_PREFIX_BYTES)),
+      rawLength: bytes.length,
+      rawSha256: createHash('sha256').update(bytes).digest('hex'),
+    });
   }
 
-  /** 1-based field number that byte `at` of the record falls into (unquoted counting). */
-  private columnAt(buf: Buffer, start: number, at: number): number {
-    let column = 1;
-    for (let i = start; i < at; i++) if (buf[i] === COMMA) column++;
-    return Math.min(column, this.options.fieldCount);
-  }
-
-  private longestField(buf: Buffer, start: number, end: number): { column: number; bytes: number } {
-    let best = { column: 1, bytes: 0 };
-    let column = 1;
-    let fieldStart = start;
-    for (let i = start; i <= end; i++) {
-      if (i === end || buf[i] === COMMA) {
-        if (i - fieldStart > best.bytes) best = { column, bytes: i - fieldStart };
-        column++;
-        fieldStart = i + 1;
+  /** Rejects each of the `lines` physical lines of buf[start, end), the first being `firstLine`. */
+  private rejectSpan(buf: Buffer, start: number, end: number, firstLine: number, lines: number, reason: RejectReason, message: string, column: number | undefined): void {
+    let s = start;
+    for (let k = 0; k < lines; k++) {
+      let e = end;
+      let nextStart = end;
+      if (k < lines - 1) {
+        const t = buf.indexOf(this.term, s);
+        e = this.term === LF && t > s && buf[t - 1] === CR ? t - 1 : t;
+        nextStart = t + 1;
       }
+      this.reject(buf, s, e, firstLine + k, reason, message, column);
+      s = nextStart;
     }
-    return best;
+  }
+
+  private fieldCountMessage(got: number): string {
+    return `expected ${this.options.fieldCount} fields (${this.options.columns.join(', ')}), got ${got}`;
+  }
+
+  private tooLargeMessage(column: number, bytes?: number): string {
+    const size = bytes === undefined ? 'is longer than' : `has ${bytes} bytes, more than`;
+    return `field ${this.columnName(column)} ${size} the limit of ${this.options.maxFieldBytes} bytes (--max-field-bytes); the line was rejected and reading resumed at the next line`;
+  }
+
+  private unclosedMessage(column: number): string {
+    return `field ${this.columnName(column)} opens a quote that is not closed on this line; the line was rejected alone and reading resumed at the next line. Close the quote, or double each quote inside a quoted value ("")`;
+  }
+
+  private lineBreakMessage(column: number, line: number, lines: number): string {
+    const where = lines > 1 ? `; the record spans lines ${line}-${line + lines - 1} and each of them is rejected` : '';
+    return `field ${this.columnName(column)} holds a line break inside quotes, which its column cannot hold${where}. Remove the line break from the value in the export, or allow it for this column in the contract (lineBreaks in src/bronze/contracts.ts)`;
+  }
+
+  private strayBreakMessage(column: number): string {
+    return this.term === LF
+      ? `field ${this.columnName(column)} has a carriage return (CR, 0x0D) that does not end the line (lines end with LF or CRLF in this file); remove it from the export`
+      : `field ${this.columnName(column)} has a line feed (LF, 0x0A) in a file whose lines end with CR; remove it, or convert the file's line endings (e.g. tr '\\r' '\\n')`;
   }
 
   private columnName(column: number): string {
@@ -378,21 +639,46 @@ export class RecordScanner {
   }
 }
 
+const NUL_MESSAGE = 'contains a NUL byte (0x00), which a text column cannot hold';
+const UTF8_MESSAGE = 'is not valid UTF-8; re-export the file as UTF-8';
+const CR_BYTE = Buffer.from([CR]);
+const COMMA_BYTE = Buffer.from([COMMA]);
+
 /** No quote, NUL or non-ASCII byte: nothing but commas and line ends needs looking at. */
 function isPlain(bytes: Buffer): boolean {
   return bytes.indexOf(QUOTE) < 0 && bytes.indexOf(0) < 0 && isAscii(bytes);
 }
 
-function skipToLineEnd(buf: Buffer, from: number): number {
-  const nl = buf.indexOf(LF, from);
-  return nl < 0 ? buf.length : nl + 1;
+function hasNul(buf: Buffer, start: number, end: number): boolean {
+  const at = buf.indexOf(0, start);
+  return at >= 0 && at < end;
 }
 
-function recordEnd(buf: Buffer, start: number, next: number): number {
-  let end = next;
-  if (end > start && buf[end - 1] === LF) end--;
-  if (end > start && buf[end - 1] === CR) end--;
-  return end;
+/** Offset of the first `other` line-break byte in buf[start, end) (the record's stray CR or LF). */
+function strayBreakAt(buf: Buffer, start: number, end: number, other: number): number {
+  const at = buf.indexOf(other, start);
+  return at >= 0 && at < end ? at : end;
+}
+
+/** 1-based field number that byte `at` of the record falls into (unquoted counting). */
+function columnAt(buf: Buffer, start: number, at: number, fieldCount: number): number {
+  let column = 1;
+  for (let i = start; i < at; i++) if (buf[i] === COMMA) column++;
+  return Math.min(column, fieldCount);
+}
+
+function longestField(buf: Buffer, start: number, end: number): { column: number; bytes: number } {
+  let best = { column: 1, bytes: 0 };
+  let column = 1;
+  let fieldStart = start;
+  for (let i = start; i <= end; i++) {
+    if (i === end || buf[i] === COMMA) {
+      if (i - fieldStart > best.bytes) best = { column, bytes: i - fieldStart };
+      column++;
+      fieldStart = i + 1;
+    }
+  }
+  return best;
 }
 
 /** Offset of the first byte that breaks UTF-8 in buf[start, end). */

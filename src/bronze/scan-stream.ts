@@ -1,7 +1,8 @@
 /**
  * The stream adapter around RecordScanner: raw file bytes in, COPY bytes out. Rejected records are
  * handed to an async sink before the chunk's callback fires, so a slow reject writer slows the
- * load down (backpressure) instead of piling records up in memory.
+ * load down (backpressure) instead of piling records up in memory. The bytes held between chunks
+ * are at most one unfinished record, which the scanner bounds (a longer one is skipped, not held).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -44,7 +45,8 @@ export class ScanStream extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.tail.length) this.scanner.scan(this.tail, true);
+    // also when nothing is left over: a line being skipped ends with the file
+    this.scanner.scan(this.tail, true);
     this.tail = Buffer.alloc(0);
     this.forward(callback);
   }

@@ -16,7 +16,10 @@ export interface SourceHeader {
   fileName: string;
   bytes: number;
   hasBom: boolean;
-  lineEnding: 'CRLF' | 'LF' | 'none';
+  /** The header's line end; a CR-only file (old Mac) is read with CR as the line end. */
+  lineEnding: 'CRLF' | 'LF' | 'CR' | 'none';
+  /** The byte that ends the data lines: LF (with or without a CR before it) or CR. */
+  terminator: 'LF' | 'CR';
   /** Header columns, normalised (trimmed, lower-case), in file order. */
   columns: string[];
   /** The raw header bytes including BOM and line terminator: data starts at this offset. */
@@ -52,14 +55,20 @@ export async function readSourceHeader(dir: string, contract: SourceContract): P
   } finally {
     await handle.close();
   }
+  checkEncoding(file, head);
   const hasBom = head.subarray(0, 3).equals(BOM);
   const start = hasBom ? 3 : 0;
-  const nl = head.indexOf(10, start);
+  const terminator = crOnly(head, start) ? 'CR' : 'LF';
+  const nl = head.indexOf(terminator === 'CR' ? 13 : 10, start);
   if (nl < 0 && size > HEADER_READ_LIMIT) {
-    throw new DataError('BRONZE_HEADER_MISSING', `the first line is longer than ${HEADER_READ_LIMIT} bytes; this is not a CSV file with a header`, { file, line: 1 });
+    throw new DataError('BRONZE_HEADER_MISSING', `the first line is longer than ${HEADER_READ_LIMIT} bytes and has no line end (LF, CRLF or CR); this is not a CSV file with a header`, {
+      file,
+      line: 1,
+      hint: `Expected a first line of ${contract.header.join(',')}; check that this is the right file.`,
+    });
   }
   const lineEnd = nl < 0 ? head.length : nl;
-  const contentEnd = lineEnd > start && head[lineEnd - 1] === 13 ? lineEnd - 1 : lineEnd;
+  const contentEnd = terminator === 'LF' && lineEnd > start && head[lineEnd - 1] === 13 ? lineEnd - 1 : lineEnd;
   const headerText = head.subarray(start, contentEnd).toString('utf8');
   if (headerText.trim() === '') {
     throw new DataError('BRONZE_HEADER_MISSING', `the file has no header line; expected: ${contract.header.join(',')}`, {
@@ -76,10 +85,53 @@ export async function readSourceHeader(dir: string, contract: SourceContract): P
     fileName: contract.file,
     bytes: size,
     hasBom,
-    lineEnding: nl < 0 ? 'none' : contentEnd < lineEnd ? 'CRLF' : 'LF',
+    lineEnding: nl < 0 ? 'none' : terminator === 'CR' ? 'CR' : contentEnd < lineEnd ? 'CRLF' : 'LF',
+    terminator,
     columns,
     headerBytes: Buffer.from(head.subarray(0, nl < 0 ? head.length : nl + 1)),
   };
+}
+
+/**
+ * A file whose first line ends with a CR alone, and that has more such CRs than LFs in its first
+ * MiB, has CR-only line ends (classic Mac OS exports): it is read with CR as the line end. An LF
+ * file with a stray CR in its header stays an LF file (its header then fails the contract).
+ */
+function crOnly(head: Buffer, start: number): boolean {
+  const cr = head.indexOf(13, start);
+  const lf = head.indexOf(10, start);
+  if (cr < 0 || (lf >= 0 && lf < cr) || head[cr + 1] === 10) return false;
+  let bareCr = 0;
+  let lfs = 0;
+  for (let i = start; i < head.length; i++) {
+    if (head[i] === 10) lfs++;
+    else if (head[i] === 13 && head[i + 1] !== 10) bareCr++;
+  }
+  return bareCr > lfs;
+}
+
+/** Byte order marks, and the NUL bytes that a UTF-16 or UTF-32 text has between ASCII letters. */
+const ENCODINGS: { name: string; iconv: string; bom: number[]; zeros: (b: Buffer) => boolean }[] = [
+  { name: 'UTF-32LE', iconv: 'UTF-32LE', bom: [0xff, 0xfe, 0, 0], zeros: (b) => b[0] !== 0 && b[1] === 0 && b[2] === 0 && b[3] === 0 },
+  { name: 'UTF-32BE', iconv: 'UTF-32BE', bom: [0, 0, 0xfe, 0xff], zeros: (b) => b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] !== 0 },
+  { name: 'UTF-16LE', iconv: 'UTF-16LE', bom: [0xff, 0xfe], zeros: (b) => b[0] !== 0 && b[1] === 0 && b[2] !== 0 && b[3] === 0 },
+  { name: 'UTF-16BE', iconv: 'UTF-16BE', bom: [0xfe, 0xff], zeros: (b) => b[0] === 0 && b[1] !== 0 && b[2] === 0 && b[3] !== 0 },
+];
+
+/** The loader reads UTF-8 (with or without BOM) only: a UTF-16 or UTF-32 file fails with how to convert it. */
+function checkEncoding(file: string, head: Buffer): void {
+  for (const e of ENCODINGS) {
+    const bom = head.length >= e.bom.length && e.bom.every((b, i) => head[i] === b);
+    if (!bom && !(head.length >= 4 && e.zeros(head))) continue;
+    const how = bom ? `byte order mark ${e.bom.map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(' ')}` : 'NUL bytes between the letters of its header';
+    throw new DataError('BRONZE_FILE_ENCODING', `the file is encoded as ${e.name} (${how}); the loader reads UTF-8 only`, {
+      file,
+      line: 1,
+      expected: 'UTF-8',
+      found: e.name,
+      hint: `Convert it, e.g. iconv -f ${e.iconv} -t UTF-8 '${path.basename(file)}' > '${path.basename(file)}.utf8' && mv '${path.basename(file)}.utf8' '${path.basename(file)}', and run again (nothing was loaded).`,
+    });
+  }
 }
 
 /**

@@ -1,15 +1,20 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SourceName } from '../../src/bronze/contracts.ts';
+import { contractFor, type SourceName } from '../../src/bronze/contracts.ts';
 import { loadBronze } from '../../src/bronze/load.ts';
 import { connect } from '../../src/db/client.ts';
 import { DependencyError, InterruptedError } from '../../src/errors.ts';
 import { acquireRunLock } from '../../src/runs/lock.ts';
 import { ensureLedger, startRun } from '../../src/runs/ledger.ts';
 import { runCli } from '../support/cli.ts';
-import { dropTarget, query, testConfig, uniqueTarget } from '../support/database.ts';
+import { dropTarget, query, TEST_DATABASE_URL, testConfig, uniqueTarget } from '../support/database.ts';
 import { type FixtureDir, headerOf, VALID_ROWS, writeSources } from '../support/source-fixtures.ts';
 
 const target = uniqueTarget('bronze');
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const fixtures: FixtureDir[] = [];
 
 async function sources(overrides: Parameters<typeof writeSources>[0] = {}) {
@@ -23,16 +28,16 @@ function load(dir: string, extra: string[] = []) {
 }
 
 async function rejectsOfLastRun(source: string) {
-  return query<{ line_number: number; reason: string; column_number: number | null; raw_text: string }>(
-    `select line_number, reason, column_number, raw_text from ${target}_etl.rejects
+  return query<{ line_number: number; reason: string; column_number: number | null; raw_text: string; message: string; raw_length: number; raw_sha256: string; raw_bytes_length: number }>(
+    `select line_number, reason, column_number, raw_text, message, raw_length, raw_sha256, length(raw_bytes) as raw_bytes_length from ${target}_etl.rejects
       where run_id = (select max(run_id) from ${target}_etl.runs) and source = $1 order by line_number`,
     [source],
   );
 }
 
 async function sourceFile(source: string) {
-  const rows = await query<{ records: number; rows_loaded: number; rejects: number; line_ending: string; encoding: string }>(
-    `select records, rows_loaded, rejects, line_ending, encoding from ${target}_etl.source_files
+  const rows = await query<{ lines: number; blank_lines: number; records: number; rows_loaded: number; rejects: number; line_ending: string; encoding: string }>(
+    `select lines, blank_lines, records, rows_loaded, rejects, line_ending, encoding from ${target}_etl.source_files
       where run_id = (select max(run_id) from ${target}_etl.runs) and source = $1`,
     [source],
   );
@@ -103,18 +108,155 @@ describe('bronze load', () => {
     const f = await sources({
       cust_info: Buffer.concat([
         Buffer.from([0xef, 0xbb, 0xbf]),
-        Buffer.from(`${headerOf('cust_info')}\n11000,AW00011000,"Jon, ""JJ""","Multi\nline",M,M,2025-10-06\n11001,AW00011001,"",x,S,F,2025-10-06\n`),
+        Buffer.from(`${headerOf('cust_info')}\n11000,AW00011000,"Jon, ""JJ""","Yang",M,M,2025-10-06\n\n11001,AW00011001,"",x,S,F,2025-10-06\n`),
       ]),
     });
     const r = await load(f.dir);
     expect(r.code).toBe(0);
     const rows = await query(`select cst_firstname, cst_lastname, _line_number from ${target}_bronze.cust_info order by _line_number`);
     expect(rows).toEqual([
-      { cst_firstname: 'Jon, "JJ"', cst_lastname: 'Multi\nline', _line_number: 2 },
+      { cst_firstname: 'Jon, "JJ"', cst_lastname: 'Yang', _line_number: 2 },
       { cst_firstname: '', cst_lastname: 'x', _line_number: 4 },
     ]);
-    expect(await sourceFile('cust_info')).toMatchObject({ records: 2, rows_loaded: 2, rejects: 0, line_ending: 'LF', encoding: 'UTF-8 with BOM' });
+    expect(await sourceFile('cust_info')).toMatchObject({ lines: 4, blank_lines: 1, records: 2, rows_loaded: 2, rejects: 0, line_ending: 'LF', encoding: 'UTF-8 with BOM' });
   });
+
+  it('rejects each line of a quoted value that spans lines where the contract allows no line break, and loads the lines around it', async () => {
+    const f = await sources({
+      cust_info: `${headerOf('cust_info')}\r\n${VALID_ROWS.cust_info[0]}\r\n11001,AW00011001,Eugène,"Multi\r\nline",S,F,2025-10-06\r\n${VALID_ROWS.cust_info[2]}\r\n`,
+    });
+    const r = await load(f.dir, ['--max-reject-rate', '0.9']);
+    expect(r.code, r.stderr).toBe(0);
+    const rejects = await rejectsOfLastRun('cust_info');
+    expect(rejects.map((x) => [x.line_number, x.reason, x.column_number, x.raw_text])).toEqual([
+      [3, 'RECORD_LINE_BREAK_IN_FIELD', 4, '11001,AW00011001,Eugène,"Multi'],
+      [4, 'RECORD_LINE_BREAK_IN_FIELD', 4, 'line",S,F,2025-10-06'],
+    ]);
+    expect(rejects[0]!.message).toContain('spans lines 3-4');
+    expect(await sourceFile('cust_info')).toMatchObject({ lines: 5, records: 4, rows_loaded: 2, rejects: 2 });
+    const lines = await query<{ l: string }>(`select _line_number::text as l from ${target}_bronze.cust_info order by _line_number`);
+    expect(lines.map((x) => x.l)).toEqual(['2', '5']);
+  });
+
+  it('loads a quoted value that spans lines where the contract allows line breaks', async () => {
+    const contract = { ...contractFor('cust_info')!, lineBreakColumns: ['cst_lastname'] };
+    const f = await sources({ cust_info: `${headerOf('cust_info')}\n11000,AW00011000,Jon,"Multi\nline",M,M,2025-10-06\n11001,AW00011001,Eve,"two\r\nlines, CRLF",S,F,2025-10-06\n11002,AW00011002,Ann,x,S,F,2025-10-06` });
+    const config = testConfig(target);
+    const [work, ledger] = [await connect(config.connection), await connect(config.connection)];
+    try {
+      await ensureLedger(ledger, config.schemas);
+      const runId = await startRun(ledger, config.schemas, { target, command: 'test' });
+      const result = await loadBronze({ client: work, ledger, schemas: config.schemas, seedsDir: f.dir, runId, maxRejectRate: 0, maxFieldBytes: 65536, contracts: [contract] });
+      expect(result.files[0]).toMatchObject({ lines: 6, rowLines: 5, records: 3, rowsLoaded: 3, rejects: 0 });
+    } finally {
+      await Promise.all([work.end(), ledger.end()]);
+    }
+    const rows = await query(`select cst_lastname, _line_number from ${target}_bronze.cust_info order by _line_number`);
+    expect(rows).toEqual([
+      { cst_lastname: 'Multi\nline', _line_number: 2 },
+      { cst_lastname: 'two\r\nlines, CRLF', _line_number: 4 },
+      { cst_lastname: 'x', _line_number: 6 },
+    ]);
+  });
+
+  it('costs a stray quote only its own line: the sales lines after it load', async () => {
+    const lines = [
+      'SO43697,BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578',
+      'SO43698,"BK-R93R-62,11001,20101229,20110105,20110110,3578,1,3578',
+      'SO43699,BK-R93R-62,11002,20101229,20110105,20110110,3578,1,3578',
+      'SO43700,BK-R93R-62,11003,20101229,20110105,20110110,3578,1,3578',
+      'SO43701,FR",11004,20101229,20110105,20110110,3578,1,3578',
+      'SO43702,BK-R93R-62,11005,20101229,20110105,20110110,3578,1,3578',
+    ];
+    const f = await sources({ sales_details: `${headerOf('sales_details')}\r\n${lines.join('\r\n')}\r\n` });
+    const r = await load(f.dir, ['--max-reject-rate', '0.5']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await rejectsOfLastRun('sales_details')).map((x) => [x.line_number, x.reason, x.column_number])).toEqual([[3, 'RECORD_UNCLOSED_QUOTE', 2]]);
+    const rows = await query<{ n: string; k: string }>(`select sls_ord_num as n, sls_prd_key as k from ${target}_bronze.sales_details order by _line_number`);
+    expect(rows.map((x) => x.n)).toEqual(['SO43697', 'SO43699', 'SO43700', 'SO43701', 'SO43702']);
+    expect(rows[3]!.k).toBe('FR"');
+    expect(await sourceFile('sales_details')).toMatchObject({ lines: 7, rows_loaded: 5, rejects: 1 });
+  });
+
+  it('loads a file with CR-only line endings, small or over 1 MiB', async () => {
+    const small = await sources({ px_cat_g1v2: `${headerOf('px_cat_g1v2')}\r${VALID_ROWS.px_cat_g1v2.join('\r')}\r` });
+    let r = await load(small.dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await query(`select id, maintenance, _line_number from ${target}_bronze.px_cat_g1v2 order by _line_number`)).toEqual([
+      { id: 'CO_RF', maintenance: 'Yes', _line_number: 2 },
+      { id: 'BI_RB', maintenance: 'Yes', _line_number: 3 },
+    ]);
+    expect(await sourceFile('px_cat_g1v2')).toMatchObject({ lines: 3, rows_loaded: 2, rejects: 0, line_ending: 'CR' });
+    const big = await sources({ sales_details: manySalesLines(20_000).replace(/\r\n/g, '\r') });
+    r = await load(big.dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await sourceFile('sales_details')).toMatchObject({ lines: 20_001, rows_loaded: 20_000, rejects: 0, line_ending: 'CR' });
+  });
+
+  const encodings: [string, Buffer][] = (() => {
+    const text = `${headerOf('loc_a101')}\r\n${VALID_ROWS.loc_a101[0]}\r\n`;
+    const le = Buffer.from(text, 'utf16le');
+    const be = Buffer.from(le).swap16();
+    const le32 = Buffer.alloc(text.length * 4);
+    for (let i = 0; i < text.length; i++) le32.writeUInt32LE(text.charCodeAt(i), i * 4);
+    const be32 = Buffer.from(le32).swap32();
+    return [
+      ['UTF-16LE', Buffer.concat([Buffer.from([0xff, 0xfe]), le])],
+      ['UTF-16LE', le],
+      ['UTF-16BE', Buffer.concat([Buffer.from([0xfe, 0xff]), be])],
+      ['UTF-16BE', be],
+      ['UTF-32LE', Buffer.concat([Buffer.from([0xff, 0xfe, 0, 0]), le32])],
+      ['UTF-32BE', be32],
+    ];
+  })();
+  for (const [encoding, bytes] of encodings) {
+    it(`stops with exit 1 naming ${encoding}${bytes[0] === 0xff || bytes[0] === 0xfe || bytes[2] === 0xfe ? ' (BOM)' : ''} and how to convert it`, async () => {
+      const f = await sources({ loc_a101: bytes });
+      const r = await load(f.dir);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('BRONZE_FILE_ENCODING');
+      expect(r.stderr).toContain(`encoded as ${encoding}`);
+      expect(r.stderr).toContain(`iconv -f ${encoding} -t UTF-8`);
+      expect(r.stderr).toContain('loc_a101.csv');
+    });
+  }
+
+  for (const [name, content] of [
+    ['only a header', `${headerOf('sales_details')}\r\n`],
+    ['a header without a line end', headerOf('sales_details')],
+    ['only blank lines after the header', `${headerOf('sales_details')}\r\n\r\n\r\n`],
+  ] as const) {
+    it(`fails the run with exit 1 when a required source has ${name}, and publishes nothing`, async () => {
+      const before = await loadGoodBronze();
+      const f = await sources({ sales_details: content });
+      const r = await load(f.dir);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('BRONZE_SOURCE_EMPTY');
+      expect(r.stderr).toContain('sales_details.csv');
+      expect(await allBronzeChecksums()).toEqual(before);
+    });
+  }
+
+  it('rejects a 64 MB line over --max-field-bytes in bounded memory, keeping its first 64 KiB, length and sha256', async () => {
+    const f = await sources();
+    const line = Buffer.alloc(64 << 20, 'x');
+    await f.write('cust_az12', Buffer.concat([Buffer.from(`${headerOf('cust_az12')}\n${VALID_ROWS.cust_az12[0]}\n`), line, Buffer.from(`\n${VALID_ROWS.cust_az12[1]}\n`)]));
+    // a child process, so that its peak RSS is the load's alone
+    const script = `import { main } from './src/cli/main.ts';
+      const code = await main(process.argv.slice(1), { env: { DATABASE_URL: ${JSON.stringify(TEST_DATABASE_URL)}, ETL_LOG_FORMAT: 'json' } });
+      process.stdout.write(JSON.stringify({ code, maxRssMb: process.resourceUsage().maxRSS / 1024 }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, 'load', '--seeds', f.dir, '--target', target, '--max-field-bytes', '1000', '--max-reject-rate', '0.5', '--jobs', '1'], { maxBuffer: 1 << 24 });
+    const { code, maxRssMb } = JSON.parse(stdout.slice(stdout.lastIndexOf('{"code"'))) as { code: number; maxRssMb: number };
+    expect(code).toBe(0);
+    expect(maxRssMb).toBeLessThan(250);
+    const rejects = await rejectsOfLastRun('cust_az12');
+    expect(rejects.map((x) => [x.line_number, x.reason, x.column_number, x.raw_length, x.raw_bytes_length, x.raw_text.length])).toEqual([[3, 'RECORD_FIELD_TOO_LARGE', 1, 64 << 20, 65536, 65536]]);
+    expect(rejects[0]!.raw_sha256).toBe(sha256(line));
+    expect(rejects[0]!.message).toContain('limit of 1000 bytes (--max-field-bytes)');
+    expect(await sourceFile('cust_az12')).toMatchObject({ lines: 4, rows_loaded: 2, rejects: 1 });
+    await fs.rm(f.dir, { recursive: true, force: true });
+  });
+
 
   const badCases: [string, string | Buffer, string, number, string][] = [
     ['a missing field', '11000,AW00011000,Jon,Yang,M,M', 'RECORD_FIELD_COUNT', 3, '11000,AW00011000,Jon,Yang,M,M'],
@@ -123,7 +265,8 @@ describe('bronze load', () => {
     ['text after a closing quote', '11000,AW00011000,"Jon"x,Yang,M,M,2025-10-06', 'RECORD_INVALID_QUOTE', 3, '11000,AW00011000,"Jon"x,Yang,M,M,2025-10-06'],
     ['invalid UTF-8', Buffer.concat([Buffer.from('11000,AW00011000,J'), Buffer.from([0xff]), Buffer.from('n,Yang,M,M,2025-10-06')]), 'RECORD_INVALID_UTF8', 3, '11000,AW00011000,J\ufffdn,Yang,M,M,2025-10-06'],
     ['a NUL byte', '11000,AW00011000,Jon\0,Yang,M,M,2025-10-06', 'RECORD_NUL_BYTE', 3, '11000,AW00011000,Jon\u2400,Yang,M,M,2025-10-06'],
-    ['a field over the size limit', `11000,AW00011000,${'J'.repeat(70_000)},Yang,M,M,2025-10-06`, 'RECORD_FIELD_TOO_LARGE', 3, `11000,AW00011000,${'J'.repeat(70_000)},Yang,M,M,2025-10-06`],
+    ['a field over the size limit', `11000,AW00011000,${'J'.repeat(70_000)},Yang,M,M,2025-10-06`, 'RECORD_FIELD_TOO_LARGE', 3, `11000,AW00011000,${'J'.repeat(70_000)}`.slice(0, 65536)],
+    ['a CR inside an unquoted field', '11000,AW00011000,Jon\rJJ,Yang,M,M,2025-10-06', 'RECORD_STRAY_LINE_BREAK', 3, '11000,AW00011000,Jon\rJJ,Yang,M,M,2025-10-06'],
   ];
   for (const [name, badLine, reason, line, raw] of badCases) {
     it(`rejects ${name} with ${reason}, keeps the raw text, and loses nothing`, async () => {
@@ -135,7 +278,9 @@ describe('bronze load', () => {
       const rejects = await rejectsOfLastRun('cust_info');
       expect(rejects.map((x) => [x.line_number, x.reason])).toEqual([[line, reason]]);
       expect(rejects[0]!.raw_text).toBe(raw);
-      expect(await sourceFile('cust_info')).toMatchObject({ records: 4, rows_loaded: 3, rejects: 1 });
+      const bytes = typeof badLine === 'string' ? Buffer.from(badLine) : badLine;
+      expect([rejects[0]!.raw_length, rejects[0]!.raw_sha256, rejects[0]!.raw_bytes_length]).toEqual([bytes.length, sha256(bytes), Math.min(bytes.length, 65536)]);
+      expect(await sourceFile('cust_info')).toMatchObject({ lines: 5, records: 4, rows_loaded: 3, rejects: 1 });
       const lines = await query<{ l: string }>(`select _line_number::text as l from ${target}_bronze.cust_info order by _line_number`);
       expect(lines.map((x) => x.l)).toEqual(['2', '4', '5']);
     });
