@@ -8,20 +8,29 @@
 -- (order_number, product_key): 'exact_duplicate' (every source field equal to a later line: collapsed
 -- into it), 'conflicting_duplicate' (a later line with the same key differs: the later line wins),
 -- else 'unique'.
--- Dates: YYYYMMDD, 8 digits, a real calendar date within 1900-01-01 .. as_of + 1 year, else NULL.
--- The original dbt project crashed on an impossible date such as 20131345; here make_date is only
--- reached with a year, month and day already checked to form a real date.
--- A missing order date is repaired from another line of the same order (the earliest valid one),
--- else from ship_date minus the modal ship lead time (silver.int_sales_ship_lead_time);
--- order_date_source says which ('source', 'order', 'ship').
+-- Dates: YYYYMMDD, 8 digits, a real calendar date, else invalid (NULL). The original dbt project
+-- crashed on an impossible date such as 20131345; here make_date is only reached with a year, month
+-- and day already checked to form a real date. A real date must also lie in the plausible range of
+-- silver.int_sales_date_range (a year before the first product version .. as_of + 1 year):
+-- - an order date outside it (1900-01-01, 20990101) is implausible: the line is quarantined
+--   (order_date_implausible), never repaired, since the source states a date and it is wrong; nor
+--   does it repair another line of its order;
+-- - a ship or due date outside it becomes NULL like an impossible one (ship_date_invalid,
+--   due_date_invalid) and the line is kept: those dates describe the line, the order date places it
+--   in time; a NULL ship date repairs no order date.
+-- A missing or invalid order date is repaired from another line of the same order (the earliest
+-- plausible one), else from ship_date minus the modal ship lead time
+-- (silver.int_sales_ship_lead_time); order_date_source says which ('source', 'order', 'ship'). A
+-- repaired date that falls before the range (a ship date within the lead time of its start) is
+-- implausible too.
 -- Money in numeric (no integer division): a negative price is a sign error (abs); quantity must be a
 -- whole number >= 1, else sales / price when both are valid and that is whole; a missing or zero price
 -- is sales / quantity rounded to cents; sales_amount is always quantity * price, recomputed (and
 -- counted) when the source sales is missing, <= 0 or different. The original divided by a price that
 -- can be 0. amount_repair lists the repairs applied (comma-separated), NULL when untouched.
 -- line_status: the duplicate status when not 'unique', else the first quarantine rule that applies in
--- this order: 'order_date_unknown', 'sales_amount_unknown' (neither a valid price nor valid sales),
--- 'sales_quantity_invalid'; else 'kept'.
+-- this order: 'order_date_implausible', 'order_date_unknown', 'sales_amount_unknown' (neither a valid
+-- price nor valid sales), 'sales_quantity_invalid'; else 'kept'.
 --
 -- Cost (6M lines): one sort of the lines by (order_number, product_key, source fields) serves the
 -- two windows, compared bytewise (collate "C": grouping needs equality, not a linguistic order;
@@ -29,12 +38,7 @@
 -- gold.fact_sales' key at scale 100). Only what the windows need rides through the sort; the other
 -- fields are parsed after it, once per line. The whole model: 68-72 s of server CPU at scale 100,
 -- 81 s before these changes; README "Performance" says where it goes.
-with valid_dates as materialized (
-  -- one row: the latest valid date, computed once (materialized) instead of once per line
-  select (current_setting('medallion.as_of')::date + interval '1 year')::date as latest_valid_date
-),
-
-sales_rows as (
+with sales_rows as (
   select
     _source_file as source_file,
     _line_number as line_number,
@@ -53,12 +57,12 @@ sales_rows as (
   offset 0  -- a fence: each pattern runs once per line, not once per reference below
 ),
 
-order_dates as (
+real_order_dates as (
   -- the date built once per line, before the sort, instead of once per reference after it
   select
     sales_rows.*,
     case
-      when order_date_digits / 10000 >= 1900
+      when order_date_digits / 10000 >= 1
         and order_date_digits / 100 % 100 between 1 and 12
         and order_date_digits % 100 between 1 and (
           case
@@ -71,12 +75,20 @@ order_dates as (
             when order_date_digits / 100 % 100 in (4, 6, 9, 11) then 30
             else 31
           end)
-        and make_date(order_date_digits / 10000, order_date_digits / 100 % 100, order_date_digits % 100) <= latest_valid_date
         then make_date(order_date_digits / 10000, order_date_digits / 100 % 100, order_date_digits % 100)
-    end as order_date_parsed
+    end as order_date_real
   from sales_rows
-  cross join valid_dates
   offset 0  -- a fence: see above
+),
+
+order_dates as (
+  select
+    real_order_dates.*,
+    case when order_date_real between date_range.earliest_plausible_date and date_range.latest_plausible_date then order_date_real end as order_date_parsed,
+    coalesce(order_date_real not between date_range.earliest_plausible_date and date_range.latest_plausible_date, false) as order_date_implausible
+  from real_order_dates
+  cross join silver.int_sales_date_range as date_range
+  offset 0  -- a fence: the range is checked once per line
 ),
 
 ranked_lines as (
@@ -127,7 +139,7 @@ other_dates as (
   select
     classified_lines.*,
     case
-      when ship_date_digits / 10000 >= 1900
+      when ship_date_digits / 10000 >= 1
         and ship_date_digits / 100 % 100 between 1 and 12
         and ship_date_digits % 100 between 1 and (
           case
@@ -140,11 +152,12 @@ other_dates as (
             when ship_date_digits / 100 % 100 in (4, 6, 9, 11) then 30
             else 31
           end)
-        and make_date(ship_date_digits / 10000, ship_date_digits / 100 % 100, ship_date_digits % 100) <= latest_valid_date
+        and make_date(ship_date_digits / 10000, ship_date_digits / 100 % 100, ship_date_digits % 100)
+          between date_range.earliest_plausible_date and date_range.latest_plausible_date
         then make_date(ship_date_digits / 10000, ship_date_digits / 100 % 100, ship_date_digits % 100)
     end as ship_date,
     case
-      when due_date_digits / 10000 >= 1900
+      when due_date_digits / 10000 >= 1
         and due_date_digits / 100 % 100 between 1 and 12
         and due_date_digits % 100 between 1 and (
           case
@@ -157,14 +170,16 @@ other_dates as (
             when due_date_digits / 100 % 100 in (4, 6, 9, 11) then 30
             else 31
           end)
-        and make_date(due_date_digits / 10000, due_date_digits / 100 % 100, due_date_digits % 100) <= latest_valid_date
+        and make_date(due_date_digits / 10000, due_date_digits / 100 % 100, due_date_digits % 100)
+          between date_range.earliest_plausible_date and date_range.latest_plausible_date
         then make_date(due_date_digits / 10000, due_date_digits / 100 % 100, due_date_digits % 100)
     end as due_date,
     abs(price_value) > 0 as price_is_valid,
     sales_value > 0 as sales_is_valid,
-    quantity_value >= 1 and quantity_value = trunc(quantity_value) and quantity_value < 1000000000 as quantity_is_valid
+    quantity_value >= 1 and quantity_value = trunc(quantity_value) and quantity_value < 1000000000 as quantity_is_valid,
+    date_range.earliest_plausible_date
   from classified_lines
-  cross join valid_dates
+  cross join silver.int_sales_date_range as date_range
   offset 0  -- a fence: the dates and checks are computed once per line
 ),
 
@@ -185,12 +200,16 @@ quantities as (
 repaired_lines as (
   select
     quantities.*,
-    coalesce(
-      order_date_parsed,
-      case when order_number is not null then earliest_order_date_of_order end,
-      ship_date - lead_time.lead_days
-    ) as order_date,
     case
+      when not order_date_implausible then
+        coalesce(
+          order_date_parsed,
+          case when order_number is not null then earliest_order_date_of_order end,
+          ship_date - lead_time.lead_days
+        )
+    end as order_date,
+    case
+      when order_date_implausible then null
       when order_date_parsed is not null then 'source'
       when order_number is not null and earliest_order_date_of_order is not null then 'order'
       when ship_date - lead_time.lead_days is not null then 'ship'
@@ -226,6 +245,7 @@ decided_lines as (
     amounts.*,
     case
       when duplicate_status <> 'unique' then duplicate_status
+      when order_date_implausible or order_date < earliest_plausible_date then 'order_date_implausible'
       when order_date is null then 'order_date_unknown'
       when not coalesce(sales_is_valid, false) and not coalesce(price_is_valid, false) then 'sales_amount_unknown'
       when quantity is null then 'sales_quantity_invalid'
@@ -252,8 +272,10 @@ select
   price_repair,
   sales_repair,
   nullif(concat_ws(',', quantity_repair, price_repair, sales_repair), '') as amount_repair,
-  -- a date present in the source but not valid (the rules order_date_invalid, ship_date_invalid ...)
-  nullif(btrim(sls_order_dt), '') is not null and order_date_parsed is null as order_date_invalid,
+  -- a date present in the source but not valid (the rules order_date_invalid, ship_date_invalid ...);
+  -- an order date that is real but outside the plausible range is implausible, not invalid
+  nullif(btrim(sls_order_dt), '') is not null and order_date_real is null as order_date_invalid,
+  order_date_implausible,
   nullif(btrim(sls_ship_dt), '') is not null and ship_date is null as ship_date_invalid,
   nullif(btrim(sls_due_dt), '') is not null and due_date is null as due_date_invalid,
   duplicate_status,

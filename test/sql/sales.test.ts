@@ -1,7 +1,8 @@
 /**
  * silver.sales_clean and its rules (sql/silver/int_sales_ship_lead_time, int_sales_lines,
  * sales_clean, sales_quarantine): one small inline set of the six source files, one real build
- * (as_of 2014-01-29, so order dates are valid from 1900-01-01 to 2015-01-29), then one test per named
+ * (as_of 2014-01-29 and products from 2010-01-01, so dates are plausible from 2009-01-01 to
+ * 2015-01-29: silver.int_sales_date_range), then one test per named
  * rule — the input line's output in silver.sales_clean (or its quarantine row) and the rule's count.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,8 +30,8 @@ const SALES = [
   'SO10,BK-R93R-62,11000,32154,20130908,20130913,100,1,100', // order_date_invalid (short) -> from ship
   'SO11,BK-R93R-62,11000,99999999,20130808,20130813,100,1,100', // order_date_invalid (8 digits, no date) -> from ship
   'SO12,BK-R93R-62,11000,,20130708,20130713,100,1,100', // blank: not 'invalid', but repaired from ship
-  'SO13,BK-R93R-62,11000,20150130,20130608,20130613,100,1,100', // order_date_invalid (after as_of + 1 year) -> from ship
-  'SO14,BK-R93R-62,11000,18991231,20130508,20130513,100,1,100', // order_date_invalid (before 1900) -> from ship
+  'SO13,BK-R93R-62,11000,20150130,20130608,20130613,100,1,100', // order_date_implausible (after as_of + 1 year)
+  'SO14,BK-R93R-62,11000,18991231,20130508,20130513,100,1,100', // order_date_implausible (before 1900)
   'SO15,BK-R93R-62,11001,20130401,20130408,20130413,100,1,100', // clean line of a two-line order
   'SO15,FR-R92B-58,11001,0,20130408,20130413,50,1,50', // order_date_invalid -> order_date_from_order
   'SO16,BK-R93R-62,11000,,,20130113,100,1,100', // order_date_unknown (no order date, no ship date)
@@ -54,6 +55,13 @@ const SALES = [
   'SO34,BK-R93R-62,11000,20130601,20130608,,20,1,20', // sales_exact_duplicate_collapsed: a copy of the third line,
   'SO34,BK-R93R-62,11000,20130601,20130608,,30,1,30', //   not of the line after it (sales_conflicting_duplicate);
   'SO34,BK-R93R-62,11000,20130601,20130608,,20,1,20', //   kept: the latest (the blank due dates compare equal)
+  'SO35,BK-R93R-62,11000,19000101,19000108,19000113,100,1,100', // order_date_implausible (a real date; ship, due NULL too)
+  'SO36,BK-R93R-62,11000,20081231,20090107,20090112,100,1,100', // order_date_implausible (the day before the range)
+  'SO37,BK-R93R-62,11000,20090101,20090108,20090113,100,1,100', // kept: the first plausible day
+  'SO38,BK-R93R-62,11000,19000101,20130918,20130923,100,1,100', // order_date_implausible, and repairs no other line:
+  'SO38,FR-R92B-58,11000,0,20130918,20130923,50,1,50', //   order_date_invalid -> from ship (2013-09-11), not 1900-01-01
+  'SO39,BK-R93R-62,11001,20130601,19000108,20991231,100,1,100', // ship_date_invalid, due_date_invalid: outside the range
+  'SO40,BK-R93R-62,11001,,20090103,20090108,100,1,100', // order_date_implausible: from ship, 2008-12-27 is before the range
 ];
 
 function lineOf(prefix: string, nth = 0): number {
@@ -117,12 +125,14 @@ const EXPECTED_COUNTS = {
   sales_key_missing: 4,
   sales_exact_duplicate_collapsed: 2,
   sales_conflicting_duplicate: 2,
-  order_date_invalid: 8,
-  order_date_from_ship: 8,
+  order_date_invalid: 7,
+  order_date_from_ship: 7,
   order_date_from_order: 1,
+  order_date_implausible: 6,
   order_date_unknown: 1,
-  ship_date_invalid: 1,
-  due_date_invalid: 1,
+  sales_before_first_product_version: 1, // SO37, a year before the product's first version
+  ship_date_invalid: 3,
+  due_date_invalid: 3,
   price_derived: 2,
   price_negative_abs: 1,
   sales_amount_recomputed: 4,
@@ -177,14 +187,33 @@ describe('silver.sales_clean: one test per rule', () => {
     expect(await db.ruleCount('sales_conflicting_duplicate')).toBe(2);
   });
 
-  it('order_date_invalid: 20131345, 0, 5489, 32154, 99999999, after as_of + 1 year, before 1900 -> NULL, never a crash', async () => {
-    for (const order of ['SO7', 'SO8', 'SO9', 'SO10', 'SO11', 'SO13', 'SO14']) {
+  it('order_date_invalid: 20131345, 0, 5489, 32154, 99999999 -> NULL, never a crash', async () => {
+    for (const order of ['SO7', 'SO8', 'SO9', 'SO10', 'SO11']) {
       expect((await clean(order)).order_date_source, order).toBe('ship');
     }
     expect((await clean('SO15', 'FR-R92B-58')).order_date_source).toBe('order');
+    expect((await clean('SO38', 'FR-R92B-58')).order_date_source).toBe('ship');
     // a blank order date is missing, not invalid: repaired, but not counted by this rule
     expect((await clean('SO12')).order_date_source).toBe('ship');
-    expect(await db.ruleCount('order_date_invalid')).toBe(8);
+    expect(await db.ruleCount('order_date_invalid')).toBe(7);
+  });
+
+  it('order_date_implausible: a real order date outside the plausible range -> quarantined, never repaired', async () => {
+    expect(await db.one('select earliest_plausible_date::text as earliest, latest_plausible_date::text as latest from silver.int_sales_date_range')).toEqual({
+      earliest: '2009-01-01', // a year before the first product version (2010-01-01)
+      latest: '2015-01-29', // as_of + 1 year
+    });
+    const rows = await db.quarantined('order_date_implausible');
+    expect(rows.map((r) => r.line_number)).toEqual([lineOf('SO13,'), lineOf('SO14,'), lineOf('SO35,'), lineOf('SO36,'), lineOf('SO38,'), lineOf('SO40,')]);
+    expect(rows[2]).toMatchObject({ model: 'silver.sales_clean', values: { sls_ord_num: 'SO35', sls_order_dt: '19000101' } });
+    expect(rows[2]?.message).toMatch(/plausible range/);
+    for (const o of ['SO13', 'SO14', 'SO35', 'SO36', 'SO40']) await notInSilver(o);
+    // the first plausible day is kept; the implausible line of SO38 repairs no other line of its order
+    expect(await clean('SO37')).toMatchObject({ order_date: '2009-01-01', order_date_source: 'source' });
+    expect(await clean('SO38', 'FR-R92B-58')).toMatchObject({ order_date: '2013-09-11', order_date_source: 'ship' });
+    expect(await db.rows(`select 1 from silver.sales_clean where order_number = 'SO38' and product_key = 'BK-R93R-62'`)).toEqual([]);
+    expect(await db.one(`select min(order_date)::text as first, max(customer_tenure_days)::int as tenure from gold.fact_sales`)).toEqual({ first: '2009-01-01', tenure: 1795 }); // 2009-01-01 .. 2013-12-01
+    expect(await db.ruleCount('order_date_implausible')).toBe(6);
   });
 
   it('order_date_from_ship: no order date on any line of the order -> ship date minus the modal lead time (7 days)', async () => {
@@ -193,17 +222,16 @@ describe('silver.sales_clean: one test per rule', () => {
       `select order_number, order_date::text as order_date from silver.sales_clean where order_date_source = 'ship' order by order_date`,
     );
     expect(repaired).toEqual([
-      { order_number: 'SO14', order_date: '2013-05-01' },
-      { order_number: 'SO13', order_date: '2013-06-01' },
       { order_number: 'SO12', order_date: '2013-07-01' },
       { order_number: 'SO11', order_date: '2013-08-01' },
       { order_number: 'SO10', order_date: '2013-09-01' },
+      { order_number: 'SO38', order_date: '2013-09-11' },
       { order_number: 'SO9', order_date: '2013-10-01' },
       { order_number: 'SO8', order_date: '2013-11-01' },
       { order_number: 'SO7', order_date: '2013-12-01' },
     ]);
     expect(await clean('SO7')).toMatchObject({ ship_date: '2013-12-08', due_date: '2013-12-13', amount_repair: null });
-    expect(await db.ruleCount('order_date_from_ship')).toBe(8);
+    expect(await db.ruleCount('order_date_from_ship')).toBe(7);
   });
 
   it('order_date_from_order: an invalid order date is taken from another line of the same order', async () => {
@@ -226,14 +254,17 @@ describe('silver.sales_clean: one test per rule', () => {
     expect(await db.ruleCount('order_date_unknown')).toBe(1);
   });
 
-  it('ship_date_invalid: an impossible ship date becomes NULL; the line is kept', async () => {
+  it('ship_date_invalid: an impossible ship date, or one outside the plausible range, becomes NULL; the line is kept', async () => {
     expect(await clean('SO17')).toMatchObject({ order_date: '2013-02-01', order_date_source: 'source', ship_date: null, due_date: '2013-02-13' });
-    expect(await db.ruleCount('ship_date_invalid')).toBe(1);
+    expect(await clean('SO39')).toMatchObject({ order_date: '2013-06-01', order_date_source: 'source', ship_date: null });
+    // SO17, SO39 and the quarantined SO35 (1900-01-08)
+    expect(await db.ruleCount('ship_date_invalid')).toBe(3);
   });
 
-  it('due_date_invalid: a due date that is not 8 digits becomes NULL; the line is kept', async () => {
+  it('due_date_invalid: a due date that is not 8 digits, or outside the plausible range, becomes NULL; the line is kept', async () => {
     expect(await clean('SO18')).toMatchObject({ order_date: '2013-02-02', ship_date: '2013-02-09', due_date: null });
-    expect(await db.ruleCount('due_date_invalid')).toBe(1);
+    expect(await clean('SO39')).toMatchObject({ due_date: null }); // 2099-12-31
+    expect(await db.ruleCount('due_date_invalid')).toBe(3);
   });
 
   it('price_derived: an empty or zero price = sales / quantity', async () => {
@@ -315,7 +346,7 @@ describe('silver.sales_clean: the rest of the contract', () => {
     const entries = await db.reconciliation();
     for (const e of entries) expect(e.accounted, `${e.source}: ${JSON.stringify(e.parts)}`).toBe(e.bronze);
     const sales = entries.find((e) => e.source === 'sales_details');
-    // 40 lines: 4 key missing + 2 conflicting + 1 order date unknown + 3 quantity + 2 amount quarantined, 2 collapsed
-    expect(sales).toMatchObject({ bronze: SALES.length, parts: { fact_sales: 26, quarantined: 12, collapsed: 2 } });
+    // 47 lines: 4 key missing + 2 conflicting + 6 implausible + 1 order date unknown + 3 quantity + 2 amount quarantined, 2 collapsed
+    expect(sales).toMatchObject({ bronze: SALES.length, parts: { fact_sales: 27, quarantined: 18, collapsed: 2 } });
   });
 });
