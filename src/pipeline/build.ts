@@ -20,7 +20,7 @@ import { lastCommittedExport, lastTimings, recordAsOf, recordPublication } from 
 import { assertLockHeldInTransaction } from '../runs/lock.ts';
 import { formatTable, type Logger } from '../runs/logger.ts';
 import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
-import { type BuildResult, bronzeMegabytes, buildModels, compileSql, estimateFromSizes, loadProject, measuredElseGuessed, type Grants, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
+import { type BuildResult, bronzeMegabytes, buildModels, compileSql, estimateFromSizes, loadProject, measuredElseGuessed, dropPreviousVersions, type Grants, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -146,6 +146,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         prevSuffix: String(ctx.runId),
         grants,
         signal: ctx.signal,
+        dropPrevious: false,
         insideTransaction: async (tx) => {
           await assertLockHeldInTransaction(tx, config.target);
           await recordPublication(tx, config.schemas, ctx.runId, exportsVersion, inputFiles);
@@ -153,11 +154,19 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       });
       ctx.published = true;
       for (const c of result.carried) logger.event('publish_carried', { object: c }, `  kept your ${c} on the new version`);
-      for (const l of result.leftovers) logger.event('publish_leftover', { schema: l.schema, reason: l.reason }, `  warning: ${l.schema} is kept: ${l.reason}`);
+      kept = result.kept;
       return result;
     });
+  let kept: ReadonlyMap<string, string> = new Map();
+  // After the commit point and after both halves are published: the previous versions go.
+  const dropPrevious = async () => {
+    for (const l of await dropPreviousVersions(ctx.ledger, config.schemas, { kept, signal: ctx.signal })) {
+      logger.event('publish_leftover', { schema: l.schema, reason: l.reason }, `  warning: ${l.schema} is kept: ${l.reason}`);
+    }
+  };
   if (config.export.skip) {
     await publish(null);
+    await dropPrevious();
     logger.event('published', { schemas: [config.schemas.silver, config.schemas.gold] }, `published ${config.schemas.silver} and ${config.schemas.gold} (exports skipped)`);
     return;
   }
@@ -184,6 +193,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       onLateSignal: () => logger.event('late_signal', {}, '  a signal arrived after the commit point: the publish was finished'),
     }),
   );
+  await dropPrevious();
   ctx.summary.exports = Object.entries(exported.manifest.tables).map(([table, t]) => ({ table, rows: t.rows, files: t.files.map((f) => ({ path: f.path, bytes: f.bytes })) }));
   logger.event('published', { schemas: [config.schemas.silver, config.schemas.gold], exports: exported.exportsDir }, `published ${config.schemas.silver}, ${config.schemas.gold} and ${path.relative(process.cwd(), exported.exportsDir) || '.'}/`);
 }

@@ -15,7 +15,7 @@ export { bronzeMegabytes, estimateFromSizes, measuredElseGuessed, type SizeEstim
 export { orderModels } from './graph.ts';
 export { type LoadProjectOptions, loadProject } from './project.ts';
 export { DEFAULT_MEMORY, type MemorySettings } from './session.ts';
-export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, publishModels } from './publish.ts';
+export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, dropPreviousVersions, publishModels } from './publish.ts';
 export type {
   ColumnSpec,
   Layer,

@@ -46,6 +46,12 @@ export interface PublishOptions {
   insideTransaction?: (client: Client) => Promise<void>;
   /** Checked just before the commit: a signal before the commit point publishes nothing. */
   signal?: AbortSignal;
+  /**
+   * Drop the `__prev` schemas right after the commit (default). A caller with a second half to
+   * finish after the commit (the export folder's switch) says false and calls
+   * `dropPreviousVersions` once that is done.
+   */
+  dropPrevious?: boolean;
 }
 
 export interface PublishResult {
@@ -55,6 +61,8 @@ export interface PublishResult {
   leftovers: { schema: string; reason: string }[];
   /** The user's objects carried over to the new version (views recreated, objects moved). */
   carried: string[];
+  /** `__prev` schemas the user's objects keep alive, with the reason (for dropPreviousVersions). */
+  kept: ReadonlyMap<string, string>;
   seconds: number;
 }
 
@@ -146,11 +154,8 @@ export async function publishModels(client: Client, schemas: SchemaNames, option
     throw publishError(err, lockTimeout);
   }
 
-  // Committed. A signal from here on skips only the clean-up, which a later publish does.
-  const leftovers = options.signal?.aborted
-    ? [{ schema: pairs.map((p) => p.prev).join(', '), reason: 'interrupted after the commit point; dropped by the next publish' }]
-    : await dropPreviousVersions(client, schemas, lockTimeout, kept);
-  return { published: pairs.map((p) => p.published), leftovers, carried, seconds: (performance.now() - started) / 1000 };
+  const leftovers = options.dropPrevious === false ? [] : await dropPreviousVersions(client, schemas, { lockTimeout, kept, signal: options.signal });
+  return { published: pairs.map((p) => p.published), leftovers, carried, kept, seconds: (performance.now() - started) / 1000 };
 }
 
 /**
@@ -309,8 +314,15 @@ async function attempt(client: Client, sql: string): Promise<true | string> {
  * Drops every `<silver|gold>__prev_*` schema of the target (this publish's and any an earlier one
  * left), each in its own transaction: our views, then our tables, then the schema, none with
  * CASCADE, so a user's object that still depends on one stops the drop instead of being dropped.
+ * Clean-up only, after the commit point: a signal skips it (a later publish does it).
  */
-async function dropPreviousVersions(client: Client, schemas: SchemaNames, lockTimeout: string, kept: Map<string, string>): Promise<{ schema: string; reason: string }[]> {
+export async function dropPreviousVersions(
+  client: Client,
+  schemas: SchemaNames,
+  options: { lockTimeout?: string; kept?: ReadonlyMap<string, string>; signal?: AbortSignal } = {},
+): Promise<{ schema: string; reason: string }[]> {
+  const lockTimeout = options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
+  const kept = options.kept ?? new Map<string, string>();
   const { rows } = await client.query<{ nspname: string }>(
     `select nspname from pg_namespace where starts_with(nspname, $1) or starts_with(nspname, $2) or nspname = any($3) order by nspname`,
     [`${schemas.silver}__prev_`, `${schemas.gold}__prev_`, [`${schemas.silver}_prev`, `${schemas.gold}_prev`]],
@@ -322,7 +334,7 @@ async function dropPreviousVersions(client: Client, schemas: SchemaNames, lockTi
     const suffix = schema.slice(schema.lastIndexOf('_prev') + '_prev'.length);
     // Our gold views read the silver tables of their version: silver goes only after its gold.
     const goldKept = schema.startsWith(schemas.silver) ? leftovers.find((l) => l.schema.startsWith(schemas.gold) && l.schema.endsWith(`_prev${suffix}`)) : undefined;
-    const reason = kept.get(schema) ?? (goldKept ? `read by ${goldKept.schema}, which is kept` : await dropSchemaRestrict(client, schema, lockTimeout));
+    const reason = kept.get(schema) ?? (goldKept ? `read by ${goldKept.schema}, which is kept` : options.signal?.aborted ? 'interrupted; dropped by the next publish' : await dropSchemaRestrict(client, schema, lockTimeout));
     if (reason) leftovers.push({ schema, reason });
   }
   return leftovers;
