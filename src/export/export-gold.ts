@@ -25,6 +25,7 @@ import path from 'node:path';
 import type { ConnectionConfig, SchemaNames } from '../config.ts';
 import { type Client, connect } from '../db/client.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
+import { failpoint } from '../failpoints.ts';
 import { type ColumnDescription, EXPORT_FORMAT_VERSION, exportTable, type ExportTableResult } from './export-table.ts';
 import { createStaging, currentVersion, exportEntryNames, ioError, MANIFEST_FILE, openExportsDir, reconcileExports, sealVersion, switchTo, versionName } from './exports-dir.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
@@ -117,7 +118,9 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
     options.signal?.throwIfAborted();
     versionPath = await sealVersion(dirs, stagingDir, version);
     options.signal?.throwIfAborted();
+    failpoint('before-commit');
     await options.commit?.(versionPath);
+    failpoint('after-commit');
   } catch (err) {
     await removeQuietly(versionPath ?? stagingDir);
     if (options.signal?.aborted && options.signal.reason instanceof MedallionError) throw options.signal.reason;

@@ -153,6 +153,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         },
       });
       ctx.published = true;
+      logger.event('publish_committed', { exports_version: exportsVersion }, `  committed: ${config.schemas.silver} and ${config.schemas.gold} published`);
       for (const c of result.carried) logger.event('publish_carried', { object: c }, `  kept your ${c} on the new version`);
       kept = result.kept;
       return result;
