@@ -150,11 +150,38 @@ export interface SchemaNames {
   readonly silver: string;
   readonly gold: string;
   readonly etl: string;
+  /**
+   * Where a build writes silver and gold before they are published. Inside a run (executeRun)
+   * they are the run's own, `<silver>__run_<id>` and `<gold>__run_<id>`, so that no run can drop
+   * or overwrite another run's; outside a run (library use, tests) `<silver>_next`, `<gold>_next`.
+   */
+  readonly staging: { readonly silver: string; readonly gold: string };
 }
 
 export function schemaNames(target: string | null): SchemaNames {
   const p = target ? `${target}_` : '';
-  return Object.freeze({ bronze: `${p}bronze`, silver: `${p}silver`, gold: `${p}gold`, etl: `${p}etl` });
+  const silver = `${p}silver`;
+  const gold = `${p}gold`;
+  return Object.freeze({ bronze: `${p}bronze`, silver, gold, etl: `${p}etl`, staging: Object.freeze({ silver: `${silver}_next`, gold: `${gold}_next` }) });
+}
+
+/** PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes), which would merge names. */
+export const MAX_IDENTIFIER_BYTES = 63;
+
+/**
+ * The same schemas with the staging schemas of run `runId`. The longest target (31 characters)
+ * with the largest run id (a bigint, 19 digits) gives `<target>_silver__run_<id>` of 63 bytes, so
+ * every run's staging name is a whole identifier.
+ */
+export function runSchemaNames(schemas: SchemaNames, runId: number): SchemaNames {
+  if (!Number.isSafeInteger(runId) || runId <= 0) throw new Error(`runSchemaNames: run id must be a positive integer, got ${runId}`);
+  const staging = { silver: `${schemas.silver}__run_${runId}`, gold: `${schemas.gold}__run_${runId}` };
+  for (const name of Object.values(staging)) {
+    if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) {
+      throw new UsageError('CONFIG_INVALID', [`the staging schema ${name} is longer than PostgreSQL's ${MAX_IDENTIFIER_BYTES} bytes: use a shorter --target`]);
+    }
+  }
+  return Object.freeze({ ...schemas, staging: Object.freeze(staging) });
 }
 
 export interface ConnectionConfig {

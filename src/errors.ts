@@ -26,8 +26,6 @@ export type ErrorCode =
   | 'BRONZE_FILE_UNREADABLE'
   | 'BRONZE_HEADER_MISMATCH'
   | 'BRONZE_HEADER_MISSING'
-  | 'BRONZE_FILE_ENCODING'
-  | 'BRONZE_SOURCE_EMPTY'
   | 'BRONZE_REJECT_THRESHOLD'
   | 'BRONZE_RECONCILIATION'
   // transform (silver, gold)
@@ -43,6 +41,10 @@ export type ErrorCode =
   | 'EXPORT_ROW_COUNT_MISMATCH'
   // runs and dependencies
   | 'RUN_LOCKED'
+  /** The connection that held the target's lock ended while the run was going. */
+  | 'LOCK_LOST'
+  /** Recorded on a run left `running` (killed, connection lost), by the next run that takes the lock. */
+  | 'RUN_ABANDONED'
   | 'DB_UNREACHABLE'
   | 'DB_CONNECTION_LOST'
   | 'DB_ERROR'

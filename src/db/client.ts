@@ -12,14 +12,52 @@ export type Client = pg.Client;
 // Number, and keeping them strings everywhere would spread parsing across the code.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-export async function connect(connection: ConnectionConfig, purpose = 'medallion'): Promise<Client> {
-  const client = new pg.Client({ ...connection.client, connectionString: connection.client.connectionString, password: connection.client.password, application_name: purpose, connectionTimeoutMillis: 10_000 });
+export interface ConnectOptions {
+  /**
+   * The connection holds the target's session lock (the ledger connection): it is also exempt from
+   * `idle_in_transaction_session_timeout`, since the publishing transaction runs on it.
+   */
+  holdsLock?: boolean;
+}
+
+/**
+ * How long the operating system waits on an idle connection before it probes the peer (TCP
+ * keepalive): a connection through a NAT or firewall that drops silent flows stays open, and a
+ * peer that is gone is noticed.
+ */
+export const KEEPALIVE_INITIAL_DELAY_MS = 10_000;
+
+/**
+ * Every connection of a run is its own session, opened for the run and ended with it; it is idle
+ * by design while another connection works (the ledger during a load, a build connection waiting
+ * for a model on the other one). A server-wide or per-role `idle_session_timeout` would end it and,
+ * for the ledger, release the target's lock under a running run: it is off for these sessions.
+ * `client_connection_check_interval` makes the server stop a statement whose client is gone (a run
+ * killed with kill -9, or that ended the connection on an abort) within seconds instead of
+ * finishing a long build first. Both exist from PostgreSQL 14 on.
+ */
+const SESSION_SETTINGS_SQL = "select set_config('idle_session_timeout', '0', false), set_config('client_connection_check_interval', '2s', false)";
+const LOCK_SESSION_SETTINGS_SQL = "select set_config('idle_in_transaction_session_timeout', '0', false)";
+
+export async function connect(connection: ConnectionConfig, purpose = 'medallion', options: ConnectOptions = {}): Promise<Client> {
+  const client = new pg.Client({
+    ...connection.client,
+    connectionString: connection.client.connectionString,
+    password: connection.client.password,
+    application_name: purpose,
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_INITIAL_DELAY_MS,
+  });
   // A server that goes away while the client is idle emits 'error' on the client; without a
   // listener that would crash the process instead of failing the pending query.
   client.on('error', () => {});
   try {
     await client.connect();
+    await client.query(SESSION_SETTINGS_SQL);
+    if (options.holdsLock) await client.query(LOCK_SESSION_SETTINGS_SQL);
   } catch (err) {
+    await client.end().catch(() => {});
     const e = err as Error & { code?: string };
     throw new DependencyError('DB_UNREACHABLE', `cannot connect to PostgreSQL at ${connection.display} (from ${connection.source}): ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' ').trim(), {
       hint: 'Start the server or point DATABASE_URL (or PGHOST/PGPORT/PGUSER/PGDATABASE) at a reachable one.',

@@ -9,7 +9,7 @@
 
 export const RUN_REPORT_SCHEMA_VERSION = '1.0';
 
-export type RunStatus = 'running' | 'success' | 'failed' | 'interrupted';
+export type RunStatus = 'running' | 'success' | 'failed' | 'interrupted' | 'abandoned';
 export type StepStatus = 'success' | 'failed' | 'skipped';
 
 export interface RunReport {

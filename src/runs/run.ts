@@ -1,18 +1,21 @@
 /**
- * The life of one run: connect, take the target's lock, open the ledger row, run the stages, and
- * close the ledger row with its status and exit code whatever happened (failed and interrupted
- * runs are recorded too). The stages get a work connection of their own; the ledger connection
- * holds the lock and writes outside the stages' transactions.
+ * The life of one run: connect, take the target's lock, open the ledger row, close the rows of
+ * runs that stopped without closing theirs, run the stages, and close the ledger row with its
+ * status and exit code whatever happened (failed and interrupted runs are recorded too). The
+ * stages get a work connection of their own; the ledger connection holds the lock and writes
+ * outside the stages' transactions. Losing the ledger connection loses the lock: the run stops at
+ * once with LOCK_LOST (exit 3).
  */
 import path from 'node:path';
-import type { PipelineConfig } from '../config.ts';
-import { type Client, connect } from '../db/client.ts';
+import { type PipelineConfig, runSchemaNames } from '../config.ts';
+import { type Client, connect, withClient } from '../db/client.ts';
 import { openDatabase } from '../db/open.ts';
 import { writeRunReport } from '../report/write.ts';
 import { exitCodeFor } from '../cli/exit-codes.ts';
-import { InterruptedError, MedallionError } from '../errors.ts';
-import { ensureLedger, finishRun, type StageRecord, startRun } from './ledger.ts';
-import { acquireRunLock } from './lock.ts';
+import { fromDatabaseError, InterruptedError, MedallionError } from '../errors.ts';
+import { dropLeftovers, type LeftoverCleanup } from './abandoned.ts';
+import { type AbandonedRun, abandonRunningRuns, ensureLedger, finishRun, type StageRecord, startRun } from './ledger.ts';
+import { acquireRunLock, type RunLockWatch, watchRunLock } from './lock.ts';
 import type { Logger } from './logger.ts';
 
 export interface RunContext {
@@ -23,8 +26,16 @@ export interface RunContext {
   /** Autocommit connection that holds the lock and writes the ledger. */
   ledger: Client;
   logger: Logger;
+  /** Aborted on SIGINT/SIGTERM and when the lock's connection is lost (reason: the error). */
   signal: AbortSignal;
   stages: StageRecord[];
+  /**
+   * Runs of this target that this run found `running` and marked `abandoned`; their database
+   * leftovers are dropped already, other leftovers (export folders) are their owners' to clean.
+   */
+  abandonedRuns: readonly AbandonedRun[];
+  /** Set by the publisher once its transaction has committed: what readers see is this run's. */
+  published: boolean;
   summary: Record<string, unknown>;
   /** Times a stage and records it in the run's stage list. */
   stage<T>(name: string, fn: () => Promise<T>, rows?: (result: T) => number | undefined): Promise<T>;
@@ -64,32 +75,46 @@ async function runOn(
   body: (ctx: RunContext) => Promise<void>,
 ): Promise<RunOutcome> {
   logger.event('connecting', { database: config.connection.display, source: config.connection.source }, `database: ${config.connection.display} (from ${config.connection.source})`);
-  const ledger = await connect(config.connection, 'medallion-ledger');
+  const ledger = await connect(config.connection, 'medallion-ledger', { holdsLock: true });
   let work: Client | undefined;
   let runId = 0;
+  let runConfig = config;
   const stages: StageRecord[] = [];
   const summary: Record<string, unknown> = {};
-  // A signal ends the work connection: the server rolls back whatever transaction was open, and
+  let lock: RunLockWatch | undefined;
+  let ctx: RunContext | undefined;
+  // The run stops on the CLI's signal (SIGINT/SIGTERM) and when the lock's connection is lost.
+  const controller = new AbortController();
+  const runSignal = AbortSignal.any([signal, controller.signal]);
+  // An abort ends the work connection: the server rolls back whatever transaction was open, and
   // the stage waiting on it fails at once instead of finishing a long query first.
   const onAbort = () => void work?.end().catch(() => {});
-  signal.addEventListener('abort', onAbort, { once: true });
+  runSignal.addEventListener('abort', onAbort, { once: true });
   try {
     await acquireRunLock(ledger, config.target);
+    lock = watchRunLock(ledger, config.target, () => ctx?.published === true);
+    lock.signal.addEventListener('abort', () => controller.abort(lock!.signal.reason), { once: true });
     await ensureLedger(ledger, config.schemas);
     runId = await startRun(ledger, config.schemas, { target: config.target, command });
+    // From here on the run builds into its own staging schemas.
+    runConfig = Object.freeze({ ...config, schemas: runSchemaNames(config.schemas, runId) });
     logger.bind({ run_id: runId, target: config.target ?? 'default' });
     logger.event('run_started', { command }, `run ${runId} started (target ${config.target ?? 'default'})`);
-    signal.throwIfAborted();
+    const abandoned = await closeAbandonedRuns(runConfig, ledger, runId, logger);
+    if (abandoned.length) summary.abandoned_runs = abandoned.map((a) => a.runId);
+    runSignal.throwIfAborted();
     work = await connect(config.connection, 'medallion-work');
-    const ctx: RunContext = {
-      config,
+    ctx = {
+      config: runConfig,
       runId,
       work,
       ledger,
       logger,
-      signal,
+      signal: runSignal,
       stages,
       summary,
+      abandonedRuns: abandoned,
+      published: false,
       async stage(name, fn, rows) {
         const started = performance.now();
         try {
@@ -103,28 +128,76 @@ async function runOn(
       },
     };
     await body(ctx);
-    await finishRun(ledger, config.schemas, runId, { status: 'success', exitCode: 0, stages, summary });
+    // The lock lost after the work was done: a run that has published stands (its publish checked
+    // the lock inside its transaction); any other is reported as LOCK_LOST.
+    if (lock.lost && !ctx.published) throw lock.lost;
+    await withLedger(config, ledger, lock, (client) => finishRun(client, config.schemas, runId, { status: 'success', exitCode: 0, stages, summary }));
     return { runId, exitCode: 0 };
   } catch (caught) {
-    const err = signal.aborted && signal.reason instanceof InterruptedError ? signal.reason : caught;
+    // A statement that failed because the abort ended its connection is reported as the abort.
+    const err = runSignal.aborted && runSignal.reason instanceof MedallionError ? runSignal.reason : caught;
     const exitCode = exitCodeFor(err);
     if (runId) {
-      await finishRun(ledger, config.schemas, runId, {
-        status: err instanceof InterruptedError ? 'interrupted' : 'failed',
-        exitCode,
-        errorCode: err instanceof MedallionError ? err.code : 'INTERNAL',
-        errorMessage: err instanceof MedallionError ? err.describe() : String((err as Error)?.message ?? err),
-        stages,
-        summary,
-      }).catch(() => {});
+      await withLedger(config, ledger, lock, (client) =>
+        finishRun(client, config.schemas, runId, {
+          status: err instanceof InterruptedError ? 'interrupted' : 'failed',
+          exitCode,
+          errorCode: err instanceof MedallionError ? err.code : 'INTERNAL',
+          errorMessage: err instanceof MedallionError ? err.describe() : String((err as Error)?.message ?? err),
+          stages,
+          summary,
+        }),
+      ).catch(() => {});
     }
     throw err;
   } finally {
-    signal.removeEventListener('abort', onAbort);
+    runSignal.removeEventListener('abort', onAbort);
     await work?.end().catch(() => {});
-    if (runId) await reportRun(config, ledger, runId, logger);
+    if (runId) await withLedger(config, ledger, lock, (client) => reportRun(runConfig, client, runId, logger)).catch(() => {});
+    lock?.stop();
     await ledger.end().catch(() => {});
   }
+}
+
+/**
+ * Runs `fn` on the ledger connection, or, when the lock's connection was lost, on a new one: the
+ * run's own row is still closed and reported (another run holding the lock now does not touch it).
+ */
+async function withLedger(config: PipelineConfig, ledger: Client, lock: RunLockWatch | undefined, fn: (client: Client) => Promise<void>): Promise<void> {
+  if (!lock?.lost) return fn(ledger);
+  await withClient(config.connection, 'medallion-ledger-close', fn);
+}
+
+/**
+ * The run holds the lock: every other `running` row of the target's ledger belongs to a run that
+ * stopped without closing it (kill -9, a lost connection, a server restart). Each is marked
+ * `abandoned` by this run and gets its report, and the database leftovers of stopped runs (their
+ * staging schemas, bronze `__loading` tables) are dropped. The exports folder's leftovers are the
+ * export module's: `RunContext.abandonedRuns` names the runs.
+ */
+async function closeAbandonedRuns(config: PipelineConfig, ledger: Client, runId: number, logger: Logger): Promise<AbandonedRun[]> {
+  const target = config.target ?? '(default)';
+  const message = `the run stopped without closing its row (its process was killed, it lost its database connection, or the server restarted); run ${runId} found it when it took the lock on target '${target}'`;
+  let abandoned: AbandonedRun[];
+  let cleanup: LeftoverCleanup;
+  try {
+    abandoned = await abandonRunningRuns(ledger, config.schemas, runId, message);
+    cleanup = await dropLeftovers(ledger, config.schemas);
+  } catch (err) {
+    throw fromDatabaseError(err, 'closing the runs left running on this target');
+  }
+  for (const a of abandoned) {
+    logger.event('run_abandoned', { abandoned_run_id: a.runId, command: a.command, started_at: a.startedAt.toISOString() },
+      `run ${a.runId} (${a.command}, started ${a.startedAt.toISOString()}) was left running: marked abandoned`);
+    await reportRun(config, ledger, a.runId, logger);
+  }
+  if (cleanup.dropped.length) {
+    logger.event('leftovers_dropped', { dropped: cleanup.dropped }, `dropped what stopped runs left: ${cleanup.dropped.map((d) => d.name).join(', ')}`);
+  }
+  for (const k of cleanup.kept) {
+    logger.event('leftover_kept', { kind: k.kind, name: k.name, reason: k.reason }, `could not drop ${k.name} now (${k.reason}); the next run tries again`);
+  }
+  return abandoned;
 }
 
 /** Every run, failed ones included, leaves reports/run-<id>.json; never changes the exit code. */

@@ -1,7 +1,8 @@
 /**
  * Build: create every model of the project, in dependency order, in the staging schemas
- * (`<silver>_next`, `<gold>_next`), which are dropped and recreated first. Nothing readers see is
- * touched here; publish.ts swaps the staging schemas in once the data tests pass.
+ * (`schemas.staging`: inside a run the run's own `<silver>__run_<id>`, `<gold>__run_<id>`), which
+ * are dropped and recreated first. Nothing readers see is touched here, nor any other run's staging
+ * schemas; publish.ts swaps the staging schemas in once the data tests pass.
  *
  * Each model is one short transaction on a connection: `set local` memory settings,
  * `create table … as <select>` (or `create view … as`), `analyze`. The run's date reaches the SQL

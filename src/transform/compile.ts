@@ -1,9 +1,9 @@
 /**
  * Compile: rewrite the schema of every reference to the schemas of this run — `bronze` to the
  * target's bronze schema, `silver` and `gold` to the staging schemas the build writes into
- * (`<silver>_next`, `<gold>_next`). Only the schema word changes; comments, literals and layout
- * are kept, and the returned offset map lets an error position in the compiled text be traced back
- * to a line of the .sql file.
+ * (`schemas.staging`: the run's own `<silver>__run_<id>`, `<gold>__run_<id>` inside a run). Only
+ * the schema word changes; comments, literals and layout are kept, and the returned offset map lets
+ * an error position in the compiled text be traced back to a line of the .sql file.
  */
 import type { SchemaNames } from '../config.ts';
 import { ident } from '../db/client.ts';
@@ -11,7 +11,23 @@ import { extractReferences } from './dependencies.ts';
 import type { RelationName, SourceLayer, StagingSchemas } from './types.ts';
 
 export function stagingSchemas(schemas: SchemaNames): StagingSchemas {
-  return Object.freeze({ silver: `${schemas.silver}_next`, gold: `${schemas.gold}_next` });
+  return schemas.staging;
+}
+
+/**
+ * A POSIX regular expression (for `nspname ~ $1`) that matches the staging schema of any run of
+ * this target: `<silver>__run_<id>`, `<gold>__run_<id>`, and the `<silver>_next`, `<gold>_next`
+ * that a build outside a run writes. Another target's schemas never match: the pattern is anchored
+ * at both ends and a target's schemas all start with its own prefix.
+ */
+export function stagingSchemaPattern(schemas: SchemaNames): string {
+  const layers = [schemas.silver, schemas.gold].map((s) => s.replace(/[^a-z0-9_]/gi, (c) => `\\${c}`));
+  return `^(${layers.join('|')})(__run_[0-9]+|_next)$`;
+}
+
+/** Whether `schema` is the staging schema of some run of this target (see stagingSchemaPattern). */
+export function isStagingSchema(schema: string, schemas: SchemaNames): boolean {
+  return new RegExp(stagingSchemaPattern(schemas)).test(schema);
 }
 
 /** The schema a layer compiles to for a build: bronze as is, silver/gold to their staging schemas. */
