@@ -41,13 +41,13 @@ export interface GenerateOptions {
 
 export interface FileManifest {
   file: string;
-  /** Data records written (the header excluded); a quoted field with a newline is one record. */
+  /** What the loader counts as records: rows + rejects (a rejected record of two lines is two). */
   records: number;
-  /** Data lines: records plus the newlines inside quoted fields. */
+  /** Data lines (the header excluded): rows + rejects, since every row is one line. */
   physicalLines: number;
-  /** Records the loader must reject (sum of rejectReasons). */
+  /** Lines the loader must reject (sum of rejectReasons). */
   rejects: number;
-  /** Rows the loader must put in bronze: records - rejects. */
+  /** Rows the loader must put in bronze. */
   rows: number;
   rejectReasons: Record<string, number>;
   /** Legal RFC 4180 quoting (parses as normal records). */
@@ -150,14 +150,15 @@ export async function generate(options: GenerateOptions): Promise<Manifest> {
   const close = async (o: Output, t0: number) => {
     const finalNewline = !NO_FINAL_NEWLINE.has(o.name);
     const bytes = await o.writer.end(finalNewline);
-    const { rejects, legal } = o.injector.summary();
+    const { rejects, rejectedRecords, legal } = o.injector.summary();
     const nRejects = Object.values(rejects).reduce((a, b) => a + b, 0);
+    const rows = o.writer.records - rejectedRecords;
     files[o.name] = {
       file: contracts[o.name].file,
-      records: o.writer.records,
+      records: rows + nRejects,
       physicalLines: o.writer.physicalLines,
       rejects: nRejects,
-      rows: o.writer.records - nRejects,
+      rows,
       rejectReasons: rejects,
       quoting: legal,
       bom: o.name === bomFile,
@@ -292,8 +293,8 @@ export async function generate(options: GenerateOptions): Promise<Manifest> {
     defects,
     distributions,
     notes: [
-      'records: data records after the header; a legal quoted field containing a newline is ONE record spanning two physical lines (physicalLines counts both).',
-      'rejects: records the loader must reject, by reason code (rejectReasons); rows = records - rejects = expected bronze rows.',
+      'records = rows + rejects = physicalLines: every physical line after the header is a bronze row or a rejected line.',
+      'rejects: lines the loader must reject, by reason code (rejectReasons); a record with a newline inside quotes is two rejected lines (RECORD_LINE_BREAK_IN_FIELD), since no column may hold a line break.',
       'Rejected records are extra, damaged copies of a real record written right after it, so they never take a real row away: semantic counts below hold for the rows that reach bronze.',
       'An unclosed quote is alone on its line; no other quote follows within 70,000 characters in that file.',
       'defects: one defect per affected line (classes never overlap on a line); count is in `unit`; `rule` names the silver rule expected to count it.',

@@ -77,12 +77,16 @@ export const DISTRIBUTIONS = {
   product_line_blank: { file: 'prd_info', real: 17, description: 'prd_line empty (the others carry a trailing space: "R ")' },
 } as const;
 
-/** Kinds of structural defect: per kind, the loader's reject reason (null: legal, parses as one record). */
+/**
+ * Kinds of structural defect: per kind, the loader's reject reason (null: legal, parses as one
+ * record). A newline inside a quoted value is legal CSV, but no column of the six may hold one
+ * (the contracts' lineBreakColumns), so the loader rejects each of the record's two lines.
+ */
 export const STRUCTURAL_KINDS = {
   field_missing: 'RECORD_FIELD_COUNT',
   quoted_comma: null,
   unclosed_quote: 'RECORD_UNCLOSED_QUOTE',
-  quoted_newline: null,
+  quoted_newline: 'RECORD_LINE_BREAK_IN_FIELD',
   field_extra: 'RECORD_FIELD_COUNT',
   quoted_doubled_quote: null,
   invalid_quote: 'RECORD_INVALID_QUOTE',
@@ -92,7 +96,7 @@ export const STRUCTURAL_KINDS = {
 } as const;
 
 export type StructuralKind = keyof typeof STRUCTURAL_KINDS;
-export const REJECT_REASONS = ['RECORD_FIELD_COUNT', 'RECORD_UNCLOSED_QUOTE', 'RECORD_INVALID_QUOTE', 'RECORD_INVALID_UTF8', 'RECORD_NUL_BYTE'] as const;
+export const REJECT_REASONS = ['RECORD_FIELD_COUNT', 'RECORD_UNCLOSED_QUOTE', 'RECORD_INVALID_QUOTE', 'RECORD_LINE_BREAK_IN_FIELD', 'RECORD_INVALID_UTF8', 'RECORD_NUL_BYTE'] as const;
 export type RejectReasonCode = (typeof REJECT_REASONS)[number];
 
 /** Default fraction of records with a structural defect (also the rate of the rate-based classes). */
@@ -121,8 +125,10 @@ export function scaledRate(rate: number, population: number): number {
 /**
  * Structural defects planned for one file of `units` units (records; orders for sales): in total
  * round(rate × units), spread over the kinds in the order of STRUCTURAL_KINDS. With `text`, the file
- * has a free-text column and gets at least one quoted comma, newline and doubled quote (legal
- * RFC 4180 quoting); without, those become plain quoted fields.
+ * has a free-text column and gets at least one quoted comma and doubled quote (legal RFC 4180
+ * quoting); a newline inside quotes, a reject of two lines, comes at the rate like the other
+ * rejected kinds (a forced one would pass the default 1% reject rate of a small prd_info). Without
+ * `text`, those three become plain quoted fields.
  */
 export function plannedStructural(rate: number, units: number, text: boolean): Record<StructuralKind, number> {
   const kinds = Object.keys(STRUCTURAL_KINDS) as StructuralKind[];
@@ -130,7 +136,7 @@ export function plannedStructural(rate: number, units: number, text: boolean): R
   const out = Object.fromEntries(kinds.map((k, i) => [k, Math.floor(total / kinds.length) + (i < total % kinds.length ? 1 : 0)])) as Record<StructuralKind, number>;
   if (rate > 0) {
     if (text) {
-      for (const k of ['quoted_comma', 'quoted_newline', 'quoted_doubled_quote'] as const) out[k] = Math.max(1, out[k]);
+      for (const k of ['quoted_comma', 'quoted_doubled_quote'] as const) out[k] = Math.max(1, out[k]);
     } else {
       out.quoted_plain += out.quoted_comma + out.quoted_newline + out.quoted_doubled_quote;
       out.quoted_comma = out.quoted_newline = out.quoted_doubled_quote = 0;

@@ -2,10 +2,11 @@
  * Structural defects: applied to the stream of formatted records of one file, between the pure row
  * generators and the writer.
  *
- * Legal RFC 4180 quoting (quoted fields, commas, doubled quotes, newlines inside quotes) changes a
- * plain record in place: it stays one record. Rejected kinds are *extra* records written after a
- * real one (a damaged re-send of it), so rejecting them takes nothing away from the real data and
- * the semantic counts stay exact.
+ * Legal RFC 4180 quoting (quoted fields, commas, doubled quotes) changes a plain record in place:
+ * it stays one record. Rejected kinds are *extra* records written after a real one (a damaged
+ * re-send of it), so rejecting them takes nothing away from the real data and the semantic counts
+ * stay exact. A newline inside quotes is one of them: no column of the six may hold a line break,
+ * so the loader rejects both lines of such a record.
  *
  * An unclosed quote is a `"` opening a field with no other quote on the rest of the line. The loader
  * rejects that line alone and resumes at the next; to make sure no later quote can be taken for its
@@ -14,7 +15,7 @@
  * and unclosed quotes themselves wait until the file's other quote-bearing defects are written.
  */
 import { RangeAssigner } from './prng.ts';
-import { STRUCTURAL_KINDS, type StructuralKind } from './rates.ts';
+import { REJECT_REASONS, STRUCTURAL_KINDS, type StructuralKind } from './rates.ts';
 import type { BatchWriter } from './writer.ts';
 
 /** What a row generator says about the record it yields next. */
@@ -127,9 +128,6 @@ export class StructuralInjector {
       case 'quoted_comma':
         w.record(set(this.fields.comma!, quote(commaVariant(f[this.fields.comma!]!))));
         return;
-      case 'quoted_newline':
-        w.record(set(this.fields.newline!, quote(newlineVariant(f[this.fields.newline!]!, w.eol))), 1);
-        return;
       case 'quoted_doubled_quote':
         w.record(set(this.fields.doubled!, quote(doubledQuoteVariant(f[this.fields.doubled!]!))));
         return;
@@ -142,6 +140,9 @@ export class StructuralInjector {
         return;
       case 'field_extra':
         w.record(`${line},`);
+        return;
+      case 'quoted_newline':
+        w.record(set(this.fields.newline!, quote(newlineVariant(f[this.fields.newline!]!, w.eol))), 1);
         return;
       case 'unclosed_quote':
         w.record(set(p, `"${f[p]}`));
@@ -160,15 +161,22 @@ export class StructuralInjector {
     }
   }
 
-  /** Counts per loader reject reason, and per legal kind. */
-  summary(): { rejects: Record<string, number>; legal: Record<string, number>; kinds: Record<StructuralKind, number> } {
-    const rejects: Record<string, number> = { RECORD_FIELD_COUNT: 0, RECORD_UNCLOSED_QUOTE: 0, RECORD_INVALID_QUOTE: 0, RECORD_INVALID_UTF8: 0, RECORD_NUL_BYTE: 0 };
-    const legal: Record<string, number> = {};
+  /**
+   * Rejected lines per loader reject reason (a record with a newline inside quotes is two), the
+   * records they make up, and counts per legal kind. `quoted_newline` stays among the legal kinds
+   * with 0: no value with a newline reaches bronze.
+   */
+  summary(): { rejects: Record<string, number>; rejectedRecords: number; legal: Record<string, number>; kinds: Record<StructuralKind, number> } {
+    const rejects: Record<string, number> = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0]));
+    const legal: Record<string, number> = { quoted_newline: 0 };
+    let rejectedRecords = 0;
     for (const [k, n] of Object.entries(this.done) as [StructuralKind, number][]) {
       const reason = STRUCTURAL_KINDS[k];
-      if (reason) rejects[reason]! += n;
-      else legal[k] = n;
+      if (reason) {
+        rejects[reason]! += k === 'quoted_newline' ? 2 * n : n;
+        rejectedRecords += n;
+      } else legal[k] = n;
     }
-    return { rejects, legal, kinds: { ...this.done } };
+    return { rejects, rejectedRecords, legal, kinds: { ...this.done } };
   }
 }

@@ -151,8 +151,9 @@ describe('generate', () => {
     expect(boms).toBe(1);
     expect(lfs).toBe(1);
     expect(manifest.files.sales_details.rejects).toBeGreaterThan(0);
-    expect(manifest.files.cust_info.quoting.quoted_newline).toBeGreaterThan(0);
-    expect(manifest.files.cust_info.physicalLines).toBeGreaterThan(manifest.files.cust_info.records);
+    expect(manifest.files.cust_info.rejectReasons.RECORD_LINE_BREAK_IN_FIELD).toBeGreaterThan(0);
+    expect(manifest.files.cust_info.quoting.quoted_newline).toBe(0);
+    for (const c of SOURCE_CONTRACTS) expect(manifest.files[c.name].physicalLines, c.name).toBe(manifest.files[c.name].records);
 
     const d = manifest.defects;
     const count = <T>(rows: T[], f: (r: T) => boolean) => rows.filter(f).length;

@@ -1,11 +1,13 @@
 /**
  * An independent reader of generated files for the tests: splits the bytes into records the way the
- * loader is specified to (RFC 4180 quotes; an unclosed quote rejects its line alone), and classifies
- * each record. Deliberately written without the generator's code.
+ * loader is specified to (RFC 4180 quotes; an unclosed quote rejects its line alone; a quoted value
+ * that spans two lines rejects both, since no column of the six may hold a line break, unless the
+ * second line is a clean record by itself), and classifies each line. Deliberately written without
+ * the generator's code.
  */
 import { isUtf8 } from 'node:buffer';
 
-export type Reason = 'RECORD_FIELD_COUNT' | 'RECORD_UNCLOSED_QUOTE' | 'RECORD_INVALID_QUOTE' | 'RECORD_INVALID_UTF8' | 'RECORD_NUL_BYTE';
+export type Reason = 'RECORD_FIELD_COUNT' | 'RECORD_UNCLOSED_QUOTE' | 'RECORD_INVALID_QUOTE' | 'RECORD_LINE_BREAK_IN_FIELD' | 'RECORD_INVALID_UTF8' | 'RECORD_NUL_BYTE';
 
 export interface ReadResult {
   bom: boolean;
@@ -42,7 +44,7 @@ export function readCsv(bytes: Buffer): ReadResult {
   if (start < body.length) lines.push(body.subarray(start));
   const header = lines[0]!.toString('utf8').split(',');
   const n = header.length;
-  const rejects: Record<Reason, number> = { RECORD_FIELD_COUNT: 0, RECORD_UNCLOSED_QUOTE: 0, RECORD_INVALID_QUOTE: 0, RECORD_INVALID_UTF8: 0, RECORD_NUL_BYTE: 0 };
+  const rejects: Record<Reason, number> = { RECORD_FIELD_COUNT: 0, RECORD_UNCLOSED_QUOTE: 0, RECORD_INVALID_QUOTE: 0, RECORD_LINE_BREAK_IN_FIELD: 0, RECORD_INVALID_UTF8: 0, RECORD_NUL_BYTE: 0 };
   const rows: string[][] = [];
   let records = 0;
   for (let li = 1; li < lines.length; li++) {
@@ -65,6 +67,17 @@ export function readCsv(bytes: Buffer): ReadResult {
     }
     if (parsed === 'open' || (parsed !== 'invalid' && used > 0 && parsed.length !== n)) {
       rejects.RECORD_UNCLOSED_QUOTE++;
+      continue;
+    }
+    if (used > 0 && parsed !== 'invalid') {
+      const alone = parse(lines[li + 1]!.toString('utf8'));
+      if (Array.isArray(alone) && alone.length === n && !alone.some((v) => v.includes('"'))) {
+        rejects.RECORD_UNCLOSED_QUOTE++;
+        continue;
+      }
+      records++;
+      rejects.RECORD_LINE_BREAK_IN_FIELD += 2;
+      li += used;
       continue;
     }
     li += used;
