@@ -21,6 +21,7 @@ const CUST_INFO = [
   '11003,AW00011003,Liam,Stone,S,M,2025-10-06', // no ERP rows: age Unknown
   '11004,AW00011004,Ida,Moss,M,F,2025-10-06',
   '11005,AW00011005,Ron,Vale,S,M,2025-10-06',
+  '11006,AW00011006,Max,Hart,S,M,2025-10-06', // only orders after as_of (FILLER_SALES)
 ];
 const CUST_AZ12 = [
   'NASAW00011000,1981-06-01,Male', // 30 on the day of its first order
@@ -28,8 +29,9 @@ const CUST_AZ12 = [
   'AW00011002,1975-07-07,Female',
   'AW00011004,1960-03-01,Female',
   'AW00011005,1970-01-01,Male',
+  'AW00011006,1980-01-01,Male',
 ];
-const LOC_A101 = ['AW-00011000,Australia', 'AW-00011001,Germany', 'AW-00011002,France', 'AW-00011004,Canada', 'AW-00011005,United States'];
+const LOC_A101 = ['AW-00011000,Australia', 'AW-00011001,Germany', 'AW-00011002,France', 'AW-00011004,Canada', 'AW-00011005,United States', 'AW-00011006,Canada'];
 const PRD_INFO = [
   '300,BI-RB-BK-R93R-62,Road-150 Red- 62,50,R ,2012-01-01,', // version 1: 2012-01-01 .. 2012-12-31
   '301,BI-RB-BK-R93R-62,Road-150 Red- 62 v2,66,R ,2013-01-01,', // version 2 (current) from 2013-01-01
@@ -51,6 +53,9 @@ const SALES = [
   'SO303,HL-U509,11005,20130601,20130608,20130613,90,1,90',
   'SO200,HL-U509,99999,20130801,20130808,20130813,20,1,20', // sales_customer_unknown
   'SO400,HL-U509,11004,20140301,20140308,20140313,20,1,20', // after as_of: in fact_sales, not in features/daily
+  // Clean lines after as_of (in fact_sales only), so that each orphan above is 1 line in 21: fact_sales
+  // declares that at least 95% of its lines find their customer, product and category.
+  ...[1, 2, 3, 4, 5, 6, 7, 8].map((d) => `SO50${d},HL-U509,11006,2014040${d},2014041${d},2014041${d},20,1,20`),
 ];
 
 type Row = Record<string, unknown>;

@@ -47,8 +47,8 @@ export interface FixtureBuild {
   cleanup(): Promise<void>;
 }
 
-/** Writes the six inline files (header added) and builds them into `target`. */
-export async function buildFixture(target: string, lines: Record<SourceName, string[]>, asOf = AS_OF): Promise<FixtureBuild> {
+/** Writes the six inline files (header added) and builds them into `target` (as_of null: the default). */
+export async function buildFixture(target: string, lines: Record<SourceName, string[]>, asOf: string | null = AS_OF): Promise<FixtureBuild> {
   const overrides = Object.fromEntries(Object.entries(lines).map(([s, l]) => [s, csv(s as SourceName, l)])) as Record<SourceName, string>;
   const fixture = await writeSources(overrides);
   const result = await runBuild(fixture.dir, target, asOf);
