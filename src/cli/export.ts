@@ -7,7 +7,7 @@
 import { type OptionName, parseArgs, resolvePipelineConfig } from '../config.ts';
 import type { Client } from '../db/client.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
-import { exportGold, type InputFile } from '../export/export-gold.ts';
+import { exportEntryNames, exportGold, GOLD_EXPORTS, type InputFile, openExportsDir } from '../export/index.ts';
 import { createLogger } from '../runs/logger.ts';
 import { lastPublishedRun, recordExportPublication } from '../runs/ledger.ts';
 import { assertLockHeldInTransaction } from '../runs/lock.ts';
@@ -46,6 +46,8 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
     const logger = createLogger({ format: config.logFormat, quiet: config.quiet, out: io.stdout, err: io.stderr });
     const started = performance.now();
     try {
+      // The output folder is checked before the run starts (exit 2, nothing recorded).
+      await openExportsDir(config.exportsDir, exportEntryNames(config.export.tables ?? GOLD_EXPORTS, 'fact_sales'));
       await executeRun(config, 'export', logger, io.signal, async (ctx) => {
         const source = await ctx.stage('provenance', () => publishedRun(ctx));
         logger.event('export_source', { source_run_id: source.runId, as_of: source.asOf, inputs: source.inputs.length },
