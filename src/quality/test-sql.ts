@@ -159,7 +159,9 @@ export function measuredMessage(test: MeasuredTest, m: Measurement, published: s
   }
   const child = Number(m.child_rows ?? 0);
   const matched = Number(m.matched_rows ?? 0);
-  return `${Number(matched).toLocaleString('en-US')} of ${rows(child)}${test.where ? ` (where ${test.where})` : ''} (${child ? pct(matched / child) : '—'}) find their ${test.column} in ${test.to}.${test.field}; at least ${pct(test.minCoverage)} must`;
+  // rounded down: 99.97% of the rows is not 100.0%
+  const share = child ? `${(Math.floor((matched / child) * 1000) / 10).toFixed(1)}%` : '—';
+  return `${Number(matched).toLocaleString('en-US')} of ${rows(child)}${test.where ? ` (where ${test.where})` : ''} (${share}) find their ${test.column} in ${test.to}.${test.field}; at least ${pct(test.minCoverage)} must`;
 }
 
 /**

@@ -131,7 +131,8 @@ tests:
 `,
     });
     try {
-      const error = await caught(loadProject({ sqlDir: bad, sources: SOURCES }));
+      const error = (await caught(loadProject({ sqlDir: bad, sources: SOURCES }))) as unknown as { code: string; context: { problems?: string[] } };
+      expect(error.code).toBe('MODEL_FILE_INVALID');
       const f = `${bad}/silver/a.yml`;
       expect(error.context.problems).toEqual([
         `${f}:4: columns[0].tests[0]: row_count_change is about the whole model: list it under the model's tests, not under a column`,
