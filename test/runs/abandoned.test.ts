@@ -4,17 +4,15 @@
  * `__loading` tables dropped; nothing else of the target is touched. And the staging schema names
  * that make this safe: one pair per run, whole PostgreSQL identifiers, recognised by one pattern.
  */
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_IDENTIFIER_BYTES, runSchemaNames, schemaNames } from '../../src/config.ts';
-import { generate } from '../../src/generate/index.ts';
 import schema from '../../src/report/run-report.schema.json' with { type: 'json' };
 import { isStagingSchema, stagingSchemaPattern } from '../../src/transform/compile.ts';
-import { dropTarget, query, testClient, uniqueTarget } from '../support/database.ts';
-import { type LogEvent, ROOT, spawnCli, startCli, waitForLockFree } from './helpers.ts';
+import { dropTarget, query, uniqueTarget } from '../support/database.ts';
+import { holdTableLock, type LogEvent, spawnCli, startCli, waitForLockFree, workFolder } from './helpers.ts';
 
 const target = uniqueTarget('abandon');
 const schemas = schemaNames(target);
@@ -23,14 +21,6 @@ let work: string;
 let seeds: string;
 
 const buildArgs = () => ['build', '--seeds', seeds, '--target', target, '--out', path.join(work, 'exports'), '--as-of', '2014-01-29'];
-
-/** A transaction on another connection that holds `lock table …` until released. */
-async function holdTableLock(table: string, mode: string): Promise<() => Promise<void>> {
-  const client = await testClient('abandon-test-blocker');
-  await client.query('begin');
-  await client.query(`lock table ${table} in ${mode} mode`);
-  return () => client.query('commit').then(() => client.end());
-}
 
 /** Runs `medallion build` as a child and kills it with SIGKILL when `killWhen` first says so. */
 async function buildKilled(killWhen: (e: LogEvent) => boolean): Promise<{ runId: number; events: LogEvent[] }> {
@@ -71,11 +61,7 @@ async function report(runId: number) {
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'medallion-abandon-'));
-  seeds = path.join(work, 'seeds');
-  await cp(path.join(ROOT, 'sql'), path.join(work, 'sql'), { recursive: true });
-  // clean data: these tests are about runs and locks, not about what bronze rejects
-  await generate({ scale: 0.03, seed: 5, outDir: seeds, clean: true });
+  ({ work, seeds } = await workFolder('abandon'));
   const r = await startCli(buildArgs(), { cwd: work });
   expect(r.code, r.stderr).toBe(0);
 });
@@ -94,16 +80,16 @@ describe('runs left running', () => {
 
     // A: killed while its models are built. Its first data test result waits on the blocker, so
     // the kill lands in the models stage whatever the machine's speed.
-    let release = await holdTableLock(`"${schemas.etl}".test_results`, 'exclusive');
-    const a = await buildKilled((e) => e.event === 'model_built').finally(() => release());
+    let blocker = await holdTableLock(`"${schemas.etl}".test_results`, 'exclusive');
+    const a = await buildKilled((e) => e.event === 'model_built').finally(() => blocker.release());
     await waitForLockFree(target);
     expect(await runRow(a.runId)).toEqual({ status: 'running', exit_code: null, error_code: null, abandoned_by: null, finished: false });
     expect(await schemasLike(`^${schemas.silver}__run_${a.runId}$`)).toEqual([`${schemas.silver}__run_${a.runId}`]);
 
     // B: killed after all six files are in their __loading tables, while the swap waits on the blocker.
-    release = await holdTableLock(`"${schemas.bronze}".cust_info`, 'access exclusive');
+    blocker = await holdTableLock(`"${schemas.bronze}".cust_info`, 'access exclusive');
     let loaded = 0;
-    const b = await buildKilled((e) => e.event === 'bronze_file_loaded' && ++loaded === 6).finally(() => release());
+    const b = await buildKilled((e) => e.event === 'bronze_file_loaded' && ++loaded === 6).finally(() => blocker.release());
     await waitForLockFree(target);
     // B took the lock: it closed A and dropped A's staging schemas and the `_next` one.
     expect(b.events.filter((e) => e.event === 'run_abandoned').map((e) => e.abandoned_run_id)).toEqual([a.runId]);

@@ -1,23 +1,25 @@
 /**
  * Runs of the real CLI that a test steers by their log events: in-process (`startCli`) or as a
  * child process that can be killed (`spawnCli`), both with `--log-format json`, each JSON line
- * handed to `onEvent` as soon as it is written.
+ * handed to `onEvent` as soon as it is written; and the blockers that hold such a run at a chosen
+ * step (a table lock it waits on), so that a fault lands where the test says whatever the speed.
  */
 import { spawn } from 'node:child_process';
+import { cp, mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main } from '../../src/cli/main.ts';
+import { generate } from '../../src/generate/index.ts';
 import { runLockKey } from '../../src/runs/lock.ts';
-import { query, TEST_DATABASE_URL } from '../support/database.ts';
+import type { CliResult as SupportCliResult } from '../support/cli.ts';
+import { query, TEST_DATABASE_URL, testClient } from '../support/database.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
 export type LogEvent = Record<string, unknown> & { event?: string };
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
+export interface CliResult extends SupportCliResult {
   events: LogEvent[];
 }
 
@@ -112,4 +114,30 @@ export async function publishedGold(target: string): Promise<Record<string, stri
     sums[table] = `${r!.n}:${r!.sum}`;
   }
   return sums;
+}
+
+/**
+ * A folder with a copy of the models and clean generated sources (these tests are about runs and
+ * locks, not about what bronze rejects).
+ */
+export async function workFolder(prefix: string): Promise<{ work: string; seeds: string }> {
+  const work = await mkdtemp(path.join(os.tmpdir(), `medallion-${prefix}-`));
+  const seeds = path.join(work, 'seeds');
+  await cp(path.join(ROOT, 'sql'), path.join(work, 'sql'), { recursive: true });
+  await generate({ scale: 0.03, seed: 5, outDir: seeds, clean: true });
+  return { work, seeds };
+}
+
+/** A transaction on another connection that holds `lock table … in <mode> mode` until released. */
+export async function holdTableLock(table: string, mode: string): Promise<{ release(): Promise<void> }> {
+  const client = await testClient('medallion-test-blocker');
+  await client.query('begin');
+  await client.query(`lock table ${table} in ${mode} mode`);
+  let released: Promise<void> | undefined;
+  return {
+    release() {
+      released ??= client.query('commit').then(() => client.end());
+      return released;
+    },
+  };
 }

@@ -4,18 +4,16 @@
  * lock's session, a second run at the same time exits 75, and the publisher's check inside its
  * transaction is true only on the session that holds the lock.
  */
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaNames } from '../../src/config.ts';
+import { connect } from '../../src/db/client.ts';
 import { DependencyError } from '../../src/errors.ts';
-import { generate } from '../../src/generate/index.ts';
 import { acquireRunLock, assertLockHeldInTransaction, watchRunLock } from '../../src/runs/lock.ts';
 import { stagingSchemaPattern } from '../../src/transform/compile.ts';
-import { connect } from '../../src/db/client.ts';
 import { dropTarget, query, TEST_DATABASE_URL, testClient, testConnection, uniqueTarget } from '../support/database.ts';
-import { type CliResult, lockHolders, publishedGold, ROOT, startCli } from './helpers.ts';
+import { type CliResult, holdTableLock, lockHolders, publishedGold, startCli, workFolder } from './helpers.ts';
 
 const target = uniqueTarget('lock');
 const etl = `"${target}_etl"`;
@@ -30,26 +28,8 @@ function build(extra: string[] = [], options: { onEvent?: Parameters<typeof star
   });
 }
 
-/** A transaction on another connection that holds `lock table …` until release(). */
-async function holdTableLock(table: string, mode: string): Promise<{ release(): Promise<void> }> {
-  const client = await testClient('lock-test-blocker');
-  await client.query('begin');
-  await client.query(`lock table ${table} in ${mode} mode`);
-  let released: Promise<void> | undefined;
-  return {
-    release() {
-      released ??= client.query('commit').then(() => client.end());
-      return released;
-    },
-  };
-}
-
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'medallion-lock-'));
-  seeds = path.join(work, 'seeds');
-  await cp(path.join(ROOT, 'sql'), path.join(work, 'sql'), { recursive: true });
-  // clean data: these tests are about runs and locks, not about what bronze rejects
-  await generate({ scale: 0.03, seed: 5, outDir: seeds, clean: true });
+  ({ work, seeds } = await workFolder('lock'));
   const r = await build();
   expect(r.code, r.stderr).toBe(0);
 });
