@@ -15,7 +15,8 @@
  *   build         the whole `medallion build`: wall time and peak RSS of our process
  * ratio = our time / baseline time (lower is better; 1.0 = as fast as the baseline).
  * `--stages` times only the stages named; a stage that another needs still runs once, untimed.
- * Prints one table and writes bench/results/<date>-<scale>.json (git-ignored).
+ * Prints one table and writes bench/results/<date>-<scale>.json (git-ignored) with the machine it
+ * ran on and the command; `npm run perf-doc` turns the latest of each scale into docs/performance.md.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -110,6 +111,20 @@ interface StageResult {
   peakRssMb?: number;
 }
 
+/**
+ * What bin/medallion.js runs: dist/ when its stamp is at least as new as every file under src/,
+ * else the sources through tsx, which start slower and take more memory.
+ */
+async function cliCode(): Promise<'dist' | 'src through tsx'> {
+  const newest = async (dir: string): Promise<number> => {
+    let n = 0;
+    for (const e of await readdir(dir, { withFileTypes: true })) n = Math.max(n, e.isDirectory() ? await newest(path.join(dir, e.name)) : (await stat(path.join(dir, e.name))).mtimeMs);
+    return n;
+  };
+  const stamp = await stat(path.join(ROOT, 'dist/.stamp')).catch(() => null);
+  return stamp && (await newest(path.join(ROOT, 'src'))) <= stamp.mtimeMs ? 'dist' : 'src through tsx';
+}
+
 async function dirBytes(dir: string): Promise<number> {
   let total = 0;
   for (const f of await readdir(dir, { withFileTypes: true })) {
@@ -126,11 +141,15 @@ async function main(): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   const pgVersion = (await client.query('show server_version')).rows[0].server_version as string;
+  const sharedBuffers = (await client.query('show shared_buffers')).rows[0].shared_buffers as string;
   const t = args.target;
   const psqlOptions = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', databaseUrl];
   const psql = (sql: string) => [...psqlOptions, '-c', sql];
 
   for (const scale of args.scales) {
+    const startedAt = new Date().toISOString();
+    const loadAverageAtStart = os.loadavg()[0];
+    const cli = await cliCode();
     // --clean: no malformed records, which psql's \copy (the baseline) cannot skip; the semantic
     // defects that silver repairs are all still there.
     const dataDir = path.join(ROOT, 'bench/.cache', `scale-${scale}-seed-${args.seed}-clean`);
@@ -154,8 +173,8 @@ async function main(): Promise<void> {
         await run('psql', psql(`\\copy ${baseSchema}.${c.name} (${bronzeColumns(c).join(',')}) from '${path.join(dataDir, c.file)}' with (format csv, header true)`));
       }
     };
-    // The same split as our load with --jobs 2: the largest file on one connection, the others on
-    // the second (at scale 100: 382 MB against 193 MB).
+    // The same split as our load with --jobs 2: the largest file (the sales lines, about two thirds
+    // of the bytes) on one connection, the others on the second.
     const bySize = [...SOURCE_CONTRACTS].sort((a, b) => sourceSizes.get(b.name)! - sourceSizes.get(a.name)!);
     const psqlCopyInTwoAtOnce = () => Promise.all([psqlCopyFiles(bySize.slice(0, 1)), psqlCopyFiles(bySize.slice(1))]);
 
@@ -190,8 +209,7 @@ async function main(): Promise<void> {
       const modelsOnly: StageResult = { stage: '  of which models+tests', baseline: 'sorted copy of sales', ours: [], base: models.base, rows: 0, bytes: 0 };
       const rulesOnly: StageResult = { stage: '  of which ledger writes', baseline: 'sorted copy of sales', ours: [], base: models.base, rows: 0, bytes: 0 };
       // The sorted copy is timed before and after each transform (its time varies by 10-20% from one
-      // minute to the next on this machine: 8.5-11.4 s at scale 100 on one day), and the ratio takes
-      // the median of all of them.
+      // minute to the next on a shared 2-core machine), and the ratio takes the median of all of them.
       const sortedCopy = async () => {
         models.base.push(
           await secondsOf(() => run('psql', psql(`drop table if exists ${baseSchema}.sorted_sales; create table ${baseSchema}.sorted_sales as select * from ${t}_bronze.sales_details order by sls_cust_id, sls_order_dt`))),
@@ -211,8 +229,8 @@ async function main(): Promise<void> {
       modelsOnly.rows = models.rows;
       rulesOnly.rows = models.rows;
       // The skeleton of the sales branch (bench/floor.sql, without its own sorted copy): the least
-      // work a point-in-time build of these lines can do, against the same sorted copies (README
-      // "Why silver + gold misses 4×").
+      // work a point-in-time build of these lines can do, against the same sorted copies, so the
+      // table shows how much of the silver + gold ratio any implementation would pay.
       const floor: StageResult = { stage: '  floor skeleton', baseline: 'sorted copy of sales', ours: [], base: models.base, rows: models.rows, bytes: 0 };
       for (let i = 0; i < args.repeat; i++) {
         floor.ours.push(await secondsOf(() => run('psql', [...psqlOptions, '-v', `target=${t}`, '-v', 'skip_sorted_copy=1', '-f', path.join(ROOT, 'bench/floor.sql')])));
@@ -234,9 +252,9 @@ async function main(): Promise<void> {
       const exp: StageResult = { stage: 'export fact_sales', baseline: 'psql \\copy to csv', ours: [], base: [], rows: factRows, bytes: 0 };
       const duck: StageResult = { stage: 'export fact_sales', baseline: 'psql csv + DuckDB parquet', ours: [], base: [], rows: factRows, bytes: 0 };
       const { DuckDBInstance } = await import('@duckdb/node-api');
-      // The issue's goal is fact_sales against the same rows through psql and DuckDB: our export of
-      // fact_sales alone, with everything a real export does (lock, snapshot, checks, manifest,
-      // hashes, atomic swap). The three gold tables together are timed on their own row below.
+      // The export's target is fact_sales against the same rows through psql and DuckDB: our export
+      // of fact_sales alone, with everything a real export does (lock, snapshot, checks, manifest,
+      // hashes, atomic switch). The three gold tables together are timed on their own row below.
       const all: StageResult = { stage: 'export all gold tables', baseline: '(wall time)', ours: [], base: [], rows: 0, bytes: 0 };
       for (let i = 0; i < args.repeat; i++) {
         await rm(exportDir, { recursive: true, force: true });
@@ -296,7 +314,9 @@ async function main(): Promise<void> {
     console.log(formatTable(['stage', 'ours', 'baseline', 'ratio', 'rows/s', 'MB/s', 'peak RSS'], rows));
     const out = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}-${scale}.json`);
     await mkdir(path.dirname(out), { recursive: true });
-    await writeFile(out, `${JSON.stringify({ scale, seed: args.seed, repeat: args.repeat, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, postgres: pgVersion, results: results.map((r) => ({ ...r, oursMedian: median(r.ours), baseMedian: r.base.length ? median(r.base) : null, ratio: r.base.length ? median(r.ours) / median(r.base) : null })) }, null, 2)}\n`);
+    const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryBytes: os.totalmem(), os: `${os.type()} ${os.release()}`, node: process.version, postgres: pgVersion, sharedBuffers };
+    const command = ['npm run bench --', ...process.argv.slice(2)].join(' ');
+    await writeFile(out, `${JSON.stringify({ scale, seed: args.seed, repeat: args.repeat, command, startedAt, finishedAt: new Date().toISOString(), loadAverageAtStart, cli, ...machine, results: results.map((r) => ({ ...r, oursMedian: median(r.ours), baseMedian: r.base.length ? median(r.base) : null, ratio: r.base.length ? median(r.ours) / median(r.base) : null })) }, null, 2)}\n`);
     console.log(`written ${path.relative(ROOT, out)}`);
     await rm(csvFile, { force: true });
     await rm(duckFile, { force: true });
