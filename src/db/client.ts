@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import type { ConnectionConfig } from '../config.ts';
-import { DependencyError } from '../errors.ts';
+import { DependencyError, isConnectionError } from '../errors.ts';
 
 export type Client = pg.Client;
 
@@ -34,10 +34,12 @@ export const KEEPALIVE_INITIAL_DELAY_MS = 10_000;
  * for the ledger, release the target's lock under a running run: it is off for these sessions.
  * `client_connection_check_interval` makes the server stop a statement whose client is gone (a run
  * killed with kill -9, or that ended the connection on an abort) within seconds instead of
- * finishing a long build first. Both exist from PostgreSQL 14 on.
+ * finishing a long build first; a server whose platform cannot check (it needs POLLRDHUP, e.g.
+ * Linux) refuses the setting, and the connection goes on without it. Both exist from PostgreSQL 14 on.
  */
-const SESSION_SETTINGS_SQL = "select set_config('idle_session_timeout', '0', false), set_config('client_connection_check_interval', '2s', false)";
-const LOCK_SESSION_SETTINGS_SQL = "select set_config('idle_in_transaction_session_timeout', '0', false)";
+const SESSION_SETTINGS_SQL = "select set_config('idle_session_timeout', '0', false)";
+const LOCK_SESSION_SETTINGS_SQL = "select set_config('idle_session_timeout', '0', false), set_config('idle_in_transaction_session_timeout', '0', false)";
+const CLIENT_CHECK_SQL = "select set_config('client_connection_check_interval', '2s', false)";
 
 export async function connect(connection: ConnectionConfig, purpose = 'medallion', options: ConnectOptions = {}): Promise<Client> {
   const client = new pg.Client({
@@ -54,8 +56,10 @@ export async function connect(connection: ConnectionConfig, purpose = 'medallion
   client.on('error', () => {});
   try {
     await client.connect();
-    await client.query(SESSION_SETTINGS_SQL);
-    if (options.holdsLock) await client.query(LOCK_SESSION_SETTINGS_SQL);
+    await client.query(options.holdsLock ? LOCK_SESSION_SETTINGS_SQL : SESSION_SETTINGS_SQL);
+    await client.query(CLIENT_CHECK_SQL).catch((err) => {
+      if (isConnectionError(err)) throw err;
+    });
   } catch (err) {
     await client.end().catch(() => {});
     const e = err as Error & { code?: string };
