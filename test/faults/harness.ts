@@ -1,0 +1,138 @@
+/**
+ * The frame of every fault-injection test: a target of its own with a work folder (the models and
+ * small clean generated sources), builds that each get a new as_of (so every run publishes gold
+ * that differs from the last one's, and "unchanged" and "new" can be told apart), and the checks
+ * made after each fault and after the clean run that follows it.
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { expect } from 'vitest';
+import { runCli } from '../support/cli.ts';
+import { type ChildOutcome, type Db, dbAt, type LogEvent, type MedallionChild, openGate, spawnMedallion, until } from '../support/child-run.ts';
+import { dropTarget, TEST_DATABASE_URL, uniqueTarget } from '../support/database.ts';
+import { compareStates, leftovers, type PublishedState, publishedState, wholeProblems } from '../support/published-state.ts';
+import { workFolder } from '../runs/helpers.ts';
+
+export interface FaultTarget {
+  target: string;
+  work: string;
+  seeds: string;
+  out: string;
+  url: string;
+  db: Db;
+  /** `build` options for this target, with a new as_of each call unless `asOf` is given. */
+  buildArgs(extra?: string[]): string[];
+  /** A build as a child process, steered by its events. */
+  start(options?: { extra?: string[]; env?: NodeJS.ProcessEnv }): MedallionChild;
+  /** A build in this process that must succeed; returns its events. */
+  cleanBuild(extra?: string[]): Promise<LogEvent[]>;
+  state(): Promise<PublishedState>;
+  dispose(): Promise<void>;
+}
+
+export async function faultTarget(prefix: string, options: { url?: string; out?: string } = {}): Promise<FaultTarget> {
+  const target = uniqueTarget(prefix);
+  const { work, seeds } = await workFolder(prefix);
+  const out = options.out ?? path.join(work, 'exports');
+  const url = options.url ?? TEST_DATABASE_URL;
+  const db = dbAt(url);
+  let day = 0;
+  const buildArgs = (extra: string[] = []) => {
+    const asOf = new Date(Date.UTC(2014, 0, 29 + day++)).toISOString().slice(0, 10);
+    return ['build', '--seeds', seeds, '--target', target, '--out', out, '--as-of', asOf, ...extra];
+  };
+  return {
+    target,
+    work,
+    seeds,
+    out,
+    url,
+    db,
+    buildArgs,
+    start: ({ extra, env } = {}) => spawnMedallion(buildArgs(extra), { cwd: work, env: { DATABASE_URL: url, ...env } }),
+    async cleanBuild(extra) {
+      const r = await runCli(buildArgs(extra), { cwd: work, env: { DATABASE_URL: url, ETL_LOG_FORMAT: 'json' } });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      return (r.stdout + r.stderr).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogEvent);
+    },
+    state: () => publishedState(target, out, db),
+    async dispose() {
+      if (url === TEST_DATABASE_URL) await dropTarget(target);
+      await rm(work, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface FaultResult {
+  outcome: ChildOutcome;
+  /** The faulted run's id (from its run_started event). */
+  runId: number;
+  before: PublishedState;
+  after: PublishedState;
+  /** 'unchanged' or 'new' (compareStates throws on a mix). */
+  change: 'unchanged' | 'new';
+}
+
+/**
+ * Starts a build, waits for `trigger` (its first event of that name), does `act` to it, and waits
+ * for it to end. With `gate` (the default), the run's ledger row is locked from its as_of event
+ * on, so its publish cannot commit before the fault has landed: the gate opens once one of the
+ * run's sessions waits on it (the fault was taken: the run is failing, or reached its commit
+ * after the signal) or the run has ended.
+ */
+export async function injectFault(
+  t: FaultTarget,
+  options: { trigger: string; where?: (e: LogEvent) => boolean; act: (child: MedallionChild, event: LogEvent) => Promise<void> | void; gate?: boolean; env?: NodeJS.ProcessEnv; extra?: string[] },
+): Promise<FaultResult> {
+  const before = await t.state();
+  const gate = options.gate === false ? null : await openGate(t.url);
+  const child = t.start({ env: options.env, extra: options.extra });
+  let runId = 0;
+  try {
+    void child.waitFor('run_started').then((e) => (runId = Number(e.run_id)), () => {});
+    const closed = gate
+      ? child.waitFor('as_of').then((e) => gate.close(`select 1 from "${t.target}_etl".runs where run_id = $1 for no key update`, [e.run_id]), () => {})
+      : Promise.resolve();
+    const event = await child.waitFor(options.trigger, options.where);
+    await options.act(child, event);
+    if (gate) {
+      await until('the run waits on the gate or has ended', async () => child.exited || (await gate.waitedOn()));
+      await closed;
+    }
+  } finally {
+    await gate?.release();
+  }
+  const outcome = await child.done;
+  const after = await t.state();
+  return { outcome, runId, before, after, change: compareStates(before, after) };
+}
+
+/**
+ * After a clean run that follows a fault: it published (a whole, new state), and nothing any run
+ * left is still there: no staging or `__prev` schemas, no `__loading` tables, no staging export
+ * folders, at most two versions, no stray entries, no `running` rows.
+ */
+export async function expectCleanAfterRerun(t: FaultTarget, before: PublishedState, userFiles: string[] = []): Promise<PublishedState> {
+  const after = await t.state();
+  expect(compareStates(before, after)).toBe('new');
+  expect(wholeProblems(after)).toEqual([]);
+  const left = await leftovers(t.target, t.out, { db: t.db, userFiles });
+  expect({ ...left, versions: left.versions.length <= 2 }).toEqual({
+    schemas: [],
+    loadingTables: [],
+    stagingFolders: [],
+    versions: true,
+    strayEntries: [],
+    runs: expect.not.objectContaining({ running: expect.anything() }),
+  });
+  return after;
+}
+
+/** The ledger row of run `runId`. */
+export async function runRow(t: FaultTarget, runId: number): Promise<{ status: string; exit_code: number | null; error_code: string | null }> {
+  const [row] = await t.db<{ status: string; exit_code: number | null; error_code: string | null }>(
+    `select status, exit_code, error_code from "${t.target}_etl".runs where run_id = $1`,
+    [runId],
+  );
+  return row!;
+}
