@@ -70,6 +70,7 @@ export const OPTIONS = {
   'row-group-size': { type: 'string', description: 'rows per Parquet row group, rounded up to a multiple of 2048 (default 131072)', check: checkPositiveInt },
   tables: { type: 'string', description: 'export only these gold tables (comma-separated; default all: fact_sales,customer_features,sales_daily)', check: checkListOf('fact_sales', 'customer_features', 'sales_daily') },
   compression: { type: 'string', description: 'Parquet compression: zstd or snappy (default zstd)', check: checkOneOf('zstd', 'snappy') },
+  publish: { type: 'string', description: 'swap (default: schema renames, instant) or in-place (the published tables get the new rows in one transaction: slower, but readers in REPEATABLE READ transactions keep their snapshot)', check: checkOneOf('swap', 'in-place') },
   'skip-export': { type: 'boolean', description: 'build and publish the tables but write no Parquet' },
   jobs: { type: 'string', env: 'ETL_JOBS', description: 'connections that load bronze files, build models and run data tests at the same time (default 2)', check: checkPositiveInt },
   'log-format': { type: 'string', env: 'ETL_LOG_FORMAT', description: 'pretty (terminal) or json (one line per event)', check: checkOneOf('pretty', 'json') },
@@ -295,6 +296,8 @@ export interface PipelineConfig {
   readonly maxFieldBytes: number;
   /** Connections building models / running data tests at once (independent models overlap). */
   readonly jobs: number;
+  /** How silver and gold are published (src/transform/publish.ts). */
+  readonly publishMode: 'swap' | 'in-place';
   readonly export: {
     readonly skip: boolean;
     readonly partitionBy: 'order_year' | null;
@@ -310,7 +313,7 @@ export interface PipelineConfig {
 
 export const PIPELINE_OPTIONS = [
   'database-url', 'target', 'seeds', 'sql', 'as-of', 'max-reject-rate', 'max-field-bytes', 'out', 'partition-by',
-  'row-group-size', 'compression', 'skip-export', 'jobs', 'log-format', 'quiet', 'report',
+  'row-group-size', 'compression', 'publish', 'skip-export', 'jobs', 'log-format', 'quiet', 'report',
 ] as const satisfies readonly OptionName[];
 
 /** `isTty`: whether output goes to a terminal; decides the default log format (pretty vs json). */
@@ -328,6 +331,7 @@ export function resolvePipelineConfig(options: ParsedOptions, env: NodeJS.Proces
     asOf: str('as-of') ?? null,
     maxRejectRate: Number(str('max-reject-rate') ?? 0.01),
     maxFieldBytes: Number(str('max-field-bytes') ?? 65536),
+    publishMode: (str('publish') ?? 'swap') as 'swap' | 'in-place',
     jobs: Number(str('jobs') ?? 2),
     export: Object.freeze({
       skip: options['skip-export'] === true,

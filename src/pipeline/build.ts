@@ -147,6 +147,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         grants,
         signal: ctx.signal,
         dropPrevious: false,
+        mode: config.publishMode,
         insideTransaction: async (tx) => {
           await assertLockHeldInTransaction(tx, config.target);
           await recordPublication(tx, config.schemas, ctx.runId, exportsVersion, inputFiles);

@@ -52,7 +52,17 @@ export interface PublishOptions {
    * `dropPreviousVersions` once that is done.
    */
   dropPrevious?: boolean;
+  /**
+   * `swap` (default): schema renames, milliseconds whatever the size. `in-place`: the published
+   * tables keep their identity and get the new rows (delete + insert in the same transaction),
+   * so a reader in a REPEATABLE READ transaction that spans the publish keeps seeing the old rows
+   * instead of empty new tables; slower (it writes every row again), and it needs the new build
+   * to have the same columns as the published tables. The first publish of a target is a swap.
+   */
+  mode?: PublishMode;
 }
+
+export type PublishMode = 'swap' | 'in-place';
 
 export interface PublishResult {
   /** The schemas that now hold the new build (`silver`, `gold`, with the target's prefix). */
@@ -112,39 +122,15 @@ export async function publishModels(client: Client, schemas: SchemaNames, option
     // Every name in a captured view definition comes out schema-qualified.
     await client.query("select set_config('search_path', 'pg_catalog', true)");
 
+    const inPlace = options.mode === 'in-place' && (await publishedExists(client, pairs));
     for (const p of pairs) await client.query(`create schema if not exists ${ident(p.published)}`);
     const ours = await markOurs(client, pairs);
-    const privileges = await capturePrivileges(client, pairs);
-    const { views: userViews, blockers } = await captureUserViews(client, pairs, ours);
-    for (const b of blockers) for (const p of pairs) kept.set(p.prev, b);
-    const userObjects = await captureUserObjects(client, pairs, ours, userViews);
-
-    for (const p of pairs) {
-      await client.query(`alter schema ${ident(p.published)} rename to ${ident(p.prev)}`);
-      await client.query(`alter schema ${ident(p.next)} rename to ${ident(p.published)}`);
+    if (inPlace) {
+      await replaceInPlace(client, pairs, ours);
+      for (const sql of declaredGrants(options.grants, schemas)) await client.query(sql);
+    } else {
+      await swapSchemas(client, pairs, ours, options.grants, schemas, carried, kept);
     }
-    for (const sql of privileges) await client.query(sql);
-    for (const sql of declaredGrants(options.grants, schemas)) await client.query(sql);
-    for (const o of userObjects) {
-      const pair = pairs.find((p) => p.published === o.schema)!;
-      const moved = await attempt(client, `alter ${o.kind} ${ident(pair.prev)}.${o.signature} set schema ${ident(o.schema)}`);
-      if (moved === true) carried.push(`${o.schema}.${o.name}`);
-      else kept.set(pair.prev, `${o.kind} ${o.schema}.${o.name} of yours could not be moved to the new version (${moved})`);
-    }
-    for (const v of userViews) {
-      const pair = pairs.find((p) => p.published === v.schema);
-      if (v.inPublished && pair) {
-        const moved = await attempt(client, `alter view ${ident(pair.prev)}.${ident(v.name)} set schema ${ident(v.schema)}`);
-        if (moved !== true) {
-          kept.set(pair.prev, `view ${v.schema}.${v.name} of yours could not be moved to the new version (${moved})`);
-          continue;
-        }
-      }
-      const recreated = await attempt(client, `create or replace view ${ident(v.schema)}.${ident(v.name)} as ${v.definition.replace(/;\s*$/, '')}`);
-      if (recreated === true) carried.push(`${v.schema}.${v.name}`);
-      else for (const p of pairs) kept.set(p.prev, `view ${v.schema}.${v.name} of yours reads the previous version and could not be recreated on the new one (${recreated}); change or drop it`);
-    }
-
     await options.insideTransaction?.(client);
     if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new InterruptedError('SIGTERM');
     await client.query('commit');
@@ -155,7 +141,121 @@ export async function publishModels(client: Client, schemas: SchemaNames, option
   }
 
   const leftovers = options.dropPrevious === false ? [] : await dropPreviousVersions(client, schemas, { lockTimeout, kept, signal: options.signal });
+  if (options.mode === 'in-place') {
+    // What is left of the staging schemas after an in-place publish is the build's own copy.
+    for (const p of pairs) await client.query(`drop schema if exists ${ident(p.next)} cascade`).catch(() => {});
+  }
   return { published: pairs.map((p) => p.published), leftovers, carried, kept, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The swap: capture what must follow, rename, restore (see the file comment). */
+async function swapSchemas(
+  client: Client,
+  pairs: SchemaPair[],
+  ours: Map<string, Set<string>>,
+  grants: ReadonlyMap<string, Grants> | undefined,
+  schemas: SchemaNames,
+  carried: string[],
+  kept: Map<string, string>,
+): Promise<void> {
+  const privileges = await capturePrivileges(client, pairs);
+  const { views: userViews, blockers } = await captureUserViews(client, pairs, ours);
+  for (const b of blockers) for (const p of pairs) kept.set(p.prev, b);
+  const userObjects = await captureUserObjects(client, pairs, ours, userViews);
+
+  for (const p of pairs) {
+    await client.query(`alter schema ${ident(p.published)} rename to ${ident(p.prev)}`);
+    await client.query(`alter schema ${ident(p.next)} rename to ${ident(p.published)}`);
+  }
+  for (const sql of privileges) await client.query(sql);
+  for (const sql of declaredGrants(grants, schemas)) await client.query(sql);
+  for (const o of userObjects) {
+    const pair = pairs.find((p) => p.published === o.schema)!;
+    const moved = await attempt(client, `alter ${o.kind} ${ident(pair.prev)}.${o.signature} set schema ${ident(o.schema)}`);
+    if (moved === true) carried.push(`${o.schema}.${o.name}`);
+    else kept.set(pair.prev, `${o.kind} ${o.schema}.${o.name} of yours could not be moved to the new version (${moved})`);
+  }
+  for (const v of userViews) {
+    const pair = pairs.find((p) => p.published === v.schema);
+    if (v.inPublished && pair) {
+      const moved = await attempt(client, `alter view ${ident(pair.prev)}.${ident(v.name)} set schema ${ident(v.schema)}`);
+      if (moved !== true) {
+        kept.set(pair.prev, `view ${v.schema}.${v.name} of yours could not be moved to the new version (${moved})`);
+        continue;
+      }
+    }
+    const recreated = await attempt(client, `create or replace view ${ident(v.schema)}.${ident(v.name)} as ${v.definition.replace(/;\s*$/, '')}`);
+    if (recreated === true) carried.push(`${v.schema}.${v.name}`);
+    else for (const p of pairs) kept.set(p.prev, `view ${v.schema}.${v.name} of yours reads the previous version and could not be recreated on the new one (${recreated}); change or drop it`);
+  }
+}
+
+async function publishedExists(client: Client, pairs: SchemaPair[]): Promise<boolean> {
+  const { rows } = await client.query<{ n: number }>('select count(*)::int as n from pg_namespace where nspname = any($1)', [pairs.map((p) => p.published)]);
+  return rows[0]!.n === pairs.length;
+}
+
+interface RelationShape {
+  kind: 'r' | 'v';
+  /** Column names, types and NOT NULL, in order: what an in-place replacement must keep. */
+  columns: string;
+  definition: string | null;
+}
+
+async function relationShapes(client: Client, schema: string): Promise<Map<string, RelationShape>> {
+  const { rows } = await client.query<{ relname: string; relkind: 'r' | 'v'; columns: string; definition: string | null }>(
+    `select c.relname, c.relkind,
+            (select string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || case when a.attnotnull then ' not null' else '' end, ', ' order by a.attnum)
+               from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
+            case when c.relkind = 'v' then pg_get_viewdef(c.oid) end as definition
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = $1 and c.relkind in ('r', 'v')
+      order by c.oid`,
+    [schema],
+  );
+  return new Map(rows.map((r) => [r.relname, { kind: r.relkind, columns: r.columns, definition: r.definition }]));
+}
+
+/**
+ * The in-place publish: every table of the build replaces the rows of the published table of the
+ * same name (which keeps its identity, privileges and the user's views on it); views are
+ * recreated where their definition changed; a model that is new moves over, one that is gone is
+ * dropped (never cascading). Silver first: gold's views read silver's tables.
+ */
+async function replaceInPlace(client: Client, pairs: SchemaPair[], ours: Map<string, Set<string>>): Promise<void> {
+  const renames = pairs.map((p) => ({ from: new RegExp(`(?:"${escapeRegExp(p.next.replace(/"/g, '""'))}"|\\b${escapeRegExp(p.next)}\\b)\\.`, 'g'), to: `${ident(p.published)}.` }));
+  const published = (definition: string) => renames.reduce((d, r) => d.replace(r.from, r.to), definition);
+  for (const p of pairs) {
+    const next = await relationShapes(client, p.next);
+    const current = await relationShapes(client, p.published);
+    for (const [name, shape] of next) {
+      const old = current.get(name);
+      const target = `${ident(p.published)}.${ident(name)}`;
+      if (old && (old.kind !== shape.kind || (shape.kind === 'r' && old.columns !== shape.columns))) {
+        throw new DependencyError('PUBLISH_BLOCKED', `an in-place publish cannot change ${p.published}.${name}: it is now (${shape.columns}), published as (${old.columns}); nothing was published`, {
+          hint: 'Publish this build once with --publish swap (the default), then go on with in-place.',
+        });
+      }
+      if (shape.kind === 'r' && old) {
+        await client.query(`delete from ${target}`);
+        await client.query(`insert into ${target} select * from ${ident(p.next)}.${ident(name)}`);
+        await client.query(`analyze ${target}`);
+      } else if (shape.kind === 'r') {
+        await client.query(`alter table ${ident(p.next)}.${ident(name)} set schema ${ident(p.published)}`);
+      } else {
+        const definition = published(shape.definition!).replace(/;\s*$/, '');
+        if (old?.definition?.replace(/;\s*$/, '') !== definition) await client.query(`create or replace view ${target} as ${definition}`);
+      }
+    }
+    const gone = [...(ours.get(p.published) ?? [])].filter((name) => !next.has(name) && current.has(name));
+    for (const name of gone) await client.query(`drop ${current.get(name)!.kind === 'v' ? 'view' : 'table'} ${ident(p.published)}.${ident(name)}`);
+    const { rows } = await client.query<{ comment: string | null }>('select obj_description(oid, $2) as comment from pg_namespace where nspname = $1', [p.next, 'pg_namespace']);
+    await client.query(`comment on schema ${ident(p.published)} is ${literal(rows[0]?.comment ?? '')}`);
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /**

@@ -258,6 +258,58 @@ describe('publishModels', () => {
     await publishModels(client, schemas);
   });
 
+  it('a REPEATABLE READ reader spanning a swap sees the new tables empty (PostgreSQL\'s caveat); in-place keeps its snapshot', async () => {
+    await setCustomers([['1', 'ann'], ['2', 'bob']]);
+    await buildAgain();
+    await publishModels(client, schemas);
+    for (const mode of ['swap', 'in-place'] as const) {
+      await other.query('begin isolation level repeatable read');
+      const before = await other.query(`select count(*)::int as n from ${ident(schemas.gold)}.names`);
+      expect(before.rows[0].n).toBe(2);
+      await setCustomers([['1', 'ann'], ['2', 'bob'], ['3', 'cy']]);
+      await buildAgain();
+      await publishModels(client, schemas, { mode, lockTimeout: '200ms' });
+      const during = await other.query(`select count(*)::int as n from ${ident(schemas.gold)}.names`);
+      await other.query('commit');
+      expect(during.rows[0].n).toBe(mode === 'swap' ? 0 : 2);
+      const after = await other.query(`select count(*)::int as n from ${ident(schemas.gold)}.names`);
+      expect(after.rows[0].n).toBe(3);
+      await setCustomers([['1', 'ann'], ['2', 'bob']]);
+      await buildAgain();
+      await publishModels(client, schemas);
+    }
+  });
+
+  it('in-place keeps the published tables (privileges, the user\'s views) and refuses a change of columns', async () => {
+    const mine = `${schemas.gold}_mine3`;
+    await client.query(`drop schema if exists ${ident(mine)} cascade; create schema ${ident(mine)}`);
+    try {
+      await client.query(`create view ${ident(mine)}.named as select name from ${ident(schemas.gold)}.names`);
+      const oid = async () => (await client.query(`select $1::regclass::oid as oid`, [`${ident(schemas.gold)}.names`])).rows[0].oid;
+      const before = await oid();
+      await setCustomers([['1', 'ann'], ['2', 'bob'], ['3', 'cy'], ['4', 'dee'], ['5', 'eve']]);
+      await buildAgain();
+      const result = await publishModels(client, schemas, { mode: 'in-place' });
+      expect(result.leftovers).toEqual([]);
+      expect(await oid()).toBe(before);
+      expect((await client.query(`select count(*)::int as n from ${ident(mine)}.named`)).rows[0].n).toBe(5);
+      expect((await client.query(`select name from ${ident(schemas.gold)}.names_view order by 1`)).rows.map((r) => r.name)).toEqual(['ANN', 'BOB', 'CY', 'DEE', 'EVE']);
+      expect(await prevSchemas()).toEqual([]);
+      for (const s of Object.values(schemas.staging)) expect(await schemaExists(client, s)).toBe(false);
+
+      const good = await publishedGold();
+      await buildAgain({ ...MODELS, 'gold/names.sql': 'select customer_id, upper(first_name) as full_name from silver.customers', 'gold/names_view.sql': 'select customer_id, full_name from gold.names join silver.customers using (customer_id)' });
+      const err = await caught(publishModels(client, schemas, { mode: 'in-place' }));
+      expect((err as unknown as MedallionError).code).toBe('PUBLISH_BLOCKED');
+      expect(err.message).toMatch(/in-place publish cannot change .*names/);
+      expect(await publishedGold()).toBe(good);
+      await buildAgain();
+      await publishModels(client, schemas);
+    } finally {
+      await client.query(`drop schema if exists ${ident(mine)} cascade`);
+    }
+  });
+
   it('refuses to publish without a build', async () => {
     const err = await caught(publishModels(client, schemas));
     expect(err.message).toMatch(/nothing to publish: the staging schema .*_silver_next and .*_gold_next does not exist/);
