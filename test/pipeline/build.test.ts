@@ -103,7 +103,7 @@ describe('medallion build', () => {
     const only = path.join(work, 'only-fact');
     const one = await runCli(['export', '--target', target, '--out', only, '--tables', 'fact_sales'], { cwd: work });
     expect(one.code, one.stderr).toBe(0);
-    expect((await readdir(only)).sort()).toEqual(['_manifest.json', 'fact_sales']);
+    expect((await readdir(only)).sort()).toEqual(['.medallion', '_manifest.json', 'fact_sales']);
     const bad = await runCli(['export', '--target', target, '--out', only, '--tables', 'fact_sales,bronze_sales'], { cwd: work });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--tables.*bronze_sales/);
