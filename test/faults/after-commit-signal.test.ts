@@ -1,0 +1,51 @@
+/**
+ * A signal after the commit point: the run has published, so it finishes the exports switch and
+ * exits 0 saying so; the previous version's schemas, which a reader still holds, are left (their
+ * drop must not make the run wait on the reader), and the next run, once the reader is gone,
+ * drops them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openGate } from '../support/child-run.ts';
+import { compareStates, wholeProblems } from '../support/published-state.ts';
+import { expectCleanAfterRerun, type FaultTarget, faultTarget } from './harness.ts';
+
+let t: FaultTarget;
+
+beforeAll(async () => {
+  t = await faultTarget('flate');
+  await t.cleanBuild();
+});
+
+afterAll(async () => {
+  await t?.dispose();
+});
+
+describe('a signal after the commit point', () => {
+  it('SIGTERM on publish_committed while a reader holds the old gold: exit 0, gold and exports both new, the run says so; the next run drops the __prev schemas', async () => {
+    const before = await t.state();
+    let published = before;
+    const reader = await openGate(t.url);
+    try {
+      await reader.close(`select count(*) from "${t.target}_gold".fact_sales`);
+      const child = t.start();
+      const committed = await child.waitFor('publish_committed');
+      child.kill('SIGTERM');
+      const run = await child.done;
+      expect(run.code, run.output).toBe(0);
+      const after = await t.state();
+      expect(compareStates(before, after)).toBe('new');
+      expect(wholeProblems(after)).toEqual([]);
+      expect(after.ledger?.run_id).toBe(committed.run_id);
+      // it says it published, and that the previous gold is kept (for the reader, or for the signal)
+      const events = run.events.map((e) => e.event);
+      expect(events).toEqual(expect.arrayContaining(['publish_committed', 'published']));
+      expect(run.events.at(-1)).toMatchObject({ event: 'run_finished', status: 'success', exit_code: 0 });
+      expect(run.events.filter((e) => e.event === 'publish_leftover').map((e) => e.schema)).toContain(`${t.target}_gold__prev_${committed.run_id}`);
+      published = after;
+    } finally {
+      await reader.release();
+    }
+    await t.cleanBuild();
+    await expectCleanAfterRerun(t, published);
+  });
+});
