@@ -2,7 +2,7 @@
 # How much CPU a medallion run uses against its wall time, for the whole machine (PostgreSQL's
 # processes and Node's): the busy seconds of /proc/stat around the run. Busy seconds / cores is the
 # shortest wall time any schedule of the same work could reach; busy / wall near the core count says
-# the run is CPU-bound and only less work makes it faster (README "Performance").
+# the run is CPU-bound and only less work makes it faster.
 #
 # Usage: bash bench/cpu-seconds.sh [medallion arguments...]   (default: transform --target bench --skip-export)
 # Needs DATABASE_URL (or PG* variables). Measure on an otherwise idle machine: /proc/stat counts everything.

@@ -1,5 +1,5 @@
 -- What fact_sales' per-line date work costs, and whether a calendar table would be cheaper
--- (README "Performance", session 3: it is not). Each query reads the same 6M dates from a
+-- (it is not: the join costs more than the date_part calls). Each query reads the same 6M dates from a
 -- temporary table; subtract the first (the bare scan) from the others.
 --
 -- Usage (after a scale-100 build into the target):

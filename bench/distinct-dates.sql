@@ -1,6 +1,6 @@
 -- What parsing each distinct date text once saves (sql/run/default_as_of.sql and
 -- sql/silver/int_sales_ship_lead_time.sql): the latest real order date and the modal ship lead
--- time, computed per line (as before) and per distinct text (as now). Same results, printed.
+-- time, computed per line and per distinct text (as the models do). Same results, printed.
 --
 -- Usage (after a build into the target, e.g. `npm run bench -- --scale 100`):
 --   psql -X -v target=bench -f bench/distinct-dates.sql

@@ -1,6 +1,6 @@
--- The least work a point-in-time feature build of the sales lines can do, measured against issue
--- #4's baseline (one sorted copy of bronze.sales_details), to see how far below the real models a
--- 4x target lies. A skeleton, not a model: it parses the seven typed fields (no repairs), drops
+-- The least work a point-in-time feature build of the sales lines can do, measured against the
+-- silver + gold baseline of `npm run bench` (one sorted copy of bronze.sales_details), to see how
+-- far below the real models the 4x target lies. A skeleton, not a model: it parses the seven typed fields (no repairs), drops
 -- exact-key duplicates with one window over the order key, and computes one behavioural feature
 -- (prior spend on earlier days) with one window over the customer's timeline. It has none of the
 -- order-date and amount repairs, quarantine, rule counts, customer and product joins, the other

@@ -8,7 +8,7 @@
 #
 # Usage: bash bench/model-time.sh [--runs N] [--explain] VERSION...
 #   VERSION: a file (sql/silver/int_sales_lines.sql) or a git revision and path
-#            (e1edc16~1:sql/silver/int_sales_lines.sql)
+#            (HEAD~1:sql/silver/int_sales_lines.sql)
 #   TARGET: the target whose bronze, silver and gold the SQL reads (default bench), after a build
 #   at the scale to measure (e.g. `npm run bench -- --scale 100`, then `medallion transform`).
 # Needs DATABASE_URL (or PG* variables), psql and git. Leaves nothing behind.

@@ -1,6 +1,6 @@
 -- What one per-line check costs over the 6M sales lines (int_sales_lines runs seven regular
 -- expressions per line): a plain scan, the regular expression int_sales_lines uses for a whole
--- number, and the alternatives that were tried instead of it.
+-- number, and the alternatives to it.
 --
 -- Usage (after a load into the target, e.g. `npm run bench -- --scale 100`):
 --   psql -X -v target=bench -f bench/per-line-checks.sql

@@ -2,7 +2,7 @@
 # What each connection of a medallion run is doing, second by second: runs `medallion transform`
 # on target bench (or the command given) while sampling pg_stat_activity once a second, then prints
 # one line per statement: start, end, connection, the statement's first words. Idle gaps on a
-# connection show where the schedule could still pack work (README "Performance").
+# connection show where the schedule could still pack work.
 #
 # Usage: bash bench/timeline.sh [medallion arguments...]   (default: transform --target bench --skip-export)
 # Needs DATABASE_URL (or PG* variables) and psql on PATH.

@@ -4,7 +4,7 @@
 # needs both in the same minutes).
 #
 # Usage (after `npm run bench -- --scale 100`, which leaves bronze in target `bench`):
-#   git worktree add /tmp/before <commit> && ln -s "$PWD/node_modules" /tmp/before/node_modules
+#   git worktree add /tmp/before <revision> && ln -s "$PWD/node_modules" /tmp/before/node_modules
 #   (cd /tmp/before && npm run -s compile)
 #   bash bench/transform-ab.sh /tmp/before [.]
 # Needs DATABASE_URL (or PG* variables) for the target's database; psql on PATH.

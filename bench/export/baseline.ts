@@ -1,5 +1,5 @@
 /**
- * The issue's baseline for fact_sales, timed exactly as bench/run.ts does it (psql \copy to CSV,
+ * The export's baseline for fact_sales, timed exactly as bench/run.ts does it (psql \copy to CSV,
  * then DuckDB CSV → Parquet zstd in-process with default settings); prints the seconds.
  * Usage: DATABASE_URL=... npx tsx bench/export/baseline.ts GOLD_SCHEMA [CSV] [PARQUET]
  */

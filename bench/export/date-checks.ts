@@ -4,7 +4,7 @@
  * Converts a CSV dump of a table to Parquet three ways, one DuckDB thread each, and prints seconds:
  *   production   ParquetEncoder.csvToParquet, as the export runs it (length check)
  *   unchecked    dates read as DATE and cast straight (wrong for BC dates, see parquet-encoder.ts)
- *   functions    dates as text, checked with substr/ends_with (the first version)
+ *   functions    dates as text, checked with substr/ends_with
  * Usage:
  *   psql -c "copy bench_gold.fact_sales to stdout (format csv)" > /tmp/fact.csv
  *   DATABASE_URL=... npx tsx bench/export/date-checks.ts bench_gold fact_sales /tmp/fact.csv

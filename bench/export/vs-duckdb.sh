@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `medallion export` against the issue's baseline (baseline.ts: psql \copy fact_sales to CSV, then
+# `medallion export` against its baseline (baseline.ts: psql \copy fact_sales to CSV, then
 # DuckDB CSV → Parquet zstd, timed as bench/run.ts does), back to back, REPEAT times, so that other
 # load on the machine hits both alike. One line per run; compare the ratios. With OLD=path/to/
-# bin/medallion.js (e.g. an older checkout, compiled) that export is timed too, in the same round.
+# bin/medallion.js (e.g. another checkout, compiled) that export is timed too, in the same round.
 # Usage: DATABASE_URL=... [OLD=...] bash bench/export/vs-duckdb.sh TARGET [REPEAT] [extra export options...]
 set -eu
 target=$1; repeat=${2:-3}; shift 2 || shift $#

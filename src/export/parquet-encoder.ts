@@ -1,10 +1,10 @@
 /**
  * Parquet encoding by DuckDB, in this process (@duckdb/node-api). Postgres' COPY output (CSV) is
  * handed to DuckDB through a named pipe (fifo.ts); DuckDB parses it with the column types we
- * declare (no sniffing) and writes the Parquet file. README "Choosing the writer" has the figures
- * that made this the writer: at scale 100 it is the only one faster than the DuckDB baseline,
- * because Postgres writing CSV and DuckDB encoding overlap on the two cores instead of following
- * each other.
+ * declare (no sniffing) and writes the Parquet file. It beats the export's baseline (psql CSV, then
+ * DuckDB CSV → Parquet) because Postgres writing CSV and DuckDB encoding overlap on the two cores
+ * instead of following each other (docs/decisions/0002-duckdb-parquet-writer.md; the figures are in
+ * src/export/README.md "Choosing the writer").
  *
  * Types follow `types.ts` (the contract): every integer BIGINT, numeric/real/double DOUBLE (parsed
  * from Postgres' shortest exact text), dates TIMESTAMP_MS (pandas reads Parquet DATE as `object`),
@@ -33,14 +33,15 @@ const DUCKDB_TYPE: Record<ColumnKind, string> = {
 
 /**
  * DuckDB's memory for one file: about one row group of 131,072 rows of fact_sales being encoded.
- * Below ~200 MB DuckDB starts evicting and the scale-100 export took 75 s instead of 24 s; with
- * 300 MB the whole process peaked under 400 MB (README).
+ * Below about 200 MB DuckDB evicts and the export slows about threefold; 300 MB keeps the whole
+ * process under 400 MB (src/export/README.md).
  */
 const MEMORY_LIMIT = '300MB';
 /**
  * DuckDB reads the pipe in buffers of this size and parses each before reading the next; Postgres
  * keeps writing into fifo.ts' 16 MB meanwhile. With DuckDB's default (32 MB, read whole before
- * parsing) the two took turns: 30 s instead of 23 s at scale 100. Also the longest row accepted.
+ * parsing) the two take turns and the export is about a third slower (src/export/README.md). Also
+ * the longest row accepted.
  */
 const CSV_BUFFER_BYTES = 4 << 20;
 
@@ -66,9 +67,9 @@ export interface Footer {
  * digits or a ' BC' suffix, and ±infinity as words, while DuckDB's date parser reads
  * '0044-03-15 BC' as the year 44 AD (and with a strict dateformat, 'infinity' as 1900-01-01). So
  * dates and timestamps are read as text and checked first. A date in 0001..9999 is exactly 10
- * bytes, the cheapest check we found: at scale 100 DuckDB took 17.2-18.8 s with it, 16.7-17.3 s
- * unchecked and 18.5-19.2 s with substr/ends_with on the text (`bench/export/date-checks.ts`, two
- * runs). Gold has few timestamps; they take the fuller check.
+ * bytes: checking the length costs DuckDB less than checking the text with substr/ends_with
+ * (`bench/export/date-checks.ts`; figures in src/export/README.md). Gold has few timestamps; they
+ * take the fuller check.
  */
 function exportedValue(col: ExportColumn): string {
   const name = ident(col.name);

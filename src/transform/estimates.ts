@@ -1,19 +1,18 @@
 /**
- * Expected seconds of the models and data tests when no earlier run has timed them: the first
- * build of a target, or a model or test added since the last run. criticalPathFirst
- * (src/db/schedule.ts) ranks tasks by these; without them every task costs the same and the
- * longest chain (bronze sales lines → int_sales_lines → fact_sales) may start after the short
- * customer branch: 16 s later on the first scale-100 transform of a fresh target (`bash
- * bench/timeline.sh`, 2026-11-29). The last run's timings (src/runs/ledger.ts, lastTimings) win
- * wherever they exist.
+ * Expected seconds of the models and data tests that no run has timed yet: the first build of a
+ * target, or a model or test that is new since the last run. criticalPathFirst (src/db/schedule.ts)
+ * ranks tasks by these; without them every task costs the same and the longest chain (bronze sales
+ * lines → int_sales_lines → fact_sales) may start after the short customer branch, which makes the
+ * first transform of a fresh target longer by that delay (`bash bench/timeline.sh` shows when each
+ * task starts). The last run's timings (src/runs/ledger.ts, lastTimings) win wherever they exist.
  *
  * The guess follows the data: a model's input is the bronze megabytes that reach it (a model is
  * taken to be as large as its largest input: a fact keeps its grain through the joins to its
- * dimensions). Only the ranking matters, so the rates are rough: measured at scale 100 on
- * 2026-11-29 (783 MB of bronze.sales_details; per-model seconds from etl.runs.summary and
- * etl.test_results of `medallion transform --target bench`), int_sales_lines took 80.6 s (0.10 s per MB read),
- * int_customer_records 15.0 s for 201 MB (0.075), fact_sales 72.7 s for 0.98 GB of inputs (0.074);
- * the unique test of fact_sales 7.6 s (0.01 s per MB scanned).
+ * dimensions). Only the ranking matters, so the rates are rough, read from a scale-100 transform
+ * (per-model seconds in etl.runs.summary and etl.test_results of `medallion transform --target
+ * bench` after `npm run bench -- --scale 100`): int_sales_lines about 0.10 s per MB read,
+ * int_customer_records and fact_sales about 0.075, fact_sales' unique test about 0.01 s per MB
+ * scanned.
  */
 import type { SchemaNames } from '../config.ts';
 import type { Client } from '../db/client.ts';
@@ -25,7 +24,7 @@ import { type Project, type RelationName, ROW_LEVEL_TEST_KINDS } from './types.t
 export const MODEL_SECONDS_PER_MB = 0.1;
 /**
  * Seconds a data test takes per megabyte of the relations it reads. A `query` test is free SQL
- * (the leakage proof sorts and windows: 19.2 s for fact_sales' 783 MB, 0.025 s per MB); the
+ * (the leakage proof sorts and windows: about 0.025 s per MB of fact_sales); the
  * row-level tests of a model (not_null, accepted_values, expression) share one scan (planTests),
  * so each is guessed at its share of it.
  */
