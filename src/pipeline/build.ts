@@ -249,6 +249,7 @@ async function lastLoadedFiles(ctx: RunContext): Promise<InputFile[]> {
 export function bronzeSummary(result: BronzeLoadResult): string {
   const rows = result.files.map((f) => [
     f.source,
+    f.lines,
     f.records,
     f.rowsLoaded,
     f.rejects,
@@ -257,11 +258,11 @@ export function bronzeSummary(result: BronzeLoadResult): string {
     Math.round(f.records / Math.max(f.seconds, 1e-6)),
   ]);
   const total = result.files.reduce(
-    (t, f) => ({ records: t.records + f.records, rows: t.rows + f.rowsLoaded, rejects: t.rejects + f.rejects, bytes: t.bytes + f.bytes }),
-    { records: 0, rows: 0, rejects: 0, bytes: 0 },
+    (t, f) => ({ lines: t.lines + f.lines, records: t.records + f.records, rows: t.rows + f.rowsLoaded, rejects: t.rejects + f.rejects, bytes: t.bytes + f.bytes }),
+    { lines: 0, records: 0, rows: 0, rejects: 0, bytes: 0 },
   );
-  rows.push(['total', total.records, total.rows, total.rejects, Number((total.bytes / 1e6).toFixed(2)), Number(result.seconds.toFixed(2)), Math.round(total.records / Math.max(result.seconds, 1e-6))]);
-  return `\nbronze\n${formatTable(['source', 'records', 'loaded', 'rejected', 'MB', 'seconds', 'rows/s'], rows)}`;
+  rows.push(['total', total.lines, total.records, total.rows, total.rejects, Number((total.bytes / 1e6).toFixed(2)), Number(result.seconds.toFixed(2)), Math.round(total.records / Math.max(result.seconds, 1e-6))]);
+  return `\nbronze\n${formatTable(['source', 'lines', 'records', 'loaded', 'rejected', 'MB', 'seconds', 'rows/s'], rows)}`;
 }
 
 function modelsSummary(built: BuildResult, rules: RuleCountsResult, tests: TestSummary): string {
