@@ -82,13 +82,23 @@ export interface FaultResult {
  */
 export async function injectFault(
   t: FaultTarget,
-  options: { trigger: string; where?: (e: LogEvent) => boolean; act: (child: MedallionChild, event: LogEvent) => Promise<void> | void; gate?: boolean; env?: NodeJS.ProcessEnv; extra?: string[] },
+  options: {
+    trigger: string;
+    where?: (e: LogEvent) => boolean;
+    act: (child: MedallionChild, event: LogEvent) => Promise<void> | void;
+    /** Called as soon as the run is started (to wait for earlier events of its own). */
+    started?: (child: MedallionChild) => void;
+    gate?: boolean;
+    env?: NodeJS.ProcessEnv;
+    extra?: string[];
+  },
 ): Promise<FaultResult> {
   const before = await t.state();
   const gate = options.gate === false ? null : await openGate(t.url);
   const child = t.start({ env: options.env, extra: options.extra });
   let runId = 0;
   try {
+    options.started?.(child);
     void child.waitFor('run_started').then((e) => (runId = Number(e.run_id)), () => {});
     const closed = gate
       ? child.waitFor('as_of').then((e) => gate.close(`select 1 from "${t.target}_etl".runs where run_id = $1 for no key update`, [e.run_id]), () => {})
