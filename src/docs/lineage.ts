@@ -4,25 +4,31 @@
  * through the upstream models, the bronze source columns it finally comes from (`sources`).
  *
  * The approach (documented in the docs site and tested in test/docs/lineage.test.ts):
- * 1. Comments, string literals and quoted identifiers are masked (src/transform/sql-lexer.ts), the
- *    rest is split into tokens.
- * 2. A query is parsed into its CTEs and its body; a body is one or more `select`s joined by
- *    union/intersect/except. Of each select only the select list, the FROM clause (relations, CTEs,
- *    subqueries and their aliases) and the named WINDOW definitions are read.
- * 3. Each select-list item is an expression and an output name (`as x`, a bare trailing alias, or
- *    the column name of a plain reference). The identifiers of the expression that are not
- *    keywords, function names, type names or window names are column references; `a.col` is looked
- *    up in the FROM item aliased `a`, a bare `col` in the first FROM item that has it. `*` and `a.*`
- *    expand to the columns of the FROM items. `over w` adds the references of window `w`.
- * 4. A FROM item is a CTE (resolved recursively), a subquery, a model (its own lineage, computed
- *    the same way and memoized) or a bronze table (its columns are its own sources).
- * 5. Set operations combine the branches by position, named after the first branch.
+ * 1. The model is parsed by PostgreSQL's own parser (src/transform/sql-parser.ts); the lineage is
+ *    read from the raw parse tree, so comments, literals, quoted identifiers and operators written
+ *    with keywords (`is distinct from`, `extract(year from x)`) are what the server takes them for.
+ * 2. A query is its CTEs (each visible to the ones after it and to the body) and its body: a select,
+ *    a `values` list (its columns are constants), or a set operation (union/intersect/except: the
+ *    branches are combined by position and named after the first).
+ * 3. A select's FROM clause gives the scope: each item (a CTE, a model, a bronze table, a subquery,
+ *    a set-returning function, a join of those) under its alias, with the column aliases it
+ *    declares. `*` and `a.*` expand to the columns of the items (a `using` or natural join shows
+ *    its join columns once, first), as far as they are known.
+ * 4. Each select-list item is an output column, named as PostgreSQL names it (`as x`, else the
+ *    column, function or cast it is). Its lineage is every column reference in its expression,
+ *    including aggregate arguments and filters, the partition and order of its window (named or
+ *    inline) and the outputs of a scalar subquery; `a.col` is looked up in the FROM item aliased
+ *    `a`, a bare `col` in the first FROM item that has it, then in the enclosing query (a correlated
+ *    subquery), and a bare table alias stands for all its columns (a whole-row reference).
+ * 5. A model's columns are its own lineage (computed the same way and memoized); a bronze table's
+ *    columns are their own sources; a relation known only from the catalog has its column names.
  * Filters, join conditions and GROUP BY are deliberately not lineage: lineage says where a value
  * comes from, not which rows survive. References that cannot be resolved are listed in
  * `unresolved` instead of failing. A model may also declare `lineage:` (column → list of
  * `layer.table.column`) in its .yml; a declared entry replaces the derived one for that column.
  */
-import { maskSql } from '../transform/sql-lexer.ts';
+import type { Alias, ColumnRef, Node, RangeFunction, RangeVar, SelectStmt, WindowDef } from 'libpg-query';
+import { parseStatements, SQL_VALUE_FUNCTION_NAMES, stringValue } from '../transform/sql-parser.ts';
 
 export interface ColumnLineage {
   name: string;
@@ -52,6 +58,11 @@ export interface LineageInput {
   models: readonly LineageModelInput[];
   /** Bronze table → its columns (lower case), e.g. from the source contracts plus lineage columns. */
   bronze: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Relation (`silver.x`) → its column names, from the database catalog: the columns of a relation
+   * that is neither a model given here nor a bronze table above, so that `*` on it expands.
+   */
+  catalog?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Lineage of every model, keyed by model name. */
@@ -61,13 +72,13 @@ export function deriveLineage(input: LineageInput): Map<string, ModelLineage> {
   const inProgress = new Set<string>();
 
   const relationColumns = (relation: string): Col[] | undefined => {
-    const [layer, table] = relation.split('.') as [string, string];
-    if (layer === 'bronze') {
-      const cols = input.bronze[table];
-      return cols?.map((c) => ({ name: c, direct: new Set([`${relation}.${c}`]), sources: new Set([`${relation}.${c}`]) }));
-    }
-    const lineage = modelLineage(relation);
-    return lineage?.columns.map((c) => ({ name: c.name, direct: new Set([`${relation}.${c.name}`]), sources: new Set(c.sources) }));
+    const dot = relation.indexOf('.');
+    const [layer, table] = [relation.slice(0, dot), relation.slice(dot + 1)];
+    const own = (c: string): Col => ({ name: c, direct: new Set([`${relation}.${c}`]), sources: new Set(layer === 'bronze' ? [`${relation}.${c}`] : []) });
+    if (layer === 'bronze' && input.bronze[table]) return input.bronze[table].map(own);
+    const lineage = byName.has(relation) ? modelLineage(relation) : undefined;
+    if (lineage) return lineage.columns.map((c) => ({ name: c.name, direct: new Set([`${relation}.${c.name}`]), sources: new Set(c.sources) }));
+    return input.catalog?.[relation]?.map(own);
   };
 
   const modelLineage = (name: string): ModelLineage | undefined => {
@@ -79,10 +90,9 @@ export function deriveLineage(input: LineageInput): Map<string, ModelLineage> {
     const unresolved = new Set<string>();
     let columns: ColumnLineage[] = [];
     try {
-      const tokens = tokenize(maskSql(model.sql));
-      const parser = new Parser(tokens);
-      const query = parser.query();
-      const cols = resolveQuery(query, new Map(), { relationColumns, unresolved });
+      const statement = parseStatements(model.sql).statements[0]?.stmt;
+      if (!statement || !('SelectStmt' in statement)) throw new Error('not a select statement');
+      const cols = resolveQuery(statement.SelectStmt, new Map(), undefined, { relationColumns, unresolved });
       columns = cols.map((c) => ({ name: c.name, direct: [...c.direct].sort(), sources: [...c.sources].sort() }));
     } catch (err) {
       unresolved.add(`(could not parse: ${(err as Error).message})`);
@@ -110,294 +120,15 @@ export function deriveLineage(input: LineageInput): Map<string, ModelLineage> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tokens and a small parser for the subset of SELECT that lineage needs.
+// Resolution over the parse tree.
 
-interface Token {
-  /** Lower-cased word, or the punctuation itself. */
-  t: string;
-  word: boolean;
-}
-
-function tokenize(masked: string): Token[] {
-  const tokens: Token[] = [];
-  const re = /([\p{L}_][\p{L}\p{N}_$]*)|(\d+(?:\.\d*)?(?:e[+-]?\d+)?)|(::|<>|<=|>=|!=|\|\||[-+*/%^=<>(),.;[\]:~!@#&|?])|(\S)/giu;
-  for (const m of masked.matchAll(re)) {
-    if (m[1]) tokens.push({ t: m[1].toLowerCase(), word: true });
-    else if (m[2]) tokens.push({ t: '0', word: false });
-    else tokens.push({ t: m[3] ?? m[4]!, word: false });
-  }
-  return tokens;
-}
-
-interface Query {
-  ctes: Map<string, Query>;
-  branches: Select[];
-}
-
-interface SelectItem {
-  tokens: Token[];
-  name: string | undefined;
-  /** `*` or `alias.*` */
-  star?: { qualifier?: string };
-}
-
-interface FromItem {
-  alias: string;
-  relation?: string;
-  subquery?: Query;
-}
-
-interface Select {
-  items: SelectItem[];
-  from: FromItem[];
-  windows: Map<string, Token[]>;
-}
-
-const CLAUSE_END = new Set(['from', 'where', 'group', 'having', 'window', 'order', 'limit', 'offset', 'union', 'intersect', 'except', 'fetch', 'for', 'into']);
-const FROM_END = new Set(['where', 'group', 'having', 'window', 'order', 'limit', 'offset', 'union', 'intersect', 'except', 'fetch', 'for']);
-const JOIN_WORDS = new Set(['join', 'left', 'right', 'full', 'inner', 'outer', 'cross', 'natural', 'lateral']);
-const KEYWORDS = new Set([
-  'select', 'from', 'where', 'and', 'or', 'not', 'case', 'when', 'then', 'else', 'end', 'as', 'is', 'null', 'true', 'false', 'in', 'between',
-  'like', 'ilike', 'similar', 'escape', 'distinct', 'on', 'using', 'join', 'left', 'right', 'full', 'inner', 'outer', 'cross', 'natural',
-  'lateral', 'over', 'partition', 'by', 'order', 'asc', 'desc', 'nulls', 'first', 'last', 'filter', 'within', 'group', 'having', 'limit',
-  'offset', 'interval', 'exists', 'any', 'all', 'some', 'array', 'row', 'rows', 'range', 'groups', 'preceding', 'following', 'unbounded',
-  'current', 'collate', 'at', 'time', 'zone', 'with', 'without', 'isnull', 'notnull', 'unknown', 'leading', 'trailing', 'both', 'for',
-  'from', 'to', 'date', 'timestamp', 'year', 'month', 'day', 'hour', 'minute', 'second', 'week', 'quarter', 'dow', 'isodow', 'doy',
-  'epoch', 'isoyear', 'century', 'decade', 'millennium', 'milliseconds', 'microseconds', 'symmetric', 'asymmetric', 'exclude', 'ties',
-  'others', 'no', 'only', 'window', 'union', 'intersect', 'except', 'values', 'default', 'recursive', 'materialized', 'ordinality',
-  'is', 'of', 'precision', 'varying', 'double', 'character', 'overlaps', 'uescape', 'xor',
-]);
-
-class Parser {
-  private i = 0;
-  constructor(private readonly tokens: Token[]) {}
-
-  private peek(k = 0): Token | undefined {
-    return this.tokens[this.i + k];
-  }
-  private is(t: string, k = 0): boolean {
-    return this.peek(k)?.t === t;
-  }
-  private expect(t: string): void {
-    if (!this.is(t)) throw new Error(`expected '${t}' near token ${this.i} ('${this.peek()?.t ?? 'end'}')`);
-    this.i++;
-  }
-  /** Index just past the parenthesis that closes the one at `start`. */
-  private skipParens(): Token[] {
-    const start = this.i;
-    this.expect('(');
-    let depth = 1;
-    while (this.i < this.tokens.length && depth > 0) {
-      const t = this.tokens[this.i++]!.t;
-      if (t === '(') depth++;
-      else if (t === ')') depth--;
-    }
-    return this.tokens.slice(start + 1, this.i - 1);
-  }
-
-  query(): Query {
-    const ctes = new Map<string, Query>();
-    if (this.is('with')) {
-      this.i++;
-      if (this.is('recursive')) this.i++;
-      for (;;) {
-        const name = this.peek()!.t;
-        this.i++;
-        const columnList = this.is('(') ? this.skipParens().filter((t) => t.word).map((t) => t.t) : [];
-        this.expect('as');
-        if (this.is('not')) this.i++;
-        if (this.is('materialized')) this.i++;
-        this.expect('(');
-        let sub: Query;
-        if (this.is('values')) {
-          // `name (a, b) as (values ...)`: constants, columns named by the list, no sources.
-          this.i--;
-          this.skipParens();
-          this.i--;
-          sub = { ctes: new Map(), branches: [{ items: columnList.map((c) => ({ tokens: [], name: c })), from: [], windows: new Map() }] };
-        } else sub = this.query();
-        this.expect(')');
-        ctes.set(name, sub);
-        if (this.is(',')) {
-          this.i++;
-          continue;
-        }
-        break;
-      }
-    }
-    const branches: Select[] = [];
-    for (;;) {
-      if (this.is('(')) {
-        this.i++;
-        const inner = this.query();
-        this.expect(')');
-        branches.push(...inner.branches);
-        for (const [k, v] of inner.ctes) ctes.set(k, v);
-      } else branches.push(this.select());
-      if (this.is('union') || this.is('intersect') || this.is('except')) {
-        this.i++;
-        if (this.is('all') || this.is('distinct')) this.i++;
-        continue;
-      }
-      break;
-    }
-    // order by / limit / offset of the whole query: skip to the end of this query.
-    let depth = 0;
-    while (this.i < this.tokens.length) {
-      const t = this.peek()!.t;
-      if (t === '(') depth++;
-      else if (t === ')') {
-        if (depth === 0) break;
-        depth--;
-      } else if (t === ';' && depth === 0) break;
-      this.i++;
-    }
-    return { ctes, branches };
-  }
-
-  private select(): Select {
-    this.expect('select');
-    if (this.is('distinct')) {
-      this.i++;
-      if (this.is('on')) {
-        this.i++;
-        this.skipParens();
-      }
-    } else if (this.is('all')) this.i++;
-    const items: SelectItem[] = [];
-    let current: Token[] = [];
-    let depth = 0;
-    while (this.i < this.tokens.length) {
-      const tok = this.peek()!;
-      // `within group (...)` and `a is [not] distinct from b` use clause words inside an expression.
-      const within = tok.t === 'group' && this.peek(-1)?.t === 'within';
-      const distinctFrom = tok.t === 'from' && this.peek(-1)?.t === 'distinct';
-      if (depth === 0 && (tok.t === ')' || (tok.word && CLAUSE_END.has(tok.t) && !within && !distinctFrom) || tok.t === ';')) break;
-      if (tok.t === '(') depth++;
-      if (tok.t === ')') depth--;
-      if (depth === 0 && tok.t === ',') {
-        items.push(selectItem(current));
-        current = [];
-      } else current.push(tok);
-      this.i++;
-    }
-    if (current.length) items.push(selectItem(current));
-    const from: FromItem[] = [];
-    const windows = new Map<string, Token[]>();
-    if (this.is('from')) {
-      this.i++;
-      this.fromList(from);
-    }
-    // where / group by / having: skip; window: read; stop at the end of this select.
-    depth = 0;
-    while (this.i < this.tokens.length) {
-      const tok = this.peek()!;
-      if (depth === 0 && (tok.t === ')' || tok.t === ';' || ['union', 'intersect', 'except', 'order', 'limit', 'offset', 'fetch'].includes(tok.t))) break;
-      if (depth === 0 && tok.t === 'window') {
-        this.i++;
-        for (;;) {
-          const name = this.peek()?.t;
-          if (!name) break;
-          this.i++;
-          this.expect('as');
-          windows.set(name, this.skipParens());
-          if (this.is(',')) {
-            this.i++;
-            continue;
-          }
-          break;
-        }
-        continue;
-      }
-      if (tok.t === '(') depth++;
-      if (tok.t === ')') depth--;
-      this.i++;
-    }
-    return { items, from, windows };
-  }
-
-  private fromList(out: FromItem[]): void {
-    for (;;) {
-      while (this.peek() && JOIN_WORDS.has(this.peek()!.t)) this.i++;
-      const tok = this.peek();
-      if (!tok) return;
-      let item: FromItem | undefined;
-      if (tok.t === '(') {
-        const save = this.i;
-        this.i++;
-        if (this.is('select') || this.is('with') || this.is('(')) {
-          const sub = this.query();
-          this.expect(')');
-          item = { alias: '', subquery: sub };
-        } else {
-          this.i = save;
-          this.skipParens();
-        }
-      } else if (tok.word) {
-        let name = tok.t;
-        this.i++;
-        if (this.is('.') && this.peek(1)?.word) {
-          name = `${name}.${this.peek(1)!.t}`;
-          this.i += 2;
-        }
-        if (this.is('(')) {
-          this.skipParens(); // a set-returning function: no column lineage
-          item = { alias: name.split('.').pop()! };
-        } else item = { alias: name.split('.').pop()!, relation: name };
-      }
-      if (this.is('with') && this.is('ordinality', 1)) this.i += 2;
-      if (this.is('as')) this.i++;
-      const aliasTok = this.peek();
-      if (aliasTok?.word && !KEYWORDS.has(aliasTok.t) && !JOIN_WORDS.has(aliasTok.t)) {
-        if (item) item.alias = aliasTok.t;
-        this.i++;
-        if (this.is('(')) this.skipParens(); // column aliases
-      }
-      if (item) out.push(item);
-      // join condition (on … / using (…)) up to the next item
-      let depth = 0;
-      while (this.i < this.tokens.length) {
-        const t = this.peek()!;
-        if (depth === 0 && (t.t === ')' || t.t === ';' || FROM_END.has(t.t))) return;
-        if (depth === 0 && t.t === ',') {
-          this.i++;
-          break;
-        }
-        if (depth === 0 && t.t === 'join') {
-          this.i++;
-          break;
-        }
-        if (t.t === '(') depth++;
-        if (t.t === ')') depth--;
-        this.i++;
-      }
-    }
-  }
-}
-
-function selectItem(tokens: Token[]): SelectItem {
-  const n = tokens.length;
-  if (n === 1 && tokens[0]!.t === '*') return { tokens: [], name: undefined, star: {} };
-  if (n === 3 && tokens[0]!.word && tokens[1]!.t === '.' && tokens[2]!.t === '*') return { tokens: [], name: undefined, star: { qualifier: tokens[0]!.t } };
-  if (n >= 2 && tokens[n - 2]!.t === 'as' && tokens[n - 1]!.word) return { tokens: tokens.slice(0, -2), name: tokens[n - 1]!.t };
-  const last = tokens[n - 1];
-  const prev = tokens[n - 2];
-  if (n >= 2 && last?.word && !KEYWORDS.has(last.t) && prev && (prev.word || prev.t === ')') && !KEYWORDS.has(prev.t) && prev.t !== '.') {
-    return { tokens: tokens.slice(0, -1), name: last.t };
-  }
-  if (n >= 2 && last?.word && prev && (prev.t === ')' || prev.t === 'end') && !KEYWORDS.has(last.t)) return { tokens: tokens.slice(0, -1), name: last.t };
-  // a plain reference keeps its column name
-  if (last?.word && (n === 1 || (n === 3 && tokens[1]!.t === '.'))) return { tokens, name: last.t };
-  return { tokens, name: undefined };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Resolution.
-
-interface Col {
-  name: string;
+interface Lineage {
   direct: Set<string>;
   sources: Set<string>;
+}
+
+interface Col extends Lineage {
+  name: string;
 }
 
 interface Env {
@@ -405,103 +136,297 @@ interface Env {
   unresolved: Set<string>;
 }
 
-function resolveQuery(query: Query, outerCtes: Map<string, Col[]>, env: Env): Col[] {
-  const ctes = new Map(outerCtes);
-  for (const [name, q] of query.ctes) ctes.set(name, resolveQuery(q, ctes, env));
-  let result: Col[] | undefined;
-  for (const branch of query.branches) {
-    const cols = resolveSelect(branch, ctes, env);
-    if (!result) result = cols;
-    else {
-      cols.forEach((c, i) => {
-        const target = result![i];
-        if (!target) return;
-        for (const d of c.direct) target.direct.add(d);
-        for (const s of c.sources) target.sources.add(s);
-      });
-    }
-  }
-  return result ?? [];
+/** A FROM item under its alias; `cols` undefined when its columns are not known. */
+interface Entry {
+  alias: string | undefined;
+  /** `silver.customers` for a relation read without an alias (for `silver.customers.col`). */
+  relation?: string;
+  cols: Col[] | undefined;
 }
 
-function resolveSelect(select: Select, ctes: Map<string, Col[]>, env: Env): Col[] {
-  const scope: { alias: string; cols: Col[] | undefined }[] = select.from.map((f) => {
-    if (f.subquery) return { alias: f.alias, cols: resolveQuery(f.subquery, ctes, env) };
-    if (f.relation && !f.relation.includes('.') && ctes.has(f.relation)) return { alias: f.alias, cols: ctes.get(f.relation) };
-    if (f.relation?.includes('.')) return { alias: f.alias, cols: env.relationColumns(f.relation) };
-    return { alias: f.alias, cols: undefined };
-  });
-  // Within one select, a CTE reached through its alias passes its lineage on unchanged: `direct`
-  // should name model columns, so CTE columns carry the direct set of what they read.
-  const lookup = (qualifier: string | undefined, column: string): Col | undefined => {
-    if (qualifier) {
-      const s = scope.find((x) => x.alias === qualifier);
-      return s?.cols?.find((c) => c.name === column);
+interface Scope {
+  entries: Entry[];
+  /** What `*` expands to; undefined when a FROM item's columns are not known. */
+  star: Col[] | undefined;
+  windows: Map<string, WindowDef>;
+  ctes: Map<string, Col[]>;
+  parent: Scope | undefined;
+}
+
+const empty = (): Lineage => ({ direct: new Set(), sources: new Set() });
+
+function addTo(target: Lineage, from: Lineage): void {
+  for (const d of from.direct) target.direct.add(d);
+  for (const s of from.sources) target.sources.add(s);
+}
+
+function copy(c: Col, name = c.name): Col {
+  return { name, direct: new Set(c.direct), sources: new Set(c.sources) };
+}
+
+function names(nodes: readonly Node[] | undefined): string[] {
+  return (nodes ?? []).map((n) => stringValue(n) ?? '');
+}
+
+/** Column aliases (`as t (a, b)`, a CTE's `name (a, b)`) rename the first columns by position. */
+function renamed(cols: Col[], aliases: readonly string[]): Col[] {
+  return cols.map((c, i) => copy(c, aliases[i] ?? c.name));
+}
+
+function resolveQuery(select: SelectStmt, outerCtes: Map<string, Col[]>, parent: Scope | undefined, env: Env): Col[] {
+  const ctes = new Map(outerCtes);
+  for (const node of select.withClause?.ctes ?? []) {
+    if (!('CommonTableExpr' in node)) continue;
+    const cte = node.CommonTableExpr;
+    const query = cte.ctequery;
+    if (!cte.ctename || !query || !('SelectStmt' in query)) continue;
+    const aliases = names(cte.aliascolnames);
+    const body = query.SelectStmt;
+    // A recursive CTE reads itself: its columns are those of the non-recursive branch first.
+    if (select.withClause?.recursive && body.op !== 'SETOP_NONE' && body.larg) ctes.set(cte.ctename, renamed(resolveQuery(body.larg, ctes, parent, env), aliases));
+    ctes.set(cte.ctename, renamed(resolveQuery(body, ctes, parent, env), aliases));
+  }
+  if (select.op && select.op !== 'SETOP_NONE') {
+    const left = select.larg ? resolveQuery(select.larg, ctes, parent, env) : [];
+    const right = select.rarg ? resolveQuery(select.rarg, ctes, parent, env) : [];
+    right.forEach((c, i) => {
+      if (left[i]) addTo(left[i], c);
+    });
+    return left;
+  }
+  const scope: Scope = { entries: [], star: [], windows: new Map(), ctes, parent };
+  if (select.valuesLists) {
+    // `values (…), (…)`: columns column1, column2, … with the lineage of each position.
+    const cols: Col[] = [];
+    for (const row of select.valuesLists) {
+      const items = 'List' in row ? (row.List.items ?? []) : [];
+      items.forEach((item, i) => {
+        cols[i] ??= { name: `column${i + 1}`, ...empty() };
+        addTo(cols[i], expressionLineage(item, scope, env));
+      });
     }
-    for (const s of scope) {
-      const c = s.cols?.find((x) => x.name === column);
-      if (c) return c;
-    }
-    return undefined;
-  };
+    return cols;
+  }
+  for (const item of select.fromClause ?? []) {
+    const { entries, star } = fromItem(item, scope, env);
+    scope.entries.push(...entries);
+    scope.star = scope.star && star ? [...scope.star, ...star] : undefined;
+  }
+  for (const w of select.windowClause ?? []) if ('WindowDef' in w && w.WindowDef.name) scope.windows.set(w.WindowDef.name, w.WindowDef);
   const out: Col[] = [];
-  for (const item of select.items) {
-    if (item.star) {
-      const sources = item.star.qualifier ? scope.filter((s) => s.alias === item.star!.qualifier) : scope;
-      if (!sources.length) env.unresolved.add(`${item.star.qualifier}.*`);
-      for (const s of sources) for (const c of s.cols ?? []) out.push({ name: c.name, direct: new Set(c.direct), sources: new Set(c.sources) });
+  for (const target of select.targetList ?? []) {
+    if (!('ResTarget' in target)) continue;
+    const { name, val } = target.ResTarget;
+    const ref = val && 'ColumnRef' in val ? val.ColumnRef : undefined;
+    const fields = ref?.fields ?? [];
+    if (ref && fields.length > 0 && 'A_Star' in fields.at(-1)!) {
+      const expanded = starColumns(fields, scope, env);
+      for (const c of expanded ?? []) out.push(copy(c));
       continue;
     }
-    const col: Col = { name: item.name ?? `?column?`, direct: new Set(), sources: new Set() };
-    const refs = columnRefs(item.tokens, select.windows);
-    for (const ref of refs) {
-      const found = lookup(ref.qualifier, ref.column);
-      if (!found) {
-        if (ref.qualifier || !KEYWORDS.has(ref.column)) env.unresolved.add(ref.qualifier ? `${ref.qualifier}.${ref.column}` : ref.column);
-        continue;
-      }
-      for (const d of found.direct) col.direct.add(d);
-      for (const s of found.sources) col.sources.add(s);
-    }
-    out.push(col);
+    out.push({ name: name ?? (val ? columnName(val) : '?column?'), ...(val ? expressionLineage(val, scope, env) : empty()) });
   }
   return out;
 }
 
-function columnRefs(tokens: Token[], windows: Map<string, Token[]>): { qualifier?: string; column: string }[] {
-  const refs: { qualifier?: string; column: string }[] = [];
-  for (let i = 0; i < tokens.length; i++) {
-    const tok = tokens[i]!;
-    const prev = tokens[i - 1];
-    if (!tok.word) continue;
-    if (prev?.t === '::') {
-      // a type name: skip it and any words that belong to it (double precision, with time zone)
-      while (tokens[i + 1]?.word && ['precision', 'varying', 'with', 'without', 'time', 'zone'].includes(tokens[i + 1]!.t)) i++;
-      continue;
-    }
-    if (prev?.t === '.') continue; // handled with its qualifier
-    const next = tokens[i + 1];
-    if (tok.t === 'over' && tokens[i + 1]?.word) {
-      const w = windows.get(tokens[i + 1]!.t);
-      if (w) refs.push(...columnRefs(w, windows));
-      i++;
-      continue;
-    }
-    if (prev?.t === 'as' && tokens[i - 2] !== undefined) continue; // cast(x as type)
-    if (next?.t === '(') continue; // a function
-    if (KEYWORDS.has(tok.t) && next?.t !== '.') continue;
-    if (next?.t === '.' && tokens[i + 2]?.word) {
-      if (tokens[i + 3]?.t === '.' && tokens[i + 4]?.word) {
-        refs.push({ qualifier: tokens[i + 2]!.t, column: tokens[i + 4]!.t });
-        i += 4;
-      } else {
-        refs.push({ qualifier: tok.t, column: tokens[i + 2]!.t });
-        i += 2;
-      }
-      continue;
-    }
-    if (next?.t === '.' && tokens[i + 2]?.t === '*') continue;
-    refs.push({ column: tok.t });
+/** `*` or `a.*`: the columns it stands for, or undefined (recorded as unresolved). */
+function starColumns(fields: readonly Node[], scope: Scope, env: Env): Col[] | undefined {
+  const qualifier = fields.length > 1 ? names(fields.slice(0, -1)).join('.') : undefined;
+  const cols = qualifier === undefined ? scope.star : findEntry(qualifier, scope)?.cols;
+  if (!cols) env.unresolved.add(qualifier === undefined ? '*' : `${qualifier}.*`);
+  return cols;
+}
+
+function findEntry(qualifier: string, scope: Scope | undefined): Entry | undefined {
+  for (let s = scope; s; s = s.parent) {
+    const entry = s.entries.find((e) => (e.alias !== undefined ? e.alias === qualifier : false) || (e.relation !== undefined && e.relation === qualifier));
+    if (entry) return entry;
   }
-  return refs;
+  return undefined;
+}
+
+/** The entries and `*` columns of one FROM item. `scope` holds the items before it (for lateral). */
+function fromItem(node: Node, scope: Scope, env: Env): { entries: Entry[]; star: Col[] | undefined } {
+  const single = (alias: Alias | undefined, defaultAlias: string | undefined, cols: Col[] | undefined, relation?: string) => {
+    const named = cols && alias?.colnames ? renamed(cols, names(alias.colnames)) : cols;
+    const entry: Entry = { alias: alias?.aliasname ?? defaultAlias, cols: named, ...(alias?.aliasname === undefined && relation ? { relation } : {}) };
+    return { entries: [entry], star: named };
+  };
+  if ('RangeVar' in node) {
+    const r: RangeVar = node.RangeVar;
+    const name = r.relname ?? '';
+    if (r.schemaname === undefined) {
+      const cte = scope.ctes.get(name);
+      if (!cte) env.unresolved.add(name);
+      return single(r.alias, name, cte);
+    }
+    const relation = `${r.schemaname}.${name}`;
+    const cols = env.relationColumns(relation);
+    if (!cols) env.unresolved.add(relation);
+    return single(r.alias, name, cols, relation);
+  }
+  if ('RangeSubselect' in node) {
+    const sub = node.RangeSubselect;
+    const query = sub.subquery && 'SelectStmt' in sub.subquery ? sub.subquery.SelectStmt : undefined;
+    return single(sub.alias, undefined, query ? resolveQuery(query, scope.ctes, scope, env) : undefined);
+  }
+  if ('RangeFunction' in node) return single(node.RangeFunction.alias, undefined, functionColumns(node.RangeFunction, scope, env));
+  if ('RangeTableSample' in node && node.RangeTableSample.relation) return fromItem(node.RangeTableSample.relation, scope, env);
+  if ('JoinExpr' in node) {
+    const join = node.JoinExpr;
+    const left = join.larg ? fromItem(join.larg, scope, env) : { entries: [], star: [] };
+    const lateral: Scope = { ...scope, entries: [...scope.entries, ...left.entries] };
+    const right = join.rarg ? fromItem(join.rarg, lateral, env) : { entries: [], star: [] };
+    const entries = [...left.entries, ...right.entries];
+    let star = left.star && right.star ? [...left.star, ...right.star] : undefined;
+    const using = join.isNatural && left.star && right.star ? left.star.map((c) => c.name).filter((n) => right.star!.some((c) => c.name === n)) : names(join.usingClause);
+    if (star && left.star && right.star && using.length) {
+      // The join columns come first, once, with the lineage of both sides.
+      const merged = using.map((n) => {
+        const col: Col = { name: n, ...empty() };
+        for (const c of [...left.star!, ...right.star!]) if (c.name === n) addTo(col, c);
+        return col;
+      });
+      star = [...merged, ...star.filter((c) => !using.includes(c.name))];
+    }
+    if (join.alias) return single(join.alias, undefined, star);
+    return { entries, star };
+  }
+  return { entries: [], star: undefined };
+}
+
+/**
+ * A set-returning function in FROM: one column per column alias (or one, named after the alias or
+ * the function), each with the lineage of the function's arguments; `with ordinality` adds one.
+ */
+function functionColumns(fn: RangeFunction, scope: Scope, env: Env): Col[] {
+  const lineage = empty();
+  let functionName: string | undefined;
+  for (const f of fn.functions ?? []) {
+    const call = 'List' in f ? f.List.items?.[0] : undefined;
+    if (!call) continue;
+    addTo(lineage, expressionLineage(call, scope, env));
+    if ('FuncCall' in call) functionName ??= stringValue(call.FuncCall.funcname?.at(-1));
+  }
+  const colnames = fn.alias?.colnames ? names(fn.alias.colnames) : (fn.coldeflist ?? []).map((d) => ('ColumnDef' in d ? (d.ColumnDef.colname ?? '') : ''));
+  const cols = (colnames.length ? colnames : [fn.alias?.aliasname ?? functionName ?? '?column?']).map((name) => ({ name, direct: new Set(lineage.direct), sources: new Set(lineage.sources) }));
+  if (fn.ordinality) cols.push({ name: 'ordinality', ...empty() });
+  return cols;
+}
+
+/** The lineage of an expression: every column it reads (see the header, 4). */
+function expressionLineage(node: unknown, scope: Scope, env: Env): Lineage {
+  const lineage = empty();
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const v of value) visit(v);
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    const n = value as Record<string, unknown>;
+    if ('ColumnRef' in n) {
+      const found = columnReference(n.ColumnRef as ColumnRef, scope, env);
+      if (found) addTo(lineage, found);
+      return;
+    }
+    if ('SubLink' in n) {
+      const link = n.SubLink as { testexpr?: Node; subselect?: Node };
+      visit(link.testexpr);
+      const query = link.subselect && 'SelectStmt' in link.subselect ? link.subselect.SelectStmt : undefined;
+      for (const c of query ? resolveQuery(query, scope.ctes, scope, env) : []) addTo(lineage, c);
+      return;
+    }
+    if ('FuncCall' in n) {
+      const call = n.FuncCall as { args?: Node[]; agg_order?: Node[]; agg_filter?: Node; over?: WindowDef };
+      visit([call.args, call.agg_order, call.agg_filter]);
+      if (call.over) windowLineage(call.over, new Set());
+      return;
+    }
+    for (const v of Object.values(n)) visit(v);
+  };
+  const windowLineage = (w: WindowDef, seen: Set<string>): void => {
+    visit([w.partitionClause, w.orderClause]);
+    for (const ref of [w.name, w.refname]) {
+      if (ref === undefined || seen.has(ref)) continue;
+      seen.add(ref);
+      const named = scope.windows.get(ref);
+      if (named) windowLineage(named, seen);
+    }
+  };
+  visit(node);
+  return lineage;
+}
+
+/** What a column reference reads: a column, or all columns of a table alias (a whole row). */
+function columnReference(ref: ColumnRef, scope: Scope, env: Env): Lineage | undefined {
+  const fields = ref.fields ?? [];
+  if (fields.length > 0 && 'A_Star' in fields.at(-1)!) {
+    const lineage = empty();
+    for (const c of starColumns(fields, scope, env) ?? []) addTo(lineage, c);
+    return lineage;
+  }
+  const parts = names(fields);
+  const column = parts.at(-1)!;
+  const qualifier = parts.length > 1 ? parts.slice(0, -1).join('.') : undefined;
+  if (qualifier !== undefined) {
+    const found = findEntry(qualifier, scope)?.cols?.find((c) => c.name === column);
+    if (!found) env.unresolved.add(`${qualifier}.${column}`);
+    return found;
+  }
+  for (let s: Scope | undefined = scope; s; s = s.parent) {
+    for (const e of s.entries) {
+      const found = e.cols?.find((c) => c.name === column);
+      if (found) return found;
+    }
+  }
+  const whole = findEntry(column, scope);
+  if (whole?.cols) {
+    const lineage = empty();
+    for (const c of whole.cols) addTo(lineage, c);
+    return lineage;
+  }
+  env.unresolved.add(column);
+  return undefined;
+}
+
+/** The name PostgreSQL gives an output column without `as` (FigureColname in the server). */
+function columnName(node: Node): string {
+  return figure(node) ?? '?column?';
+}
+
+/** The name of a column, function or construct the node is, undefined for an operator or a constant. */
+function figure(node: Node | undefined): string | undefined {
+  if (!node) return undefined;
+  if ('ColumnRef' in node) return stringValue(node.ColumnRef.fields?.at(-1));
+  if ('A_Indirection' in node) {
+    const last = node.A_Indirection.indirection?.at(-1);
+    return stringValue(last) ?? figure(node.A_Indirection.arg);
+  }
+  if ('FuncCall' in node) return stringValue(node.FuncCall.funcname?.at(-1));
+  if ('A_Expr' in node) return node.A_Expr.kind === 'AEXPR_NULLIF' ? 'nullif' : undefined;
+  if ('TypeCast' in node) {
+    const inner = figure(node.TypeCast.arg);
+    if (inner !== undefined) return inner;
+    const type = stringValue(node.TypeCast.typeName?.names?.at(-1));
+    return type;
+  }
+  if ('CollateClause' in node) return figure(node.CollateClause.arg);
+  if ('GroupingFunc' in node) return 'grouping';
+  if ('SubLink' in node) {
+    const link = node.SubLink;
+    if (link.subLinkType === 'EXISTS_SUBLINK') return 'exists';
+    if (link.subLinkType === 'ARRAY_SUBLINK') return 'array';
+    if (link.subLinkType === 'EXPR_SUBLINK' && link.subselect && 'SelectStmt' in link.subselect) {
+      const first = link.subselect.SelectStmt.targetList?.[0];
+      if (first && 'ResTarget' in first) return first.ResTarget.name ?? figure(first.ResTarget.val);
+    }
+    return undefined;
+  }
+  if ('CaseExpr' in node) return 'case';
+  if ('A_ArrayExpr' in node) return 'array';
+  if ('RowExpr' in node) return 'row';
+  if ('CoalesceExpr' in node) return 'coalesce';
+  if ('MinMaxExpr' in node) return node.MinMaxExpr.op === 'IS_GREATEST' ? 'greatest' : 'least';
+  if ('SQLValueFunction' in node) return SQL_VALUE_FUNCTION_NAMES[node.SQLValueFunction.op ?? ''];
+  return undefined;
 }

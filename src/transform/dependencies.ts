@@ -1,65 +1,21 @@
 /**
- * Finding what a piece of SQL reads: every schema-qualified reference `bronze.x`, `silver.x`,
- * `gold.x` outside comments and string literals (sql/README.md, "Dependencies"), and checking that
- * each one names a bronze source table or a model.
+ * What a piece of SQL reads: every schema-qualified reference `bronze.x`, `silver.x`, `gold.x`
+ * that PostgreSQL's parser finds in it (sql/README.md, "Dependencies"; see sql-parser.ts), and
+ * checking that each one names a bronze source table or a model.
  */
 import { DataError } from '../errors.ts';
-import { lineAndColumn, maskSql } from './sql-lexer.ts';
-import type { Model, Project, RelationName, SourceLayer, TestDefinition } from './types.ts';
+import { lineAndColumn } from './sql-lexer.ts';
+import { parseSnippet, type Reference, schemaReferences } from './sql-parser.ts';
+import type { Model, Project, RelationName, TestDefinition } from './types.ts';
 
-export interface Reference {
-  layer: SourceLayer;
-  /** Table name, lower-cased (unquoted identifiers fold to lower case). */
-  name: string;
-  /** `silver.customers` */
-  relation: RelationName;
-  /** Offsets of the schema word (what compile rewrites) and of the whole reference. */
-  schemaStart: number;
-  schemaEnd: number;
-  end: number;
-}
-
-// Not preceded by an identifier character or a dot (`x.silver.y` is not a schema reference);
-// whitespace and comments (masked to spaces) may surround the dot. The schema may be written
-// "silver" and the table "customers" (quoted identifiers are masked, so they are read from the text).
-const LAYER_WORD = /^(bronze|silver|gold)$/i;
-const SCHEMA = /(?<![\p{L}\p{N}_$.])(?:(bronze|silver|gold)|"(bronze|silver|gold)")(?![\p{L}\p{N}_$])\s*\.\s*/giu;
-const PLAIN_NAME = /[\p{L}_][\p{L}\p{N}_$]*/uy;
-const QUOTED_NAME = /"((?:[^"]|"")*)"/y;
-
-/** Every schema-qualified reference in the SQL, in order of appearance. */
+/**
+ * Every schema-qualified reference in the SQL (a query, or an expression as a test's `where`
+ * holds), in order of appearance. SQL that does not parse has none: the server reports its error
+ * when the model or test runs.
+ */
 export function extractReferences(sql: string): Reference[] {
-  // Code only, except that quoted identifiers are kept (they may be a schema or a table name).
-  const masked = maskSql(sql, ['comment', 'string']);
-  const code = maskSql(sql);
-  const refs: Reference[] = [];
-  for (const m of masked.matchAll(SCHEMA)) {
-    const schemaStart = m.index!;
-    const quotedSchema = m[2] !== undefined;
-    // A quoted schema must be a whole identifier segment; a bare one must be code.
-    if (!quotedSchema && code[schemaStart] === ' ') continue;
-    if (quotedSchema && !LAYER_WORD.test(m[2]!)) continue;
-    const word = (m[1] ?? m[2])!;
-    if (quotedSchema && word !== word.toLowerCase()) continue; // "Silver" is another schema
-    const after = schemaStart + m[0].length;
-    let name: string | undefined;
-    let end = after;
-    PLAIN_NAME.lastIndex = after;
-    QUOTED_NAME.lastIndex = after;
-    const plain = PLAIN_NAME.exec(masked);
-    const quoted = plain ? null : QUOTED_NAME.exec(masked);
-    if (plain) {
-      name = plain[0].toLowerCase();
-      end = after + plain[0].length;
-    } else if (quoted) {
-      name = quoted[1]!.replace(/""/g, '"');
-      end = after + quoted[0].length;
-    }
-    if (name === undefined) continue;
-    const layer = word.toLowerCase() as SourceLayer;
-    refs.push({ layer, name, relation: `${layer}.${name}`, schemaStart, schemaEnd: schemaStart + word.length + (quotedSchema ? 2 : 0), end });
-  }
-  return refs;
+  const parsed = parseSnippet(sql);
+  return parsed ? schemaReferences(parsed) : [];
 }
 
 /** The distinct relations the SQL reads, sorted. */

@@ -14,16 +14,14 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SOURCE_CONTRACTS } from '../bronze/contracts.ts';
 import { DataError } from '../errors.ts';
-import { checkReferences, referencedRelations, unknownRelationReason, type KnownRelations, type UnknownRelation, throwUnknownRelations } from './dependencies.ts';
+import { checkReferences, unknownRelationReason, type KnownRelations, type UnknownRelation, throwUnknownRelations } from './dependencies.ts';
 import { orderModels } from './graph.ts';
 import { readModelSpec } from './model-spec.ts';
-import { lineAndColumn, maskSql } from './sql-lexer.ts';
+import { readModelSql } from './sql-parser.ts';
 import type { Layer, Model, Project, TestDefinition } from './types.ts';
 
 export const LAYERS: readonly Layer[] = ['silver', 'gold'];
 const STEM = /^[a-z_][a-z0-9_]*$/;
-const CLOCK = /\b(now\s*\(|clock_timestamp\s*\(|statement_timestamp\s*\(|transaction_timestamp\s*\(|timeofday\s*\(|current_date\b|current_timestamp\b|current_time\b|localtimestamp\b|localtime\b)/i;
-const STARTS_LIKE_QUERY = /^\s*(select|with|values|table|\()/i;
 
 export interface LoadProjectOptions {
   /** The folder holding silver/ and gold/ (usually `sql`). Paths in errors are joined to it. */
@@ -84,15 +82,15 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
   const name = `${layer}.${stem}`;
   const sqlText = await readFile(sqlFile, 'utf8');
   const before = problems.length;
-  const sql = checkModelSql(sqlText, sqlFile, problems);
+  const read = readModelSql(sqlText, sqlFile, problems);
   if (!hasYml) {
     problems.push(`${sqlFile}: no ${stem}.yml beside it; every model needs one (description, columns, tests)`);
     return undefined;
   }
   const { spec, problems: specProblems } = readModelSpec(await readFile(ymlFile, 'utf8'), { name, layer, relation: stem, ymlFile });
   problems.push(...specProblems);
-  if (!spec || sql === undefined) return undefined;
-  if (spec.materialized === 'view' && /medallion\.as_of/i.test(maskSql(sql, ['comment']))) {
+  if (!spec || read === undefined) return undefined;
+  if (spec.materialized === 'view' && read.readsAsOf) {
     problems.push(`${ymlFile}: materialized: view, but ${sqlFile} reads medallion.as_of; a model that uses as_of must be a table (a view would read the reader's setting)`);
   }
   if (problems.length > before) return undefined;
@@ -102,7 +100,7 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     relation: stem,
     sqlFile,
     ymlFile,
-    sql,
+    sql: read.sql,
     ...(spec.description !== undefined ? { description: spec.description } : {}),
     materialized: spec.materialized,
     uniqueKey: spec.uniqueKey,
@@ -110,40 +108,8 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     columns: spec.columns,
     tests: spec.tests,
     rules: spec.rules,
-    dependencies: referencedRelations(sql),
+    dependencies: read.dependencies,
   };
-}
-
-/** Checks that the .sql is one query without clock functions; returns it without a trailing `;`. */
-function checkModelSql(text: string, file: string, problems: string[]): string | undefined {
-  const masked = maskSql(text);
-  if (masked.trim() === '') {
-    problems.push(`${file}: no SQL (a model is one select statement)`);
-    return undefined;
-  }
-  // Remove one trailing semicolon (and what follows it, which can only be blanks and comments).
-  const trailing = /;\s*$/.exec(masked);
-  const sql = trailing ? text.slice(0, trailing.index) : text;
-  const code = trailing ? masked.slice(0, trailing.index) : masked;
-  let ok = true;
-  const semicolon = code.indexOf(';');
-  if (semicolon >= 0) {
-    problems.push(`${file}:${lineAndColumn(text, semicolon).line}: more than one statement; a model is one select statement`);
-    ok = false;
-  }
-  if (!STARTS_LIKE_QUERY.test(code)) {
-    const first = code.search(/\S/);
-    problems.push(`${file}:${lineAndColumn(text, first).line}: a model is one select statement (starting with select or with), got '${code.slice(first, first + 20).split(/\s/)[0]}'`);
-    ok = false;
-  }
-  const clock = CLOCK.exec(code);
-  if (clock) {
-    problems.push(
-      `${file}:${lineAndColumn(text, clock.index).line}: ${clock[1]!.replace(/\s*\($/, '()')} makes the model depend on the wall clock; use current_setting('medallion.as_of')::date`,
-    );
-    ok = false;
-  }
-  return ok ? sql : undefined;
 }
 
 function checkTestNames(models: Model[], problems: string[]): void {

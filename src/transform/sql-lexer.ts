@@ -1,111 +1,70 @@
 /**
- * Just enough of PostgreSQL's lexer to tell code from comments and literals: `-- …`, nested
- * `/* … *\/`, '…' (with '' and E'…' backslash escapes), $tag$ … $tag$ and "quoted identifiers".
- * `maskSql` returns a copy of the text of the same length in which everything that is not code is
- * replaced by spaces (newlines kept), so that offsets and line numbers stay those of the file.
+ * SQL text as PostgreSQL's own scanner reads it. libpg-query ships the server's scanner and grammar
+ * compiled to WebAssembly inside the npm package; its synchronous functions need the module
+ * instantiated once, which this module does when it is first imported (top-level await), so that
+ * every caller can scan and parse synchronously.
+ *
+ * libpg-query reports token and node positions as UTF-8 byte offsets, and syntax error positions in
+ * characters (code points); the functions here convert both to offsets in the JavaScript string.
  */
+import { loadModule, scanSync } from 'libpg-query';
 
-export type SegmentKind = 'code' | 'comment' | 'string' | 'identifier';
+await loadModule();
 
-export interface Segment {
-  kind: SegmentKind;
+export interface SqlToken {
+  /** The token as written: a quoted identifier with its quotes, a string constant with its delimiters. */
+  text: string;
+  /** Offsets in the JavaScript string. */
   start: number;
   end: number;
+  /** `-- …` or `/* … *\/`. */
+  comment: boolean;
 }
 
-const IDENT_CHAR = /[\p{L}\p{N}_$]/u;
-const DOLLAR_TAG = /\$(?:[\p{L}_][\p{L}\p{N}_]*)?\$/uy;
+const NON_ASCII = /[^\x00-\x7f]/;
 
-function isIdentChar(ch: string | undefined): boolean {
-  return ch !== undefined && IDENT_CHAR.test(ch);
-}
-
-/** Splits SQL text into code, comment, string and quoted-identifier segments. */
-export function scanSql(sql: string): Segment[] {
-  const segments: Segment[] = [];
-  let codeStart = 0;
-  let i = 0;
-  const push = (kind: SegmentKind, start: number, end: number) => {
-    if (codeStart < start) segments.push({ kind: 'code', start: codeStart, end: start });
-    segments.push({ kind, start, end });
-    codeStart = end;
-  };
-  while (i < sql.length) {
-    const ch = sql[i]!;
-    const next = sql[i + 1];
-    if (ch === '-' && next === '-') {
-      const nl = sql.indexOf('\n', i);
-      const end = nl < 0 ? sql.length : nl;
-      push('comment', i, end);
-      i = end;
-    } else if (ch === '/' && next === '*') {
-      let depth = 1;
-      let j = i + 2;
-      while (j < sql.length && depth > 0) {
-        if (sql[j] === '/' && sql[j + 1] === '*') {
-          depth++;
-          j += 2;
-        } else if (sql[j] === '*' && sql[j + 1] === '/') {
-          depth--;
-          j += 2;
-        } else j++;
-      }
-      push('comment', i, j);
-      i = j;
-    } else if (ch === "'") {
-      // E'…' (a lone e/E before the quote) allows backslash escapes.
-      const prefix = sql[i - 1];
-      const escapes = (prefix === 'e' || prefix === 'E') && !isIdentChar(sql[i - 2]);
-      let j = i + 1;
-      while (j < sql.length) {
-        if (escapes && sql[j] === '\\') j += 2;
-        else if (sql[j] === "'" && sql[j + 1] === "'") j += 2;
-        else if (sql[j] === "'") break;
-        else j++;
-      }
-      const end = Math.min(j + 1, sql.length);
-      push('string', i, end);
-      i = end;
-    } else if (ch === '"') {
-      let j = i + 1;
-      while (j < sql.length) {
-        if (sql[j] === '"' && sql[j + 1] === '"') j += 2;
-        else if (sql[j] === '"') break;
-        else j++;
-      }
-      const end = Math.min(j + 1, sql.length);
-      push('identifier', i, end);
-      i = end;
-    } else if (ch === '$' && !isIdentChar(sql[i - 1])) {
-      DOLLAR_TAG.lastIndex = i;
-      const m = DOLLAR_TAG.exec(sql);
-      if (!m) {
-        i++; // $1 parameter
-        continue;
-      }
-      const close = sql.indexOf(m[0], i + m[0].length);
-      const end = close < 0 ? sql.length : close + m[0].length;
-      push('string', i, end);
-      i = end;
-    } else {
-      i++;
-    }
+/** Maps a UTF-8 byte offset of `sql` to its offset in the JavaScript string. */
+export function byteOffsetMapper(sql: string): (byteOffset: number) => number {
+  if (!NON_ASCII.test(sql)) return (b) => b;
+  const bytes = Buffer.byteLength(sql);
+  const map = new Uint32Array(bytes + 1);
+  let b = 0;
+  for (let i = 0; i < sql.length; i++) {
+    const cp = sql.codePointAt(i)!;
+    const n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    map.fill(i, b, b + n);
+    b += n;
+    if (cp > 0xffff) i++;
   }
-  if (codeStart < sql.length) segments.push({ kind: 'code', start: codeStart, end: sql.length });
-  return segments;
+  map[bytes] = sql.length;
+  return (byteOffset) => map[Math.max(0, Math.min(byteOffset, bytes))]!;
+}
+
+/** The offset in the JavaScript string of the 0-based code point index `n` (a syntax error's cursor). */
+export function codePointOffset(sql: string, n: number): number {
+  let i = 0;
+  for (let k = 0; k < n && i < sql.length; k++) i += sql.codePointAt(i)! > 0xffff ? 2 : 1;
+  return i;
 }
 
 /**
- * The text with the characters of the given kinds of segment (default: everything but code)
- * replaced by spaces, newlines kept: same length, same offsets, same lines.
+ * The tokens of `sql`, comments included. Throws when the scanner rejects the text (an
+ * unterminated string, quoted identifier, dollar quote or comment).
  */
-export function maskSql(sql: string, kinds: readonly SegmentKind[] = ['comment', 'string', 'identifier']): string {
-  let out = '';
-  for (const s of scanSql(sql)) {
-    const text = sql.slice(s.start, s.end);
-    out += kinds.includes(s.kind) ? text.replace(/[^\n]/g, ' ') : text;
-  }
-  return out;
+export function scanTokens(sql: string): SqlToken[] {
+  if (sql.trim() === '') return [];
+  const at = byteOffsetMapper(sql);
+  return scanSync(sql).tokens.map((t) => ({
+    text: t.text,
+    start: at(t.start),
+    end: at(t.end),
+    comment: t.tokenName === 'SQL_COMMENT' || t.tokenName === 'C_COMMENT',
+  }));
+}
+
+/** The tokens that are not comments. */
+export function codeTokens(sql: string): SqlToken[] {
+  return scanTokens(sql).filter((t) => !t.comment);
 }
 
 /** 1-based line and column of a 0-based offset. */
@@ -115,8 +74,17 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
   return { line: before.split('\n').length, column: offset - lastNl };
 }
 
-/** The SQL without a final `;` (and the blanks or comments after it). */
+/**
+ * The SQL without a final `;` (and the blanks or comments after it). Text the scanner rejects is
+ * returned as it is: the server reports the same error with its position when it runs it.
+ */
 export function withoutTrailingSemicolon(sql: string): string {
-  const trailing = /;\s*$/.exec(maskSql(sql));
-  return trailing ? sql.slice(0, trailing.index) : sql;
+  let tokens: SqlToken[];
+  try {
+    tokens = codeTokens(sql);
+  } catch {
+    return sql;
+  }
+  const last = tokens.at(-1);
+  return last?.text === ';' ? sql.slice(0, last.start) : sql;
 }

@@ -1,8 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { schemaNames } from '../../src/config.ts';
+import { MedallionError } from '../../src/errors.ts';
 import { compileSql, stagingSchemas } from '../../src/transform/compile.ts';
-import { extractReferences, referencedRelations } from '../../src/transform/dependencies.ts';
-import { maskSql } from '../../src/transform/sql-lexer.ts';
+import { extractReferences, referencedRelations, relationsRead } from '../../src/transform/dependencies.ts';
+import { loadProject } from '../../src/transform/project.ts';
+import { withoutTrailingSemicolon } from '../../src/transform/sql-lexer.ts';
+import { readModelSql } from '../../src/transform/sql-parser.ts';
+import { caught, removeProject, SOURCES, writeProject, YML } from './helpers.ts';
+
+const SQL_DIR = path.resolve(import.meta.dirname, '../../sql');
 
 describe('extractReferences', () => {
   it('finds schema-qualified references in code', () => {
@@ -15,6 +23,7 @@ describe('extractReferences', () => {
       '-- reads silver.in_line_comment',
       '/* silver.in_block /* nested silver.nested */ still gold.comment */',
       "select 'silver.in_string', e'it''s \\' silver.escaped', $$ gold.dollar $$, $tag$ silver.tagged $tag$,",
+      "  U&'from silver.unicode', 'from silver.x' as \"from silver.y\",",
       '  "silver.quoted_identifier", x.silver.not_schema, mysilver.not_schema',
       'from silver.real',
     ].join('\n');
@@ -29,16 +38,195 @@ describe('extractReferences', () => {
     expect(referencedRelations('select * from Silver . Customers, gold/* c */.facts')).toEqual(['gold.facts', 'silver.customers']);
   });
 
-  it('reports the offsets of the schema word', () => {
+  it('reports the offsets of the schema word and the end of the table name', () => {
     const [ref] = extractReferences('select 1 from silver.a');
-    expect(ref).toMatchObject({ layer: 'silver', name: 'a', schemaStart: 14, schemaEnd: 20 });
+    expect(ref).toMatchObject({ layer: 'silver', name: 'a', schemaStart: 14, schemaEnd: 20, end: 22 });
   });
 
-  it('masks to the same length with newlines kept', () => {
-    const sql = "select 'a\nb' -- c\n, 1";
-    const masked = maskSql(sql);
-    expect(masked.length).toBe(sql.length);
-    expect(masked.split('\n').length).toBe(sql.split('\n').length);
+  it('counts offsets in characters when the text before holds multi-byte characters', () => {
+    const sql = '-- café → naïve 🚀\nselect \'é\' as x from silver.a';
+    const [ref] = extractReferences(sql);
+    expect(sql.slice(ref!.schemaStart, ref!.end)).toBe('silver.a');
+  });
+
+  it('keyword operators with FROM are not a FROM clause: is distinct from, extract, substring, overlay, trim', () => {
+    const sql = `select a is distinct from b as changed, extract(year from d) as y, substring(s from 2) as s2,
+      overlay(s placing 'x' from 2 for 1) as o, trim(both ' ' from s) as t, a is not distinct from b as same
+      from silver.t`;
+    expect(extractReferences(sql).map((r) => r.relation)).toEqual(['silver.t']);
+  });
+
+  it('a CTE is not a reference, whatever it is called; a CTE named like a layer neither', () => {
+    expect(referencedRelations('with customers as (select 1 as id) select * from customers')).toEqual([]);
+    expect(referencedRelations('with silver as (select 1 as x) select silver.x from silver')).toEqual([]);
+  });
+
+  it('finds references in subqueries, lateral joins, set operations and nested CTEs', () => {
+    const sql = `with a as (with b as (select * from bronze.cust_info) select * from b)
+      select (select max(x) from silver.m) as m from a
+      cross join lateral (select * from silver.l where l.id = a.id) as l
+      where exists (select from gold.e) union all select 1 from silver.u`;
+    expect(referencedRelations(sql)).toEqual(['bronze.cust_info', 'gold.e', 'silver.l', 'silver.m', 'silver.u']);
+  });
+
+  it('reads an expression as a where clause holds it (test and rule predicates)', () => {
+    expect(referencedRelations('customer_id in (select customer_id from silver.customers) and x is distinct from y')).toEqual(['silver.customers']);
+    expect(referencedRelations('first_name_raw is distinct from first_name')).toEqual([]);
+  });
+
+  it('SQL the parser rejects has no references (the server reports the error when it runs)', () => {
+    expect(referencedRelations('select from from silver.x where')).toEqual([]);
+  });
+});
+
+describe('the repository models (sql/silver, sql/gold)', () => {
+  // Frozen from the hand-written reader this parser replaced: the same graph, model for model.
+  const EXPECTED: Record<string, string[]> = {
+    'gold.customer_features': ['silver.customers', 'silver.int_sales_line_products'],
+    'gold.fact_sales': ['silver.customers', 'silver.int_product_versions', 'silver.sales_clean'],
+    'gold.sales_daily': ['silver.int_sales_line_products'],
+    'silver.customers': ['silver.int_customers'],
+    'silver.customers_quarantine': ['silver.int_customer_records', 'silver.int_erp_demographics', 'silver.int_erp_locations'],
+    'silver.int_customer_records': ['bronze.cust_info'],
+    'silver.int_customers': ['silver.int_customer_records', 'silver.int_erp_demographics', 'silver.int_erp_locations'],
+    'silver.int_erp_demographics': ['bronze.cust_az12'],
+    'silver.int_erp_locations': ['bronze.loc_a101'],
+    'silver.int_product_categories': ['bronze.px_cat_g1v2'],
+    'silver.int_product_records': ['bronze.prd_info'],
+    'silver.int_product_versions': ['silver.products'],
+    'silver.int_sales_date_range': ['bronze.prd_info'],
+    'silver.int_sales_line_products': ['silver.int_product_versions', 'silver.sales_clean'],
+    'silver.int_sales_lines': ['bronze.sales_details', 'silver.int_sales_date_range', 'silver.int_sales_ship_lead_time'],
+    'silver.int_sales_ship_lead_time': ['bronze.sales_details'],
+    'silver.products': ['silver.int_product_categories', 'silver.int_product_records'],
+    'silver.products_quarantine': ['silver.int_product_categories', 'silver.int_product_records'],
+    'silver.sales_clean': ['silver.int_sales_lines'],
+    'silver.sales_quarantine': ['bronze.sales_details', 'silver.int_sales_lines'],
+  };
+  // Tests that read more than their own model (and a relationship's parent); every other test reads just that.
+  const TESTS_READING_MORE: Record<string, string[]> = {
+    customers_bronze_eq_silver_plus_superseded_plus_quarantine: ['bronze.cust_info', 'silver.customers', 'silver.customers_quarantine', 'silver.int_customer_records'],
+    erp_demographics_bronze_eq_kept_plus_superseded_plus_quarantine: ['bronze.cust_az12', 'silver.customers', 'silver.customers_quarantine', 'silver.int_erp_demographics'],
+    erp_locations_bronze_eq_kept_plus_superseded_plus_quarantine: ['bronze.loc_a101', 'silver.customers', 'silver.customers_quarantine', 'silver.int_erp_locations'],
+    categories_bronze_eq_kept_plus_superseded_plus_quarantine: ['bronze.px_cat_g1v2', 'silver.int_product_categories', 'silver.products_quarantine'],
+    products_bronze_eq_silver_plus_superseded_plus_quarantine: ['bronze.prd_info', 'silver.int_product_records', 'silver.products', 'silver.products_quarantine'],
+    order_date_plausible: ['silver.int_sales_date_range', 'silver.sales_clean'],
+    sales_lines_bronze_eq_silver_plus_superseded_plus_quarantine: ['bronze.sales_details', 'silver.int_sales_lines', 'silver.sales_clean', 'silver.sales_quarantine'],
+    fact_sales_customer_coverage: ['gold.fact_sales', 'silver.customers'],
+    fact_sales_product_coverage: ['gold.fact_sales', 'silver.products'],
+    fact_sales_category_coverage: ['gold.fact_sales', 'silver.int_product_categories'],
+    product_version_valid_at_order_date: ['gold.fact_sales', 'silver.products'],
+    sales_lines_bronze_eq_fact_plus_quarantine_plus_collapsed: ['bronze.sales_details', 'gold.fact_sales', 'silver.int_sales_lines', 'silver.sales_quarantine'],
+    sales_lines_silver_eq_gold: ['gold.fact_sales', 'silver.sales_clean'],
+    sales_amount_silver_eq_gold: ['gold.fact_sales', 'silver.sales_clean'],
+    customers_silver_eq_features: ['gold.customer_features', 'silver.customers'],
+    customer_spend_eq_fact_before_as_of: ['gold.customer_features', 'gold.fact_sales'],
+    revenue_eq_fact_before_as_of: ['gold.fact_sales', 'gold.sales_daily'],
+    profit_eq_fact_before_as_of: ['gold.fact_sales', 'gold.sales_daily'],
+  };
+
+  it('every model file yields the same dependency list as before', () => {
+    const found: Record<string, string[]> = {};
+    for (const layer of ['silver', 'gold']) {
+      for (const f of readdirSync(path.join(SQL_DIR, layer)).filter((x) => x.endsWith('.sql'))) {
+        const file = path.join(SQL_DIR, layer, f);
+        const problems: string[] = [];
+        const read = readModelSql(readFileSync(file, 'utf8'), file, problems);
+        expect(problems).toEqual([]);
+        found[`${layer}.${f.slice(0, -4)}`] = read!.dependencies;
+      }
+    }
+    expect(found).toEqual(EXPECTED);
+  });
+
+  it('loadProject gives each model those dependencies, and each test the relations it read before', async () => {
+    const project = await loadProject({ sqlDir: SQL_DIR });
+    expect(Object.fromEntries(project.models.map((m) => [m.name, m.dependencies]))).toEqual(EXPECTED);
+    const tests = project.models.flatMap((m) => m.tests);
+    expect(tests.length).toBeGreaterThan(100);
+    for (const t of tests) {
+      const expected = TESTS_READING_MORE[t.name] ?? [...new Set([t.model, ...(t.kind === 'relationships' ? [t.to] : [])])].sort();
+      expect([...relationsRead(t)].sort(), t.name).toEqual(expected);
+    }
+    for (const r of project.models.flatMap((m) => m.rules)) expect(referencedRelations(r.where ?? ''), r.name).toEqual([]);
+  });
+});
+
+describe('readModelSql: one select statement that only reads, without the clock', () => {
+  const read = (text: string) => {
+    const problems: string[] = [];
+    const result = readModelSql(text, 'm.sql', problems);
+    return { result, problems };
+  };
+
+  it('returns the statement without its final semicolon, its dependencies and whether it reads as_of', () => {
+    const { result, problems } = read("-- header\nselect current_setting('medallion.as_of')::date as d from silver.a; -- done\n");
+    expect(problems).toEqual([]);
+    expect(result).toEqual({ sql: "-- header\nselect current_setting('medallion.as_of')::date as d from silver.a", dependencies: ['silver.a'], readsAsOf: true });
+    expect(read('select 1 as x -- medallion.as_of in a comment').result?.readsAsOf).toBe(false);
+  });
+
+  it('a syntax error names the line PostgreSQL stopped at', () => {
+    expect(read('select a,\n  b\nfrm silver.t').problems).toEqual(['m.sql:3: syntax error at or near "silver" (a model is one select statement that PostgreSQL can parse)']);
+    expect(read("select 'unterminated").problems[0]).toMatch(/^m\.sql:1: unterminated quoted string/);
+  });
+
+  it('no SQL, several statements, or another statement than a select', () => {
+    expect(read('-- nothing\n').problems).toEqual(['m.sql: no SQL (a model is one select statement)']);
+    expect(read('select 1;\n\nselect 2;').problems).toEqual(['m.sql:1: more than one statement; a model is one select statement']);
+    expect(read('select 1;;').problems).toEqual(['m.sql:1: more than one statement; a model is one select statement']);
+    expect(read('-- x\ninsert into silver.x values (1)').problems).toEqual(["m.sql:2: a model is one select statement (starting with select or with), got 'insert'"]);
+    expect(read("select ';' as semicolon, $$;$$ as too -- ;\n").problems).toEqual([]);
+  });
+
+  it('a select that writes: select into, for update, a data-modifying CTE', () => {
+    expect(read('select 1 as x\ninto silver.t').problems).toEqual(['m.sql:2: select … into creates a table; a model is a plain select (the runner creates its table)']);
+    expect(read('select * from silver.t\nfor update').problems).toEqual(['m.sql:2: a model only reads; remove the locking clause (for update / for share)']);
+    expect(read('with gone as (\n  delete from bronze.cust_info returning *\n)\nselect * from gone').problems).toEqual(["m.sql:1: a model only reads; the CTE 'gone' holds delete statement"]);
+  });
+
+  it('clock functions, the SQL value keywords and the clock literals, each with its line', () => {
+    const sql = [
+      'select now() as a,',
+      '  pg_catalog.clock_timestamp() as b,',
+      '  current_date as c, localtimestamp(3) as d,',
+      "  'today'::date as e, timestamp 'now' as f,",
+      "  'now' as text_is_fine, 'now()' as g, t.now_ts, current_setting('medallion.as_of')::date as h -- now()",
+      'from silver.t',
+    ].join('\n');
+    expect(read(sql).problems).toEqual([
+      "m.sql:1: now() makes the model depend on the wall clock; use current_setting('medallion.as_of')::date",
+      "m.sql:2: clock_timestamp() makes the model depend on the wall clock; use current_setting('medallion.as_of')::date",
+      "m.sql:3: current_date makes the model depend on the wall clock; use current_setting('medallion.as_of')::date",
+      "m.sql:3: localtimestamp makes the model depend on the wall clock; use current_setting('medallion.as_of')::date",
+      "m.sql:4: 'today' cast to a date or time makes the model depend on the wall clock; use current_setting('medallion.as_of')::date",
+      "m.sql:4: 'now' cast to a date or time makes the model depend on the wall clock; use current_setting('medallion.as_of')::date",
+    ]);
+  });
+});
+
+describe('loadProject reports a model that does not parse as MODEL_FILE_INVALID', () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    await removeProject(dir);
+    dir = undefined;
+  });
+
+  it('naming the file and the line', async () => {
+    dir = await writeProject({
+      'silver/a.sql': '-- a\nselect cst_id\nfrom bronze.cust_info\nwhere cst_id is distinct from from',
+      'silver/a.yml': YML,
+      'silver/b.sql': "with gone as (delete from bronze.cust_info returning *)\nselect * from gone",
+      'silver/b.yml': YML,
+    });
+    const err = (await caught(loadProject({ sqlDir: dir, sources: SOURCES }))) as unknown as MedallionError & { context: { problems: string[]; file: string } };
+    expect(err).toBeInstanceOf(MedallionError);
+    expect(err.code).toBe('MODEL_FILE_INVALID');
+    expect(err.context.file).toBe(`${dir}/silver/a.sql`);
+    expect(err.context.problems).toEqual([
+      `${dir}/silver/a.sql:4: syntax error at or near "from" (a model is one select statement that PostgreSQL can parse)`,
+      `${dir}/silver/b.sql:1: a model only reads; the CTE 'gone' holds delete statement`,
+    ]);
   });
 });
 
@@ -62,6 +250,27 @@ describe('compileSql', () => {
     expect(compiled.originalOffset(at)).toBe(original.indexOf('oops'));
     expect(compiled.originalOffset(compiled.sql.indexOf('"dev_silver_next"') + 3)).toBe(original.indexOf('silver'));
     expect(compiled.originalOffset(3)).toBe(3);
+  });
+
+  it('rewrites the references of an expression (a rule or test predicate) at their place', () => {
+    expect(compileSql("note <> 'silver.x' and id in (select id from silver.customers) -- gold.y", schemas).sql).toBe(
+      `note <> 'silver.x' and id in (select id from "dev_silver_next".customers) -- gold.y`,
+    );
+  });
+
+  it('rewrites the right characters after multi-byte text', () => {
+    expect(compileSql("-- Überblick → silver\nselect 'naïve' as x, gold.a.y from gold.a", schemas).sql).toBe(
+      `-- Überblick → silver\nselect 'naïve' as x, "dev_gold_next".a.y from "dev_gold_next".a`,
+    );
+  });
+});
+
+describe('withoutTrailingSemicolon', () => {
+  it('drops a final semicolon and the comments after it, nothing else', () => {
+    expect(withoutTrailingSemicolon('select 1; -- done\n')).toBe('select 1');
+    expect(withoutTrailingSemicolon("select ';'")).toBe("select ';'");
+    expect(withoutTrailingSemicolon('select 1 -- ;')).toBe('select 1 -- ;');
+    expect(withoutTrailingSemicolon("select 'unterminated;")).toBe("select 'unterminated;");
   });
 });
 
