@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { type ChildOutcome, type Db, dbAt, type LogEvent, type MedallionChild, openGate, spawnMedallion, until } from '../support/child-run.ts';
+import { type ChildOutcome, type Db, dbAt, type Row, type LogEvent, type MedallionChild, openGate, spawnMedallion, until } from '../support/child-run.ts';
 import { dropTarget, TEST_DATABASE_URL, uniqueTarget } from '../support/database.ts';
 import { compareStates, leftovers, type PublishedState, publishedState, wholeProblems } from '../support/published-state.ts';
 import { workFolder } from '../runs/helpers.ts';
@@ -18,6 +18,7 @@ export interface FaultTarget {
   work: string;
   seeds: string;
   out: string;
+  /** The database the runs use (the test database unless given). */
   url: string;
   db: Db;
   /** `build` options for this target, with a new as_of each call unless `asOf` is given. */
@@ -35,32 +36,33 @@ export async function faultTarget(prefix: string, options: { url?: string; out?:
   const { work, seeds } = await workFolder(prefix);
   const out = options.out ?? path.join(work, 'exports');
   const url = options.url ?? TEST_DATABASE_URL;
-  const db = dbAt(url);
   let day = 0;
   const buildArgs = (extra: string[] = []) => {
     const asOf = new Date(Date.UTC(2014, 0, 29 + day++)).toISOString().slice(0, 10);
     return ['build', '--seeds', seeds, '--target', target, '--out', out, '--as-of', asOf, ...extra];
   };
-  return {
+  const t: FaultTarget = {
     target,
     work,
     seeds,
     out,
     url,
-    db,
+    // The url may change (a restarted server on another port): every query reads it anew.
+    db: <T extends Row>(sql: string, params?: unknown[]) => dbAt(t.url)<T>(sql, params),
     buildArgs,
-    start: ({ extra, env } = {}) => spawnMedallion(buildArgs(extra), { cwd: work, env: { DATABASE_URL: url, ...env } }),
+    start: ({ extra, env } = {}) => spawnMedallion(buildArgs(extra), { cwd: work, env: { DATABASE_URL: t.url, ...env } }),
     async cleanBuild(extra) {
-      const r = await runCli(buildArgs(extra), { cwd: work, env: { DATABASE_URL: url, ETL_LOG_FORMAT: 'json' } });
+      const r = await runCli(buildArgs(extra), { cwd: work, env: { DATABASE_URL: t.url, ETL_LOG_FORMAT: 'json' } });
       expect(r.code, r.stdout + r.stderr).toBe(0);
       return (r.stdout + r.stderr).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogEvent);
     },
-    state: () => publishedState(target, out, db),
+    state: () => publishedState(target, out, t.db),
     async dispose() {
-      if (url === TEST_DATABASE_URL) await dropTarget(target);
+      if (t.url === TEST_DATABASE_URL) await dropTarget(target);
       await rm(work, { recursive: true, force: true });
     },
   };
+  return t;
 }
 
 export interface FaultResult {

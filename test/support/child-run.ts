@@ -91,10 +91,11 @@ export function spawnMedallion(argv: string[], options: { cwd: string; env?: Nod
 }
 
 /** A query function on one database: the test database by default, or the embedded one. */
-export type Db = <T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]) => Promise<T[]>;
+export type Row = pg.QueryResultRow;
+export type Db = <T extends Row = Row>(sql: string, params?: unknown[]) => Promise<T[]>;
 
 export function dbAt(url: string = TEST_DATABASE_URL): Db {
-  return async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => {
+  return async <T extends Row>(sql: string, params: unknown[] = []) => {
     const client = new pg.Client({ connectionString: url, application_name: 'medallion-test' });
     await client.connect();
     try {
@@ -172,6 +173,7 @@ export interface Gate {
  */
 export async function openGate(url: string = TEST_DATABASE_URL): Promise<Gate> {
   const client = new pg.Client({ connectionString: url, application_name: 'medallion-test-gate' });
+  client.on('error', () => {});
   await client.connect();
   const [{ pid }] = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows as [{ pid: number }];
   await client.query('begin');
@@ -183,10 +185,12 @@ export async function openGate(url: string = TEST_DATABASE_URL): Promise<Gate> {
       await client.query(sql, params);
     },
     async waitedOn() {
-      return (await db('select 1 from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [pid])).length > 0;
+      // A server that is going away has no one waiting.
+      return (await db('select 1 from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [pid]).catch(() => [])).length > 0;
     },
     release() {
-      released ??= client.query('rollback').then(() => client.end());
+      // A gate whose session the server ended (a restart) is open already.
+      released ??= client.query('rollback').then(() => client.end(), () => client.end().catch(() => {}));
       return released;
     },
   };
