@@ -1,0 +1,49 @@
+/**
+ * The output folder's disk fills up during the export (a 2 MB tmpfs as `--out`, nearly filled by
+ * a file of the user's after the first build): the run exits 3 with IO_ERROR saying the disk is
+ * full, the published gold is unchanged and the previous export reads back whole; once there is
+ * room again, the next run is clean (and the user's file was never touched).
+ */
+import { readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWithTmpfs, mountTmpfs, type Tmpfs } from '../support/mounts.ts';
+import { expectCleanAfterRerun, type FaultTarget, faultTarget, injectFault, runRow } from './harness.ts';
+
+describeWithTmpfs('a full disk under --out', () => {
+  let disk: Tmpfs;
+  let t: FaultTarget;
+
+  beforeAll(async () => {
+    disk = mountTmpfs('2m');
+    t = await faultTarget('fdisk', { out: disk.dir });
+    await t.cleanBuild();
+  });
+
+  afterAll(async () => {
+    await t?.dispose();
+    disk?.unmount();
+  });
+
+  it('exit 3 with IO_ERROR (disk full), gold unchanged, the previous export still reads back; the next run with room is clean', async () => {
+    // The user's file takes all but 64 KiB: the next export (about 150 KiB) cannot fit.
+    const { bavail, bsize } = await statfs(disk.dir);
+    const filler = path.join(disk.dir, 'my-notes.bin');
+    const content = Buffer.alloc(Number(bavail) * bsize - 64 * 1024, 7);
+    await writeFile(filler, content);
+
+    const fault = await injectFault(t, { trigger: 'run_started', act: () => {}, gate: false });
+    expect(fault.outcome.code, fault.outcome.output).toBe(3);
+    const last = fault.outcome.events.at(-1)!;
+    expect(last).toMatchObject({ event: 'run_finished', exit_code: 3, error_code: 'IO_ERROR' });
+    expect(String(last.message)).toMatch(/no space left on device|disk is full/i);
+    expect(fault.change).toBe('unchanged');
+    expect(fault.after.unreadable).toEqual([]);
+    expect(await runRow(t, fault.runId)).toMatchObject({ status: 'failed', exit_code: 3, error_code: 'IO_ERROR' });
+    expect((await readFile(filler)).equals(content)).toBe(true);
+
+    await rm(filler);
+    await t.cleanBuild();
+    await expectCleanAfterRerun(t, fault.after);
+  });
+});
