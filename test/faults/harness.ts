@@ -17,6 +17,7 @@ export interface FaultTarget {
   target: string;
   work: string;
   seeds: string;
+  /** The output folder the builds are given (`--out`). */
   out: string;
   /** The database the runs use (the test database unless given). */
   url: string;
@@ -39,7 +40,7 @@ export async function faultTarget(prefix: string, options: { url?: string; out?:
   let day = 0;
   const buildArgs = (extra: string[] = []) => {
     const asOf = new Date(Date.UTC(2014, 0, 29 + day++)).toISOString().slice(0, 10);
-    return ['build', '--seeds', seeds, '--target', target, '--out', out, '--as-of', asOf, ...extra];
+    return ['build', '--seeds', seeds, '--target', target, '--out', t.out, '--as-of', asOf, ...extra];
   };
   const t: FaultTarget = {
     target,
@@ -56,7 +57,7 @@ export async function faultTarget(prefix: string, options: { url?: string; out?:
       expect(r.code, r.stdout + r.stderr).toBe(0);
       return (r.stdout + r.stderr).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogEvent);
     },
-    state: () => publishedState(target, out, t.db),
+    state: () => publishedState(target, t.out, t.db),
     async dispose() {
       if (t.url === TEST_DATABASE_URL) await dropTarget(target);
       await rm(work, { recursive: true, force: true });
