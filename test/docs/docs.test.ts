@@ -1,4 +1,5 @@
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +29,24 @@ afterAll(async () => {
   await dropTarget(target);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+/**
+ * One GET with the request target exactly as given: `fetch` and `new URL` resolve `/../` before
+ * sending, so only a raw request shows what the server does with a path that climbs out.
+ */
+function rawGet(url: string, target: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path: target, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 describe('docs site', () => {
   it('holds every model with its columns, catalog types, tests, latest run and fact_sales lineage', async () => {
@@ -89,9 +108,45 @@ describe('docs site', () => {
       expect(await page.locator('#lineage-graph path.lin-edge.hl').count()).toBe(2);
       await opened.screenshot('docs-site.png');
       expect(opened.errors).toEqual([]);
-      expect((await fetch(`${server.url}../../etc/passwd`)).status).not.toBe(200);
     } finally {
       await opened.close();
+      await server.close();
+    }
+  });
+
+  it('serves only files inside the site folder, whatever the spelling of the path', async () => {
+    // A secret beside the site folder: what a path that climbs out by one level would reach.
+    const site = path.join(dir, 'site-traversal');
+    await mkdir(site, { recursive: true });
+    await writeFile(path.join(site, 'index.html'), '<title>inside</title>');
+    await writeFile(path.join(dir, 'secret.txt'), 'SECRET-OUTSIDE-THE-SITE');
+    const server = await serveDocs(site, 0);
+    try {
+      // the raw request reaches the server and a file inside is served
+      expect(await rawGet(server.url, '/index.html')).toEqual({ status: 200, body: '<title>inside</title>' });
+      const deep = '../'.repeat(20);
+      const attempts = [
+        '/..%2f..%2fetc/passwd',
+        '/../../etc/passwd',
+        '/%2e%2e/%2e%2e/etc/passwd',
+        `/${deep}etc/passwd`,
+        `/${deep.replaceAll('/', '%2f')}etc/passwd`,
+        `/${deep.replaceAll('..', '%2e%2e')}etc/passwd`,
+        '/../secret.txt',
+        '/..%2fsecret.txt',
+        '/%2e%2e%2fsecret.txt',
+        '/%2e%2e/secret.txt',
+        '/..%5csecret.txt',
+        '/%252e%252e%252fsecret.txt',
+        '/index.html%00',
+        '/..%2fsecret.txt%00.html',
+      ];
+      for (const attempt of attempts) {
+        const { status, body } = await rawGet(server.url, attempt);
+        expect([403, 404], attempt).toContain(status);
+        expect(body, attempt).not.toMatch(/SECRET-OUTSIDE|root:/);
+      }
+    } finally {
       await server.close();
     }
   });
