@@ -7,7 +7,7 @@ import { generateDocs } from '../../src/docs/generate.ts';
 import { serveDocs } from '../../src/docs/serve.ts';
 import { runCli } from '../support/cli.ts';
 import { dropTarget, schemaNames, TEST_DATABASE_URL, testClient, testConfig, uniqueTarget } from '../support/database.ts';
-import { hasChromium, openPage } from '../report/browser.ts';
+import { openPage, skipBrowserTests } from '../report/browser.ts';
 import { writeLedgerFixture } from '../report/ledger-fixture.ts';
 import { writeFixtureProject } from './fixture-project.ts';
 
@@ -83,7 +83,7 @@ describe('docs site', () => {
     expect(data.models.find((m) => m.name === 'gold.fact_sales')!.columns.find((c) => c.name === 'age')!.type).toBeNull();
   });
 
-  it.skipIf(!hasChromium)('renders the graph and the lineage in headless Chromium, served on localhost', async () => {
+  it.skipIf(skipBrowserTests)('renders the graph and the lineage in headless Chromium, served on localhost', async () => {
     const config = testConfig(target, ['--sql', path.join(dir, 'sql')]);
     await generateDocs({ config, outDir: path.join(dir, 'site') });
     const server = await serveDocs(path.join(dir, 'site'), 0);
@@ -98,11 +98,11 @@ describe('docs site', () => {
       expect(await page.locator('#lineage-graph g.lin-col').count()).toBe(14);
       expect(await page.locator('#lineage-graph path.lin-edge').count()).toBeGreaterThan(14);
       // fact_sales is selected first; its upstream is highlighted
-      expect(await page.locator('#detail h2').innerText()).toBe('gold.fact_sales');
+      expect(await page.locator('#detail h2').textContent()).toBe('gold.fact_sales');
       expect(await page.locator('#graph g.gnode.up[data-id="bronze.cust_az12"]').count()).toBe(1);
       await page.locator('#graph g.gnode[data-id="silver.customers"]').click();
-      expect(await page.locator('#detail h2').innerText()).toBe('silver.customers');
-      expect(await page.locator('#detail').innerText()).toContain('One row per customer, cleaned.');
+      expect(await page.locator('#detail h2').textContent()).toBe('silver.customers');
+      expect(await page.locator('#detail').textContent()).toContain('One row per customer, cleaned.');
       await page.locator('#graph g.gnode[data-id="gold.fact_sales"]').click();
       await page.locator('#lineage-graph g.lin-col[data-column="age"]').click();
       expect(await page.locator('#lineage-graph path.lin-edge.hl').count()).toBe(2);

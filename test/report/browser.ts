@@ -2,6 +2,9 @@
  * Opening a generated page in headless Chromium (Debian's /usr/bin/chromium, driven by
  * playwright-core; no downloaded browsers): collects console errors and page errors, and saves a
  * screenshot under test/artifacts/ (git-ignored).
+ *
+ * Without the browser the browser tests are skipped on a developer machine and FAIL in CI (CI=true):
+ * they run there and openPage says what is missing.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -13,6 +16,9 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = path.resolve(import.meta.dirname, '..', 'artifacts');
 export const hasChromium = existsSync(CHROMIUM);
+const inCi = process.env.CI === 'true';
+/** For `it.skipIf`: true only off CI, where a missing browser skips the browser tests. */
+export const skipBrowserTests = !hasChromium && !inCi;
 
 export interface OpenedPage {
   page: Page;
@@ -23,6 +29,9 @@ export interface OpenedPage {
 }
 
 export async function openPage(target: string): Promise<OpenedPage> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} does not exist${inCi ? ' and CI=true, so the browser tests cannot be skipped' : ''}; install it with: apt-get install chromium (or set CHROMIUM_PATH)`);
+  }
   const profile = await mkdtemp(path.join(tmpdir(), 'medallion-chromium-'));
   const context: BrowserContext = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,

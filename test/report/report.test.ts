@@ -12,7 +12,7 @@ import { RUN_REPORT_SCHEMA_VERSION } from '../../src/report/types.ts';
 import { writeRunReport } from '../../src/report/write.ts';
 import { runCli } from '../support/cli.ts';
 import { dropTarget, schemaNames, TEST_DATABASE_URL, testClient, uniqueTarget } from '../support/database.ts';
-import { hasChromium, openPage } from './browser.ts';
+import { openPage, skipBrowserTests } from './browser.ts';
 import { type LedgerFixture, writeLedgerFixture } from './ledger-fixture.ts';
 
 const target = uniqueTarget('report');
@@ -111,7 +111,7 @@ describe('HTML report', () => {
     expect(html).not.toMatch(/<script|<link[^>]+href="(?!data:)|src="http|href="http/i);
   });
 
-  it.skipIf(!hasChromium)('renders in headless Chromium with the flow diagram and no console errors', async () => {
+  it.skipIf(skipBrowserTests)('renders in headless Chromium with the flow diagram and no console errors', async () => {
     const reportsDir = path.join(dir, 'html');
     const written = await writeRunReport({ client, schemas, runId: fixture.runs.latest, reportsDir, html: true });
     expect(written.html).toBe(path.join(reportsDir, `run-${fixture.runs.latest}.html`));
@@ -137,12 +137,12 @@ describe('HTML report', () => {
     }
   });
 
-  it.skipIf(!hasChromium)('renders a failed run', async () => {
+  it.skipIf(skipBrowserTests)('renders a failed run', async () => {
     const reportsDir = path.join(dir, 'html');
     const written = await writeRunReport({ client, schemas, runId: fixture.runs.failed, reportsDir, html: true });
     const opened = await openPage(written.html!);
     try {
-      expect(await opened.page.locator('header .error').innerText()).toContain('BRONZE_HEADER_MISMATCH');
+      expect(await opened.page.locator('header .error').textContent()).toContain('BRONZE_HEADER_MISMATCH');
       await opened.screenshot(`report-run-${fixture.runs.failed}-failed.png`);
       expect(opened.errors).toEqual([]);
     } finally {
