@@ -12,5 +12,5 @@ export type Failpoint =
 
 export function failpoint(name: Failpoint): void {
   const armed = process.env.MEDALLION_FAILPOINTS;
-  if (armed && armed.split(',').includes(name)) process.kill(process.pid, 'SIGKILL');
+  if (armed?.split(',').includes(name)) process.kill(process.pid, 'SIGKILL');
 }
