@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openGate } from '../support/child-run.ts';
-import { compareStates, wholeProblems } from '../support/published-state.ts';
+import { compareStates } from '../support/published-state.ts';
 import { expectCleanAfterRerun, type FaultTarget, faultTarget, injectFault, runRow } from './harness.ts';
 
 let t: FaultTarget;
@@ -79,7 +79,6 @@ describe('kill -9', () => {
     }
     const done = await rerun.done;
     expect(done.code, done.output).toBe(0);
-    expect(wholeProblems(await t.state())).toEqual([]);
     expect(await runRow(t, Number(started.run_id))).toMatchObject({ status: 'abandoned' });
     await expectCleanAfterRerun(t, crashed);
   });
