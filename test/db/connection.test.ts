@@ -1,10 +1,11 @@
 /** Where the pipeline connects: --database-url > DATABASE_URL > PG* variables > embedded. */
 import { describe, expect, it } from 'vitest';
-import { resolveConnection } from '../../src/config.ts';
+import { PIPELINE_OPTIONS, parseArgs, resolveConnection, resolvePipelineConfig } from '../../src/config.ts';
 import { connect } from '../../src/db/client.ts';
 import { openDatabase } from '../../src/db/open.ts';
 import { DependencyError, UsageError } from '../../src/errors.ts';
-import { TEST_DATABASE_URL } from '../support/database.ts';
+import { runCli } from '../support/cli.ts';
+import { TEST_DATABASE_URL, uniqueTarget } from '../support/database.ts';
 
 const URL_A = 'postgresql://alice:secret-a@db-a.example:5433/a';
 const URL_B = 'postgresql://bob:secret-b@db-b.example:5434/b';
@@ -59,6 +60,57 @@ describe('resolveConnection precedence', () => {
     const err = await connect(resolveConnection({}, {})).catch((e) => e);
     expect(err).toBeInstanceOf(DependencyError);
     expect(err.code).toBe('DB_UNREACHABLE');
+  });
+});
+
+describe('precedence through the command line (parseArgs + resolvePipelineConfig, as build and load read them)', () => {
+  const resolved = (argv: string[], env: NodeJS.ProcessEnv) => {
+    const { options } = parseArgs(argv, PIPELINE_OPTIONS, env);
+    const { connection } = resolvePipelineConfig(options, env, '/work', false);
+    return { source: connection.source, display: connection.display };
+  };
+
+  it('--database-url, then DATABASE_URL, then PG*, then the embedded server', () => {
+    const both = { DATABASE_URL: URL_B, ...PG, USER: 'root' };
+    expect(resolved(['--database-url', URL_A], both)).toEqual({ source: 'option', display: 'alice@db-a.example:5433/a' });
+    expect(resolved([`--database-url=${URL_A}`], both)).toEqual({ source: 'option', display: 'alice@db-a.example:5433/a' });
+    expect(resolved([], both)).toEqual({ source: 'DATABASE_URL', display: 'bob@db-b.example:5434/b' });
+    expect(resolved(['--database-url', URL_A], PG)).toEqual({ source: 'option', display: 'alice@db-a.example:5433/a' });
+    expect(resolved([], { ...PG, USER: 'root' })).toEqual({ source: 'PG* variables', display: 'carol@pg.example:6543/c' });
+    expect(resolved([], { ...PG, DATABASE_URL: '' })).toEqual({ source: 'PG* variables', display: 'carol@pg.example:6543/c' });
+    expect(resolved([], { USER: 'root' })).toMatchObject({ source: 'embedded' });
+  });
+
+  it('a bad DATABASE_URL is refused even when PG* is set, naming DATABASE_URL', () => {
+    expect(() => resolved([], { DATABASE_URL: 'mysql://x@y/z', ...PG })).toThrow(/DATABASE_URL: expected a postgresql:\/\/ URL/);
+  });
+
+  // The real CLI in-process: each candidate is a different unreachable server (nothing listens on
+  // ports 1-3 of 127.0.0.1), so the run's `connecting` event and its DB_UNREACHABLE error name the
+  // one that won.
+  const DEAD_OPTION = 'postgresql://opt_user@127.0.0.1:1/opt_db';
+  const DEAD_URL = 'postgresql://url_user@127.0.0.1:2/url_db';
+  const DEAD_PG = { PGHOST: '127.0.0.1', PGPORT: '3', PGUSER: 'pg_user', PGDATABASE: 'pg_db' };
+  const connectingTo = async (argv: string[], env: NodeJS.ProcessEnv) => {
+    const result = await runCli(['load', '--target', uniqueTarget('conn'), '--seeds', '/nonexistent', ...argv], { env: { ETL_LOG_FORMAT: 'json', ...env }, cwd: '/nonexistent' });
+    const events = `${result.stdout}\n${result.stderr}`.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const connecting = events.find((e) => e.event === 'connecting');
+    return { code: result.code, connecting: connecting && { database: connecting.database, source: connecting.source }, final: events.find((e) => e.event === 'run_finished') };
+  };
+
+  it('medallion load connects where the README says: --database-url, then DATABASE_URL, then PG*', async () => {
+    const option = await connectingTo(['--database-url', DEAD_OPTION], { DATABASE_URL: DEAD_URL, ...DEAD_PG });
+    expect(option.connecting).toEqual({ database: 'opt_user@127.0.0.1:1/opt_db', source: 'option' });
+    expect(option.code).toBe(3);
+    expect(option.final).toMatchObject({ error_code: 'DB_UNREACHABLE', message: expect.stringContaining('127.0.0.1:1/opt_db (from option)') });
+
+    const url = await connectingTo([], { DATABASE_URL: DEAD_URL, ...DEAD_PG });
+    expect(url.connecting).toEqual({ database: 'url_user@127.0.0.1:2/url_db', source: 'DATABASE_URL' });
+    expect(url.final).toMatchObject({ error_code: 'DB_UNREACHABLE', message: expect.stringContaining('127.0.0.1:2/url_db (from DATABASE_URL)') });
+
+    const pgVars = await connectingTo([], DEAD_PG);
+    expect(pgVars.connecting).toEqual({ database: 'pg_user@127.0.0.1:3/pg_db', source: 'PG* variables' });
+    expect(pgVars.final).toMatchObject({ error_code: 'DB_UNREACHABLE', message: expect.stringContaining('127.0.0.1:3/pg_db (from PG* variables)') });
   });
 });
 
