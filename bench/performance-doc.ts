@@ -107,7 +107,7 @@ const escapeCell = (text: string) => text.replaceAll('|', '\\|');
 
 /** The stage table of one scale, in the bench's order; indented stage names are sub-rows. */
 export function stageTable(result: BenchResult): string {
-  const lines = ['| stage | ours | baseline | baseline time | ratio | target | | peak RSS |', '|---|---|---|---|---|---|---|---|'];
+  const lines = ['| stage | ours | baseline | baseline time | ratio | target | status | peak RSS |', '|---|---|---|---|---|---|---|---|'];
   for (const s of result.results) {
     const sub = /^\s+/.test(s.stage);
     const name = `${sub ? '&nbsp;&nbsp;' : ''}${escapeCell(s.stage.trim())}`;
@@ -152,12 +152,13 @@ export function renderPerformanceDoc(results: readonly BenchResult[]): string {
     'interleaved, by `npm run bench` (bench/run.ts). `ratio` = our time / the baseline\'s (lower is',
     'better; 1.00 = as fast as the baseline). Times are medians over the repeats, with the range when',
     'there is more than one run. Peak RSS is the peak resident memory of our process',
-    '(`/usr/bin/time`\'s KB / 1024).',
+    '(`/usr/bin/time`\'s KB / 1024). The load average at the start says how busy the machine was:',
+    'above its core count, other work shared it and single figures vary widely.',
     '',
-    'Targets (set for scale 100, 6M sales lines; at smaller scales Node\'s start-up is a larger share',
-    'of every stage): ' +
-      TARGETS.map((t) => `${t.stage}${t.baseline ? ` against ${t.baseline}` : ''} ${t.maxRatio !== undefined ? `ratio ≤ ${t.maxRatio.toFixed(2)}` : `peak RSS < ${t.maxPeakRssMb} MB`}`).join('; ') +
-      '.',
+    'Targets, set for scale 100 (6M sales lines; at smaller scales Node\'s start-up is a larger share',
+    'of every stage):',
+    '',
+    ...TARGETS.map((t) => `- ${t.stage}${t.baseline ? ` against ${t.baseline}` : ''}: ${t.maxRatio !== undefined ? `ratio ≤ ${t.maxRatio.toFixed(2)}` : `peak RSS < ${t.maxPeakRssMb} MB`}`),
     '',
     'To refresh: `npm run bench -- --scale N --repeat R`, then `npm run perf-doc`, and commit',
     'docs/performance-data/ with docs/performance.md.',

@@ -91,7 +91,7 @@ describe('npm run perf-doc', () => {
     const scale1 = text.slice(text.indexOf('## Scale 1\n'), text.indexOf('## Scale 10\n'));
     expect(text.indexOf('## Scale 1\n')).toBeLessThan(text.indexOf('## Scale 10\n'));
     const rows = scale1.split('\n').filter((l) => l.startsWith('|'));
-    expect(rows[0]).toBe('| stage | ours | baseline | baseline time | ratio | target | | peak RSS |');
+    expect(rows[0]).toBe('| stage | ours | baseline | baseline time | ratio | target | status | peak RSS |');
     expect(rows).toContain('| bronze load | 1.50 s | psql \\copy | 1.20 s | 1.25 | ratio ≤ 1.25 | met | 140 MB |');
     expect(rows).toContain('| &nbsp;&nbsp;same, baseline 2 psql at once | 1.50 s | 2 × psql \\copy | 0.75 s | 2.00 |  |  |  |');
     expect(rows).toContain('| silver+gold | 20.00 s | sorted copy of sales | 2.00 s | 10.00 | ratio ≤ 4.00 | **missed** |  |');
@@ -100,6 +100,7 @@ describe('npm run perf-doc', () => {
     expect(rows).toContain('| export all gold tables | 4.00 s | (wall time) |  |  | peak < 400 MB | met | 310 MB |');
     expect(rows).toContain('| medallion build | 30.00 s | (wall time) |  |  | peak < 400 MB | **missed** | 420 MB |');
     expect(text).not.toContain('9.99');
+    expect(text).toContain('- export fact_sales against psql csv + DuckDB parquet: ratio ≤ 1.00\n');
     expect(scale1).toContain('- Command: `npm run bench -- --scale 1 --repeat 1` (seed 42, 1 run of each stage, finished 2026-12-05 10:00 UTC)');
     expect(scale1).toContain('- Machine: 2 cores (Test CPU), 24.0 GiB memory, Linux 6.1, Node v20.1.0, PostgreSQL 15.20 (shared_buffers 128MB), load average 0.50 at the start, medallion ran dist');
   });
