@@ -8,7 +8,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/db/client.ts';
 import { exportGold, type ExportGoldOptions, type Manifest } from '../../src/export/export-gold.ts';
+import { InterruptedError } from '../../src/errors.ts';
 import { finishCommittedExport } from '../../src/export/exports-dir.ts';
+import { type ActiveQuery, waitForActiveQuery } from '../support/activity.ts';
 import { readMetadata, readParquet, sha256, testConnection, withSchema } from './helpers.ts';
 
 let client: Client;
@@ -165,11 +167,39 @@ describe('exportGold', () => {
     it('leaves the previous export as it was when interrupted mid-table', async () => {
       const { out, before } = await previousExport('interrupted');
       const controller = new AbortController();
-      const reason = Object.assign(new Error('interrupted by SIGTERM'), { code: 'TEST_ABORT' });
-      await client.query(`create table ${schema}.big as select g, repeat('y', 200) as pad from generate_series(1, 300000) g`);
-      const p = exportGold(options(out, { tables: ['fact_sales', 'big'], signal: controller.signal, onTable: () => setTimeout(() => controller.abort(reason), 30) }));
-      await expect(p).rejects.toBeDefined();
-      expect(controller.signal.aborted).toBe(true);
+      const reason = new InterruptedError('SIGTERM');
+      // big is written as three partition files: its progress (onRows) shows a table begun but not
+      // finished, and the signal lands while the COPY of a later partition is running on the server.
+      const BIG_ROWS = 300_000;
+      await client.query(`create table ${schema}.big as select g, g % 3 as part, repeat('y', 200) as pad from generate_series(1, ${BIG_ROWS}) g`);
+      const progress: number[] = [];
+      const finished: string[] = [];
+      let running: Promise<ActiveQuery | null> | undefined;
+      const p = exportGold(options(out, {
+        tables: ['fact_sales', 'big'],
+        folderTable: 'big',
+        partitionBy: 'part',
+        signal: controller.signal,
+        onTable: (r) => finished.push(r.table),
+        onRows: (table, rows) => {
+          if (table !== 'big') return;
+          progress.push(rows);
+          // after the first partition: abort once the next partition's COPY is seen running
+          running ??= waitForActiveQuery(client, { like: `copy (select % from %${schema}%big% where %` }, p).then((q) => {
+            controller.abort(reason);
+            return q;
+          });
+        },
+      }));
+      const error = await p.then(() => null, (e: unknown) => e);
+      expect(await running, 'the COPY of a partition of big was seen running').not.toBeNull();
+      expect(error).toBe(reason);
+      expect(error).toMatchObject({ code: 'INTERRUPTED', category: 'interrupted' });
+      // mid-table: fact_sales done, big begun (one partition) and not finished
+      expect(finished).toEqual(['fact_sales']);
+      expect(progress.length).toBeGreaterThan(0);
+      expect(progress.at(-1)!).toBeGreaterThan(0);
+      expect(progress.at(-1)!).toBeLessThan(BIG_ROWS);
       expect(await snapshot(out)).toEqual(before);
       expect(await leftovers(out)).toEqual([]);
     });
