@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SOURCE_CONTRACTS, type SourceName } from '../../src/bronze/contracts.ts';
 import { type Manifest, generate } from '../../src/generate/index.ts';
 import { Permutation, rngFor } from '../../src/generate/prng.ts';
-import { DEFECTS, REAL_SIZES } from '../../src/generate/rates.ts';
 import { type ReadResult, readCsv } from './reader.ts';
 
 let root: string;
@@ -34,6 +33,68 @@ const isCalendarDate = (ymd: string) => {
   return d.toISOString().slice(0, 10).replace(/-/g, '') === ymd;
 };
 const addDays = (ymd: string, n: number) => new Date(Date.UTC(Number(ymd.slice(0, 4)), Number(ymd.slice(4, 6)) - 1, Number(ymd.slice(6, 8)) + n)).toISOString().slice(0, 10).replace(/-/g, '');
+
+/** Every defect class the generator reports in `_manifest.json` (seeds/README.md). */
+const DEFECT_CLASSES = [
+  'junk_customer_rows', 'duplicated_customer_ids', 'padded_names', 'gender_conflict',
+  'future_birthdate', 'birthdate_too_old', 'customers_without_erp',
+  'country_code', 'country_missing',
+  'product_end_before_start', 'product_cost_missing', 'product_category_unknown',
+  'invalid_order_date', 'price_missing', 'price_negative', 'sales_missing', 'sales_negative', 'sales_zero', 'sales_mismatch',
+  'impossible_dates', 'unknown_product_sales', 'unknown_customer_sales', 'conflicting_duplicate_lines', 'exact_duplicate_lines',
+] as const;
+type DefectClass = (typeof DEFECT_CLASSES)[number];
+
+/** Counts each defect class in the files as read by the independent reader, without the generator's code. */
+function countDefects(files: Record<SourceName, ReadResult>): { counts: Record<DefectClass, number>; duplicatedIds: number } {
+  const count = <T>(rows: T[], f: (r: T) => boolean) => rows.filter(f).length;
+  // customers
+  const info = files.cust_info.rows;
+  const perId = new Map<string, number>();
+  for (const r of info) if (r[0]) perId.set(r[0], (perId.get(r[0]) ?? 0) + 1);
+  const erpIds = new Set(files.cust_az12.rows.map((r) => r[0]!.replace(/^NAS/, '')));
+  const locIds = new Set(files.loc_a101.rows.map((r) => r[0]!.replace('-', '')));
+  const crmGender = new Map(info.filter((r) => r[0]).map((r) => [`AW000${r[0]}`, r[5]]));
+  // products
+  const prd = files.prd_info.rows;
+  const cats = new Set(files.px_cat_g1v2.rows.map((r) => r[0]!.replace('_', '-')));
+  // sales
+  const sales = files.sales_details.rows;
+  const keys = new Set(prd.map((r) => r[1]!.slice(6)));
+  const groups = new Map<string, string[]>();
+  for (const r of sales) groups.set(`${r[0]}|${r[1]}`, [...(groups.get(`${r[0]}|${r[1]}`) ?? []), r.join(',')]);
+  const multi = [...groups.values()].filter((g) => g.length > 1);
+  const counts: Record<DefectClass, number> = {
+    junk_customer_rows: count(info, (r) => r[0] === ''),
+    duplicated_customer_ids: [...perId.values()].reduce((a, n) => a + n - 1, 0),
+    padded_names: count(info, (r) => r[2] !== r[2]!.trim() || r[3] !== r[3]!.trim()),
+    gender_conflict: count(files.cust_az12.rows, (r) => {
+      const crm = crmGender.get(r[0]!.replace(/^NAS/, ''));
+      return (crm === 'M' && r[2] === 'Female') || (crm === 'F' && r[2] === 'Male');
+    }),
+    future_birthdate: count(files.cust_az12.rows, (r) => r[1]! > '2030'),
+    birthdate_too_old: count(files.cust_az12.rows, (r) => r[1]! < '1924-01-28'),
+    customers_without_erp: count([...perId.keys()], (id) => !erpIds.has(`AW000${id}`) && !locIds.has(`AW000${id}`)),
+    country_code: count(files.loc_a101.rows, (r) => ['USA', 'US', 'DE'].includes(r[1]!)),
+    country_missing: count(files.loc_a101.rows, (r) => r[1]!.trim() === ''),
+    product_end_before_start: count(prd, (r) => r[6] !== '' && r[6]! < r[5]!),
+    product_cost_missing: count(prd, (r) => r[3] === ''),
+    product_category_unknown: count(prd, (r) => !cats.has(r[1]!.slice(0, 5))),
+    invalid_order_date: count(sales, (r) => !/^\d{8}$/.test(r[3]!)),
+    impossible_dates: count(sales, (r) => /^\d{8}$/.test(r[3]!) && !isCalendarDate(r[3]!)),
+    price_missing: count(sales, (r) => r[8] === ''),
+    price_negative: count(sales, (r) => Number(r[8]) < 0),
+    sales_missing: count(sales, (r) => r[6] === ''),
+    sales_negative: count(sales, (r) => Number(r[6]) < 0),
+    sales_zero: count(sales, (r) => r[6] === '0'),
+    sales_mismatch: count(sales, (r) => Number(r[6]) > 0 && Number(r[8]) > 0 && Number(r[6]) !== Number(r[7]) * Number(r[8])),
+    unknown_product_sales: count(sales, (r) => !keys.has(r[1]!)),
+    unknown_customer_sales: count(sales, (r) => !perId.has(r[2]!)),
+    exact_duplicate_lines: count(multi, (g) => new Set(g).size === 1),
+    conflicting_duplicate_lines: count(multi, (g) => new Set(g).size > 1),
+  };
+  return { counts, duplicatedIds: count([...perId.values()], (n) => n > 1) };
+}
 
 describe('prng', () => {
   it('is deterministic and a permutation is a bijection', () => {
@@ -126,8 +187,11 @@ describe('generate', () => {
     }
     for (const o of orders.values()) expect(o.keys.size).toBeLessThanOrEqual(8);
     expect(clean).toBeGreaterThan(files.sales_details.rows.length - 60);
-    expect(manifest.defects.unknown_customer_sales.count).toBe(0);
-    expect(manifest.defects.exact_duplicate_lines.count).toBe(0);
+    const { counts } = countDefects(files);
+    for (const name of ['unknown_customer_sales', 'unknown_product_sales', 'exact_duplicate_lines', 'conflicting_duplicate_lines', 'impossible_dates', 'customers_without_erp'] as const) {
+      expect(counts[name], name).toBe(0);
+      expect(manifest.defects[name].count, name).toBe(0);
+    }
   });
 
   it("the manifest's counts equal what an independent reader finds", async () => {
@@ -156,78 +220,66 @@ describe('generate', () => {
     for (const c of SOURCE_CONTRACTS) expect(manifest.files[c.name].physicalLines, c.name).toBe(manifest.files[c.name].records);
 
     const d = manifest.defects;
-    const count = <T>(rows: T[], f: (r: T) => boolean) => rows.filter(f).length;
-    // customers
-    const info = files.cust_info.rows;
-    expect(count(info, (r) => r[0] === '')).toBe(d.junk_customer_rows.count);
-    const perId = new Map<string, number>();
-    for (const r of info) if (r[0]) perId.set(r[0], (perId.get(r[0]) ?? 0) + 1);
-    expect([...perId.values()].reduce((a, n) => a + n - 1, 0)).toBe(d.duplicated_customer_ids.count);
-    expect(count([...perId.values()], (n) => n > 1)).toBe(d.duplicated_customer_ids.ids);
-    expect(count(info, (r) => r[2] !== r[2]!.trim() || r[3] !== r[3]!.trim())).toBe(d.padded_names.count);
-    const erpIds = new Set(files.cust_az12.rows.map((r) => r[0]!.replace(/^NAS/, '')));
-    const locIds = new Set(files.loc_a101.rows.map((r) => r[0]!.replace('-', '')));
-    expect(count([...perId.keys()], (id) => !erpIds.has(`AW000${id}`) && !locIds.has(`AW000${id}`))).toBe(d.customers_without_erp.count);
-    const crmGender = new Map(info.filter((r) => r[0]).map((r) => [`AW000${r[0]}`, r[5]]));
-    expect(count(files.cust_az12.rows, (r) => {
-      const crm = crmGender.get(r[0]!.replace(/^NAS/, ''));
-      return (crm === 'M' && r[2] === 'Female') || (crm === 'F' && r[2] === 'Male');
-    })).toBe(d.gender_conflict.count);
-    expect(count(files.cust_az12.rows, (r) => r[1]! > '2030')).toBe(d.future_birthdate.count);
-    expect(count(files.cust_az12.rows, (r) => r[1]! < '1924-01-28')).toBe(d.birthdate_too_old.count);
-    expect(count(files.loc_a101.rows, (r) => ['USA', 'US', 'DE'].includes(r[1]!))).toBe(d.country_code.count);
-    expect(count(files.loc_a101.rows, (r) => r[1]!.trim() === '')).toBe(d.country_missing.count);
-    // products
-    const prd = files.prd_info.rows;
-    const cats = new Set(files.px_cat_g1v2.rows.map((r) => r[0]!.replace('_', '-')));
-    expect(count(prd, (r) => r[6] !== '' && r[6]! < r[5]!)).toBe(d.product_end_before_start.count);
-    expect(count(prd, (r) => r[3] === '')).toBe(d.product_cost_missing.count);
-    expect(count(prd, (r) => !cats.has(r[1]!.slice(0, 5)))).toBe(d.product_category_unknown.count);
-    // sales
-    const sales = files.sales_details.rows;
-    const keys = new Set(prd.map((r) => r[1]!.slice(6)));
-    expect(count(sales, (r) => !/^\d{8}$/.test(r[3]!))).toBe(d.invalid_order_date.count);
-    expect(count(sales, (r) => /^\d{8}$/.test(r[3]!) && !isCalendarDate(r[3]!))).toBe(d.impossible_dates.count);
-    expect(count(sales, (r) => r[8] === '')).toBe(d.price_missing.count);
-    expect(count(sales, (r) => Number(r[8]) < 0)).toBe(d.price_negative.count);
-    expect(count(sales, (r) => r[6] === '')).toBe(d.sales_missing.count);
-    expect(count(sales, (r) => Number(r[6]) < 0)).toBe(d.sales_negative.count);
-    expect(count(sales, (r) => r[6] === '0')).toBe(d.sales_zero.count);
-    expect(count(sales, (r) => Number(r[6]) > 0 && Number(r[8]) > 0 && Number(r[6]) !== Number(r[7]) * Number(r[8]))).toBe(d.sales_mismatch.count);
-    expect(count(sales, (r) => !keys.has(r[1]!))).toBe(d.unknown_product_sales.count);
-    expect(count(sales, (r) => !perId.has(r[2]!))).toBe(d.unknown_customer_sales.count);
-    const groups = new Map<string, string[]>();
-    for (const r of sales) groups.set(`${r[0]}|${r[1]}`, [...(groups.get(`${r[0]}|${r[1]}`) ?? []), r.join(',')]);
-    const multi = [...groups.values()].filter((g) => g.length > 1);
-    expect(count(multi, (g) => new Set(g).size === 1)).toBe(d.exact_duplicate_lines.count);
-    expect(count(multi, (g) => new Set(g).size > 1)).toBe(d.conflicting_duplicate_lines.count);
-    for (const name of Object.keys(DEFECTS) as (keyof typeof DEFECTS)[]) expect(d[name].count, name).toBeGreaterThan(0);
+    const found = countDefects(files);
+    // the manifest reports exactly the classes listed here, each with what the reader counts
+    expect(Object.keys(d).sort()).toEqual([...DEFECT_CLASSES].sort());
+    expect(Object.fromEntries(DEFECT_CLASSES.map((name) => [name, d[name].count]))).toEqual(found.counts);
+    expect(d.duplicated_customer_ids.ids).toBe(found.duplicatedIds);
+    // every class occurs at least once, even at this scale
+    for (const name of DEFECT_CLASSES) expect(found.counts[name], name).toBeGreaterThan(0);
   });
 
   it('scale 1 has the real sizes and the real defect rates', async () => {
-    const { manifest: m } = await run('scale1', { scale: 1, seed: 42, manifest: false });
-    const within = (actual: number, expected: number, tolerance: number) => expect(Math.abs(actual - expected) / expected, `${actual} vs ${expected}`).toBeLessThanOrEqual(tolerance);
-    expect(m.entities.customers).toBe(REAL_SIZES.customers);
-    expect(m.entities.orders).toBe(REAL_SIZES.orders);
-    within(m.entities.salesLines, REAL_SIZES.salesLines, 0.02);
-    expect(m.entities.productKeys).toBe(REAL_SIZES.productKeys);
-    within(m.entities.productVersions, REAL_SIZES.productVersions, 0.06);
-    expect(m.entities.categories).toBe(REAL_SIZES.categories);
+    const { dir, manifest: m } = await run('scale1', { scale: 1, seed: 42, manifest: false });
+    const files = await readAll(dir);
+    const within = (actual: number, expected: number, tolerance: number, what: string) =>
+      expect(Math.abs(actual - expected) / expected, `${what}: ${actual} vs ${expected}`).toBeLessThanOrEqual(tolerance);
+    // Sizes of the real exports (../shared/docs/sources.md), counted in the files.
+    const customerIds = new Set(files.cust_info.rows.map((r) => r[0]).filter((id) => id !== ''));
+    expect(customerIds.size).toBe(18484);
+    expect(new Set(files.sales_details.rows.map((r) => r[0])).size).toBe(27659);
+    within(files.sales_details.rows.length, 60398, 0.02, 'sales lines');
+    expect(new Set(files.prd_info.rows.map((r) => r[1]!.slice(6))).size).toBe(295);
+    within(files.prd_info.rows.length, 397, 0.06, 'product versions');
+    expect(files.px_cat_g1v2.rows.length).toBe(37);
+    const orderDates = files.sales_details.rows.map((r) => r[3]!).filter(isCalendarDate).sort();
+    expect([orderDates[0], orderDates.at(-1)]).toEqual(['20101229', '20140128']);
     expect(m.period).toEqual({ firstOrderDate: '2010-12-29', lastOrderDate: '2014-01-28' });
     // Real-basis classes: exactly the real counts (sources.md), except those that follow from the
-    // generated catalogue (versions, end dates): within 25%.
-    for (const [name, def] of Object.entries(DEFECTS)) {
-      if (def.real === null) continue;
-      const actual = m.defects[name as keyof typeof DEFECTS].count;
-      if (def.file === 'prd_info' && name !== 'product_cost_missing') within(actual, def.real, 0.25);
-      else expect(actual, name).toBe(def.real);
-    }
-    // rate-based classes: about rate x population (0.0005)
-    expect(m.defects.exact_duplicate_lines.count).toBe(Math.round(0.0005 * REAL_SIZES.orders));
-    expect(m.defects.customers_without_erp.count).toBe(Math.round(0.0005 * REAL_SIZES.customers));
-    within(m.files.sales_details.rejects, 0.0005 * REAL_SIZES.orders * 0.6, 0.5);
-    expect(m.distributions.nas_prefixed_ids!.count / REAL_SIZES.customers).toBeCloseTo(11042 / 18484, 1);
-    expect(m.distributions.crm_gender_blank!.count / REAL_SIZES.customers).toBeCloseTo(4578 / 18494, 1);
+    // generated catalogue (versions, end dates): within 25%. Rate-based classes: round(0.0005 x
+    // population): 0.0005 x 27,659 orders = 13.8, 0.0005 x 18,484 customers = 9.2.
+    const { counts } = countDefects(files);
+    expect(counts).toMatchObject({
+      junk_customer_rows: 4,
+      duplicated_customer_ids: 6,
+      padded_names: 29,
+      gender_conflict: 57,
+      future_birthdate: 16,
+      birthdate_too_old: 15,
+      country_code: 4657,
+      country_missing: 337,
+      product_cost_missing: 2,
+      invalid_order_date: 19,
+      price_missing: 7,
+      price_negative: 5,
+      sales_missing: 8,
+      sales_negative: 3,
+      sales_zero: 2,
+      sales_mismatch: 10,
+      exact_duplicate_lines: 14,
+      customers_without_erp: 9,
+    });
+    within(counts.product_end_before_start, 200, 0.25, 'product_end_before_start');
+    within(counts.product_category_unknown, 7, 0.25, 'product_category_unknown');
+    // the manifest says what the files hold
+    expect(Object.fromEntries(DEFECT_CLASSES.map((name) => [name, m.defects[name].count]))).toEqual(counts);
+    // structural rejects: about 0.6 of the 0.0005 x 27,659 orders' structural defects are rejected kinds
+    const salesRejects = Object.values(files.sales_details.rejects).reduce((a, b) => a + b, 0);
+    within(salesRejects, 8.3, 0.5, 'sales_details rejected lines');
+    expect(m.files.sales_details.rejects).toBe(salesRejects);
+    // distributions of the real files: 11,042 of 18,484 ERP ids carry NAS; 4,578 of 18,494 CRM rows have no gender
+    expect(files.cust_az12.rows.filter((r) => r[0]!.startsWith('NAS')).length / 18484).toBeCloseTo(11042 / 18484, 1);
+    expect(files.cust_info.rows.filter((r) => r[0] !== '' && r[5] === '').length / 18484).toBeCloseTo(4578 / 18494, 1);
   });
 
   it('scale 0.01 works', async () => {
