@@ -3,11 +3,13 @@
  * one adapter so that the docs do not depend on the loader's internal types beyond this file.
  */
 import { bronzeColumns, SOURCE_CONTRACTS } from '../bronze/contracts.ts';
+import { declaredTestName } from '../transform/model-spec.ts';
 import { loadProject } from '../transform/project.ts';
 import type { Model, TestDefinition } from '../transform/types.ts';
 
 export interface DocsTest {
   name: string;
+  /** As the .yml names it (`dbt_utils.expression_is_true`, `scalar_equality`), or `singular`. */
   kind: string;
   severity: string;
   /** Columns the test is about, when it is about columns. */
@@ -93,7 +95,7 @@ function isLineage(v: unknown): v is Record<string, string[]> {
 }
 
 function toDocsTest(t: TestDefinition): DocsTest {
-  const base = { name: t.name, kind: t.kind, severity: t.severity };
+  const base = { name: t.name, kind: declaredTestName(t), severity: t.severity };
   const where = 'where' in t && t.where ? ` where ${t.where}` : '';
   switch (t.kind) {
     case 'not_null':
@@ -106,7 +108,7 @@ function toDocsTest(t: TestDefinition): DocsTest {
     case 'expression':
       return { ...base, columns: [], summary: `${t.expression}${where}` };
     case 'query':
-      return { ...base, columns: [], summary: 'rows returned by a query are failures' };
+      return { ...base, columns: [], summary: t.description ?? `rows returned by ${t.declaredAt} are failures` };
     case 'equal':
       return { ...base, columns: [], summary: `${t.left.trim()} = ${t.right.trim()}${t.tolerance ? ` (± ${t.tolerance})` : ''}` };
     case 'row_count_change':

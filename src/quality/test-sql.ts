@@ -1,18 +1,19 @@
 /**
  * The SQL of each data test kind, as a query whose rows are the failing rows (dbt's convention),
- * compiled against the staging schemas of the build. Pure: no connection needed.
+ * compiled against the staging schemas of the build. Pure: no connection needed. The kinds are the
+ * recorded ones (etl.test_results.kind); the .yml names them as dbt does (model-spec.ts, GENERIC_TESTS).
  *
  * - not_null: rows where any of the columns is NULL.
- * - unique: one row per duplicated key value (with `n_rows`); NULL keys are ignored for a single
+ * - unique (and dbt_utils.unique_combination_of_columns): one row per duplicated key value (with `n_rows`); NULL keys are ignored for a single
  *   column (that is not_null's job) and compared as equal for a combination of columns.
  * - accepted_values: rows whose value (compared as text) is not in the list; NULL fails unless
  *   allow_null.
  * - relationships: child rows (after `where`) whose non-NULL column has no parent row. With
  *   `min_coverage`, one row (child_rows, matched_rows) when fewer than that fraction of the child
  *   rows find a parent (a NULL finds none): one aggregate over a hash join to the distinct parent keys.
- * - expression: rows where the expression is false (NULL passes, as in a CHECK constraint).
- * - query: the rows the query returns.
- * - equal: one row (left_value, right_value, difference) when the two scalars differ by more than
+ * - expression (dbt_utils.expression_is_true): rows where the expression is false (NULL passes, as in a CHECK constraint).
+ * - query (a singular test, sql/tests/<name>.sql): the rows the query returns.
+ * - equal (scalar_equality): one row (left_value, right_value, difference) when the two scalars differ by more than
  *   the tolerance (or exactly one of them is NULL).
  * - row_count_change: one row (baseline_rows, new_rows) when the model lost more than `max_drop` of
  *   the rows it has in the published schema, or all of them. Two counts; runTest first checks that

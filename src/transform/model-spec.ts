@@ -1,7 +1,10 @@
 /**
- * Reading and validating one model's `.yml` file (sql/README.md, "The `.yml` file"). Unknown keys,
- * wrong types and bad test or rule definitions are collected as problems — each one naming the file,
- * the line and the key — rather than thrown one at a time, so a single run reports all of them.
+ * Reading and validating one model's `.yml` file (sql/README.md, "The `.yml` file"): dbt's
+ * properties shape (`version: 2`, `models:` with one entry named after the file, `config:`,
+ * `columns:`, `data_tests:`). Unknown keys, wrong types and bad test or rule definitions are
+ * collected as problems — each one naming the file, the line and the key — rather than thrown one
+ * at a time, so a single run reports all of them. A file in the shape this project used before dbt's
+ * gets one problem that names the new keys.
  */
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type {
@@ -26,26 +29,89 @@ export interface ModelIdentity {
 
 type Path = (string | number)[];
 
-const TOP_KEYS = ['description', 'materialized', 'unique_key', 'quarantine', 'grants', 'columns', 'tests', 'rules'] as const;
+const ROOT_KEYS = ['version', 'models'] as const;
+const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
+const CONFIG_KEYS = ['materialized', 'unique_key', 'grants', 'meta'] as const;
+/** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
+const META_KEYS = ['quarantine', 'rules'] as const;
+const COLUMN_KEYS = ['name', 'description', 'data_tests'] as const;
+/** Keys of the shape before dbt's, and where each one goes now. */
+const MOVED_KEYS: Readonly<Record<string, string>> = {
+  tests: `rename 'tests' to 'data_tests' (dbt's name)`,
+  materialized: `put 'materialized' under config:`,
+  unique_key: `put 'unique_key' under config:`,
+  grants: `put 'grants' under config:`,
+  quarantine: `put 'quarantine' under config: meta:`,
+  rules: `put 'rules' under config: meta:`,
+};
+const OLD_SHAPE_KEYS = ['description', 'materialized', 'unique_key', 'quarantine', 'grants', 'columns', 'tests', 'rules'];
 /** Table privileges a `grants:` entry may name (PostgreSQL's GRANT on a table). */
 const GRANT_PRIVILEGES = ['select', 'insert', 'update', 'delete', 'truncate', 'references', 'trigger'];
 const ROLE_NAME = /^[A-Za-z_][A-Za-z0-9_$-]*$/;
-const COLUMN_KEYS = ['name', 'description', 'tests'] as const;
 const RULE_KEYS = ['name', 'kind', 'description', 'relation', 'where'] as const;
 const RULE_KINDS: readonly RuleKind[] = ['repair', 'superseded', 'flag', 'quarantine'];
-const TEST_KINDS: readonly TestKind[] = ['not_null', 'unique', 'accepted_values', 'relationships', 'expression', 'query', 'equal', 'row_count_change'];
-const COMMON_TEST_KEYS = ['name', 'severity'];
-/** Keys each test kind takes besides name/severity; `column`/`columns` only at model level. */
-const TEST_KEYS: Record<TestKind, { column: string[]; model: string[] }> = {
-  not_null: { column: ['where'], model: ['column', 'columns', 'where'] },
-  unique: { column: ['where'], model: ['column', 'columns', 'where'] },
-  accepted_values: { column: ['values', 'allow_null', 'where'], model: ['column', 'values', 'allow_null', 'where'] },
-  relationships: { column: ['to', 'field', 'where', 'min_coverage'], model: ['column', 'to', 'field', 'where', 'min_coverage'] },
-  expression: { column: ['expression', 'where'], model: ['expression', 'where'] },
-  query: { column: ['sql'], model: ['sql'] },
-  equal: { column: ['left', 'right', 'tolerance'], model: ['left', 'right', 'tolerance'] },
-  row_count_change: { column: [], model: ['max_drop', 'enabled'] },
+
+/**
+ * The generic tests a `data_tests:` entry may name, as dbt and dbt_utils name them, and the kind the
+ * runner records for each (etl.test_results.kind). `scalar_equality` and `row_count_change` are this
+ * project's own generic tests; singular tests are `.sql` files under sql/tests/ (singular-tests.ts).
+ */
+export const GENERIC_TESTS: Readonly<Record<string, TestKind>> = {
+  not_null: 'not_null',
+  unique: 'unique',
+  accepted_values: 'accepted_values',
+  relationships: 'relationships',
+  'dbt_utils.expression_is_true': 'expression',
+  'dbt_utils.unique_combination_of_columns': 'unique',
+  scalar_equality: 'equal',
+  row_count_change: 'row_count_change',
 };
+const GENERIC_NAMES = Object.keys(GENERIC_TESTS);
+
+/** The test as the .yml names it: the generic test of dbt or dbt_utils, ours, or `singular` (sql/tests/). */
+export function declaredTestName(t: TestDefinition): string {
+  switch (t.kind) {
+    case 'unique':
+      return t.columns.length > 1 ? 'dbt_utils.unique_combination_of_columns' : 'unique';
+    case 'expression':
+      return 'dbt_utils.expression_is_true';
+    case 'equal':
+      return 'scalar_equality';
+    case 'query':
+      return 'singular';
+    default:
+      return t.kind;
+  }
+}
+
+/** Test names of the shape before dbt's, and what to write instead. */
+const RENAMED_TESTS: Readonly<Record<string, string>> = {
+  expression: `write 'dbt_utils.expression_is_true'`,
+  expression_is_true: `write 'dbt_utils.expression_is_true' (dbt_utils' test)`,
+  unique_combination_of_columns: `write 'dbt_utils.unique_combination_of_columns' (dbt_utils' test)`,
+  equal: `write 'scalar_equality' (two scalar queries, left and right)`,
+  query: `a query whose rows are the failures is a singular test: put it in sql/tests/<name>.sql (sql/README.md, "Singular tests")`,
+};
+interface GenericSpec {
+  /** Arguments at column level (the column is the one the test is listed under), or undefined: model level only. */
+  column?: string[];
+  /** Arguments at model level, or undefined: column level only. */
+  model?: string[];
+  /** Keys its `config:` takes. */
+  config: string[];
+}
+const GENERIC_SPECS: Readonly<Record<string, GenericSpec>> = {
+  not_null: { column: [], model: ['column_name'], config: ['severity', 'where'] },
+  unique: { column: [], model: ['column_name'], config: ['severity', 'where'] },
+  accepted_values: { column: ['values', 'allow_null'], model: ['column_name', 'values', 'allow_null'], config: ['severity', 'where'] },
+  relationships: { column: ['to', 'field', 'min_coverage'], model: ['column_name', 'to', 'field', 'min_coverage'], config: ['severity', 'where'] },
+  'dbt_utils.expression_is_true': { column: ['expression'], model: ['expression'], config: ['severity', 'where'] },
+  'dbt_utils.unique_combination_of_columns': { model: ['combination_of_columns'], config: ['severity', 'where'] },
+  scalar_equality: { model: ['left', 'right', 'tolerance'], config: ['severity'] },
+  row_count_change: { model: ['max_drop'], config: ['severity', 'enabled'] },
+};
+/** Every test takes these besides its arguments: its name, and dbt's per-test config. */
+const COMMON_TEST_KEYS = ['name', 'config'];
 /** The volume guard every table that is not a quarantine model has unless its .yml says otherwise. */
 export const DEFAULT_MAX_DROP = 0.5;
 /** Gold is what readers and the exports use: losing its rows blocks the publish; silver's only warns. */
@@ -62,64 +128,105 @@ function oneOf(values: readonly string[]): string {
   return values.join(', ');
 }
 
-/** Validates the parsed yml of one model. Returns the spec (when usable) and every problem found. */
-export function readModelSpec(text: string, model: ModelIdentity): { spec?: ModelSpec; problems: string[] } {
+/** Parses YAML text; problems (file:line) for text that is not valid YAML. */
+export function parseYml(text: string, file: string): { doc?: Document; lineCounter: LineCounter; problems: string[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  const problems: string[] = [];
-  const lineOf = (path: Path): number | undefined => nodeLine(doc, lineCounter, path);
-  const problem = (path: Path, message: string) => {
-    const line = lineOf(path);
-    problems.push(`${model.ymlFile}${line ? `:${line}` : ''}: ${path.length ? `${pathText(path)}: ` : ''}${message}`);
-  };
-  for (const err of doc.errors) {
+  const problems = doc.errors.map((err) => {
     const line = lineCounter.linePos(err.pos[0]).line;
-    problems.push(`${model.ymlFile}${line ? `:${line}` : ''}: not valid YAML: ${err.message.split('\n')[0]}`);
-  }
-  if (doc.errors.length) return { problems };
+    return `${file}${line ? `:${line}` : ''}: not valid YAML: ${err.message.split('\n')[0]}`;
+  });
+  return { ...(problems.length ? {} : { doc }), lineCounter, problems };
+}
+
+/** `problem(path, message)` for one file: `file:line: key.path: message`, the line of the key. */
+export function problemReporter(doc: Document, lineCounter: LineCounter, file: string, problems: string[]): (path: Path, message: string) => void {
+  return (path, message) => {
+    const line = nodeLine(doc, lineCounter, path);
+    problems.push(`${file}${line ? `:${line}` : ''}: ${path.length ? `${pathText(path)}: ` : ''}${message}`);
+  };
+}
+
+/** Validates the parsed yml of one model. Returns the spec (when usable) and every problem found. */
+export function readModelSpec(text: string, model: ModelIdentity): { spec?: ModelSpec; problems: string[] } {
+  const { doc, lineCounter, problems } = parseYml(text, model.ymlFile);
+  if (!doc) return { problems };
+  const problem = problemReporter(doc, lineCounter, model.ymlFile, problems);
 
   const root: unknown = doc.toJS() ?? {};
   if (!isPlainObject(root)) {
-    problem([], 'expected a mapping with description, materialized, columns, tests, rules');
+    problem([], `expected dbt's properties shape: version: 2, models: [{name: ${model.relation}, description, config, columns, data_tests}]`);
+    return { problems };
+  }
+  if (root.models === undefined && Object.keys(root).some((k) => OLD_SHAPE_KEYS.includes(k))) {
+    problems.push(
+      `${model.ymlFile}:1: the .yml shape before dbt's; write 'version: 2' and 'models:' with one entry 'name: ${model.relation}' holding description, columns and data_tests ` +
+        `('tests' is now 'data_tests'); materialized, unique_key and grants go under its config:, quarantine and rules under config: meta: (sql/README.md, "The .yml file")`,
+    );
     return { problems };
   }
   const v = new Validator(problem);
-  v.keys(root, [], TOP_KEYS);
+  v.keys(root, [], ROOT_KEYS);
+  if (root.version === undefined || root.version === null) v.problem([], `missing 'version: 2' (dbt's properties files say version: 2)`);
+  else if (root.version !== 2) v.problem(['version'], `expected 2, got ${describe(root.version)}`);
+  const entries = v.optionalList(root, 'models', []);
+  if (entries === undefined) {
+    if (root.models === undefined) v.problem([], `missing 'models:' (a list with one entry, name: ${model.relation})`);
+    return { problems };
+  }
+  if (entries.length !== 1) {
+    v.problem(['models'], `expected exactly one model, the one of ${model.relation}.sql (got ${entries.length})`);
+    return { problems };
+  }
+  const at: Path = ['models', 0];
+  const entry = entries[0];
+  if (!isPlainObject(entry)) {
+    v.problem(at, `expected a mapping with name, description, config, columns, data_tests`);
+    return { problems };
+  }
+  v.keys(entry, at, MODEL_KEYS, MOVED_KEYS);
+  const name = v.requiredString(entry, 'name', at);
+  if (name !== undefined && name !== model.relation) v.problem([...at, 'name'], `expected '${model.relation}', the name of the .sql file beside it, got '${name}'`);
+  const description = v.optionalString(entry, 'description', at);
 
-  const description = v.optionalString(root, 'description', []);
-  const materialized = (v.optionalEnum(root, 'materialized', [], ['table', 'view']) ?? 'table') as Materialization;
-  const quarantine = v.optionalBoolean(root, 'quarantine', []) ?? false;
-  const uniqueKey = v.columnList(root.unique_key, ['unique_key'], false) ?? [];
-  const grants = readGrants(root.grants, problem);
+  const config = v.optionalMapping(entry, 'config', at) ?? {};
+  const configPath: Path = [...at, 'config'];
+  v.keys(config, configPath, CONFIG_KEYS, { quarantine: MOVED_KEYS.quarantine!, rules: MOVED_KEYS.rules! });
+  const materialized = (v.optionalEnum(config, 'materialized', configPath, ['table', 'view']) ?? 'table') as Materialization;
+  const uniqueKey = v.columnList(config.unique_key, [...configPath, 'unique_key'], false) ?? [];
+  const grants = readGrants(config.grants, [...configPath, 'grants'], v);
+  const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
+  const metaPath: Path = [...configPath, 'meta'];
+  v.keys(meta, metaPath, META_KEYS);
+  const quarantine = v.optionalBoolean(meta, 'quarantine', metaPath) ?? false;
 
   const tests: TestDefinition[] = [];
   const columns: ColumnSpec[] = [];
   const defaultNames = new Map<string, number>();
   const ctx: TestContext = { model, defaultNames, v, volumeGuards: 0 };
 
-  const rawColumns = v.optionalList(root, 'columns', []);
-  rawColumns?.forEach((rawColumn, i) => {
-    const path: Path = ['columns', i];
+  v.optionalList(entry, 'columns', at)?.forEach((rawColumn, i) => {
+    const path: Path = [...at, 'columns', i];
     if (!isPlainObject(rawColumn)) {
-      problem(path, 'expected a mapping with name, description, tests');
+      v.problem(path, 'expected a mapping with name, description, data_tests');
       return;
     }
-    v.keys(rawColumn, path, COLUMN_KEYS);
-    const name = v.requiredString(rawColumn, 'name', path);
+    v.keys(rawColumn, path, COLUMN_KEYS, { tests: MOVED_KEYS.tests! });
+    const colName = v.requiredString(rawColumn, 'name', path);
     const colDescription = v.optionalString(rawColumn, 'description', path);
-    if (name !== undefined) {
+    if (colName !== undefined) {
       // The same column may appear twice (e.g. once for its tests, once for a relationship).
-      const existing = columns.find((c) => c.name === name);
-      if (!existing) columns.push({ name, ...(colDescription !== undefined ? { description: colDescription } : {}) });
+      const existing = columns.find((c) => c.name === colName);
+      if (!existing) columns.push({ name: colName, ...(colDescription !== undefined ? { description: colDescription } : {}) });
       else if (colDescription !== undefined && existing.description === undefined) existing.description = colDescription;
     }
-    v.optionalList(rawColumn, 'tests', path)?.forEach((rawTest, j) => {
-      const t = readTest(rawTest, [...path, 'tests', j], name, ctx);
+    v.optionalList(rawColumn, 'data_tests', path)?.forEach((rawTest, j) => {
+      const t = readTest(rawTest, [...path, 'data_tests', j], colName, ctx);
       if (t) tests.push(t);
     });
   });
-  v.optionalList(root, 'tests', [])?.forEach((rawTest, j) => {
-    const t = readTest(rawTest, ['tests', j], undefined, ctx);
+  v.optionalList(entry, 'data_tests', at)?.forEach((rawTest, j) => {
+    const t = readTest(rawTest, [...at, 'data_tests', j], undefined, ctx);
     if (t) tests.push(t);
   });
   tests.push(...impliedTests(uniqueKey, tests, model));
@@ -129,25 +236,25 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   if (ctx.volumeGuards === 0 && !quarantine && materialized === 'table') tests.push(impliedVolumeGuard(model));
 
   const rules: RuleDefinition[] = [];
-  v.optionalList(root, 'rules', [])?.forEach((rawRule, i) => {
-    const path: Path = ['rules', i];
+  v.optionalList(meta, 'rules', metaPath)?.forEach((rawRule, i) => {
+    const path: Path = [...metaPath, 'rules', i];
     if (!isPlainObject(rawRule)) {
-      problem(path, 'expected a mapping with name, kind, description, relation, where');
+      v.problem(path, 'expected a mapping with name, kind, description, relation, where');
       return;
     }
     v.keys(rawRule, path, RULE_KEYS);
-    const name = v.requiredString(rawRule, 'name', path);
+    const ruleName = v.requiredString(rawRule, 'name', path);
     const kind = v.requiredEnum(rawRule, 'kind', path, RULE_KINDS) as RuleKind | undefined;
     const ruleDescription = v.optionalString(rawRule, 'description', path);
     const relation = v.optionalRelation(rawRule, 'relation', path) ?? model.name;
     const where = v.optionalString(rawRule, 'where', path);
     if (where === undefined && kind !== undefined && kind !== 'quarantine' && rawRule.where === undefined) {
-      problem(path, `a '${kind}' rule needs 'where' (the predicate of the rows it counts)`);
+      v.problem(path, `a '${kind}' rule needs 'where' (the predicate of the rows it counts)`);
     }
-    if (name !== undefined && kind !== undefined) {
-      if (rules.some((r) => r.name === name && r.relation === relation)) problem([...path, 'name'], `rule '${name}' is declared twice for ${relation}`);
+    if (ruleName !== undefined && kind !== undefined) {
+      if (rules.some((r) => r.name === ruleName && r.relation === relation)) v.problem([...path, 'name'], `rule '${ruleName}' is declared twice for ${relation}`);
       rules.push({
-        name,
+        name: ruleName,
         kind,
         relation,
         model: model.name,
@@ -166,16 +273,16 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
 }
 
 /** `grants: {select: [analyst, reporting]}` (dbt's grants config): privilege → roles. */
-function readGrants(raw: unknown, problem: (path: Path, message: string) => void): Record<string, string[]> | undefined {
-  if (raw === undefined) return undefined;
+function readGrants(raw: unknown, path: Path, v: Validator): Record<string, string[]> | undefined {
+  if (raw === undefined || raw === null) return undefined;
   if (!isPlainObject(raw)) {
-    problem(['grants'], `expected a mapping of privilege to roles, e.g. {select: [analyst]}`);
+    v.problem(path, `expected a mapping of privilege to roles, e.g. {select: [analyst]}`);
     return undefined;
   }
   const grants: Record<string, string[]> = {};
   for (const [privilege, roles] of Object.entries(raw)) {
-    if (!GRANT_PRIVILEGES.includes(privilege)) problem(['grants', privilege], `'${privilege}' is not a table privilege (${oneOf(GRANT_PRIVILEGES)})`);
-    else if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string' && ROLE_NAME.test(r))) problem(['grants', privilege], 'expected a list of role names');
+    if (!GRANT_PRIVILEGES.includes(privilege)) v.problem([...path, privilege], `'${privilege}' is not a table privilege (${oneOf(GRANT_PRIVILEGES)})`);
+    else if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string' && ROLE_NAME.test(r))) v.problem([...path, privilege], 'expected a list of role names');
     else grants[privilege] = roles as string[];
   }
   return grants;
@@ -189,44 +296,63 @@ interface TestContext {
   volumeGuards: number;
 }
 
-/** One entry of a `tests:` list: `not_null`, or `{ kind: { ...params } }`. */
+/**
+ * One entry of a `data_tests:` list: `not_null`, or `{ test: { name?, <arguments>, config?: { severity, where } } }`.
+ * `column` is the column it is listed under (undefined at model level).
+ */
 function readTest(raw: unknown, path: Path, column: string | undefined, ctx: TestContext): TestDefinition | undefined {
   const { v, model } = ctx;
-  const atColumn = path[0] === 'columns';
-  let kind: string;
+  const atColumn = path.includes('columns');
+  let generic: string;
   let params: Record<string, unknown>;
   let paramsPath: Path;
   if (typeof raw === 'string') {
-    kind = raw;
+    generic = raw;
     params = {};
     paramsPath = path;
   } else if (isPlainObject(raw) && Object.keys(raw).length === 1) {
-    kind = Object.keys(raw)[0]!;
-    const value = raw[kind];
-    paramsPath = [...path, kind];
+    generic = Object.keys(raw)[0]!;
+    const value = raw[generic];
+    paramsPath = [...path, generic];
     if (value === null || value === undefined) params = {};
     else if (isPlainObject(value)) params = value;
     else {
-      v.problem(paramsPath, `expected the parameters of '${kind}' as a mapping, got ${describe(value)}`);
+      v.problem(paramsPath, `expected the arguments of '${generic}' as a mapping, got ${describe(value)}`);
       return undefined;
     }
   } else {
-    v.problem(path, `expected a test kind (${oneOf(TEST_KINDS)}) or a mapping with exactly one of them, got ${describe(raw)}`);
+    v.problem(path, `expected a generic test (${oneOf(GENERIC_NAMES)}) or a mapping with exactly one of them, got ${describe(raw)}`);
     return undefined;
   }
-  if (!(TEST_KINDS as readonly string[]).includes(kind)) {
-    v.problem(typeof raw === 'string' ? path : paramsPath, `unknown test kind '${kind}' (expected one of ${oneOf(TEST_KINDS)})`);
+  const where0 = typeof raw === 'string' ? path : paramsPath;
+  const testKind = GENERIC_TESTS[generic];
+  const spec = GENERIC_SPECS[generic];
+  if (testKind === undefined || spec === undefined) {
+    const renamed = RENAMED_TESTS[generic];
+    v.problem(where0, renamed ? `'${generic}' is not a test name here: ${renamed}` : `unknown test '${generic}' (expected one of ${oneOf(GENERIC_NAMES)})`);
     return undefined;
   }
-  const testKind = kind as TestKind;
-  const allowed = [...COMMON_TEST_KEYS, ...(atColumn ? TEST_KEYS[testKind].column : TEST_KEYS[testKind].model)];
+  const args = atColumn ? spec.column : spec.model;
+  if (args === undefined) {
+    v.problem(where0, atColumn ? `${generic} is about the whole model: list it under the model's data_tests, not under a column` : `${generic} is about one column: list it under that column's data_tests`);
+    return undefined;
+  }
   const before = v.count;
-  v.keys(params, paramsPath, allowed, atColumn && TEST_KEYS[testKind].model.includes('column') ? ' (the column is the one this test is listed under)' : '');
+  const moved: Record<string, string> = {};
+  for (const k of ['severity', 'where', 'enabled']) if (spec.config.includes(k)) moved[k] = `put '${k}' under config: (dbt's test config), e.g. config: { ${k}: ... }`;
+  if (atColumn && spec.model?.includes('column_name')) moved.column_name = 'the column is the one this test is listed under';
+  if (!atColumn && spec.model?.includes('column_name')) moved.column = `write 'column_name' (dbt's name)`;
+  if (generic === 'dbt_utils.unique_combination_of_columns') moved.columns = `write 'combination_of_columns' (dbt_utils' name)`;
+  v.keys(params, paramsPath, [...COMMON_TEST_KEYS, ...args], moved);
   const explicitName = v.optionalString(params, 'name', paramsPath);
+  const config = v.optionalMapping(params, 'config', paramsPath) ?? {};
+  const configPath: Path = [...paramsPath, 'config'];
+  v.keys(config, configPath, spec.config);
   const defaultSeverity = testKind === 'row_count_change' ? DEFAULT_VOLUME_GUARD_SEVERITY[model.layer] : 'error';
-  const severity = (v.optionalEnum(params, 'severity', paramsPath, ['error', 'warn']) ?? defaultSeverity) as Severity;
-  const where = TEST_KEYS[testKind].model.includes('where') ? v.optionalString(params, 'where', paramsPath) : undefined;
+  const severity = (v.optionalEnum(config, 'severity', configPath, ['error', 'warn']) ?? defaultSeverity) as Severity;
+  const where = spec.config.includes('where') ? v.optionalString(config, 'where', configPath) : undefined;
   const base = { severity, model: model.name, file: model.ymlFile, declaredAt: pathText(path) };
+  // Default names are built from the recorded kind (etl.test_results.kind), not the generic test's name.
   const named = (parts: string[]) => {
     if (explicitName !== undefined) return explicitName;
     const stemName = `${testKind}_${model.layer}_${model.relation}`;
@@ -237,79 +363,69 @@ function readTest(raw: unknown, path: Path, column: string | undefined, ctx: Tes
   };
   const whereField = where !== undefined ? { where } : {};
 
-  // The column(s) the test is about: the one it is listed under, or `column`/`columns` at model level.
-  const columnsOf = (multi: boolean): string[] | undefined => {
-    if (atColumn) return column === undefined ? undefined : [column];
-    if (multi && params.columns !== undefined) {
-      if (params.column !== undefined) v.problem(paramsPath, `give 'column' or 'columns', not both`);
-      return v.columnList(params.columns, [...paramsPath, 'columns'], true);
-    }
-    const c = v.requiredString(params, 'column', paramsPath, multi ? ` (or 'columns')` : '');
-    return c === undefined ? undefined : [c];
-  };
+  // The column the test is about: the one it is listed under, or `column_name` at model level.
+  const columnOf = (): string | undefined => (atColumn ? column : v.requiredString(params, 'column_name', paramsPath));
 
   let test: TestDefinition | undefined;
-  switch (testKind) {
+  switch (generic) {
     case 'not_null':
     case 'unique': {
-      const cols = columnsOf(true);
-      if (cols) test = { kind: testKind, name: named(cols), columns: cols, ...whereField, ...base };
+      const c = columnOf();
+      if (c !== undefined) test = { kind: generic, name: named([c]), columns: [c], ...whereField, ...base };
+      break;
+    }
+    case 'dbt_utils.unique_combination_of_columns': {
+      const cols = v.columnList(params.combination_of_columns, [...paramsPath, 'combination_of_columns'], true);
+      if (cols) test = { kind: 'unique', name: named(cols), columns: cols, ...whereField, ...base };
       break;
     }
     case 'accepted_values': {
-      const cols = columnsOf(false);
+      const c = columnOf();
       const values = v.valueList(params, 'values', paramsPath);
       const allowNull = v.optionalBoolean(params, 'allow_null', paramsPath) ?? false;
-      if (cols && values) test = { kind: testKind, name: named(cols), column: cols[0]!, values, allowNull, ...whereField, ...base };
+      if (c !== undefined && values) test = { kind: 'accepted_values', name: named([c]), column: c, values, allowNull, ...whereField, ...base };
       break;
     }
     case 'relationships': {
-      const cols = columnsOf(false);
+      const c = columnOf();
       const to = v.requiredRelation(params, 'to', paramsPath);
       const field = v.requiredString(params, 'field', paramsPath);
       const minCoverage = v.optionalNumber(params, 'min_coverage', paramsPath);
       if (minCoverage !== undefined && !(minCoverage > 0 && minCoverage <= 1)) {
         v.problem([...paramsPath, 'min_coverage'], `expected a fraction of the child rows, 0 < min_coverage ≤ 1 (0.95 = 95%), got ${minCoverage}`);
       }
-      if (cols && to && field) {
-        const parts = [cols[0]!, 'to', to.replace('.', '_'), field, ...(minCoverage !== undefined ? ['coverage'] : [])];
-        test = { kind: testKind, name: named(parts), column: cols[0]!, to, field, ...whereField, ...(minCoverage !== undefined ? { minCoverage } : {}), ...base };
+      if (c !== undefined && to && field) {
+        const parts = [c, 'to', to.replace('.', '_'), field, ...(minCoverage !== undefined ? ['coverage'] : [])];
+        test = { kind: 'relationships', name: named(parts), column: c, to, field, ...whereField, ...(minCoverage !== undefined ? { minCoverage } : {}), ...base };
       }
       break;
     }
-    case 'expression': {
-      const expression = v.requiredString(params, 'expression', paramsPath);
-      if (expression !== undefined) test = { kind: testKind, name: named([]), expression, ...whereField, ...base };
+    case 'dbt_utils.expression_is_true': {
+      const written = v.requiredString(params, 'expression', paramsPath);
+      // At column level dbt_utils puts the column in front: `expression: ">= 0"` checks `price >= 0`.
+      const expression = written !== undefined && atColumn && column !== undefined ? `"${column.replaceAll('"', '""')}" ${written}` : written;
+      if (expression !== undefined) test = { kind: 'expression', name: named([]), expression, ...whereField, ...base };
       break;
     }
-    case 'query': {
-      const sql = v.requiredString(params, 'sql', paramsPath);
-      if (sql !== undefined) test = { kind: testKind, name: named([]), sql, ...base };
-      break;
-    }
-    case 'equal': {
+    case 'scalar_equality': {
       const left = v.requiredString(params, 'left', paramsPath);
       const right = v.requiredString(params, 'right', paramsPath);
       const tolerance = v.optionalNumber(params, 'tolerance', paramsPath) ?? 0;
       if (tolerance < 0) v.problem([...paramsPath, 'tolerance'], `expected a number ≥ 0, got ${tolerance}`);
-      if (left !== undefined && right !== undefined) test = { kind: testKind, name: named([]), left, right, tolerance, ...base };
+      if (left !== undefined && right !== undefined) test = { kind: 'equal', name: named([]), left, right, tolerance, ...base };
       break;
     }
     case 'row_count_change': {
-      if (atColumn) {
-        v.problem(typeof raw === 'string' ? path : paramsPath, `row_count_change is about the whole model: list it under the model's tests, not under a column`);
-        break;
-      }
       if (++ctx.volumeGuards > 1) v.problem(path, `row_count_change is declared more than once for ${model.name}`);
-      const enabled = v.optionalBoolean(params, 'enabled', paramsPath) ?? true;
+      const enabled = v.optionalBoolean(config, 'enabled', configPath) ?? true;
       const maxDrop = v.optionalNumber(params, 'max_drop', paramsPath) ?? DEFAULT_MAX_DROP;
       if (maxDrop < 0 || maxDrop > 1) v.problem([...paramsPath, 'max_drop'], `expected a fraction of the published rows, 0 ≤ max_drop ≤ 1 (0.5 = half of them may go), got ${maxDrop}`);
       if (!enabled) {
-        const other = Object.keys(params).filter((k) => k !== 'enabled');
+        const other = [...Object.keys(params).filter((k) => k !== 'config'), ...Object.keys(config).filter((k) => k !== 'enabled')];
         if (other.length) v.problem(paramsPath, `a disabled row_count_change takes no other key (got ${other.join(', ')})`);
         break;
       }
-      test = { kind: testKind, name: explicitName ?? volumeGuardName(model), maxDrop, ...base };
+      test = { kind: 'row_count_change', name: explicitName ?? volumeGuardName(model), maxDrop, ...base };
       break;
     }
   }
@@ -319,7 +435,7 @@ function readTest(raw: unknown, path: Path, column: string | undefined, ctx: Tes
 /** `unique_key` implies a unique test on the key and a not_null test on each key column. */
 function impliedTests(uniqueKey: string[], declared: TestDefinition[], model: ModelIdentity): TestDefinition[] {
   if (uniqueKey.length === 0) return [];
-  const base = { severity: 'error' as const, model: model.name, file: model.ymlFile, declaredAt: 'unique_key' };
+  const base = { severity: 'error' as const, model: model.name, file: model.ymlFile, declaredAt: 'config.unique_key' };
   const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((c) => b.includes(c));
   const implied: TestDefinition[] = [];
   if (!declared.some((t) => t.kind === 'unique' && !t.where && sameSet(t.columns, uniqueKey))) {
@@ -350,7 +466,7 @@ function impliedVolumeGuard(model: ModelIdentity): TestDefinition {
 }
 
 /** Type checks that record a problem (with the key's path) and return undefined on failure. */
-class Validator {
+export class Validator {
   count = 0;
   constructor(private readonly report: (path: Path, message: string) => void) {}
 
@@ -359,12 +475,23 @@ class Validator {
     this.report(path, message);
   }
 
-  keys(obj: Record<string, unknown>, path: Path, allowed: readonly string[], note = ''): void {
+  /** Unknown keys are problems; `hints` says what to write instead of a key this shape does not take. */
+  keys(obj: Record<string, unknown>, path: Path, allowed: readonly string[], hints: Readonly<Record<string, string>> = {}): void {
     for (const key of Object.keys(obj)) {
-      if (!allowed.includes(key)) {
-        this.problem([...path, key], `unknown key '${key}' (expected one of ${oneOf(allowed)})${key === 'column' || key === 'columns' ? note : ''}`);
-      }
+      if (allowed.includes(key)) continue;
+      const hint = Object.hasOwn(hints, key) ? hints[key] : undefined;
+      this.problem([...path, key], hint ? `'${key}' is not a key here: ${hint}` : `unknown key '${key}' (expected one of ${oneOf(allowed)})`);
     }
+  }
+
+  optionalMapping(obj: Record<string, unknown>, key: string, path: Path): Record<string, unknown> | undefined {
+    const value = obj[key];
+    if (value === undefined || value === null) return undefined;
+    if (!isPlainObject(value)) {
+      this.problem([...path, key], `expected a mapping, got ${describe(value)}`);
+      return undefined;
+    }
+    return value;
   }
 
   optionalString(obj: Record<string, unknown>, key: string, path: Path): string | undefined {
@@ -483,11 +610,11 @@ class Validator {
   }
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
 }
 
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (value === null) return 'nothing';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';

@@ -17,6 +17,7 @@ import { DataError } from '../errors.ts';
 import { checkReferences, unknownRelationReason, type KnownRelations, type UnknownRelation, throwUnknownRelations } from './dependencies.ts';
 import { orderModels } from './graph.ts';
 import { readModelSpec } from './model-spec.ts';
+import { addSingularTests } from './singular-tests.ts';
 import { readModelSql } from './sql-parser.ts';
 import type { Layer, Model, Project, TestDefinition } from './types.ts';
 
@@ -64,7 +65,9 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
     });
   }
   throwUnknownRelations(checkAllReferences(models, sources));
-  return { dir: options.sqlDir, models: orderModels(models), sources };
+  const ordered = orderModels(models);
+  await addSingularTests(options.sqlDir, ordered, sources);
+  return { dir: options.sqlDir, models: ordered, sources };
 }
 
 async function listFolder(dir: string, problems: string[]): Promise<string[]> {
@@ -105,6 +108,7 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     materialized: spec.materialized,
     uniqueKey: spec.uniqueKey,
     quarantine: spec.quarantine,
+    ...(spec.grants ? { grants: spec.grants } : {}),
     columns: spec.columns,
     tests: spec.tests,
     rules: spec.rules,

@@ -22,8 +22,9 @@ interface TestBase {
   /** The .yml file that declares it (as given to loadProject, joined with the layer folder). */
   file: string;
   /**
-   * Where it is declared, e.g. `columns[2].tests[0]` or `tests[1]`; `unique_key` for the tests the
-   * key implies, `implied` for the volume guard a model has by default.
+   * Where it is declared, e.g. `models[0].columns[2].data_tests[0]` or `models[0].data_tests[1]`;
+   * `config.unique_key` for the tests the key implies, `implied` for the volume guard a model has by
+   * default, `tests/<name>.sql` for a singular test.
    */
   declaredAt: string;
 }
@@ -64,10 +65,13 @@ export interface ExpressionTest extends TestBase {
   expression: string;
   where?: string;
 }
+/** A singular test: `sql/tests/<name>.sql` (src/transform/singular-tests.ts). */
 export interface QueryTest extends TestBase {
   kind: 'query';
   /** Rows returned are the failing rows. */
   sql: string;
+  /** From sql/tests/schema.yml, when it gives one. */
+  description?: string;
 }
 export interface EqualTest extends TestBase {
   kind: 'equal';
@@ -89,6 +93,12 @@ export interface RowCountChangeTest extends TestBase {
   maxDrop: number;
 }
 
+/**
+ * The kind the runner records (etl.test_results.kind). The .yml names the generic tests as dbt and
+ * dbt_utils do (model-spec.ts, GENERIC_TESTS): `dbt_utils.expression_is_true` is recorded as
+ * `expression`, `dbt_utils.unique_combination_of_columns` as `unique`, `scalar_equality` as `equal`,
+ * and a singular test (sql/tests/) as `query`.
+ */
 export type TestDefinition =
   | NotNullTest
   | UniqueTest

@@ -28,28 +28,38 @@ from customer_rows as c
 left join demographics d on d.customer_key = c.source_file
 where c.customer_id is not null
 `,
-    yml: `description: One row per customer, cleaned.
-unique_key: [customer_id]
-columns:
-  - name: customer_id
-    description: CRM customer id.
-  - name: gender
-    description: Female, Male or Unknown.
-    tests:
-      - accepted_values: { values: [Female, Male, Unknown] }
-rules:
-  - name: customer_name_trimmed
-    kind: repair
-    description: Names with stray spaces.
-    where: "first_name is not null"
+    yml: `version: 2
+models:
+  - name: customers
+    description: One row per customer, cleaned.
+    config:
+      unique_key: [customer_id]
+      meta:
+        rules:
+          - name: customer_name_trimmed
+            kind: repair
+            description: Names with stray spaces.
+            where: "first_name is not null"
+    columns:
+      - name: customer_id
+        description: CRM customer id.
+      - name: gender
+        description: Female, Male or Unknown.
+        data_tests:
+          - accepted_values: { values: [Female, Male, Unknown] }
 `,
   },
   'silver/customers_quarantine': {
     sql: `select 'silver.customers' as model, 'customer_id_invalid' as rule, 'no id' as message,
   _source_file as source_file, _line_number as line_number, jsonb_build_object('cst_id', cst_id) as values
 from bronze.cust_info where cst_id is null`,
-    yml: `description: Customer rows without an id.
-quarantine: true
+    yml: `version: 2
+models:
+  - name: customers_quarantine
+    description: Customer rows without an id.
+    config:
+      meta:
+        quarantine: true
 `,
   },
   'silver/sales_clean': {
@@ -62,8 +72,12 @@ with lines as (
 )
 select lines.*, quantity * price as sales_amount from lines
 `,
-    yml: `description: One row per sales line.
-unique_key: [order_number, product_key]
+    yml: `version: 2
+models:
+  - name: sales_clean
+    description: One row per sales line.
+    config:
+      unique_key: [order_number, product_key]
 `,
   },
   'gold/fact_sales': {
@@ -100,16 +114,20 @@ union all
 select null, null, null, null, null, null, null, null, null, null, null, null, null, null
 from silver.sales_clean where false
 `,
-    yml: `description: >
-  One row per sales line, with customer features as of the order.
-unique_key: [order_number, product_key]
-columns:
-  - name: age
-    description: Calendar age at the order date.
-  - name: prior_spend
-    description: Spend on earlier orders (no leakage).
-tests:
-  - expression: { name: fact_price_positive, expression: "price > 0" }
+    yml: `version: 2
+models:
+  - name: fact_sales
+    description: >
+      One row per sales line, with customer features as of the order.
+    config:
+      unique_key: [order_number, product_key]
+    columns:
+      - name: age
+        description: Calendar age at the order date.
+      - name: prior_spend
+        description: Spend on earlier orders (no leakage).
+    data_tests:
+      - dbt_utils.expression_is_true: { name: fact_price_positive, expression: "price > 0" }
 `,
   },
 };

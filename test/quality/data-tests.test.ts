@@ -5,7 +5,7 @@ import { MedallionError } from '../../src/errors.ts';
 import { assertTestsPassed, failingRowsSql, runTests, type TestResult, type TestSummary } from '../../src/quality/index.ts';
 import { summarize } from '../../src/quality/run-tests.ts';
 import { buildModels, loadProject, type Project } from '../../src/transform/index.ts';
-import { caught, createBronze, dropSchemas, newRun, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
+import { caught, createBronze, dropSchemas, newRun, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from '../transform/helpers.ts';
 
 let client: Client;
 let schemas: SchemaNames;
@@ -13,48 +13,6 @@ let dir: string;
 let project: Project;
 let summary: TestSummary;
 let runId: number;
-
-const ITEMS_YML = `
-description: sales lines.
-columns:
-  - name: order_number
-    tests: [not_null]
-  - name: price
-    tests:
-      - not_null: { name: price_not_null }
-      - accepted_values: { name: price_values, values: [10, 5, 7] }
-      - accepted_values: { name: price_values_or_null, values: [10, 5, 7], allow_null: true }
-  - name: quantity
-    tests:
-      - accepted_values: { name: quantity_values, values: [1, 2] }
-  - name: customer_id
-    tests:
-      - relationships: { name: customer_known, to: silver.customers, field: customer_id }
-      - relationships: { name: customer_known_where_priced, to: silver.customers, field: customer_id, where: "price is not null" }
-  - name: product_key
-    tests:
-      - accepted_values: { name: product_values, values: [P1, P2] }
-tests:
-  - unique: { name: order_unique, column: order_number }
-  - unique: { name: line_unique, columns: [order_number, product_key] }
-  - unique: { name: line_unique_where, columns: [order_number, product_key], where: "quantity > 0" }
-  - unique: { name: product_quantity_unique, columns: [product_key, quantity] }
-  - expression: { name: quantity_positive, expression: "quantity > 0" }
-  - expression: { name: quantity_positive_warn, expression: "quantity > 0", severity: warn }
-  - expression: { name: price_positive_where, expression: "price > 5", where: "quantity = 1" }
-  - query:
-      name: unpriced_lines
-      sql: |
-        -- lines without a price
-        select order_number, product_key from silver.items where price is null;
-  - equal: { name: lines_reconcile, left: "select count(*) from bronze.sales_details", right: "select count(*) from silver.items" }
-  - equal: { name: lines_off_by_one, left: "select count(*) from bronze.sales_details", right: "select count(*) - 1 from silver.items" }
-  - equal: { name: sum_within_tolerance, left: "select sum(price) from silver.items", right: "select 22.4", tolerance: 0.5 }
-  - equal: { name: sum_outside_tolerance, left: "select sum(price) from silver.items", right: "select 22.4", tolerance: 0.1 }
-  - expression: { name: broken_test, expression: "no_such_column > 0" }
-  - expression: { name: broken_warn_test, expression: "no_such_column > 0", severity: warn }
-  - expression: { name: as_of_visible, expression: "current_setting('medallion.as_of') = '2024-05-01'" }
-`;
 
 beforeAll(async () => {
   client = await testClient();
@@ -68,10 +26,46 @@ beforeAll(async () => {
   ]);
   dir = await writeProject({
     'silver/customers.sql': 'select cst_id::int as customer_id from bronze.cust_info',
-    'silver/customers.yml': 'unique_key: customer_id\n',
+    'silver/customers.yml': modelYml('customers', 'config:\n  unique_key: customer_id\n'),
     'silver/items.sql':
       'select sls_ord_num as order_number, sls_prd_key as product_key, sls_cust_id::int as customer_id, sls_quantity::int as quantity, sls_price::numeric as price, _line_number from bronze.sales_details',
-    'silver/items.yml': ITEMS_YML,
+    'tests/unpriced_lines.sql': '-- lines without a price\nselect order_number, product_key from silver.items where price is null;\n',
+    'silver/items.yml': modelYml('items', `
+description: sales lines.
+columns:
+  - name: order_number
+    data_tests: [not_null]
+  - name: price
+    data_tests:
+      - not_null: { name: price_not_null }
+      - accepted_values: { name: price_values, values: [10, 5, 7] }
+      - accepted_values: { name: price_values_or_null, values: [10, 5, 7], allow_null: true }
+  - name: quantity
+    data_tests:
+      - accepted_values: { name: quantity_values, values: [1, 2] }
+  - name: customer_id
+    data_tests:
+      - relationships: { name: customer_known, to: silver.customers, field: customer_id }
+      - relationships: { name: customer_known_where_priced, to: silver.customers, field: customer_id, config: { where: "price is not null" } }
+  - name: product_key
+    data_tests:
+      - accepted_values: { name: product_values, values: [P1, P2] }
+data_tests:
+  - unique: { name: order_unique, column_name: order_number }
+  - dbt_utils.unique_combination_of_columns: { name: line_unique, combination_of_columns: [order_number, product_key] }
+  - dbt_utils.unique_combination_of_columns: { name: line_unique_where, combination_of_columns: [order_number, product_key], config: { where: "quantity > 0" } }
+  - dbt_utils.unique_combination_of_columns: { name: product_quantity_unique, combination_of_columns: [product_key, quantity] }
+  - dbt_utils.expression_is_true: { name: quantity_positive, expression: "quantity > 0" }
+  - dbt_utils.expression_is_true: { name: quantity_positive_warn, expression: "quantity > 0", config: { severity: warn } }
+  - dbt_utils.expression_is_true: { name: price_positive_where, expression: "price > 5", config: { where: "quantity = 1" } }
+  - scalar_equality: { name: lines_reconcile, left: "select count(*) from bronze.sales_details", right: "select count(*) from silver.items" }
+  - scalar_equality: { name: lines_off_by_one, left: "select count(*) from bronze.sales_details", right: "select count(*) - 1 from silver.items" }
+  - scalar_equality: { name: sum_within_tolerance, left: "select sum(price) from silver.items", right: "select 22.4", tolerance: 0.5 }
+  - scalar_equality: { name: sum_outside_tolerance, left: "select sum(price) from silver.items", right: "select 22.4", tolerance: 0.1 }
+  - dbt_utils.expression_is_true: { name: broken_test, expression: "no_such_column > 0" }
+  - dbt_utils.expression_is_true: { name: broken_warn_test, expression: "no_such_column > 0", config: { severity: warn } }
+  - dbt_utils.expression_is_true: { name: as_of_visible, expression: "current_setting('medallion.as_of') = '2024-05-01'" }
+`),
   });
   project = await loadProject({ sqlDir: dir, sources: SOURCES });
   await buildModels({ client, schemas, project, asOf: '2024-05-01', runId });
@@ -135,7 +129,7 @@ describe('runTests: each kind passing and failing', () => {
     expect(result('as_of_visible')).toMatchObject({ status: 'pass' });
   });
 
-  it('query: the rows returned are the failing rows', () => {
+  it('a singular test (sql/tests/<name>.sql): the rows returned are the failing rows', () => {
     expect(result('unpriced_lines')).toMatchObject({ status: 'fail', failingRows: 1, sample: [{ order_number: 'SO2', product_key: 'P1' }], message: '1 row returned' });
   });
 

@@ -10,7 +10,7 @@ import type { Client } from '../../src/db/client.ts';
 import { planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../../src/quality/index.ts';
 import { relationsRead } from '../../src/transform/dependencies.ts';
 import { buildModels, loadProject, type Project } from '../../src/transform/index.ts';
-import { caught, createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
+import { caught, createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from '../transform/helpers.ts';
 
 let clients: Client[];
 let schemas: SchemaNames;
@@ -22,31 +22,33 @@ let runId: number;
 // test does (so it must wait), and so does the relationships test of gold.summary.
 const FILES = {
   'silver/items.sql': 'select sls_ord_num as order_number, sls_quantity::int as quantity from bronze.sales_details',
-  'silver/items.yml': `
+  'silver/items.yml': modelYml('items', `
 description: items.
 columns:
   - name: order_number
-    tests: [not_null, unique]
+    data_tests: [not_null, unique]
   - name: quantity
-    tests:
+    data_tests:
       - accepted_values: { values: [1, 2] }
-tests:
-  - equal: { name: items_eq_slow, left: "select count(*) from silver.items", right: "select count(*) from gold.slow" }
-`,
+data_tests:
+  - scalar_equality: { name: items_eq_slow, left: "select count(*) from silver.items", right: "select count(*) from gold.slow" }
+`),
   'gold/slow.sql': 'select order_number, quantity from silver.items cross join pg_sleep(1) as pause',
-  'gold/slow.yml': `
+  'gold/slow.yml': modelYml('slow', `
 description: a model that takes a second to build.
-rules:
-  - { name: slow_quantity_two, kind: flag, where: "quantity = 2", description: a line of two }
-`,
+config:
+  meta:
+    rules:
+      - { name: slow_quantity_two, kind: flag, where: "quantity = 2", description: a line of two }
+`),
   'gold/summary.sql': 'select order_number from gold.slow',
-  'gold/summary.yml': `
+  'gold/summary.yml': modelYml('summary', `
 description: summary.
 columns:
   - name: order_number
-    tests:
+    data_tests:
       - relationships: { to: silver.items, field: order_number }
-`,
+`),
 };
 
 beforeAll(async () => {

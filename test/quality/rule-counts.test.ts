@@ -4,7 +4,7 @@ import { type Client, ident } from '../../src/db/client.ts';
 import { MedallionError } from '../../src/errors.ts';
 import { recordRuleCounts } from '../../src/quality/index.ts';
 import { buildModels, loadProject } from '../../src/transform/index.ts';
-import { caught, createBronze, dropSchemas, newRun, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
+import { caught, createBronze, dropSchemas, newRun, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from '../transform/helpers.ts';
 
 let client: Client;
 let ledger: Client;
@@ -14,30 +14,32 @@ const dirs: string[] = [];
 const MODELS = {
   'silver/int_customer_records.sql': `select cst_id, cst_firstname as first_name_raw, trim(cst_firstname) as first_name, _source_file, _line_number
 from bronze.cust_info`,
-  'silver/int_customer_records.yml': 'description: every bronze customer record, cleaned.\n',
+  'silver/int_customer_records.yml': modelYml('int_customer_records', 'description: every bronze customer record, cleaned.\n'),
   'silver/customers.sql': `-- valid customers
 select cst_id::int as customer_id, first_name from silver.int_customer_records where cst_id ~ '^[0-9]+$'`,
-  'silver/customers.yml': `
-rules:
-  - name: customer_name_trimmed
-    kind: repair
-    description: First name had leading or trailing spaces.
-    relation: silver.int_customer_records
-    where: "first_name_raw is distinct from first_name"
-  - name: customer_name_missing
-    kind: flag
-    where: "first_name is null"
-  - name: customer_id_invalid
-    kind: quarantine
-    description: The customer id is empty or not an integer.
-  - name: customer_never_quarantined
-    kind: quarantine
-    description: Declared but no row uses it.
-  - name: bronze_rows
-    kind: flag
-    relation: bronze.cust_info
-    where: "true"
-`,
+  'silver/customers.yml': modelYml('customers', `
+config:
+  meta:
+    rules:
+      - name: customer_name_trimmed
+        kind: repair
+        description: First name had leading or trailing spaces.
+        relation: silver.int_customer_records
+        where: "first_name_raw is distinct from first_name"
+      - name: customer_name_missing
+        kind: flag
+        where: "first_name is null"
+      - name: customer_id_invalid
+        kind: quarantine
+        description: The customer id is empty or not an integer.
+      - name: customer_never_quarantined
+        kind: quarantine
+        description: Declared but no row uses it.
+      - name: bronze_rows
+        kind: flag
+        relation: bronze.cust_info
+        where: "true"
+`),
   'silver/customer_quarantine.sql': `select 'silver.customers' as model, 'customer_id_invalid' as rule,
        'customer id ' || coalesce(cst_id, 'NULL') || ' is not an integer' as message,
        _source_file as source_file, _line_number as line_number,
@@ -46,7 +48,11 @@ from silver.int_customer_records where cst_id !~ '^[0-9]+$' or cst_id is null
 union all
 select 'silver.other', 'undeclared_rule', 'a rule nobody declared', null, null, null
 from silver.int_customer_records where cst_id = '1'`,
-  'silver/customer_quarantine.yml': 'quarantine: true\n',
+  'silver/customer_quarantine.yml': modelYml('customer_quarantine', `
+config:
+  meta:
+    quarantine: true
+`),
 };
 
 async function build(files: Record<string, string>) {

@@ -9,7 +9,7 @@ import type { SchemaNames } from '../../src/config.ts';
 import { type Client, ident } from '../../src/db/client.ts';
 import { runTests, type TestResult, type TestSummary } from '../../src/quality/index.ts';
 import { buildModels, loadProject, type Project, publishModels } from '../../src/transform/index.ts';
-import { caught, createBronze, dropSchemas, newRun, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
+import { caught, createBronze, dropSchemas, newRun, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from '../transform/helpers.ts';
 
 let client: Client;
 let schemas: SchemaNames;
@@ -18,30 +18,30 @@ let project: Project;
 
 const FILES = {
   'silver/customers.sql': 'select cst_id::int as customer_id from bronze.cust_info',
-  'silver/customers.yml': 'description: customers.\n',
+  'silver/customers.yml': modelYml('customers', 'description: customers.\n'),
   'silver/items.sql': 'select sls_ord_num as order_number, sls_cust_id::int as customer_id from bronze.sales_details',
-  'silver/items.yml': `
+  'silver/items.yml': modelYml('items', `
 description: sales lines.
 columns:
   - name: customer_id
-    tests:
+    data_tests:
       - relationships: { name: items_customer_coverage, to: silver.customers, field: customer_id, min_coverage: 0.75 }
-      - relationships: { to: silver.customers, field: customer_id, where: "order_number <> 'SO9'", min_coverage: 1 }
-`,
+      - relationships: { to: silver.customers, field: customer_id, min_coverage: 1, config: { where: "order_number <> 'SO9'" } }
+`),
   'gold/summary.sql': 'select order_number from silver.items',
-  'gold/summary.yml': 'description: gold, so its implied guard has severity error.\n',
+  'gold/summary.yml': modelYml('summary', 'description: gold, so its implied guard has severity error.\n'),
   'gold/tolerant.sql': 'select order_number from silver.items',
-  'gold/tolerant.yml': `
+  'gold/tolerant.yml': modelYml('tolerant', `
 description: any drop is fine, but not to nothing.
-tests:
-  - row_count_change: { max_drop: 1, severity: warn }
-`,
+data_tests:
+  - row_count_change: { max_drop: 1, config: { severity: warn } }
+`),
   'gold/unguarded.sql': 'select order_number from silver.items',
-  'gold/unguarded.yml': `
+  'gold/unguarded.yml': modelYml('unguarded', `
 description: no volume guard.
-tests:
-  - row_count_change: { enabled: false }
-`,
+data_tests:
+  - row_count_change: { config: { enabled: false } }
+`),
 };
 
 async function setSales(rows: [string, string][]): Promise<void> {
@@ -99,18 +99,27 @@ describe('row_count_change: implied for every table that is not a quarantine mod
       ['row_count_change_silver_customers', 'warn', 0.5, 'implied'],
       ['row_count_change_silver_items', 'warn', 0.5, 'implied'],
       ['row_count_change_gold_summary', 'error', 0.5, 'implied'],
-      ['row_count_change_gold_tolerant', 'warn', 1, 'tests[0]'],
+      ['row_count_change_gold_tolerant', 'warn', 1, 'models[0].data_tests[0]'],
     ]);
   });
 
   it('a quarantine model or a view has none unless declared; bad declarations name the file, line and key', async () => {
     const quarantine = await writeProject({
       'silver/kept_out.sql': 'select 1 as x',
-      'silver/kept_out.yml': 'quarantine: true\n',
+      'silver/kept_out.yml': modelYml('kept_out', `
+config:
+  meta:
+    quarantine: true
+`),
       'silver/seen.sql': 'select 1 as x',
-      'silver/seen.yml': 'materialized: view\n',
+      'silver/seen.yml': modelYml('seen', 'config:\n  materialized: view\n'),
       'silver/watched.sql': 'select 1 as x',
-      'silver/watched.yml': 'materialized: view\ntests:\n  - row_count_change: { max_drop: 0.1 }\n',
+      'silver/watched.yml': modelYml('watched', `
+config:
+  materialized: view
+data_tests:
+  - row_count_change: { max_drop: 0.1 }
+`),
     });
     try {
       const p = await loadProject({ sqlDir: quarantine, sources: SOURCES });
@@ -120,26 +129,26 @@ describe('row_count_change: implied for every table that is not a quarantine mod
     }
     const bad = await writeProject({
       'silver/a.sql': 'select 1 as x',
-      'silver/a.yml': `
+      'silver/a.yml': modelYml('a', `
 columns:
   - name: x
-    tests: [row_count_change]
-tests:
+    data_tests: [row_count_change]
+data_tests:
   - row_count_change: { max_drop: 1.5 }
-  - row_count_change: { enabled: false, max_drop: 0.2 }
-  - relationships: { column: x, to: silver.a, field: x, min_coverage: 0 }
-`,
+  - row_count_change: { max_drop: 0.2, config: { enabled: false } }
+  - relationships: { column_name: x, to: silver.a, field: x, min_coverage: 0 }
+`),
     });
     try {
       const error = (await caught(loadProject({ sqlDir: bad, sources: SOURCES }))) as unknown as { code: string; context: { problems?: string[] } };
       expect(error.code).toBe('MODEL_FILE_INVALID');
       const f = `${bad}/silver/a.yml`;
       expect(error.context.problems).toEqual([
-        `${f}:4: columns[0].tests[0]: row_count_change is about the whole model: list it under the model's tests, not under a column`,
-        `${f}:6: tests[0].row_count_change.max_drop: expected a fraction of the published rows, 0 ≤ max_drop ≤ 1 (0.5 = half of them may go), got 1.5`,
-        `${f}:7: tests[1]: row_count_change is declared more than once for silver.a`,
-        `${f}:7: tests[1].row_count_change: a disabled row_count_change takes no other key (got max_drop)`,
-        `${f}:8: tests[2].relationships.min_coverage: expected a fraction of the child rows, 0 < min_coverage ≤ 1 (0.95 = 95%), got 0`,
+        `${f}:7: models[0].columns[0].data_tests[0]: row_count_change is about the whole model: list it under the model's data_tests, not under a column`,
+        `${f}:9: models[0].data_tests[0].row_count_change.max_drop: expected a fraction of the published rows, 0 ≤ max_drop ≤ 1 (0.5 = half of them may go), got 1.5`,
+        `${f}:10: models[0].data_tests[1]: row_count_change is declared more than once for silver.a`,
+        `${f}:10: models[0].data_tests[1].row_count_change: a disabled row_count_change takes no other key (got max_drop)`,
+        `${f}:11: models[0].data_tests[2].relationships.min_coverage: expected a fraction of the child rows, 0 < min_coverage ≤ 1 (0.95 = 95%), got 0`,
       ]);
     } finally {
       await removeProject(bad);

@@ -1,5 +1,5 @@
 /**
- * The leakage test of fact_sales (`no_future_leakage` in sql/gold/fact_sales.yml) must be able to
+ * The leakage test of fact_sales (`no_future_leakage`, sql/tests/no_future_leakage.sql) must be able to
  * fail: it passes on the built table, and catches a behavioural feature that counts an order of the
  * same day or a later one, a wrong days_since_prev_order and a wrong tenure.
  */

@@ -1,33 +1,20 @@
 /**
  * Every named rule of the models has its own test in test/sql: the rules declared in sql/**\/*.yml
- * (`rules:`) and the rules a quarantine model may emit (its `rule` column's accepted values) are the
+ * (`config.meta.rules`) and the rules a quarantine model may emit (its `rule` column's accepted values) are the
  * set of `it('<rule>: …')` titles of the fixture test files. No database needed.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { loadProject } from '../../src/transform/project.ts';
 import { SQL_DIR } from './helpers.ts';
-
-interface ModelYml {
-  quarantine?: boolean;
-  columns?: { name: string; tests?: (string | Record<string, { values?: string[] }>)[] }[];
-  rules?: { name: string }[];
-}
 
 async function declaredRules(): Promise<string[]> {
   const rules = new Set<string>();
-  for (const layer of ['silver', 'gold']) {
-    for (const file of (await readdir(path.join(SQL_DIR, layer))).filter((f) => f.endsWith('.yml'))) {
-      const yml = (parse(await readFile(path.join(SQL_DIR, layer, file), 'utf8')) ?? {}) as ModelYml;
-      for (const r of yml.rules ?? []) rules.add(r.name);
-      if (yml.quarantine) {
-        for (const c of yml.columns ?? []) {
-          if (c.name !== 'rule') continue;
-          for (const t of c.tests ?? []) if (typeof t === 'object' && t.accepted_values?.values) for (const v of t.accepted_values.values) rules.add(v);
-        }
-      }
-    }
+  for (const m of (await loadProject({ sqlDir: SQL_DIR })).models) {
+    for (const r of m.rules) rules.add(r.name);
+    if (!m.quarantine) continue;
+    for (const t of m.tests) if (t.kind === 'accepted_values' && t.column === 'rule') for (const v of t.values) rules.add(String(v));
   }
   return [...rules].sort();
 }

@@ -4,7 +4,7 @@ import type { Client } from '../../src/db/client.ts';
 import { MedallionError } from '../../src/errors.ts';
 import { type BuildEvent, buildModels } from '../../src/transform/build.ts';
 import { loadProject } from '../../src/transform/project.ts';
-import { caught, createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject, YML } from './helpers.ts';
+import { caught, createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from './helpers.ts';
 
 let client: Client;
 let schemas: SchemaNames;
@@ -40,11 +40,17 @@ select cst_id::int as customer_id, trim(cst_firstname) as first_name,
 from bronze.cust_info
 where cst_id ~ '^[0-9]+$'
 `,
-  'silver/customers.yml': 'description: customers.\ncolumns:\n  - name: customer_id\n  - name: first_name\n  - name: not_there\n',
+  'silver/customers.yml': modelYml('customers', `
+description: customers.
+columns:
+  - name: customer_id
+  - name: first_name
+  - name: not_there
+`),
   'gold/customer_names.sql': 'select customer_id, upper(first_name) as name from silver.customers',
-  'gold/customer_names.yml': 'materialized: view\n',
+  'gold/customer_names.yml': modelYml('customer_names', 'config:\n  materialized: view\n'),
   'gold/customer_count.sql': 'select count(*) as n from gold.customer_names',
-  'gold/customer_count.yml': YML,
+  'gold/customer_count.yml': modelYml('customer_count'),
 };
 
 describe('buildModels', () => {
@@ -85,9 +91,9 @@ describe('buildModels', () => {
     const files = {
       ...BASE,
       'silver/names.sql': "select customer_id, lower(first_name) as name, current_setting('medallion.as_of') as as_of from silver.customers",
-      'silver/names.yml': YML,
+      'silver/names.yml': modelYml('names'),
       'silver/ids.sql': 'select cst_id from bronze.cust_info',
-      'silver/ids.yml': YML,
+      'silver/ids.yml': modelYml('ids'),
     };
     const { project: p } = await project(files);
     const snapshot = async () =>
@@ -124,7 +130,7 @@ describe('buildModels', () => {
     const { dir, project: p } = await project({
       ...BASE,
       'gold/broken.sql': '-- a comment line\nselect customer_id,\n       no_such_column\nfrom silver.customers',
-      'gold/broken.yml': YML,
+      'gold/broken.yml': modelYml('broken'),
     });
     const events: BuildEvent[] = [];
     const err = await caught(buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId, onEvent: (e) => events.push(e) }));
@@ -141,7 +147,7 @@ describe('buildModels', () => {
   it('positions after a rewritten reference still map to the right line', async () => {
     const { project: p } = await project({
       'silver/a.sql': 'select *\nfrom bronze.cust_info c join bronze.cust_info d on c.cst_id = d.cst_id\nwhere c.cst_id = 1',
-      'silver/a.yml': YML,
+      'silver/a.yml': modelYml('a'),
     });
     const e = (await caught(buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId }))) as unknown as MedallionError;
     expect(e.code).toBe('MODEL_SQL_FAILED');
@@ -150,24 +156,28 @@ describe('buildModels', () => {
   });
 
   it('a runtime data error (no position) is MODEL_SQL_FAILED naming the file', async () => {
-    const { dir, project: p } = await project({ 'silver/a.sql': 'select 1 / (count(*) - count(*)) as x from bronze.cust_info', 'silver/a.yml': YML });
+    const { dir, project: p } = await project({ 'silver/a.sql': 'select 1 / (count(*) - count(*)) as x from bronze.cust_info', 'silver/a.yml': modelYml('a') });
     const e = (await caught(buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId }))) as unknown as MedallionError;
     expect(e).toMatchObject({ code: 'MODEL_SQL_FAILED', message: 'silver.a: division by zero' });
     expect(e.context.file).toBe(`${dir}/silver/a.sql`);
   });
 
   it('declares NOT NULL on columns that unique_key, not_null or accepted_values promise; not when the data breaks it', async () => {
-    const yml = `unique_key: [id]
+    const yml = modelYml(
+      'people',
+      `config:
+  unique_key: [id]
 columns:
   - name: name
-    tests: [not_null]
+    data_tests: [not_null]
   - name: status
-    tests:
+    data_tests:
       - accepted_values: { values: [ok] }
   - name: note
-    tests:
-      - not_null: { where: "id <> 'x'" }
-`;
+    data_tests:
+      - not_null: { config: { where: "id <> 'x'" } }
+`,
+    );
     const { project: p } = await project({
       'silver/people.sql': "select cst_id as id, cst_firstname as name, case when cst_id = 'x' then null else 'ok' end as status, cst_id as note from bronze.cust_info",
       'silver/people.yml': yml,
@@ -196,7 +206,11 @@ columns:
   it('a quarantine model must return exactly the quarantine columns', async () => {
     const { project: p } = await project({
       'silver/q.sql': "select 'silver.x' as model, 'r' as rule, 'm' as message, _source_file as source_file, _line_number::int as line_number, 1 as extra from bronze.cust_info",
-      'silver/q.yml': 'quarantine: true\n',
+      'silver/q.yml': modelYml('q', `
+config:
+  meta:
+    quarantine: true
+`),
     });
     const e = (await caught(buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId }))) as unknown as MedallionError;
     expect(e.code).toBe('MODEL_SQL_FAILED');

@@ -8,7 +8,7 @@ import { extractReferences, referencedRelations, relationsRead } from '../../src
 import { loadProject } from '../../src/transform/project.ts';
 import { withoutTrailingSemicolon } from '../../src/transform/sql-lexer.ts';
 import { readModelSql } from '../../src/transform/sql-parser.ts';
-import { caught, removeProject, SOURCES, writeProject, YML } from './helpers.ts';
+import { caught, removeProject, SOURCES, modelYml, writeProject } from './helpers.ts';
 
 const SQL_DIR = path.resolve(import.meta.dirname, '../../sql');
 
@@ -215,9 +215,9 @@ describe('loadProject reports a model that does not parse as MODEL_FILE_INVALID'
   it('naming the file and the line', async () => {
     dir = await writeProject({
       'silver/a.sql': '-- a\nselect cst_id\nfrom bronze.cust_info\nwhere cst_id is distinct from from',
-      'silver/a.yml': YML,
+      'silver/a.yml': modelYml('a'),
       'silver/b.sql': "with gone as (delete from bronze.cust_info returning *)\nselect * from gone",
-      'silver/b.yml': YML,
+      'silver/b.yml': modelYml('b'),
     });
     const err = (await caught(loadProject({ sqlDir: dir, sources: SOURCES }))) as unknown as MedallionError & { context: { problems: string[]; file: string } };
     expect(err).toBeInstanceOf(MedallionError);

@@ -13,7 +13,7 @@ import { bronzeMegabytes, estimateFromSizes, MODEL_SECONDS_PER_MB, measuredElseG
 import { loadProject, type Project, type RelationName } from '../../src/transform/index.ts';
 import { ROW_LEVEL_TEST_KINDS } from '../../src/transform/types.ts';
 import { failingRowPredicate } from '../../src/quality/test-sql.ts';
-import { createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from './helpers.ts';
+import { createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from './helpers.ts';
 
 const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
 
@@ -34,20 +34,16 @@ describe('estimateFromSizes on a small project', () => {
   beforeAll(async () => {
     dir = await writeProject({
       'silver/lines.sql': 'select sls_ord_num, sls_cust_id from bronze.sales_details',
-      'silver/lines.yml': [
-        'description: lines.',
-        'columns:',
-        '  - name: sls_ord_num',
-        '    tests: [not_null, unique]',
-        '  - name: sls_cust_id',
-        '    tests: [not_null]',
-        'tests:',
-        '  - query: { name: lines_are_few, sql: "select * from silver.lines where false" }',
-      ].join('\n'),
+      'silver/lines.yml': modelYml('lines', ['description: lines.', 'columns:', '  - name: sls_ord_num', '    data_tests: [not_null, unique]', '  - name: sls_cust_id', '    data_tests: [not_null]'].join('\n')),
+      'tests/lines_are_few.sql': 'select * from silver.lines where false',
       'silver/people.sql': 'select cst_id from bronze.cust_info',
-      'silver/people.yml': 'description: people.\nmaterialized: view\n',
+      'silver/people.yml': modelYml('people', `
+description: people.
+config:
+  materialized: view
+`),
       'gold/facts.sql': 'select l.sls_ord_num from silver.lines as l join silver.people as p on p.cst_id = l.sls_cust_id',
-      'gold/facts.yml': 'description: facts.\n',
+      'gold/facts.yml': modelYml('facts', 'description: facts.\n'),
     });
     project = await loadProject({ sqlDir: dir, sources: SOURCES });
   });
@@ -89,7 +85,7 @@ describe('estimateFromSizes on sql/', () => {
   it('treats as row-level (one shared scan) exactly the tests failingRowPredicate writes a condition for', async () => {
     const project = await loadProject({ sqlDir: SQL_DIR, sources: SOURCES });
     const tests = project.models.flatMap((m) => m.tests);
-    expect(new Set(tests.map((t) => t.kind)).size).toBe(7); // every kind is in sql/
+    expect(new Set(tests.map((t) => t.kind)).size).toBe(8); // every kind is in sql/
     for (const t of tests) expect(ROW_LEVEL_TEST_KINDS.has(t.kind), t.name).toBe(failingRowPredicate(t, schemaNames('x')) !== undefined);
   });
 
@@ -124,9 +120,9 @@ describe('bronzeMegabytes', () => {
     await createBronze(client, schemas, 'cust_info', ['cst_id'], [['1']]);
     dir = await writeProject({
       'silver/lines.sql': 'select sls_ord_num from bronze.sales_details',
-      'silver/lines.yml': 'description: lines.\n',
+      'silver/lines.yml': modelYml('lines', 'description: lines.\n'),
       'silver/people.sql': 'select cst_id from bronze.cust_info',
-      'silver/people.yml': 'description: people.\n',
+      'silver/people.yml': modelYml('people', 'description: people.\n'),
     });
   });
 

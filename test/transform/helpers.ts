@@ -86,8 +86,14 @@ export async function caught(promise: Promise<unknown>): Promise<Error & Record<
 /** The six bronze source names. */
 export const SOURCES = ['cust_info', 'cust_az12', 'loc_a101', 'prd_info', 'px_cat_g1v2', 'sales_details'] as const;
 
-/** A minimal .yml. */
-export const YML = 'description: a test model.\n';
+/**
+ * A model's .yml in dbt's shape (`version: 2`, `models:` with one entry named `name`); `body` is the
+ * rest of that entry (description, config, columns, data_tests), written from column 0.
+ */
+export function modelYml(name: string, body = 'description: a test model.\n'): string {
+  const entry = body.replace(/\n$/, '').split('\n').map((line) => (line ? `    ${line}` : line)).join('\n');
+  return `version: 2\nmodels:\n  - name: ${name}\n${entry ? `${entry}\n` : ''}`;
+}
 
 /** Creates `<bronze>.<name>` with text columns plus lineage columns, and inserts `rows`. */
 export async function createBronze(client: Client, schemas: SchemaNames, name: string, columns: string[], rows: (string | null)[][]): Promise<void> {

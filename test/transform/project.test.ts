@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MedallionError } from '../../src/errors.ts';
 import { loadProject } from '../../src/transform/project.ts';
-import { caught, removeProject, SOURCES, writeProject, YML } from './helpers.ts';
+import { caught, removeProject, SOURCES, modelYml, writeProject } from './helpers.ts';
 
 let dir: string | undefined;
 afterEach(async () => {
@@ -24,29 +24,36 @@ describe('loadProject: models', () => {
   it('reads models and their yml into typed models', async () => {
     const project = await load({
       'silver/customers.sql': '-- customers\nselect id as customer_id, gender from bronze.cust_info;\n',
-      'silver/customers.yml': `
+      'silver/customers.yml': modelYml('customers', `
 description: one row per customer.
-unique_key: [customer_id]
+config:
+  unique_key: [customer_id]
+  meta:
+    rules:
+      - name: gender_unknown
+        kind: flag
+        description: No gender.
+        where: "gender = 'Unknown'"
 columns:
   - name: customer_id
     description: the id.
-    tests: [not_null]
+    data_tests: [not_null]
   - name: gender
-    tests:
-      - accepted_values: { values: [Female, Male, Unknown], severity: warn }
+    data_tests:
+      - accepted_values: { values: [Female, Male, Unknown], config: { severity: warn } }
   - name: customer_id
-    tests:
-      - relationships: { to: bronze.cust_info, field: id, where: "gender is not null" }
-tests:
-  - expression: { name: positive_id, expression: "customer_id > 0" }
-rules:
-  - name: gender_unknown
-    kind: flag
-    description: No gender.
-    where: "gender = 'Unknown'"
-`,
+    data_tests:
+      - relationships: { to: bronze.cust_info, field: id, config: { where: "gender is not null" } }
+data_tests:
+  - dbt_utils.expression_is_true: { name: positive_id, expression: "customer_id > 0" }
+`),
       'gold/dim.sql': 'select * from silver.customers',
-      'gold/dim.yml': 'materialized: view\nquarantine: false\n',
+      'gold/dim.yml': modelYml('dim', `
+config:
+  materialized: view
+  meta:
+    quarantine: false
+`),
       'README.md': 'ignored',
     });
     expect(project.models.map((m) => m.name)).toEqual(['silver.customers', 'gold.dim']);
@@ -81,16 +88,17 @@ rules:
   it('reads every test kind at model level', async () => {
     const project = await load({
       'silver/a.sql': 'select 1 as x, 2 as y',
-      'silver/a.yml': `
-tests:
-  - unique: { columns: [x, y] }
-  - not_null: { column: x, where: "y > 0" }
-  - accepted_values: { column: x, values: [1, 2], allow_null: true }
-  - relationships: { column: x, to: silver.a, field: y }
-  - expression: { expression: "x < y" }
-  - query: { name: none, sql: "select * from silver.a where false" }
-  - equal: { left: "select 1", right: "select 1", tolerance: 0.5 }
-`,
+      'silver/a.yml': modelYml('a', `
+data_tests:
+  - dbt_utils.unique_combination_of_columns: { combination_of_columns: [x, y] }
+  - not_null: { column_name: x, config: { where: "y > 0" } }
+  - accepted_values: { column_name: x, values: [1, 2], allow_null: true }
+  - relationships: { column_name: x, to: silver.a, field: y }
+  - dbt_utils.expression_is_true: { expression: "x < y" }
+  - scalar_equality: { left: "select 1", right: "select 1", tolerance: 0.5 }
+`),
+      'tests/none.sql': '-- a singular test: rows returned are failures\nselect * from silver.a where false\n',
+      'tests/schema.yml': 'version: 2\ndata_tests:\n  - name: none\n    description: Never fails.\n    config: { severity: warn }\n',
     });
     expect(project.models[0]!.tests).toMatchObject([
       { kind: 'unique', columns: ['x', 'y'], name: 'unique_silver_a_x_y' },
@@ -98,10 +106,29 @@ tests:
       { kind: 'accepted_values', column: 'x', values: [1, 2], allowNull: true },
       { kind: 'relationships', column: 'x', to: 'silver.a', field: 'y' },
       { kind: 'expression', expression: 'x < y', name: 'expression_silver_a_1' },
-      { kind: 'query', name: 'none' },
       { kind: 'equal', tolerance: 0.5, name: 'equal_silver_a_1' },
       { kind: 'row_count_change', maxDrop: 0.5, name: 'row_count_change_silver_a', declaredAt: 'implied' },
+      { kind: 'query', name: 'none', model: 'silver.a', severity: 'warn', description: 'Never fails.', declaredAt: 'tests/none.sql' },
     ]);
+  });
+
+  it('expression_is_true under a column puts the column in front, as dbt_utils does', async () => {
+    const project = await load({
+      'silver/a.sql': 'select 1 as x',
+      'silver/a.yml': modelYml('a', 'columns:\n  - name: x\n    data_tests:\n      - dbt_utils.expression_is_true: { expression: ">= 0" }\n'),
+    });
+    expect(project.models[0]!.tests[0]).toMatchObject({ kind: 'expression', expression: '"x" >= 0', declaredAt: 'models[0].columns[0].data_tests[0]' });
+  });
+
+  it('a singular test belongs to the last model, in build order, that it reads', async () => {
+    const project = await load({
+      'silver/a.sql': 'select 1 as x',
+      'silver/a.yml': modelYml('a'),
+      'gold/b.sql': 'select x from silver.a',
+      'gold/b.yml': modelYml('b'),
+      'tests/b_matches_a.sql': 'select x from gold.b except select x from silver.a',
+    });
+    expect(project.models[1]!.tests.find((t) => t.name === 'b_matches_a')).toMatchObject({ kind: 'query', model: 'gold.b', severity: 'error' });
   });
 
   it('an empty sql folder is an empty project', async () => {
@@ -114,55 +141,93 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
     const err = await loadError({
       'silver/a.sql': 'select 1 as x',
       'silver/a.yml': [
-        'description: ok',
-        'materialised: table',
-        'columns:',
-        '  - name: x',
-        '    tests:',
-        '      - accepted_values: { value: [a] }',
-        '      - unique: { severity: fatal }',
-        '      - distinct',
-        '      - relationships: { to: customers, field: id }',
-        '      - not_null: { column: y }',
-        'rules:',
-        '  - name: r',
-        '    kind: fix',
-        '  - name: s',
-        '    kind: repair',
+        'version: 2',
+        'models:',
+        '  - name: b',
+        '    materialised: table',
+        '    columns:',
+        '      - name: x',
+        '        data_tests:',
+        '          - accepted_values: { value: [a] }',
+        '          - unique: { config: { severity: fatal } }',
+        '          - distinct',
+        '          - relationships: { to: customers, field: id, where: "x > 0" }',
+        '          - not_null: { column_name: y }',
+        '          - expression: { expression: "x > 0" }',
+        '    config:',
+        '      meta:',
+        '        rules:',
+        '          - name: r',
+        '            kind: fix',
+        '          - name: s',
+        '            kind: repair',
         '',
       ].join('\n'),
     });
     expect(err.code).toBe('MODEL_FILE_INVALID');
     const f = `${dir}/silver/a.yml`;
     expect(err.context.problems).toEqual([
-      `${f}:2: materialised: unknown key 'materialised' (expected one of description, materialized, unique_key, quarantine, columns, tests, rules)`,
-      `${f}:6: columns[0].tests[0].accepted_values.value: unknown key 'value' (expected one of name, severity, values, allow_null, where)`,
-      `${f}:6: columns[0].tests[0].accepted_values: missing 'values' (the list of accepted values)`,
-      `${f}:7: columns[0].tests[1].unique.severity: expected one of error, warn, got 'fatal'`,
-      `${f}:8: columns[0].tests[2]: unknown test kind 'distinct' (expected one of not_null, unique, accepted_values, relationships, expression, query, equal, row_count_change)`,
-      `${f}:9: columns[0].tests[3].relationships.to: expected a schema-qualified relation such as silver.customers, got 'customers'`,
-      `${f}:10: columns[0].tests[4].not_null.column: unknown key 'column' (expected one of name, severity, where) (the column is the one this test is listed under)`,
-      `${f}:13: rules[0].kind: expected one of repair, superseded, flag, quarantine, got 'fix'`,
-      `${f}:14: rules[1]: a 'repair' rule needs 'where' (the predicate of the rows it counts)`,
+      `${f}:4: models[0].materialised: unknown key 'materialised' (expected one of name, description, config, columns, data_tests)`,
+      `${f}:3: models[0].name: expected 'a', the name of the .sql file beside it, got 'b'`,
+      `${f}:8: models[0].columns[0].data_tests[0].accepted_values.value: unknown key 'value' (expected one of name, config, values, allow_null)`,
+      `${f}:8: models[0].columns[0].data_tests[0].accepted_values: missing 'values' (the list of accepted values)`,
+      `${f}:9: models[0].columns[0].data_tests[1].unique.config.severity: expected one of error, warn, got 'fatal'`,
+      `${f}:10: models[0].columns[0].data_tests[2]: unknown test 'distinct' (expected one of not_null, unique, accepted_values, relationships, dbt_utils.expression_is_true, dbt_utils.unique_combination_of_columns, scalar_equality, row_count_change)`,
+      `${f}:11: models[0].columns[0].data_tests[3].relationships.where: 'where' is not a key here: put 'where' under config: (dbt's test config), e.g. config: { where: ... }`,
+      `${f}:11: models[0].columns[0].data_tests[3].relationships.to: expected a schema-qualified relation such as silver.customers, got 'customers'`,
+      `${f}:12: models[0].columns[0].data_tests[4].not_null.column_name: 'column_name' is not a key here: the column is the one this test is listed under`,
+      `${f}:13: models[0].columns[0].data_tests[5].expression: 'expression' is not a test name here: write 'dbt_utils.expression_is_true'`,
+      `${f}:18: models[0].config.meta.rules[0].kind: expected one of repair, superseded, flag, quarantine, got 'fix'`,
+      `${f}:19: models[0].config.meta.rules[1]: a 'repair' rule needs 'where' (the predicate of the rows it counts)`,
     ]);
-    expect(err.message).toMatch(/^9 problems in the model files:/);
+    expect(err.message).toMatch(/^12 problems in the model files:/);
     expect(err.context.file).toBe(f);
+  });
+
+  it('refuses the old .yml shape with one problem naming the new keys', async () => {
+    const err = await loadError({ 'silver/a.sql': 'select 1 as x', 'silver/a.yml': 'description: old\nmaterialized: view\ntests:\n  - expression: { expression: "x > 0" }\n' });
+    expect(err.context.problems).toEqual([
+      `${dir}/silver/a.yml:1: the .yml shape before dbt's; write 'version: 2' and 'models:' with one entry 'name: a' holding description, columns and data_tests ('tests' is now 'data_tests'); materialized, unique_key and grants go under its config:, quarantine and rules under config: meta: (sql/README.md, "The .yml file")`,
+    ]);
+  });
+
+  it('reports the problems of the singular tests: no model read, a name taken, a schema.yml entry without its file', async () => {
+    const err = await loadError({
+      'silver/a.sql': 'select 1 as x',
+      'silver/a.yml': modelYml('a', 'data_tests:\n  - dbt_utils.expression_is_true: { name: taken, expression: "x > 0" }\n'),
+      'tests/reads_nothing.sql': 'select 1 where false',
+      'tests/taken.sql': 'select * from silver.a where false',
+      'tests/schema.yml': 'version: 2\ndata_tests:\n  - name: gone\n  - name: taken\n    config: { severity: info }\n',
+    });
+    expect(err.code).toBe('MODEL_FILE_INVALID');
+    expect(err.context.problems).toEqual([
+      `${dir}/tests/schema.yml:5: data_tests[1].config.severity: expected one of error, warn, got 'info'`,
+      `${dir}/tests/reads_nothing.sql: a singular test reads at least one model (silver.x or gold.x); this one reads none`,
+      `${dir}/tests/taken.sql: test name 'taken' is already used by ${dir}/silver/a.yml (models[0].data_tests[0]); rename the file or give the other test a different 'name'`,
+      `${dir}/tests/schema.yml:3: data_tests[0]: 'gone' has no gone.sql beside schema.yml`,
+    ]);
+  });
+
+  it('a singular test reading an unknown relation → MODEL_UNKNOWN_RELATION naming the test file', async () => {
+    const err = await loadError({ 'silver/a.sql': 'select 1 as x', 'silver/a.yml': modelYml('a'), 'tests/q.sql': 'select * from silver.a join gold.nope using (x)' });
+    expect(err.code).toBe('MODEL_UNKNOWN_RELATION');
+    expect(err.context.problems).toEqual([`${dir}/tests/q.sql: test 'q': gold.nope is not a model (no sql/gold/nope.sql)`]);
   });
 
   it('reports missing and orphan yml files, bad names, several statements and clock functions', async () => {
     const err = await loadError({
       'silver/no_yml.sql': 'select 1',
-      'silver/orphan.yml': YML,
+      'silver/orphan.yml': modelYml('orphan'),
       'silver/Bad-Name.sql': 'select 1',
       'silver/two.sql': 'select 1; select 2;',
-      'silver/two.yml': YML,
+      'silver/two.yml': modelYml('two'),
       'gold/clock.sql': "-- now() in a comment is fine\nselect 'now()' as s,\n  now() as t",
-      'gold/clock.yml': YML,
+      'gold/clock.yml': modelYml('clock'),
       'gold/insert.sql': 'insert into x values (1)',
-      'gold/insert.yml': YML,
+      'gold/insert.yml': modelYml('insert'),
       'gold/view_as_of.sql': "select current_setting('medallion.as_of')::date as d",
-      'gold/view_as_of.yml': 'materialized: view\n',
-      'gold/yaml.yaml': YML,
+      'gold/view_as_of.yml': modelYml('view_as_of', 'config:\n  materialized: view\n'),
+      'gold/yaml.yaml': modelYml('yaml'),
     });
     const p = err.context.problems!;
     expect(p).toContain(`${dir}/silver/Bad-Name.sql: a model file name must be a lower-case SQL name (letters, digits, _), got 'Bad-Name'`);
@@ -188,18 +253,18 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
     const p = err.context.problems!;
     expect(p[0]).toMatch(new RegExp(`^${dir}/silver/a.yml:2: not valid YAML: Map keys must be unique`));
     expect(p[1]).toMatch(new RegExp(`^${dir}/silver/b.yml:\\d+: not valid YAML:`));
-    expect(p[2]).toBe(`${dir}/silver/c.yml:1: expected a mapping with description, materialized, columns, tests, rules`);
+    expect(p[2]).toBe(`${dir}/silver/c.yml:1: expected dbt's properties shape: version: 2, models: [{name: c, description, config, columns, data_tests}]`);
   });
 
   it('rejects the same test name twice in the project', async () => {
     const err = await loadError({
       'silver/a.sql': 'select 1 as x',
-      'silver/a.yml': 'tests:\n  - expression: { name: same, expression: "x > 0" }\n',
+      'silver/a.yml': modelYml('a', 'data_tests:\n  - dbt_utils.expression_is_true: { name: same, expression: "x > 0" }\n'),
       'silver/b.sql': 'select 1 as x',
-      'silver/b.yml': 'tests:\n  - expression: { name: same, expression: "x > 0" }\n',
+      'silver/b.yml': modelYml('b', 'data_tests:\n  - dbt_utils.expression_is_true: { name: same, expression: "x > 0" }\n'),
     });
     expect(err.context.problems).toEqual([
-      `${dir}/silver/b.yml: tests[0]: test name 'same' is already used by ${dir}/silver/a.yml (tests[0]); give one of them a different 'name'`,
+      `${dir}/silver/b.yml: models[0].data_tests[0]: test name 'same' is already used by ${dir}/silver/a.yml (models[0].data_tests[0]); give one of them a different 'name'`,
     ]);
   });
 });
@@ -208,22 +273,21 @@ describe('loadProject: references', () => {
   it('unknown model or non-source bronze table → MODEL_UNKNOWN_RELATION naming file and relation', async () => {
     const err = await loadError({
       'silver/a.sql': '-- silver.ghost in a comment is fine\nselect *\nfrom bronze.cust_info, bronze.not_a_source',
-      'silver/a.yml': YML,
+      'silver/a.yml': modelYml('a'),
       'gold/b.sql': 'select * from silver.a join silver.missing using (x)',
-      'gold/b.yml': 'tests:\n  - query: { name: q, sql: "select * from gold.nope" }\n  - relationships: { column: x, to: silver.gone, field: x }\n',
+      'gold/b.yml': modelYml('b', 'data_tests:\n  - relationships: { column_name: x, to: silver.gone, field: x }\n'),
     });
     expect(err.code).toBe('MODEL_UNKNOWN_RELATION');
     expect(err.context.problems).toEqual([
       `${dir}/silver/a.sql:3: bronze.not_a_source is not a source table (sources: cust_az12, cust_info, loc_a101, prd_info, px_cat_g1v2, sales_details)`,
       `${dir}/gold/b.sql:1: silver.missing is not a model (no sql/silver/missing.sql)`,
-      `${dir}/gold/b.yml: test 'q': gold.nope is not a model (no sql/gold/nope.sql)`,
       `${dir}/gold/b.yml: test 'relationships_gold_b_x_to_silver_gone_x': silver.gone is not a model (no sql/silver/gone.sql)`,
     ]);
     expect(err.context).toMatchObject({ file: `${dir}/silver/a.sql`, line: 3, relation: 'bronze.not_a_source' });
   });
 
   it('a single unknown relation is the message', async () => {
-    const err = await loadError({ 'gold/b.sql': 'select * from silver.missing', 'gold/b.yml': YML });
+    const err = await loadError({ 'gold/b.sql': 'select * from silver.missing', 'gold/b.yml': modelYml('b') });
     expect(err.message).toBe('silver.missing is not a model (no sql/silver/missing.sql)');
     expect(err.context).toMatchObject({ file: `${dir}/gold/b.sql`, line: 1 });
   });
@@ -233,17 +297,17 @@ describe('loadProject: build order', () => {
   it('orders by dependencies, alphabetically among equals', async () => {
     const project = await load({
       'silver/z_base.sql': 'select 1 as x',
-      'silver/z_base.yml': YML,
+      'silver/z_base.yml': modelYml('z_base'),
       'silver/b.sql': 'select * from silver.z_base',
-      'silver/b.yml': YML,
+      'silver/b.yml': modelYml('b'),
       'silver/a.sql': 'select * from silver.z_base, silver.b',
-      'silver/a.yml': YML,
+      'silver/a.yml': modelYml('a'),
       'silver/c.sql': 'select 1 as x',
-      'silver/c.yml': YML,
+      'silver/c.yml': modelYml('c'),
       'gold/a.sql': 'select * from silver.c',
-      'gold/a.yml': YML,
+      'gold/a.yml': modelYml('a'),
       'gold/early.sql': 'select 1 as x',
-      'gold/early.yml': YML,
+      'gold/early.yml': modelYml('early'),
     });
     expect(project.models.map((m) => m.name)).toEqual(['gold.early', 'silver.c', 'gold.a', 'silver.z_base', 'silver.b', 'silver.a']);
   });
@@ -251,13 +315,13 @@ describe('loadProject: build order', () => {
   it('a cycle → MODEL_CYCLE naming the cycle path', async () => {
     const err = await loadError({
       'silver/a.sql': 'select * from silver.c',
-      'silver/a.yml': YML,
+      'silver/a.yml': modelYml('a'),
       'silver/b.sql': 'select * from silver.a',
-      'silver/b.yml': YML,
+      'silver/b.yml': modelYml('b'),
       'silver/c.sql': 'select * from silver.b',
-      'silver/c.yml': YML,
+      'silver/c.yml': modelYml('c'),
       'silver/free.sql': 'select 1',
-      'silver/free.yml': YML,
+      'silver/free.yml': modelYml('free'),
     });
     expect(err.code).toBe('MODEL_CYCLE');
     expect(err.message).toBe('models depend on each other in a cycle: silver.a → silver.b → silver.c → silver.a');
@@ -265,7 +329,7 @@ describe('loadProject: build order', () => {
   });
 
   it('a model reading itself is a cycle', async () => {
-    const err = await loadError({ 'silver/a.sql': 'select * from silver.a', 'silver/a.yml': YML });
+    const err = await loadError({ 'silver/a.sql': 'select * from silver.a', 'silver/a.yml': modelYml('a') });
     expect(err.code).toBe('MODEL_CYCLE');
     expect(err.message).toMatch(/silver\.a → silver\.a$/);
   });

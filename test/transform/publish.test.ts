@@ -8,7 +8,7 @@ import { type Client, ident } from '../../src/db/client.ts';
 import { DependencyError, InterruptedError, MedallionError } from '../../src/errors.ts';
 import { assertTestsPassed, recordRuleCounts, runTests } from '../../src/quality/index.ts';
 import { buildModels, loadProject, publishModels } from '../../src/transform/index.ts';
-import { caught, checksum, createBronze, dropSchemas, newRun, removeProject, SOURCES, schemaExists, setUpTarget, testClient, uniqueTarget, writeProject } from './helpers.ts';
+import { caught, checksum, createBronze, dropSchemas, newRun, removeProject, SOURCES, schemaExists, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from './helpers.ts';
 
 let client: Client;
 let other: Client;
@@ -17,11 +17,17 @@ const dirs: string[] = [];
 
 const MODELS = {
   'silver/customers.sql': "select cst_id::int as customer_id, cst_firstname as first_name from bronze.cust_info where cst_id ~ '^[0-9]+$'",
-  'silver/customers.yml': 'unique_key: [customer_id]\ncolumns:\n  - name: first_name\n    tests: [not_null]\n',
+  'silver/customers.yml': modelYml('customers', `
+config:
+  unique_key: [customer_id]
+columns:
+  - name: first_name
+    data_tests: [not_null]
+`),
   'gold/names.sql': 'select customer_id, upper(first_name) as name from silver.customers',
-  'gold/names.yml': 'unique_key: [customer_id]\n',
+  'gold/names.yml': modelYml('names', 'config:\n  unique_key: [customer_id]\n'),
   'gold/names_view.sql': 'select customer_id, name from gold.names join silver.customers using (customer_id)',
-  'gold/names_view.yml': 'materialized: view\n',
+  'gold/names_view.yml': modelYml('names_view', 'config:\n  materialized: view\n'),
 };
 
 async function runPipeline(client: Client, files: Record<string, string> = MODELS, publish = true): Promise<void> {
