@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { bronzeColumns, SOURCE_CONTRACTS } from '../src/bronze/contracts.ts';
-import { formatTable } from '../src/runs/logger.ts';
+import { formatTable } from '../src/runs/output.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -7,11 +7,12 @@
 import { type OptionName, parseArgs, resolvePipelineConfig } from '../config.ts';
 import type { Client } from '../db/client.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
-import { exportEntryNames, exportGold, GOLD_EXPORTS, type InputFile, openExportsDir } from '../export/index.ts';
+import { exportEntryNames, exportGold, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
 import { createLogger } from '../runs/logger.ts';
 import { lastPublishedRun, recordExportPublication } from '../runs/ledger.ts';
 import { assertLockHeldInTransaction } from '../runs/lock.ts';
 import { executeRun, type RunContext } from '../runs/run.ts';
+import { exportsRecord, type InputFileRecord } from '../runs/summary.ts';
 import type { Command } from './command.ts';
 import { exitCodeFor } from './exit-codes.ts';
 
@@ -50,8 +51,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
       await openExportsDir(config.exportsDir, exportEntryNames(config.export.tables ?? GOLD_EXPORTS, 'fact_sales'));
       await executeRun(config, 'export', logger, io.signal, async (ctx) => {
         const source = await ctx.stage('provenance', () => publishedRun(ctx));
-        logger.event('export_source', { source_run_id: source.runId, as_of: source.asOf, inputs: source.inputs.length },
-          `exporting ${config.schemas.gold} as published by run ${source.runId} (as_of ${source.asOf ?? 'unknown'}) to ${config.exportsDir}`);
+        ctx.output.exportSource(config.schemas.gold, { runId: source.runId, asOf: source.asOf, inputs: source.inputs.length }, config.exportsDir);
         const result = await ctx.stage('export', () => exportGold({
           connection: config.connection,
           schemas: config.schemas,
@@ -64,8 +64,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
           partitionBy: config.export.partitionBy,
           ...(config.export.tables ? { tables: config.export.tables } : {}),
           signal: ctx.signal,
-          onTable: (t, seconds) => logger.event('export_table', { table: t.table, rows: t.rows, files: t.files.length, bytes: t.files.reduce((n, f) => n + f.bytes, 0), seconds },
-            `  ${t.table.padEnd(18)} ${String(t.rows).padStart(10)} rows  ${t.files.length} file(s)  ${(t.files.reduce((n, f) => n + f.bytes, 0) / 1e6).toFixed(1)} MB  ${seconds.toFixed(1)} s`),
+          onTable: (t, seconds) => ctx.output.exportTable(t, seconds),
           // The commit point: the ledger records this version as the published export, on the
           // connection that holds the target's lock, after checking it still does.
           commit: async (versionPath) => {
@@ -75,9 +74,9 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
             });
             ctx.published = true;
           },
-          onLateSignal: () => logger.event('late_signal', {}, '  a signal arrived after the commit point: the export was finished'),
+          onLateSignal: () => ctx.output.lateSignal('export'),
         }), (r) => Object.values(r.manifest.tables).reduce((n, t) => n + t.rows, 0));
-        ctx.summary.export = { dir: result.exportsDir, source_run_id: source.runId, tables: Object.fromEntries(Object.entries(result.manifest.tables).map(([k, v]) => [k, v.rows])) };
+        ctx.summary.exports = exportsRecord(result, source.runId);
       });
       logger.final(`medallion: export to ${config.exportsDir} succeeded in ${((performance.now() - started) / 1000).toFixed(1)} s`, { status: 'success', exit_code: 0 });
       return 0;
@@ -94,15 +93,14 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
  * The run whose gold is published: the one whose publishing transaction recorded itself in the
  * ledger (`published_at`), so its as_of and input files are exactly those of the tables read.
  */
-async function publishedRun(ctx: RunContext): Promise<{ runId: number; asOf: string | null; inputs: InputFile[] }> {
+async function publishedRun(ctx: RunContext): Promise<{ runId: number; asOf: string | null; inputs: InputFileRecord[] }> {
   const run = await lastPublishedRun(ctx.ledger, ctx.config.schemas).catch((err) => { throw fromDatabaseError(err, 'reading the run ledger'); });
   if (!run) {
     throw new DataError('EXPORT_FAILED', 'no build run has published gold on this target yet, so there is nothing to export', {
       hint: 'Run `medallion build` first (a build whose tests fail publishes and exports nothing).',
     });
   }
-  const inputs = ((run.summary.inputs ?? []) as InputFile[]).map((f) => ({ file: f.file, sha256: f.sha256, bytes: Number(f.bytes) }));
-  return { runId: run.runId, asOf: run.asOf, inputs };
+  return { runId: run.runId, asOf: run.asOf, inputs: run.summary.inputs ?? [] };
 }
 
 async function inTransaction(client: Client, fn: (tx: Client) => Promise<void>): Promise<void> {

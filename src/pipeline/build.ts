@@ -1,8 +1,9 @@
 /**
  * `medallion build` end to end, as one run: bronze → as_of → silver + gold, their data tests and
  * rule counts (staging; each test and count runs once the models it reads are built) → the rule
- * counts and quarantine written to the ledger → Parquet export from staging → publish. Each stage lives in its own folder; this file only
- * sequences them and reports.
+ * counts and quarantine written to the ledger → Parquet export from staging → publish. Each stage
+ * lives in its own folder; this file only sequences them, records what each did in the run summary
+ * (src/runs/summary.ts) and reports through the run's output (src/runs/output.ts).
  *
  * The order makes a failed run change nothing that readers see: gold is built and tested in the
  * `_next` schemas, the Parquet files are written from there into a temporary folder, and only then
@@ -12,14 +13,15 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type BronzeLoadResult, loadBronze } from '../bronze/load.ts';
 import type { PipelineConfig } from '../config.ts';
-import { type Client, connect, ident } from '../db/client.ts';
+import { type Client, connect } from '../db/client.ts';
 import { DataError } from '../errors.ts';
-import { exportEntryNames, exportGold, type ExportGoldResult, finishCommittedExport, GOLD_EXPORTS, type InputFile, openExportsDir } from '../export/index.ts';
+import { exportEntryNames, exportGold, type ExportGoldResult, finishCommittedExport, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
 import { assertTestsPassed, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
-import { lastCommittedExport, lastTimings, recordAsOf, recordPublication } from '../runs/ledger.ts';
+import { lastCommittedExport, lastTimings, loadedInputFiles, recordAsOf, recordPublication } from '../runs/ledger.ts';
 import { assertLockHeldInTransaction } from '../runs/lock.ts';
-import { formatTable, type Logger } from '../runs/logger.ts';
+import type { Logger } from '../runs/logger.ts';
 import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
+import { bronzeRecords, exportsRecord, type InputFileRecord, modelRecords, ruleRecords, testCountsRecord } from '../runs/summary.ts';
 import { type BuildResult, bronzeMegabytes, buildModels, compileSql, estimateFromSizes, loadProject, measuredElseGuessed, dropPreviousVersions, type Grants, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
@@ -34,13 +36,13 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     await finishInterruptedPublish(ctx);
     // The models are read and checked first: a broken .sql or .yml fails before anything is loaded.
     const project = scope === 'bronze' ? null : await loadProject({ sqlDir: config.sqlDir });
-    let inputFiles: InputFile[];
+    let inputFiles: InputFileRecord[];
     if (scope === 'transform') {
       inputFiles = await lastLoadedFiles(ctx);
     } else {
       const bronze = await ctx.stage('bronze', () => bronzeStage(ctx), (r) => r.files.reduce((n, f) => n + f.rowsLoaded, 0));
-      ctx.summary.bronze = bronze.files;
-      logger.block('bronze_summary', bronzeSummary(bronze), { files: bronze.files.map(({ source, records, rowsLoaded, rejects, bytes, seconds }) => ({ source, records, rowsLoaded, rejects, bytes, seconds })) });
+      ctx.summary.bronze = bronzeRecords(bronze.files);
+      ctx.output.bronzeLoaded(bronze);
       inputFiles = bronze.files.map((f) => ({ file: f.file, sha256: f.sha256, bytes: f.bytes }));
     }
     if (project) {
@@ -51,12 +53,12 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
   });
 }
 
-async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFile[]): Promise<void> {
-  const { config, logger } = ctx;
+async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFileRecord[]): Promise<void> {
+  const { config } = ctx;
   const asOf = config.asOf ?? (await defaultAsOf(ctx));
   await recordAsOf(ctx.ledger, config.schemas, ctx.runId, asOf);
   ctx.summary.as_of = asOf;
-  logger.event('as_of', { as_of: asOf, source: config.asOf ? 'option' : 'data' }, `as_of: ${asOf}${config.asOf ? '' : ' (day after the latest valid order date)'}`);
+  ctx.output.asOf(asOf, config.asOf ? 'option' : 'data');
 
   // More connections for the models and the tests: independent models are built at the same time.
   await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel));
@@ -81,8 +83,8 @@ async function withParallelConnections<T>(ctx: RunContext, count: number, fn: (c
   }
 }
 
-async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFile[], asOf: string, parallel: Client[]): Promise<void> {
-  const { config, logger, work } = ctx;
+async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], asOf: string, parallel: Client[]): Promise<void> {
+  const { config, output, work } = ctx;
   // One stage, one schedule: each data test and rule count runs as soon as the models it reads are
   // built (dbt's `build`), on whichever connection is free, so the tests of the early models overlap the long
   // models at the end of the graph. Nothing is published before every test has run. The last run's
@@ -99,9 +101,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
     runId: ctx.runId,
     modelTasks,
     estimates: timings.tests,
-    onEvent: (e) => {
-      if (e.type === 'test_started') logger.progress(`  testing ${e.test} ...`);
-    },
+    onEvent: (e) => output.testEvent(e),
   });
   const ruling = planRuleCounts({ ledger: ctx.ledger, schemas: config.schemas, project, runId: ctx.runId, modelTasks });
   const built: BuildResult = await ctx.stage(
@@ -117,23 +117,20 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         signal: ctx.signal,
         alongside: [...testing.tasks, ...ruling.tasks],
         estimates: timings.models,
-        onEvent: (e) => {
-          if (e.type === 'model_started') logger.progress(`  building ${e.model} (${e.materialized}) ...`);
-          else if (e.type === 'model_built') logger.event('model_built', { model: e.model, rows: e.rows, seconds: e.seconds }, `  ${e.model}: ${e.rows ?? '(view)'} rows, ${e.seconds.toFixed(2)} s`);
-          else if (e.type === 'warning') logger.event('model_warning', { model: e.model, file: e.file, message: e.message }, `  warning: ${e.model}: ${e.message}`);
-        },
+        onEvent: (e) => output.modelEvent(e),
       }),
     (r) => r.models.reduce((n, m) => n + (m.rows ?? 0), 0),
   );
-  ctx.summary.models = built.models.map((m) => ({ model: m.model, status: 'success', seconds: m.seconds, rows: m.rows, materialized: m.materialized }));
+  const models = modelRecords(built.models, project);
+  ctx.summary.models = models;
   const tests: TestSummary = testing.summary();
-  ctx.summary.tests = tests.counts;
+  ctx.summary.tests = testCountsRecord(tests);
 
   const rules: RuleCountsResult = await ctx.stage('rules', () => ruling.record());
-  ctx.summary.rules = rules.counts;
+  ctx.summary.rules = ruleRecords(rules);
   ctx.summary.quarantined = rules.quarantined;
 
-  logger.block('models_summary', modelsSummary(built, rules, tests), { models: ctx.summary.models, tests: tests.counts, failing: tests.results.filter((t) => t.status !== 'pass').map((t) => ({ test: t.name, status: t.status, failing_rows: t.failingRows })) });
+  output.modelsBuilt(built, models, rules, tests);
   assertTestsPassed(tests);
 
   const grants = declaredGrants(project);
@@ -154,8 +151,8 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         },
       });
       ctx.published = true;
-      logger.event('publish_committed', { exports_version: exportsVersion }, `  committed: ${config.schemas.silver} and ${config.schemas.gold} published`);
-      for (const c of result.carried) logger.event('publish_carried', { object: c }, `  kept your ${c} on the new version`);
+      output.publishCommitted(config.schemas, exportsVersion);
+      for (const c of result.carried) output.publishCarried(c);
       kept = result.kept;
       return result;
     });
@@ -163,13 +160,13 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   // After the commit point and after both halves are published: the previous versions go.
   const dropPrevious = async () => {
     for (const l of await dropPreviousVersions(ctx.ledger, config.schemas, { kept, signal: ctx.signal })) {
-      logger.event('publish_leftover', { schema: l.schema, reason: l.reason }, `  warning: ${l.schema} is kept: ${l.reason}`);
+      output.publishLeftover(l.schema, l.reason);
     }
   };
   if (config.export.skip) {
     await publish(null);
     await dropPrevious();
-    logger.event('published', { schemas: [config.schemas.silver, config.schemas.gold] }, `published ${config.schemas.silver} and ${config.schemas.gold} (exports skipped)`);
+    output.published(config.schemas, null);
     return;
   }
   // Export from the tested staging schema into a sealed version of the output folder; the
@@ -187,17 +184,17 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       compression: config.export.compression,
       partitionBy: config.export.partitionBy,
       signal: ctx.signal,
-      onRows: (table, rows) => logger.progress(`  exporting ${table}: ${rows.toLocaleString('en-US')} rows`),
-      onTable: (r, seconds) => logger.event('table_exported', { table: r.table, rows: r.rows, files: r.files.length, seconds }, `  exported ${r.table}: ${r.rows} rows, ${r.files.length} file(s), ${seconds.toFixed(2)} s`),
+      onRows: (table, rows) => output.exportProgress(table, rows),
+      onTable: (r, seconds) => output.tableExported(r, seconds),
       commit: async (versionPath) => {
         await publish(versionPath);
       },
-      onLateSignal: () => logger.event('late_signal', {}, '  a signal arrived after the commit point: the publish was finished'),
+      onLateSignal: () => output.lateSignal('publish'),
     }),
   );
   await dropPrevious();
-  ctx.summary.exports = Object.entries(exported.manifest.tables).map(([table, t]) => ({ table, rows: t.rows, files: t.files.map((f) => ({ path: f.path, bytes: f.bytes })) }));
-  logger.event('published', { schemas: [config.schemas.silver, config.schemas.gold], exports: exported.exportsDir }, `published ${config.schemas.silver}, ${config.schemas.gold} and ${path.relative(process.cwd(), exported.exportsDir) || '.'}/`);
+  ctx.summary.exports = exportsRecord(exported, ctx.runId);
+  output.published(config.schemas, exported.exportsDir);
 }
 
 /**
@@ -208,7 +205,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
 async function finishInterruptedPublish(ctx: RunContext): Promise<void> {
   const committed = await lastCommittedExport(ctx.ledger, ctx.config.schemas);
   if (committed && (await finishCommittedExport(committed.path))) {
-    ctx.logger.event('publish_finished', { run_id: committed.runId, version: committed.path }, `finished publishing the exports of run ${committed.runId}, which stopped after its commit`);
+    ctx.output.publishFinished(committed.runId, committed.path);
   }
 }
 
@@ -233,69 +230,16 @@ async function defaultAsOf(ctx: RunContext): Promise<string> {
 }
 
 /** For `medallion transform`: the source files of the run that loaded the current bronze. */
-async function lastLoadedFiles(ctx: RunContext): Promise<InputFile[]> {
-  const { schemas } = ctx.config;
-  const exists = await ctx.work.query('select 1 from pg_tables where schemaname = $1 and tablename = $2', [schemas.bronze, 'sales_details']);
-  if (!exists.rowCount) {
-    throw new DataError('BRONZE_FILE_MISSING', `${schemas.bronze} has not been loaded yet`, { hint: 'Run `medallion load` (or `medallion build`) first.' });
+async function lastLoadedFiles(ctx: RunContext): Promise<InputFileRecord[]> {
+  const files = await loadedInputFiles(ctx.work, ctx.config.schemas);
+  if (!files) {
+    throw new DataError('BRONZE_FILE_MISSING', `${ctx.config.schemas.bronze} has not been loaded yet`, { hint: 'Run `medallion load` (or `medallion build`) first.' });
   }
-  const { rows } = await ctx.work.query<{ file: string; sha256: string; bytes: number }>(
-    `select f.file, f.sha256, f.bytes from ${ident(schemas.etl)}.source_files f
-      where f.run_id = (select max(_run_id) from ${ident(schemas.bronze)}.sales_details) order by f.source`,
-  );
-  return rows;
-}
-
-export function bronzeSummary(result: BronzeLoadResult): string {
-  const rows = result.files.map((f) => [
-    f.source,
-    f.lines,
-    f.records,
-    f.rowsLoaded,
-    f.rejects,
-    Number((f.bytes / 1e6).toFixed(2)),
-    Number(f.seconds.toFixed(2)),
-    Math.round(f.records / Math.max(f.seconds, 1e-6)),
-  ]);
-  const total = result.files.reduce(
-    (t, f) => ({ lines: t.lines + f.lines, records: t.records + f.records, rows: t.rows + f.rowsLoaded, rejects: t.rejects + f.rejects, bytes: t.bytes + f.bytes }),
-    { lines: 0, records: 0, rows: 0, rejects: 0, bytes: 0 },
-  );
-  rows.push(['total', total.lines, total.records, total.rows, total.rejects, Number((total.bytes / 1e6).toFixed(2)), Number(result.seconds.toFixed(2)), Math.round(total.records / Math.max(result.seconds, 1e-6))]);
-  return `\nbronze\n${formatTable(['source', 'lines', 'records', 'loaded', 'rejected', 'MB', 'seconds', 'rows/s'], rows)}`;
-}
-
-function modelsSummary(built: BuildResult, rules: RuleCountsResult, tests: TestSummary): string {
-  const models = formatTable(
-    ['model', 'materialized', 'rows', 'seconds'],
-    built.models.map((m) => [m.model, m.materialized, m.rows ?? '(view)', Number(m.seconds.toFixed(2))]),
-  );
-  const changed = rules.counts.filter((r) => r.rows > 0);
-  const ruleTable = changed.length
-    ? formatTable(['model', 'rule', 'kind', 'rows'], changed.map((r) => [r.model, r.rule, r.kind, r.rows]))
-    : '(no rule changed a row)';
-  const failing = tests.results.filter((t) => t.status !== 'pass');
-  const testLine = `tests: ${tests.counts.pass ?? 0} passed, ${tests.counts.warn ?? 0} warned, ${(tests.counts.fail ?? 0) + (tests.counts.error ?? 0)} failed`;
-  const failingTable = failing.length
-    ? `\n${formatTable(['test', 'model', 'severity', 'status', 'failing rows'], failing.map((t) => [t.name, t.model, t.severity, t.status, t.failingRows]))}`
-    : '';
-  return `\nsilver + gold\n${models}\n\nrules that changed rows\n${ruleTable}\n\n${testLine}${failingTable}`;
-}
-
-/** The live line of the bronze load on a terminal. */
-export function bronzeProgressLine(source: string, bytesRead: number, bytes: number, records: number, elapsedMs: number): string {
-  const mb = (n: number) => (n / 1e6).toFixed(1);
-  const rate = bytesRead / 1e6 / Math.max(elapsedMs / 1000, 1e-3);
-  const eta = rate > 0 ? (bytes - bytesRead) / 1e6 / rate : 0;
-  const pct = bytes > 0 ? Math.min(100, Math.floor((bytesRead / bytes) * 100)) : 100;
-  return `  ${source.padEnd(14)} ${String(pct).padStart(3)}%  ${mb(bytesRead)}/${mb(bytes)} MB  ${rate.toFixed(1)} MB/s  ${records.toLocaleString('en-US')} records  ETA ${Math.ceil(eta)} s`;
+  return files;
 }
 
 function bronzeStage(ctx: RunContext): Promise<BronzeLoadResult> {
   const { config } = ctx;
-  const fileStarted = new Map<string, number>();
-  // One live line for the files loading at the same time (one per connection).
-  const loading = new Map<string, string>();
   return withParallelConnections(ctx, config.jobs - 1, (parallel) =>
     loadBronze({
       client: ctx.work,
@@ -307,17 +251,7 @@ function bronzeStage(ctx: RunContext): Promise<BronzeLoadResult> {
       maxRejectRate: config.maxRejectRate,
       maxFieldBytes: config.maxFieldBytes,
       signal: ctx.signal,
-      onProgress: (e) => {
-        if (e.kind === 'file-start') fileStarted.set(e.source, performance.now());
-        else if (e.kind === 'file-progress') {
-          loading.set(e.source, bronzeProgressLine(e.source, e.bytesRead, e.bytes, e.records, performance.now() - (fileStarted.get(e.source) ?? 0)));
-          ctx.logger.progress([...loading.values()].join('  |'));
-        } else {
-          const r = e.result;
-          loading.delete(r.source);
-          ctx.logger.event('bronze_file_loaded', { source: r.source, records: r.records, rows: r.rowsLoaded, rejects: r.rejects, seconds: r.seconds }, `  ${r.source}: ${r.rowsLoaded} rows, ${r.rejects} rejected, ${r.seconds.toFixed(2)} s`);
-        }
-      },
+      onProgress: ctx.output.bronzeProgress(),
     }),
   );
 }

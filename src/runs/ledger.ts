@@ -5,6 +5,7 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
+import { type InputFileRecord, newRunSummary, RUN_SUMMARY_VERSION, type RunSummary } from './summary.ts';
 
 export function ledgerDdl(schemas: SchemaNames): string {
   const e = ident(schemas.etl);
@@ -102,6 +103,37 @@ update ${e}.runs set published_at = finished_at
 alter table ${e}.runs drop constraint if exists runs_status_check;
 alter table ${e}.runs add constraint runs_status_check
   check (status in ('running', 'success', 'failed', 'interrupted', 'abandoned'));
+${migrateSummariesSql(e)}`;
+}
+
+/**
+ * Brings every run summary without a version to the current one (RUN_SUMMARY_VERSION, summary.ts):
+ * the bronze files' keys in snake_case, and the exports of a build (a list of tables) and of
+ * `medallion export` (rows by table name, its folder and source run) as one record. Idempotent: a
+ * summary with a version is left as it is.
+ */
+function migrateSummariesSql(e: string): string {
+  return `-- run summaries: every row in the shape of run-summary.schema.json version ${RUN_SUMMARY_VERSION}
+update ${e}.runs as r
+   set summary = (r.summary - 'bronze' - 'export' - 'exports')
+       || jsonb_build_object('version', ${RUN_SUMMARY_VERSION})
+       || case when jsonb_typeof(r.summary -> 'bronze') = 'array' then jsonb_build_object('bronze', (
+            select coalesce(jsonb_agg(
+                     (f - 'lineEnding' - 'rowLines' - 'rowsLoaded' - 'rejectsByReason' - 'blankLines')
+                     || jsonb_strip_nulls(jsonb_build_object('line_ending', f -> 'lineEnding', 'row_lines', f -> 'rowLines',
+                          'rows_loaded', f -> 'rowsLoaded', 'rejects_by_reason', f -> 'rejectsByReason', 'blank_lines', f -> 'blankLines'))
+                     order by n), '[]'::jsonb)
+              from jsonb_array_elements(r.summary -> 'bronze') with ordinality as bronze_file (f, n)))
+          else '{}'::jsonb end
+       || case when jsonb_typeof(r.summary -> 'exports') = 'array'
+            then jsonb_build_object('exports', jsonb_build_object('source_run_id', r.run_id, 'tables', r.summary -> 'exports'))
+          when jsonb_typeof(r.summary -> 'export') = 'object' then jsonb_build_object('exports', jsonb_strip_nulls(jsonb_build_object(
+            'dir', r.summary -> 'export' -> 'dir',
+            'source_run_id', r.summary -> 'export' -> 'source_run_id',
+            'tables', (select coalesce(jsonb_agg(jsonb_build_object('table', exported.key, 'rows', exported.value) order by exported.key), '[]'::jsonb)
+                         from jsonb_each(coalesce(r.summary -> 'export' -> 'tables', '{}'::jsonb)) as exported))))
+          else '{}'::jsonb end
+ where not (r.summary ? 'version');
 `;
 }
 
@@ -120,13 +152,12 @@ export interface StageRecord {
   status: 'success' | 'failed' | 'skipped';
   seconds: number;
   rows?: number;
-  detail?: Record<string, unknown>;
 }
 
 export async function startRun(client: Client, schemas: SchemaNames, run: { target: string | null; command: string }): Promise<number> {
   const { rows } = await client.query<{ run_id: number }>(
-    `insert into ${ident(schemas.etl)}.runs (target, command) values ($1, $2) returning run_id`,
-    [run.target, run.command],
+    `insert into ${ident(schemas.etl)}.runs (target, command, summary) values ($1, $2, $3::jsonb) returning run_id`,
+    [run.target, run.command, JSON.stringify(newRunSummary())],
   );
   return rows[0]!.run_id;
 }
@@ -143,7 +174,7 @@ export async function finishRun(
   client: Client,
   schemas: SchemaNames,
   runId: number,
-  outcome: { status: RunStatus; exitCode: number; errorCode?: string; errorMessage?: string; stages: StageRecord[]; summary: Record<string, unknown> },
+  outcome: { status: RunStatus; exitCode: number; errorCode?: string; errorMessage?: string; stages: StageRecord[]; summary: RunSummary },
 ): Promise<void> {
   await client.query(
     `update ${ident(schemas.etl)}.runs
@@ -191,7 +222,7 @@ export interface PublishedRun {
   asOf: string | null;
   /** The export version its publish committed (null: published with --skip-export). */
   exportsVersion: string | null;
-  summary: Record<string, unknown>;
+  summary: RunSummary;
 }
 
 /**
@@ -199,12 +230,12 @@ export interface PublishedRun {
  * it names exactly the run whose schemas readers see), or null before the first publish.
  */
 export async function lastPublishedRun(client: Client, schemas: SchemaNames): Promise<PublishedRun | null> {
-  const { rows } = await client.query<{ run_id: string; as_of: string | null; exports_version: string | null; summary: Record<string, unknown> }>(
+  const { rows } = await client.query<{ run_id: string; as_of: string | null; exports_version: string | null; summary: RunSummary }>(
     `select run_id, to_char(as_of, 'YYYY-MM-DD') as as_of, exports_version, summary
        from ${ident(schemas.etl)}.runs where published_at is not null order by published_at desc, run_id desc limit 1`,
   );
   const r = rows[0];
-  return r ? { runId: Number(r.run_id), asOf: r.as_of, exportsVersion: r.exports_version, summary: r.summary ?? {} } : null;
+  return r ? { runId: Number(r.run_id), asOf: r.as_of, exportsVersion: r.exports_version, summary: r.summary } : null;
 }
 
 /** A run found `running` by the run that took its target's lock, and marked `abandoned`. */
@@ -235,7 +266,7 @@ export async function abandonRunningRuns(client: Client, schemas: SchemaNames, b
  * schemas readers now see, and the export version that goes with them (null: no export). A crash
  * after this commit but before the export folder's switch is finished from this record.
  */
-export async function recordPublication(client: Client, schemas: SchemaNames, runId: number, exportsVersion: string | null, inputs: readonly unknown[]): Promise<void> {
+export async function recordPublication(client: Client, schemas: SchemaNames, runId: number, exportsVersion: string | null, inputs: readonly InputFileRecord[]): Promise<void> {
   // The inputs go in with the commit: `medallion export` names them even if the run dies next.
   await client.query(
     `update ${ident(schemas.etl)}.runs
@@ -258,4 +289,19 @@ export async function lastCommittedExport(client: Client, schemas: SchemaNames):
       where exports_published_at is not null order by exports_published_at desc, run_id desc limit 1`,
   );
   return rows[0] ? { runId: Number(rows[0].run_id), path: rows[0].exports_version } : null;
+}
+
+/**
+ * The source files of the run that loaded the bronze tables there are now (the `_run_id` of
+ * bronze's sales lines: a load that failed did not replace them), or null when bronze has not been
+ * loaded. `medallion transform` builds from these files and records them as its inputs.
+ */
+export async function loadedInputFiles(client: Client, schemas: SchemaNames): Promise<InputFileRecord[] | null> {
+  const exists = await client.query('select 1 from pg_tables where schemaname = $1 and tablename = $2', [schemas.bronze, 'sales_details']);
+  if (!exists.rowCount) return null;
+  const { rows } = await client.query<InputFileRecord>(
+    `select f.file, f.sha256, f.bytes from ${ident(schemas.etl)}.source_files f
+      where f.run_id = (select max(_run_id) from ${ident(schemas.bronze)}.sales_details) order by f.source`,
+  );
+  return rows;
 }

@@ -87,17 +87,3 @@ export function createLogger(options: LoggerOptions): Logger {
     },
   };
 }
-
-/** A fixed-width text table; numbers right-aligned. */
-export function formatTable(headers: string[], rows: (string | number)[][]): string {
-  const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)))];
-  const widths = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
-  const numeric = headers.map((_, i) => rows.every((r) => typeof r[i] === 'number'));
-  const line = (r: (string | number)[]) => r.map((c, i) => (numeric[i] ? String(c).padStart(widths[i]!) : String(c).padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
-}
-
-function formatNumber(n: number): string {
-  if (Number.isInteger(n)) return n.toLocaleString('en-US');
-  return n.toFixed(n < 10 ? 2 : 1);
-}

@@ -17,6 +17,8 @@ import { dropLeftovers, type LeftoverCleanup } from './abandoned.ts';
 import { type AbandonedRun, abandonRunningRuns, ensureLedger, finishRun, type StageRecord, startRun } from './ledger.ts';
 import { acquireRunLock, type RunLockWatch, watchRunLock } from './lock.ts';
 import type { Logger } from './logger.ts';
+import { type StageOutput, stageOutput } from './output.ts';
+import { newRunSummary, type RunSummary } from './summary.ts';
 
 export interface RunContext {
   config: PipelineConfig;
@@ -26,6 +28,8 @@ export interface RunContext {
   /** Autocommit connection that holds the lock and writes the ledger. */
   ledger: Client;
   logger: Logger;
+  /** The stages' events and summary tables, written through the logger. */
+  output: StageOutput;
   /** Aborted on SIGINT/SIGTERM and when the lock's connection is lost (reason: the error). */
   signal: AbortSignal;
   stages: StageRecord[];
@@ -36,7 +40,8 @@ export interface RunContext {
   abandonedRuns: readonly AbandonedRun[];
   /** Set by the publisher once its transaction has committed: what readers see is this run's. */
   published: boolean;
-  summary: Record<string, unknown>;
+  /** What the stages did, written to the ledger row when the run closes (failed runs too). */
+  summary: RunSummary;
   /** Times a stage and records it in the run's stage list. */
   stage<T>(name: string, fn: () => Promise<T>, rows?: (result: T) => number | undefined): Promise<T>;
 }
@@ -80,7 +85,7 @@ async function runOn(
   let runId = 0;
   let runConfig = config;
   const stages: StageRecord[] = [];
-  const summary: Record<string, unknown> = {};
+  const summary = newRunSummary();
   let lock: RunLockWatch | undefined;
   let ctx: RunContext | undefined;
   // The run stops on the CLI's signal (SIGINT/SIGTERM) and when the lock's connection is lost.
@@ -110,6 +115,7 @@ async function runOn(
       work,
       ledger,
       logger,
+      output: stageOutput(logger),
       signal: runSignal,
       stages,
       summary,

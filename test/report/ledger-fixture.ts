@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import type { SchemaNames } from '../../src/config.ts';
 import { ensureLedger } from '../../src/runs/ledger.ts';
+import type { ModelRecord, RunSummary } from '../../src/runs/summary.ts';
 
 const SOURCES = [
   ['cust_info', 'crm', 18_494],
@@ -16,14 +17,14 @@ const SOURCES = [
   ['sales_details', 'crm', 60_398],
 ] as const;
 
-const MODELS = [
-  { model: 'silver.customers', depends_on: ['bronze.cust_info', 'bronze.cust_az12', 'bronze.loc_a101'], rows: 18_484 },
-  { model: 'silver.customers_quarantine', depends_on: ['bronze.cust_info'], rows: 4, quarantine: true },
-  { model: 'silver.products', depends_on: ['bronze.prd_info', 'bronze.px_cat_g1v2'], rows: 397 },
-  { model: 'silver.sales_clean', depends_on: ['bronze.sales_details', 'silver.customers', 'silver.products'], rows: 60_390 },
-  { model: 'gold.fact_sales', depends_on: ['silver.sales_clean', 'silver.customers', 'silver.products'], rows: 60_390 },
-  { model: 'gold.customer_features', depends_on: ['gold.fact_sales', 'silver.customers'], rows: 18_484 },
-  { model: 'gold.sales_daily', depends_on: ['gold.fact_sales'], rows: 1_461 },
+const MODELS: Omit<ModelRecord, 'status' | 'seconds'>[] = [
+  { model: 'silver.customers', materialized: 'table', depends_on: ['bronze.cust_info', 'bronze.cust_az12', 'bronze.loc_a101'], rows: 18_484 },
+  { model: 'silver.customers_quarantine', materialized: 'table', depends_on: ['bronze.cust_info'], rows: 4, quarantine: true },
+  { model: 'silver.products', materialized: 'table', depends_on: ['bronze.prd_info', 'bronze.px_cat_g1v2'], rows: 397 },
+  { model: 'silver.sales_clean', materialized: 'table', depends_on: ['bronze.sales_details', 'silver.customers', 'silver.products'], rows: 60_390 },
+  { model: 'gold.fact_sales', materialized: 'table', depends_on: ['silver.sales_clean', 'silver.customers', 'silver.products'], rows: 60_390 },
+  { model: 'gold.customer_features', materialized: 'table', depends_on: ['gold.fact_sales', 'silver.customers'], rows: 18_484 },
+  { model: 'gold.sales_daily', materialized: 'table', depends_on: ['gold.fact_sales'], rows: 1_461 },
 ];
 
 export interface LedgerFixture {
@@ -33,14 +34,17 @@ export interface LedgerFixture {
 export async function writeLedgerFixture(client: pg.Client, schemas: SchemaNames, target: string): Promise<LedgerFixture> {
   await ensureLedger(client, schemas);
   const e = `"${schemas.etl}"`;
-  const insertRun = async (status: string, exitCode: number, startedMinutesAgo: number, seconds: number, stages: unknown[], summary: unknown, error?: [string, string]) => {
+  // The summary names the run itself (its exports' source_run_id): it is written once the id is known.
+  const insertRun = async (status: string, exitCode: number, startedMinutesAgo: number, seconds: number, stages: unknown[], summary: (runId: number) => RunSummary, error?: [string, string]) => {
     const { rows } = await client.query<{ run_id: number }>(
       `insert into ${e}.runs (target, command, as_of, started_at, finished_at, status, exit_code, error_code, error_message, stages, summary)
        values ($1, 'build', '2014-01-29', now() - make_interval(mins => $2), now() - make_interval(mins => $2) + make_interval(secs => $3),
                $4, $5, $6, $7, $8::jsonb, $9::jsonb) returning run_id`,
-      [target, startedMinutesAgo, seconds, status, exitCode, error?.[0] ?? null, error?.[1] ?? null, JSON.stringify(stages), JSON.stringify(summary)],
+      [target, startedMinutesAgo, seconds, status, exitCode, error?.[0] ?? null, error?.[1] ?? null, JSON.stringify(stages), '{}'],
     );
-    return Number(rows[0]!.run_id);
+    const runId = Number(rows[0]!.run_id);
+    await client.query(`update ${e}.runs set summary = $2::jsonb where run_id = $1`, [runId, JSON.stringify(summary(runId))]);
+    return runId;
   };
   const sourceFiles = async (runId: number, rejects: Record<string, number>) => {
     for (const [source, , records] of SOURCES) {
@@ -59,21 +63,26 @@ export async function writeLedgerFixture(client: pg.Client, schemas: SchemaNames
     { stage: 'publish', status: 'success', seconds: 0.05 },
     { stage: 'export', status: 'success', seconds: 1.2 * scale, rows: 80_335 },
   ];
-  const exportsSummary = [
-    { table: 'fact_sales', rows: 60_390, files: [{ path: 'exports/fact_sales.parquet', rows: 60_390, bytes: 2_400_000 }] },
-    { table: 'customer_features', rows: 18_484, files: [{ path: 'exports/customer_features.parquet', rows: 18_484, bytes: 700_000 }] },
-    { table: 'sales_daily', rows: 1_461, files: [{ path: 'exports/sales_daily.parquet', rows: 1_461, bytes: 30_000 }] },
-  ];
+  const exportsSummary = (runId: number): RunSummary['exports'] => ({
+    dir: 'exports',
+    source_run_id: runId,
+    tables: [
+      { table: 'fact_sales', rows: 60_390, files: [{ path: 'exports/fact_sales.parquet', bytes: 2_400_000 }] },
+      { table: 'customer_features', rows: 18_484, files: [{ path: 'exports/customer_features.parquet', bytes: 700_000 }] },
+      { table: 'sales_daily', rows: 1_461, files: [{ path: 'exports/sales_daily.parquet', bytes: 30_000 }] },
+    ],
+  });
 
-  const good = await insertRun('success', 0, 90, 9.8, stagesOk(1.1), { models: MODELS.map((m) => ({ ...m, status: 'success', seconds: 0.4 })), exports: exportsSummary });
+  const good = await insertRun('success', 0, 90, 9.8, stagesOk(1.1), (runId) => ({ version: 1, models: MODELS.map((m) => ({ ...m, status: 'success', seconds: 0.4 })), exports: exportsSummary(runId) }));
   await sourceFiles(good, { sales_details: 3 });
 
-  const failed = await insertRun('failed', 1, 60, 1.2, [{ stage: 'bronze', status: 'failed', seconds: 1.1 }], {}, ['BRONZE_HEADER_MISMATCH', 'seeds/bronze/prd_info.csv:1: header does not match the contract']);
+  const failed = await insertRun('failed', 1, 60, 1.2, [{ stage: 'bronze', status: 'failed', seconds: 1.1 }], () => ({ version: 1 }), ['BRONZE_HEADER_MISMATCH', 'seeds/bronze/prd_info.csv:1: header does not match the contract']);
 
-  const latest = await insertRun('success', 0, 5, 8.7, stagesOk(1), {
-    models: MODELS.map((m, i) => ({ ...m, status: 'success', seconds: 0.2 + i * 0.15, materialized: 'table' })),
-    exports: exportsSummary,
-  });
+  const latest = await insertRun('success', 0, 5, 8.7, stagesOk(1), (runId) => ({
+    version: 1,
+    models: MODELS.map((m, i) => ({ ...m, status: 'success', seconds: 0.2 + i * 0.15 })),
+    exports: exportsSummary(runId),
+  }));
   await sourceFiles(latest, { sales_details: 2, cust_info: 1 });
   await client.query(
     `insert into ${e}.rejects (run_id, source, file, line_number, column_number, reason, message, raw_text, raw_bytes) values

@@ -1,0 +1,145 @@
+/**
+ * The run summary: `etl.runs.summary`, what the stages of one run recorded. One TypeScript type
+ * (RunSummary) and one JSON Schema (run-summary.schema.json beside this file) describe it; a change
+ * to the shape bumps RUN_SUMMARY_VERSION, and ledgerDdl (ledger.ts) migrates the rows of the older
+ * shape, so every row of a ledger that a run has opened has the current one. Each part is present
+ * once its stage has run. The stages fill the summary through the record builders below, so a build
+ * and `medallion export` write their exports the same way.
+ *
+ * The type is what checks a summary when it is written. The schema is checked against the summaries
+ * that real runs wrote in test/runs/summary.test.ts, not at run time: ajv's import and compile cost
+ * about 0.1 s of CPU per process, and a run must record its row whatever the check says.
+ */
+import type { FileLoadResult } from '../bronze/load.ts';
+import type { ExportGoldResult } from '../export/index.ts';
+import type { RuleCountsResult, TestSummary } from '../quality/index.ts';
+import type { SourceResult } from '../report/types.ts';
+import type { ModelBuild } from '../transform/build.ts';
+
+export const RUN_SUMMARY_VERSION = 1;
+
+export interface RunSummary {
+  version: typeof RUN_SUMMARY_VERSION;
+  /** Runs of the target that this run found left running and marked abandoned. */
+  abandoned_runs?: number[];
+  bronze?: BronzeFileRecord[];
+  /** The source files the run's silver and gold are built from. */
+  inputs?: InputFileRecord[];
+  as_of?: string;
+  models?: ModelRecord[];
+  tests?: TestCountsRecord;
+  rules?: RuleCountRecord[];
+  /** Rows appended to etl.quarantine. */
+  quarantined?: number;
+  exports?: ExportsRecord;
+}
+
+/** One source file loaded into bronze: the figures of its etl.source_files row, and a few more. */
+export interface BronzeFileRecord extends SourceResult {
+  /** Absent in a summary migrated from an unversioned one that did not count lines. */
+  lines?: number;
+  row_lines?: number;
+  rejects_by_reason?: Record<string, number>;
+}
+
+export interface InputFileRecord {
+  file: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface ModelRecord {
+  model: string;
+  status: 'success' | 'failed' | 'skipped';
+  seconds: number;
+  /** Null for a view. */
+  rows: number | null;
+  materialized: 'table' | 'view';
+  /** Absent in a summary migrated from an unversioned one. */
+  depends_on?: string[];
+  quarantine?: boolean;
+}
+
+export interface TestCountsRecord {
+  pass: number;
+  warn: number;
+  fail: number;
+  error: number;
+}
+
+export interface RuleCountRecord {
+  model: string;
+  rule: string;
+  kind: 'repair' | 'superseded' | 'flag' | 'quarantine';
+  rows: number;
+  description: string | null;
+}
+
+export interface ExportsRecord {
+  /** The output folder; absent in a build's summary migrated from an unversioned one. */
+  dir?: string;
+  /** The run whose gold was exported: a build's own id, or the build that published it. */
+  source_run_id: number;
+  tables: ExportedTableRecord[];
+}
+
+export interface ExportedTableRecord {
+  table: string;
+  rows: number;
+  /** Absent in an export's summary migrated from an unversioned one, which counted rows only. */
+  files?: { path: string; bytes: number }[];
+}
+
+export function newRunSummary(): RunSummary {
+  return { version: RUN_SUMMARY_VERSION };
+}
+
+export function bronzeRecords(files: readonly FileLoadResult[]): BronzeFileRecord[] {
+  return files.map((f) => ({
+    source: f.source,
+    file: f.file,
+    sha256: f.sha256,
+    bytes: f.bytes,
+    line_ending: f.lineEnding,
+    encoding: f.encoding,
+    lines: f.lines,
+    row_lines: f.rowLines,
+    records: f.records,
+    rows_loaded: f.rowsLoaded,
+    rejects: f.rejects,
+    rejects_by_reason: { ...f.rejectsByReason },
+    blank_lines: f.blankLines,
+    seconds: f.seconds,
+  }));
+}
+
+/** The models built, with what each reads from the project (`dependencies`, `quarantine`). */
+export function modelRecords(built: readonly ModelBuild[], project: { models: readonly { name: string; dependencies: readonly string[]; quarantine: boolean }[] }): ModelRecord[] {
+  const declared = new Map(project.models.map((m) => [m.name, m]));
+  return built.map((m) => ({
+    model: m.model,
+    status: 'success',
+    seconds: m.seconds,
+    rows: m.rows,
+    materialized: m.materialized,
+    depends_on: [...(declared.get(m.model)?.dependencies ?? [])],
+    quarantine: declared.get(m.model)?.quarantine === true,
+  }));
+}
+
+export function testCountsRecord(tests: TestSummary): TestCountsRecord {
+  return { pass: tests.counts.pass ?? 0, warn: tests.counts.warn ?? 0, fail: tests.counts.fail ?? 0, error: tests.counts.error ?? 0 };
+}
+
+export function ruleRecords(rules: RuleCountsResult): RuleCountRecord[] {
+  return rules.counts.map((r) => ({ model: r.model, rule: r.rule, kind: r.kind, rows: r.rows, description: r.description }));
+}
+
+/** What an export wrote, for a build and `medallion export` alike. */
+export function exportsRecord(result: ExportGoldResult, sourceRunId: number): ExportsRecord {
+  return {
+    dir: result.exportsDir,
+    source_run_id: sourceRunId,
+    tables: Object.entries(result.manifest.tables).map(([table, t]) => ({ table, rows: t.rows, files: t.files.map((f) => ({ path: f.path, bytes: f.bytes })) })),
+  };
+}
