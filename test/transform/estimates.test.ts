@@ -9,7 +9,7 @@ import { type SchemaNames, schemaNames } from '../../src/config.ts';
 import type { Client } from '../../src/db/client.ts';
 import { criticalPathFirst } from '../../src/db/schedule.ts';
 import { modelDependencies, modelsAmong, relationsRead } from '../../src/transform/dependencies.ts';
-import { bronzeMegabytes, estimateFromSizes, MODEL_SECONDS_PER_MB, measuredElseGuessed, QUERY_TEST_SECONDS_PER_MB, TEST_SECONDS_PER_MB } from '../../src/transform/estimates.ts';
+import { bronzeMegabytes, estimateFromSizes, measuredElseGuessed } from '../../src/transform/estimates.ts';
 import { loadProject, type Project, type RelationName } from '../../src/transform/index.ts';
 import { ROW_LEVEL_TEST_KINDS } from '../../src/transform/types.ts';
 import { failingRowPredicate } from '../../src/quality/test-sql.ts';
@@ -51,17 +51,21 @@ config:
   afterAll(() => removeProject(dir));
 
   it('sizes a model as its largest input and costs a table by the sum of its inputs, a view nothing', () => {
+    // The documented rates: a table model 0.1 s per MB of its inputs, a data test 0.01 s per MB it
+    // reads (the row-level tests of a model share one scan), a query test 0.025 s per MB.
     const sizes = new Map([['bronze.sales_details', 100], ['bronze.cust_info', 30]] as [RelationName, number][]);
     const guess = estimateFromSizes(project, sizes);
     expect(guess.megabytes.get('silver.lines')).toBe(100);
+    expect(guess.megabytes.get('silver.people')).toBe(30);
     expect(guess.megabytes.get('gold.facts')).toBe(100);
-    expect(guess.models.get('silver.lines')).toBeCloseTo(100 * MODEL_SECONDS_PER_MB);
-    expect(guess.models.get('silver.people')).toBe(0);
-    expect(guess.models.get('gold.facts')).toBeCloseTo(130 * MODEL_SECONDS_PER_MB);
-    expect(guess.tests.get('unique_silver_lines_sls_ord_num')).toBeCloseTo(100 * TEST_SECONDS_PER_MB);
-    // the two not_null tests share one scan
-    expect(guess.tests.get('not_null_silver_lines_sls_ord_num')).toBeCloseTo((100 * TEST_SECONDS_PER_MB) / 2);
-    expect(guess.tests.get('lines_are_few')).toBeCloseTo(100 * QUERY_TEST_SECONDS_PER_MB);
+    expect(guess.models.get('silver.lines')).toBeCloseTo(10); // 100 MB
+    expect(guess.models.get('silver.people')).toBe(0); // a view
+    expect(guess.models.get('gold.facts')).toBeCloseTo(13); // 100 + 30 MB
+    expect(guess.tests.get('unique_silver_lines_sls_ord_num')).toBeCloseTo(1);
+    // the two not_null tests share one scan of 100 MB: half of it each
+    expect(guess.tests.get('not_null_silver_lines_sls_ord_num')).toBeCloseTo(0.5);
+    expect(guess.tests.get('not_null_silver_lines_sls_cust_id')).toBeCloseTo(0.5);
+    expect(guess.tests.get('lines_are_few')).toBeCloseTo(2.5);
   });
 
   it('lets a measured time win over the guess', () => {
