@@ -4,21 +4,12 @@
  * drop must not make the run wait on the reader), and the next run, once the reader is gone,
  * drops them.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openGate } from '../support/child-run.ts';
 import { compareStates } from '../support/published-state.ts';
-import { expectCleanAfterRerun, type FaultTarget, faultTarget } from './harness.ts';
+import { expectCleanAfterRerun, useFaultTarget } from './harness.ts';
 
-let t: FaultTarget;
-
-beforeAll(async () => {
-  t = await faultTarget('flate');
-  await t.cleanBuild();
-});
-
-afterAll(async () => {
-  await t?.dispose();
-});
+const t = useFaultTarget('flate');
 
 describe('a signal after the commit point', () => {
   it('SIGTERM on publish_committed while a reader holds the old gold: exit 0, gold and exports both new, the run says so; the next run drops the __prev schemas', async () => {

@@ -4,20 +4,11 @@
  * records why, and the next clean run leaves nothing behind. Only this run's sessions are ended
  * (found by the ports of its connections), never those of other tests.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openGate, terminateBackendsOf, until } from '../support/child-run.ts';
-import { expectCleanAfterRerun, type FaultTarget, faultTarget, injectFault, runRow } from './harness.ts';
+import { expectCleanAfterRerun, injectFault, runRow, useFaultTarget } from './harness.ts';
 
-let t: FaultTarget;
-
-beforeAll(async () => {
-  t = await faultTarget('fpgkill');
-  await t.cleanBuild();
-});
-
-afterAll(async () => {
-  await t?.dispose();
-});
+const t = useFaultTarget('fpgkill');
 
 async function expectExit3NothingPublished(fault: Awaited<ReturnType<typeof injectFault>>, terminated: number, errorCode: RegExp): Promise<void> {
   expect(terminated).toBe(1);

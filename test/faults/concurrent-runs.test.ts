@@ -3,23 +3,13 @@
  * nothing published), while the first goes on and publishes; on two targets both run at the same
  * time and both publish.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type MedallionChild, openGate, spawnMedallion, until } from '../support/child-run.ts';
 import { compareStates } from '../support/published-state.ts';
-import { expectCleanAfterRerun, type FaultTarget, faultTarget } from './harness.ts';
+import { expectCleanAfterRerun, type FaultTarget, useFaultTarget } from './harness.ts';
 
-let t: FaultTarget;
-let other: FaultTarget;
-
-beforeAll(async () => {
-  [t, other] = await Promise.all([faultTarget('fconc'), faultTarget('fconc2')]);
-  await t.cleanBuild();
-  await other.cleanBuild();
-});
-
-afterAll(async () => {
-  await Promise.all([t?.dispose(), other?.dispose()]);
-});
+const t = useFaultTarget('fconc');
+const other = useFaultTarget('fconc2');
 
 /** Starts a build of `target` held once it holds the lock (its as_of write waits on a gate). */
 async function startHeld(target: FaultTarget): Promise<{ child: MedallionChild; held: Promise<void>; release(): Promise<void> }> {

@@ -4,33 +4,20 @@
  * full, the published gold is unchanged and the previous export reads back whole; once there is
  * room again, the next run is clean (and the user's file was never touched).
  */
-import { readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithTmpfs, mountTmpfs, type Tmpfs } from '../support/mounts.ts';
-import { expectCleanAfterRerun, type FaultTarget, faultTarget, injectFault, runRow } from './harness.ts';
+import { expect, it } from 'vitest';
+import { describeWithTmpfs, fillDisk, useTmpfs } from '../support/mounts.ts';
+import { expectCleanAfterRerun, injectFault, runRow, useFaultTarget } from './harness.ts';
 
 describeWithTmpfs('a full disk under --out', () => {
-  let disk: Tmpfs;
-  let t: FaultTarget;
-
-  beforeAll(async () => {
-    disk = mountTmpfs('2m');
-    t = await faultTarget('fdisk', { out: disk.dir });
-    await t.cleanBuild();
-  });
-
-  afterAll(async () => {
-    await t?.dispose();
-    disk?.unmount();
-  });
+  const disk = useTmpfs('2m');
+  const t = useFaultTarget('fdisk', () => ({ out: disk.dir }));
 
   it('exit 3 with IO_ERROR (disk full), gold unchanged, the previous export still reads back; the next run with room is clean', async () => {
     // The user's file takes all but 64 KiB: the next export (about 150 KiB) cannot fit.
-    const { bavail, bsize } = await statfs(disk.dir);
     const filler = path.join(disk.dir, 'my-notes.bin');
-    const content = Buffer.alloc(Number(bavail) * bsize - 64 * 1024, 7);
-    await writeFile(filler, content);
+    const content = await fillDisk(disk.dir, filler, 64 * 1024);
 
     const fault = await injectFault(t, { trigger: 'run_started', act: () => {}, gate: false });
     expect(fault.outcome.code, fault.outcome.output).toBe(3);

@@ -6,7 +6,7 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { runCli } from '../support/cli.ts';
 import { type ChildOutcome, type Db, dbAt, type Row, type LogEvent, type MedallionChild, openGate, spawnMedallion, until } from '../support/child-run.ts';
 import { dropTarget, TEST_DATABASE_URL, uniqueTarget } from '../support/database.ts';
@@ -32,7 +32,14 @@ export interface FaultTarget {
   dispose(): Promise<void>;
 }
 
-export async function faultTarget(prefix: string, options: { url?: string; out?: string } = {}): Promise<FaultTarget> {
+export interface FaultTargetOptions {
+  /** The database (default: the test database). */
+  url?: string;
+  /** The output folder (default: `exports` in the work folder). */
+  out?: string;
+}
+
+export async function faultTarget(prefix: string, options: FaultTargetOptions = {}): Promise<FaultTarget> {
   const target = uniqueTarget(prefix);
   const { work, seeds } = await workFolder(prefix);
   const out = options.out ?? path.join(work, 'exports');
@@ -64,6 +71,30 @@ export async function faultTarget(prefix: string, options: { url?: string; out?:
     },
   };
   return t;
+}
+
+/**
+ * The fault target of a test file (or describe block): created and built once in its beforeAll,
+ * dropped in its afterAll. `options` is read in the beforeAll, after the hooks registered before
+ * it (a mount, a server) have run.
+ */
+export function useFaultTarget(prefix: string, options: () => FaultTargetOptions | Promise<FaultTargetOptions> = () => ({})): FaultTarget {
+  let inner: FaultTarget | undefined;
+  beforeAll(async () => {
+    inner = await faultTarget(prefix, await options());
+    await inner.cleanBuild();
+  });
+  afterAll(async () => {
+    await inner?.dispose();
+  });
+  const created = (): FaultTarget => {
+    if (!inner) throw new Error(`the fault target ${prefix} is used before its beforeAll`);
+    return inner;
+  };
+  return new Proxy({} as FaultTarget, {
+    get: (_, key) => Reflect.get(created(), key),
+    set: (_, key, value) => Reflect.set(created(), key, value),
+  });
 }
 
 export interface FaultResult {

@@ -4,21 +4,12 @@
  * and the next run finishes the switch before anything else, so readers then see that run whole.
  * The next clean run marks the dead run abandoned and leaves nothing behind.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openGate } from '../support/child-run.ts';
 import { compareStates } from '../support/published-state.ts';
-import { expectCleanAfterRerun, type FaultTarget, faultTarget, injectFault, runRow } from './harness.ts';
+import { expectCleanAfterRerun, injectFault, runRow, useFaultTarget } from './harness.ts';
 
-let t: FaultTarget;
-
-beforeAll(async () => {
-  t = await faultTarget('fkill');
-  await t.cleanBuild();
-});
-
-afterAll(async () => {
-  await t?.dispose();
-});
+const t = useFaultTarget('fkill');
 
 describe('kill -9', () => {
   for (const stage of ['bronze_file_loaded', 'model_built', 'table_exported']) {

@@ -4,30 +4,17 @@
  * carries (what to do: free space or point --out elsewhere; nothing was published), which the
  * same error from the folder's own writes has.
  */
-import { statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithTmpfs, mountTmpfs, type Tmpfs } from '../support/mounts.ts';
-import { type FaultTarget, faultTarget } from './harness.ts';
+import { expect, it } from 'vitest';
+import { describeWithTmpfs, fillDisk, useTmpfs } from '../support/mounts.ts';
+import { useFaultTarget } from './harness.ts';
 
 describeWithTmpfs('open defects: a full disk under --out', () => {
-  let disk: Tmpfs;
-  let t: FaultTarget;
-
-  beforeAll(async () => {
-    disk = mountTmpfs('2m');
-    t = await faultTarget('fdiskhint', { out: disk.dir });
-    await t.cleanBuild();
-  });
-
-  afterAll(async () => {
-    await t?.dispose();
-    disk?.unmount();
-  });
+  const disk = useTmpfs('2m');
+  const t = useFaultTarget('fdiskhint', () => ({ out: disk.dir }));
 
   it('the IO_ERROR of a Parquet file that does not fit says the disk is full and what to do', async () => {
-    const { bavail, bsize } = await statfs(disk.dir);
-    await writeFile(path.join(disk.dir, 'my-notes.bin'), Buffer.alloc(Number(bavail) * bsize - 64 * 1024));
+    await fillDisk(disk.dir, path.join(disk.dir, 'my-notes.bin'), 64 * 1024);
     const run = await t.start().done;
     expect(run.code, run.output).toBe(3);
     expect(run.events.at(-1)).toMatchObject({ event: 'run_finished', error_code: 'IO_ERROR' });

@@ -2,20 +2,11 @@
  * Faults whose handling src/ does not get right yet: each test states the promise and fails
  * until the code keeps it (the report names the place in src/).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openGate, until } from '../support/child-run.ts';
-import { type FaultTarget, faultTarget } from './harness.ts';
+import { useFaultTarget } from './harness.ts';
 
-let t: FaultTarget;
-
-beforeAll(async () => {
-  t = await faultTarget('fopen');
-  await t.cleanBuild();
-});
-
-afterAll(async () => {
-  await t?.dispose();
-});
+const t = useFaultTarget('fopen');
 
 describe('open defects', () => {
   it('a signal while the __prev drop waits for a reader ends the wait at once (the clean-up is skipped, the run exits 0)', async () => {

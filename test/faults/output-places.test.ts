@@ -8,22 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../runs/helpers.ts';
 import { type ChildOutcome, spawnMedallion } from '../support/child-run.ts';
 import { describeWithTmpfs, mountTmpfs, type Tmpfs } from '../support/mounts.ts';
-import { expectCleanAfterRerun, type FaultTarget, faultTarget } from './harness.ts';
+import { expectCleanAfterRerun, useFaultTarget } from './harness.ts';
 
-let t: FaultTarget;
-
-beforeAll(async () => {
-  t = await faultTarget('fout');
-  await t.cleanBuild();
-});
-
-afterAll(async () => {
-  await t?.dispose();
-});
+const t = useFaultTarget('fout');
 
 async function runCount(): Promise<number> {
   const [r] = await t.db<{ n: number }>(`select count(*)::int as n from "${t.target}_etl".runs`);

@@ -8,10 +8,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddedUrl, openEmbedded, stopEmbedded } from '../../src/db/embedded.ts';
-import { expectCleanAfterRerun, type FaultTarget, faultTarget, injectFault, runRow } from './harness.ts';
+import { expectCleanAfterRerun, injectFault, runRow, useFaultTarget } from './harness.ts';
 
 let project: string;
-let t: FaultTarget;
 
 /** Starts the embedded server of `project` (kept running until stopped) and returns its URL. */
 async function startServer(): Promise<string> {
@@ -25,15 +24,14 @@ beforeAll(async () => {
   project = await mkdtemp(path.join(tmpdir(), 'medallion-faults-pg-'));
   // as root the server runs as the postgres user, which must be able to enter the folder
   await chmod(project, 0o755);
-  t = await faultTarget('frestart', { url: await startServer() });
-  await t.cleanBuild();
-}, 180_000);
+});
 
 afterAll(async () => {
-  await t?.dispose();
   await stopEmbedded({ projectDir: project }).catch(() => {});
   await rm(project, { recursive: true, force: true });
 });
+
+const t = useFaultTarget('frestart', async () => ({ url: await startServer() }));
 
 describe('a server restart', () => {
   it('in the middle of the models: exit 3, nothing published; the next run on the restarted server is clean', async () => {

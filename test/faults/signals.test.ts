@@ -3,19 +3,10 @@
  * exported): the run exits 143 / 130, is recorded as interrupted, readers see exactly what they
  * saw before, and the next clean run publishes and leaves nothing behind.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectCleanAfterRerun, type FaultTarget, faultTarget, injectFault, runRow } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { expectCleanAfterRerun, injectFault, runRow, useFaultTarget } from './harness.ts';
 
-let t: FaultTarget;
-
-beforeAll(async () => {
-  t = await faultTarget('fsig');
-  await t.cleanBuild();
-});
-
-afterAll(async () => {
-  await t?.dispose();
-});
+const t = useFaultTarget('fsig');
 
 const STAGES = ['bronze_file_loaded', 'model_built', 'table_exported'] as const;
 const SIGNALS = [

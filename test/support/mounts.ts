@@ -6,9 +6,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmdirSync } from 'node:fs';
+import { statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 
 export interface Tmpfs {
   readonly dir: string;
@@ -65,4 +66,27 @@ export function describeWithTmpfs(name: string, fn: () => void): void {
   if (!problem) describe(name, fn);
   else if (process.env.CI) describe(name, () => it(`can mount a tmpfs (required in CI): ${problem}`, () => { throw new Error(problem); }));
   else describe.skip(`${name} (skipped: ${problem})`, fn);
+}
+
+/** A tmpfs of `size`, mounted in the enclosing block's beforeAll and unmounted in its afterAll. */
+export function useTmpfs(size: string): { readonly dir: string } {
+  let mount: Tmpfs | undefined;
+  beforeAll(() => {
+    mount = mountTmpfs(size);
+  });
+  afterAll(() => mount?.unmount());
+  return {
+    get dir() {
+      if (!mount) throw new Error('the tmpfs is used before its beforeAll');
+      return mount.dir;
+    },
+  };
+}
+
+/** Writes `file` (on the file system of `dir`) so that `leaveBytes` stay free; returns its bytes. */
+export async function fillDisk(dir: string, file: string, leaveBytes: number): Promise<Buffer> {
+  const { bavail, bsize } = await statfs(dir);
+  const content = Buffer.alloc(Number(bavail) * bsize - leaveBytes, 7);
+  await writeFile(file, content);
+  return content;
 }
