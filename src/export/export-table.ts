@@ -15,8 +15,9 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type Client, ident, literal } from '../db/client.ts';
-import { DataError, DependencyError, fromDatabaseError, isConnectionError, MedallionError } from '../errors.ts';
+import { DataError, fromDatabaseError, isConnectionError, MedallionError } from '../errors.ts';
 import { CopyOutStream } from './copy-out.ts';
+import { ioError } from './exports-dir.ts';
 import { makeNamedPipe, openPipeWriter } from './fifo.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
 import { type ExportColumn, KINDS, pandasDtype, pandasMetadata, readColumns } from './types.ts';
@@ -230,9 +231,7 @@ async function copyToParquet(o: CopyJob): Promise<ExportedFile> {
     if (err instanceof MedallionError) throw err;
     const e = err as Error & { code?: string };
     if ((typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) || isConnectionError(err)) throw fromDatabaseError(err, `exporting ${o.where}`);
-    if (e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
-      throw new DependencyError('IO_ERROR', `writing ${o.file}: ${e.message}`, { file: o.file }, { cause: err });
-    }
+    if (e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) throw ioError(err, `writing ${o.file}`, o.file);
     throw err;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
@@ -246,9 +245,7 @@ async function copyToParquet(o: CopyJob): Promise<ExportedFile> {
 function encoderError(err: unknown, o: CopyJob): MedallionError {
   // DuckDB's CSV errors run to 30 lines of reader options; the first paragraph says what and where.
   const message = (err instanceof Error ? err.message : String(err)).split(/\n\s*\n/)[0]!.replace(/\s*\n\s*/g, '; ');
-  if (/No space left|Permission denied|Could not (open|write)|IO Error/i.test(message)) {
-    return new DependencyError('IO_ERROR', `writing ${o.file}: ${message}`, { file: o.file }, { cause: err });
-  }
+  if (/No space left|Permission denied|Could not (open|write)|IO Error/i.test(message)) return ioError(new Error(message, { cause: err }), `writing ${o.file}`, o.file);
   return new DataError('EXPORT_FAILED', `${o.where}: ${message}`, { file: o.file, hint: 'See src/export/README.md for the types the export supports.' }, { cause: err });
 }
 

@@ -57,7 +57,7 @@ function usage(problem: string, root: string): UsageError {
 export function ioError(err: unknown, doing: string, file?: string): MedallionError {
   if (err instanceof Error && 'category' in err) return err as MedallionError;
   const e = err as Error & { code?: string };
-  const full = e?.code === 'ENOSPC' || e?.code === 'EDQUOT';
+  const full = e?.code === 'ENOSPC' || e?.code === 'EDQUOT' || /no space left on device|disk quota exceeded/i.test(e?.message ?? '');
   return new DependencyError(
     'IO_ERROR',
     `${doing}: ${e?.message ?? String(err)}`,

@@ -96,7 +96,7 @@ export function stageOutput(logger: Logger): StageOutput {
       }
     },
     publishFinished(runId, version) {
-      logger.event('publish_finished', { run_id: runId, version }, `finished publishing the exports of run ${runId}, which stopped after its commit`);
+      logger.event('publish_finished', { published_run_id: runId, version }, `finished publishing the exports of run ${runId}, which stopped after its commit`);
     },
     exportProgress(table, rows) {
       logger.progress(`  exporting ${table}: ${rows.toLocaleString('en-US')} rows`);

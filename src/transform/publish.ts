@@ -434,13 +434,39 @@ export async function dropPreviousVersions(
     const suffix = schema.slice(schema.lastIndexOf('_prev') + '_prev'.length);
     // Our gold views read the silver tables of their version: silver goes only after its gold.
     const goldKept = schema.startsWith(schemas.silver) ? leftovers.find((l) => l.schema.startsWith(schemas.gold) && l.schema.endsWith(`_prev${suffix}`)) : undefined;
-    const reason = kept.get(schema) ?? (goldKept ? `read by ${goldKept.schema}, which is kept` : options.signal?.aborted ? 'interrupted; dropped by the next publish' : await dropSchemaRestrict(client, schema, lockTimeout));
+    const reason = kept.get(schema) ?? (goldKept ? `read by ${goldKept.schema}, which is kept` : options.signal?.aborted ? 'interrupted; dropped by the next publish' : await dropSchemaRestrict(client, schema, lockTimeout, options.signal));
     if (reason) leftovers.push({ schema, reason });
   }
   return leftovers;
 }
 
-async function dropSchemaRestrict(client: Client, schema: string, lockTimeout: string): Promise<string | null> {
+/**
+ * The drop waits for readers in short tries (DROP_TRY) until `lockTimeout` has passed, so that a
+ * signal ends the wait within one try instead of after the whole timeout.
+ */
+async function dropSchemaRestrict(client: Client, schema: string, lockTimeout: string, signal?: AbortSignal): Promise<string | null> {
+  const budget = intervalMs(lockTimeout);
+  const started = performance.now();
+  for (;;) {
+    const left = budget - (performance.now() - started);
+    const reason = await dropSchemaOnce(client, schema, `${Math.max(1, Math.round(Math.min(left, DROP_TRY_MS)))}ms`);
+    if (reason !== LOCK_WAIT || performance.now() - started >= budget) return reason === LOCK_WAIT ? `a reader held a lock for more than lock_timeout (${lockTimeout})` : reason;
+    if (signal?.aborted) return 'interrupted while a reader held a lock; dropped by the next publish';
+  }
+}
+
+const DROP_TRY_MS = 250;
+const LOCK_WAIT = 'lock wait';
+
+/** `10s`, `500ms`, `1min` → milliseconds (the forms lock_timeout takes here). */
+function intervalMs(interval: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min)?\s*$/.exec(interval);
+  if (!m) return 10_000;
+  const n = Number(m[1]);
+  return m[2] === 's' ? n * 1000 : m[2] === 'min' ? n * 60_000 : n;
+}
+
+async function dropSchemaOnce(client: Client, schema: string, lockTimeout: string): Promise<string | null> {
   let inTransaction = false;
   try {
     await client.query('begin');
@@ -462,7 +488,7 @@ async function dropSchemaRestrict(client: Client, schema: string, lockTimeout: s
     if (inTransaction) await client.query('rollback').catch(() => {});
     if (isConnectionError(err)) return `the connection was lost (${(err as Error).message})`;
     const e = err as { code?: string; message?: string; detail?: string };
-    if (e.code === LOCK_NOT_AVAILABLE) return `a reader held a lock for more than lock_timeout (${lockTimeout})`;
+    if (e.code === LOCK_NOT_AVAILABLE) return LOCK_WAIT;
     return `${e.message}${e.detail ? `: ${e.detail.replace(/\n/g, '; ')}` : ''}`;
   }
 }
