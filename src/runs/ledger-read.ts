@@ -23,6 +23,10 @@ export interface RunRow {
   finishedAt: Date | null;
   seconds: number | null;
   stages: StageRecord[];
+  /**
+   * The current shape once a run of this release has opened the ledger (ensureLedger migrates
+   * older rows); a reader of an older ledger finds the parts it knows, or none.
+   */
   summary: RunSummary;
 }
 
