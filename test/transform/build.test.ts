@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchemaNames } from '../../src/config.ts';
-import type { Client } from '../../src/db/client.ts';
+import { type Client, ident } from '../../src/db/client.ts';
 import { MedallionError } from '../../src/errors.ts';
 import { type BuildEvent, buildModels } from '../../src/transform/build.ts';
 import { loadProject } from '../../src/transform/project.ts';
@@ -95,7 +95,45 @@ describe('buildModels', () => {
       'silver/ids.sql': 'select cst_id from bronze.cust_info',
       'silver/ids.yml': modelYml('ids'),
     };
+    // Two independent models that can only finish together (a barrier on advisory locks, held until
+    // each model's statement ends): each takes its "arrived" lock, waits until the other's is held by
+    // another backend, takes its "passed" lock, and leaves once the other has passed or ended. Each
+    // records its backend, the other's, and when it started and ended. Built one at a time, the
+    // first of them never sees the other arrive and fails.
+    const meet = `${ident(schemas.etl)}.meet`;
+    const key = Math.floor(Math.random() * 1e9);
+    await client.query(`
+      create or replace function ${meet}(me integer, peer integer)
+      returns table (pid integer, peer_pid integer, started timestamptz, ended timestamptz) language plpgsql as $$
+      declare
+        t0 timestamptz := clock_timestamp();
+        seen integer;
+      begin
+        perform pg_advisory_xact_lock(${key}, me);
+        loop
+          select l.pid into seen from pg_locks l
+           where l.locktype = 'advisory' and l.classid = ${key} and l.objid = peer and l.objsubid = 2 and l.granted and l.pid <> pg_backend_pid();
+          exit when seen is not null;
+          if clock_timestamp() - t0 > interval '60 seconds' then
+            raise exception 'model % never saw model % running on another connection', me, peer;
+          end if;
+          perform pg_sleep(0.01);
+        end loop;
+        perform pg_advisory_xact_lock(${key}, me + 10);
+        while not exists (select 1 from pg_locks l where l.locktype = 'advisory' and l.classid = ${key} and l.objid = peer + 10 and l.objsubid = 2 and l.granted)
+          and exists (select 1 from pg_locks l where l.locktype = 'advisory' and l.classid = ${key} and l.objid = peer and l.objsubid = 2 and l.granted) loop
+          perform pg_sleep(0.01);
+        end loop;
+        return query select pg_backend_pid(), seen, t0, clock_timestamp();
+      end $$`);
+    const meeting = {
+      'silver/meet_a.sql': `select * from ${meet}(1, 2)`,
+      'silver/meet_a.yml': modelYml('meet_a'),
+      'silver/meet_b.sql': `select * from ${meet}(2, 1)`,
+      'silver/meet_b.yml': modelYml('meet_b'),
+    };
     const { project: p } = await project(files);
+    const { project: parallel } = await project({ ...files, ...meeting });
     const snapshot = async () =>
       (await client.query(`select (select json_agg(t order by customer_id) from ${schemas.silver}_next.names t) as names,
                                   (select json_agg(t order by cst_id) from ${schemas.silver}_next.ids t) as ids,
@@ -105,14 +143,24 @@ describe('buildModels', () => {
     const other = await testClient();
     try {
       const events: BuildEvent[] = [];
-      const result = await buildModels({ client, parallelClients: [other], schemas, project: p, asOf: '2024-03-01', runId, onEvent: (e) => events.push(e) });
+      const result = await buildModels({ client, parallelClients: [other], schemas, project: parallel, asOf: '2024-03-01', runId, onEvent: (e) => events.push(e) });
       expect(await snapshot()).toEqual(serial);
-      expect(result.models.map((m) => m.model)).toEqual(p.models.map((m) => m.name)); // project order
+      expect(result.models.map((m) => m.model)).toEqual(parallel.models.map((m) => m.name)); // project order
       // a model starts only after the models it reads are built
       const at = (type: string, model: string) => events.findIndex((e) => e.type === type && 'model' in e && e.model === model);
-      for (const m of p.models) for (const d of m.dependencies.filter((x) => x.startsWith('silver.') || x.startsWith('gold.'))) {
+      for (const m of parallel.models) for (const d of m.dependencies.filter((x) => x.startsWith('silver.') || x.startsWith('gold.'))) {
         expect(at('model_started', m.name)).toBeGreaterThan(at('model_built', d));
       }
+      // the two meeting models ran at the same time, one on each connection
+      const { rows } = await client.query<{ model: string; pid: number; peer_pid: number; started: Date; ended: Date }>(
+        `select 'a' as model, * from ${schemas.silver}_next.meet_a union all select 'b', * from ${schemas.silver}_next.meet_b order by 1`,
+      );
+      const [a, b] = rows as [(typeof rows)[number], (typeof rows)[number]];
+      expect([a.pid, b.pid].sort()).toEqual([client.processID, other.processID].sort());
+      expect(a.peer_pid).toBe(b.pid);
+      expect(b.peer_pid).toBe(a.pid);
+      expect(a.started.getTime()).toBeLessThan(b.ended.getTime());
+      expect(b.started.getTime()).toBeLessThan(a.ended.getTime());
     } finally {
       await other.end();
     }
