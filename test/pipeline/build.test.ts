@@ -113,7 +113,7 @@ describe('medallion build', () => {
     const before = await published();
     const yml = path.join(work, 'sql/gold/sales_daily.yml');
     const original = await readFile(yml, 'utf8');
-    await writeFile(yml, `${original.trimEnd()}\n  - expression: { name: planted_failure, expression: "revenue < 0" }\n`);
+    await writeFile(yml, `${original.trimEnd()}\n      - dbt_utils.expression_is_true: { name: planted_failure, expression: "revenue < 0" }\n`);
     try {
       const r = await build();
       expect(r.code).toBe(1);
