@@ -8,6 +8,7 @@ import { type Client, ident } from '../../src/db/client.ts';
 import { DependencyError, InterruptedError, MedallionError } from '../../src/errors.ts';
 import { assertTestsPassed, recordRuleCounts, runTests } from '../../src/quality/index.ts';
 import { buildModels, loadProject, publishModels } from '../../src/transform/index.ts';
+import { waitForActiveQuery } from '../support/activity.ts';
 import { caught, checksum, createBronze, dropSchemas, newRun, removeProject, SOURCES, schemaExists, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from './helpers.ts';
 
 let client: Client;
@@ -110,15 +111,20 @@ describe('publishModels', () => {
   it('a connection killed mid-build → DependencyError, published unchanged', async () => {
     const victim = await testClient('medallion-test-victim');
     const { rows } = await victim.query<{ pid: number }>('select pg_backend_pid() as pid');
-    const slow = { ...MODELS, 'gold/names.sql': 'select customer_id, upper(first_name) as name from silver.customers, pg_sleep(5)' };
+    // gold.names waits for an advisory lock that `other` holds: it stays running until it is killed.
+    const gate = Math.floor(Math.random() * 1e9);
+    await other.query('select pg_advisory_lock($1)', [gate]);
+    const slow = { ...MODELS, 'gold/names.sql': `select customer_id, upper(first_name) as name from silver.customers, (select pg_advisory_xact_lock(${gate})) as gate` };
     const pipeline = caught(runPipeline(victim, slow));
-    // Wait until the slow model runs, then terminate the build connection.
-    for (let i = 0; i < 100; i++) {
-      const a = await other.query("select 1 from pg_stat_activity where pid = $1 and query like '%pg_sleep%' and state = 'active'", [rows[0]!.pid]);
-      if (a.rows.length) break;
-      await new Promise((r) => setTimeout(r, 50));
+    try {
+      // Terminate the build connection once it is seen running gold.names, not before.
+      const running = await waitForActiveQuery(other, { like: `%pg_advisory_xact_lock(${gate})%`, pid: rows[0]!.pid }, pipeline);
+      expect(running, 'gold.names was seen running on the build connection').not.toBeNull();
+      expect(running!.waitEventType).toBe('Lock');
+      await other.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+    } finally {
+      await other.query('select pg_advisory_unlock($1)', [gate]);
     }
-    await other.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
     const err = await pipeline;
     await victim.end().catch(() => {});
     expect(err).toBeInstanceOf(DependencyError);
