@@ -76,6 +76,7 @@ export function docsData(options: BuildDocsOptions): DocsData {
   const lineage = deriveLineage({
     models: project.models.map((m) => ({ name: m.name, sql: m.sql, ...(m.lineage ? { lineage: m.lineage } : {}) })),
     bronze: Object.fromEntries(project.sources.map((s) => [s.name, s.columns])),
+    ...(catalog ? { catalog: Object.fromEntries([...catalog].map(([relation, columns]) => [relation, columns.map((c) => c.name)])) } : {}),
   });
   const usedBy = new Map<string, string[]>();
   for (const m of project.models) for (const d of m.dependencies) usedBy.set(d, [...(usedBy.get(d) ?? []), m.name]);

@@ -5,18 +5,10 @@
  */
 import { DataError } from '../errors.ts';
 import { lineAndColumn } from './sql-lexer.ts';
-import { parseSnippet, type Reference, schemaReferences } from './sql-parser.ts';
+import { extractReferences } from './sql-parser.ts';
 import type { Model, Project, RelationName, TestDefinition } from './types.ts';
 
-/**
- * Every schema-qualified reference in the SQL (a query, or an expression as a test's `where`
- * holds), in order of appearance. SQL that does not parse has none: the server reports its error
- * when the model or test runs.
- */
-export function extractReferences(sql: string): Reference[] {
-  const parsed = parseSnippet(sql);
-  return parsed ? schemaReferences(parsed) : [];
-}
+export { extractReferences };
 
 /** The distinct relations the SQL reads, sorted. */
 export function referencedRelations(sql: string): RelationName[] {

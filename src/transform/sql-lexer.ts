@@ -1,15 +1,31 @@
 /**
- * SQL text as PostgreSQL's own scanner reads it. libpg-query ships the server's scanner and grammar
- * compiled to WebAssembly inside the npm package; its synchronous functions need the module
- * instantiated once, which this module does when it is first imported (top-level await), so that
- * every caller can scan and parse synchronously.
+ * SQL text as PostgreSQL's own scanner and parser read it. libpg-query ships the server's scanner
+ * and grammar compiled to WebAssembly inside the npm package; its synchronous functions need the
+ * module instantiated once, which this module does when it is first imported (top-level await), so
+ * that every caller can scan and parse synchronously. This is the one module that loads libpg-query
+ * (the others import its types only): see the flag below.
  *
  * libpg-query reports token and node positions as UTF-8 byte offsets, and syntax error positions in
  * characters (code points); the functions here convert both to offsets in the JavaScript string.
  */
-import { loadModule, scanSync } from 'libpg-query';
+import v8 from 'node:v8';
+import type { ParseResult } from 'libpg-query';
 
-await loadModule();
+// The grammar is one very large WebAssembly function (Bison's parser). V8 compiles hot WebAssembly
+// again with its optimizing compiler, and for that function this costs 0.2-0.4 s of CPU at the
+// start of every command, more than all the parsing of a run takes in baseline (Liftoff) code
+// (docs/decisions/0010-postgres-parser.md). V8 reads the flag when it compiles a module, so it is
+// set around this module's compilation only.
+v8.setFlagsFromString('--liftoff-only');
+const libpgQuery = await import('libpg-query');
+await libpgQuery.loadModule();
+v8.setFlagsFromString('--no-liftoff-only');
+const { scanSync } = libpgQuery;
+
+/** The raw parse tree of `sql` (libpg-query's parseSync). Throws the parser's error. */
+export function parseSync(sql: string): ParseResult {
+  return libpgQuery.parseSync(sql);
+}
 
 export interface SqlToken {
   /** The token as written: a quoted identifier with its quotes, a string constant with its delimiters. */
@@ -75,10 +91,18 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
 }
 
 /**
- * The SQL without a final `;` (and the blanks or comments after it). Text the scanner rejects is
- * returned as it is: the server reports the same error with its position when it runs it.
+ * The SQL without a final `;` (and the blanks or comments after it). One statement ends where the
+ * parser says it does; other text with a `;` (an expression) goes to the scanner. Text neither
+ * accepts is returned as it is: the server reports the same error with its position when it runs it.
  */
 export function withoutTrailingSemicolon(sql: string): string {
+  if (!sql.includes(';')) return sql;
+  try {
+    const [only, more] = parseSync(sql).stmts ?? [];
+    if (only && !more) return only.stmt_len ? sql.slice(0, byteOffsetMapper(sql)((only.stmt_location ?? 0) + only.stmt_len)) : sql;
+  } catch {
+    // not one statement: see below
+  }
   let tokens: SqlToken[];
   try {
     tokens = codeTokens(sql);

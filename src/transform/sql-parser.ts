@@ -10,8 +10,8 @@
  * - `readModelSql`: the checks sql/README.md sets for a model file (one statement, a select that
  *   only reads, no clock function) with the file and line of each problem.
  */
-import { type A_Const, type ColumnRef, type Node, parseSync, type RangeVar, type RawStmt, type SelectStmt } from 'libpg-query';
-import { byteOffsetMapper, codePointOffset, codeTokens, lineAndColumn, type SqlToken } from './sql-lexer.ts';
+import type { A_Const, ColumnRef, CommonTableExpr, FuncCall, Node, RangeVar, RawStmt, SelectStmt, SQLValueFunction, TypeCast } from 'libpg-query';
+import { byteOffsetMapper, codePointOffset, codeTokens, lineAndColumn, parseSync, type SqlToken } from './sql-lexer.ts';
 import type { RelationName, SourceLayer } from './types.ts';
 
 /** A parse tree and the way back from its positions to the text it was parsed from. */
@@ -71,17 +71,29 @@ function parseWrapped(sql: string, prefix: string, suffix: string): ParsedSql {
   return { sql, statements, offset: (location) => Math.max(0, at(location) - prefix.length) };
 }
 
-/** Calls `fn` with every node of the tree under `value` (depth first, in document order). */
-export function walkNodes(value: unknown, fn: (kind: string, node: Record<string, unknown>) => void): void {
+type NodesByKind = Map<string, Record<string, unknown>[]>;
+
+/** The nodes of the given kinds in the tree under `value`, grouped by kind, in one walk. */
+function collectNodes(value: unknown, kinds: ReadonlySet<string>, into: NodesByKind = new Map()): NodesByKind {
   if (Array.isArray(value)) {
-    for (const v of value) walkNodes(v, fn);
-    return;
+    for (const v of value) if (v !== null && typeof v === 'object') collectNodes(v, kinds, into);
+    return into;
   }
-  if (value === null || typeof value !== 'object') return;
-  for (const [key, v] of Object.entries(value)) {
-    if (v !== null && typeof v === 'object' && !Array.isArray(v) && /^[A-Z]/.test(key)) fn(key, v as Record<string, unknown>);
-    walkNodes(v, fn);
+  for (const key in value as Record<string, unknown>) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v === null || typeof v !== 'object') continue;
+    if (kinds.has(key)) {
+      const list = into.get(key);
+      if (list) list.push(v as Record<string, unknown>);
+      else into.set(key, [v as Record<string, unknown>]);
+    }
+    collectNodes(v, kinds, into);
   }
+  return into;
+}
+
+function nodesOf<T>(nodes: NodesByKind, kind: string): T[] {
+  return (nodes.get(kind) ?? []) as T[];
 }
 
 /** The text of a `String` node, or undefined for another node (`*`). */
@@ -98,10 +110,9 @@ export interface Reference {
   name: string;
   /** `silver.customers` */
   relation: RelationName;
-  /** Offsets of the schema word (what compile rewrites) and the end of the table name. */
+  /** Offsets of the schema word: what compile rewrites. */
   schemaStart: number;
   schemaEnd: number;
-  end: number;
 }
 
 const LAYERS: ReadonlySet<string> = new Set<SourceLayer>(['bronze', 'silver', 'gold']);
@@ -112,31 +123,68 @@ const LAYERS: ReadonlySet<string> = new Set<SourceLayer>(['bronze', 'silver', 'g
  * with a database name in front (`db.silver.x`) is not one of ours.
  */
 export function schemaReferences(parsed: ParsedSql): Reference[] {
+  return referencesIn(parsed, collectNodes(parsed.statements, REFERENCE_NODES));
+}
+
+// Text that names no layer references none, and is not parsed; a Unicode-escaped identifier
+// (U&"…") may spell any name.
+const MAY_REFERENCE = /bronze|silver|gold|u&/i;
+// The loader, its checks, the schedule and compile read the same texts: each is parsed once.
+const referencesBySql = new Map<string, readonly Reference[]>();
+const REMEMBERED = 2000;
+
+function remember(sql: string, refs: readonly Reference[]): readonly Reference[] {
+  if (referencesBySql.size >= REMEMBERED) referencesBySql.clear();
+  referencesBySql.set(sql, refs);
+  return refs;
+}
+
+/**
+ * The references of SQL a model or a .yml holds (a query or an expression, see parseSnippet); none
+ * when it does not parse.
+ */
+export function extractReferences(sql: string): readonly Reference[] {
+  const known = referencesBySql.get(sql);
+  if (known) return known;
+  const parsed = MAY_REFERENCE.test(sql) ? parseSnippet(sql) : undefined;
+  return remember(sql, parsed ? schemaReferences(parsed) : []);
+}
+
+const REFERENCE_NODES: ReadonlySet<string> = new Set(['RangeVar', 'ColumnRef']);
+
+function referencesIn(parsed: ParsedSql, nodes: NodesByKind): Reference[] {
   const found: { schema: string; table: string; location: number }[] = [];
-  walkNodes(parsed.statements, (kind, node) => {
-    if (kind === 'RangeVar') {
-      const r = node as RangeVar;
-      if (r.schemaname !== undefined && r.catalogname === undefined && r.relname !== undefined) found.push({ schema: r.schemaname, table: r.relname, location: r.location ?? -1 });
-    } else if (kind === 'ColumnRef') {
-      const fields = (node as ColumnRef).fields ?? [];
-      const [schema, table] = [stringValue(fields[0]), stringValue(fields[1])];
-      if (fields.length === 3 && schema !== undefined && table !== undefined) found.push({ schema, table, location: (node as ColumnRef).location ?? -1 });
-    }
-  });
-  const refs = found.filter((f) => LAYERS.has(f.schema) && f.location >= 0);
-  if (refs.length === 0) return [];
-  const tokens = codeTokens(parsed.sql);
-  const tokenAt = new Map<number, number>(tokens.map((t, i) => [t.start, i]));
+  for (const r of nodesOf<RangeVar>(nodes, 'RangeVar')) {
+    if (r.schemaname !== undefined && r.catalogname === undefined && r.relname !== undefined) found.push({ schema: r.schemaname, table: r.relname, location: r.location ?? -1 });
+  }
+  for (const c of nodesOf<ColumnRef>(nodes, 'ColumnRef')) {
+    const fields = c.fields ?? [];
+    const [schema, table] = [stringValue(fields[0]), stringValue(fields[1])];
+    if (fields.length === 3 && schema !== undefined && table !== undefined) found.push({ schema, table, location: c.location ?? -1 });
+  }
   const out = new Map<number, Reference>();
-  for (const f of refs) {
+  let tokens: SqlToken[] | undefined;
+  for (const f of found) {
+    if (!LAYERS.has(f.schema) || f.location < 0) continue;
     const start = parsed.offset(f.location);
-    const i = tokenAt.get(start);
-    const schemaToken = i === undefined ? undefined : tokens[i];
-    if (i === undefined || !schemaToken) continue;
+    // The node starts at its schema word, written `silver` (any case) or `"silver"`; the scanner
+    // measures any other spelling (a Unicode-escaped U&"…" identifier).
+    let end = schemaWordEnd(parsed.sql, start, f.schema);
+    if (end === undefined) {
+      tokens ??= codeTokens(parsed.sql);
+      end = tokens.find((t) => t.start === start)?.end;
+    }
+    if (end === undefined) continue;
     const layer = f.schema as SourceLayer;
-    out.set(start, { layer, name: f.table, relation: `${layer}.${f.table}`, schemaStart: start, schemaEnd: schemaToken.end, end: tokens[i + 2]?.end ?? schemaToken.end });
+    out.set(start, { layer, name: f.table, relation: `${layer}.${f.table}`, schemaStart: start, schemaEnd: end });
   }
   return [...out.values()].sort((a, b) => a.schemaStart - b.schemaStart);
+}
+
+function schemaWordEnd(sql: string, start: number, schema: string): number | undefined {
+  if (sql.startsWith(`"${schema}"`, start)) return start + schema.length + 2;
+  if (sql.slice(start, start + schema.length).toLowerCase() === schema) return start + schema.length;
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,68 +243,72 @@ export function readModelSql(text: string, file: string, problems: string[]): Mo
     problems.push(`${file}: no SQL (a model is one select statement)`);
     return undefined;
   }
-  const tokens = codeTokens(text);
-  const last = tokens.at(-1);
   const before = problems.length;
-  // A `;` ends a statement everywhere but in a constant or a comment, which are tokens of their own.
-  const separator = tokens.find((t) => t.text === ';' && t !== last);
-  if (separator) problems.push(`${at(separator.start)}: more than one statement; a model is one select statement`);
+  const start = parsed.offset(first.stmt_location ?? 0);
+  const second = parsed.statements[1];
+  if (second) problems.push(`${at(parsed.offset(second.stmt_location ?? 0))}: more than one statement; a model is one select statement`);
   if (!('SelectStmt' in first.stmt)) {
-    const start = parsed.offset(first.stmt_location ?? 0);
-    problems.push(`${at(start)}: a model is one select statement (starting with select or with), got '${tokens.find((t) => t.start >= start)?.text ?? ''}'`);
+    const word = /^[^\s(;]+/.exec(text.slice(start))?.[0] ?? '';
+    problems.push(`${at(start)}: a model is one select statement (starting with select or with), got '${word.toLowerCase()}'`);
     return undefined;
   }
-  checkReadsOnly(first.stmt.SelectStmt, parsed, tokens, at, problems);
-  checkNoClock(first.stmt, parsed, at, problems);
+  const nodes = collectNodes(first.stmt, MODEL_NODES);
+  checkReadsOnly(nodes, parsed, at, problems);
+  checkNoClock(nodes, parsed, at, problems);
   if (problems.length > before) return undefined;
-  const sql = last?.text === ';' ? text.slice(0, last.start) : text;
-  let readsAsOf = false;
-  walkNodes(first.stmt, (kind, node) => {
-    if (kind === 'A_Const' && AS_OF_SETTING.test((node as A_Const).sval?.sval ?? '')) readsAsOf = true;
-  });
-  return { sql, dependencies: [...new Set(schemaReferences(parsed).map((r) => r.relation))].sort(), readsAsOf };
+  // The statement ends before its `;` (a length of 0: at the end of the text).
+  const sql = text.slice(0, first.stmt_len ? parsed.offset((first.stmt_location ?? 0) + first.stmt_len) : text.length);
+  const refs = remember(sql, referencesIn(parsed, nodes));
+  return {
+    sql,
+    dependencies: [...new Set(refs.map((r) => r.relation))].sort(),
+    readsAsOf: nodesOf<A_Const>(nodes, 'A_Const').some((c) => AS_OF_SETTING.test(c.sval?.sval ?? '')),
+  };
 }
 
+const MODEL_NODES: ReadonlySet<string> = new Set([...REFERENCE_NODES, 'SelectStmt', 'CommonTableExpr', 'FuncCall', 'SQLValueFunction', 'TypeCast', 'A_Const']);
+
 /** `select … into` creates a table, `for update` locks rows, a CTE may insert, update or delete. */
-function checkReadsOnly(select: SelectStmt, parsed: ParsedSql, tokens: readonly SqlToken[], at: (offset: number) => string, problems: string[]): void {
+function checkReadsOnly(nodes: NodesByKind, parsed: ParsedSql, at: (offset: number) => string, problems: string[]): void {
   let locking = false;
-  walkNodes({ SelectStmt: select }, (kind, node) => {
-    if (kind === 'SelectStmt') {
-      const s = node as SelectStmt;
-      if (s.intoClause) problems.push(`${at(parsed.offset(s.intoClause.rel?.location ?? 0))}: select … into creates a table; a model is a plain select (the runner creates its table)`);
-      locking ||= (s.lockingClause?.length ?? 0) > 0;
-    } else if (kind === 'CommonTableExpr') {
-      const query = (node as { ctequery?: Node; ctename?: string; location?: number }).ctequery;
-      const statement = query ? Object.keys(query)[0] : undefined;
-      if (statement && statement !== 'SelectStmt') {
-        problems.push(`${at(parsed.offset((node as { location?: number }).location ?? 0))}: a model only reads; the CTE '${(node as { ctename?: string }).ctename}' holds ${statement.replace(/Stmt$/, '').toLowerCase()} statement`);
-      }
+  for (const select of nodesOf<SelectStmt>(nodes, 'SelectStmt')) {
+    if (select.intoClause) problems.push(`${at(parsed.offset(select.intoClause.rel?.location ?? 0))}: select … into creates a table; a model is a plain select (the runner creates its table)`);
+    locking ||= (select.lockingClause?.length ?? 0) > 0;
+  }
+  for (const cte of nodesOf<CommonTableExpr>(nodes, 'CommonTableExpr')) {
+    const statement = cte.ctequery ? Object.keys(cte.ctequery)[0] : undefined;
+    if (statement && statement !== 'SelectStmt') {
+      problems.push(`${at(parsed.offset(cte.location ?? 0))}: a model only reads; the CTE '${cte.ctename}' holds ${statement.replace(/Stmt$/, '').toLowerCase()} statement`);
     }
-  });
+  }
   if (locking) {
     // The parse tree keeps no position for a locking clause: its line is that of its `for`.
+    const tokens = codeTokens(parsed.sql);
     const i = tokens.findIndex((t, k) => t.text.toLowerCase() === 'for' && /^(update|share|no|key)$/i.test(tokens[k + 1]?.text ?? ''));
     problems.push(`${at(tokens[i]?.start ?? 0)}: a model only reads; remove the locking clause (for update / for share)`);
   }
 }
 
-function checkNoClock(statement: Node, parsed: ParsedSql, at: (offset: number) => string, problems: string[]): void {
-  const found = (what: string, location: number | undefined) =>
-    problems.push(`${at(parsed.offset(location ?? 0))}: ${what} makes the model depend on the wall clock; use current_setting('medallion.as_of')::date`);
-  walkNodes(statement, (kind, node) => {
-    if (kind === 'FuncCall') {
-      const name = stringValue((node as { funcname?: Node[] }).funcname?.at(-1));
-      if (name !== undefined && CLOCK_FUNCTIONS.has(name)) found(`${name}()`, (node as { location?: number }).location);
-    } else if (kind === 'SQLValueFunction') {
-      const keyword = SQL_VALUE_FUNCTION_NAMES[(node as { op?: string }).op ?? ''];
-      if (keyword !== undefined && CLOCK_KEYWORDS.has(keyword)) found(keyword, (node as { location?: number }).location);
-    } else if (kind === 'TypeCast') {
-      const arg = (node as { arg?: Node }).arg;
-      const value = arg && 'A_Const' in arg ? arg.A_Const.sval?.sval : undefined;
-      const type = stringValue((node as { typeName?: { names?: Node[] } }).typeName?.names?.at(-1));
-      if (value !== undefined && CLOCK_LITERALS.has(value.trim().toLowerCase()) && type !== undefined && DATE_TIME_TYPES.has(type)) found(`'${value}' cast to a date or time`, firstLocation(node));
+function checkNoClock(nodes: NodesByKind, parsed: ParsedSql, at: (offset: number) => string, problems: string[]): void {
+  const found: { what: string; location: number }[] = [];
+  for (const call of nodesOf<FuncCall>(nodes, 'FuncCall')) {
+    const name = stringValue(call.funcname?.at(-1));
+    if (name !== undefined && CLOCK_FUNCTIONS.has(name)) found.push({ what: `${name}()`, location: call.location ?? 0 });
+  }
+  for (const fn of nodesOf<SQLValueFunction>(nodes, 'SQLValueFunction')) {
+    const keyword = SQL_VALUE_FUNCTION_NAMES[fn.op ?? ''];
+    if (keyword !== undefined && CLOCK_KEYWORDS.has(keyword)) found.push({ what: keyword, location: fn.location ?? 0 });
+  }
+  for (const cast of nodesOf<TypeCast>(nodes, 'TypeCast')) {
+    const value = cast.arg && 'A_Const' in cast.arg ? cast.arg.A_Const.sval?.sval : undefined;
+    const type = stringValue(cast.typeName?.names?.at(-1));
+    if (value !== undefined && CLOCK_LITERALS.has(value.trim().toLowerCase()) && type !== undefined && DATE_TIME_TYPES.has(type)) {
+      found.push({ what: `'${value}' cast to a date or time`, location: firstLocation(cast) });
     }
-  });
+  }
+  for (const f of found.sort((a, b) => a.location - b.location)) {
+    problems.push(`${at(parsed.offset(f.location))}: ${f.what} makes the model depend on the wall clock; use current_setting('medallion.as_of')::date`);
+  }
 }
 
 /** The first position in a subtree: a typed literal (`date 'today'`) has none of its own. */

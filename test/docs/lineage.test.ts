@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bronzeColumns, SOURCE_CONTRACTS } from '../../src/bronze/contracts.ts';
-import { deriveLineage, type LineageModelInput } from '../../src/docs/lineage.ts';
+import { deriveLineage, type LineageInput, type LineageModelInput, type ModelLineage } from '../../src/docs/lineage.ts';
 import { BRONZE_LINEAGE_COLUMNS } from '../../src/docs/project.ts';
 import { FIXTURE_MODELS } from './fixture-project.ts';
 
@@ -98,3 +98,137 @@ describe('column lineage derived from SQL', () => {
     expect(column(l, 'gold.fact_sales', 'sales_amount').sources).toContain('bronze.sales_details.sls_sales');
   });
 });
+
+describe('column lineage of the repository gold models', () => {
+  const models: LineageModelInput[] = [];
+  for (const layer of ['silver', 'gold']) {
+    const dir = path.resolve(import.meta.dirname, '../../sql', layer);
+    for (const f of readdirSync(dir)) if (f.endsWith('.sql')) models.push({ name: `${layer}.${f.slice(0, -4)}`, sql: readFileSync(path.join(dir, f), 'utf8') });
+  }
+  const lineage = deriveLineage({ models, bronze });
+  const lp = (c: string) => `silver.int_sales_line_products.${c}`;
+
+  it('resolves every reference of every model', () => {
+    for (const m of lineage.values()) expect(m.unresolved, m.model).toEqual([]);
+    expect([...lineage.keys()].filter((k) => k.startsWith('gold.')).sort()).toEqual(['gold.customer_features', 'gold.fact_sales', 'gold.sales_daily']);
+  });
+
+  it('gold.fact_sales: joins, expressions and windows', () => {
+    expect(column(lineage, 'gold.fact_sales', 'profit').direct).toEqual(['silver.int_product_versions.product_cost', 'silver.sales_clean.price', 'silver.sales_clean.quantity']);
+    expect(column(lineage, 'gold.fact_sales', 'customer_name')).toMatchObject({
+      direct: ['silver.customers.first_name', 'silver.customers.last_name'],
+      sources: ['bronze.cust_info.cst_firstname', 'bronze.cust_info.cst_lastname'],
+    });
+    expect(column(lineage, 'gold.fact_sales', 'customer_known').direct).toEqual(['silver.customers.customer_id']);
+    expect(column(lineage, 'gold.fact_sales', 'prd_status').direct).toEqual(['silver.int_product_versions.is_current', 'silver.int_product_versions.product_id']);
+    // sum(sales_amount) over earlier_days: the named window adds its partition and order columns
+    expect(column(lineage, 'gold.fact_sales', 'prior_spend').direct).toEqual(['silver.sales_clean.customer_id', 'silver.sales_clean.order_date', 'silver.sales_clean.sales_amount']);
+    expect(column(lineage, 'gold.fact_sales', 'category').sources).toEqual(['bronze.px_cat_g1v2.cat']);
+  });
+
+  it('gold.customer_features: aggregates, rank windows, the values table of segments', () => {
+    expect(column(lineage, 'gold.customer_features', 'customer_name').direct).toEqual(['silver.customers.first_name', 'silver.customers.last_name']);
+    expect(column(lineage, 'gold.customer_features', 'age').direct).toEqual(['silver.customers.birthdate']);
+    expect(column(lineage, 'gold.customer_features', 'frequency').direct).toEqual([lp('order_number')]);
+    expect(column(lineage, 'gold.customer_features', 'avg_order_value').direct).toEqual([lp('order_number'), lp('sales_amount')]);
+    expect(column(lineage, 'gold.customer_features', 'distinct_categories')).toMatchObject({ direct: [lp('category')], sources: ['bronze.px_cat_g1v2.cat'] });
+    // rank() over (order by as_of - last_order_date): the order of the window is the lineage
+    expect(column(lineage, 'gold.customer_features', 'r_score').direct).toEqual([lp('order_date')]);
+    expect(column(lineage, 'gold.customer_features', 'm_score').direct).toEqual([lp('sales_amount')]);
+    // the segment name comes from constants (the join on the scores is not lineage)
+    expect(column(lineage, 'gold.customer_features', 'rfm_segment').direct).toEqual([]);
+  });
+
+  it('gold.sales_daily: a calendar from generate_series, the categories, the daily sums', () => {
+    expect(lineage.get('gold.sales_daily')!.columns.map((c) => c.name)).toEqual(['date', 'category', 'orders', 'lines', 'quantity', 'revenue', 'profit', 'customers']);
+    expect(column(lineage, 'gold.sales_daily', 'date').direct).toEqual([lp('order_date')]);
+    expect(column(lineage, 'gold.sales_daily', 'category')).toMatchObject({ direct: [lp('category')], sources: ['bronze.px_cat_g1v2.cat'] });
+    expect(column(lineage, 'gold.sales_daily', 'profit').direct).toEqual([lp('price'), lp('product_cost'), lp('quantity')]);
+    expect(column(lineage, 'gold.sales_daily', 'customers')).toMatchObject({ direct: [lp('customer_id')], sources: ['bronze.sales_details.sls_cust_id'] });
+    expect(column(lineage, 'gold.sales_daily', 'lines').direct).toEqual([]); // count(*)
+  });
+});
+
+describe('column lineage: what the parser tells apart', () => {
+  const one = (sql: string, extra: Partial<LineageInput> = {}) => {
+    const l = deriveLineage({ models: [{ name: 'gold.m', sql }], bronze, ...extra });
+    return l.get('gold.m')!;
+  };
+  const directOf = (m: ModelLineage) => Object.fromEntries(m.columns.map((c) => [c.name, c.direct]));
+  const s = (c: string) => `bronze.sales_details.${c}`;
+
+  it('keyword operators with FROM: is distinct from, extract, substring, overlay, trim', () => {
+    const m = one(`select sls_sales is distinct from sls_price as changed,
+        extract(year from to_date(sls_order_dt, 'YYYYMMDD')), substring(sls_ord_num from 2) as tail,
+        overlay(sls_prd_key placing 'x' from 2 for 1), trim(both ' ' from sls_cust_id) as customer,
+        sls_quantity
+      from bronze.sales_details`);
+    expect(m.unresolved).toEqual([]);
+    expect(directOf(m)).toEqual({
+      changed: [s('sls_price'), s('sls_sales')],
+      extract: [s('sls_order_dt')],
+      tail: [s('sls_ord_num')],
+      overlay: [s('sls_prd_key')],
+      customer: [s('sls_cust_id')],
+      sls_quantity: [s('sls_quantity')],
+    });
+  });
+
+  it('string literals, dollar quotes, comments and quoted identifiers are not columns or tables', () => {
+    const m = one(`-- from silver.commented
+      select 'from silver.x' as "from silver.y", $$ sls_price from gold.z $$ as dollar, /* sls_sales */ "sls_quantity" as "Qty"
+      from bronze.sales_details`);
+    expect(m.unresolved).toEqual([]);
+    expect(directOf(m)).toEqual({ 'from silver.y': [], dollar: [], Qty: [s('sls_quantity')] });
+  });
+
+  it('scalar and correlated subqueries, lateral joins, set-returning functions', () => {
+    const m = one(`select c.cid,
+        (select max(l.cntry) from bronze.loc_a101 l where l.cid = c.cid) as country,
+        recent.bdate, n.i
+      from bronze.cust_az12 c
+      cross join lateral (select c.bdate) as recent
+      cross join generate_series(1, length(c.gen)) as n (i)`);
+    expect(m.unresolved).toEqual([]);
+    expect(directOf(m)).toEqual({ cid: ['bronze.cust_az12.cid'], country: ['bronze.loc_a101.cntry'], bdate: ['bronze.cust_az12.bdate'], i: ['bronze.cust_az12.gen'] });
+  });
+
+  it('select * of a using join shows the join column once, first, from both sides', () => {
+    const m = one('select * from bronze.cust_az12 a join bronze.loc_a101 b using (cid)');
+    expect(m.columns.map((c) => c.name)).toEqual(['cid', 'bdate', 'gen', '_run_id', '_source_file', '_line_number', 'cntry', '_run_id', '_source_file', '_line_number']);
+    expect(m.columns[0]!.direct).toEqual(['bronze.cust_az12.cid', 'bronze.loc_a101.cid']);
+  });
+
+  it('inline windows, a window built on a named one, union branches by position, a recursive CTE', () => {
+    const m = one(`with recursive n (k) as (select 1 union all select k + 1 from n where k < 3)
+      select sum(sls_sales::numeric) over (w order by sls_order_dt) as running, n.k
+      from bronze.sales_details cross join n
+      window w as (partition by sls_cust_id)
+      union all
+      select sls_price::numeric, sls_quantity::int from bronze.sales_details`);
+    expect(m.unresolved).toEqual([]);
+    expect(directOf(m)).toEqual({ running: [s('sls_cust_id'), s('sls_order_dt'), s('sls_price'), s('sls_sales')], k: [s('sls_quantity')] });
+  });
+
+  it('a whole-row reference reads every column of its table', () => {
+    const m = one('select to_jsonb(l) as doc from bronze.loc_a101 l');
+    expect(m.columns[0]!.direct).toEqual(['bronze.loc_a101._line_number', 'bronze.loc_a101._run_id', 'bronze.loc_a101._source_file', 'bronze.loc_a101.cid', 'bronze.loc_a101.cntry']);
+  });
+
+  it('expands select * of a relation only the catalog knows', () => {
+    expect(one('select * from silver.external').unresolved).toEqual(['*', 'silver.external']);
+    const m = one('select * from silver.external', { catalog: { 'silver.external': ['a', 'b'] } });
+    expect(m.unresolved).toEqual([]);
+    expect(m.columns).toEqual([
+      { name: 'a', direct: ['silver.external.a'], sources: [] },
+      { name: 'b', direct: ['silver.external.b'], sources: [] },
+    ]);
+  });
+
+  it('names columns as PostgreSQL does', () => {
+    const m = one(`select count(*), sls_price::numeric, 'x'::text, coalesce(sls_sales, '0'), case when true then 1 end,
+        greatest(sls_price, sls_sales), nullif(sls_sales, ''), exists (select), 1 + 1 from bronze.sales_details`);
+    expect(m.columns.map((c) => c.name)).toEqual(['count', 'sls_price', 'text', 'coalesce', 'case', 'greatest', 'nullif', 'exists', '?column?']);
+  });
+});
+

@@ -38,15 +38,21 @@ describe('extractReferences', () => {
     expect(referencedRelations('select * from Silver . Customers, gold/* c */.facts')).toEqual(['gold.facts', 'silver.customers']);
   });
 
-  it('reports the offsets of the schema word and the end of the table name', () => {
+  it('reports the offsets of the schema word', () => {
     const [ref] = extractReferences('select 1 from silver.a');
-    expect(ref).toMatchObject({ layer: 'silver', name: 'a', schemaStart: 14, schemaEnd: 20, end: 22 });
+    expect(ref).toMatchObject({ layer: 'silver', name: 'a', schemaStart: 14, schemaEnd: 20 });
   });
 
   it('counts offsets in characters when the text before holds multi-byte characters', () => {
-    const sql = '-- café → naïve 🚀\nselect \'é\' as x from silver.a';
+    const sql = '-- café → naïve 🚀\nselect \'é\' as x from SILVER.a, "gold".b';
+    expect(extractReferences(sql).map((r) => sql.slice(r.schemaStart, r.schemaEnd))).toEqual(['SILVER', '"gold"']);
+  });
+
+  it('measures a schema written as a Unicode-escaped identifier', () => {
+    const sql = 'select * from U&"\\0073ilver".a';
     const [ref] = extractReferences(sql);
-    expect(sql.slice(ref!.schemaStart, ref!.end)).toBe('silver.a');
+    expect(ref).toMatchObject({ relation: 'silver.a' });
+    expect(sql.slice(ref!.schemaStart, ref!.schemaEnd)).toBe('U&"\\0073ilver"');
   });
 
   it('keyword operators with FROM are not a FROM clause: is distinct from, extract, substring, overlay, trim', () => {
@@ -173,8 +179,9 @@ describe('readModelSql: one select statement that only reads, without the clock'
 
   it('no SQL, several statements, or another statement than a select', () => {
     expect(read('-- nothing\n').problems).toEqual(['m.sql: no SQL (a model is one select statement)']);
-    expect(read('select 1;\n\nselect 2;').problems).toEqual(['m.sql:1: more than one statement; a model is one select statement']);
-    expect(read('select 1;;').problems).toEqual(['m.sql:1: more than one statement; a model is one select statement']);
+    // the line where the second statement starts
+    expect(read('select 1;\n\nselect 2;').problems).toEqual(['m.sql:3: more than one statement; a model is one select statement']);
+    expect(read('select 1;;')).toMatchObject({ problems: [], result: { sql: 'select 1' } }); // empty statements are nothing, as in psql
     expect(read('-- x\ninsert into silver.x values (1)').problems).toEqual(["m.sql:2: a model is one select statement (starting with select or with), got 'insert'"]);
     expect(read("select ';' as semicolon, $$;$$ as too -- ;\n").problems).toEqual([]);
   });
