@@ -10,6 +10,7 @@ import type { Client } from '../../src/db/client.ts';
 import { planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../../src/quality/index.ts';
 import { relationsRead } from '../../src/transform/dependencies.ts';
 import { buildModels, loadProject, type Project } from '../../src/transform/index.ts';
+import { waitForActiveQuery } from '../support/activity.ts';
 import { caught, createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from '../transform/helpers.ts';
 
 let clients: Client[];
@@ -17,9 +18,18 @@ let schemas: SchemaNames;
 let dir: string;
 let project: Project;
 let runId: number;
+/** Holds the advisory locks the models and tests below wait for (the gates the tests open). */
+let gatekeeper: Client;
 
-// gold.slow takes a second to build; silver.items' tests do not read it, silver.items' `equal`
-// test does (so it must wait), and so does the relationships test of gold.summary.
+// Advisory lock keys of this file's gates (random: other test files share the server).
+const GATE = Math.floor(Math.random() * 1e9);
+const SLOW_GATE = GATE;
+const BROKEN_GATE = GATE + 1;
+const NEVER_GATE = GATE + 2;
+
+// gold.slow cannot build until its gate opens (an advisory lock the test holds); silver.items'
+// tests do not read it, silver.items' `equal` test does (so it must wait), and so does the
+// relationships test of gold.summary.
 const FILES = {
   'silver/items.sql': 'select sls_ord_num as order_number, sls_quantity::int as quantity from bronze.sales_details',
   'silver/items.yml': modelYml('items', `
@@ -33,9 +43,9 @@ columns:
 data_tests:
   - scalar_equality: { name: items_eq_slow, left: "select count(*) from silver.items", right: "select count(*) from gold.slow" }
 `),
-  'gold/slow.sql': 'select order_number, quantity from silver.items cross join pg_sleep(1) as pause',
+  'gold/slow.sql': `select order_number, quantity from silver.items cross join (select pg_advisory_xact_lock(${SLOW_GATE})) as gate`,
   'gold/slow.yml': modelYml('slow', `
-description: a model that takes a second to build.
+description: a model that waits for its gate to open.
 config:
   meta:
     rules:
@@ -53,6 +63,8 @@ columns:
 
 beforeAll(async () => {
   clients = [await testClient(), await testClient(), await testClient()];
+  gatekeeper = await testClient('medallion-test-gatekeeper');
+  await gatekeeper.query('select pg_advisory_lock($1), pg_advisory_lock($2), pg_advisory_lock($3)', [SLOW_GATE, BROKEN_GATE, NEVER_GATE]);
   ({ schemas, runId } = await setUpTarget(clients[0]!, uniqueTarget('plan')));
   await createBronze(clients[0]!, schemas, 'sales_details', ['sls_ord_num', 'sls_quantity'], [
     ['SO1', '1'],
@@ -64,7 +76,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await dropSchemas(clients[0]!, schemas);
-  await Promise.all(clients.map((c) => c.end()));
+  await Promise.all([...clients, gatekeeper].map((c) => c?.end()));
   await removeProject(dir);
 });
 
@@ -83,6 +95,10 @@ describe('planTests with buildModels', () => {
   let summary: TestSummary;
   let rules: RuleCountsResult;
 
+  const EARLY_TESTS = ['unique_silver_items_order_number', 'not_null_silver_items_order_number', 'accepted_values_silver_items_quantity'];
+  let slowGateOpened: Promise<unknown> | undefined;
+  const openSlowGate = () => (slowGateOpened ??= gatekeeper.query('select pg_advisory_unlock($1)', [SLOW_GATE]));
+
   beforeAll(async () => {
     log = [];
     const plan = planTests({
@@ -91,7 +107,12 @@ describe('planTests with buildModels', () => {
       project,
       runId,
       modelTasks: new Set(project.models.map((m) => m.name)),
-      onEvent: (e) => void (e.type === 'test_finished' && log.push(`tested ${e.result.name}`)),
+      onEvent: (e) => {
+        if (e.type !== 'test_finished') return;
+        log.push(`tested ${e.result.name}`);
+        // gold.slow may build once silver.items' own tests have run beside it
+        if (EARLY_TESTS.every((name) => log.includes(`tested ${name}`))) void openSlowGate();
+      },
     });
     const ruling = planRuleCounts({ ledger: clients[2]!, schemas, project, runId, modelTasks: new Set(project.models.map((m) => m.name)) });
     await buildModels({
@@ -104,6 +125,7 @@ describe('planTests with buildModels', () => {
       alongside: [...plan.tasks, ...ruling.tasks],
       onEvent: (e) => void (e.type === 'model_started' ? log.push(`start ${e.model}`) : e.type === 'model_built' && log.push(`built ${e.model}`)),
     });
+    await slowGateOpened;
     summary = plan.summary();
     rules = await ruling.record();
   });
@@ -111,7 +133,7 @@ describe('planTests with buildModels', () => {
   it("runs an early model's tests while a later model builds on the other connection", () => {
     const builtSlow = log.indexOf('built gold.slow');
     expect(log.indexOf('start gold.slow')).toBeGreaterThanOrEqual(0);
-    for (const name of ['unique_silver_items_order_number', 'not_null_silver_items_order_number', 'accepted_values_silver_items_quantity']) {
+    for (const name of EARLY_TESTS) {
       expect(log.indexOf(`tested ${name}`)).toBeGreaterThan(log.indexOf('built silver.items'));
       expect(log.indexOf(`tested ${name}`)).toBeLessThan(builtSlow);
     }
@@ -143,17 +165,25 @@ describe('planTests with buildModels', () => {
   it('a failing model stops the schedule: its error is thrown, not recorded as a test result', async () => {
     const broken = await loadProject({ sqlDir: dir, sources: SOURCES });
     const slow = broken.models.find((m) => m.name === 'gold.slow')!;
-    Object.assign(slow, { sql: 'select order_number, quantity, 1 / (quantity - 1) as boom from silver.items cross join pg_sleep(1) as pause' });
-    // a test still running when the model fails: cancelled, and not a test result
+    // fails (division by zero) once its gate opens: after the test below is seen running
+    Object.assign(slow, { sql: `select order_number, quantity, 1 / (quantity - 1) as boom from silver.items cross join (select pg_advisory_xact_lock(${BROKEN_GATE})) as gate` });
+    // a test still running when the model fails: it waits for a lock that is never released, so it
+    // ends only if the schedule cancels it; and it is not a test result
     const items = broken.models.find((m) => m.name === 'silver.items')!;
-    items.tests.push({ kind: 'query', name: 'takes_ten_seconds', model: 'silver.items', severity: 'error', file: items.ymlFile, declaredAt: 'tests[9]', sql: 'select 1 as n from pg_sleep(10) as pause' });
+    const never = `select 1 as n from (select pg_advisory_xact_lock(${NEVER_GATE})) as never`;
+    items.tests.push({ kind: 'query', name: 'never_ends', model: 'silver.items', severity: 'error', file: items.ymlFile, declaredAt: 'tests[9]', sql: never });
     const plan = planTests({ ledger: clients[2]!, schemas, project: broken, runId, modelTasks: new Set(broken.models.map((m) => m.name)) });
-    const started = performance.now();
-    const error = await caught(buildModels({ client: clients[0]!, parallelClients: [clients[1]!], schemas, project: broken, asOf: '2024-05-01', runId, alongside: plan.tasks }));
+    const build = caught(buildModels({ client: clients[0]!, parallelClients: [clients[1]!], schemas, project: broken, asOf: '2024-05-01', runId, alongside: plan.tasks }));
+    const running = await waitForActiveQuery(gatekeeper, { like: `%pg_advisory_xact_lock(${NEVER_GATE})%` }, build);
+    expect(running, 'never_ends was seen running').not.toBeNull();
+    await gatekeeper.query('select pg_advisory_unlock($1)', [BROKEN_GATE]);
+    const error = await build;
     expect(error).toMatchObject({ code: 'MODEL_SQL_FAILED' });
     expect(error.message).toMatch(/division by zero/);
-    expect(performance.now() - started).toBeLessThan(8000);
-    expect(plan.summary().results.map((r) => r.name)).not.toContain('takes_ten_seconds');
+    // the lock never_ends waits for is still held: it is gone because the schedule cancelled it
+    const { rows: still } = await gatekeeper.query("select 1 from pg_stat_activity where pid = $1 and state = 'active'", [running!.pid]);
+    expect(still).toEqual([]);
+    expect(plan.summary().results.map((r) => r.name)).not.toContain('never_ends');
     expect(plan.summary().results.filter((r) => r.status === 'error')).toEqual([]);
   });
 });
