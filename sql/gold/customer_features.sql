@@ -54,10 +54,9 @@ scored_orders as (
   -- the scores are computed here, on one narrow row per customer with orders (frequency > 0), so the
   -- three rank sorts move a few columns instead of the whole customer row. percent_rank() written
   -- out as PostgreSQL defines it, (rank - 1) / (rows - 1), 0 for a single row: percent_rank() holds
-  -- all 1.8M rows of the window before it returns the first (to count them), rank() does not;
-  -- at scale 100 the scores alone took 11.3 s -> 6.5 s (psql -X -v target=bench -f
-  -- bench/rank-vs-percent-rank.sql), the model 34.7-34.9 s -> 26.9-28.0 s with identical rows
-  -- (bash bench/model-time.sh c979a8c~1:sql/gold/customer_features.sql sql/gold/customer_features.sql)
+  -- all 1.8M rows of the window before it returns the first (to count them), rank() does not, so
+  -- the rank() form costs about half (psql -X -v target=bench -f bench/rank-vs-percent-rank.sql
+  -- compares both on a built target; the rows are identical)
   select
     orders.*,
     as_of_date.as_of - orders.last_order_date as recency_days,

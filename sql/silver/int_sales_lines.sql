@@ -34,10 +34,10 @@
 --
 -- Cost (6M lines): one sort of the lines by (order_number, product_key, source fields) serves the
 -- two windows, compared bytewise (collate "C": grouping needs equality, not a linguistic order;
--- a C.UTF-8 sort of text keys took 17.5 s of CPU where the bytewise one took 7.7 s, on
--- gold.fact_sales' key at scale 100). Only what the windows need rides through the sort; the other
--- fields are parsed after it, once per line. The whole model: 68-72 s of server CPU at scale 100,
--- 81 s before these changes; README "Performance" says where it goes.
+-- a linguistic C.UTF-8 comparison of text keys costs more than twice the CPU of a bytewise one).
+-- Only what the windows need rides through the sort;
+-- the other fields are parsed after it, once per line. Where the model's time goes:
+-- bash bench/model-time.sh --explain sql/silver/int_sales_lines.sql.
 with sales_rows as (
   select
     _source_file as source_file,
@@ -95,9 +95,8 @@ ranked_lines as (
   -- one sort serves the two windows: each partition is a prefix of the next. Within a key the lines
   -- are sorted by their source fields and, among equal ones, latest first, so a line is a copy of a
   -- later line exactly when the line before it has the same fields (the fields compared as one
-  -- row, NULLs equal as in a partition). One window pass fewer than a row_number() over each set of
-  -- equal lines: 68.6-68.9 s -> 63.3-64.2 s for the model at scale 100, identical rows (bash
-  -- bench/model-time.sh e1edc16~1:sql/silver/int_sales_lines.sql sql/silver/int_sales_lines.sql).
+  -- row, NULLs equal as in a partition): one window pass fewer than a row_number() over each set
+  -- of equal lines.
   select
     order_dates.*,
     row_number() over lines_of_key > 1
