@@ -171,14 +171,14 @@ describe('exportGold', () => {
       // big is written as three partition files: its progress (onRows) shows a table begun but not
       // finished, and the signal lands while the COPY of a later partition is running on the server.
       const BIG_ROWS = 300_000;
-      await client.query(`create table ${schema}.big as select g, g % 3 as part, repeat('y', 200) as pad from generate_series(1, ${BIG_ROWS}) g`);
+      await client.query(`create table ${schema}.big as select g, g % 3 as order_year, repeat('y', 200) as pad from generate_series(1, ${BIG_ROWS}) g`);
       const progress: number[] = [];
       const finished: string[] = [];
       let running: Promise<ActiveQuery | null> | undefined;
       const p = exportGold(options(out, {
         tables: ['fact_sales', 'big'],
         folderTable: 'big',
-        partitionBy: 'part',
+        partitionBy: 'order_year',
         signal: controller.signal,
         onTable: (r) => finished.push(r.table),
         onRows: (table, rows) => {
