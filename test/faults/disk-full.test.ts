@@ -23,7 +23,8 @@ describeWithTmpfs('a full disk under --out', () => {
     expect(fault.outcome.code, fault.outcome.output).toBe(3);
     const last = fault.outcome.events.at(-1)!;
     expect(last).toMatchObject({ event: 'run_finished', exit_code: 3, error_code: 'IO_ERROR' });
-    expect(String(last.message)).toMatch(/no space left on device|disk is full/i);
+    expect(String(last.message)).toMatch(/No space left on device/);
+    expect(String(last.message)).toMatch(/The disk is full: free space \(or point --out elsewhere\) and run again; nothing was published/);
     expect(fault.change).toBe('unchanged');
     expect(fault.after.unreadable).toEqual([]);
     expect(await runRow(t, fault.runId)).toMatchObject({ status: 'failed', exit_code: 3, error_code: 'IO_ERROR' });

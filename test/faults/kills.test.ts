@@ -59,8 +59,10 @@ describe('kill -9', () => {
     try {
       const next = await rerun.waitFor('run_started');
       await gate.close(`select 1 from "${t.target}_etl".runs where run_id = $1 for no key update`, [next.run_id]);
-      // the version it switched to is the dead run's
-      expect(String((await rerun.waitFor('publish_finished')).version)).toMatch(new RegExp(`-run-${started.run_id}$`));
+      // the version it switched to is the dead run's; the line is the rerun's own
+      const finishing = await rerun.waitFor('publish_finished');
+      expect(finishing).toMatchObject({ run_id: next.run_id, published_run_id: started.run_id });
+      expect(String(finishing.version)).toMatch(new RegExp(`-run-${started.run_id}$`));
       const finished = await t.state();
       expect(compareStates(before, finished)).toBe('new');
       expect(finished.manifest?.run_id).toBe(started.run_id);
