@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { type ChildOutcome, type Db, dbAt, type Row, type LogEvent, type MedallionChild, openGate, spawnMedallion, until } from '../support/child-run.ts';
+import { type ChildOutcome, type Db, dbAt, killLiveChildren, type LogEvent, type MedallionChild, openGate, type Row, spawnMedallion, until } from '../support/child-run.ts';
 import { dropTarget, TEST_DATABASE_URL, uniqueTarget } from '../support/database.ts';
 import { compareStates, leftovers, type PublishedState, publishedState } from '../support/published-state.ts';
 import { workFolder } from '../runs/helpers.ts';
@@ -85,6 +85,8 @@ export function useFaultTarget(prefix: string, options: () => FaultTargetOptions
     await inner.cleanBuild();
   });
   afterAll(async () => {
+    // a run a failed test left going must not write into the target while it is dropped
+    await killLiveChildren();
     await inner?.dispose();
   });
   const created = (): FaultTarget => {

@@ -36,6 +36,14 @@ export interface MedallionChild {
   done: Promise<ChildOutcome>;
 }
 
+const live = new Set<MedallionChild>();
+
+/** kill -9 on every child still running and waits for each to end (a test that failed midway). */
+export async function killLiveChildren(): Promise<void> {
+  for (const c of live) c.kill('SIGKILL');
+  await Promise.all([...live].map((c) => c.done));
+}
+
 /**
  * Runs `medallion ARGV --log-format json` in `cwd`. `env` is added to this process's environment,
  * with DATABASE_URL the test database unless `env` gives another.
@@ -74,7 +82,7 @@ export function spawnMedallion(argv: string[], options: { cwd: string; env?: Nod
       });
     });
   });
-  return {
+  const handle: MedallionChild = {
     pid: child.pid!,
     kill: (signal) => void child.kill(signal),
     waitFor(event, where = () => true) {
@@ -88,6 +96,9 @@ export function spawnMedallion(argv: string[], options: { cwd: string; env?: Nod
     },
     done,
   };
+  live.add(handle);
+  void done.then(() => live.delete(handle));
+  return handle;
 }
 
 /** A query function on one database: the test database by default, or the embedded one. */
