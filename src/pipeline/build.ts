@@ -16,7 +16,7 @@ import type { PipelineConfig } from '../config.ts';
 import { type Client, connect } from '../db/client.ts';
 import { DataError } from '../errors.ts';
 import { exportEntryNames, exportGold, type ExportGoldResult, finishCommittedExport, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
-import { assertTestsPassed, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
+import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { lastCommittedExport, lastTimings, loadedInputFiles, recordAsOf, recordPublication } from '../runs/ledger.ts';
 import { assertLockHeldInTransaction } from '../runs/lock.ts';
 import type { Logger } from '../runs/logger.ts';
@@ -92,7 +92,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   // model or test that no run has timed yet gets a guess from the size of the bronze data it reads.
   const measured = await lastTimings(ctx.ledger, config.schemas);
   const guessed = estimateFromSizes(project, await bronzeMegabytes(work, config.schemas, project));
-  const timings = { models: measuredElseGuessed(measured.models, guessed.models), tests: measuredElseGuessed(measured.tests, guessed.tests) };
+  const timings = { models: measuredElseGuessed(measured.models, guessed.models), tests: measuredElseGuessed(measured.tests, estimateTestSeconds(project, guessed.megabytes)) };
   const modelTasks = new Set(project.models.map((m) => m.name));
   const testing = planTests({
     ledger: ctx.ledger,

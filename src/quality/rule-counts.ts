@@ -16,12 +16,8 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
 import { runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { fromDatabaseError, type MedallionError } from '../errors.ts';
-import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
-import { compiledRelation, compileSql } from '../transform/compile.ts';
-import { type MemorySettings, memorySettings, withLocalSettings } from '../transform/session.ts';
-import { modelsAmong, referencedRelations } from '../transform/dependencies.ts';
-import { modelSqlError } from '../transform/sql-error.ts';
-import type { Project, RelationName, RuleDefinition, RuleKind } from '../transform/types.ts';
+import { BUILD_MEMORY, type MemorySettings, memorySettings, modelSqlError, PLANNER_SETTINGS_SQL, withLocalSettings } from '../sql-runtime/index.ts';
+import { compiledRelation, compileSql, modelsAmong, type Project, type RelationName, referencedRelations, type RuleDefinition, type RuleKind } from '../transform/index.ts';
 
 export interface RuleCount {
   /** The relation counted (for quarantine: the model the rows were kept out of). */
@@ -48,7 +44,7 @@ export interface RecordRuleCountsOptions {
   schemas: SchemaNames;
   project: Project;
   runId: number;
-  /** Memory for the counting queries (default BUILD_MEMORY of src/transform/build.ts). */
+  /** Memory for the counting queries (default BUILD_MEMORY of src/sql-runtime/session.ts). */
   memory?: Partial<MemorySettings>;
 }
 

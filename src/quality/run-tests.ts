@@ -13,12 +13,8 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
 import { criticalPathFirst, runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { fromDatabaseError } from '../errors.ts';
-import { BUILD_MEMORY, PLANNER_SETTINGS_SQL } from '../transform/build.ts';
-import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings } from '../transform/session.ts';
-import { isSqlFault } from '../transform/sql-error.ts';
-import { type Project, type RelationName, ROW_LEVEL_TEST_KINDS, type Severity, type TestDefinition, type TestKind } from '../transform/types.ts';
-import { compiledRelation } from '../transform/compile.ts';
-import { modelsAmong, relationsRead } from '../transform/dependencies.ts';
+import { BUILD_MEMORY, isSqlFault, type MemorySettings, memorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
+import { compiledRelation, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
 import {
   failingRowPredicate,
   failingRowsSql,
@@ -31,6 +27,7 @@ import {
   measuredMessage,
   measurementSql,
   publishedRelation,
+  ROW_LEVEL_TEST_KINDS,
 } from './test-sql.ts';
 
 export type TestStatus = 'pass' | 'warn' | 'fail' | 'error';
@@ -78,7 +75,7 @@ export interface RunTestsOptions {
   signal?: AbortSignal;
   /** Failing rows kept per test (default 10). */
   sampleSize?: number;
-  /** Memory for each test's queries (default BUILD_MEMORY of src/transform/build.ts). */
+  /** Memory for each test's queries (default BUILD_MEMORY of src/sql-runtime/session.ts). */
   memory?: Partial<MemorySettings>;
 }
 

@@ -24,9 +24,7 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { ident, literal } from '../db/client.ts';
-import { compiledRelation, compileSql } from '../transform/compile.ts';
-import { withoutTrailingSemicolon } from '../transform/sql-lexer.ts';
-import type { RelationName, RelationshipsTest, RowCountChangeTest, TestDefinition } from '../transform/types.ts';
+import { compiledRelation, compileSql, type RelationName, type RelationshipsTest, type RowCountChangeTest, type TestDefinition, type TestKind, withoutTrailingSemicolon } from '../transform/index.ts';
 
 /** What a `unique` test needs to know about the columns of its model (read from the catalog). */
 export interface KeyColumns {
@@ -164,6 +162,12 @@ export function measuredMessage(test: MeasuredTest, m: Measurement, published: s
   const share = child ? `${(Math.floor((matched / child) * 1000) / 10).toFixed(1)}%` : '—';
   return `${Number(matched).toLocaleString('en-US')} of ${rows(child)}${test.where ? ` (where ${test.where})` : ''} (${share}) find their ${test.column} in ${test.to}.${test.field}; at least ${pct(test.minCoverage)} must`;
 }
+
+/**
+ * The kinds whose failure is a condition on one row of the model (failingRowPredicate): the data
+ * tests of a model with these kinds are counted in one scan.
+ */
+export const ROW_LEVEL_TEST_KINDS: ReadonlySet<TestKind> = new Set(['not_null', 'accepted_values', 'expression']);
 
 /**
  * For the row-level kinds (not_null, accepted_values, expression): the condition under which a row

@@ -7,7 +7,7 @@
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
 import { isConnectionError } from '../errors.ts';
-import { stagingSchemaPattern } from '../transform/compile.ts';
+import { stagingSchemaPattern } from '../transform/index.ts';
 
 /** The suffix of the table a bronze file is loaded into before the swap (src/bronze/load.ts). */
 const LOADING_SUFFIX = '__loading';

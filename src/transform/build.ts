@@ -15,10 +15,9 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
 import { criticalPathFirst, runScheduled, type ScheduledTask } from '../db/schedule.ts';
 import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
-import { compileSql, stagingSchemas } from './compile.ts';
+import { BUILD_MEMORY, isDatabaseError, type MemorySettings, memorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
+import { compileSql, errorLocator, stagingSchemas } from './compile.ts';
 import { bronzeTablesRead } from './dependencies.ts';
-import { type MemorySettings, memorySettings, setRunSettings, withLocalSettings } from './session.ts';
-import { isDatabaseError, modelSqlError } from './sql-error.ts';
 import type { Materialization, Model, Project, RelationName, StagingSchemas } from './types.ts';
 
 /** The columns (name and type) a quarantine model must return. */
@@ -54,7 +53,7 @@ export interface BuildOptions {
   onEvent?: (event: BuildEvent) => void;
   /** Checked between models; an aborted signal stops the build with the signal's reason. */
   signal?: AbortSignal;
-  /** Memory for each model's statements (default DEFAULT_MEMORY of session.ts). */
+  /** Memory for each model's statements (default BUILD_MEMORY of src/sql-runtime/session.ts). */
   memory?: Partial<MemorySettings>;
   /**
    * More tasks for the same connections, scheduled with the models and depending on them by model
@@ -86,23 +85,6 @@ export interface BuildResult {
 }
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
-
-/**
- * Memory for the model builds (and the rule counts and data tests) unless the caller gives its own:
- * 1GB per sort or hash node keeps fact_sales' window sort and the tests' large hash aggregates of a
- * 6M-line build (scale 100) in memory; a few such nodes at once stay well within a 24 GB machine.
- * (int_sales_lines' sort still spills at this size: 1.2 GB to disk at scale 100 by EXPLAIN ANALYZE;
- * 3GB keeps it in memory but saves only 4 s of its 72 s of CPU.)
- */
-export const BUILD_MEMORY: Readonly<MemorySettings> = Object.freeze({ workMem: '1GB', maintenanceWorkMem: '1GB' });
-
-/**
- * Planner settings `set local` with the memory for every heavy statement (models, rule counts, data
- * tests). JIT is off: these statements are dominated by sorts, windows and writes, where compiled
- * expressions gain little, while compiling them costs time on every one of them (every big model and
- * each of the data tests over the 6M-row tables is above jit_above_cost).
- */
-export const PLANNER_SETTINGS_SQL = "select set_config('jit', 'off', true)";
 
 export async function buildModels(options: BuildOptions): Promise<BuildResult> {
   const { client, schemas, project, asOf, runId, onEvent = () => {}, signal } = options;
@@ -189,7 +171,7 @@ async function buildModel(
   const target = `${ident(staging[model.layer])}.${ident(model.relation)}`;
   const compiled = compileSql(model.sql, schemas);
   const prefix = `create ${model.materialized} ${target} as\n`;
-  const source = { model: model.name, file: model.sqlFile, doing: `building ${model.name}`, original: model.sql, compiled, prefixLength: prefix.length };
+  const source = { model: model.name, file: model.sqlFile, doing: `building ${model.name}`, locate: errorLocator(model.sql, compiled, prefix.length) };
   try {
     return await withLocalSettings(client, memory, async () => {
       await client.query(PLANNER_SETTINGS_SQL);

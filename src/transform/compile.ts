@@ -8,6 +8,7 @@
 import type { SchemaNames } from '../config.ts';
 import { ident } from '../db/client.ts';
 import { extractReferences } from './dependencies.ts';
+import { lineAndColumn } from './sql-lexer.ts';
 import type { RelationName, SourceLayer, StagingSchemas } from './types.ts';
 
 export function stagingSchemas(schemas: SchemaNames): StagingSchemas {
@@ -84,5 +85,17 @@ export function compileSql(sql: string, schemas: SchemaNames): CompiledSql {
       }
       return offset - total;
     },
+  };
+}
+
+/**
+ * Where an error position of PostgreSQL (1-based, in the statement sent: `prefixLength` characters,
+ * then `compiled.sql`) lies in the original text, as line and column; undefined when it is in the
+ * prefix. The `locate` of modelSqlError (src/sql-runtime/sql-error.ts).
+ */
+export function errorLocator(original: string, compiled: CompiledSql, prefixLength = 0): (position: number) => { line: number; column: number } | undefined {
+  return (position) => {
+    const compiledOffset = position - 1 - prefixLength;
+    return compiledOffset >= 0 ? lineAndColumn(original, compiled.originalOffset(compiledOffset)) : undefined;
   };
 }

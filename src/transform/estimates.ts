@@ -1,5 +1,6 @@
 /**
- * Expected seconds of the models and data tests that no run has timed yet: the first build of a
+ * Expected seconds of the models that no run has timed yet (the data tests' guess is in
+ * src/quality/estimates.ts, from the same megabytes): the first build of a
  * target, or a model or test that is new since the last run. criticalPathFirst (src/db/schedule.ts)
  * ranks tasks by these; without them every task costs the same and the longest chain (bronze sales
  * lines → int_sales_lines → fact_sales) may start after the short customer branch, which makes the
@@ -17,27 +18,17 @@
 import type { SchemaNames } from '../config.ts';
 import type { Client } from '../db/client.ts';
 import { fromDatabaseError } from '../errors.ts';
-import { bronzeTablesRead, relationsRead } from './dependencies.ts';
-import { type Project, type RelationName, ROW_LEVEL_TEST_KINDS } from './types.ts';
+import { bronzeTablesRead } from './dependencies.ts';
+import type { Project, RelationName } from './types.ts';
 
 /** Seconds a table model takes per megabyte of its inputs. Views cost nothing to create. */
 export const MODEL_SECONDS_PER_MB = 0.1;
-/**
- * Seconds a data test takes per megabyte of the relations it reads. A `query` test is free SQL
- * (the leakage proof sorts and windows: about 0.025 s per MB of fact_sales); the
- * row-level tests of a model (not_null, accepted_values, expression) share one scan (planTests),
- * so each is guessed at its share of it.
- */
-export const TEST_SECONDS_PER_MB = 0.01;
-export const QUERY_TEST_SECONDS_PER_MB = 0.025;
 
 export interface SizeEstimates {
   /** Megabytes of each bronze table, and the guess for each model (its largest input). */
   megabytes: Map<RelationName, number>;
   /** Expected seconds of each model. */
   models: Map<RelationName, number>;
-  /** Expected seconds of each data test, by test name. */
-  tests: Map<string, number>;
 }
 
 /** Megabytes on disk of the bronze tables the project's models read (`bronze.sales_details` → 783). */
@@ -55,7 +46,7 @@ export async function bronzeMegabytes(client: Client, schemas: SchemaNames, proj
   }
 }
 
-/** The guesses for every model and test of `project`, from the sizes of its bronze tables. */
+/** The guesses for every model of `project`, from the sizes of its bronze tables. */
 export function estimateFromSizes(project: Project, bronze: ReadonlyMap<RelationName, number>): SizeEstimates {
   const megabytes = new Map(bronze);
   const sizeOf = (relation: RelationName) => megabytes.get(relation) ?? 0;
@@ -66,16 +57,7 @@ export function estimateFromSizes(project: Project, bronze: ReadonlyMap<Relation
     megabytes.set(model.name, Math.max(0, ...inputs));
     models.set(model.name, model.materialized === 'view' ? 0 : MODEL_SECONDS_PER_MB * inputs.reduce((a, b) => a + b, 0));
   }
-  const tests = new Map<string, number>();
-  for (const model of project.models) {
-    const rowLevel = model.tests.filter((t) => ROW_LEVEL_TEST_KINDS.has(t.kind)).length;
-    for (const test of model.tests) {
-      const read = relationsRead(test).reduce((sum, r) => sum + sizeOf(r), 0);
-      const rate = test.kind === 'query' ? QUERY_TEST_SECONDS_PER_MB : ROW_LEVEL_TEST_KINDS.has(test.kind) ? TEST_SECONDS_PER_MB / rowLevel : TEST_SECONDS_PER_MB;
-      tests.set(test.name, rate * read);
-    }
-  }
-  return { megabytes, models, tests };
+  return { megabytes, models };
 }
 
 /** `measured` where it has a value, else `guessed`. */

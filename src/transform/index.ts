@@ -9,12 +9,12 @@
  *   await publishModels(client, schemas);                                 // one rename transaction
  */
 export { type BuildEvent, type BuildOptions, type BuildResult, buildModels, type ModelBuild, QUARANTINE_COLUMNS } from './build.ts';
-export { compiledRelation, compileSql, stagingSchemas } from './compile.ts';
-export { extractReferences, referencedRelations, relationsRead } from './dependencies.ts';
+export { compiledRelation, compileSql, stagingSchemaPattern, stagingSchemas } from './compile.ts';
+export { extractReferences, modelsAmong, referencedRelations, relationsRead } from './dependencies.ts';
 export { bronzeMegabytes, estimateFromSizes, measuredElseGuessed, type SizeEstimates } from './estimates.ts';
 export { orderModels } from './graph.ts';
+export { withoutTrailingSemicolon } from './sql-lexer.ts';
 export { type LoadProjectOptions, loadProject } from './project.ts';
-export { DEFAULT_MEMORY, type MemorySettings } from './session.ts';
 export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, dropPreviousVersions, publishModels } from './publish.ts';
 export type {
   ColumnSpec,
@@ -23,6 +23,8 @@ export type {
   Model,
   Project,
   RelationName,
+  RelationshipsTest,
+  RowCountChangeTest,
   RuleDefinition,
   RuleKind,
   Severity,

@@ -110,12 +110,6 @@ export type TestDefinition =
   | RowCountChangeTest;
 export type TestKind = TestDefinition['kind'];
 
-/**
- * The kinds whose failure is a condition on one row of the model (src/quality/test-sql.ts,
- * failingRowPredicate): the data tests of a model with these kinds are counted in one scan.
- */
-export const ROW_LEVEL_TEST_KINDS: ReadonlySet<TestKind> = new Set(['not_null', 'accepted_values', 'expression']);
-
 export interface RuleDefinition {
   name: string;
   kind: RuleKind;

@@ -1,6 +1,7 @@
 /**
- * estimateFromSizes and bronzeMegabytes (src/transform/estimates.ts): the expected seconds a build
- * schedules by before any run has timed its models and tests.
+ * estimateFromSizes and bronzeMegabytes (src/transform/estimates.ts) with estimateTestSeconds
+ * (src/quality/estimates.ts): the expected seconds a build schedules by before any run has timed
+ * its models and tests.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +12,7 @@ import { criticalPathFirst } from '../../src/db/schedule.ts';
 import { modelDependencies, modelsAmong, relationsRead } from '../../src/transform/dependencies.ts';
 import { bronzeMegabytes, estimateFromSizes, measuredElseGuessed } from '../../src/transform/estimates.ts';
 import { loadProject, type Project, type RelationName } from '../../src/transform/index.ts';
-import { ROW_LEVEL_TEST_KINDS } from '../../src/transform/types.ts';
-import { failingRowPredicate } from '../../src/quality/test-sql.ts';
+import { estimateTestSeconds, failingRowPredicate, ROW_LEVEL_TEST_KINDS } from '../../src/quality/index.ts';
 import { createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from './helpers.ts';
 
 const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
@@ -55,17 +55,18 @@ config:
     // reads (the row-level tests of a model share one scan), a query test 0.025 s per MB.
     const sizes = new Map([['bronze.sales_details', 100], ['bronze.cust_info', 30]] as [RelationName, number][]);
     const guess = estimateFromSizes(project, sizes);
+    const tests = estimateTestSeconds(project, guess.megabytes);
     expect(guess.megabytes.get('silver.lines')).toBe(100);
     expect(guess.megabytes.get('silver.people')).toBe(30);
     expect(guess.megabytes.get('gold.facts')).toBe(100);
     expect(guess.models.get('silver.lines')).toBeCloseTo(10); // 100 MB
     expect(guess.models.get('silver.people')).toBe(0); // a view
     expect(guess.models.get('gold.facts')).toBeCloseTo(13); // 100 + 30 MB
-    expect(guess.tests.get('unique_silver_lines_sls_ord_num')).toBeCloseTo(1);
+    expect(tests.get('unique_silver_lines_sls_ord_num')).toBeCloseTo(1);
     // the two not_null tests share one scan of 100 MB: half of it each
-    expect(guess.tests.get('not_null_silver_lines_sls_ord_num')).toBeCloseTo(0.5);
-    expect(guess.tests.get('not_null_silver_lines_sls_cust_id')).toBeCloseTo(0.5);
-    expect(guess.tests.get('lines_are_few')).toBeCloseTo(2.5);
+    expect(tests.get('not_null_silver_lines_sls_ord_num')).toBeCloseTo(0.5);
+    expect(tests.get('not_null_silver_lines_sls_cust_id')).toBeCloseTo(0.5);
+    expect(tests.get('lines_are_few')).toBeCloseTo(2.5);
   });
 
   it('lets a measured time win over the guess', () => {
@@ -96,7 +97,8 @@ describe('estimateFromSizes on sql/', () => {
   it('puts the sales chain ahead of the customer branch on a target with no timed run', async () => {
     const project = await loadProject({ sqlDir: SQL_DIR, sources: SOURCES });
     const guess = estimateFromSizes(project, SCALE_100);
-    const guessed = rank(project, (m) => guess.models.get(m), (t) => guess.tests.get(t));
+    const tests = estimateTestSeconds(project, guess.megabytes);
+    const guessed = rank(project, (m) => guess.models.get(m), (t) => tests.get(t));
     // when the ship lead time is built, int_sales_lines must come before the ERP customer pieces
     for (const other of ['silver.int_customer_records', 'silver.int_erp_demographics', 'silver.int_erp_locations']) {
       expect(guessed.get('silver.int_sales_lines')!).toBeGreaterThan(guessed.get(other)!);

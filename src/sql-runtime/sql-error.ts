@@ -1,14 +1,14 @@
 /**
- * Turning an error from PostgreSQL while building a model into the right MedallionError:
+ * Turning an error from PostgreSQL while running a model's, test's or rule's SQL into the right
+ * MedallionError:
  * - a lost connection stays a DependencyError (DB_CONNECTION_LOST, exit 3);
  * - resource and server trouble (SQLSTATE classes 53 insufficient resources, 57 operator
  *   intervention, 58 system error, XX internal) is a DependencyError (DB_ERROR) too;
  * - anything else is the model's SQL: DataError MODEL_SQL_FAILED with Postgres' own message, its
- *   fields, and the error position mapped back to the line and column of the .sql file.
+ *   fields, and the error position mapped back to the line and column of its file by the caller's
+ *   `locate` (the caller knows how its SQL was rewritten before it was sent).
  */
 import { DataError, fromDatabaseError, isConnectionError, type MedallionError, type PgErrorFields } from '../errors.ts';
-import type { CompiledSql } from './compile.ts';
-import { lineAndColumn } from './sql-lexer.ts';
 
 const SERVER_TROUBLE = /^(53|57|58|XX)/;
 
@@ -19,10 +19,11 @@ export interface SqlErrorSource {
   file: string;
   /** What was being done, for the message: `building silver.customers`. */
   doing: string;
-  /** The original text, the compiled text, and how many characters precede it in the statement. */
-  original?: string;
-  compiled?: CompiledSql;
-  prefixLength?: number;
+  /**
+   * The line and column in `file` of an error position (1-based, in characters of the statement
+   * sent, as PostgreSQL reports it); undefined where the position is not in the file's text.
+   */
+  locate?: (position: number) => { line: number; column: number } | undefined;
 }
 
 export function isDatabaseError(err: unknown): err is Error & PgErrorFields & { code: string } {
@@ -46,10 +47,7 @@ export function modelSqlError(err: unknown, source: SqlErrorSource): MedallionEr
     if (typeof err[key] === 'string') pg[key] = err[key];
   }
   let where: { line: number; column: number } | undefined;
-  if (pg.position && source.original !== undefined && source.compiled) {
-    const compiledOffset = Number(pg.position) - 1 - (source.prefixLength ?? 0);
-    if (compiledOffset >= 0) where = lineAndColumn(source.original, source.compiled.originalOffset(compiledOffset));
-  }
+  if (pg.position && source.locate) where = source.locate(Number(pg.position));
   const detail = pg.detail ? ` (${pg.detail})` : '';
   return new DataError(
     'MODEL_SQL_FAILED',
