@@ -239,7 +239,7 @@ function starColumns(fields: readonly Node[], scope: Scope, env: Env): Col[] | u
 
 function findEntry(qualifier: string, scope: Scope | undefined): Entry | undefined {
   for (let s = scope; s; s = s.parent) {
-    const entry = s.entries.find((e) => (e.alias !== undefined ? e.alias === qualifier : false) || (e.relation !== undefined && e.relation === qualifier));
+    const entry = s.entries.find((e) => e.alias === qualifier || e.relation === qualifier);
     if (entry) return entry;
   }
   return undefined;

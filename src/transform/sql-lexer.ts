@@ -33,8 +33,6 @@ export interface SqlToken {
   /** Offsets in the JavaScript string. */
   start: number;
   end: number;
-  /** `-- …` or `/* … *\/`. */
-  comment: boolean;
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -64,23 +62,17 @@ export function codePointOffset(sql: string, n: number): number {
 }
 
 /**
- * The tokens of `sql`, comments included. Throws when the scanner rejects the text (an
+ * The tokens of `sql` that are not comments. Throws when the scanner rejects the text (an
  * unterminated string, quoted identifier, dollar quote or comment).
  */
-export function scanTokens(sql: string): SqlToken[] {
+export function codeTokens(sql: string): SqlToken[] {
   if (sql.trim() === '') return [];
   const at = byteOffsetMapper(sql);
-  return scanSync(sql).tokens.map((t) => ({
-    text: t.text,
-    start: at(t.start),
-    end: at(t.end),
-    comment: t.tokenName === 'SQL_COMMENT' || t.tokenName === 'C_COMMENT',
-  }));
-}
-
-/** The tokens that are not comments. */
-export function codeTokens(sql: string): SqlToken[] {
-  return scanTokens(sql).filter((t) => !t.comment);
+  const tokens: SqlToken[] = [];
+  for (const t of scanSync(sql).tokens) {
+    if (t.tokenName !== 'SQL_COMMENT' && t.tokenName !== 'C_COMMENT') tokens.push({ text: t.text, start: at(t.start), end: at(t.end) });
+  }
+  return tokens;
 }
 
 /** 1-based line and column of a 0-based offset. */

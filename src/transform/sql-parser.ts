@@ -1,12 +1,12 @@
 /**
  * The models' SQL read by PostgreSQL's own parser (libpg-query, see sql-lexer.ts), turned into what
  * the loader, the graph, compile and the docs need:
- * - `parseStatements` / `parseSnippet`: the raw parse tree, with node positions converted to offsets
- *   in the text;
- * - `schemaReferences`: every `bronze.x`, `silver.x`, `gold.x` the SQL names as a relation (or as
- *   the qualifier of a column, `silver.x.col`), with the offsets of the schema word — never a word
- *   in a comment, a string constant or a quoted identifier, never a CTE, never an operator such as
- *   `is distinct from` or the `from` of `extract(year from x)`;
+ * - `parseStatements`: the raw parse tree, with node positions converted to offsets in the text;
+ * - `extractReferences`: every `bronze.x`, `silver.x`, `gold.x` the SQL (a model, or a query or
+ *   predicate of a `.yml`) names as a relation or as the qualifier of a column (`silver.x.col`),
+ *   with the offsets of the schema word — never a word in a comment, a string constant or a quoted
+ *   identifier, never a CTE, never an operator such as `is distinct from` or the `from` of
+ *   `extract(year from x)`;
  * - `readModelSql`: the checks sql/README.md sets for a model file (one statement, a select that
  *   only reads, no clock function) with the file and line of each problem.
  */
@@ -23,7 +23,7 @@ export interface ParsedSql {
 }
 
 /** The parser's error: its message and the offset in the text where it stopped. */
-export class SqlSyntaxError extends Error {
+class SqlSyntaxError extends Error {
   constructor(
     message: string,
     readonly offset: number,
@@ -46,7 +46,7 @@ const EXPRESSION_SUFFIX = '\n)';
  * Parses SQL a `.yml` carries: a query (`query`, `equal` tests) or a boolean expression (`where`,
  * `expression` tests). Undefined when it is neither: the server reports the error when it runs it.
  */
-export function parseSnippet(sql: string): ParsedSql | undefined {
+function parseSnippet(sql: string): ParsedSql | undefined {
   for (const [prefix, suffix] of [['', ''], [EXPRESSION_PREFIX, EXPRESSION_SUFFIX]] as const) {
     try {
       return parseWrapped(sql, prefix, suffix);
@@ -122,7 +122,7 @@ const LAYERS: ReadonlySet<string> = new Set<SourceLayer>(['bronze', 'silver', 'g
  * (`from silver.customers`) or a column's qualifier (`silver.customers.customer_id`). A reference
  * with a database name in front (`db.silver.x`) is not one of ours.
  */
-export function schemaReferences(parsed: ParsedSql): Reference[] {
+function schemaReferences(parsed: ParsedSql): Reference[] {
   return referencesIn(parsed, collectNodes(parsed.statements, REFERENCE_NODES));
 }
 

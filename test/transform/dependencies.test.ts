@@ -86,7 +86,7 @@ describe('extractReferences', () => {
 });
 
 describe('the repository models (sql/silver, sql/gold)', () => {
-  // Frozen from the hand-written reader this parser replaced: the same graph, model for model.
+  // The graph of the repository's models, model for model: a change to it is a deliberate edit here.
   const EXPECTED: Record<string, string[]> = {
     'gold.customer_features': ['silver.customers', 'silver.int_sales_line_products'],
     'gold.fact_sales': ['silver.customers', 'silver.int_product_versions', 'silver.sales_clean'],
@@ -131,7 +131,7 @@ describe('the repository models (sql/silver, sql/gold)', () => {
     profit_eq_fact_before_as_of: ['gold.fact_sales', 'gold.sales_daily'],
   };
 
-  it('every model file yields the same dependency list as before', () => {
+  it('every model file yields its dependency list', () => {
     const found: Record<string, string[]> = {};
     for (const layer of ['silver', 'gold']) {
       for (const f of readdirSync(path.join(SQL_DIR, layer)).filter((x) => x.endsWith('.sql'))) {
@@ -145,7 +145,7 @@ describe('the repository models (sql/silver, sql/gold)', () => {
     expect(found).toEqual(EXPECTED);
   });
 
-  it('loadProject gives each model those dependencies, and each test the relations it read before', async () => {
+  it('loadProject gives each model those dependencies, and each test the relations it reads', async () => {
     const project = await loadProject({ sqlDir: SQL_DIR });
     expect(Object.fromEntries(project.models.map((m) => [m.name, m.dependencies]))).toEqual(EXPECTED);
     const tests = project.models.flatMap((m) => m.tests);
