@@ -2,9 +2,8 @@
 import path from 'node:path';
 import { parseArgs, resolveConnection } from '../config.ts';
 import { embeddedStatus, embeddedUrl, openEmbedded, stopEmbedded } from '../db/embedded.ts';
-import { DependencyError, UsageError } from '../errors.ts';
+import { DependencyError, EXIT, UsageError } from '../errors.ts';
 import type { Command, CommandIo } from './command.ts';
-import { EXIT } from './exit-codes.ts';
 
 const SUBCOMMANDS = ['start', 'stop', 'status', 'url'] as const;
 

@@ -6,15 +6,15 @@
  */
 import { type OptionName, parseArgs, resolvePipelineConfig } from '../config.ts';
 import type { Client } from '../db/client.ts';
-import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
+import { DataError, exitCodeFor, fromDatabaseError, MedallionError } from '../errors.ts';
 import { exportEntryNames, exportGold, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
 import { createLogger } from '../runs/logger.ts';
 import { lastPublishedRun, recordExportPublication } from '../runs/ledger.ts';
 import { assertLockHeldInTransaction } from '../runs/lock.ts';
+import { reportRun } from '../report/write.ts';
 import { executeRun, type RunContext } from '../runs/run.ts';
 import { exportsRecord, type InputFileRecord } from '../runs/summary.ts';
 import type { Command } from './command.ts';
-import { exitCodeFor } from './exit-codes.ts';
 
 const ACCEPTED = ['database-url', 'target', 'out', 'partition-by', 'row-group-size', 'compression', 'tables', 'log-format', 'quiet'] as const satisfies readonly OptionName[];
 
@@ -49,7 +49,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
     try {
       // The output folder is checked before the run starts (exit 2, nothing recorded).
       await openExportsDir(config.exportsDir, exportEntryNames(config.export.tables ?? GOLD_EXPORTS, 'fact_sales'));
-      await executeRun(config, 'export', logger, io.signal, async (ctx) => {
+      await executeRun(config, 'export', logger, io.signal, reportRun, async (ctx) => {
         const source = await ctx.stage('provenance', () => publishedRun(ctx));
         ctx.output.exportSource(config.schemas.gold, { runId: source.runId, asOf: source.asOf, inputs: source.inputs.length }, config.exportsDir);
         const result = await ctx.stage('export', () => exportGold({

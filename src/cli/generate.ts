@@ -4,10 +4,9 @@
  */
 import path from 'node:path';
 import { parseArgs } from '../config.ts';
-import { DependencyError, MedallionError } from '../errors.ts';
+import { DependencyError, EXIT, MedallionError } from '../errors.ts';
 import { DEFAULT_STRUCTURAL_RATE, generate } from '../generate/index.ts';
 import type { Command } from './command.ts';
-import { EXIT } from './exit-codes.ts';
 
 const ACCEPTED = ['scale', 'seed', 'out', 'clean', 'structural-rate', 'manifest', 'quiet'] as const;
 

@@ -1,10 +1,9 @@
 /**
  * The `medallion` command line: finds the command, runs it, and turns whatever it throws into one
- * final line and an exit code (src/cli/exit-codes.ts). No pipeline logic lives here.
+ * final line and an exit code (EXIT and exitCodeFor of src/errors.ts). No pipeline logic lives here.
  */
-import { InterruptedError, MedallionError } from '../errors.ts';
+import { EXIT, exitCodeFor, InterruptedError, MedallionError } from '../errors.ts';
 import type { Command, CommandIo } from './command.ts';
-import { EXIT, exitCodeFor } from './exit-codes.ts';
 
 /** Loaded lazily so that `medallion generate` does not load the Parquet writer, and so on. */
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {

@@ -1,10 +1,9 @@
 /** Shared by `build` and `load`: options → config → run → final line → exit code. */
 import { parseArgs, PIPELINE_OPTIONS, resolvePipelineConfig } from '../config.ts';
-import { MedallionError } from '../errors.ts';
+import { exitCodeFor, MedallionError } from '../errors.ts';
 import { type BuildScope, runBuild } from '../pipeline/build.ts';
 import { createLogger } from '../runs/logger.ts';
 import type { CommandIo } from './command.ts';
-import { exitCodeFor } from './exit-codes.ts';
 
 export async function runPipelineCommand(argv: string[], io: CommandIo, scope: BuildScope): Promise<number> {
   const { options } = parseArgs(argv, PIPELINE_OPTIONS, io.env);

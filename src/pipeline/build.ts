@@ -17,6 +17,7 @@ import { type Client, connect } from '../db/client.ts';
 import { DataError } from '../errors.ts';
 import { exportEntryNames, exportGold, type ExportGoldResult, finishCommittedExport, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
+import { reportRun } from '../report/write.ts';
 import { lastCommittedExport, lastTimings, loadedInputFiles, recordAsOf, recordPublication } from '../runs/ledger.ts';
 import { assertLockHeldInTransaction } from '../runs/lock.ts';
 import type { Logger } from '../runs/logger.ts';
@@ -32,7 +33,7 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
   // The output folder is checked before anything runs: a folder that is not ours, a file, or an
   // unwritable place is a usage error (exit 2) found in a second, not after the whole build.
   if (scope !== 'bronze' && !config.export.skip) await openExportsDir(config.exportsDir, exportEntryNames(GOLD_EXPORTS, 'fact_sales'));
-  return executeRun(config, command, logger, signal, async (ctx) => {
+  return executeRun(config, command, logger, signal, reportRun, async (ctx) => {
     await finishInterruptedPublish(ctx);
     // The models are read and checked first: a broken .sql or .yml fails before anything is loaded.
     const project = scope === 'bronze' ? null : await loadProject({ sqlDir: config.sqlDir });

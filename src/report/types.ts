@@ -7,6 +7,11 @@
  * run never produced (a failed run has no exports) is null or an empty list, never absent.
  */
 
+import type { QuarantineGroup, QuarantineSample, RejectGroup, RejectSample, RuleResult, SourceResult, TestResult } from '../runs/ledger-read.ts';
+
+/** The rows of the ledger as the report shows them are the ledger's own read shapes. */
+export type { QuarantineGroup, QuarantineSample, RejectGroup, RejectSample, RuleResult, SourceResult, TestResult };
+
 export const RUN_REPORT_SCHEMA_VERSION = '1.0';
 
 export type RunStatus = 'running' | 'success' | 'failed' | 'interrupted' | 'abandoned';
@@ -50,36 +55,6 @@ export interface StageResult {
   rows: number | null;
 }
 
-export interface SourceResult {
-  source: string;
-  file: string;
-  sha256: string;
-  bytes: number;
-  line_ending: string;
-  encoding: string;
-  records: number;
-  rows_loaded: number;
-  rejects: number;
-  blank_lines: number;
-  seconds: number;
-}
-
-export interface RejectGroup {
-  source: string;
-  reason: string;
-  rows: number;
-}
-
-export interface RejectSample {
-  source: string;
-  file: string;
-  line_number: number;
-  column_number: number | null;
-  reason: string;
-  message: string;
-  raw_text: string;
-}
-
 export interface ModelResult {
   /** `silver.customers` */
   model: string;
@@ -94,48 +69,12 @@ export interface ModelResult {
   quarantine: boolean;
 }
 
-export interface RuleResult {
-  model: string;
-  rule: string;
-  kind: string;
-  rows: number;
-  description: string | null;
-}
-
-export interface QuarantineGroup {
-  model: string;
-  rule: string;
-  rows: number;
-}
-
-export interface QuarantineSample {
-  model: string;
-  rule: string;
-  message: string;
-  source_file: string | null;
-  line_number: number | null;
-  values: unknown;
-}
-
 export interface TestCounts {
   pass: number;
   warn: number;
   fail: number;
   error: number;
   total: number;
-}
-
-export interface TestResult {
-  test_name: string;
-  model: string | null;
-  kind: string;
-  severity: 'error' | 'warn';
-  status: 'pass' | 'warn' | 'fail' | 'error';
-  failing_rows: number;
-  seconds: number | null;
-  message: string | null;
-  /** Sample failing rows as the test runner stored them (usually a list of objects). */
-  sample: unknown;
 }
 
 export interface ExportResult {

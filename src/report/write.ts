@@ -8,8 +8,9 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { SchemaNames } from '../config.ts';
+import type { PipelineConfig, SchemaNames } from '../config.ts';
 import type { Client } from '../db/client.ts';
+import type { Logger } from '../runs/logger.ts';
 import { collectRunReport, latestRunId, type ProjectModelInfo } from './collect.ts';
 import { renderRunReportHtml } from './html.ts';
 import type { RunReport } from './types.ts';
@@ -38,6 +39,17 @@ export async function writeRunReport(options: WriteRunReportOptions): Promise<Wr
   const report = await collectRunReport({ client: options.client, schemas: options.schemas, runId: options.runId, models, historyLimit: options.historyLimit });
   const newest = await latestRunId(options.client, options.schemas);
   return writeReportFiles(report, options.reportsDir, { latest: newest === undefined || newest <= options.runId, html: options.html === true });
+}
+
+/**
+ * The RunReporter of executeRun (src/runs/run.ts): every run, failed ones included, leaves
+ * reports/run-<id>.json (and the .html with config.report) and logs where; a report that cannot be
+ * written is logged, and never changes the exit code.
+ */
+export async function reportRun(ledger: Client, config: PipelineConfig, runId: number, logger: Logger): Promise<void> {
+  await writeRunReport({ client: ledger, schemas: config.schemas, runId, reportsDir: config.reportsDir, sqlDir: config.sqlDir, html: config.report })
+    .then((w) => logger.event('run_report_written', { json: w.json, html: w.html }, `report: ${path.relative(process.cwd(), w.html ?? w.json)}`))
+    .catch((err) => logger.error('run_report_failed', {}, `medallion: could not write the run report: ${(err as Error).message}`));
 }
 
 /** Writes the JSON (and HTML) of an already collected report. */

@@ -10,9 +10,7 @@ import path from 'node:path';
 import { type PipelineConfig, runSchemaNames } from '../config.ts';
 import { type Client, connect, withClient } from '../db/client.ts';
 import { openDatabase } from '../db/open.ts';
-import { writeRunReport } from '../report/write.ts';
-import { exitCodeFor } from '../cli/exit-codes.ts';
-import { fromDatabaseError, InterruptedError, MedallionError } from '../errors.ts';
+import { exitCodeFor, fromDatabaseError, InterruptedError, MedallionError } from '../errors.ts';
 import { dropLeftovers, type LeftoverCleanup } from './abandoned.ts';
 import { type AbandonedRun, abandonRunningRuns, ensureLedger, finishRun, type StageRecord, startRun } from './ledger.ts';
 import { acquireRunLock, type RunLockWatch, watchRunLock } from './lock.ts';
@@ -52,11 +50,19 @@ export interface RunOutcome {
   error?: MedallionError | Error;
 }
 
+/**
+ * What the run calls once its ledger row is closed (success or failure), and for each run it marks
+ * abandoned: the command layer's report writer (reportRun of src/report/write.ts), which sits above
+ * the runs. A reporter does not throw: a report that cannot be written never changes the exit code.
+ */
+export type RunReporter = (ledger: Client, config: PipelineConfig, runId: number, logger: Logger) => Promise<void>;
+
 export async function executeRun(
   config: PipelineConfig,
   command: string,
   logger: Logger,
   signal: AbortSignal,
+  reportRun: RunReporter,
   body: (ctx: RunContext) => Promise<void>,
 ): Promise<RunOutcome> {
   // With no server configured, this starts the project's embedded PostgreSQL (src/db/embedded.ts).
@@ -66,7 +72,7 @@ export async function executeRun(
     log: (line) => logger.event('embedded_db', { message: line }, line),
   });
   try {
-    return await runOn(Object.freeze({ ...config, connection: db.connection }), command, logger, signal, body);
+    return await runOn(Object.freeze({ ...config, connection: db.connection }), command, logger, signal, reportRun, body);
   } finally {
     await db.close();
   }
@@ -77,6 +83,7 @@ async function runOn(
   command: string,
   logger: Logger,
   signal: AbortSignal,
+  reportRun: RunReporter,
   body: (ctx: RunContext) => Promise<void>,
 ): Promise<RunOutcome> {
   logger.event('connecting', { database: config.connection.display, source: config.connection.source }, `database: ${config.connection.display} (from ${config.connection.source})`);
@@ -105,7 +112,7 @@ async function runOn(
     runConfig = Object.freeze({ ...config, schemas: runSchemaNames(config.schemas, runId) });
     logger.bind({ run_id: runId, target: config.target ?? 'default' });
     logger.event('run_started', { command }, `run ${runId} started (target ${config.target ?? 'default'})`);
-    const abandoned = await closeAbandonedRuns(runConfig, ledger, runId, logger);
+    const abandoned = await closeAbandonedRuns(runConfig, ledger, runId, logger, reportRun);
     if (abandoned.length) summary.abandoned_runs = abandoned.map((a) => a.runId);
     runSignal.throwIfAborted();
     work = await connect(config.connection, 'medallion-work');
@@ -159,7 +166,7 @@ async function runOn(
   } finally {
     runSignal.removeEventListener('abort', onAbort);
     await work?.end().catch(() => {});
-    if (runId) await withLedger(config, ledger, lock, (client) => reportRun(runConfig, client, runId, logger)).catch(() => {});
+    if (runId) await withLedger(config, ledger, lock, (client) => reportRun(client, runConfig, runId, logger)).catch(() => {});
     lock?.stop();
     await ledger.end().catch(() => {});
   }
@@ -181,7 +188,7 @@ async function withLedger(config: PipelineConfig, ledger: Client, lock: RunLockW
  * staging schemas, bronze `__loading` tables) are dropped. The exports folder's leftovers are the
  * export module's: `RunContext.abandonedRuns` names the runs.
  */
-async function closeAbandonedRuns(config: PipelineConfig, ledger: Client, runId: number, logger: Logger): Promise<AbandonedRun[]> {
+async function closeAbandonedRuns(config: PipelineConfig, ledger: Client, runId: number, logger: Logger, reportRun: RunReporter): Promise<AbandonedRun[]> {
   const target = config.target ?? '(default)';
   const message = `the run stopped without closing its row (its process was killed, it lost its database connection, or the server restarted); run ${runId} found it when it took the lock on target '${target}'`;
   let abandoned: AbandonedRun[];
@@ -195,7 +202,7 @@ async function closeAbandonedRuns(config: PipelineConfig, ledger: Client, runId:
   for (const a of abandoned) {
     logger.event('run_abandoned', { abandoned_run_id: a.runId, command: a.command, started_at: a.startedAt.toISOString() },
       `run ${a.runId} (${a.command}, started ${a.startedAt.toISOString()}) was left running: marked abandoned`);
-    await reportRun(config, ledger, a.runId, logger);
+    await reportRun(ledger, config, a.runId, logger);
   }
   if (cleanup.dropped.length) {
     logger.event('leftovers_dropped', { dropped: cleanup.dropped }, `dropped what stopped runs left: ${cleanup.dropped.map((d) => d.name).join(', ')}`);
@@ -204,11 +211,4 @@ async function closeAbandonedRuns(config: PipelineConfig, ledger: Client, runId:
     logger.event('leftover_kept', { kind: k.kind, name: k.name, reason: k.reason }, `could not drop ${k.name} now (${k.reason}); the next run tries again`);
   }
   return abandoned;
-}
-
-/** Every run, failed ones included, leaves reports/run-<id>.json; never changes the exit code. */
-async function reportRun(config: PipelineConfig, ledger: Client, runId: number, logger: Logger): Promise<void> {
-  await writeRunReport({ client: ledger, schemas: config.schemas, runId, reportsDir: config.reportsDir, sqlDir: config.sqlDir, html: config.report })
-    .then((w) => logger.event('run_report_written', { json: w.json, html: w.html }, `report: ${path.relative(process.cwd(), w.html ?? w.json)}`))
-    .catch((err) => logger.error('run_report_failed', {}, `medallion: could not write the run report: ${(err as Error).message}`));
 }

@@ -13,7 +13,7 @@
 import type { FileLoadResult } from '../bronze/load.ts';
 import type { ExportGoldResult } from '../export/index.ts';
 import type { RuleCountsResult, TestSummary } from '../quality/index.ts';
-import type { SourceResult } from '../report/types.ts';
+import type { SourceResult } from './ledger-read.ts';
 import type { ModelBuild } from '../transform/index.ts';
 
 export const RUN_SUMMARY_VERSION = 1;

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exitCodeFor } from '../../src/cli/exit-codes.ts';
+import { exitCodeFor } from '../../src/errors.ts';
 import { resolveConnection } from '../../src/config.ts';
 import { connect } from '../../src/db/client.ts';
 import { embeddedStatus, openEmbedded, stopEmbedded } from '../../src/db/embedded.ts';
