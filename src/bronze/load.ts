@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/client.ts';
-import { runScheduled, type ScheduledTask } from '../db/schedule.ts';
+import { runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { bronzeColumns, lineBreaksByColumn, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
 import type { RejectedRecord, RejectReason } from './record-scanner.ts';

@@ -14,7 +14,7 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
-import { runScheduled, type ScheduledTask } from '../db/schedule.ts';
+import { runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { fromDatabaseError, type MedallionError } from '../errors.ts';
 import { BUILD_MEMORY, type MemorySettings, memorySettings, modelSqlError, PLANNER_SETTINGS_SQL, withLocalSettings } from '../sql-runtime/index.ts';
 import { compiledRelation, compileSql, modelsAmong, type Project, type RelationName, referencedRelations, type RuleDefinition, type RuleKind } from '../transform/index.ts';

@@ -193,7 +193,7 @@ export interface LastTimings {
 
 /**
  * The timings of the latest successful `build` or `transform`: what the scheduler expects each
- * model and test to take this time (src/db/schedule.ts, criticalPathFirst). Empty maps when there
+ * model and test to take this time (src/schedule/schedule.ts, criticalPathFirst). Empty maps when there
  * is no such run yet.
  */
 export async function lastTimings(client: Client, schemas: SchemaNames): Promise<LastTimings> {

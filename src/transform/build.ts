@@ -7,13 +7,13 @@
  * Each model is one short transaction on a connection: `set local` memory settings,
  * `create table … as <select>` (or `create view … as`), `analyze`. The run's date reaches the SQL
  * only through the session setting `medallion.as_of`. With `parallelClients`, models whose inputs
- * are built run at the same time, one per connection (src/db/schedule.ts): the customer and the
+ * are built run at the same time, one per connection (src/schedule/schedule.ts): the customer and the
  * sales branches of the graph overlap, each on its own server process, and the data tests given
  * as `alongside` fill the connections the models leave free.
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/client.ts';
-import { criticalPathFirst, runScheduled, type ScheduledTask } from '../db/schedule.ts';
+import { criticalPathFirst, runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
 import { BUILD_MEMORY, isDatabaseError, type MemorySettings, memorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compileSql, errorLocator, stagingSchemas } from './compile.ts';

@@ -1,7 +1,7 @@
 /**
  * Expected seconds of the models that no run has timed yet (the data tests' guess is in
  * src/quality/estimates.ts, from the same megabytes): the first build of a
- * target, or a model or test that is new since the last run. criticalPathFirst (src/db/schedule.ts)
+ * target, or a model or test that is new since the last run. criticalPathFirst (src/schedule/schedule.ts)
  * ranks tasks by these; without them every task costs the same and the longest chain (bronze sales
  * lines → int_sales_lines → fact_sales) may start after the short customer branch, which makes the
  * first transform of a fresh target longer by that delay (`bash bench/timeline.sh` shows when each

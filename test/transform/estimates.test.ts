@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SchemaNames, schemaNames } from '../../src/config.ts';
 import type { Client } from '../../src/db/client.ts';
-import { criticalPathFirst } from '../../src/db/schedule.ts';
+import { criticalPathFirst } from '../../src/schedule/index.ts';
 import { modelDependencies, modelsAmong, relationsRead } from '../../src/transform/dependencies.ts';
 import { bronzeMegabytes, estimateFromSizes, measuredElseGuessed } from '../../src/transform/estimates.ts';
 import { loadProject, type Project, type RelationName } from '../../src/transform/index.ts';

@@ -1,11 +1,11 @@
 /**
- * runScheduled (src/db/schedule.ts) on real connections: dependencies are respected, independent
+ * runScheduled (src/schedule/schedule.ts) on real connections: dependencies are respected, independent
  * tasks overlap (one per connection), and the first failure cancels what runs elsewhere and is the
  * error thrown.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/db/client.ts';
-import { criticalPathFirst, runScheduled } from '../../src/db/schedule.ts';
+import { criticalPathFirst, runScheduled } from '../../src/schedule/schedule.ts';
 import { testClient } from '../support/database.ts';
 
 let clients: Client[];
