@@ -5,7 +5,7 @@
  *
  * The connection comes from `--database-url`, then `DATABASE_URL`, then libpq's `PG*` variables
  * (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD), then the project's embedded PostgreSQL
- * (src/db/embedded.ts, started on demand in .medallion/pg/). The password is kept
+ * (src/db/embedded/, started on demand in .medallion/pg/). The password is kept
  * out of everything printable: `Config.connection.display` is the only form that is logged.
  */
 import path from 'node:path';

@@ -9,7 +9,7 @@
  * no-op for the other sources.
  */
 import type { ConnectionConfig } from '../config.ts';
-import { openEmbedded } from './embedded.ts';
+import { openEmbedded } from './embedded/index.ts';
 
 export interface OpenDatabaseOptions {
   /** The project folder; the embedded cluster lives in its `.medallion/pg/`. */

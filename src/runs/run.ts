@@ -65,7 +65,7 @@ export async function executeRun(
   reportRun: RunReporter,
   body: (ctx: RunContext) => Promise<void>,
 ): Promise<RunOutcome> {
-  // With no server configured, this starts the project's embedded PostgreSQL (src/db/embedded.ts).
+  // With no server configured, this starts the project's embedded PostgreSQL (src/db/embedded/).
   const db = await openDatabase(config.connection, {
     projectDir: path.dirname(config.reportsDir),
     signal,

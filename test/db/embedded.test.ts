@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../src/errors.ts';
 import { resolveConnection } from '../../src/config.ts';
 import { connect } from '../../src/db/client.ts';
-import { embeddedStatus, openEmbedded, stopEmbedded } from '../../src/db/embedded.ts';
+import { embeddedStatus, openEmbedded, stopEmbedded } from '../../src/db/embedded/index.ts';
 import { openDatabase } from '../../src/db/open.ts';
 import { DependencyError } from '../../src/errors.ts';
 import { runCli } from '../support/cli.ts';

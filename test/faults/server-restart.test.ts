@@ -7,7 +7,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddedUrl, openEmbedded, stopEmbedded } from '../../src/db/embedded.ts';
+import { embeddedUrl, openEmbedded, stopEmbedded } from '../../src/db/embedded/index.ts';
 import { expectCleanAfterRerun, injectFault, runRow, useFaultTarget } from './harness.ts';
 
 let project: string;
