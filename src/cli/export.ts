@@ -74,8 +74,8 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
             });
             ctx.published = true;
           },
-          onLateSignal: () => ctx.output.lateSignal('export'),
         }), (r) => Object.values(r.manifest.tables).reduce((n, t) => n + t.rows, 0));
+        if (ctx.signal.aborted) ctx.output.lateSignal('export');
         ctx.summary.exports = exportsRecord(result, source.runId);
       });
       logger.final(`medallion: export to ${config.exportsDir} succeeded in ${((performance.now() - started) / 1000).toFixed(1)} s`, { status: 'success', exit_code: 0 });

@@ -70,8 +70,6 @@ export interface ExportGoldOptions {
    * It throws to publish nothing. Default: nothing to record (the switch itself publishes).
    */
   commit?: (versionPath: string) => Promise<void> | void;
-  /** Called when a signal arrived after the commit point: the switch was finished anyway. */
-  onLateSignal?: () => void;
 }
 
 export interface ManifestFile {
@@ -131,7 +129,6 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
   // Committed: from here on the switch runs to its end, whatever signal arrives.
   const previous = await currentVersion(dirs);
   await switchTo(dirs, versionPath);
-  if (options.signal?.aborted) options.onLateSignal?.();
   await reconcileExports(dirs, versionPath, previous ? [previous] : []).catch(() => {
     // Clean-up only: what is left is removed by the next export.
   });

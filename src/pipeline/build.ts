@@ -167,6 +167,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   if (config.export.skip) {
     await publish(null);
     await dropPrevious();
+    if (ctx.signal.aborted) output.lateSignal('publish');
     output.published(config.schemas, null);
     return;
   }
@@ -190,10 +191,11 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       commit: async (versionPath) => {
         await publish(versionPath);
       },
-      onLateSignal: () => output.lateSignal('publish'),
     }),
   );
   await dropPrevious();
+  // A signal that arrived after the commit point did not stop the publish: say so.
+  if (ctx.signal.aborted) output.lateSignal('publish');
   ctx.summary.exports = exportsRecord(exported, ctx.runId);
   output.published(config.schemas, exported.exportsDir);
 }
