@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
-"""Reads every export with nothing but pandas.read_parquet and checks it against PostgreSQL.
+"""Reads every export the way its readers do (pandas, polars, DuckDB) and checks it against PostgreSQL.
 
-    python test/consumers/check_exports.py EXPORTS_DIR GOLD_SCHEMA [--database-url URL]
+    python test/consumers/check_exports.py EXPORTS_DIR GOLD_SCHEMA [--readers pandas,polars,duckdb] [--database-url URL]
 
 The connection is DATABASE_URL (or --database-url), else libpq's PG* variables; Postgres is
-queried with psql in a subprocess (no Python driver needed). For every table in _manifest.json:
-row count, column names and order, each column's pandas dtype (the documented one, see
-src/export/README.md), the sum of every float64 (money, ratio) and integer column, and the NULL
-count of every column equal what Postgres computes. Exit 0 when all hold, 1 otherwise.
+queried with psql in a subprocess (no Python driver needed). For every table in _manifest.json and
+every reader: row count, column names and order, each column's dtype (the documented one, see
+src/export/README.md), the sum of every float64 (money, ratio) and integer column, the NULL count
+of every column and, with --partition-by, the rows of each partition equal what Postgres computes.
+Each reader is given exactly what the README shows:
+
+    pandas   pd.read_parquet("exports/fact_sales")
+    polars   pl.read_parquet("exports/fact_sales/**/*.parquet", hive_partitioning=True)
+             pl.scan_parquet(same) for the aggregates
+    DuckDB   duckdb.sql("select ... from read_parquet('exports/fact_sales/**/*.parquet', hive_partitioning = true)")
+
+A table exported as one file is read by its path alone (`exports/customer_features.parquet`).
+Exit 0 when all hold, 1 otherwise.
 """
 import argparse
 import json
@@ -16,28 +25,142 @@ import os
 import re
 import subprocess
 import sys
+from typing import Callable, NamedTuple
 
-import pandas as pd
-
-# Postgres type (format_type without modifiers) -> (dtype when NOT NULL, dtype when nullable).
-# The same table as src/export/types.ts; the README documents it.
+# Postgres type (format_type without modifiers) -> each reader's dtype. pandas has two: the column
+# NOT NULL, the column nullable (the `pandas` metadata in every file names Int64/boolean for the
+# latter). The same table as src/export/types.ts; src/export/README.md documents it.
 DTYPES = {
-    "smallint": ("int64", "Int64"),
-    "integer": ("int64", "Int64"),
-    "bigint": ("int64", "Int64"),
-    "numeric": ("float64", "float64"),
-    "double precision": ("float64", "float64"),
-    "real": ("float64", "float64"),
-    "boolean": ("bool", "boolean"),
-    "date": ("datetime64[ms]", "datetime64[ms]"),
-    "timestamp without time zone": ("datetime64[us]", "datetime64[us]"),
-    "timestamp with time zone": ("datetime64[us, UTC]", "datetime64[us, UTC]"),
-    "text": ("str", "str"),
-    "character varying": ("str", "str"),
-    "character": ("str", "str"),
-    "name": ("str", "str"),
-    "uuid": ("str", "str"),
+    "smallint": (("int64", "Int64"), "Int64", "BIGINT"),
+    "integer": (("int64", "Int64"), "Int64", "BIGINT"),
+    "bigint": (("int64", "Int64"), "Int64", "BIGINT"),
+    "numeric": (("float64", "float64"), "Float64", "DOUBLE"),
+    "double precision": (("float64", "float64"), "Float64", "DOUBLE"),
+    "real": (("float64", "float64"), "Float64", "DOUBLE"),
+    "boolean": (("bool", "boolean"), "Boolean", "BOOLEAN"),
+    "date": (("datetime64[ms]", "datetime64[ms]"), "Datetime(time_unit='ms', time_zone=None)", "TIMESTAMP"),
+    "timestamp without time zone": (("datetime64[us]", "datetime64[us]"), "Datetime(time_unit='us', time_zone=None)", "TIMESTAMP"),
+    "timestamp with time zone": (("datetime64[us, UTC]", "datetime64[us, UTC]"), "Datetime(time_unit='us', time_zone='UTC')", "TIMESTAMP WITH TIME ZONE"),
+    "text": (("str", "str"), "String", "VARCHAR"),
+    "character varying": (("str", "str"), "String", "VARCHAR"),
+    "character": (("str", "str"), "String", "VARCHAR"),
+    "name": (("str", "str"), "String", "VARCHAR"),
+    "uuid": (("str", "str"), "String", "VARCHAR"),
 }
+SUMMED = {"smallint", "integer", "bigint", "numeric", "double precision", "real"}
+
+
+class Column(NamedTuple):
+    name: str
+    pg_type: str
+    not_null: bool
+
+    @property
+    def base(self):
+        return re.sub(r"\(.*\)", "", self.pg_type).strip()
+
+
+class Frame(NamedTuple):
+    """What one reader made of one table."""
+    columns: list  # names, in the reader's order
+    dtypes: dict  # name -> dtype as the reader prints it
+    rows: int
+    nulls: dict  # name -> NULL count
+    sums: dict  # name -> sum (None when the reader gives NULL)
+    per_partition: dict  # partition value (int) -> rows; {} when not partitioned
+
+
+def expected_dtype(reader, col, part):
+    """The documented dtype. A Hive partition column is read from the folder names: pandas
+    (pyarrow) makes it a category of the inferred type, polars and DuckDB infer Int64 / BIGINT for
+    an integer, which is also what they give the column when it is stored in the file."""
+    pandas, polars, duckdb_type = DTYPES[col.base]
+    if reader == "pandas":
+        return "category" if col.name == part else pandas[0 if col.not_null else 1]
+    return polars if reader == "polars" else duckdb_type
+
+
+def read_pandas(path, is_dir, cols, part):
+    import pandas as pd
+
+    df = pd.read_parquet(path)  # the one call the data scientists make, folder or file
+    for c in cols:
+        if c.name in df and str(df[c.name].dtype) == "object":
+            raise AssertionError(f"{c.name}: object dtype (Decimal or date objects?)")
+    per = {}
+    if part:
+        per = {int(k): int(v) for k, v in df[part].astype("int64").value_counts().items()}
+        categories = sorted(int(v) for v in df[part].cat.categories)
+        if categories != sorted(per):
+            raise AssertionError(f"{part}: categories {categories}, values {sorted(per)}")
+    return Frame(
+        columns=list(df.columns),
+        dtypes={n: str(df[n].dtype) for n in df.columns},
+        rows=len(df),
+        nulls={n: int(df[n].isna().sum()) for n in df.columns},
+        sums={c.name: df[c.name].sum() for c in cols if c.base in SUMMED and c.name in df and c.name != part},
+        per_partition=per,
+    )
+
+
+def read_polars(path, is_dir, cols, part):
+    import polars as pl
+
+    source = os.path.join(path, "**", "*.parquet") if is_dir else path
+    df = pl.read_parquet(source, hive_partitioning=is_dir)
+    # The aggregates through the lazy reader (scan_parquet), which reads only the columns it needs.
+    present = [c for c in cols if c.name in df.columns]
+    summed = [c for c in present if c.base in SUMMED]
+    agg = pl.scan_parquet(source, hive_partitioning=is_dir).select(
+        [pl.len().alias("__rows")]
+        + [pl.col(c.name).null_count().alias(f"n:{c.name}") for c in present]
+        + [pl.col(c.name).sum().alias(f"s:{c.name}") for c in summed]
+    ).collect().row(0, named=True)
+    if agg["__rows"] != df.height:
+        raise AssertionError(f"scan_parquet counts {agg['__rows']} rows, read_parquet {df.height}")
+    per = {}
+    if part:
+        counts = pl.scan_parquet(source, hive_partitioning=True).group_by(part).len().collect()
+        per = {int(k): int(v) for k, v in counts.iter_rows()}
+    return Frame(
+        columns=df.columns,
+        dtypes={n: str(t) for n, t in df.schema.items()},
+        rows=df.height,
+        nulls={c.name: agg[f"n:{c.name}"] for c in present},
+        sums={c.name: agg[f"s:{c.name}"] for c in summed},
+        per_partition=per,
+    )
+
+
+def read_duckdb(path, is_dir, cols, part):
+    import duckdb
+
+    glob = os.path.join(path, "**", "*.parquet") if is_dir else path
+    source = f"read_parquet('{glob.replace(chr(39), chr(39) * 2)}'{', hive_partitioning = true' if is_dir else ''})"
+    con = duckdb.connect()
+    try:
+        rel = con.sql(f"select * from {source}")
+        columns, dtypes = rel.columns, {n: str(t) for n, t in zip(rel.columns, rel.types)}
+        present = [c for c in cols if c.name in columns]
+        summed = [c for c in present if c.base in SUMMED]
+        aggregates = ["count(*)"] + [f"count(*) - count({qi(c.name)})" for c in present] + [f"sum({qi(c.name)})" for c in summed]
+        row = con.sql(f"select {', '.join(aggregates)} from {source}").fetchall()[0]
+        per = {}
+        if part:
+            per = {int(k): int(v) for k, v in con.sql(f"select {qi(part)}, count(*) from {source} group by 1").fetchall()}
+    finally:
+        con.close()
+    return Frame(
+        columns=columns,
+        dtypes=dtypes,
+        rows=row[0],
+        nulls={c.name: row[1 + i] for i, c in enumerate(present)},
+        sums={c.name: row[1 + len(present) + i] for i, c in enumerate(summed)},
+        per_partition=per,
+    )
+
+
+READERS: dict = {"pandas": read_pandas, "polars": read_polars, "duckdb": read_duckdb}
 
 
 def psql(sql, url):
@@ -52,13 +175,72 @@ def qi(name):
     return '"' + name.replace('"', '""') + '"'
 
 
+class Truth(NamedTuple):
+    """What Postgres says about one gold table."""
+    columns: list  # Column, in gold's order with the partition column last
+    rows: int
+    nulls: dict
+    sums: dict  # name -> text of sum(), "" for NULL
+    per_partition: dict
+
+
+def postgres_truth(rel, part, url):
+    cols = [Column(n, t, nn == "t") for n, t, nn in psql(
+        "select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull from pg_attribute a "
+        f"where a.attrelid = '{rel}'::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum",
+        url,
+    )]
+    # A Hive partition column is in the folder names only: every reader appends it as the last column.
+    cols = [c for c in cols if c.name != part] + [c for c in cols if c.name == part]
+    summed = [c for c in cols if c.base in SUMMED]
+    aggregates = ["count(*)"] + [f"count(*) - count({qi(c.name)})" for c in cols] + [f"sum({qi(c.name)})::text" for c in summed]
+    row = psql(f"select {', '.join(aggregates)} from {rel}", url)[0]
+    per = {}
+    if part:
+        per = {int(v): int(n) for v, n in psql(f"select {qi(part)}, count(*) from {rel} group by 1", url)}
+    return Truth(
+        columns=cols,
+        rows=int(row[0]),
+        nulls={c.name: int(row[1 + i]) for i, c in enumerate(cols)},
+        sums={c.name: row[1 + len(cols) + i] for i, c in enumerate(summed)},
+        per_partition=per,
+    )
+
+
+def compare(reader, table, frame, truth, part, check):
+    names = [c.name for c in truth.columns]
+    where = f"{reader}: {table}"
+    check(list(frame.columns) == names, f"{where}: columns {list(frame.columns)} != gold {names}")
+    check(frame.rows == truth.rows, f"{where}: {frame.rows} rows, Postgres {truth.rows}")
+    for c in truth.columns:
+        expected = expected_dtype(reader, c, part)
+        got = frame.dtypes.get(c.name, "(missing)")
+        check(got == expected, f"{where}.{c.name} ({c.pg_type}): dtype {got}, documented {expected}")
+        check(frame.nulls.get(c.name) == truth.nulls[c.name], f"{where}.{c.name}: {frame.nulls.get(c.name)} NULLs, Postgres {truth.nulls[c.name]}")
+        if c.name in truth.sums and c.name != part:
+            pg_sum, got_sum = truth.sums[c.name], frame.sums.get(c.name)
+            if pg_sum == "":
+                check(got_sum in (None, 0), f"{where}.{c.name}: sum {got_sum!r}, Postgres NULL")
+            elif DTYPES[c.base][1] == "Float64":
+                check(got_sum is not None and math.isclose(float(got_sum), float(pg_sum), rel_tol=1e-9, abs_tol=1e-6),
+                      f"{where}.{c.name}: sum {got_sum!r}, Postgres {pg_sum}")
+            else:
+                check(got_sum is not None and int(got_sum) == int(pg_sum), f"{where}.{c.name}: sum {got_sum!r}, Postgres {pg_sum}")
+    if part:
+        check(frame.per_partition == truth.per_partition, f"{where}.{part}: rows per partition {frame.per_partition}, Postgres {truth.per_partition}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("exports_dir")
     ap.add_argument("schema")
+    ap.add_argument("--readers", default=",".join(READERS), help="comma-separated: " + ", ".join(READERS))
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = ap.parse_args()
-    url = args.database_url
+    readers = args.readers.split(",")
+    unknown = [r for r in readers if r not in READERS]
+    if unknown:
+        ap.error(f"unknown reader(s) {', '.join(unknown)}; known: {', '.join(READERS)}")
     with open(os.path.join(args.exports_dir, "_manifest.json")) as f:
         manifest = json.load(f)
 
@@ -69,67 +251,31 @@ def main():
             failures.append(what)
 
     for table, info in manifest["tables"].items():
-        rel = f"{qi(args.schema)}.{qi(table)}"
-        target = os.path.join(args.exports_dir, table if os.path.isdir(os.path.join(args.exports_dir, table)) else f"{table}.parquet")
-        df = pd.read_parquet(target)  # the one call the data scientists make
-        cols = psql(
-            "select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull from pg_attribute a "
-            f"where a.attrelid = '{rel}'::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum",
-            url,
-        )
-        # A Hive partition column (--partition-by) is in the folder names only: pandas appends it
-        # as the last column, with the category dtype.
-        part = manifest.get("partition_by") if os.path.isdir(target) and any("partition" in f for f in info["files"]) else None
-        if part:
-            cols = [c for c in cols if c[0] != part] + [c for c in cols if c[0] == part]
-        names = [c[0] for c in cols]
-        check(list(df.columns) == names, f"{table}: columns {list(df.columns)} != gold {names}")
-        (count,) = psql(f"select count(*) from {rel}", url)[0]
-        check(len(df) == int(count), f"{table}: {len(df)} rows, Postgres {count}")
-
-        aggregates = []
-        for name, pg_type, not_null in cols:
-            aggregates.append(f"count(*) - count({qi(name)})")
-            base = re.sub(r"\(.*\)", "", pg_type).strip()
-            if DTYPES.get(base, ("",))[0] in ("float64", "int64"):
-                aggregates.append(f"sum({qi(name)})::text")
-        agg = psql(f"select {', '.join(aggregates)} from {rel}", url)[0]
-        i = 0
-        for (name, pg_type, not_null), manifest_col in zip(cols, info["columns"]):
-            base = re.sub(r"\(.*\)", "", pg_type).strip()
-            expected = "category" if name == part else DTYPES[base][0 if not_null == "t" else 1]
-            got = str(df[name].dtype) if name in df else "(missing)"
-            check(got == expected, f"{table}.{name} ({pg_type}): dtype {got}, documented {expected}")
-            check(manifest_col["pandas"] == expected, f"{table}.{name}: manifest says {manifest_col['pandas']}, documented {expected}")
-            check(str(df[name].dtype) != "object", f"{table}.{name}: object dtype (Decimal or date objects?)")
-            nulls = int(agg[i]); i += 1
-            check(int(df[name].isna().sum()) == nulls, f"{table}.{name}: {int(df[name].isna().sum())} NULLs, Postgres {nulls}")
-            if name == part:
-                values = sorted(int(v) for v in df[name].cat.categories)
-                want = sorted(int(r[0]) for r in psql(f"select distinct {qi(name)} from {rel}", url))
-                check(values == want, f"{table}.{name}: partitions {values}, Postgres {want}")
-                per = {int(k): int(v) for k, v in df[name].astype("int64").value_counts().items()}
-                want_per = {int(r[0]): int(r[1]) for r in psql(f"select {qi(name)}, count(*) from {rel} group by 1", url)}
-                check(per == want_per, f"{table}.{name}: rows per partition {per}, Postgres {want_per}")
-                i += 1 if DTYPES.get(base, ("",))[0] in ("float64", "int64") else 0
-            elif expected in ("float64", "int64", "Int64"):
-                pg_sum = agg[i]; i += 1
-                pd_sum = df[name].sum()
-                if pg_sum == "":
-                    check(pd_sum == 0, f"{table}.{name}: sum {pd_sum}, Postgres NULL")
-                elif expected == "float64":
-                    want = float(pg_sum)
-                    check(math.isclose(float(pd_sum), want, rel_tol=1e-9, abs_tol=1e-6), f"{table}.{name}: sum {pd_sum!r}, Postgres {pg_sum}")
-                else:
-                    check(int(pd_sum) == int(pg_sum), f"{table}.{name}: sum {pd_sum}, Postgres {pg_sum}")
-        print(f"{table}: {len(df)} rows, {len(df.columns)} columns checked ({target})")
+        folder = os.path.join(args.exports_dir, table)
+        is_dir = os.path.isdir(folder)
+        target = folder if is_dir else f"{folder}.parquet"
+        part = manifest.get("partition_by") if is_dir and any(f.get("partition") for f in info["files"]) else None
+        truth = postgres_truth(f"{qi(args.schema)}.{qi(table)}", part, args.database_url)
+        for c, manifest_col in zip(truth.columns, info["columns"]):
+            check(manifest_col["name"] == c.name, f"manifest: {table} column {manifest_col['name']}, gold {c.name}")
+            expected = expected_dtype("pandas", c, part)
+            check(manifest_col["pandas"] == expected, f"manifest: {table}.{c.name} pandas {manifest_col['pandas']}, documented {expected}")
+        for reader in readers:
+            read: Callable = READERS[reader]
+            try:
+                frame = read(target, is_dir, truth.columns, part)
+            except Exception as err:  # a reader that cannot read the export at all is a failure, not a crash
+                check(False, f"{reader}: {table}: {type(err).__name__}: {err}")
+                continue
+            compare(reader, table, frame, truth, part, check)
+            print(f"{reader}: {table}: {frame.rows} rows, {len(frame.columns)} columns checked ({target})")
 
     if failures:
         print(f"{len(failures)} check(s) failed:", file=sys.stderr)
         for f in failures:
             print(f"  - {f}", file=sys.stderr)
         return 1
-    print("all exports match PostgreSQL")
+    print(f"all exports match PostgreSQL ({', '.join(readers)})")
     return 0
 
 

@@ -1,8 +1,10 @@
 /**
- * The real client: exports gold-shaped tables, then runs test/consumers/check_exports.py in the
- * project's Python venv (.venv, with pandas and pyarrow), which reads every file with plain
- * pandas.read_parquet and compares row counts, dtypes, money sums and NULL counts with Postgres.
- * Without the venv the test is skipped on a developer machine and FAILS in CI (CI=true).
+ * The real clients: exports gold-shaped tables, then runs test/consumers/check_exports.py in the
+ * project's Python venv (.venv, test/consumers/requirements.txt), which reads every export with
+ * pandas (`pd.read_parquet`), polars (`pl.read_parquet` / `pl.scan_parquet`, Hive glob) and DuckDB
+ * (`read_parquet(..., hive_partitioning = true)`) and compares row counts, dtypes, money sums, NULL
+ * counts and rows per partition with Postgres, plain and with `--partition-by order_year`.
+ * Without the venv the tests are skipped on a developer machine and FAIL in CI (CI=true).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,16 +22,18 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const PYTHON = path.join(ROOT, '.venv/bin/python');
 const SCRIPT = path.join(ROOT, 'test/consumers/check_exports.py');
 
-async function pythonWithPandas(): Promise<string | null> {
+const READERS = ['pandas', 'polars', 'duckdb'] as const;
+
+async function pythonWithReaders(): Promise<string | null> {
   if (!existsSync(PYTHON)) return `${PYTHON} does not exist`;
   try {
-    await run(PYTHON, ['-c', 'import pandas, pyarrow']);
+    await run(PYTHON, ['-c', 'import pandas, pyarrow, polars, duckdb']);
     return null;
   } catch (err) {
-    return `${PYTHON} cannot import pandas and pyarrow: ${(err as Error).message}`;
+    return `${PYTHON} cannot import pandas, pyarrow, polars and duckdb: ${(err as Error).message}`;
   }
 }
-const missing = await pythonWithPandas();
+const missing = await pythonWithReaders();
 const inCi = process.env.CI === 'true';
 
 let client: Client;
@@ -44,15 +48,15 @@ function env(): NodeJS.ProcessEnv {
     : { ...process.env, PGHOST: c.host, PGPORT: String(c.port), PGUSER: c.user, PGDATABASE: c.database };
 }
 
-describe('pandas reads the exports with the documented dtypes', () => {
+describe('pandas, polars and DuckDB read the exports with the documented dtypes', () => {
   it.runIf(inCi && missing)('has the Python venv in CI', () => {
-    expect.fail(`CI=true but ${missing}; create it with: python3 -m venv .venv && .venv/bin/pip install -r test/consumers/requirements.txt`);
+    expect.fail(`CI=true but ${missing}; npm run pretest creates or updates it (.venv/bin/pip install -r test/consumers/requirements.txt)`);
   });
 
   describe.skipIf(missing)('with .venv', () => {
     beforeAll(async () => {
-      ({ client, schema, drop } = await withSchema('export_pandas'));
-      root = await mkdtemp(path.join(tmpdir(), 'export-pandas-'));
+      ({ client, schema, drop } = await withSchema('export_consumers'));
+      root = await mkdtemp(path.join(tmpdir(), 'export-consumers-'));
       await client.query(`
         create table ${schema}.fact_sales as
           select 'SO' || (43697 + g / 3) as order_number, 'BK-' || (g % 50) as product_key, (g % 300)::bigint as product_id,
@@ -92,18 +96,48 @@ describe('pandas reads the exports with the documented dtypes', () => {
       if (root) await rm(root, { recursive: true, force: true });
     });
 
+    const exported: Record<string, string> = {};
     for (const partitionBy of [null, 'order_year'] as const) {
-      it(`check_exports.py passes${partitionBy ? ' with --partition-by order_year' : ''}`, async () => {
+      it(`check_exports.py passes for ${READERS.join(', ')}${partitionBy ? ' with --partition-by order_year' : ''}`, async () => {
         const out = path.join(root, partitionBy ?? 'plain', 'exports');
         await exportGold({
           connection: testConnection(), schemas: { gold: schema }, exportsDir: out, runId: 7, asOf: '2014-01-29',
           inputFiles: [], rowGroupSize: 4096, compression: 'zstd', partitionBy,
         });
+        exported[partitionBy ?? 'plain'] = out;
         const result = await run(PYTHON, [SCRIPT, out, schema], { env: env() }).catch((err: { stdout?: string; stderr?: string }) => {
           throw new Error(`check_exports.py failed:\n${err.stdout}\n${err.stderr}`);
         });
-        expect(result.stdout).toContain('all exports match PostgreSQL');
+        expect(result.stdout).toContain(`all exports match PostgreSQL (${READERS.join(', ')})`);
+        for (const reader of READERS) {
+          for (const table of ['fact_sales', 'customer_features', 'sales_daily']) expect(result.stdout).toContain(`${reader}: ${table}: `);
+        }
       });
     }
+
+    // Runs last: it changes gold after the exports, so that each reader's figures no longer agree.
+    it('check_exports.py fails for every reader when gold and the export disagree', async () => {
+      expect(Object.keys(exported)).toEqual(['plain', 'order_year']);
+      await client.query(`
+        update ${schema}.sales_daily set revenue = revenue + 0.01 where date = date '2011-03-01' and category = 'Bikes';
+        update ${schema}.fact_sales set age = null where age is not null and order_year = 2012 and quantity = 2;
+        delete from ${schema}.fact_sales where order_year = 2013 and quantity = 3;
+      `);
+      for (const out of Object.values(exported)) {
+        const failed = await run(PYTHON, [SCRIPT, out, schema], { env: env() }).then(
+          (r) => ({ code: 0, stderr: r.stderr }),
+          (err: { code?: number; stderr?: string }) => ({ code: err.code, stderr: err.stderr ?? '' }),
+        );
+        expect(failed.code).toBe(1);
+        for (const reader of READERS) {
+          expect(failed.stderr).toMatch(new RegExp(`- ${reader}: sales_daily\\.revenue: sum `));
+          expect(failed.stderr).toMatch(new RegExp(`- ${reader}: fact_sales\\.age: \\d+ NULLs, Postgres \\d+`));
+          expect(failed.stderr).toMatch(new RegExp(`- ${reader}: fact_sales: 20000 rows, Postgres \\d+`));
+        }
+        if (out === exported.order_year) {
+          for (const reader of READERS) expect(failed.stderr).toContain(`- ${reader}: fact_sales.order_year: rows per partition`);
+        }
+      }
+    });
   });
 });
