@@ -7,7 +7,7 @@ import { type Client, connect } from '../db/client.ts';
 import { DependencyError } from '../errors.ts';
 import { collectRunReport, latestRunId } from '../report/collect.ts';
 import type { RunReport } from '../report/types.ts';
-import { type Catalog, readCatalog } from './catalog.ts';
+import { type Catalog, readCatalog } from './db-catalog.ts';
 import { loadDocsProject } from './project.ts';
 import { buildDocsSite, type DocsData } from './site.ts';
 

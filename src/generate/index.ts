@@ -3,7 +3,7 @@
  *
  *   prng.ts       seeded PRNG, hashing, permutations (pure)
  *   rates.ts      the declared table of every defect class and its real count
- *   catalog.ts    products and categories (pure, small)
+ *   product-catalog.ts  products and categories (pure, small)
  *   customers.ts  customers: cust_info, cust_az12, loc_a101 rows (pure generators)
  *   products.ts   prd_info, px_cat_g1v2 rows (pure generators)
  *   sales.ts      sales_details rows (pure generator)
@@ -15,7 +15,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SOURCE_CONTRACTS, type SourceName } from '../bronze/contracts.ts';
-import { buildCatalog } from './catalog.ts';
+import { buildCatalog } from './product-catalog.ts';
 import { type CustomerStats, customerRows, junkRows, planCustomers } from './customers.ts';
 import { hash32, rngFor } from './prng.ts';
 import { type ProductStats, prdInfoRows, pxCatRows } from './products.ts';

@@ -1,5 +1,5 @@
-/** Row generators of prd_info.csv and px_cat_g1v2.csv (the catalogue is built in catalog.ts). */
-import type { Catalog } from './catalog.ts';
+/** Row generators of prd_info.csv and px_cat_g1v2.csv (the catalogue is built in product-catalog.ts). */
+import type { Catalog } from './product-catalog.ts';
 import type { RowContext } from './rows.ts';
 
 export interface ProductStats {

@@ -11,7 +11,7 @@
  * Each order has at most one semantic defect class (a disjoint exact range of a seeded permutation
  * of the orders), on one line (or on all lines of the order for an unknown customer).
  */
-import { type Catalog, type Product, dayNumber, unknownProductKey } from './catalog.ts';
+import { type Catalog, type Product, dayNumber, unknownProductKey } from './product-catalog.ts';
 import { FIRST_ID } from './customers.ts';
 import { Permutation, RangeAssigner, type Rng, cumulative, hash32, rngFor, searchCumulative } from './prng.ts';
 import { DEFECTS, REAL_SIZES, scaledRate, scaledReal } from './rates.ts';

@@ -8,7 +8,7 @@
  *   assertTestsPassed(summary);                                           // throws → nothing published
  *   await publishModels(client, schemas);                                 // one rename transaction
  */
-export { type BuildEvent, type BuildOptions, type BuildResult, buildModels, type ModelBuild, QUARANTINE_COLUMNS } from './build.ts';
+export { type BuildEvent, type BuildOptions, type BuildResult, buildModels, type ModelBuild, QUARANTINE_COLUMNS } from './build-models.ts';
 export { compiledRelation, compileSql, stagingSchemaPattern, stagingSchemas } from './compile.ts';
 export { extractReferences, modelsAmong, referencedRelations, relationsRead } from './dependencies.ts';
 export { bronzeMegabytes, estimateFromSizes, measuredElseGuessed, type SizeEstimates } from './estimates.ts';

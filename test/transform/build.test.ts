@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchemaNames } from '../../src/config.ts';
 import { type Client, ident } from '../../src/db/client.ts';
 import { MedallionError } from '../../src/errors.ts';
-import { type BuildEvent, buildModels } from '../../src/transform/build.ts';
+import { type BuildEvent, buildModels } from '../../src/transform/build-models.ts';
 import { loadProject } from '../../src/transform/project.ts';
 import { caught, createBronze, dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, modelYml, writeProject } from './helpers.ts';
 
