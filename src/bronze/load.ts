@@ -15,7 +15,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident, literal } from '../db/client.ts';
+import { type Client, ident, literal } from '../db/index.ts';
 import { runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { bronzeColumns, lineBreaksByColumn, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';

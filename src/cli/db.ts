@@ -1,7 +1,7 @@
 /** `medallion db start|stop|status|url`: the project's embedded PostgreSQL in .medallion/pg/. */
 import path from 'node:path';
 import { parseArgs, resolveConnection } from '../config.ts';
-import { embeddedStatus, embeddedUrl, openEmbedded, stopEmbedded } from '../db/embedded/index.ts';
+import { embeddedStatus, embeddedUrl, openEmbedded, stopEmbedded } from '../db/index.ts';
 import { DependencyError, EXIT, UsageError } from '../errors.ts';
 import type { Command, CommandIo } from './command.ts';
 

@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { parseArgs, resolvePipelineConfig } from '../config.ts';
 import { UsageError } from '../errors.ts';
-import { generateDocs } from '../docs/generate.ts';
-import { serveDocs } from '../docs/serve.ts';
+import { generateDocs, serveDocs } from '../docs/index.ts';
 import type { Command } from './command.ts';
 
 const ACCEPTED = ['database-url', 'target', 'sql'] as const;

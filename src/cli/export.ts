@@ -5,15 +5,11 @@
  * new gold between reading the provenance and taking the export snapshot.
  */
 import { type OptionName, parseArgs, resolvePipelineConfig } from '../config.ts';
-import type { Client } from '../db/client.ts';
+import type { Client } from '../db/index.ts';
 import { DataError, exitCodeFor, fromDatabaseError, MedallionError } from '../errors.ts';
 import { exportEntryNames, exportGold, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
-import { createLogger } from '../runs/logger.ts';
-import { lastPublishedRun, recordExportPublication } from '../runs/ledger.ts';
-import { assertLockHeldInTransaction } from '../runs/lock.ts';
-import { reportRun } from '../report/write.ts';
-import { executeRun, type RunContext } from '../runs/run.ts';
-import { exportsRecord, type InputFileRecord } from '../runs/summary.ts';
+import { assertLockHeldInTransaction, createLogger, executeRun, exportsRecord, type InputFileRecord, lastPublishedRun, recordExportPublication, type RunContext } from '../runs/index.ts';
+import { reportRun } from '../report/index.ts';
 import type { Command } from './command.ts';
 
 const ACCEPTED = ['database-url', 'target', 'out', 'partition-by', 'row-group-size', 'compression', 'tables', 'log-format', 'quiet'] as const satisfies readonly OptionName[];

@@ -1,8 +1,8 @@
 /** Shared by `build` and `load`: options → config → run → final line → exit code. */
 import { parseArgs, PIPELINE_OPTIONS, resolvePipelineConfig } from '../config.ts';
 import { exitCodeFor, MedallionError } from '../errors.ts';
-import { type BuildScope, runBuild } from '../pipeline/build.ts';
-import { createLogger } from '../runs/logger.ts';
+import { type BuildScope, runBuild } from '../pipeline/index.ts';
+import { createLogger } from '../runs/index.ts';
 import type { CommandIo } from './command.ts';
 
 export async function runPipelineCommand(argv: string[], io: CommandIo, scope: BuildScope): Promise<number> {

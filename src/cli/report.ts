@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, resolvePipelineConfig } from '../config.ts';
-import { type Client, connect } from '../db/client.ts';
+import { type Client, connect } from '../db/index.ts';
 import { DependencyError, UsageError } from '../errors.ts';
-import { latestRunId, RunNotFoundError } from '../report/collect.ts';
-import { readReportFile, writeReportFiles, writeRunReport } from '../report/write.ts';
+import { latestRunId, readReportFile, RunNotFoundError, writeReportFiles, writeRunReport } from '../report/index.ts';
 import type { Command } from './command.ts';
 
 const ACCEPTED = ['database-url', 'target', 'sql'] as const;

@@ -3,7 +3,7 @@
  * target, keyed by logical relation name (`silver.customers`, whatever the target prefix).
  */
 import type { SchemaNames } from '../config.ts';
-import type { Client } from '../db/client.ts';
+import type { Client } from '../db/index.ts';
 
 export interface CatalogColumn {
   name: string;

@@ -3,10 +3,9 @@
  * the published schemas and the latest run's figures, written as the static site.
  */
 import type { PipelineConfig } from '../config.ts';
-import { type Client, connect } from '../db/client.ts';
+import { type Client, connect } from '../db/index.ts';
 import { DependencyError } from '../errors.ts';
-import { collectRunReport, latestRunId } from '../report/collect.ts';
-import type { RunReport } from '../report/types.ts';
+import { collectRunReport, latestRunId, type RunReport } from '../report/index.ts';
 import { type Catalog, readCatalog } from './db-catalog.ts';
 import { loadDocsProject } from './project.ts';
 import { buildDocsSite, type DocsData } from './site.ts';

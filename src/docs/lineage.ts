@@ -28,7 +28,7 @@
  * `layer.table.column`) in its .yml; a declared entry replaces the derived one for that column.
  */
 import type { Alias, ColumnRef, Node, RangeFunction, RangeVar, SelectStmt, WindowDef } from 'libpg-query';
-import { parseStatements, SQL_VALUE_FUNCTION_NAMES, stringValue } from '../transform/sql-parser.ts';
+import { parseStatements, SQL_VALUE_FUNCTION_NAMES, stringValue } from '../transform/index.ts';
 
 export interface ColumnLineage {
   name: string;

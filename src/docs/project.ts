@@ -2,10 +2,8 @@
  * What the docs need from the model project, read through src/transform/project.ts (loadProject):
  * one adapter so that the docs do not depend on the loader's internal types beyond this file.
  */
-import { bronzeColumns, SOURCE_CONTRACTS } from '../bronze/contracts.ts';
-import { declaredTestName } from '../transform/model-spec.ts';
-import { loadProject } from '../transform/project.ts';
-import type { Model, TestDefinition } from '../transform/types.ts';
+import { bronzeColumns, SOURCE_CONTRACTS } from '../bronze/index.ts';
+import { declaredTestName, loadProject, type Model, type TestDefinition } from '../transform/index.ts';
 
 export interface DocsTest {
   name: string;

@@ -8,7 +8,7 @@
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunReport } from '../report/types.ts';
+import type { RunReport } from '../report/index.ts';
 import type { Catalog } from './db-catalog.ts';
 import { deriveLineage, type ModelLineage } from './lineage.ts';
 import type { DocsProject } from './project.ts';

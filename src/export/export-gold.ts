@@ -23,7 +23,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConnectionConfig, SchemaNames } from '../config.ts';
-import { type Client, connect } from '../db/client.ts';
+import { type Client, connect } from '../db/index.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { failpoint } from '../failpoints.ts';
 import { type ColumnDescription, EXPORT_FORMAT_VERSION, exportTable, type ExportTableResult } from './export-table.ts';

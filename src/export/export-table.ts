@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { type Client, ident, literal } from '../db/client.ts';
+import { type Client, ident, literal } from '../db/index.ts';
 import { DataError, fromDatabaseError, isConnectionError, MedallionError } from '../errors.ts';
 import { CopyOutStream } from './copy-out.ts';
 import { ioError } from './exports-dir.ts';

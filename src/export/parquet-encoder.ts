@@ -15,7 +15,7 @@
 // first: sets jemalloc's options before DuckDB's library loads
 import './duckdb-allocator.ts';
 import { type DuckDBConnection, DuckDBInstance, version as duckdbVersion } from '@duckdb/node-api';
-import { ident, literal } from '../db/client.ts';
+import { ident, literal } from '../db/index.ts';
 import type { ColumnKind, ExportColumn } from './types.ts';
 
 export type Compression = 'zstd' | 'snappy';

@@ -10,8 +10,7 @@
  *   dtype; we write that metadata (numpy_type `Int64` / `boolean`) for columns that may be NULL, so
  *   plain `read_parquet` gives `Int64` / `boolean`, and `int64` / `bool` for NOT NULL columns.
  */
-import type { Client } from '../db/client.ts';
-import { ident, literal } from '../db/client.ts';
+import { type Client, ident, literal } from '../db/index.ts';
 import { DataError } from '../errors.ts';
 
 /** Which Parquet type a Postgres column becomes (parquet-encoder.ts decides how DuckDB reads it). */

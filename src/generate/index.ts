@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { SOURCE_CONTRACTS, type SourceName } from '../bronze/contracts.ts';
+import { SOURCE_CONTRACTS, type SourceName } from '../bronze/index.ts';
 import { buildCatalog } from './product-catalog.ts';
 import { type CustomerStats, customerRows, junkRows, planCustomers } from './customers.ts';
 import { hash32, rngFor } from './prng.ts';

@@ -13,7 +13,7 @@
  * Every semantic defect sits on its own line (classes take disjoint, exact ranges of a seeded
  * permutation, see prng.ts), so the counts are exact and unambiguous.
  */
-import type { SourceName } from '../bronze/contracts.ts';
+import type { SourceName } from '../bronze/index.ts';
 
 export interface DefectClass {
   readonly file: SourceName;

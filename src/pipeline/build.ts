@@ -11,19 +11,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type BronzeLoadResult, loadBronze } from '../bronze/load.ts';
+import { type BronzeLoadResult, loadBronze } from '../bronze/index.ts';
 import type { PipelineConfig } from '../config.ts';
-import { type Client, connect } from '../db/client.ts';
+import { type Client, connect } from '../db/index.ts';
 import { DataError } from '../errors.ts';
 import { exportEntryNames, exportGold, type ExportGoldResult, finishCommittedExport, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
-import { reportRun } from '../report/write.ts';
-import { lastCommittedExport, lastTimings, loadedInputFiles, recordAsOf, recordPublication } from '../runs/ledger.ts';
-import { assertLockHeldInTransaction } from '../runs/lock.ts';
-import type { Logger } from '../runs/logger.ts';
-import { executeRun, type RunContext, type RunOutcome } from '../runs/run.ts';
-import { bronzeRecords, exportsRecord, type InputFileRecord, modelRecords, ruleRecords, testCountsRecord } from '../runs/summary.ts';
-import { type BuildResult, bronzeMegabytes, buildModels, compileSql, estimateFromSizes, loadProject, measuredElseGuessed, dropPreviousVersions, type Grants, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
+import { reportRun } from '../report/index.ts';
+import { assertLockHeldInTransaction, bronzeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastTimings, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
+import { bronzeMegabytes, buildModels, type BuildResult, compileSql, dropPreviousVersions, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';

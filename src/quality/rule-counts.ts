@@ -13,11 +13,11 @@
  *    through Node). Re-running for the same run id replaces that run's rows.
  */
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident } from '../db/client.ts';
+import { type Client, ident } from '../db/index.ts';
 import { runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { fromDatabaseError, type MedallionError } from '../errors.ts';
-import { BUILD_MEMORY, type MemorySettings, memorySettings, modelSqlError, PLANNER_SETTINGS_SQL, withLocalSettings } from '../sql-runtime/index.ts';
-import { compiledRelation, compileSql, modelsAmong, type Project, type RelationName, referencedRelations, type RuleDefinition, type RuleKind } from '../transform/index.ts';
+import { BUILD_MEMORY, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, withLocalSettings } from '../sql-runtime/index.ts';
+import { compiledRelation, compileSql, modelsAmong, type Project, referencedRelations, type RelationName, type RuleDefinition, type RuleKind } from '../transform/index.ts';
 
 export interface RuleCount {
   /** The relation counted (for quarantine: the model the rows were kept out of). */

@@ -10,10 +10,10 @@
  * XX; isSqlFault) is not a test result: it is thrown as a DependencyError.
  */
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident } from '../db/client.ts';
+import { type Client, ident } from '../db/index.ts';
 import { criticalPathFirst, runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { fromDatabaseError } from '../errors.ts';
-import { BUILD_MEMORY, isSqlFault, type MemorySettings, memorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
+import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compiledRelation, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
 import {
   failingRowPredicate,

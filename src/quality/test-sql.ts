@@ -23,7 +23,7 @@
  * result is one row of measurements (measurementSql), kept in the message whether they pass or not.
  */
 import type { SchemaNames } from '../config.ts';
-import { ident, literal } from '../db/client.ts';
+import { ident, literal } from '../db/index.ts';
 import { compiledRelation, compileSql, type RelationName, type RelationshipsTest, type RowCountChangeTest, type TestDefinition, type TestKind, withoutTrailingSemicolon } from '../transform/index.ts';
 
 /** What a `unique` test needs to know about the columns of its model (read from the catalog). */

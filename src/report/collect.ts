@@ -5,10 +5,8 @@
  * status `skipped`, and each model's dependencies come from its SQL.
  */
 import type { SchemaNames } from '../config.ts';
-import type { Client } from '../db/client.ts';
-import type { StageRecord } from '../runs/ledger.ts';
-import { type RunHistoryRow, readRunHistory, readRunRecord } from '../runs/ledger-read.ts';
-import type { RunSummary } from '../runs/summary.ts';
+import type { Client } from '../db/index.ts';
+import { readRunHistory, readRunRecord, type RunHistoryRow, type RunSummary, type StageRecord } from '../runs/index.ts';
 import {
   type ExportResult,
   type HistoryEntry,
@@ -19,7 +17,7 @@ import {
   type TestCounts,
 } from './types.ts';
 
-export { latestRunId } from '../runs/ledger-read.ts';
+export { latestRunId } from '../runs/index.ts';
 
 /** The part of a loaded model project (src/transform/types.ts) the report uses. */
 export interface ProjectModelInfo {

@@ -7,7 +7,7 @@
  * run never produced (a failed run has no exports) is null or an empty list, never absent.
  */
 
-import type { QuarantineGroup, QuarantineSample, RejectGroup, RejectSample, RuleResult, SourceResult, TestResult } from '../runs/ledger-read.ts';
+import type { QuarantineGroup, QuarantineSample, RejectGroup, RejectSample, RuleResult, SourceResult, TestResult } from '../runs/index.ts';
 
 /** The rows of the ledger as the report shows them are the ledger's own read shapes. */
 export type { QuarantineGroup, QuarantineSample, RejectGroup, RejectSample, RuleResult, SourceResult, TestResult };

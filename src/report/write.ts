@@ -9,8 +9,8 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { PipelineConfig, SchemaNames } from '../config.ts';
-import type { Client } from '../db/client.ts';
-import type { Logger } from '../runs/logger.ts';
+import type { Client } from '../db/index.ts';
+import type { Logger } from '../runs/index.ts';
 import { collectRunReport, latestRunId, type ProjectModelInfo } from './collect.ts';
 import { renderRunReportHtml } from './html.ts';
 import type { RunReport } from './types.ts';
@@ -88,7 +88,7 @@ async function atomicWrite(file: string, text: string): Promise<void> {
  */
 export async function projectModels(sqlDir: string): Promise<ProjectModelInfo[] | undefined> {
   try {
-    const { loadProject } = await import('../transform/project.ts');
+    const { loadProject } = await import('../transform/index.ts');
     const project = await loadProject({ sqlDir });
     return project.models.map((m) => ({ name: m.name, layer: m.layer, materialized: m.materialized, quarantine: m.quarantine, dependencies: m.dependencies }));
   } catch {

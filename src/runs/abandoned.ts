@@ -5,7 +5,7 @@
  * them: no other run of the target is going then, so whatever is there belongs to no live run.
  */
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident } from '../db/client.ts';
+import { type Client, ident } from '../db/index.ts';
 import { isConnectionError } from '../errors.ts';
 import { stagingSchemaPattern } from '../transform/index.ts';
 

@@ -1,79 +1,13 @@
 /**
  * Reading one run back from the ledger (the etl tables of ledger.ts), for the run report
- * (src/report/collect.ts) and `medallion report`. Rows come back in the shapes below, which the
- * report documents as its own (src/report/types.ts re-exports them), counts as numbers.
+ * (src/report/collect.ts) and `medallion report`. Rows come back in the shapes of ledger-rows.ts,
+ * which the report documents as its own (src/report/types.ts re-exports them), counts as numbers.
  */
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident } from '../db/client.ts';
+import { type Client, ident } from '../db/index.ts';
 import type { RunStatus, StageRecord } from './ledger.ts';
+import type { QuarantineGroup, QuarantineSample, RejectGroup, RejectSample, RuleResult, SourceResult, TestResult } from './ledger-rows.ts';
 import type { RunSummary } from './summary.ts';
-
-/** The rows of the ledger as a run's report (src/report) and summary read them. */
-export interface SourceResult {
-  source: string;
-  file: string;
-  sha256: string;
-  bytes: number;
-  line_ending: string;
-  encoding: string;
-  records: number;
-  rows_loaded: number;
-  rejects: number;
-  blank_lines: number;
-  seconds: number;
-}
-
-export interface RejectGroup {
-  source: string;
-  reason: string;
-  rows: number;
-}
-
-export interface RejectSample {
-  source: string;
-  file: string;
-  line_number: number;
-  column_number: number | null;
-  reason: string;
-  message: string;
-  raw_text: string;
-}
-
-export interface RuleResult {
-  model: string;
-  rule: string;
-  kind: string;
-  rows: number;
-  description: string | null;
-}
-
-export interface QuarantineGroup {
-  model: string;
-  rule: string;
-  rows: number;
-}
-
-export interface QuarantineSample {
-  model: string;
-  rule: string;
-  message: string;
-  source_file: string | null;
-  line_number: number | null;
-  values: unknown;
-}
-
-export interface TestResult {
-  test_name: string;
-  model: string | null;
-  kind: string;
-  severity: 'error' | 'warn';
-  status: 'pass' | 'warn' | 'fail' | 'error';
-  failing_rows: number;
-  seconds: number | null;
-  message: string | null;
-  /** Sample failing rows as the test runner stored them (usually a list of objects). */
-  sample: unknown;
-}
 
 /** A run's row of etl.runs. */
 export interface RunRow {

@@ -4,7 +4,7 @@
  * its own connection, outside the load's transaction, so that failed runs are recorded too.
  */
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident } from '../db/client.ts';
+import { type Client, ident } from '../db/index.ts';
 import { type InputFileRecord, newRunSummary, RUN_SUMMARY_VERSION, type RunSummary } from './summary.ts';
 
 export function ledgerDdl(schemas: SchemaNames): string {

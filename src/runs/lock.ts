@@ -8,7 +8,7 @@
  * (`watchRunLock`: LOCK_LOST, exit 3), and the publishing transaction checks again that it still
  * holds the lock (`assertLockHeldInTransaction`) before it commits anything readers see.
  */
-import type { Client } from '../db/client.ts';
+import type { Client } from '../db/index.ts';
 import { DependencyError, LockedError } from '../errors.ts';
 
 const LOCK_NAMESPACE = 'medallion-etl';

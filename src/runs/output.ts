@@ -6,7 +6,7 @@
  * Event names and fields are what cron, the tests and the fault harness read: they are kept stable.
  */
 import path from 'node:path';
-import type { BronzeLoadResult, BronzeProgress } from '../bronze/load.ts';
+import type { BronzeLoadResult, BronzeProgress } from '../bronze/index.ts';
 import type { SchemaNames } from '../config.ts';
 import type { ExportTableResult } from '../export/index.ts';
 import type { RuleCountsResult, TestEvent, TestSummary } from '../quality/index.ts';

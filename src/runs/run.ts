@@ -8,8 +8,7 @@
  */
 import path from 'node:path';
 import { type PipelineConfig, runSchemaNames } from '../config.ts';
-import { type Client, connect, withClient } from '../db/client.ts';
-import { openDatabase } from '../db/open.ts';
+import { type Client, connect, openDatabase, withClient } from '../db/index.ts';
 import { exitCodeFor, fromDatabaseError, InterruptedError, MedallionError } from '../errors.ts';
 import { dropLeftovers, type LeftoverCleanup } from './abandoned.ts';
 import { type AbandonedRun, abandonRunningRuns, ensureLedger, finishRun, type StageRecord, startRun } from './ledger.ts';

@@ -10,10 +10,10 @@
  * that real runs wrote in test/runs/summary.test.ts, not at run time: ajv's import and compile cost
  * about 0.1 s of CPU per process, and a run must record its row whatever the check says.
  */
-import type { FileLoadResult } from '../bronze/load.ts';
+import type { FileLoadResult } from '../bronze/index.ts';
 import type { ExportGoldResult } from '../export/index.ts';
 import type { RuleCountsResult, TestSummary } from '../quality/index.ts';
-import type { SourceResult } from './ledger-read.ts';
+import type { SourceResult } from './ledger-rows.ts';
 import type { ModelBuild } from '../transform/index.ts';
 
 export const RUN_SUMMARY_VERSION = 1;

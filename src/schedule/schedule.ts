@@ -13,7 +13,7 @@
  * first error is thrown once every connection is idle again, so the caller can use them (or close
  * them) safely.
  */
-import type { Client } from '../db/client.ts';
+import type { Client } from '../db/index.ts';
 
 export interface ScheduledTask<T> {
   /** Unique among the tasks; what `dependsOn` names. */

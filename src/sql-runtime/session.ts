@@ -10,7 +10,7 @@
  * sorts of a 6M-line build in memory on a 24 GB machine while leaving the worst case (a few
  * such nodes at once) at a few GB. maintenance_work_mem serves `analyze` (and any index).
  */
-import type { Client } from '../db/client.ts';
+import type { Client } from '../db/index.ts';
 import { fromDatabaseError, UsageError } from '../errors.ts';
 
 export interface MemorySettings {

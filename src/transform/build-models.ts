@@ -12,7 +12,7 @@
  * as `alongside` fill the connections the models leave free.
  */
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident } from '../db/client.ts';
+import { type Client, ident } from '../db/index.ts';
 import { criticalPathFirst, runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
 import { BUILD_MEMORY, isDatabaseError, type MemorySettings, memorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';

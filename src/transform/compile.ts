@@ -6,7 +6,7 @@
  * an error position in the compiled text be traced back to a line of the .sql file.
  */
 import type { SchemaNames } from '../config.ts';
-import { ident } from '../db/client.ts';
+import { ident } from '../db/index.ts';
 import { extractReferences } from './dependencies.ts';
 import { lineAndColumn } from './sql-lexer.ts';
 import type { RelationName, SourceLayer, StagingSchemas } from './types.ts';

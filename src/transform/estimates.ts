@@ -16,7 +16,7 @@
  * scanned.
  */
 import type { SchemaNames } from '../config.ts';
-import type { Client } from '../db/client.ts';
+import type { Client } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { bronzeTablesRead } from './dependencies.ts';
 import type { Project, RelationName } from './types.ts';

@@ -13,6 +13,8 @@ export { compiledRelation, compileSql, stagingSchemaPattern, stagingSchemas } fr
 export { extractReferences, modelsAmong, referencedRelations, relationsRead } from './dependencies.ts';
 export { bronzeMegabytes, estimateFromSizes, measuredElseGuessed, type SizeEstimates } from './estimates.ts';
 export { orderModels } from './graph.ts';
+export { declaredTestName } from './model-spec.ts';
+export { parseStatements, SQL_VALUE_FUNCTION_NAMES, stringValue } from './sql-parser.ts';
 export { withoutTrailingSemicolon } from './sql-lexer.ts';
 export { type LoadProjectOptions, loadProject } from './project.ts';
 export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, dropPreviousVersions, publishModels } from './publish.ts';

@@ -12,7 +12,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SOURCE_CONTRACTS } from '../bronze/contracts.ts';
+import { SOURCE_CONTRACTS } from '../bronze/index.ts';
 import { DataError } from '../errors.ts';
 import { checkReferences, unknownRelationReason, type KnownRelations, type UnknownRelation, throwUnknownRelations } from './dependencies.ts';
 import { orderModels } from './graph.ts';

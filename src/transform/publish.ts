@@ -24,7 +24,7 @@
  * semantics, so anything outside that still depends on the old objects stops it.
  */
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident, literal } from '../db/client.ts';
+import { type Client, ident, literal } from '../db/index.ts';
 import { DependencyError, fromDatabaseError, InterruptedError, isConnectionError } from '../errors.ts';
 import { stagingSchemas } from './compile.ts';
 

@@ -12,8 +12,8 @@ import { type EmbeddedBinaries, embeddedBinaries } from './binaries.ts';
 import { EmbeddedFailure, failure, localServerHint } from './failure.ts';
 import { installGuards, liveLeases, type OpenLease, openLeases, removeGuards, withLock } from './leases.ts';
 import { checkReachable, prepareFolders, runAsFor } from './os-user.ts';
-import { clientSettings, ensureDatabase, initialise, startServer, stopServer } from './server.ts';
-import { EMBEDDED_DATABASE, EMBEDDED_USER, type EmbeddedPaths, embeddedPaths, readPassword, readPostmaster, readState, writeState } from './state.ts';
+import { clientSettings, ensureDatabase, initialise, readPassword, startServer, stopServer } from './server.ts';
+import { EMBEDDED_DATABASE, EMBEDDED_USER, type EmbeddedPaths, embeddedPaths, readPostmaster, readState, writeState } from './state.ts';
 
 export interface EmbeddedOptions {
   projectDir: string;

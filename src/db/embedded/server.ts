@@ -124,3 +124,11 @@ export async function ensureDatabase(port: number, password: string): Promise<vo
     await client.end().catch(() => {});
   }
 }
+
+export async function readPassword(paths: EmbeddedPaths): Promise<string> {
+  try {
+    return (await fs.readFile(paths.password, 'utf8')).trim();
+  } catch (err) {
+    throw new EmbeddedFailure(`cannot read the embedded server's password from ${paths.password}: ${(err as Error).message}`, `Delete ${paths.data} to start afresh (its data is lost).`);
+  }
+}

@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { EmbeddedFailure } from './failure.ts';
 import { isAlive } from './process.ts';
 
 /** Where the cluster lives, relative to the project folder. */
@@ -76,12 +75,4 @@ export function readPostmaster(paths: EmbeddedPaths): { pid: number; port: numbe
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
   return isAlive(pid) && port > 0 ? { pid, port } : undefined;
-}
-
-export async function readPassword(paths: EmbeddedPaths): Promise<string> {
-  try {
-    return (await fs.readFile(paths.password, 'utf8')).trim();
-  } catch (err) {
-    throw new EmbeddedFailure(`cannot read the embedded server's password from ${paths.password}: ${(err as Error).message}`, `Delete ${paths.data} to start afresh (its data is lost).`);
-  }
 }

@@ -1,0 +1,3 @@
+/** The bronze stage: the source contracts and loading the CSV files into bronze. */
+export * from './contracts.ts';
+export * from './load.ts';

@@ -1,0 +1,3 @@
+/** The docs site: generated from the project, the database catalog and the last run; served locally. */
+export * from './generate.ts';
+export * from './serve.ts';
