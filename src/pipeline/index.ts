@@ -1,2 +1,2 @@
 /** The whole run, stage after stage (`medallion build`, `load`, `transform`). */
-export * from './build.ts';
+export * from './run-pipeline.ts';

@@ -1,7 +1,7 @@
 /**
  * What the pipeline's commands print, in one place: the events of each stage with their readable
  * lines, the live progress lines, and the bronze and models summary tables. The orchestrator
- * (src/pipeline/build.ts) and `medallion export` report through `stageOutput`; the logger
+ * (src/pipeline/run-pipeline.ts) and `medallion export` report through `stageOutput`; the logger
  * (logger.ts) decides how each event is written (a line on a terminal, a JSON object otherwise).
  * Event names and fields are what cron, the tests and the fault harness read: they are kept stable.
  */
