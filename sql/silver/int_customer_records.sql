@@ -52,19 +52,8 @@ customer_records as (
       when 'M' then 'Male'
       when 'MALE' then 'Male'
     end as gender_crm,
-    -- a real calendar date or NULL; make_date is only reached with a valid year, month and day
-    case
-      when created_year >= 1
-        and created_month between 1 and 12
-        and created_day between 1 and (
-          case
-            when created_month = 2 then
-              case when (created_year % 4 = 0 and created_year % 100 <> 0) or created_year % 400 = 0 then 29 else 28 end
-            when created_month in (4, 6, 9, 11) then 30
-            else 31
-          end)
-        then make_date(created_year, created_month, created_day)
-    end as created_date
+    -- a real calendar date or NULL (etl.real_date, sql/functions)
+    etl.real_date(created_year, created_month, created_day) as created_date
   from customer_date_parts
   offset 0  -- a fence: customer_id is computed once, not once per reference below
 ),

@@ -45,19 +45,8 @@ parsed_birthdates as (
       when 'M' then 'Male'
       when 'MALE' then 'Male'
     end as gender_erp,
-    -- a real calendar date or NULL; make_date is only reached with a valid year, month and day
-    case
-      when birth_year >= 1
-        and birth_month between 1 and 12
-        and birth_day between 1 and (
-          case
-            when birth_month = 2 then
-              case when (birth_year % 4 = 0 and birth_year % 100 <> 0) or birth_year % 400 = 0 then 29 else 28 end
-            when birth_month in (4, 6, 9, 11) then 30
-            else 31
-          end)
-        then make_date(birth_year, birth_month, birth_day)
-    end as birthdate_parsed,
+    -- a real calendar date or NULL (etl.real_date, sql/functions)
+    etl.real_date(birth_year, birth_month, birth_day) as birthdate_parsed,
     as_of_bounds.as_of,
     as_of_bounds.oldest_valid_birthdate
   from birthdate_parts

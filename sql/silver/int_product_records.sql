@@ -55,19 +55,8 @@ product_records as (
       when 'T' then 'Touring'
       else 'Unknown'
     end as product_line,
-    -- a real calendar date or NULL; make_date is only reached with a valid year, month and day
-    case
-      when start_year >= 1
-        and start_month between 1 and 12
-        and start_day between 1 and (
-          case
-            when start_month = 2 then
-              case when (start_year % 4 = 0 and start_year % 100 <> 0) or start_year % 400 = 0 then 29 else 28 end
-            when start_month in (4, 6, 9, 11) then 30
-            else 31
-          end)
-        then make_date(start_year, start_month, start_day)
-    end as start_date
+    -- a real calendar date or NULL (etl.real_date, sql/functions)
+    etl.real_date(start_year, start_month, start_day) as start_date
   from start_date_parts
   offset 0  -- a fence: product_id is computed once, not once per reference below
 )

@@ -8,9 +8,9 @@
 -- (order_number, product_key): 'exact_duplicate' (every source field equal to a later line: collapsed
 -- into it), 'conflicting_duplicate' (a later line with the same key differs: the later line wins),
 -- else 'unique'.
--- Dates: YYYYMMDD, 8 digits, a real calendar date, else invalid (NULL). The original dbt project
--- crashed on an impossible date such as 20131345; here make_date is only reached with a year, month
--- and day already checked to form a real date. A real date must also lie in the plausible range of
+-- Dates: YYYYMMDD, 8 digits, a real calendar date (etl.real_date, sql/functions), else invalid
+-- (NULL). The original dbt project crashed on an impossible date such as 20131345; etl.real_date
+-- returns NULL for it. A real date must also lie in the plausible range of
 -- silver.int_sales_date_range (a year before the first product version .. as_of + 1 year):
 -- - an order date outside it (1900-01-01, 20990101) is implausible: the line is quarantined
 --   (order_date_implausible), never repaired, since the source states a date and it is wrong; nor
@@ -61,22 +61,7 @@ real_order_dates as (
   -- the date built once per line, before the sort, instead of once per reference after it
   select
     sales_rows.*,
-    case
-      when order_date_digits / 10000 >= 1
-        and order_date_digits / 100 % 100 between 1 and 12
-        and order_date_digits % 100 between 1 and (
-          case
-            when order_date_digits / 100 % 100 = 2 then
-              case
-                when (order_date_digits / 10000 % 4 = 0 and order_date_digits / 10000 % 100 <> 0)
-                  or order_date_digits / 10000 % 400 = 0 then 29
-                else 28
-              end
-            when order_date_digits / 100 % 100 in (4, 6, 9, 11) then 30
-            else 31
-          end)
-        then make_date(order_date_digits / 10000, order_date_digits / 100 % 100, order_date_digits % 100)
-    end as order_date_real
+    etl.real_date(order_date_digits / 10000, order_date_digits / 100 % 100, order_date_digits % 100) as order_date_real
   from sales_rows
   offset 0  -- a fence: see above
 ),
@@ -137,54 +122,24 @@ classified_lines as (
 other_dates as (
   select
     classified_lines.*,
-    case
-      when ship_date_digits / 10000 >= 1
-        and ship_date_digits / 100 % 100 between 1 and 12
-        and ship_date_digits % 100 between 1 and (
-          case
-            when ship_date_digits / 100 % 100 = 2 then
-              case
-                when (ship_date_digits / 10000 % 4 = 0 and ship_date_digits / 10000 % 100 <> 0)
-                  or ship_date_digits / 10000 % 400 = 0 then 29
-                else 28
-              end
-            when ship_date_digits / 100 % 100 in (4, 6, 9, 11) then 30
-            else 31
-          end)
-        and make_date(ship_date_digits / 10000, ship_date_digits / 100 % 100, ship_date_digits % 100)
-          between date_range.earliest_plausible_date and date_range.latest_plausible_date
-        then make_date(ship_date_digits / 10000, ship_date_digits / 100 % 100, ship_date_digits % 100)
-    end as ship_date,
-    case
-      when due_date_digits / 10000 >= 1
-        and due_date_digits / 100 % 100 between 1 and 12
-        and due_date_digits % 100 between 1 and (
-          case
-            when due_date_digits / 100 % 100 = 2 then
-              case
-                when (due_date_digits / 10000 % 4 = 0 and due_date_digits / 10000 % 100 <> 0)
-                  or due_date_digits / 10000 % 400 = 0 then 29
-                else 28
-              end
-            when due_date_digits / 100 % 100 in (4, 6, 9, 11) then 30
-            else 31
-          end)
-        and make_date(due_date_digits / 10000, due_date_digits / 100 % 100, due_date_digits % 100)
-          between date_range.earliest_plausible_date and date_range.latest_plausible_date
-        then make_date(due_date_digits / 10000, due_date_digits / 100 % 100, due_date_digits % 100)
-    end as due_date,
+    etl.real_date(ship_date_digits / 10000, ship_date_digits / 100 % 100, ship_date_digits % 100) as ship_date_real,
+    etl.real_date(due_date_digits / 10000, due_date_digits / 100 % 100, due_date_digits % 100) as due_date_real,
     abs(price_value) > 0 as price_is_valid,
     sales_value > 0 as sales_is_valid,
     quantity_value >= 1 and quantity_value = trunc(quantity_value) and quantity_value < 1000000000 as quantity_is_valid,
-    date_range.earliest_plausible_date
+    date_range.earliest_plausible_date,
+    date_range.latest_plausible_date
   from classified_lines
   cross join silver.int_sales_date_range as date_range
   offset 0  -- a fence: the dates and checks are computed once per line
 ),
 
-quantities as (
+quantities_and_dates as (
   select
     other_dates.*,
+    -- a ship or due date outside the plausible range is NULL like an impossible one
+    case when ship_date_real between earliest_plausible_date and latest_plausible_date then ship_date_real end as ship_date,
+    case when due_date_real between earliest_plausible_date and latest_plausible_date then due_date_real end as due_date,
     -- quantity from sales / price only when that division is whole (numeric: no integer division)
     case
       when quantity_is_valid then quantity_value::int
@@ -193,12 +148,12 @@ quantities as (
         then (sales_value / abs(price_value))::int
     end as quantity
   from other_dates
-  offset 0  -- a fence: quantity is computed once per line
+  offset 0  -- a fence: quantity and the two dates are computed once per line
 ),
 
 repaired_lines as (
   select
-    quantities.*,
+    quantities_and_dates.*,
     case
       when not order_date_implausible then
         coalesce(
@@ -222,7 +177,7 @@ repaired_lines as (
       when price_value < 0 then 'price_negative_abs'
       when not coalesce(price_is_valid, false) and sales_is_valid and quantity is not null then 'price_derived'
     end as price_repair
-  from quantities
+  from quantities_and_dates
   cross join silver.int_sales_ship_lead_time as lead_time
   offset 0  -- a fence: price is computed once per line
 ),

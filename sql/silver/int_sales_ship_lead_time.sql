@@ -35,31 +35,9 @@ date_parts as (
 ),
 
 lead_times as (
-  -- make_date is only reached with a year, month and day that form a real calendar date
+  -- NULL unless both are real calendar dates (etl.real_date, sql/functions)
   select
-    case
-      when ship_year between 1900 and 9999 and ship_month between 1 and 12
-        and ship_day between 1 and (
-          case
-            when ship_month = 2 then
-              case when (ship_year % 4 = 0 and ship_year % 100 <> 0) or ship_year % 400 = 0 then 29 else 28 end
-            when ship_month in (4, 6, 9, 11) then 30
-            else 31
-          end)
-        then make_date(ship_year, ship_month, ship_day)
-    end
-    -
-    case
-      when order_year between 1900 and 9999 and order_month between 1 and 12
-        and order_day between 1 and (
-          case
-            when order_month = 2 then
-              case when (order_year % 4 = 0 and order_year % 100 <> 0) or order_year % 400 = 0 then 29 else 28 end
-            when order_month in (4, 6, 9, 11) then 30
-            else 31
-          end)
-        then make_date(order_year, order_month, order_day)
-    end as lead_days,
+    etl.real_date(ship_year, ship_month, ship_day) - etl.real_date(order_year, order_month, order_day) as lead_days,
     lines
   from date_parts
   offset 0  -- a fence: lead_days is computed once per pair, not once for the filter and once to group

@@ -3,6 +3,7 @@
  * (`schemas.staging`: inside a run the run's own `<silver>__run_<id>`, `<gold>__run_<id>`), which
  * are dropped and recreated first. Nothing readers see is touched here, nor any other run's staging
  * schemas; publish.ts swaps the staging schemas in once the data tests pass.
+ * The functions of `sql/functions` are (re)created in the target's etl schema before any model.
  *
  * Each model is one short transaction on a connection: `set local` memory settings,
  * `create table … as <select>` (or `create view … as`), `analyze`. The run's date reaches the SQL
@@ -11,13 +12,16 @@
  * sales branches of the graph overlap, each on its own server process, and the data tests given
  * as `alongside` fill the connections the models leave free.
  */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/index.ts';
 import { criticalPathFirst, runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
-import { BUILD_MEMORY, isDatabaseError, type MemorySettings, memorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
+import { BUILD_MEMORY, isDatabaseError, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compileSql, errorLocator, stagingSchemas } from './compile.ts';
 import { bronzeTablesRead } from './dependencies.ts';
+import { FUNCTION_SCHEMA, readFunctionSql } from './sql-parser.ts';
 import type { Materialization, Model, Project, RelationName, StagingSchemas } from './types.ts';
 
 /** The columns (name and type) a quarantine model must return. */
@@ -97,6 +101,7 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
   const clients = [client, ...(options.parallelClients ?? [])];
   for (const c of clients) await setRunSettings(c, { asOf, runId });
   await createStaging(client, staging);
+  await createFunctions(client, schemas, project);
   await analyzeSources(client, schemas, project);
   const names = new Set(project.models.map((m) => m.name));
   const modelTasks: ScheduledTask<ModelBuild>[] = project.models.map((model) => ({
@@ -157,6 +162,52 @@ async function createStaging(client: Client, staging: StagingSchemas): Promise<v
     }
   } catch (err) {
     throw fromDatabaseError(err, `creating the staging schemas ${staging.silver}, ${staging.gold}`);
+  }
+}
+
+/**
+ * The functions the models call: each `sql/functions/<name>.sql` is one `create or replace function
+ * etl.<name>(…)`, compiled like a model (`etl` → the target's etl schema, which no publish renames)
+ * and run before any model, in file-name order, on every build: the same text leaves the function
+ * as it was.
+ */
+async function createFunctions(client: Client, schemas: SchemaNames, project: Project): Promise<void> {
+  const dir = path.join(project.dir, 'functions');
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // a project without functions
+    throw err;
+  }
+  const problems: string[] = [];
+  const functions: { name: string; file: string; sql: string }[] = [];
+  for (const f of names) {
+    const file = path.join(dir, f);
+    const stem = f.slice(0, -'.sql'.length);
+    const sql = readFunctionSql(await readFile(file, 'utf8'), file, stem, problems);
+    if (sql !== undefined) functions.push({ name: `${FUNCTION_SCHEMA}.${stem}`, file, sql });
+  }
+  if (problems.length) {
+    throw new DataError('MODEL_FILE_INVALID', problems.length === 1 ? problems[0]! : `${problems.length} problems in the function files:\n  - ${problems.join('\n  - ')}`, {
+      file: problems[0]!.split(':')[0],
+      problems,
+      hint: 'Each file of sql/functions is one create or replace function etl.<file name>(…) (sql/README.md).',
+    });
+  }
+  if (!functions.length) return;
+  try {
+    await client.query(`create schema if not exists ${ident(schemas.etl)}`);
+  } catch (err) {
+    throw fromDatabaseError(err, `creating the schema ${schemas.etl}`);
+  }
+  for (const fn of functions) {
+    const compiled = compileSql(fn.sql, schemas);
+    try {
+      await client.query(compiled.sql);
+    } catch (err) {
+      throw modelSqlError(err, { model: fn.name, file: fn.file, doing: `creating the function ${fn.name}`, locate: errorLocator(fn.sql, compiled) });
+    }
   }
 }
 

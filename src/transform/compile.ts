@@ -1,13 +1,15 @@
 /**
  * Compile: rewrite the schema of every reference to the schemas of this run — `bronze` to the
  * target's bronze schema, `silver` and `gold` to the staging schemas the build writes into
- * (`schemas.staging`: the run's own `<silver>__run_<id>`, `<gold>__run_<id>` inside a run). Only
- * the schema word changes; comments, literals and layout are kept, and the returned offset map lets
+ * (`schemas.staging`: the run's own `<silver>__run_<id>`, `<gold>__run_<id>` inside a run), and
+ * the `etl` of a function call (`etl.real_date(…)`, sql/functions) to the target's etl schema,
+ * which no publish renames. Only the schema word changes; comments, literals and layout are kept, and the returned offset map lets
  * an error position in the compiled text be traced back to a line of the .sql file.
  */
 import type { SchemaNames } from '../config.ts';
 import { ident } from '../db/index.ts';
 import { extractReferences } from './dependencies.ts';
+import { extractFunctionReferences } from './sql-parser.ts';
 import { lineAndColumn } from './sql-lexer.ts';
 import type { RelationName, SourceLayer, StagingSchemas } from './types.ts';
 
@@ -57,14 +59,18 @@ export interface CompiledSql {
   originalOffset(compiledOffset: number): number;
 }
 
-/** Rewrites the schema of each reference in `sql` for a build of `schemas`. */
+/** Rewrites the schema of each reference and `etl` function call in `sql` for a build of `schemas`. */
 export function compileSql(sql: string, schemas: SchemaNames): CompiledSql {
   const edits: Edit[] = [];
   let out = '';
   let last = 0;
   let shift = 0;
-  for (const ref of extractReferences(sql)) {
-    const replacement = ident(buildSchemaFor(ref.layer, schemas));
+  const rewrites = [
+    ...extractReferences(sql).map((ref) => ({ ...ref, schema: buildSchemaFor(ref.layer, schemas) })),
+    ...extractFunctionReferences(sql).map((ref) => ({ ...ref, schema: schemas.etl })),
+  ].sort((a, b) => a.schemaStart - b.schemaStart);
+  for (const ref of rewrites) {
+    const replacement = ident(ref.schema);
     out += sql.slice(last, ref.schemaStart);
     const compiledStart = ref.schemaStart + shift;
     out += replacement;

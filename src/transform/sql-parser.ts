@@ -7,10 +7,14 @@
  *   with the offsets of the schema word — never a word in a comment, a string constant or a quoted
  *   identifier, never a CTE, never an operator such as `is distinct from` or the `from` of
  *   `extract(year from x)`;
+ * - `extractFunctionReferences`: every call of a function of the target's `etl` schema
+ *   (`etl.real_date(…)`) and the name a `create function etl.x` statement gives, with the offsets
+ *   of the schema word: compile rewrites it like a layer's, but a function is no dependency;
  * - `readModelSql`: the checks sql/README.md sets for a model file (one statement, a select that
- *   only reads, no clock function) with the file and line of each problem.
+ *   only reads, no clock function) with the file and line of each problem;
+ * - `readFunctionSql`: the checks for a file of sql/functions (one `create function etl.<stem>`).
  */
-import type { A_Const, ColumnRef, CommonTableExpr, FuncCall, Node, RangeVar, RawStmt, SelectStmt, SQLValueFunction, TypeCast } from 'libpg-query';
+import type { A_Const, ColumnRef, CommonTableExpr, CreateFunctionStmt, FuncCall, Node, RangeVar, RawStmt, SelectStmt, SQLValueFunction, TypeCast } from 'libpg-query';
 import { byteOffsetMapper, codePointOffset, codeTokens, lineAndColumn, parseSync, type SqlToken } from './sql-lexer.ts';
 import type { RelationName, SourceLayer } from './types.ts';
 
@@ -122,21 +126,36 @@ const LAYERS: ReadonlySet<string> = new Set<SourceLayer>(['bronze', 'silver', 'g
  * (`from silver.customers`) or a column's qualifier (`silver.customers.customer_id`). A reference
  * with a database name in front (`db.silver.x`) is not one of ours.
  */
-function schemaReferences(parsed: ParsedSql): Reference[] {
-  return referencesIn(parsed, collectNodes(parsed.statements, REFERENCE_NODES));
+function schemaReferences(parsed: ParsedSql): SqlReferences {
+  const nodes = collectNodes(parsed.statements, REFERENCE_NODES);
+  return { relations: referencesIn(parsed, nodes), functions: functionReferencesIn(parsed, nodes) };
 }
 
-// Text that names no layer references none, and is not parsed; a Unicode-escaped identifier
-// (U&"…") may spell any name.
-const MAY_REFERENCE = /bronze|silver|gold|u&/i;
+/** What compile rewrites in a text: the relations it reads and the `etl` functions it names. */
+interface SqlReferences {
+  relations: readonly Reference[];
+  functions: readonly FunctionReference[];
+}
+
+const NO_REFERENCES: SqlReferences = { relations: [], functions: [] };
+// Text that names no layer and no etl function references none, and is not parsed; a
+// Unicode-escaped identifier (U&"…") may spell any name.
+const MAY_REFERENCE = /bronze|silver|gold|etl|u&/i;
 // The loader, its checks, the schedule and compile read the same texts: each is parsed once.
-const referencesBySql = new Map<string, readonly Reference[]>();
+const referencesBySql = new Map<string, SqlReferences>();
 const REMEMBERED = 2000;
 
-function remember(sql: string, refs: readonly Reference[]): readonly Reference[] {
+function remember(sql: string, refs: SqlReferences): SqlReferences {
   if (referencesBySql.size >= REMEMBERED) referencesBySql.clear();
   referencesBySql.set(sql, refs);
   return refs;
+}
+
+function referencesOf(sql: string): SqlReferences {
+  const known = referencesBySql.get(sql);
+  if (known) return known;
+  const parsed = MAY_REFERENCE.test(sql) ? parseSnippet(sql) : undefined;
+  return remember(sql, parsed ? schemaReferences(parsed) : NO_REFERENCES);
 }
 
 /**
@@ -144,13 +163,18 @@ function remember(sql: string, refs: readonly Reference[]): readonly Reference[]
  * when it does not parse.
  */
 export function extractReferences(sql: string): readonly Reference[] {
-  const known = referencesBySql.get(sql);
-  if (known) return known;
-  const parsed = MAY_REFERENCE.test(sql) ? parseSnippet(sql) : undefined;
-  return remember(sql, parsed ? schemaReferences(parsed) : []);
+  return referencesOf(sql).relations;
 }
 
-const REFERENCE_NODES: ReadonlySet<string> = new Set(['RangeVar', 'ColumnRef']);
+/**
+ * The `etl` functions SQL names (a model, a .yml's query or expression, a file of sql/functions),
+ * in text order; none when it does not parse.
+ */
+export function extractFunctionReferences(sql: string): readonly FunctionReference[] {
+  return referencesOf(sql).functions;
+}
+
+const REFERENCE_NODES: ReadonlySet<string> = new Set(['RangeVar', 'ColumnRef', 'FuncCall']);
 
 function referencesIn(parsed: ParsedSql, nodes: NodesByKind): Reference[] {
   const found: { schema: string; table: string; location: number }[] = [];
@@ -185,6 +209,99 @@ function schemaWordEnd(sql: string, start: number, schema: string): number | und
   if (sql.startsWith(`"${schema}"`, start)) return start + schema.length + 2;
   if (sql.slice(start, start + schema.length).toLowerCase() === schema) return start + schema.length;
   return undefined;
+}
+
+/**
+ * A file's text parsed, and `at`, which names the file and line of an offset; undefined after
+ * pushing the syntax error (`what`: what the file must be, for the message).
+ */
+function parseFile(text: string, file: string, what: string, problems: string[]): { parsed: ParsedSql; at: (offset: number) => string } | undefined {
+  const at = (offset: number) => `${file}:${lineAndColumn(text, offset).line}`;
+  try {
+    return { parsed: parseStatements(text), at };
+  } catch (err) {
+    if (!(err instanceof SqlSyntaxError)) throw err;
+    problems.push(`${at(err.offset)}: ${err.message} (${what} that PostgreSQL can parse)`);
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions of the target's etl schema
+
+/** The schema word of the functions the models call: the target's ledger schema (`<target>_etl`). */
+export const FUNCTION_SCHEMA = 'etl';
+
+export interface FunctionReference {
+  /** Function name as PostgreSQL resolves it. */
+  name: string;
+  /** Offsets of the schema word `etl`: what compile rewrites. */
+  schemaStart: number;
+  schemaEnd: number;
+}
+
+/**
+ * Each call `etl.f(…)` in the tree (a name with a database in front is not one of ours), and the
+ * name of each `create function etl.f`, whose node has no position: its schema word is the token
+ * after `function` (or `procedure`) in the statement.
+ */
+function functionReferencesIn(parsed: ParsedSql, nodes: NodesByKind): FunctionReference[] {
+  const found: { name: string; start: number }[] = [];
+  for (const call of nodesOf<FuncCall>(nodes, 'FuncCall')) {
+    const names = call.funcname ?? [];
+    const name = stringValue(names[1]);
+    if (names.length === 2 && stringValue(names[0]) === FUNCTION_SCHEMA && name !== undefined && (call.location ?? -1) >= 0) {
+      found.push({ name, start: parsed.offset(call.location!) });
+    }
+  }
+  let tokens: SqlToken[] | undefined;
+  for (const raw of parsed.statements) {
+    const create = raw.stmt && 'CreateFunctionStmt' in raw.stmt ? (raw.stmt.CreateFunctionStmt as CreateFunctionStmt) : undefined;
+    const names = create?.funcname ?? [];
+    const name = stringValue(names[1]);
+    if (names.length !== 2 || stringValue(names[0]) !== FUNCTION_SCHEMA || name === undefined) continue;
+    tokens ??= codeTokens(parsed.sql);
+    const from = parsed.offset(raw.stmt_location ?? 0);
+    const keyword = tokens.findIndex((t) => t.start >= from && /^(function|procedure)$/i.test(t.text));
+    const schemaWord = keyword >= 0 ? tokens[keyword + 1] : undefined;
+    if (schemaWord) found.push({ name, start: schemaWord.start });
+  }
+  const out = new Map<number, FunctionReference>();
+  for (const f of found) {
+    let end = schemaWordEnd(parsed.sql, f.start, FUNCTION_SCHEMA);
+    if (end === undefined) {
+      tokens ??= codeTokens(parsed.sql);
+      end = tokens.find((t) => t.start === f.start)?.end;
+    }
+    if (end !== undefined) out.set(f.start, { name: f.name, schemaStart: f.start, schemaEnd: end });
+  }
+  return [...out.values()].sort((a, b) => a.schemaStart - b.schemaStart);
+}
+
+/**
+ * Checks that `text` (a file of sql/functions) is one `create [or replace] function etl.<stem>`
+ * statement; pushes each problem as `file:line: what is wrong` and returns the statement without
+ * its final `;`, or undefined if there is a problem.
+ */
+export function readFunctionSql(text: string, file: string, stem: string, problems: string[]): string | undefined {
+  const read = parseFile(text, file, 'a function file is one create function statement', problems);
+  if (!read) return undefined;
+  const { parsed, at } = read;
+  const before = problems.length;
+  const [first, second] = parsed.statements;
+  const create = first?.stmt && 'CreateFunctionStmt' in first.stmt ? (first.stmt.CreateFunctionStmt as CreateFunctionStmt) : undefined;
+  const start = parsed.offset(first?.stmt_location ?? 0);
+  if (!create) {
+    problems.push(`${at(start)}: a function file is one statement, create or replace function ${FUNCTION_SCHEMA}.${stem}(…)`);
+    return undefined;
+  }
+  const names = (create.funcname ?? []).map(stringValue);
+  if (names.length !== 2 || names[0] !== FUNCTION_SCHEMA || names[1] !== stem) {
+    problems.push(`${at(start)}: the function is named ${names.join('.')}; a file of sql/functions creates ${FUNCTION_SCHEMA}.${stem}, named after the file`);
+  }
+  if (second) problems.push(`${at(parsed.offset(second.stmt_location ?? 0))}: more than one statement; a function file is one create function statement`);
+  if (problems.length > before) return undefined;
+  return text.slice(0, first!.stmt_len ? parsed.offset((first!.stmt_location ?? 0) + first!.stmt_len) : text.length);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,15 +346,9 @@ const AS_OF_SETTING = /medallion\.as_of/i;
  * function; pushes each problem as `file:line: what is wrong` and returns undefined if there is one.
  */
 export function readModelSql(text: string, file: string, problems: string[]): ModelSql | undefined {
-  const at = (offset: number) => `${file}:${lineAndColumn(text, offset).line}`;
-  let parsed: ParsedSql;
-  try {
-    parsed = parseStatements(text);
-  } catch (err) {
-    if (!(err instanceof SqlSyntaxError)) throw err;
-    problems.push(`${at(err.offset)}: ${err.message} (a model is one select statement that PostgreSQL can parse)`);
-    return undefined;
-  }
+  const read = parseFile(text, file, 'a model is one select statement', problems);
+  if (!read) return undefined;
+  const { parsed, at } = read;
   const [first] = parsed.statements;
   if (!first?.stmt) {
     problems.push(`${file}: no SQL (a model is one select statement)`);
@@ -258,7 +369,7 @@ export function readModelSql(text: string, file: string, problems: string[]): Mo
   if (problems.length > before) return undefined;
   // The statement ends before its `;` (a length of 0: at the end of the text).
   const sql = text.slice(0, first.stmt_len ? parsed.offset((first.stmt_location ?? 0) + first.stmt_len) : text.length);
-  const refs = remember(sql, referencesIn(parsed, nodes));
+  const refs = remember(sql, { relations: referencesIn(parsed, nodes), functions: functionReferencesIn(parsed, nodes) }).relations;
   return {
     sql,
     dependencies: [...new Set(refs.map((r) => r.relation))].sort(),

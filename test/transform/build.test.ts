@@ -274,6 +274,49 @@ config:
     expect(e).toMatchObject({ code: 'CONFIG_INVALID', category: 'usage' });
   });
 
+  it('creates the functions of functions/ in the target etl schema before the models that call them, on every build', async () => {
+    const files = {
+      'functions/name_length.sql': '-- the length of a trimmed name\ncreate or replace function etl.name_length(name text) returns int language sql immutable parallel safe\nreturn length(btrim(name));\n',
+      'silver/name_lengths.sql': 'select cst_id, etl.name_length(cst_firstname) as n from bronze.cust_info',
+      'silver/name_lengths.yml': modelYml('name_lengths'),
+    };
+    const { project: p } = await project(files);
+    expect(p.models[0]!.dependencies).toEqual(['bronze.cust_info']);
+    await client.query(`drop function if exists ${ident(schemas.etl)}.name_length(text)`);
+    await buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId });
+    const { rows } = await client.query(`select cst_id, n from ${ident(`${schemas.silver}_next`)}.name_lengths order by cst_id`);
+    expect(rows).toEqual([
+      { cst_id: '1', n: 3 },
+      { cst_id: '2', n: 3 },
+      { cst_id: 'x', n: 3 },
+    ]);
+    const fn = () => client.query('select oid::int, provolatile, proparallel from pg_proc where oid = $1::regprocedure', [`${schemas.etl}.name_length(text)`]);
+    const first = (await fn()).rows;
+    expect(first).toEqual([{ oid: expect.any(Number), provolatile: 'i', proparallel: 's' }]);
+    // again: create or replace keeps the function (its oid), so what depends on it stays
+    await buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId });
+    expect((await fn()).rows).toEqual(first);
+  });
+
+  it('a function file that is not one create function etl.<file name> → MODEL_FILE_INVALID naming the file and line', async () => {
+    const { dir, project: p } = await project({
+      ...BASE,
+      'functions/twice.sql': '-- doc\ncreate function etl.other() returns int language sql return 1',
+    });
+    const e = (await caught(buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId }))) as unknown as MedallionError;
+    expect(e).toMatchObject({ code: 'MODEL_FILE_INVALID', message: `${dir}/functions/twice.sql:2: the function is named etl.other; a file of sql/functions creates etl.twice, named after the file` });
+  });
+
+  it('an SQL error in a function file → MODEL_SQL_FAILED with the line and column in that file', async () => {
+    const { dir, project: p } = await project({
+      ...BASE,
+      'functions/broken.sql': '-- doc\ncreate or replace function etl.broken(x int) returns int language sql immutable\nreturn x + no_such_column;',
+    });
+    const e = (await caught(buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId }))) as unknown as MedallionError;
+    expect(e).toMatchObject({ code: 'MODEL_SQL_FAILED', message: 'etl.broken: column "no_such_column" does not exist' });
+    expect(e.context).toMatchObject({ file: `${dir}/functions/broken.sql`, line: 3, column: 12, model: 'etl.broken' });
+  });
+
   it('stops between models when the signal is aborted, with the reason of the signal', async () => {
     const { project: p } = await project(BASE);
     const controller = new AbortController();

@@ -7,7 +7,7 @@ import { compileSql, stagingSchemas } from '../../src/transform/compile.ts';
 import { extractReferences, referencedRelations, relationsRead } from '../../src/transform/dependencies.ts';
 import { loadProject } from '../../src/transform/project.ts';
 import { withoutTrailingSemicolon } from '../../src/transform/sql-lexer.ts';
-import { readModelSql } from '../../src/transform/sql-parser.ts';
+import { extractFunctionReferences, readFunctionSql, readModelSql } from '../../src/transform/sql-parser.ts';
 import { caught, removeProject, SOURCES, modelYml, writeProject } from './helpers.ts';
 
 const SQL_DIR = path.resolve(import.meta.dirname, '../../sql');
@@ -269,6 +269,74 @@ describe('compileSql', () => {
     expect(compileSql("-- Überblick → silver\nselect 'naïve' as x, gold.a.y from gold.a", schemas).sql).toBe(
       `-- Überblick → silver\nselect 'naïve' as x, "dev_gold_next".a.y from "dev_gold_next".a`,
     );
+  });
+});
+
+describe('etl function calls', () => {
+  const schemas = schemaNames('dev');
+
+  it('rewrites the etl of a function call to the target etl schema, in code only, and is no dependency', () => {
+    const sql = [
+      "select etl.real_date(y, m, d) as a, ETL . real_date(1, 2, 3), \"etl\".real_date(1, 2, 3) -- etl.real_date(0, 0, 0)",
+      "from silver.t where etl.real_date(silver.t.y, 1, 1) is not null and 'etl.real_date(1, 1, 1)' <> s",
+    ].join('\n');
+    expect(compileSql(sql, schemas).sql).toBe(
+      [
+        'select "dev_etl".real_date(y, m, d) as a, "dev_etl" . real_date(1, 2, 3), "dev_etl".real_date(1, 2, 3) -- etl.real_date(0, 0, 0)',
+        `from "dev_silver_next".t where "dev_etl".real_date("dev_silver_next".t.y, 1, 1) is not null and 'etl.real_date(1, 1, 1)' <> s`,
+      ].join('\n'),
+    );
+    expect(referencedRelations(sql)).toEqual(['silver.t']);
+    expect(extractFunctionReferences(sql).map((f) => f.name)).toEqual(['real_date', 'real_date', 'real_date', 'real_date']);
+  });
+
+  it('leaves a relation or column of a schema named etl, and a function of another schema, as written', () => {
+    const sql = 'select etl.runs.run_id, db.etl.f(1), public.f(2), f(3) from etl.runs';
+    expect(compileSql(sql, schemas).sql).toBe(sql);
+  });
+
+  it('rewrites the name a create function statement gives and the etl calls of its body', () => {
+    const sql = '-- create function etl.commented()\nCREATE OR REPLACE FUNCTION etl.f(x int) returns int language sql immutable\nreturn etl.g(x) + 1;';
+    expect(compileSql(sql, schemas).sql).toBe('-- create function etl.commented()\nCREATE OR REPLACE FUNCTION "dev_etl".f(x int) returns int language sql immutable\nreturn "dev_etl".g(x) + 1;');
+  });
+
+  it('a rule or test predicate calling an etl function is rewritten too', () => {
+    expect(compileSql('etl.real_date(2024, 2, 29) is null', schemas).sql).toBe('"dev_etl".real_date(2024, 2, 29) is null');
+  });
+});
+
+describe('readFunctionSql', () => {
+  it('accepts one create function etl.<file stem>; returns it without the final semicolon', () => {
+    const problems: string[] = [];
+    expect(readFunctionSql('-- doc\ncreate or replace function etl.f() returns int language sql return 1;\n', 'fns/f.sql', 'f', problems)).toBe(
+      '-- doc\ncreate or replace function etl.f() returns int language sql return 1',
+    );
+    expect(problems).toEqual([]);
+  });
+
+  it('names the file and line of each problem: another name or schema, another statement, a syntax error', () => {
+    const problems: string[] = [];
+    expect(readFunctionSql('create function public.f() returns int language sql return 1', 'f.sql', 'f', problems)).toBeUndefined();
+    expect(readFunctionSql('create function etl.g() returns int language sql return 1', 'f.sql', 'f', problems)).toBeUndefined();
+    expect(readFunctionSql('create function etl.f() returns int language sql return 1;\ndrop table x', 'f.sql', 'f', problems)).toBeUndefined();
+    expect(readFunctionSql('\nselect 1', 'f.sql', 'f', problems)).toBeUndefined();
+    expect(readFunctionSql('create function etl.f( returns', 'f.sql', 'f', problems)).toBeUndefined();
+    expect(problems).toEqual([
+      'f.sql:1: the function is named public.f; a file of sql/functions creates etl.f, named after the file',
+      'f.sql:1: the function is named etl.g; a file of sql/functions creates etl.f, named after the file',
+      'f.sql:2: more than one statement; a function file is one create function statement',
+      'f.sql:2: a function file is one statement, create or replace function etl.f(…)',
+      "f.sql:1: syntax error at end of input (a function file is one create function statement that PostgreSQL can parse)",
+    ]);
+  });
+
+  it('every file of sql/functions passes', () => {
+    const dir = path.join(SQL_DIR, 'functions');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.sql'));
+    expect(files.length).toBeGreaterThan(0);
+    const problems: string[] = [];
+    for (const f of files) readFunctionSql(readFileSync(path.join(dir, f), 'utf8'), f, f.slice(0, -4), problems);
+    expect(problems).toEqual([]);
   });
 });
 
