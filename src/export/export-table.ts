@@ -58,7 +58,7 @@ export interface ExportedFile {
   sha256: string;
   rowGroups: number;
   rowGroupRows: number[];
-  /** Partition column → value ('__HIVE_DEFAULT_PARTITION__' for NULL), when partitioned. */
+  /** Partition column → value (its text form, never NULL), when partitioned. */
   partition?: Record<string, string>;
 }
 
@@ -81,8 +81,10 @@ export interface ExportTableResult {
 
 /**
  * The columns as a reader sees them. A Hive partition column is not stored in the files (only in
- * the folder names, as Hive, Spark and pyarrow expect); pandas appends it as the last column, with
- * the `category` dtype.
+ * the folder names, as Hive, Spark and pyarrow expect: stored in both, pandas.read_parquet fails
+ * with "Unable to merge: Field … has incompatible types"); pandas appends it as the last column,
+ * with the `category` dtype, polars and DuckDB as the last column with the type they infer (Int64,
+ * BIGINT for an integer).
  */
 export function describeColumns(columns: readonly ExportColumn[], partitionBy?: string | null): ColumnDescription[] {
   const described = columns.map((c) => ({
@@ -132,11 +134,19 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
       const { rows } = await client.query<{ v: string | null }>(`select distinct ${ident(p)}::text as v from ${rel} order by 1`)
         .catch((err) => { throw fromDatabaseError(err, `listing the partitions of ${where}`); });
       for (const { v } of rows) {
-        const folder = `${p}=${v === null ? '__HIVE_DEFAULT_PARTITION__' : encodeURIComponent(v)}`;
+        if (v === null) {
+          // pandas.read_parquet cannot read Hive's NULL folder (`col=__HIVE_DEFAULT_PARTITION__`):
+          // "Cannot yet unify dictionaries with nulls" beside other partitions, "couldn't infer
+          // type" alone. Refused before any file is written.
+          throw new DataError('EXPORT_FAILED', `${where}.${p} has NULLs: pandas cannot read a NULL partition (Hive's __HIVE_DEFAULT_PARTITION__ folder)`, {
+            column: p,
+            hint: `Give ${p} a value in every row of the model (and a not_null test), or export without --partition-by.`,
+          });
+        }
         jobs.push({
-          file: path.join(options.outDir!, folder, 'part-00000.parquet'),
-          filter: v === null ? `${ident(p)} is null` : `${ident(p)}::text = ${literal(v)}`,
-          partition: { [p]: v ?? '__HIVE_DEFAULT_PARTITION__' },
+          file: path.join(options.outDir!, `${p}=${encodeURIComponent(v)}`, 'part-00000.parquet'),
+          filter: `${ident(p)}::text = ${literal(v)}`,
+          partition: { [p]: v },
         });
       }
       if (jobs.length === 0) {

@@ -89,7 +89,12 @@ def read_pandas(path, is_dir, cols, part):
             raise AssertionError(f"{c.name}: object dtype (Decimal or date objects?)")
     per = {}
     if part:
-        per = {int(k): int(v) for k, v in df[part].astype("int64").value_counts().items()}
+        # The one line the README gives readers who want the unpartitioned export's dtype back.
+        unpartitioned = next(expected_dtype("pandas", c, None) for c in cols if c.name == part)
+        fixed = df.astype({part: unpartitioned})
+        if str(fixed[part].dtype) != unpartitioned or int(fixed[part].isna().sum()) != int(df[part].isna().sum()):
+            raise AssertionError(f"{part}: astype({unpartitioned!r}) gives {fixed[part].dtype}")
+        per = {int(k): int(v) for k, v in fixed[part].value_counts().items()}
         categories = sorted(int(v) for v in df[part].cat.categories)
         if categories != sorted(per):
             raise AssertionError(f"{part}: categories {categories}, values {sorted(per)}")

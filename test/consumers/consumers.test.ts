@@ -8,19 +8,22 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/db/client.ts';
-import { exportGold } from '../../src/export/export-gold.ts';
+import { exportGold, type Manifest } from '../../src/export/export-gold.ts';
+import { exportTable } from '../../src/export/export-table.ts';
+import { MedallionError } from '../../src/errors.ts';
 import { testConnection, withSchema } from '../export/helpers.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const PYTHON = path.join(ROOT, '.venv/bin/python');
 const SCRIPT = path.join(ROOT, 'test/consumers/check_exports.py');
+const LAYOUTS = path.join(ROOT, 'test/consumers/hive_layouts.py');
 
 const READERS = ['pandas', 'polars', 'duckdb'] as const;
 
@@ -77,7 +80,7 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
                  timestamp '2024-01-01' + g * interval '1.000001 second' as loaded_at
             from generate_series(1, 20000) g;
         alter table ${schema}.fact_sales alter column order_number set not null, alter column quantity set not null,
-          alter column customer_known set not null;
+          alter column customer_known set not null, alter column order_year set not null;
         create table ${schema}.customer_features as
           select g::bigint as customer_id, 'Name ' || g as customer_name, date '2013-01-01' + g % 300 as last_order_date,
                  (g % 40)::integer as recency_days, (g % 9)::bigint as frequency, round((g * 3.3)::numeric, 2) as monetary,
@@ -115,6 +118,25 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
       });
     }
 
+    it('hive_layouts.py: pandas cannot read the partition column stored in the files too, nor a NULL partition; polars and DuckDB can', async () => {
+      const table = path.join(exported.order_year!, 'fact_sales');
+      const manifest = JSON.parse(await readFile(path.join(exported.order_year!, '_manifest.json'), 'utf8')) as Manifest;
+      const parts = manifest.tables.fact_sales!.files.map((f) => ({ year: Number(f.partition!.order_year), rows: f.rows })).sort((a, b) => a.year - b.year);
+      const work = await mkdtemp(path.join(root, 'layouts-'));
+      const { stdout } = await run(PYTHON, [LAYOUTS, table, 'order_year', work]);
+      type Outcome = { rows?: number; dtype?: string; error?: string };
+      const result = JSON.parse(stdout) as Record<'column_in_files' | 'null_partition', Record<(typeof READERS)[number], Outcome>>;
+      // column_in_files: "Unable to merge: Field order_year has incompatible types: int64 vs dictionary<…>"
+      expect(result.column_in_files.pandas.error, JSON.stringify(result.column_in_files.pandas)).toMatch(/merge|incompatible/i);
+      // null_partition: "Cannot yet unify dictionaries with nulls"
+      expect(result.null_partition.pandas.error, JSON.stringify(result.null_partition.pandas)).toMatch(/unify|null/i);
+      expect(result.column_in_files.polars).toEqual({ rows: 20000, dtype: 'Int64' });
+      expect(result.column_in_files.duckdb).toEqual({ rows: 20000, dtype: 'BIGINT' });
+      // the NULL folder is a copy of the first partition's
+      expect(result.null_partition.polars).toEqual({ rows: 20000 + parts[0]!.rows, dtype: 'Int64' });
+      expect(result.null_partition.duckdb).toEqual({ rows: 20000 + parts[0]!.rows, dtype: 'BIGINT' });
+    });
+
     // Runs last: it changes gold after the exports, so that each reader's figures no longer agree.
     it('check_exports.py fails for every reader when gold and the export disagree', async () => {
       expect(Object.keys(exported)).toEqual(['plain', 'order_year']);
@@ -139,5 +161,26 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
         }
       }
     });
+  });
+});
+
+describe('a partition column with NULLs', () => {
+  it('fails the export before any file is written, naming the column (pandas cannot read a NULL partition)', async () => {
+    const own = await withSchema('export_consumers_null');
+    const dir = await mkdtemp(path.join(tmpdir(), 'export-null-partition-'));
+    try {
+      await own.client.query(`create table ${own.schema}.t as select g as id, case when g % 4 = 0 then null else 2010 + g % 3 end as year from generate_series(1, 40) g`);
+      const err = await exportTable({
+        client: own.client, schema: own.schema, table: 't', outDir: path.join(dir, 't'), partitionBy: 'year', rowGroupSize: 2048, compression: 'zstd',
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MedallionError);
+      expect(err).toMatchObject({ code: 'EXPORT_FAILED', context: { column: 'year' } });
+      expect((err as Error).message).toContain(`${own.schema}.t.year has NULLs`);
+      expect(existsSync(path.join(dir, 't'))).toBe(false);
+      expect((await own.client.query<{ n: number }>(`select count(*)::int as n from ${own.schema}.t`)).rows[0]!.n, 'the connection is usable').toBe(40);
+    } finally {
+      await own.drop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
