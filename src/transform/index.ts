@@ -14,6 +14,7 @@ export { extractReferences, modelsAmong, referencedRelations, relationsRead } fr
 export { bronzeMegabytes, estimateFromSizes, measuredElseGuessed, type SizeEstimates } from './estimates.ts';
 export { orderModels } from './graph.ts';
 export { declaredTestName } from './model-spec.ts';
+export { parseSelector, projectGraph, type ResourceType, type Selection, type SelectOptions, selectedProject, selectNodes } from './select.ts';
 export { parseStatements, SQL_VALUE_FUNCTION_NAMES, stringValue } from './sql-parser.ts';
 export { withoutTrailingSemicolon } from './sql-lexer.ts';
 export { type LoadProjectOptions, loadProject } from './project.ts';

@@ -31,7 +31,7 @@ type Path = (string | number)[];
 
 const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
-const CONFIG_KEYS = ['materialized', 'unique_key', 'grants', 'meta'] as const;
+const CONFIG_KEYS = ['materialized', 'unique_key', 'grants', 'tags', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
 const META_KEYS = ['quarantine', 'rules'] as const;
 const COLUMN_KEYS = ['name', 'description', 'data_tests'] as const;
@@ -195,6 +195,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   const materialized = (v.optionalEnum(config, 'materialized', configPath, ['table', 'view']) ?? 'table') as Materialization;
   const uniqueKey = v.columnList(config.unique_key, [...configPath, 'unique_key'], false) ?? [];
   const grants = readGrants(config.grants, [...configPath, 'grants'], v);
+  const tags = readTags(config.tags, [...configPath, 'tags'], v);
   const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
   const metaPath: Path = [...configPath, 'meta'];
   v.keys(meta, metaPath, META_KEYS);
@@ -267,9 +268,20 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
 
   if (problems.length) return { problems };
   return {
-    spec: { ...(description !== undefined ? { description } : {}), materialized, uniqueKey, quarantine, ...(grants ? { grants } : {}), columns, tests, rules },
+    spec: { ...(description !== undefined ? { description } : {}), materialized, uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, columns, tests, rules },
     problems,
   };
+}
+
+/** `tags: nightly` or `tags: [nightly, finance]` (dbt's tags config): what `--select tag:NAME` matches. */
+function readTags(raw: unknown, at: Path, v: Validator): string[] {
+  if (raw === undefined) return [];
+  const list = typeof raw === 'string' ? [raw] : raw;
+  if (!Array.isArray(list) || !list.every((t) => typeof t === 'string' && /^[A-Za-z0-9_-]+$/.test(t))) {
+    v.problem(at, 'expected a tag or a list of tags (letters, digits, _ and -)');
+    return [];
+  }
+  return [...new Set(list as string[])];
 }
 
 /** `grants: {select: [analyst, reporting]}` (dbt's grants config): privilege → roles. */

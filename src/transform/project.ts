@@ -109,6 +109,7 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     uniqueKey: spec.uniqueKey,
     quarantine: spec.quarantine,
     ...(spec.grants ? { grants: spec.grants } : {}),
+    tags: spec.tags ?? [],
     columns: spec.columns,
     tests: spec.tests,
     rules: spec.rules,

@@ -137,6 +137,8 @@ export interface ModelSpec {
   quarantine: boolean;
   /** Privileges granted on the published relation at every publish, per privilege: roles. */
   grants?: Readonly<Record<string, readonly string[]>>;
+  /** `config.tags`: labels `--select tag:NAME` matches (dbt's tags), each once. */
+  tags?: string[];
   /** Documented columns, in .yml order, each name once. */
   columns: ColumnSpec[];
   /** Every test of the model: column tests, model-level tests and those implied by unique_key. */
