@@ -1,7 +1,8 @@
 /**
  * Configuration, checked once at start-up. Order of precedence for every setting:
- * command-line option → environment variable → default. All problems are collected and reported
- * together in one UsageError (exit 2); unknown options are rejected, never ignored.
+ * command-line option → environment variable → default (OPTIONS below, the only place a default
+ * is written). All problems are collected and reported together in one UsageError (exit 2);
+ * unknown options, options the command does not take and stray arguments are refused, never ignored.
  *
  * The connection comes from `--database-url`, then `DATABASE_URL`, then libpq's `PG*` variables
  * (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD), then the project's embedded PostgreSQL
@@ -9,16 +10,47 @@
  * out of everything printable: `Config.connection.display` is the only form that is logged.
  */
 import path from 'node:path';
+import { parseArgs as parseTokens } from 'node:util';
 import { UsageError } from './errors.ts';
 
-export type OptionType = 'string' | 'number' | 'boolean';
+export type OptionType = 'string' | 'boolean';
 
-interface OptionSpec {
-  type: OptionType;
-  env?: string;
-  description: string;
-  /** Returns an error sentence for a bad value, or undefined when it is fine. */
-  check?: (value: string) => string | undefined;
+/**
+ * The commands of `medallion`. A command is this name plus one file, src/cli/<name>.ts (its
+ * summary, description, positionals and run); the options it takes are the OPTIONS entries that
+ * list it in `commands`.
+ */
+export const COMMAND_NAMES = ['build', 'load', 'transform', 'export', 'generate', 'report', 'docs', 'db'] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+/** A default: a value, or a value per command where commands differ. */
+export type OptionDefault = string | number | boolean;
+
+/**
+ * One entry of OPTIONS: one option, everything known about it.
+ *
+ *   type         'string' (takes a value) or 'boolean' (a flag, no value)
+ *   value        the placeholder in help and the README: DIR, N, YYYY-MM-DD, pretty|json
+ *   default      the value used when neither the option nor its env variable is given; a record
+ *                keyed by command where commands differ; absent: no default (unset)
+ *   defaultText  how the default reads when it is computed, not a constant ("pretty on a terminal");
+ *                a record keyed by command where commands differ
+ *   env          the environment variable read when the option is absent
+ *   description  one sentence for `--help` and the README
+ *   commands     the commands that take it; every other command refuses it (exit 2)
+ *   about        a description per command where the meaning differs (e.g. --out of generate)
+ *   check        returns what is wrong with a value (a sentence), or undefined when it is fine
+ */
+export interface OptionSpec {
+  readonly type: OptionType;
+  readonly value?: string;
+  readonly default?: OptionDefault | Readonly<Partial<Record<CommandName, OptionDefault>>>;
+  readonly defaultText?: string | Readonly<Partial<Record<CommandName, string>>>;
+  readonly env?: string;
+  readonly description: string;
+  readonly commands: readonly CommandName[];
+  readonly about?: Readonly<Partial<Record<CommandName, string>>>;
+  readonly check?: (value: string) => string | undefined;
 }
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -28,12 +60,23 @@ function checkIsoDate(v: string): string | undefined {
   if (Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== v) return `'${v}' is not a calendar date`;
   return undefined;
 }
+/**
+ * The run date is a day that has happened: a later one would age every customer and order by days
+ * that have not passed (recency, tenure) and label as "no purchase since" a window still open.
+ * Today (UTC) is allowed.
+ */
+function checkAsOf(v: string): string | undefined {
+  const bad = checkIsoDate(v);
+  if (bad) return bad;
+  const today = new Date().toISOString().slice(0, 10);
+  return v > today ? `${v} is after today (${today}, UTC); the run date must be a day that has happened` : undefined;
+}
 function checkTarget(v: string): string | undefined {
   return /^[a-z][a-z0-9_]{0,30}$/.test(v) ? undefined : `expected a lower-case name (letters, digits, _; at most 31 characters), got '${v}'`;
 }
 function checkRate(v: string): string | undefined {
   const n = Number(v);
-  return Number.isFinite(n) && n >= 0 && n <= 1 ? undefined : `expected a fraction between 0 and 1 (0.01 = 1%), got '${v}'`;
+  return v.trim() !== '' && Number.isFinite(n) && n >= 0 && n <= 1 ? undefined : `expected a fraction between 0 and 1 (0.01 = 1%), got '${v}'`;
 }
 function checkPositiveInt(v: string): string | undefined {
   const n = Number(v);
@@ -56,35 +99,47 @@ function checkOneOf(...allowed: string[]) {
   return (v: string) => (allowed.includes(v) ? undefined : `expected one of ${allowed.join(', ')}, got '${v}'`);
 }
 
-/** Every option any command accepts. A command lists the names it takes in its own file. */
+const RUN: readonly CommandName[] = ['build', 'load', 'transform'];
+const MODELS: readonly CommandName[] = ['build', 'transform'];
+const WRITES_PARQUET: readonly CommandName[] = ['build', 'transform', 'export'];
+const LOGS: readonly CommandName[] = ['build', 'load', 'transform', 'export', 'report'];
+const READS_DB: readonly CommandName[] = ['build', 'load', 'transform', 'export', 'report', 'docs'];
+
+/**
+ * Every option of every command, in the order help and the README list them. Parsing,
+ * validation, defaults, `--help`, the suggestions for near misses and the README's option
+ * tables (`npm run docs:cli`) all come from here. `--help`/`-h` is not listed: every command takes it.
+ */
 export const OPTIONS = {
-  'database-url': { type: 'string', env: 'DATABASE_URL', description: 'PostgreSQL connection URL (else PG* variables, else the embedded server in .medallion/pg)' },
-  target: { type: 'string', env: 'ETL_TARGET', description: 'schema prefix: NAME_bronze, NAME_silver, NAME_gold, NAME_etl', check: checkTarget },
-  seeds: { type: 'string', env: 'ETL_SEEDS', description: 'folder with the six source CSV files (default seeds/bronze)' },
-  sql: { type: 'string', description: 'folder with the silver and gold models (default sql)' },
-  'as-of': { type: 'string', env: 'ETL_AS_OF', description: 'the run date that replaces every "now" (default: day after the latest valid order date)', check: checkIsoDate },
-  'max-reject-rate': { type: 'string', description: 'fail a file when rejects exceed this fraction of its records (default 0.01)', check: checkRate },
-  'max-field-bytes': { type: 'string', description: 'longest field accepted in bronze, in bytes (default 65536)', check: checkPositiveInt },
-  out: { type: 'string', description: 'output folder' },
-  'partition-by': { type: 'string', description: 'Hive-style partition column for fact_sales (order_year)', check: checkOneOf('order_year') },
-  'row-group-size': { type: 'string', description: 'rows per Parquet row group, rounded up to a multiple of 2048 (default 131072)', check: checkPositiveInt },
-  tables: { type: 'string', description: 'export only these gold tables (comma-separated; default all: fact_sales,customer_features,sales_daily)', check: checkListOf('fact_sales', 'customer_features', 'sales_daily') },
-  compression: { type: 'string', description: 'Parquet compression: zstd or snappy (default zstd)', check: checkOneOf('zstd', 'snappy') },
-  publish: { type: 'string', description: 'swap (default: schema renames, instant) or in-place (the published tables get the new rows in one transaction: slower, but readers in REPEATABLE READ transactions keep their snapshot)', check: checkOneOf('swap', 'in-place') },
-  'skip-export': { type: 'boolean', description: 'build and publish the tables but write no Parquet' },
-  jobs: { type: 'string', env: 'ETL_JOBS', description: 'connections that load bronze files, build models and run data tests at the same time (default 2)', check: checkPositiveInt },
-  'log-format': { type: 'string', env: 'ETL_LOG_FORMAT', description: 'pretty (terminal) or json (one line per event)', check: checkOneOf('pretty', 'json') },
-  quiet: { type: 'boolean', description: 'print only errors and the final line' },
-  report: { type: 'boolean', description: 'also render the HTML run report at the end' },
-  scale: { type: 'string', description: 'data size relative to the real exports (1 = about 60k sales lines)', check: checkPositive },
-  seed: { type: 'string', description: 'random seed (same seed and scale = same bytes)', check: checkPositiveInt },
-  clean: { type: 'boolean', description: 'no structural defects (quoting, BOM, bad records)' },
-  'structural-rate': { type: 'string', description: 'fraction of records with a structural defect (default about 0.0005)', check: checkRate },
-  manifest: { type: 'boolean', description: 'write _manifest.json with the counts of every injected defect' },
-  repeat: { type: 'string', description: 'repetitions per measurement (default 3)', check: checkPositiveInt },
-  serve: { type: 'boolean', description: 'serve the docs site on localhost until interrupted' },
-  port: { type: 'string', description: 'port for --serve (default 8080; 0 = any free port)', check: checkPort },
-  help: { type: 'boolean', description: 'show help for the command' },
+  'database-url': { type: 'string', value: 'URL', env: 'DATABASE_URL', defaultText: 'PG* variables, else the embedded server in .medallion/pg', description: 'PostgreSQL connection URL', commands: READS_DB },
+  target: { type: 'string', value: 'NAME', env: 'ETL_TARGET', defaultText: 'none (schemas bronze, silver, gold, etl)', description: 'schema prefix: NAME_bronze, NAME_silver, NAME_gold, NAME_etl', commands: READS_DB, check: checkTarget },
+  seeds: { type: 'string', value: 'DIR', env: 'ETL_SEEDS', default: 'seeds/bronze', description: 'folder with the six source CSV files', commands: ['build', 'load'] },
+  sql: { type: 'string', value: 'DIR', default: 'sql', description: 'folder with the silver and gold models', commands: [...MODELS, 'report', 'docs'] },
+  'as-of': { type: 'string', value: 'YYYY-MM-DD', env: 'ETL_AS_OF', defaultText: 'the day after the latest valid order date', description: 'the run date that replaces every "now" (today at the latest)', commands: MODELS, check: checkAsOf },
+  'max-reject-rate': { type: 'string', value: 'F', default: 0.01, description: 'fail a file whose rejected records exceed this fraction of its records', commands: ['build', 'load'], check: checkRate },
+  'max-field-bytes': { type: 'string', value: 'N', default: 65536, description: 'longest field accepted in bronze, in bytes', commands: ['build', 'load'], check: checkPositiveInt },
+  out: {
+    type: 'string', value: 'DIR', default: { build: 'exports', transform: 'exports', export: 'exports', generate: 'seeds/bronze' }, description: 'where the Parquet exports go',
+    about: { generate: 'where the generated CSV files go' }, commands: [...WRITES_PARQUET, 'generate'],
+  },
+  'partition-by': { type: 'string', value: 'order_year', defaultText: 'none', description: 'Hive-style partition folders for fact_sales', commands: WRITES_PARQUET, check: checkOneOf('order_year') },
+  'row-group-size': { type: 'string', value: 'N', default: 131072, description: 'rows per Parquet row group, rounded up to a multiple of 2048', commands: WRITES_PARQUET, check: checkPositiveInt },
+  tables: { type: 'string', value: 'LIST', defaultText: 'all: fact_sales,customer_features,sales_daily', description: 'export only these gold tables (comma-separated); the output folder then holds only them', commands: ['export'], check: checkListOf('fact_sales', 'customer_features', 'sales_daily') },
+  compression: { type: 'string', value: 'zstd|snappy', default: 'zstd', description: 'Parquet compression', commands: WRITES_PARQUET, check: checkOneOf('zstd', 'snappy') },
+  publish: { type: 'string', value: 'swap|in-place', default: 'swap', description: 'how silver and gold are published: swap (schema renames, instant) or in-place (one transaction; readers in REPEATABLE READ keep their snapshot)', commands: MODELS, check: checkOneOf('swap', 'in-place') },
+  'skip-export': { type: 'boolean', description: 'build and publish the tables but write no Parquet', commands: MODELS },
+  jobs: { type: 'string', value: 'N', env: 'ETL_JOBS', default: 2, description: 'connections that load bronze files, build models and run data tests at the same time', commands: RUN, check: checkPositiveInt },
+  'log-format': { type: 'string', value: 'pretty|json', env: 'ETL_LOG_FORMAT', defaultText: { build: 'pretty on a terminal, else json', load: 'pretty on a terminal, else json', transform: 'pretty on a terminal, else json', export: 'pretty on a terminal, else json', report: 'pretty: the page\'s path alone' },
+    description: 'text for a person, or one JSON object per line', commands: LOGS, check: checkOneOf('pretty', 'json') },
+  quiet: { type: 'boolean', description: 'print only errors and the final line', commands: [...RUN, 'export', 'generate'] },
+  report: { type: 'boolean', description: 'also render the HTML run report (reports/run-<id>.html) at the end', commands: RUN },
+  scale: { type: 'string', value: 'N', default: 1, description: 'data size relative to the real exports (1 = about 60k sales lines; fractions work)', commands: ['generate'], check: checkPositive },
+  seed: { type: 'string', value: 'S', default: 42, description: 'random seed (same seed and scale = same bytes)', commands: ['generate'], check: checkPositiveInt },
+  clean: { type: 'boolean', description: 'no structural defects (quoting, BOM, bad records), orphans, duplicates or impossible dates', commands: ['generate'] },
+  'structural-rate': { type: 'string', value: 'R', default: 0.0005, description: 'fraction of records with a structural defect', commands: ['generate'], check: checkRate },
+  manifest: { type: 'boolean', description: 'also write _manifest.json with the counts of every injected defect', commands: ['generate'] },
+  serve: { type: 'boolean', description: 'serve the docs site on http://127.0.0.1:PORT/ until interrupted', commands: ['docs'] },
+  port: { type: 'string', value: 'N', default: 8080, description: 'port for --serve (0 = any free port)', commands: ['docs'], check: checkPort },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTIONS;
@@ -93,57 +148,142 @@ export type ParsedOptions = Partial<Record<OptionName, string | boolean>>;
 export interface ParsedArgs {
   options: ParsedOptions;
   positionals: string[];
+  /** `-h` or `--help` was given: show the help, run nothing. */
+  help: boolean;
+}
+
+function spec(name: OptionName): OptionSpec {
+  return OPTIONS[name];
+}
+
+/** The options `command` takes, in table order. */
+export function optionsOf(command: CommandName): OptionName[] {
+  return (Object.keys(OPTIONS) as OptionName[]).filter((name) => spec(name).commands.includes(command));
+}
+
+/** The default of `name` for `command` (the first command that takes it when none is given). */
+export function defaultOf(name: OptionName, command?: CommandName): OptionDefault | undefined {
+  const d = spec(name).default;
+  if (d === undefined || typeof d !== 'object') return d;
+  const byCommand = d as Partial<Record<CommandName, OptionDefault>>;
+  return byCommand[command ?? spec(name).commands.find((c) => byCommand[c] !== undefined)!];
+}
+
+/** What `name` does for `command`. */
+export function describeOption(name: OptionName, command?: CommandName): string {
+  const s = spec(name);
+  return (command && s.about?.[command]) ?? s.description;
 }
 
 /**
- * Parses `--name value`, `--name=value` and `--flag`. Only the options in `accepted` are allowed;
- * every problem is collected and thrown together.
+ * The edit distance of two short strings (option and command names): insertions, deletions,
+ * substitutions and swaps of two neighbours (`biuld`) count one each (optimal string alignment).
  */
-export function parseArgs(argv: readonly string[], accepted: readonly OptionName[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The closest of `candidates` to `word`, when it is close enough to be a slip: at most a third of
+ * its length apart (2 for long words), or the same word with `_` for `-`, or a prefix.
+ */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase().replace(/_/g, '-');
+  let best: { name: string; distance: number } | undefined;
+  for (const name of candidates) {
+    const distance = name.startsWith(w) && w.length >= 3 ? 0.5 : editDistance(w, name);
+    if (!best || distance < best.distance) best = { name, distance };
+  }
+  return best && best.distance <= Math.max(1, Math.min(2, Math.floor(w.length / 3))) ? best.name : undefined;
+}
+
+/**
+ * Parses `--name value`, `--name=value`, `--flag`, `-h` and `--help` (node:util parseArgs, token
+ * by token, so that every problem is collected). Only the options in `accepted` are allowed; at most
+ * `maxPositionals` arguments without `--`. Every problem is thrown together in one UsageError, each
+ * unknown name with the nearest option it may mean. Values come from the command line, then the
+ * option's env variable; defaults are not filled in (defaultOf does, where they are used).
+ */
+export function parseArgs(argv: readonly string[], accepted: readonly OptionName[], env: NodeJS.ProcessEnv = process.env, maxPositionals = 0, command?: CommandName): ParsedArgs {
   const problems: string[] = [];
   const options: ParsedOptions = {};
   const positionals: string[] = [];
-  const allowed = new Set<string>([...accepted, 'help']);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) {
-      positionals.push(arg);
+  const known = new Set<string>(accepted);
+  const declared = Object.fromEntries(accepted.map((name) => [name, { type: spec(name).type }]));
+  const { tokens } = parseTokens({ args: [...argv], options: { ...declared, help: { type: 'boolean', short: 'h' } }, strict: false, allowPositionals: true, tokens: true });
+  let help = false;
+  let skipValueOf: string | undefined;
+  const takenBy = (name: string) => COMMAND_NAMES.filter((c) => (OPTIONS as Record<string, OptionSpec>)[name]?.commands.includes(c));
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') continue;
+    if (token.kind === 'positional') {
+      // The value of an unknown option is part of that problem, not a second one.
+      if (skipValueOf !== undefined) {
+        skipValueOf = undefined;
+        continue;
+      }
+      positionals.push(token.value);
       continue;
     }
-    const eq = arg.indexOf('=');
-    const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
-    if (!allowed.has(name)) {
-      problems.push(`unknown option --${name} (this command takes: ${accepted.map((a) => `--${a}`).join(', ') || 'no options'})`);
-      if (eq < 0 && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) i++;
+    skipValueOf = undefined;
+    const { name, rawName, value, inlineValue } = token;
+    if (name === 'help') {
+      help = true;
       continue;
     }
-    const spec: OptionSpec = OPTIONS[name as OptionName];
-    if (spec.type === 'boolean') {
-      if (eq > 0) problems.push(`--${name} is a flag and takes no value`);
+    if (!known.has(name)) {
+      const elsewhere = takenBy(name.replace(/_/g, '-'));
+      const near = closest(name.replace(/^-+/, ''), accepted);
+      const meant = near ? `; did you mean --${near}?` : '';
+      if (elsewhere.length) {
+        problems.push(`${command ?? 'this command'} does not take ${rawName} (only ${elsewhere.join(', ')} ${elsewhere.length === 1 ? 'does' : 'do'})${meant}`);
+      } else {
+        problems.push(`unknown option ${rawName}${near ? ` (did you mean --${near}?)` : ''}`);
+      }
+      if (!inlineValue) skipValueOf = name;
+      continue;
+    }
+    const option = spec(name as OptionName);
+    if (option.type === 'boolean') {
+      if (inlineValue) problems.push(`--${name} is a flag and takes no value (got --${name}=${value})`);
       options[name as OptionName] = true;
       continue;
     }
-    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined || (eq < 0 && value.startsWith('--'))) {
-      problems.push(`--${name} needs a value (${spec.description})`);
-      if (value?.startsWith('--')) i--;
+    if (value === undefined || (!inlineValue && value.startsWith('-') && value.length > 1 && !/^-\d/.test(value))) {
+      problems.push(`--${name} needs a value: ${option.value ?? 'VALUE'} (${describeOption(name as OptionName, command)})`);
       continue;
     }
     options[name as OptionName] = value;
   }
-  for (const name of accepted) {
-    const spec: OptionSpec = OPTIONS[name];
-    if (options[name] === undefined && spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
-      options[name] = spec.type === 'boolean' ? true : env[spec.env]!;
-    }
-    const value = options[name];
-    if (typeof value === 'string' && spec.check) {
-      const problem = spec.check(value);
-      if (problem) problems.push(`--${name}${spec.env && env[spec.env] === value ? ` (from ${spec.env})` : ''}: ${problem}`);
+  if (positionals.length > maxPositionals) {
+    const extra = positionals.slice(maxPositionals);
+    for (const p of extra) {
+      const near = closest(p, accepted);
+      problems.push(`unexpected argument '${p}'${near ? ` (did you mean --${near}?)` : maxPositionals === 0 ? ' (options start with --)' : ''}`);
     }
   }
-  if (problems.length) throw new UsageError('CONFIG_INVALID', problems, { hint: 'Run `medallion help` for the options of each command.' });
-  return { options, positionals };
+  for (const name of accepted) {
+    const option = spec(name);
+    const fromEnv = option.env !== undefined && options[name] === undefined && env[option.env] !== undefined && env[option.env] !== '';
+    if (fromEnv) options[name] = option.type === 'boolean' ? true : env[option.env!]!;
+    const value = options[name];
+    if (typeof value === 'string' && option.check) {
+      const problem = option.check(value);
+      if (problem) problems.push(`--${name}${fromEnv ? ` (from ${option.env})` : ''}: ${problem}`);
+    }
+  }
+  if (problems.length && !help) {
+    throw new UsageError('CONFIG_INVALID', problems, { hint: `Run \`medallion ${command ? `${command} ` : ''}--help\` for the options${command ? '' : ' of each command'}.` });
+  }
+  return { options, positionals, help };
 }
 
 export interface SchemaNames {
@@ -289,7 +429,15 @@ export interface PipelineConfig {
   readonly schemas: SchemaNames;
   readonly seedsDir: string;
   readonly sqlDir: string;
+  /** The project folder (the command's working folder): `.medallion/` lives here. */
+  readonly projectDir: string;
+  /**
+   * `--out`, else `exports/` for the default target and `exports/<target>/` for a named one, so
+   * that targets sharing a checkout never publish over each other (openExportsDir accepts the
+   * named targets' folders inside the default's).
+   */
   readonly exportsDir: string;
+  /** `reports/` for the default target, `reports/<target>/` for a named one (run ids count per target). */
   readonly reportsDir: string;
   readonly asOf: string | null;
   readonly maxRejectRate: number;
@@ -311,33 +459,38 @@ export interface PipelineConfig {
   readonly report: boolean;
 }
 
-export const PIPELINE_OPTIONS = [
-  'database-url', 'target', 'seeds', 'sql', 'as-of', 'max-reject-rate', 'max-field-bytes', 'out', 'partition-by',
-  'row-group-size', 'compression', 'publish', 'skip-export', 'jobs', 'log-format', 'quiet', 'report',
-] as const satisfies readonly OptionName[];
+/** The options of `medallion build`, which takes every option of a run. */
+export const PIPELINE_OPTIONS: readonly OptionName[] = optionsOf('build');
+
+/** A project folder of a target: `base` for the default target, `base/<target>` for a named one. */
+export function targetFolder(base: string, target: string | null): string {
+  return target ? path.join(base, target) : base;
+}
 
 /** `isTty`: whether output goes to a terminal; decides the default log format (pretty vs json). */
 export function resolvePipelineConfig(options: ParsedOptions, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), isTty = Boolean(process.stdout.isTTY)): PipelineConfig {
   const str = (n: OptionName) => (typeof options[n] === 'string' ? (options[n] as string) : undefined);
+  const or = (n: OptionName) => str(n) ?? String(defaultOf(n, 'build'));
   const target = str('target') ?? null;
   return Object.freeze({
     connection: resolveConnection(options, env),
     target,
     schemas: schemaNames(target),
-    seedsDir: path.resolve(cwd, str('seeds') ?? 'seeds/bronze'),
-    sqlDir: path.resolve(cwd, str('sql') ?? 'sql'),
-    exportsDir: path.resolve(cwd, str('out') ?? 'exports'),
-    reportsDir: path.resolve(cwd, 'reports'),
+    seedsDir: path.resolve(cwd, or('seeds')),
+    sqlDir: path.resolve(cwd, or('sql')),
+    projectDir: path.resolve(cwd),
+    exportsDir: path.resolve(cwd, str('out') ?? targetFolder(or('out'), target)),
+    reportsDir: path.resolve(cwd, targetFolder('reports', target)),
     asOf: str('as-of') ?? null,
-    maxRejectRate: Number(str('max-reject-rate') ?? 0.01),
-    maxFieldBytes: Number(str('max-field-bytes') ?? 65536),
-    publishMode: (str('publish') ?? 'swap') as 'swap' | 'in-place',
-    jobs: Number(str('jobs') ?? 2),
+    maxRejectRate: Number(or('max-reject-rate')),
+    maxFieldBytes: Number(or('max-field-bytes')),
+    publishMode: or('publish') as 'swap' | 'in-place',
+    jobs: Number(or('jobs')),
     export: Object.freeze({
       skip: options['skip-export'] === true,
       partitionBy: (str('partition-by') as 'order_year' | undefined) ?? null,
-      rowGroupSize: Number(str('row-group-size') ?? 131072),
-      compression: (str('compression') as 'zstd' | 'snappy' | undefined) ?? 'zstd',
+      rowGroupSize: Number(or('row-group-size')),
+      compression: or('compression') as 'zstd' | 'snappy',
       tables: str('tables')?.split(',').map((t) => t.trim()) ?? null,
     }),
     logFormat: (str('log-format') as 'pretty' | 'json' | undefined) ?? (isTty ? 'pretty' : 'json'),

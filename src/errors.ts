@@ -84,13 +84,19 @@ export class MedallionError extends Error {
     this.context = context;
   }
 
-  /** One line for a terminal or a log: location, message, and what to do. */
+  /**
+   * For a terminal or a log: location, message, a full stop, and what to do. One line, unless the
+   * message is a list (several problems): the advice then follows the list on its own line.
+   */
   describe(): string {
     const { file, line, column, hint } = this.context;
     const where = file
       ? `${file}${line !== undefined ? `:${line}` : ''}${column !== undefined ? ` (column ${column})` : ''}: `
       : '';
-    return `${where}${this.message}${hint ? ` ${hint}` : ''}`;
+    if (!hint) return `${where}${this.message}`;
+    const message = this.message.trimEnd();
+    if (message.includes('\n')) return `${where}${message}\n${hint}`;
+    return `${where}${message}${/[.!?]$/.test(message) ? '' : '.'} ${hint}`;
   }
 }
 

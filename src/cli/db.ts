@@ -1,7 +1,6 @@
 /** `medallion db start|stop|status|url`: the project's embedded PostgreSQL in .medallion/pg/. */
 import path from 'node:path';
-import { parseArgs, resolveConnection } from '../config.ts';
-import { embeddedStatus, embeddedUrl, openEmbedded, stopEmbedded } from '../db/index.ts';
+import { closest, type ParsedArgs, resolveConnection } from '../config.ts';
 import { DependencyError, EXIT, UsageError } from '../errors.ts';
 import type { Command, CommandIo } from './command.ts';
 
@@ -9,9 +8,9 @@ const SUBCOMMANDS = ['start', 'stop', 'status', 'url'] as const;
 
 export const command: Command = {
   summary: 'start, stop or show the embedded PostgreSQL (.medallion/pg) used when no server is configured',
-  usage: `usage: medallion db start|stop|status|url
-
-When none of --database-url, DATABASE_URL or the PG* variables (PGHOST, PGPORT, PGUSER,
+  synopsis: 'start|stop|status|url',
+  positionals: 1,
+  description: `When none of --database-url, DATABASE_URL or the PG* variables (PGHOST, PGPORT, PGUSER,
 PGDATABASE, PGPASSWORD) is set, pipeline commands run on an embedded PostgreSQL that the project
 starts itself: its data lives in .medallion/pg/ (git-ignored) and is kept between runs; it listens
 on 127.0.0.1 only, on a free port, and is stopped when the command ends.
@@ -21,16 +20,18 @@ on 127.0.0.1 only, on a free port, and is stopped when the command ends.
   stop    stop it (when a command is using it, it stops when that command ends)
   status  say whether it runs, on which port, and who uses it
   url     print its connection URL, password included: psql "$(medallion db url)"`,
-  async run(argv: string[], io: CommandIo): Promise<number> {
-    const { positionals } = parseArgs(argv, [], io.env);
+  async run({ positionals }: ParsedArgs, io: CommandIo): Promise<number> {
     const sub = positionals[0];
-    if (positionals.length !== 1 || !SUBCOMMANDS.includes(sub as (typeof SUBCOMMANDS)[number])) {
-      throw new UsageError('CONFIG_INVALID', [positionals.length > 1 ? `expected one subcommand, got ${positionals.join(' ')}` : `expected a subcommand: ${SUBCOMMANDS.join(', ')}${sub ? ` (got '${sub}')` : ''}`], { hint: 'Run `medallion db --help`.' });
+    if (!SUBCOMMANDS.includes(sub as (typeof SUBCOMMANDS)[number])) {
+      const near = sub === undefined ? undefined : closest(sub, SUBCOMMANDS);
+      throw new UsageError('CONFIG_INVALID', [`expected a subcommand: ${SUBCOMMANDS.join(', ')}${sub ? ` (got '${sub}'${near ? `; did you mean '${near}'?` : ''})` : ''}`], { hint: 'Run `medallion db --help`.' });
     }
+    const { embeddedStatus, embeddedUrl, openEmbedded, stopEmbedded } = await import('../db/index.ts');
     const projectDir = io.cwd;
     const out = (line: string) => io.stdout.write(`${line}\n`);
     const note = (line: string) => io.stderr.write(`${line}\n`);
-    const rel = (p: string) => path.relative(projectDir, p) || p;
+    // Relative inside the project, absolute elsewhere (as root, the cluster may live under /var/lib/medallion).
+    const rel = (p: string) => (path.relative(projectDir, p).startsWith('..') ? p : path.relative(projectDir, p) || p);
     // The db commands manage the embedded server whatever is configured; say when pipeline
     // commands would not use it.
     const configured = resolveConnection({ 'database-url': io.env.DATABASE_URL }, io.env);
@@ -47,7 +48,7 @@ on 127.0.0.1 only, on a free port, and is stopped when the command ends.
       }
       case 'stop': {
         const result = await stopEmbedded({ projectDir, signal: io.signal });
-        if (result.stopped) out(`embedded PostgreSQL stopped (data kept in ${rel(path.join(projectDir, '.medallion', 'pg', 'data'))})`);
+        if (result.stopped) out(`embedded PostgreSQL stopped (data kept in ${result.data})`);
         else if (result.usedBy.length) out(`embedded PostgreSQL is in use by running command(s) (pid ${result.usedBy.join(', ')}); it stops when they end`);
         else out('embedded PostgreSQL is not running');
         return EXIT.ok;

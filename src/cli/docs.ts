@@ -1,29 +1,18 @@
 import path from 'node:path';
-import { parseArgs, resolvePipelineConfig } from '../config.ts';
-import { UsageError } from '../errors.ts';
-import { generateDocs, serveDocs } from '../docs/index.ts';
+import { defaultOf, resolvePipelineConfig } from '../config.ts';
 import type { Command } from './command.ts';
-
-const ACCEPTED = ['database-url', 'target', 'sql'] as const;
 
 export const command: Command = {
   summary: 'write the lineage and docs site (docs/site/); --serve serves it on localhost',
-  usage: `usage: medallion docs [options] [--serve [--port N]]
-
-Writes docs/site/index.html: an interactive graph of sources → bronze → silver → gold → exports,
+  synopsis: '[options] [--serve [--port N]]',
+  description: `Writes docs/site/index.html: an interactive graph of sources → bronze → silver → gold → exports,
 every model's description, SQL, columns (types from the database catalog), tests and the latest
 run's figures, and the column-level lineage of gold.fact_sales derived from the models' SQL.
-The database is optional: without it the site has no column types and no run figures.
-
-options:
-${ACCEPTED.map((o) => `  --${o}`).join('\n')}
-  --serve          serve the site on http://127.0.0.1:PORT/ until interrupted
-  --port N         port for --serve (default 8080; 0 = any free port)`,
-  async run(argv, io) {
-    const { options, positionals } = parseArgs(argv, [...ACCEPTED, 'serve', 'port'], io.env);
+The database is optional: without it the site has no column types and no run figures.`,
+  async run({ options }, io) {
+    const { generateDocs, serveDocs } = await import('../docs/index.ts');
     const serve = options.serve === true;
-    const port = Number(options.port ?? 8080);
-    if (positionals.length) throw new UsageError('CONFIG_INVALID', [`unexpected argument '${positionals[0]}'`]);
+    const port = Number(options.port ?? defaultOf('port', 'docs'));
     const config = resolvePipelineConfig(options, io.env, io.cwd);
     const outDir = path.resolve(io.cwd, 'docs', 'site');
     const { index, data } = await generateDocs({ config, outDir, warn: (t) => io.stderr.write(`medallion: ${t}\n`) });

@@ -4,41 +4,26 @@
  * published them. Runs as its own ledger run, under the target's lock, so a build cannot publish
  * new gold between reading the provenance and taking the export snapshot.
  */
-import { type OptionName, parseArgs, resolvePipelineConfig } from '../config.ts';
+import { resolvePipelineConfig } from '../config.ts';
 import type { Client } from '../db/index.ts';
-import { DataError, exitCodeFor, fromDatabaseError, MedallionError } from '../errors.ts';
-import { exportEntryNames, exportGold, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
-import { assertLockHeldInTransaction, createLogger, executeRun, exportsRecord, type InputFileRecord, lastPublishedRun, recordExportPublication, type RunContext } from '../runs/index.ts';
-import { reportRun } from '../report/index.ts';
+import type { ExportProgress } from '../export/index.ts';
+import { DataError, fromDatabaseError } from '../errors.ts';
+import type { InputFileRecord, RunContext } from '../runs/index.ts';
 import type { Command } from './command.ts';
-
-const ACCEPTED = ['database-url', 'target', 'out', 'partition-by', 'row-group-size', 'compression', 'tables', 'log-format', 'quiet'] as const satisfies readonly OptionName[];
+import { finishWithError } from './final-line.ts';
 
 export const command: Command = {
   summary: 'write the published gold tables to Parquet (exports/, atomically, with a manifest)',
-  usage: `usage: medallion export [options]
-
-Writes exports/fact_sales/part-*.parquet, exports/customer_features.parquet,
+  description: `Writes exports/fact_sales/part-*.parquet, exports/customer_features.parquet,
 exports/sales_daily.parquet and exports/_manifest.json from the published gold schema of the
 target, all from one snapshot, into a temporary folder that replaces the output folder only when
 every file is complete and its row count matches Postgres. A failed export changes nothing.
 
-options:
-  --out DIR                output folder (default exports)
-  --partition-by order_year
-                           Hive-style folders fact_sales/order_year=YYYY/
-  --row-group-size N       rows per Parquet row group, rounded up to a multiple of 2048
-                           (default 131072)
-  --compression zstd|snappy  (default zstd)
-  --tables LIST            only these, e.g. fact_sales (the output folder then holds only
-                           them); default all three
-  --target NAME            schema prefix (NAME_gold); env ETL_TARGET
-  --database-url URL       env DATABASE_URL, else PG* variables
-  --log-format pretty|json, --quiet
-
 pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/export/README.md.`,
-  async run(argv, io) {
-    const { options } = parseArgs(argv, ACCEPTED, io.env);
+  async run({ options }, io) {
+    const { exportEntryNames, exportGold, GOLD_EXPORTS, openExportsDir } = await import('../export/index.ts');
+    const { assertLockHeldInTransaction, createLogger, executeRun, exportsRecord, recordExportPublication } = await import('../runs/index.ts');
+    const { reportRun } = await import('../report/index.ts');
     const config = resolvePipelineConfig(options, io.env, io.cwd);
     const logger = createLogger({ format: config.logFormat, quiet: config.quiet, out: io.stdout, err: io.stderr });
     const started = performance.now();
@@ -53,6 +38,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
           schemas: config.schemas,
           exportsDir: config.exportsDir,
           runId: source.runId,
+          target: config.target,
           asOf: source.asOf,
           inputFiles: source.inputs,
           rowGroupSize: config.export.rowGroupSize,
@@ -61,6 +47,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
           ...(config.export.tables ? { tables: config.export.tables } : {}),
           signal: ctx.signal,
           onTable: (t, seconds) => ctx.output.exportTable(t, seconds),
+          ...(ctx.output.live ? { onProgress: (p: ExportProgress) => ctx.output.exportProgress(p) } : {}),
           // The commit point: the ledger records this version as the published export, on the
           // connection that holds the target's lock, after checking it still does.
           commit: async (versionPath) => {
@@ -77,10 +64,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
       logger.final(`medallion: export to ${config.exportsDir} succeeded in ${((performance.now() - started) / 1000).toFixed(1)} s`, { status: 'success', exit_code: 0 });
       return 0;
     } catch (err) {
-      const code = exitCodeFor(err);
-      const text = err instanceof MedallionError ? `[${err.code}] ${err.describe()}` : String((err as Error)?.stack ?? err);
-      logger.final(`medallion: export failed (exit ${code}): ${text}`, { status: 'failed', exit_code: code, error_code: (err as MedallionError).code }, true);
-      return code;
+      return finishWithError(logger, 'export', err);
     }
   },
 };
@@ -90,6 +74,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
  * ledger (`published_at`), so its as_of and input files are exactly those of the tables read.
  */
 async function publishedRun(ctx: RunContext): Promise<{ runId: number; asOf: string | null; inputs: InputFileRecord[] }> {
+  const { lastPublishedRun } = await import('../runs/index.ts');
   const run = await lastPublishedRun(ctx.ledger, ctx.config.schemas).catch((err) => { throw fromDatabaseError(err, 'reading the run ledger'); });
   if (!run) {
     throw new DataError('EXPORT_FAILED', 'no build run has published gold on this target yet, so there is nothing to export', {

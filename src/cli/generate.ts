@@ -3,39 +3,25 @@
  * --manifest, `_manifest.json`, the truth of what was written. Prints the timing.
  */
 import path from 'node:path';
-import { parseArgs } from '../config.ts';
-import { DependencyError, EXIT, MedallionError } from '../errors.ts';
-import { DEFAULT_STRUCTURAL_RATE, generate } from '../generate/index.ts';
+import { defaultOf } from '../config.ts';
+import { DependencyError, EXIT, MedallionError, UsageError } from '../errors.ts';
 import type { Command } from './command.ts';
-
-const ACCEPTED = ['scale', 'seed', 'out', 'clean', 'structural-rate', 'manifest', 'quiet'] as const;
 
 export const command: Command = {
   summary: 'write synthetic CRM/ERP source files with the real defects (seeded, streaming)',
-  usage: [
-    'usage: medallion generate [--scale N] [--seed S] [--out DIR] [--manifest] [--clean | --structural-rate R]',
-    '',
-    'Writes cust_info, cust_az12, loc_a101, prd_info, px_cat_g1v2 and sales_details (.csv) with the',
-    'headers and formats of the real exports and every known defect at about the real rates.',
-    '',
-    '  --scale N             size relative to the real exports (default 1: ~18.5k customers,',
-    '                        ~27.7k orders, ~60.4k sales lines); fractions work (0.01)',
-    '  --seed S              random seed, a whole number (default 42); same scale + seed = same bytes',
-    '  --out DIR             output folder (default seeds/bronze)',
-    '  --manifest            also write DIR/_manifest.json: records, expected rejects and rows per file,',
-    '                        and the count of every injected defect class',
-    '  --clean               no structural defects (quoting, BOM, LF, bad records) and no orphans,',
-    '                        duplicates, impossible dates or customers without ERP rows',
-    `  --structural-rate R   fraction of records with a structural defect (default ${DEFAULT_STRUCTURAL_RATE})`,
-    '  --quiet               print only the final line',
-  ].join('\n'),
-  async run(argv, io) {
-    const { options } = parseArgs(argv, ACCEPTED, io.env);
-    const scale = Number(options.scale ?? 1);
-    const seed = Number(options.seed ?? 42);
-    const outDir = path.resolve(io.cwd, typeof options.out === 'string' ? options.out : 'seeds/bronze');
+  description: `Writes cust_info, cust_az12, loc_a101, prd_info, px_cat_g1v2 and sales_details (.csv) with the
+headers and formats of the real exports and every known defect at about the real rates
+(scale 1: ~18.5k customers, ~27.7k orders, ~60.4k sales lines). --clean and --structural-rate
+exclude each other.`,
+  async run({ options }, io) {
+    const { generate } = await import('../generate/index.ts');
+    const value = (name: 'scale' | 'seed' | 'structural-rate') => Number(options[name] ?? defaultOf(name, 'generate'));
+    const scale = value('scale');
+    const seed = value('seed');
+    const outDir = path.resolve(io.cwd, String(options.out ?? defaultOf('out', 'generate')));
     const clean = options.clean === true;
-    const structuralRate = options['structural-rate'] !== undefined ? Number(options['structural-rate']) : undefined;
+    if (clean && options['structural-rate'] !== undefined) throw new UsageError('CONFIG_INVALID', ['--clean and --structural-rate exclude each other (--clean writes no structural defect)']);
+    const structuralRate = value('structural-rate');
     let manifest: Awaited<ReturnType<typeof generate>>;
     try {
       manifest = await generate({ scale, seed, outDir, clean, structuralRate, manifest: options.manifest === true, signal: io.signal });

@@ -1,21 +1,35 @@
 /**
- * The `medallion` command line: finds the command, runs it, and turns whatever it throws into one
- * final line and an exit code (EXIT and exitCodeFor of src/errors.ts). No pipeline logic lives here.
+ * The `medallion` command line: finds the command, parses and checks its arguments against
+ * OPTIONS (src/config.ts) before anything runs, answers help and the version without running
+ * anything, runs the command, and turns whatever it throws into one final line and an exit code
+ * (EXIT and exitCodeFor of src/errors.ts). No pipeline logic lives here.
  */
-import { EXIT, exitCodeFor, InterruptedError, MedallionError } from '../errors.ts';
+import { readFileSync } from 'node:fs';
+import { closest, COMMAND_NAMES, type CommandName, optionsOf, parseArgs } from '../config.ts';
+import { EXIT, exitCodeFor, InterruptedError, MedallionError, UsageError } from '../errors.ts';
 import type { Command, CommandIo } from './command.ts';
+import { commandHelp, overviewHelp } from './help.ts';
 
-/** Loaded lazily so that `medallion generate` does not load the Parquet writer, and so on. */
-const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+/** One file per command; each loads what its run needs only when it runs. */
+const COMMANDS: Record<CommandName, () => Promise<{ command: Command }>> = {
   build: () => import('./build.ts'),
   load: () => import('./load.ts'),
   transform: () => import('./transform.ts'),
-  generate: () => import('./generate.ts'),
   export: () => import('./export.ts'),
+  generate: () => import('./generate.ts'),
   report: () => import('./report.ts'),
   docs: () => import('./docs.ts'),
   db: () => import('./db.ts'),
 };
+
+/** The version in package.json (src/cli/ and dist/cli/ are both two folders below it). */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function isCommand(name: string): name is CommandName {
+  return (COMMAND_NAMES as readonly string[]).includes(name);
+}
 
 export async function main(argv: string[], io: Partial<CommandIo> = {}): Promise<number> {
   const controller = new AbortController();
@@ -35,18 +49,22 @@ export async function main(argv: string[], io: Partial<CommandIo> = {}): Promise
   }
   const [name, ...rest] = argv;
   try {
-    if (!name || name === 'help' || name === '--help' || name === '-h') return await help(rest[0], full);
-    const load = COMMANDS[name];
-    if (!load) {
-      full.stderr.write(`medallion: unknown command '${name}'. Commands: ${Object.keys(COMMANDS).join(', ')}.\n`);
-      return EXIT.usage;
-    }
-    const { command } = await load();
-    if (rest.includes('--help')) {
-      full.stdout.write(`${command.usage}\n`);
+    if (name === '--version' || name === '-V' || name === 'version') {
+      full.stdout.write(`medallion ${version()}\n`);
       return EXIT.ok;
     }
-    return await command.run(rest, full);
+    if (!name || name === 'help' || name === '--help' || name === '-h') return await help(rest, full);
+    if (!isCommand(name)) {
+      const near = closest(name.replace(/^-+/, ''), [...COMMAND_NAMES, 'help']);
+      throw new UsageError('USAGE_UNKNOWN_COMMAND', [`unknown command '${name}'${near ? ` (did you mean '${near}'?)` : ''}; commands: ${COMMAND_NAMES.join(', ')}`], { hint: 'Run `medallion help` for what each does.' });
+    }
+    const { command } = await COMMANDS[name]();
+    const args = parseArgs(rest, optionsOf(name), full.env, command.positionals ?? 0, name);
+    if (args.help) {
+      full.stdout.write(`${commandHelp(name, command)}\n`);
+      return EXIT.ok;
+    }
+    return await command.run(args, full);
   } catch (err) {
     const code = exitCodeFor(err);
     if (err instanceof MedallionError) {
@@ -63,18 +81,20 @@ export async function main(argv: string[], io: Partial<CommandIo> = {}): Promise
   }
 }
 
-async function help(commandName: string | undefined, io: CommandIo): Promise<number> {
-  if (commandName && COMMANDS[commandName]) {
-    const { command } = await COMMANDS[commandName]!();
-    io.stdout.write(`${command.usage}\n`);
+/** `medallion help [COMMAND]`: never runs a command. */
+async function help(rest: string[], io: CommandIo): Promise<number> {
+  const [commandName, ...extra] = rest.filter((a) => a !== '--help' && a !== '-h');
+  if (commandName !== undefined) {
+    if (!isCommand(commandName) || extra.length) {
+      const near = closest(commandName, COMMAND_NAMES);
+      throw new UsageError('USAGE_UNKNOWN_COMMAND', [extra.length ? `help takes one command, got ${rest.join(' ')}` : `unknown command '${commandName}'${near ? ` (did you mean '${near}'?)` : ''}; commands: ${COMMAND_NAMES.join(', ')}`]);
+    }
+    const { command } = await COMMANDS[commandName]();
+    io.stdout.write(`${commandHelp(commandName, command)}\n`);
     return EXIT.ok;
   }
-  const lines = ['usage: medallion COMMAND [options]', '', 'commands:'];
-  for (const [name, load] of Object.entries(COMMANDS)) {
-    const { command } = await load();
-    lines.push(`  ${name.padEnd(10)} ${command.summary}`);
-  }
-  lines.push('', 'exit codes: 0 ok, 1 data failed, 2 usage, 3 dependency (database, disk), 75 locked, 130/143 interrupted');
-  io.stdout.write(`${lines.join('\n')}\n`);
+  const loaded: Record<string, Command> = {};
+  for (const name of COMMAND_NAMES) loaded[name] = (await COMMANDS[name]()).command;
+  io.stdout.write(`${overviewHelp(loaded, version())}\n`);
   return EXIT.ok;
 }

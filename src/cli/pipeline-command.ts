@@ -1,23 +1,35 @@
-/** Shared by `build` and `load`: options → config → run → final line → exit code. */
-import { parseArgs, PIPELINE_OPTIONS, resolvePipelineConfig } from '../config.ts';
-import { exitCodeFor, MedallionError } from '../errors.ts';
+/** Shared by `build`, `load` and `transform`: options → config → run → final line → exit code. */
+import { statSync } from 'node:fs';
+import { type ParsedOptions, resolvePipelineConfig } from '../config.ts';
+import { DataError } from '../errors.ts';
 import { type BuildScope, runBuild } from '../pipeline/index.ts';
 import { createLogger } from '../runs/index.ts';
 import type { CommandIo } from './command.ts';
+import { finishWithError } from './final-line.ts';
 
-export async function runPipelineCommand(argv: string[], io: CommandIo, scope: BuildScope): Promise<number> {
-  const { options } = parseArgs(argv, PIPELINE_OPTIONS, io.env);
+export async function runPipelineCommand(options: ParsedOptions, io: CommandIo, scope: BuildScope): Promise<number> {
   const config = resolvePipelineConfig(options, io.env, io.cwd, io.stdout.isTTY === true);
   const logger = createLogger({ format: config.logFormat, quiet: config.quiet, out: io.stdout, err: io.stderr });
   const started = performance.now();
   try {
+    if (scope !== 'transform') assertSeedsFolder(config.seedsDir, typeof options.seeds === 'string');
     const outcome = await runBuild(config, scope, logger, io.signal);
     logger.final(`medallion: run ${outcome.runId} succeeded in ${((performance.now() - started) / 1000).toFixed(1)} s`, { status: 'success', exit_code: 0 });
     return 0;
   } catch (err) {
-    const code = exitCodeFor(err);
-    const text = err instanceof MedallionError ? `[${err.code}] ${err.describe()}` : String((err as Error)?.stack ?? err);
-    logger.final(`medallion: run failed (exit ${code}): ${text}`, { status: 'failed', exit_code: code, error_code: (err as MedallionError).code }, true);
-    return code;
+    return finishWithError(logger, 'run', err);
   }
+}
+
+/**
+ * A seeds folder that is not there is one problem, found before connecting and before a run is
+ * recorded (not six missing files after the run has started).
+ */
+function assertSeedsFolder(dir: string, fromOption: boolean): void {
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (stat?.isDirectory()) return;
+  throw new DataError('BRONZE_FILE_MISSING', `the seeds folder ${dir} ${stat ? 'is not a folder' : 'does not exist'}`, {
+    file: dir,
+    hint: fromOption ? 'Pass --seeds (or ETL_SEEDS) the folder that holds the six source CSV files.' : 'Put the six source CSV files in seeds/bronze, pass --seeds DIR, or write sample ones with `medallion generate`.',
+  });
 }

@@ -1,4 +1,5 @@
 /** Where the pipeline connects: --database-url > DATABASE_URL > PG* variables > embedded. */
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { PIPELINE_OPTIONS, parseArgs, resolveConnection, resolvePipelineConfig } from '../../src/config.ts';
 import { connect } from '../../src/db/client.ts';
@@ -87,12 +88,13 @@ describe('precedence through the command line (parseArgs + resolvePipelineConfig
 
   // The real CLI in-process: each candidate is a different unreachable server (nothing listens on
   // ports 1-3 of 127.0.0.1), so the run's `connecting` event and its DB_UNREACHABLE error name the
-  // one that won.
+  // one that won. The seeds folder exists (a missing one is refused before connecting) but holds no
+  // source file: the run fails at the connection, before reading it.
   const DEAD_OPTION = 'postgresql://opt_user@127.0.0.1:1/opt_db';
   const DEAD_URL = 'postgresql://url_user@127.0.0.1:2/url_db';
   const DEAD_PG = { PGHOST: '127.0.0.1', PGPORT: '3', PGUSER: 'pg_user', PGDATABASE: 'pg_db' };
   const connectingTo = async (argv: string[], env: NodeJS.ProcessEnv) => {
-    const result = await runCli(['load', '--target', uniqueTarget('conn'), '--seeds', '/nonexistent', ...argv], { env: { ETL_LOG_FORMAT: 'json', ...env }, cwd: '/nonexistent' });
+    const result = await runCli(['load', '--target', uniqueTarget('conn'), '--seeds', tmpdir(), ...argv], { env: { ETL_LOG_FORMAT: 'json', ...env }, cwd: '/nonexistent' });
     const events = `${result.stdout}\n${result.stderr}`.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
     const connecting = events.find((e) => e.event === 'connecting');
     return { code: result.code, connecting: connecting && { database: connecting.database, source: connecting.source }, final: events.find((e) => e.event === 'run_finished') };

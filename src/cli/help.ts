@@ -1,0 +1,75 @@
+/**
+ * Help texts and the README's option tables, both made from OPTIONS (src/config.ts), so the
+ * options, defaults and env variables a person reads are the ones the parser applies.
+ */
+import { type CommandName, defaultOf, describeOption, OPTIONS, type OptionName, type OptionSpec, optionsOf } from '../config.ts';
+import type { Command } from './command.ts';
+
+function flag(name: OptionName): string {
+  const s: OptionSpec = OPTIONS[name];
+  return s.type === 'boolean' ? `--${name}` : `--${name} ${s.value ?? 'VALUE'}`;
+}
+
+/** The default as help and the README show it, or undefined when there is none to show. */
+export function defaultText(name: OptionName, command: CommandName): string | undefined {
+  const s: OptionSpec = OPTIONS[name];
+  if (typeof s.defaultText === 'string') return s.defaultText;
+  if (s.defaultText?.[command]) return s.defaultText[command];
+  const d = defaultOf(name, command);
+  return d === undefined || d === false ? undefined : String(d);
+}
+
+/** Wraps `text` to `width` columns, every line after the first indented by `indent`. */
+function wrap(text: string, width: number, indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.join(`\n${indent}`);
+}
+
+/** `medallion <name> --help`. */
+export function commandHelp(name: CommandName, command: Command): string {
+  const column = 28;
+  const indent = ' '.repeat(column);
+  const rows = optionsOf(name).map((option) => {
+    const s: OptionSpec = OPTIONS[option];
+    const d = defaultText(option, name);
+    const extras = [d !== undefined ? `default: ${d}` : '', s.env ? `env ${s.env}` : ''].filter(Boolean).join('; ');
+    const text = `${describeOption(option, name)}${extras ? ` (${extras})` : ''}`;
+    const left = `  ${flag(option)}`;
+    return left.length < column - 1 ? `${left.padEnd(column)}${wrap(text, 100 - column, indent)}` : `${left}\n${indent}${wrap(text, 100 - column, indent)}`;
+  });
+  rows.push(`${'  -h, --help'.padEnd(column)}show this help; runs nothing`);
+  return [`usage: medallion ${name} ${command.synopsis ?? '[options]'}`, '', command.description, '', 'options:', ...rows].join('\n');
+}
+
+/** `medallion help`: every command with its summary. */
+export function overviewHelp(commands: Readonly<Record<string, Command>>, version: string): string {
+  const lines = [`medallion ${version}`, '', 'usage: medallion COMMAND [options]    medallion COMMAND --help    medallion --version', '', 'commands:'];
+  for (const [name, command] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${command.summary}`);
+  lines.push('', 'exit codes: 0 ok, 1 data failed, 2 usage, 3 dependency (database, disk), 75 locked (skipped), 130/143 interrupted');
+  return lines.join('\n');
+}
+
+const md = (text: string) => text.replace(/\|/g, '\\|');
+
+/** The README's Markdown table of the options of `command`. */
+export function optionsMarkdown(command: CommandName): string {
+  const rows = optionsOf(command).map((option) => {
+    const s: OptionSpec = OPTIONS[option];
+    const d = defaultText(option, command);
+    return `| \`${md(flag(option))}\` | ${s.env ? `\`${s.env}\`` : ''} | ${d === undefined ? (s.type === 'boolean' ? 'off' : 'none') : s.defaultText !== undefined ? md(d) : `\`${md(d)}\``} | ${md(describeOption(option, command))} |`;
+  });
+  return ['| option | env | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** README.md with every `<!-- options:NAME -->` … `<!-- /options -->` block made from OPTIONS. */
+export function withOptionTables(readme: string): string {
+  return readme.replace(/(<!-- options:([a-z-]+) -->\n)[\s\S]*?(<!-- \/options -->)/g, (_, open: string, name: string, close: string) => `${open}${optionsMarkdown(name as CommandName)}\n${close}`);
+}
