@@ -3,9 +3,8 @@
  * for it, with what was tried.
  */
 import net from 'node:net';
-import path from 'node:path';
 import { DependencyError, MedallionError } from '../../errors.ts';
-import type { EmbeddedPaths } from './state.ts';
+import { type EmbeddedPaths, shownPath } from './state.ts';
 
 /** A reason the embedded server cannot start; openDatabase turns it into a DependencyError. */
 export class EmbeddedFailure extends Error {
@@ -17,10 +16,9 @@ export class EmbeddedFailure extends Error {
 export function failure(err: unknown, paths: EmbeddedPaths, version: string | undefined, triedLocal: string | undefined, asked: boolean): MedallionError {
   if (err instanceof MedallionError) return err;
   const reason = err instanceof Error ? err.message : String(err);
-  const where = path.relative(paths.projectDir, paths.root) || paths.root;
   const hints = [
     err instanceof EmbeddedFailure && err.hint ? err.hint : undefined,
-    `Tried: ${asked ? '' : '--database-url, DATABASE_URL and PGHOST/PGHOSTADDR/PGPORT/PGUSER/PGDATABASE/PGPASSWORD (none set), then '}the embedded PostgreSQL${version ? ` ${version}` : ''} in ${paths.root} (log: ${path.join(where, 'postgres.log')}).`,
+    `Tried: ${asked ? '' : '--database-url, DATABASE_URL and PGHOST/PGHOSTADDR/PGPORT/PGUSER/PGDATABASE/PGPASSWORD (none set), then '}the embedded PostgreSQL${version ? ` ${version}` : ''} in ${paths.root} (log: ${shownPath(paths, paths.log)}).`,
     triedLocal,
     'To use another server, set DATABASE_URL=postgresql://user@host:port/database.',
   ].filter(Boolean);

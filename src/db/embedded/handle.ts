@@ -11,9 +11,9 @@ import { DependencyError, InterruptedError, MedallionError } from '../../errors.
 import { type EmbeddedBinaries, embeddedBinaries } from './binaries.ts';
 import { EmbeddedFailure, failure, localServerHint } from './failure.ts';
 import { installGuards, liveLeases, type OpenLease, openLeases, removeGuards, withLock } from './leases.ts';
-import { checkReachable, prepareFolders, runAsFor } from './os-user.ts';
+import { checkReachable, prepareFolders, reachableBinaries, runAsFor } from './os-user.ts';
 import { clientSettings, ensureDatabase, initialise, readPassword, startServer, stopServer } from './server.ts';
-import { EMBEDDED_DATABASE, EMBEDDED_USER, type EmbeddedPaths, embeddedPaths, readPostmaster, readState, writeState } from './state.ts';
+import { EMBEDDED_DATABASE, EMBEDDED_USER, type EmbeddedPaths, embeddedPaths, readPostmaster, readState, shownPath, writeState } from './state.ts';
 
 export interface EmbeddedOptions {
   projectDir: string;
@@ -46,8 +46,7 @@ export interface EmbeddedHandle {
 }
 
 function displayFor(port: number, bins: EmbeddedBinaries, paths: EmbeddedPaths): string {
-  const where = path.relative(paths.projectDir, paths.root) || paths.root;
-  return `${EMBEDDED_USER}@127.0.0.1:${port}/${EMBEDDED_DATABASE} (embedded PostgreSQL ${bins.major} in ${where})`;
+  return `${EMBEDDED_USER}@127.0.0.1:${port}/${EMBEDDED_DATABASE} (embedded PostgreSQL ${bins.major} in ${shownPath(paths, paths.root)})`;
 }
 
 /**
@@ -62,9 +61,9 @@ export async function openEmbedded(options: EmbeddedOptions & { keep?: boolean }
   let bins: EmbeddedBinaries | undefined;
   try {
     signal?.throwIfAborted();
-    bins = await embeddedBinaries(options.binDir);
-    const b = bins;
     const runAs = await runAsFor(log);
+    bins = await reachableBinaries(await embeddedBinaries(options.binDir), runAs, log);
+    const b = bins;
     await prepareFolders(paths, runAs);
     await checkReachable(paths, runAs);
     const lease: OpenLease | undefined = options.keep ? undefined : { paths, leaseFile: path.join(paths.leases, `${process.pid}-${randomBytes(4).toString('hex')}`) };
@@ -85,7 +84,7 @@ export async function openEmbedded(options: EmbeddedOptions & { keep?: boolean }
         log(`embedded PostgreSQL already running on 127.0.0.1:${running.port} (pid ${running.pid}); using it`);
       }
       try {
-        await ensureDatabase(running.port, await readPassword(paths));
+        await ensureDatabase(paths, running.port, await readPassword(paths));
         const keep = options.keep === true || (!started && (state?.pid !== running.pid || state.keep));
         await writeState(paths, {
           pid: running.pid,
@@ -126,7 +125,7 @@ export async function openEmbedded(options: EmbeddedOptions & { keep?: boolean }
           const state = readState(paths);
           if (state && !state.keep && liveLeases(paths).length === 0 && readPostmaster(paths)) {
             await stopServer(paths, b, runAs);
-            log(`embedded PostgreSQL stopped (data kept in ${path.relative(paths.projectDir, paths.data)})`);
+            log(`embedded PostgreSQL stopped (data kept in ${shownPath(paths, paths.data)})`);
           }
         });
       },
@@ -142,25 +141,26 @@ export async function openEmbedded(options: EmbeddedOptions & { keep?: boolean }
   }
 }
 
-/** Stops the server (used by `medallion db stop`). Returns what happened. */
-export async function stopEmbedded(options: EmbeddedOptions): Promise<{ stopped: boolean; usedBy: number[] }> {
+/** Stops the server (used by `medallion db stop`). Returns what happened, and its data folder as the output names it. */
+export async function stopEmbedded(options: EmbeddedOptions): Promise<{ stopped: boolean; usedBy: number[]; data: string }> {
   const paths = embeddedPaths(options.projectDir);
-  if (!existsSync(paths.root)) return { stopped: false, usedBy: [] };
+  const data = shownPath(paths, paths.data);
+  if (!existsSync(paths.root)) return { stopped: false, usedBy: [], data };
   try {
     return await withLock(paths, options.signal, async () => {
       const running = readPostmaster(paths);
-      if (!running) return { stopped: false, usedBy: [] };
+      if (!running) return { stopped: false, usedBy: [], data };
       const state = readState(paths);
       const users = liveLeases(paths).map((l) => l.pid);
       if (users.length > 0) {
         // Commands are using it: stop keeping it, and the last of them stops it when it ends.
         if (state) await writeState(paths, { ...state, keep: false });
-        return { stopped: false, usedBy: users };
+        return { stopped: false, usedBy: users, data };
       }
-      const bins = await embeddedBinaries(options.binDir);
       const runAs = await runAsFor(() => {});
+      const bins = await reachableBinaries(await embeddedBinaries(options.binDir), runAs, () => {});
       await stopServer(paths, bins, runAs);
-      return { stopped: true, usedBy: [] };
+      return { stopped: true, usedBy: [], data };
     });
   } catch (err) {
     if (err instanceof MedallionError) throw err;

@@ -16,7 +16,8 @@ export function run(file: string, args: string[], options: { runAs?: RunAs; env?
     execFile(file, args, {
       env: options.env ?? childEnv(),
       timeout: options.timeoutMs ?? 120_000,
-      ...(options.runAs ? { uid: options.runAs.uid, gid: options.runAs.gid } : {}),
+      // As the server's user, from / : it may not be allowed into our working directory.
+      ...(options.runAs ? { uid: options.runAs.uid, gid: options.runAs.gid, cwd: '/' } : {}),
       maxBuffer: 4 * 1024 * 1024,
     }, (err, stdout, stderr) => {
       if (err) {

@@ -11,7 +11,7 @@ import type { PgClientSettings } from '../../config.ts';
 import type { EmbeddedBinaries } from './binaries.ts';
 import { EmbeddedFailure } from './failure.ts';
 import { run, type RunAs } from './process.ts';
-import { EMBEDDED_DATABASE, EMBEDDED_DIR, EMBEDDED_USER, type EmbeddedPaths, readPostmaster } from './state.ts';
+import { EMBEDDED_DATABASE, EMBEDDED_USER, type EmbeddedPaths, readPostmaster, shownPath } from './state.ts';
 
 const START_TIMEOUT_S = 60;
 
@@ -20,7 +20,7 @@ export async function initialise(paths: EmbeddedPaths, bins: EmbeddedBinaries, r
   if (entries && entries.length > 0) {
     throw new EmbeddedFailure(`${paths.data} exists but is not a PostgreSQL data folder (no PG_VERSION)`, `Move it away or delete it; medallion then creates a new cluster there.`);
   }
-  log(`initialising a new embedded PostgreSQL ${bins.version} cluster in ${path.relative(paths.projectDir, paths.data)} (first run only)`);
+  log(`initialising a new embedded PostgreSQL ${bins.version} cluster in ${shownPath(paths, paths.data)} (first run only)`);
   const password = randomBytes(18).toString('base64url');
   await fs.writeFile(paths.password, `${password}\n`, { mode: 0o600 });
   await fs.mkdir(paths.data, { recursive: true, mode: 0o700 });
@@ -111,7 +111,7 @@ export function clientSettings(port: number, password: string): PgClientSettings
   return Object.freeze(client);
 }
 
-export async function ensureDatabase(port: number, password: string): Promise<void> {
+export async function ensureDatabase(paths: EmbeddedPaths, port: number, password: string): Promise<void> {
   const client = new pg.Client({ host: '127.0.0.1', port, user: EMBEDDED_USER, password, database: 'postgres', connectionTimeoutMillis: 10_000 });
   client.on('error', () => {});
   try {
@@ -119,7 +119,7 @@ export async function ensureDatabase(port: number, password: string): Promise<vo
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [EMBEDDED_DATABASE]);
     if (!rowCount) await client.query(`create database ${EMBEDDED_DATABASE}`);
   } catch (err) {
-    throw new EmbeddedFailure(`the server started on 127.0.0.1:${port} but does not accept our connection: ${(err as Error).message}`, `If ${path.basename(EMBEDDED_DIR)}/password was changed or lost, delete the data folder to start afresh (its data is lost).`);
+    throw new EmbeddedFailure(`the server started on 127.0.0.1:${port} but does not accept our connection: ${(err as Error).message}`, `If ${paths.password} was changed or lost, delete ${paths.data} to start afresh (its data is lost).`);
   } finally {
     await client.end().catch(() => {});
   }
