@@ -150,9 +150,13 @@ function minGoldDepth(models: RunReport['models'], depth: Map<string, number>): 
   return Math.min(Number.MAX_SAFE_INTEGER, ...models.filter((m) => m.layer === 'gold').map((m) => depth.get(m.model) ?? 2));
 }
 
-const COL_W = 212;
-const NODE_W = 176;
+/** Sized so that eight columns (files, bronze, four silver depths, gold, exports) fit a 1400 px page. */
+const COL_W = 154;
+const NODE_W = 136;
 const NODE_H = 42;
+/** Characters of a label line at 12 px in NODE_W; longer names wrap at `_` or `.`. */
+const LINE_CHARS = 16;
+const LINE_H = 15;
 const EXIT_H = 24;
 const GAP = 16;
 const PAD = 20;
@@ -176,24 +180,33 @@ export function renderFlowSvg(graph: FlowGraph): string {
   const colIndex = [...columns.keys()].sort((a, b) => a - b);
   const pos = new Map<string, { x: number; y: number }>();
   let height = 0;
+  const lines = new Map(graph.nodes.map((n) => [n.id, wrapLabel(shortLabel(n), LINE_CHARS)]));
+  const nodeH = (n: FlowNode) => NODE_H + (lines.get(n.id)!.length - 1) * LINE_H;
   colIndex.forEach((c, i) => {
-    let y = PAD + 22;
+    let y = PAD + 30;
     for (const n of columns.get(c)!) {
       pos.set(n.id, { x: PAD + i * COL_W, y });
-      y += NODE_H + n.exits.length * (EXIT_H + 8) + GAP;
+      y += nodeH(n) + n.exits.length * (EXIT_H + 8) + GAP;
     }
     height = Math.max(height, y);
   });
-  const width = PAD * 2 + (colIndex.length - 1) * COL_W + NODE_W + 40;
+  const width = PAD * 2 + (colIndex.length - 1) * COL_W + NODE_W;
   const maxRows = Math.max(1, ...graph.edges.map((e) => e.rows ?? 0));
   const strokeFor = (rows: number | null) => (rows === null || rows === 0 ? 1.5 : 1.5 + 10 * Math.sqrt(rows / maxRows));
   const headers: Record<FlowNodeKind, string> = { file: 'source files', bronze: 'bronze', silver: 'silver', gold: 'gold', export: 'exports', stage: 'stage' };
   const out: string[] = [];
   out.push(`<svg class="flow" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + PAD}" viewBox="0 0 ${width} ${height + PAD}" role="img" aria-label="Row flow from source files to exports">`);
   out.push(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>`);
-  colIndex.forEach((c, i) => {
-    const kinds = [...new Set(columns.get(c)!.map((n) => headers[n.kind]))].join(' / ');
-    out.push(`<text class="flow-col" x="${PAD + i * COL_W}" y="${PAD + 8}">${esc(kinds)}</text>`);
+  // One header per run of columns of the same layers (the silver depths share one), over a rule as wide as the run.
+  const heads = colIndex.map((c) => [...new Set(columns.get(c)!.map((n) => headers[n.kind]))].join(' / '));
+  heads.forEach((head, i) => {
+    if (i > 0 && heads[i - 1] === head) return;
+    let last = i;
+    while (heads[last + 1] === head) last++;
+    const x1 = PAD + i * COL_W;
+    const x2 = PAD + last * COL_W + NODE_W;
+    out.push(`<text class="flow-col" x="${x1}" y="${PAD + 8}">${esc(last > i ? `${head} (${last - i + 1} levels)` : head)}</text>`);
+    out.push(`<line class="flow-col-rule" x1="${x1}" y1="${PAD + 15}" x2="${x2}" y2="${PAD + 15}" stroke="#c5ccd6"/>`);
   });
   for (const e of graph.edges) {
     const a = pos.get(e.from);
@@ -214,14 +227,16 @@ export function renderFlowSvg(graph: FlowGraph): string {
     const dash = n.status === 'skipped' ? ' stroke-dasharray="4 3"' : '';
     out.push(`<g class="flow-node flow-${n.kind}" data-node="${esc(n.id)}" data-status="${n.status}" transform="translate(${p.x},${p.y})">`);
     out.push(`<title>${esc(n.title)}</title>`);
-    out.push(`<rect width="${NODE_W}" height="${NODE_H}" rx="6" fill="${KIND_FILL[n.kind]}" stroke="${stroke}" stroke-width="${n.status === 'failed' ? 2.5 : 1.2}"${dash}/>`);
-    out.push(`<text class="flow-label" x="8" y="17">${esc(clip(n.label, 25))}</text>`);
-    out.push(`<text class="flow-rows" x="8" y="34">${n.rows === null ? (n.status === 'skipped' ? 'not built' : '—') : `${fmt(n.rows)} rows`}${n.status === 'failed' ? ' · failed' : ''}</text>`);
+    const label = lines.get(n.id)!;
+    const h = nodeH(n);
+    out.push(`<rect width="${NODE_W}" height="${h}" rx="6" fill="${KIND_FILL[n.kind]}" stroke="${stroke}" stroke-width="${n.status === 'failed' ? 2.5 : 1.2}"${dash}/>`);
+    out.push(`<text class="flow-label" x="8" y="17">${label.map((line, i) => `<tspan x="8" dy="${i ? LINE_H : 0}">${esc(line)}</tspan>`).join('')}</text>`);
+    out.push(`<text class="flow-rows" x="8" y="${h - 8}">${esc(rowsText(n))}</text>`);
     n.exits.forEach((x, i) => {
-      const y = NODE_H + 8 + i * (EXIT_H + 8);
+      const y = h + 8 + i * (EXIT_H + 8);
       out.push(`<g class="flow-exit" data-kind="${x.kind}" data-rows="${x.rows}"><title>${esc(`${x.rows} ${x.kind}\n${x.detail.join('\n')}`)}</title>`);
-      out.push(`<path d="M${NODE_W / 2 - 30},${NODE_H} L${NODE_W / 2 - 30},${y + EXIT_H / 2} L${NODE_W / 2 - 18},${y + EXIT_H / 2}" fill="none" stroke="${EXIT_STROKE[x.kind]}" stroke-width="1.5" marker-end="url(#arrow)"/>`);
-      out.push(`<rect x="${NODE_W / 2 - 16}" y="${y}" width="${NODE_W / 2 + 30}" height="${EXIT_H}" rx="12" fill="${EXIT_FILL[x.kind]}" stroke="${EXIT_STROKE[x.kind]}"/>`);
+      out.push(`<path d="M${NODE_W / 2 - 30},${h} L${NODE_W / 2 - 30},${y + EXIT_H / 2} L${NODE_W / 2 - 18},${y + EXIT_H / 2}" fill="none" stroke="${EXIT_STROKE[x.kind]}" stroke-width="1.5" marker-end="url(#arrow)"/>`);
+      out.push(`<rect x="${NODE_W / 2 - 16}" y="${y}" width="${NODE_W / 2 + 24}" height="${EXIT_H}" rx="12" fill="${EXIT_FILL[x.kind]}" stroke="${EXIT_STROKE[x.kind]}"/>`);
       out.push(`<text class="flow-exit-label" x="${NODE_W / 2 - 6}" y="${y + 16}">${esc(`${fmt(x.rows)} ${x.kind}`)}</text></g>`);
     });
     out.push('</g>');
@@ -230,8 +245,38 @@ export function renderFlowSvg(graph: FlowGraph): string {
   return out.join('\n');
 }
 
-function clip(s: string, n: number): string {
-  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+/** The label inside its column: the column header names the layer, so `silver.customers` shows as `customers`. */
+function shortLabel(n: FlowNode): string {
+  return n.kind === 'bronze' || n.kind === 'silver' || n.kind === 'gold' ? n.label.slice(n.label.indexOf('.') + 1) : n.label;
+}
+
+/** Lines of at most `max` characters, broken after `_`, `.` or `-` (a longer part is cut at `max`). */
+export function wrapLabel(label: string, max: number): string[] {
+  const parts = label.match(/[^_.-]+[_.-]?|[_.-]/g) ?? [label];
+  const lines: string[] = [];
+  let line = '';
+  for (let part of parts) {
+    while (part.length > max) {
+      if (line) lines.push(line);
+      lines.push(part.slice(0, max));
+      part = part.slice(max);
+      line = '';
+    }
+    if ((line + part).length > max) {
+      lines.push(line);
+      line = part;
+    } else line += part;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** The second line of a node: its rows, or why it has none in this run. */
+function rowsText(n: FlowNode): string {
+  const failed = n.status === 'failed' ? ' · failed' : '';
+  if (n.rows !== null) return `${fmt(n.rows)} rows${failed}`;
+  if (n.kind === 'bronze') return `loaded earlier${failed}`;
+  return n.status === 'skipped' ? 'not built' : `—${failed}`;
 }
 export function fmt(n: number): string {
   return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toFixed(2);

@@ -52,8 +52,9 @@ function cards(report: RunReport): string {
   const superseded = report.rules.filter((x) => x.kind === 'superseded').reduce((n, x) => n + x.rows, 0);
   const t = report.tests.counts;
   const items: [string, string, string][] = [
-    ['files', fmt(report.sources.length), ''],
-    ['bronze rows', fmt(bronzeRows), ''],
+    // A run that loads nothing (`transform`, `export`) reads the bronze tables an earlier load left.
+    report.sources.length ? ['files', fmt(report.sources.length), ''] : ['files', '—', 'none-loaded'],
+    report.sources.length ? ['bronze rows', fmt(bronzeRows), ''] : ['bronze rows', 'earlier load', 'none-loaded'],
     ['rejected', fmt(report.rejects.total), report.rejects.total ? 'rejected' : ''],
     ['quarantined', fmt(report.quarantine.total), report.quarantine.total ? 'quarantined' : ''],
     ['superseded', fmt(superseded), superseded ? 'superseded' : ''],
@@ -104,32 +105,64 @@ function rulesSection(report: RunReport): string {
   const max = Math.max(0, ...report.rules.map((r) => r.rows));
   return table(
     ['model', 'rule', 'kind', 'rows', '', 'description'],
-    report.rules.map((r) => [esc(r.model), `<code>${esc(r.rule)}</code>`, `<span class="k ${esc(r.kind)}">${esc(r.kind)}</span>`, fmt(r.rows), bar(r.rows, max, r.kind), esc(r.description ?? '')]),
+    report.rules.map((r) => [esc(r.model), `<code>${esc(r.rule)}</code>`, `<span class="k ${esc(r.kind)}">${esc(r.kind)}</span>`, fmt(r.rows), bar(r.rows, max, r.kind), ruleDescription(r)]),
     [3],
   );
+}
+
+const STATUS_ORDER = ['error', 'fail', 'warn', 'pass'];
+const statusRank = (status: string) => (STATUS_ORDER.indexOf(status) + STATUS_ORDER.length + 1) % (STATUS_ORDER.length + 1);
+
+/** The tests grouped by model, the models with failures first, each group's failures first; only groups with a failure or warning open. */
+/** A rule's description; a quarantine rule without one says what its kind does and where the rows go. */
+function ruleDescription(r: RunReport['rules'][number]): string {
+  if (r.description) return esc(r.description);
+  if (r.kind === 'quarantine') return `<span class="muted">rows matching <code>${esc(r.rule)}</code> are kept out of ${esc(r.model)} and recorded in the quarantine (samples below)</span>`;
+  return '';
 }
 
 function testsSection(report: RunReport): string {
   const c = report.tests.counts;
   const head = `<p>${c.total} tests: <span class="badge pass">${c.pass} pass</span> <span class="badge warn">${c.warn} warn</span> <span class="badge fail">${c.fail} fail</span> <span class="badge error">${c.error} error</span></p>`;
   if (!report.tests.results.length) return `${head}<p class="muted">No tests ran in this run.</p>`;
-  const rows = report.tests.results.map((t) => [
-    badge(t.status),
-    `<code>${esc(t.test_name)}</code>${testDetails(t)}`,
-    esc(t.model ?? ''),
-    esc(t.kind),
-    esc(t.severity),
-    t.failing_rows ? `<strong>${fmt(t.failing_rows)}</strong>` : '0',
-    t.seconds === null ? '—' : t.seconds.toFixed(2),
-  ]);
-  return head + table(['status', 'test', 'model', 'kind', 'severity', 'failing rows', 'seconds'], rows, [5, 6]);
+  const groups = new Map<string, TestResult[]>();
+  for (const t of report.tests.results) groups.set(t.model ?? '(project)', [...(groups.get(t.model ?? '(project)') ?? []), t]);
+  const worst = (ts: TestResult[]) => Math.min(...ts.map((t) => statusRank(t.status)));
+  const sorted = [...groups].sort(([a, x], [b, y]) => worst(x) - worst(y) || a.localeCompare(b));
+  const body = sorted
+    .map(([model, tests]) => {
+      const rows = [...tests]
+        .sort((a, b) => statusRank(a.status) - statusRank(b.status) || a.test_name.localeCompare(b.test_name))
+        .map((t) => [badge(t.status), `<code>${esc(t.test_name)}</code>${testDetails(t)}`, esc(t.kind), esc(t.severity), t.failing_rows ? `<strong>${fmt(t.failing_rows)}</strong>` : '0', t.seconds === null ? '—' : t.seconds.toFixed(2)]);
+      const counts = STATUS_ORDER.map((s) => [s, tests.filter((t) => t.status === s).length] as const).filter(([, n]) => n > 0);
+      const open = tests.some((t) => t.status !== 'pass') ? ' open' : '';
+      return `<details class="test-group" data-model="${esc(model)}"${open}><summary><strong>${esc(model)}</strong> ${counts.map(([s, n]) => `<span class="badge ${s}">${n} ${s}</span>`).join(' ')}</summary>${table(['status', 'test', 'kind', 'severity', 'failing rows', 'seconds'], rows, [4, 5])}</details>`;
+    })
+    .join('\n');
+  return head + body;
 }
 
 function testDetails(t: TestResult): string {
   const hasSample = t.sample !== null && !(Array.isArray(t.sample) && t.sample.length === 0);
   if (!t.message && !hasSample) return '';
   const open = t.status === 'fail' || t.status === 'error' ? ' open' : '';
-  return `<details class="sample"${open}><summary>${hasSample ? 'sample failing rows' : 'message'}</summary>${t.message ? `<p>${esc(t.message)}</p>` : ''}${hasSample ? sampleTable(t.sample) : ''}</details>`;
+  const sample = hasSample ? (t.kind === 'equal' ? equalSample(t.sample) : sampleTable(t.sample)) : '';
+  return `<details class="sample"${open}><summary>${hasSample ? 'sample failing rows' : 'message'}</summary>${t.message ? `<p>${esc(t.message)}</p>` : ''}${sample}</details>`;
+}
+
+/**
+ * The values an `equal` (scalar_equality) test compared. The test's SQL gives a difference only with
+ * a tolerance; without one, the difference of two numbers is computed here, and left out otherwise.
+ */
+function equalSample(sample: unknown): string {
+  const rows = Array.isArray(sample) ? (sample as Record<string, unknown>[]) : [];
+  const row = rows[0];
+  if (!row || typeof row !== 'object' || !('left_value' in row)) return sampleTable(sample);
+  const left = Number(row.left_value);
+  const right = Number(row.right_value);
+  const numeric = row.left_value !== null && row.right_value !== null && Number.isFinite(left) && Number.isFinite(right);
+  const difference = row.difference !== null && row.difference !== undefined ? cell(row.difference) : numeric ? esc(fmt(Math.round((left - right) * 1e6) / 1e6)) : '';
+  return `<table class="mini"><tbody><tr><th>left</th><td>${cell(row.left_value)}</td></tr><tr><th>right</th><td>${cell(row.right_value)}</td></tr>${difference ? `<tr><th>left − right</th><td>${difference}</td></tr>` : ''}</tbody></table>`;
 }
 
 /** A list of objects as a table; anything else as JSON. */
@@ -263,9 +296,9 @@ code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px}code.raw
 .bar{display:inline-block;width:140px;height:10px;background:#eef1f5;border-radius:5px;overflow:hidden}.bar>span{display:block;height:100%;background:#7f9cc7}.bar.failed>span{background:var(--fail)}
 .bar.quarantine>span{background:var(--q)}.bar.superseded>span{background:var(--s)}
 details.sample{margin-top:4px}details.sample summary{cursor:pointer;color:#2c5aa0}pre{background:#f3f5f8;padding:8px;overflow:auto}
-.scroll{overflow:auto}svg.flow{font:12px system-ui,sans-serif}.flow-edge{fill:none;stroke:#a9b4c6;stroke-opacity:.75}.flow-label{font-weight:600;fill:#1d2433}.flow-rows{fill:#4a5568}
+.scroll{overflow:auto}svg.flow{font:12px system-ui,sans-serif;max-width:100%;height:auto}.flow-edge{fill:none;stroke:#a9b4c6;stroke-opacity:.75}.flow-label{font-weight:600;fill:#1d2433}.flow-rows{fill:#4a5568}
 .flow-col{fill:#6b7485;font-size:11px;text-transform:uppercase;letter-spacing:.05em}.flow-exit-label{font-size:11.5px;font-weight:600;fill:#1d2433}
 .charts{display:flex;flex-wrap:wrap;gap:18px}.chart{margin:0}.chart figcaption{font-weight:600;font-size:13px;margin-bottom:2px}
 .trend-bar{fill:#7f9cc7}.trend-bar.success{fill:#58a96f}.trend-bar.failed,.trend-bar.interrupted{fill:#d9685c}.trend-bar.current{stroke:#1d2433;stroke-width:1.5}.axis{font-size:10px;fill:#6b7485}
-footer{color:var(--muted);font-size:12px;padding:0 28px 24px}
+footer{color:var(--muted);font-size:12px;padding:0 28px 24px}\n.card.none-loaded .v{color:var(--muted);font-size:16px;line-height:30px}details.test-group{border-top:1px solid var(--line);padding:6px 0}details.test-group>summary{cursor:pointer;padding:2px 0}
 `;
