@@ -44,6 +44,8 @@ export interface ExportGoldOptions {
   schemas: Pick<SchemaNames, 'gold'>;
   exportsDir: string;
   runId: number | string | null;
+  /** The target (schema prefix) the gold comes from, recorded in the manifest; null: the default target. */
+  target?: string | null;
   asOf: string | null;
   /** The source files of the run that built gold, with their SHA-256. */
   inputFiles: readonly InputFile[];
@@ -57,8 +59,14 @@ export interface ExportGoldOptions {
   signal?: AbortSignal;
   /** Called after each table with its result (progress output). */
   onTable?: (result: ExportTableResult, seconds: number) => void;
-  /** Called as rows are exported: the table and its rows so far (live progress). */
+  /** Called as rows are exported: the table and its rows so far (after each file). */
   onRows?: (table: string, rows: number) => void;
+  /**
+   * Live progress while a table is written, about 4 times a second: rows and CSV bytes Postgres
+   * has sent so far (pg_stat_progress_copy, read on a connection of its own, opened only when this
+   * is given: a terminal's progress line, not a log).
+   */
+  onProgress?: (progress: ExportProgress) => void;
   /**
    * The schema name recorded as the source in the manifest and the files, when `schemas.gold` is a
    * staging schema that is published under another name (the build exports before it publishes).
@@ -72,6 +80,15 @@ export interface ExportGoldOptions {
   commit?: (versionPath: string) => Promise<void> | void;
 }
 
+export interface ExportProgress {
+  table: string;
+  /** Rows and bytes of the table's COPY so far (the files of the table written before it included). */
+  rows: number;
+  bytes: number;
+  /** Since the table started. */
+  seconds: number;
+}
+
 export interface ManifestFile {
   path: string;
   rows: number;
@@ -83,6 +100,8 @@ export interface ManifestFile {
 
 export interface Manifest {
   format: string;
+  /** The target the tables come from; null for the default target. */
+  target: string | null;
   run_id: number | string | null;
   as_of: string | null;
   exported_at: string;
@@ -142,6 +161,7 @@ async function removeQuietly(dir: string): Promise<void> {
 /** Every table from one snapshot into `outDir`, then the manifest. */
 async function writeTables(options: ExportGoldOptions, outDir: string, tables: readonly string[], folderTable: string): Promise<Manifest> {
   let client: Client | null = null;
+  let watch: Awaited<ReturnType<typeof watchCopyProgress>> | null = null;
   try {
     client = await connect(options.connection, 'medallion export');
     await client.query('begin isolation level repeatable read read only').catch((err) => { throw fromDatabaseError(err, 'starting the export snapshot'); });
@@ -152,6 +172,7 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
     };
     const manifest: Manifest = {
       format: EXPORT_FORMAT_VERSION,
+      target: options.target ?? null,
       run_id: options.runId,
       as_of: options.asOf,
       exported_at: new Date().toISOString(),
@@ -162,11 +183,13 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
       inputs: options.inputFiles.map((f) => ({ ...f })),
       tables: {},
     };
+    watch = options.onProgress ? await watchCopyProgress(options.connection, client, options.onProgress) : null;
     for (const table of tables) {
       options.signal?.throwIfAborted();
       const t0 = performance.now();
       let exportedRows = 0;
       const asFolder = table === folderTable;
+      watch?.start(table);
       const result = await exportTable({
         client,
         schema: options.schemas.gold,
@@ -195,12 +218,71 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
           ...(f.partition ? { partition: f.partition } : {}),
         })),
       };
+      watch?.stop();
       options.onTable?.(result, (performance.now() - t0) / 1000);
     }
     await client.query('commit');
     await writeFile(path.join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`).catch((err) => { throw ioError(err, `writing ${MANIFEST_FILE}`, outDir); });
     return manifest;
   } finally {
+    await watch?.close();
     await client?.end().catch(() => {});
   }
+}
+
+const PROGRESS_EVERY_MS = 250;
+
+/**
+ * Samples the COPY of the export's connection from pg_stat_progress_copy (PostgreSQL 14 and
+ * later: tuples and bytes sent so far) on a connection of its own. Progress only: a sample that
+ * fails is skipped, and the connection is closed with the export's.
+ */
+async function watchCopyProgress(connection: ConnectionConfig, exporting: Client, onProgress: (p: ExportProgress) => void) {
+  const pid = (await exporting.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+  const watcher = await connect(connection, 'medallion export progress').catch(() => null);
+  let timer: NodeJS.Timeout | null = null;
+  let table = '';
+  let started = 0;
+  // Rows and bytes of the table's files that are done (a partitioned table runs one COPY per file).
+  let done = { rows: 0, bytes: 0 };
+  let last = { rows: 0, bytes: 0 };
+  let sampling = false;
+  const sample = async () => {
+    if (!watcher || sampling) return;
+    sampling = true;
+    try {
+      const { rows } = await watcher.query<{ rows: string; bytes: string }>(
+        'select tuples_processed as rows, bytes_processed as bytes from pg_stat_progress_copy where pid = $1', [pid]);
+      const now = rows[0] ? { rows: Number(rows[0].rows), bytes: Number(rows[0].bytes) } : { rows: 0, bytes: 0 };
+      // A new COPY (the next partition) starts again from 0: the previous one is done.
+      if (now.rows < last.rows) done = { rows: done.rows + last.rows, bytes: done.bytes + last.bytes };
+      last = now;
+      if (table) onProgress({ table, rows: done.rows + now.rows, bytes: done.bytes + now.bytes, seconds: (performance.now() - started) / 1000 });
+    } catch {
+      // A progress sample is never worth failing the export for.
+    } finally {
+      sampling = false;
+    }
+  };
+  const stop = () => {
+    if (timer) clearInterval(timer);
+    timer = null;
+    table = '';
+  };
+  return {
+    start(name: string) {
+      stop();
+      table = name;
+      started = performance.now();
+      done = { rows: 0, bytes: 0 };
+      last = { rows: 0, bytes: 0 };
+      timer = setInterval(() => void sample(), PROGRESS_EVERY_MS);
+      timer.unref();
+    },
+    stop,
+    async close() {
+      stop();
+      await watcher?.end().catch(() => {});
+    },
+  };
 }

@@ -22,7 +22,9 @@
  *
  * Nothing in DIR that this project did not write is removed or overwritten: a non-empty folder
  * without our marker (or a manifest of ours, the older layout) is refused before any work, and a
- * name we would link that already holds something else is refused too.
+ * name we would link that already holds something else is refused too. Folders inside DIR that
+ * hold our marker themselves (named targets' `exports/<target>/`) count as ours and are never
+ * touched.
  */
 import { constants } from 'node:fs';
 import { access, lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
@@ -79,6 +81,10 @@ async function exists(p: string): Promise<boolean> {
  */
 export async function openExportsDir(dir: string, names: readonly string[] = []): Promise<ExportsDir> {
   let root = path.resolve(dir);
+  const link = await readlink(root).catch(() => null);
+  if (link === linkTarget(path.basename(root))) {
+    throw usage(`refusing to write into ${root}: it is the ${path.basename(root)} export of ${path.dirname(root)}. Give --out another folder (or the target another name); nothing was changed`, root);
+  }
   const st = await stat(root).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw usage(`the output folder ${root} cannot be read (${err.code}): ${err.message}`, root);
@@ -96,7 +102,9 @@ export async function openExportsDir(dir: string, names: readonly string[] = [])
   const dirs = layout(root);
   const entries = await readdir(root);
   const ours = (await exists(path.join(dirs.state, MARKER))) || (await legacyManifest(root)) !== null;
-  const foreign = entries.filter((e) => !IGNORABLE.has(e));
+  // The exports folders of named targets (`exports/<target>/`) sit inside the default target's.
+  const foreign: string[] = [];
+  for (const e of entries) if (!IGNORABLE.has(e) && !(await isExportsFolder(path.join(root, e)))) foreign.push(e);
   if (!ours && foreign.length > 0) {
     const shown = foreign.slice(0, 5).join(', ') + (foreign.length > 5 ? `, and ${foreign.length - 5} more` : '');
     throw usage(
@@ -118,10 +126,23 @@ export async function openExportsDir(dir: string, names: readonly string[] = [])
     const p = path.join(root, name);
     const s = await lstat(p).catch(() => null);
     if (s && !s.isSymbolicLink() && !legacy.has(name)) {
+      if (await isExportsFolder(p)) {
+        throw usage(`refusing to write ${p}: it is the exports folder of the target named '${name}'. Give this target's exports another place with --out, or rename that target; nothing was changed`, root);
+      }
       throw usage(`refusing to write ${p}: it exists and medallion did not write it. Move it away, or give --out another folder; nothing was changed`, root);
     }
   }
   return dirs;
+}
+
+/**
+ * A folder (not a link) that is itself an output folder of ours: what a named target's default
+ * `exports/<target>/` is inside the default target's `exports/`. Its marker says so; it is left
+ * as it is by everything here (only links of ours and the older layout's files are touched).
+ */
+async function isExportsFolder(p: string): Promise<boolean> {
+  const s = await lstat(p).catch(() => null);
+  return s?.isDirectory() === true && (await exists(path.join(p, STATE_DIR, MARKER)));
 }
 
 /** The older layout (real files directly in DIR, listed by a manifest of ours): its entries. */

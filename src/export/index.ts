@@ -1,5 +1,5 @@
 /** The Parquet export stage: gold → Parquet files, partitioning, manifest, atomic publish. */
-export { exportGold, GOLD_EXPORTS, type ExportGoldOptions, type ExportGoldResult, type InputFile, type Manifest, type ManifestFile } from './export-gold.ts';
+export { exportGold, GOLD_EXPORTS, type ExportGoldOptions, type ExportGoldResult, type ExportProgress, type InputFile, type Manifest, type ManifestFile } from './export-gold.ts';
 export { exportTable, describeColumns, type ExportTableOptions, type ExportTableResult, type ExportedFile, type ColumnDescription } from './export-table.ts';
 export { KINDS, kindOf, pandasDtype, readColumns, type ColumnKind, type ExportColumn } from './types.ts';
 export type { Compression } from './parquet-encoder.ts';

@@ -15,7 +15,7 @@ import { type BronzeLoadResult, loadBronze } from '../bronze/index.ts';
 import type { PipelineConfig } from '../config.ts';
 import { type Client, connect } from '../db/index.ts';
 import { DataError } from '../errors.ts';
-import { exportEntryNames, exportGold, type ExportGoldResult, finishCommittedExport, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
+import { exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { assertLockHeldInTransaction, bronzeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastTimings, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
@@ -176,13 +176,14 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       publishedGoldSchema: config.schemas.gold,
       exportsDir: config.exportsDir,
       runId: ctx.runId,
+      target: config.target,
       asOf,
       inputFiles,
       rowGroupSize: config.export.rowGroupSize,
       compression: config.export.compression,
       partitionBy: config.export.partitionBy,
       signal: ctx.signal,
-      onRows: (table, rows) => output.exportProgress(table, rows),
+      ...(output.live ? { onProgress: (p: ExportProgress) => output.exportProgress(p) } : {}),
       onTable: (r, seconds) => output.tableExported(r, seconds),
       commit: async (versionPath) => {
         await publish(versionPath);

@@ -66,7 +66,7 @@ export async function executeRun(
 ): Promise<RunOutcome> {
   // With no server configured, this starts the project's embedded PostgreSQL (src/db/embedded/).
   const db = await openDatabase(config.connection, {
-    projectDir: path.dirname(config.reportsDir),
+    projectDir: config.projectDir,
     signal,
     log: (line) => logger.event('embedded_db', { message: line }, line),
   });
