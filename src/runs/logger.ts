@@ -136,12 +136,15 @@ export function createLogger(options: LoggerOptions): Logger {
     progress(key, text) {
       if (!live) return;
       const task = tasks.get(key);
+      // An update waits for the next redraw; a new task is shown at once.
       if (task) task.text = text;
-      else tasks.set(key, { text, since: performance.now() });
+      else {
+        tasks.set(key, { text, since: performance.now() });
+        redraw();
+      }
       if (!timer) {
         timer = setInterval(redraw, REDRAW_MS);
         timer.unref();
-        redraw();
       }
     },
     progressDone(key) {
