@@ -48,6 +48,8 @@ export type ErrorCode =
   /** Recorded on a run left `running` (killed, connection lost), by the next run that takes the lock. */
   | 'RUN_ABANDONED'
   | 'DB_UNREACHABLE'
+  /** The server answered, but the database named in the connection does not exist (SQLSTATE 3D000). */
+  | 'DB_NOT_FOUND'
   | 'DB_CONNECTION_LOST'
   | 'DB_ERROR'
   | 'EMBEDDED_DB_FAILED'

@@ -59,17 +59,27 @@ export function overviewHelp(commands: Readonly<Record<string, Command>>, versio
 
 const md = (text: string) => text.replace(/\|/g, '\\|');
 
-/** The README's Markdown table of the options of `command`. */
-export function optionsMarkdown(command: CommandName): string {
-  const rows = optionsOf(command).map((option) => {
+/**
+ * The README's Markdown table of the options of `commands`; for several commands, one table of
+ * all their options with a column naming which of them take each (defaults of the first).
+ */
+export function optionsMarkdown(commands: readonly CommandName[]): string {
+  const first = commands[0]!;
+  const several = commands.length > 1;
+  const names = (Object.keys(OPTIONS) as OptionName[]).filter((option) => commands.some((c) => optionsOf(c).includes(option)));
+  const rows = names.map((option) => {
     const s: OptionSpec = OPTIONS[option];
+    const command = commands.find((c) => s.commands.includes(c)) ?? first;
     const d = defaultText(option, command);
-    return `| \`${md(flag(option))}\` | ${s.env ? `\`${s.env}\`` : ''} | ${d === undefined ? (s.type === 'boolean' ? 'off' : 'none') : s.defaultText !== undefined ? md(d) : `\`${md(d)}\``} | ${md(describeOption(option, command))} |`;
+    const shown = d === undefined ? (s.type === 'boolean' ? 'off' : 'none') : s.defaultText !== undefined ? md(d) : `\`${md(d)}\``;
+    const takenBy = several ? ` ${commands.filter((c) => s.commands.includes(c)).join(', ')} |` : '';
+    return `| \`${md(flag(option))}\` | ${s.env ? `\`${s.env}\`` : ''} | ${shown} | ${md(describeOption(option, command))} |${takenBy}`;
   });
-  return ['| option | env | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+  const head = several ? ['| option | env | default | meaning | commands |', '|---|---|---|---|---|'] : ['| option | env | default | meaning |', '|---|---|---|---|'];
+  return [...head, ...rows].join('\n');
 }
 
-/** README.md with every `<!-- options:NAME -->` … `<!-- /options -->` block made from OPTIONS. */
+/** README.md with every `<!-- options:NAME[,NAME] -->` … `<!-- /options -->` block made from OPTIONS. */
 export function withOptionTables(readme: string): string {
-  return readme.replace(/(<!-- options:([a-z-]+) -->\n)[\s\S]*?(<!-- \/options -->)/g, (_, open: string, name: string, close: string) => `${open}${optionsMarkdown(name as CommandName)}\n${close}`);
+  return readme.replace(/(<!-- options:([a-z,-]+) -->\n)[\s\S]*?(<!-- \/options -->)/g, (_, open: string, names: string, close: string) => `${open}${optionsMarkdown(names.split(',') as CommandName[])}\n${close}`);
 }

@@ -63,6 +63,13 @@ export async function connect(connection: ConnectionConfig, purpose = 'medallion
   } catch (err) {
     await client.end().catch(() => {});
     const e = err as Error & { code?: string };
+    // SQLSTATE 3D000 (invalid_catalog_name): the server answered; the database is what is missing.
+    if (e.code === '3D000') {
+      const database = connection.display.slice(connection.display.lastIndexOf('/') + 1);
+      throw new DependencyError('DB_NOT_FOUND', `the database ${database} does not exist on ${connection.display.replace(/\/[^/]*$/, '')} (from ${connection.source})`, {
+        hint: `Create it (createdb ${database}) or name an existing one in the connection URL (or PGDATABASE).`,
+      }, { cause: err });
+    }
     throw new DependencyError('DB_UNREACHABLE', `cannot connect to PostgreSQL at ${connection.display} (from ${connection.source}): ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' ').trim(), {
       hint: 'Start the server or point DATABASE_URL (or PGHOST/PGPORT/PGUSER/PGDATABASE) at a reachable one.',
     }, { cause: err });

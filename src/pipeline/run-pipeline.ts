@@ -128,7 +128,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   ctx.summary.quarantined = rules.quarantined;
 
   output.modelsBuilt(built, models, rules, tests);
-  assertTestsPassed(tests);
+  assertTestsPassed(tests, config.schemas.etl);
 
   const grants = declaredGrants(project);
   // The commit point: one transaction on the connection that holds the target's lock renames the

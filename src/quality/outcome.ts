@@ -7,7 +7,8 @@
 import { DataError } from '../errors.ts';
 import type { TestResult, TestSummary } from './run-tests.ts';
 
-export function assertTestsPassed(summary: TestSummary): void {
+/** `etlSchema`: the target's ledger schema (`<target>_etl`), named in the advice. */
+export function assertTestsPassed(summary: TestSummary, etlSchema = 'etl'): void {
   const blocking = summary.blocking;
   if (blocking.length === 0) return;
   const onlyReconciliations = blocking.every((r) => r.kind === 'equal');
@@ -19,7 +20,7 @@ export function assertTestsPassed(summary: TestSummary): void {
     {
       file: blocking[0]!.file,
       failing: blocking.map((r) => ({ test: r.name, model: r.model, kind: r.kind, status: r.status, failingRows: r.failingRows, file: r.file, message: r.message })),
-      hint: 'The failing rows of each test are in etl.test_results (column sample); fix the data or the model and run again.',
+      hint: `The failing rows of each test are in ${etlSchema}.test_results (column sample); fix the data or the model and run again.`,
     },
   );
 }

@@ -43,7 +43,7 @@ describe('output when not on a terminal', () => {
     expect(r.stdout).toBe('');
     const last = JSON.parse(r.stderr.trim().split('\n').at(-1)!);
     expect(last).toMatchObject({ event: 'run_finished', status: 'failed', exit_code: 1, error_code: 'BRONZE_FILE_MISSING' });
-    expect(last.message).toContain('cust_info.csv');
+    expect(last.message).toContain('the seeds folder /nonexistent/dir does not exist');
   });
 
   it('refuses unknown options and bad values with exit 2, all problems at once', async () => {
