@@ -128,6 +128,26 @@ describe('HTML report', () => {
       expect(await page.locator('g.flow-exit[data-kind="superseded"]').count()).toBe(2);
       const box = await page.locator('svg.flow').boundingBox();
       expect(box!.width).toBeGreaterThan(600);
+      // At 1400 px every column of the flow is on the page, drawn at its own size, no label outside its box.
+      const fit = await page.evaluate(() => {
+        const svg = document.querySelector<SVGSVGElement>('svg.flow')!;
+        const right = Math.max(...[...svg.querySelectorAll('g.flow-node')].map((g) => g.getBoundingClientRect().right));
+        const overflow = [...svg.querySelectorAll<SVGGElement>('g.flow-node')].filter((g) => {
+          const rect = g.querySelector('rect')!.getBoundingClientRect();
+          return [...g.querySelectorAll(':scope > text')].some((t) => t.getBoundingClientRect().right > rect.right + 0.5);
+        });
+        return { right, page: document.documentElement.clientWidth, drawn: svg.getBoundingClientRect().width, natural: Number(svg.getAttribute('width')), overflow: overflow.map((g) => g.dataset.node), heads: [...svg.querySelectorAll('text.flow-col')].map((t) => t.textContent) };
+      });
+      expect(fit.right).toBeLessThanOrEqual(fit.page - 28);
+      expect(fit.drawn).toBe(fit.natural);
+      expect(fit.overflow).toEqual([]);
+      expect(fit.heads.filter((h) => h!.startsWith('silver'))).toHaveLength(1);
+      expect(fit.heads.join(' | ')).toMatch(/source files \| bronze \| silver.* \| gold.* \| exports/);
+      // Tests grouped by model, the group with a failure first and open.
+      const groups = page.locator('#tests details.test-group');
+      expect(await groups.first().getAttribute('data-model')).toBe('silver.customers');
+      expect(await groups.first().getAttribute('open')).not.toBeNull();
+      expect(await page.locator('#tests details.test-group:not([open])').count()).toBeGreaterThan(0);
       expect(await page.locator('svg.trend rect.trend-bar').count()).toBe(9);
       expect(await page.locator('#tests details.sample[open] table.mini').count()).toBe(1);
       await opened.screenshot(`report-run-${fixture.runs.latest}.png`);
@@ -148,6 +168,23 @@ describe('HTML report', () => {
     } finally {
       await opened.close();
     }
+  });
+});
+
+describe('HTML report of runs that go wrong', () => {
+  it('shows a transform run reading bronze loaded earlier, an equal test with its difference, and what a quarantine rule does', async () => {
+    const report = await collectRunReport({ client, schemas, runId: fixture.runs.latest });
+    report.run.command = 'transform';
+    report.sources = [];
+    const equal = report.tests.results.find((t) => t.kind === 'equal')!;
+    Object.assign(equal, { status: 'fail', failing_rows: 1, sample: [{ left_value: '60393.50', right_value: '60390', difference: null }] });
+    report.rules.push({ model: 'silver.customers', rule: 'customer_id_invalid', kind: 'quarantine', rows: 4, description: null });
+    const html = renderRunReportHtml(report);
+    expect(html).not.toContain('not built');
+    expect(html).toMatch(/<text class="flow-rows"[^>]*>loaded earlier</);
+    expect(html).toContain('<th>left − right</th><td>3.50</td>');
+    expect(html).not.toMatch(/difference<\/th>[^]*?NULL/);
+    expect(html).toMatch(/customer_id_invalid<\/code>[^]*?kept out of silver\.customers/);
   });
 });
 
