@@ -240,7 +240,7 @@ export function parseArgs(argv: readonly string[], accepted: readonly OptionName
       continue;
     }
     if (!known.has(name)) {
-      const elsewhere = takenBy(name.replace(/_/g, '-'));
+      const elsewhere = known.has(name.replace(/_/g, '-')) ? [] : takenBy(name.replace(/_/g, '-'));
       const near = closest(name.replace(/^-+/, ''), accepted);
       const meant = near ? `; did you mean --${near}?` : '';
       if (elsewhere.length) {
