@@ -48,8 +48,21 @@ export async function findLeftovers(client: Client, schemas: SchemaNames): Promi
  * cannot be dropped is reported and kept; a lost connection is thrown.
  */
 export async function dropLeftovers(client: Client, schemas: SchemaNames): Promise<LeftoverCleanup> {
+  return dropEach(client, schemas, await findLeftovers(client, schemas));
+}
+
+/**
+ * A failed run's own staging schemas (`schemas.staging`, the run's), dropped on its way out like
+ * a stopped run's leftovers. Schemas that do not exist are skipped.
+ */
+export async function dropRunStaging(client: Client, schemas: SchemaNames): Promise<LeftoverCleanup> {
+  const { rows } = await client.query<{ name: string }>('select nspname as name from pg_namespace where nspname = any($1) order by 1', [[schemas.staging.silver, schemas.staging.gold]]);
+  return dropEach(client, schemas, rows.map((r) => ({ kind: 'schema' as const, name: r.name })));
+}
+
+async function dropEach(client: Client, schemas: SchemaNames, leftovers: readonly Leftover[]): Promise<LeftoverCleanup> {
   const result: LeftoverCleanup = { dropped: [], kept: [] };
-  for (const leftover of await findLeftovers(client, schemas)) {
+  for (const leftover of leftovers) {
     const statement = leftover.kind === 'schema'
       ? `drop schema if exists ${ident(leftover.name)} cascade`
       : `drop table if exists ${ident(schemas.bronze)}.${ident(leftover.name.slice(schemas.bronze.length + 1))}`;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { type PipelineConfig, runSchemaNames } from '../config.ts';
 import { type Client, connect, openDatabase, withClient } from '../db/index.ts';
 import { exitCodeFor, fromDatabaseError, InterruptedError, MedallionError } from '../errors.ts';
-import { dropLeftovers, type LeftoverCleanup } from './abandoned.ts';
+import { dropLeftovers, dropRunStaging, type LeftoverCleanup } from './abandoned.ts';
 import { type AbandonedRun, abandonRunningRuns, ensureLedger, finishRun, type StageRecord, startRun } from './ledger.ts';
 import { acquireRunLock, type RunLockWatch, watchRunLock } from './lock.ts';
 import type { Logger } from './logger.ts';
@@ -94,6 +94,7 @@ async function runOn(
   const summary = newRunSummary();
   let lock: RunLockWatch | undefined;
   let ctx: RunContext | undefined;
+  let failure: unknown = null;
   // The run stops on the CLI's signal (SIGINT/SIGTERM) and when the lock's connection is lost.
   const controller = new AbortController();
   const runSignal = AbortSignal.any([signal, controller.signal]);
@@ -148,6 +149,7 @@ async function runOn(
   } catch (caught) {
     // A statement that failed because the abort ended its connection is reported as the abort.
     const err = runSignal.aborted && runSignal.reason instanceof MedallionError ? runSignal.reason : caught;
+    failure = err;
     const exitCode = exitCodeFor(err);
     if (runId) {
       await withLedger(config, ledger, lock, (client) =>
@@ -165,10 +167,34 @@ async function runOn(
   } finally {
     runSignal.removeEventListener('abort', onAbort);
     await work?.end().catch(() => {});
+    if (runId && !ctx?.published && runConfig !== config) await leaveNoStaging(runConfig, ledger, lock, failure, logger);
     if (runId) await withLedger(config, ledger, lock, (client) => reportRun(client, runConfig, runId, logger)).catch(() => {});
     lock?.stop();
     await ledger.end().catch(() => {});
   }
+}
+
+/** Failures whose staging schemas a person debugging wants to query: the data the tests read. */
+const KEEP_STAGING_ON = new Set(['TESTS_FAILED', 'RECONCILIATION_FAILED']);
+
+/**
+ * A run that did not publish drops its own staging schemas on its way out, except when its data
+ * tests failed: then they hold the very tables the failing tests read, and stay for inspection
+ * until the next run of the target drops them (it drops every stopped run's leftovers). A schema
+ * that cannot be dropped now is left to that next run too.
+ */
+async function leaveNoStaging(config: PipelineConfig, ledger: Client, lock: RunLockWatch | undefined, failure: unknown, logger: Logger): Promise<void> {
+  const { silver, gold } = config.schemas.staging;
+  if (failure instanceof MedallionError && KEEP_STAGING_ON.has(failure.code)) {
+    logger.event('staging_kept', { schemas: [silver, gold] }, `kept ${silver} and ${gold} for inspection: the next run of this target drops them`);
+    return;
+  }
+  await withLedger(config, ledger, lock, async (client) => {
+    const cleanup = await dropRunStaging(client, config.schemas);
+    if (cleanup.dropped.length) logger.event('staging_dropped', { dropped: cleanup.dropped.map((d) => d.name) });
+  }).catch(() => {
+    // The next run of the target drops what is left.
+  });
 }
 
 /**
