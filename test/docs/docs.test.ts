@@ -63,6 +63,7 @@ describe('docs site', () => {
     expect(fact.tests.map((t) => t.name)).toContain('fact_price_positive');
     expect(fact.latest).toMatchObject({ status: 'success', rows: 60_390 });
     expect(fact.depends_on).toEqual(['silver.customers', 'silver.sales_clean']);
+    expect(fact.used_by).toEqual(['export:fact_sales']);
     const customers = data.models.find((m) => m.name === 'silver.customers')!;
     expect(customers.tests.find((t) => t.name === 'accepted_values_silver_customers_gender')!.latest).toEqual({ status: 'fail', failing_rows: 1 });
     expect(customers.rules[0]).toMatchObject({ name: 'customer_name_trimmed', kind: 'repair' });
@@ -83,9 +84,9 @@ describe('docs site', () => {
     expect(data.models.find((m) => m.name === 'gold.fact_sales')!.columns.find((c) => c.name === 'age')!.type).toBeNull();
   });
 
-  it.skipIf(skipBrowserTests)('renders the graph and the lineage in headless Chromium, served on localhost', async () => {
+  it.skipIf(skipBrowserTests)('draws a readable graph, opens every page, pans the search to its match, traces a column (headless Chromium, 1400 px)', async () => {
     const config = testConfig(target, ['--sql', path.join(dir, 'sql')]);
-    await generateDocs({ config, outDir: path.join(dir, 'site') });
+    const { data } = await generateDocs({ config, outDir: path.join(dir, 'site') });
     const server = await serveDocs(path.join(dir, 'site'), 0);
     const opened = await openPage(server.url);
     try {
@@ -94,19 +95,58 @@ describe('docs site', () => {
       // 6 source files + 6 bronze tables + 4 models + 1 export
       expect(await page.locator('#graph g.gnode').count()).toBe(17);
       expect(await page.locator('#graph path.gedge').count()).toBeGreaterThan(12);
-      expect(await page.locator('#graph g.gnode[data-id="gold.fact_sales"]').count()).toBe(1);
-      expect(await page.locator('#lineage-graph g.lin-col').count()).toBe(14);
-      expect(await page.locator('#lineage-graph path.lin-edge').count()).toBeGreaterThan(14);
-      // fact_sales is selected first; its upstream is highlighted
-      expect(await page.locator('#detail h2').textContent()).toBe('gold.fact_sales');
-      expect(await page.locator('#graph g.gnode.up[data-id="bronze.cust_az12"]').count()).toBe(1);
-      await page.locator('#graph g.gnode[data-id="silver.customers"]').click();
-      expect(await page.locator('#detail h2').textContent()).toBe('silver.customers');
-      expect(await page.locator('#detail').textContent()).toContain('One row per customer, cleaned.');
-      await page.locator('#graph g.gnode[data-id="gold.fact_sales"]').click();
-      await page.locator('#lineage-graph g.lin-col[data-column="age"]').click();
-      expect(await page.locator('#lineage-graph path.lin-edge.hl').count()).toBe(2);
-      await opened.screenshot('docs-site.png');
+      // Fitted to the page's width, every label at 11 px or more, every node inside the page.
+      const fit = await page.evaluate(() => {
+        const svg = document.querySelector<SVGSVGElement>('#graph')!;
+        const labels = [...svg.querySelectorAll<SVGTextElement>('g.gnode text')].map((t) => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM()!.a);
+        const right = Math.max(...[...svg.querySelectorAll('g.gnode')].map((g) => g.getBoundingClientRect().right));
+        return { smallest: Math.min(...labels), right, page: document.documentElement.clientWidth, width: svg.getBoundingClientRect().width };
+      });
+      expect(fit.smallest).toBeGreaterThanOrEqual(11);
+      expect(fit.right).toBeLessThanOrEqual(fit.page);
+      expect(fit.width).toBeGreaterThan(fit.page * 0.5);
+      await opened.screenshot('docs-graph.png');
+
+      // Search: the graph pans to the match and marks it.
+      await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+      await page.locator('#search').fill('sales_clean');
+      const match = page.locator('#graph g.gnode.match');
+      expect(await match.getAttribute('data-id')).toBe('silver.sales_clean');
+      const box = (await match.boundingBox())!;
+      const viewport = page.viewportSize()!;
+      expect(box.y).toBeGreaterThan(0);
+      expect(box.y + box.height).toBeLessThan(viewport.height);
+      expect(await page.locator('#graph g.gnode.dim').count()).toBe(16);
+      await page.locator('#search').press('Enter');
+      await page.waitForFunction(() => location.hash === '#/silver.sales_clean');
+      expect(await page.locator('#view h1').textContent()).toBe('silver.sales_clean');
+
+      // Every model page opens, with its columns, upstream and downstream.
+      for (const m of data.models) {
+        await page.goto(`${server.url}#/${encodeURIComponent(m.name)}`);
+        await page.locator('#view h1').waitFor();
+        expect(await page.locator('#view h1').textContent()).toBe(m.name);
+        expect(await page.locator('#columns tbody tr').count()).toBe(m.columns.length);
+        expect(await page.locator('#upstream li').count()).toBe(m.depends_on.length);
+        expect(await page.locator('#downstream li').count()).toBe(m.used_by.length);
+      }
+      // fact_sales: read by its export; its columns' types and descriptions; one column's lineage as a tree down to bronze.
+      await page.goto(`${server.url}#/gold.fact_sales/age`);
+      await page.locator('#lineage-tree').waitFor();
+      expect(await page.locator('#downstream').textContent()).toContain('export:fact_sales');
+      expect(await page.locator('#columns').textContent()).toContain('Calendar age at the order date.');
+      expect(await page.locator('#lineage-column').inputValue()).toBe('age');
+      const leaves = await page.locator('#lineage-tree li[data-ref^="bronze."]').evaluateAll((li) => li.map((x) => x.getAttribute('data-ref')));
+      expect([...new Set(leaves)].sort()).toEqual(['bronze.cust_az12.bdate', 'bronze.sales_details.sls_order_dt']);
+      await page.locator('#lineage-column').selectOption('prior_spend');
+      await page.waitForFunction(() => location.hash.endsWith('/prior_spend'));
+      expect(await page.locator('#lineage-tree > li > strong').textContent()).toBe('gold.fact_sales.prior_spend');
+      await opened.screenshot('docs-fact-sales.png');
+      // Source and export pages.
+      await page.goto(`${server.url}#/${encodeURIComponent('export:fact_sales')}`);
+      expect(await page.locator('#view h1').textContent()).toBe('exports/fact_sales.parquet');
+      await page.goto(`${server.url}#/bronze.cust_az12`);
+      expect(await page.locator('#view h1').textContent()).toBe('bronze.cust_az12');
       expect(opened.errors).toEqual([]);
     } finally {
       await opened.close();
