@@ -155,7 +155,7 @@ const COL_W = 154;
 const NODE_W = 136;
 const NODE_H = 42;
 /** Characters of a label line at 12 px in NODE_W; longer names wrap at `_` or `.`. */
-const LINE_CHARS = 16;
+const LINE_CHARS = 15;
 const LINE_H = 15;
 const EXIT_H = 24;
 const GAP = 16;
