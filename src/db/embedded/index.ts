@@ -37,4 +37,4 @@
 export { type EmbeddedBinaries, embeddedBinaries, platformPackageName } from './binaries.ts';
 export { EmbeddedFailure } from './failure.ts';
 export { type EmbeddedHandle, type EmbeddedOptions, type EmbeddedStatus, embeddedStatus, embeddedUrl, openEmbedded, stopEmbedded } from './handle.ts';
-export { EMBEDDED_DATABASE, EMBEDDED_DIR, EMBEDDED_USER, type EmbeddedPaths, embeddedPaths } from './state.ts';
+export { EMBEDDED_DATABASE, EMBEDDED_DIR, EMBEDDED_USER, type EmbeddedPaths, embeddedPaths, SYSTEM_DIR } from './state.ts';
