@@ -20,7 +20,7 @@ export type OptionType = 'string' | 'boolean';
  * summary, description, positionals and run); the options it takes are the OPTIONS entries that
  * list it in `commands`.
  */
-export const COMMAND_NAMES = ['build', 'load', 'transform', 'export', 'generate', 'report', 'docs', 'db'] as const;
+export const COMMAND_NAMES = ['build', 'load', 'transform', 'test', 'compile', 'ls', 'export', 'generate', 'report', 'docs', 'db'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** A default: a value, or a value per command where commands differ. */
@@ -103,7 +103,9 @@ const RUN: readonly CommandName[] = ['build', 'load', 'transform'];
 const MODELS: readonly CommandName[] = ['build', 'transform'];
 const WRITES_PARQUET: readonly CommandName[] = ['build', 'transform', 'export'];
 const LOGS: readonly CommandName[] = ['build', 'load', 'transform', 'export', 'report'];
-const READS_DB: readonly CommandName[] = ['build', 'load', 'transform', 'export', 'report', 'docs'];
+const READS_DB: readonly CommandName[] = ['build', 'load', 'transform', 'test', 'compile', 'export', 'report', 'docs'];
+/** The commands that take dbt's node selection (src/transform/select.ts). */
+const SELECTS: readonly CommandName[] = ['build', 'transform', 'test', 'compile', 'ls'];
 
 /**
  * Every option of every command, in the order help and the README list them. Parsing,
@@ -114,7 +116,10 @@ export const OPTIONS = {
   'database-url': { type: 'string', value: 'URL', env: 'DATABASE_URL', defaultText: 'PG* variables, else the embedded server in .medallion/pg', description: 'PostgreSQL connection URL', commands: READS_DB },
   target: { type: 'string', value: 'NAME', env: 'ETL_TARGET', defaultText: 'none (schemas bronze, silver, gold, etl)', description: 'schema prefix: NAME_bronze, NAME_silver, NAME_gold, NAME_etl', commands: READS_DB, check: checkTarget },
   seeds: { type: 'string', value: 'DIR', env: 'ETL_SEEDS', default: 'seeds/bronze', description: 'folder with the six source CSV files', commands: ['build', 'load'] },
-  sql: { type: 'string', value: 'DIR', default: 'sql', description: 'folder with the silver and gold models', commands: [...MODELS, 'report', 'docs'] },
+  sql: { type: 'string', value: 'DIR', default: 'sql', description: 'folder with the silver and gold models', commands: [...SELECTS, 'report', 'docs'] },
+  select: { type: 'string', value: 'SELECTOR', defaultText: 'everything', description: "dbt's node selection: gold.sales_daily, sales_daily+, +gold.fact_sales, tag:NAME, path:sql/gold; space = union, comma = intersection; the models not selected are read as published", commands: SELECTS },
+  exclude: { type: 'string', value: 'SELECTOR', defaultText: 'nothing', description: 'leave out what this selects (same syntax as --select)', commands: SELECTS },
+  'resource-type': { type: 'string', value: 'model|test|source', defaultText: 'all three', description: 'list only this kind of node', commands: ['ls'], check: checkOneOf('model', 'test', 'source') },
   'as-of': { type: 'string', value: 'YYYY-MM-DD', env: 'ETL_AS_OF', defaultText: 'the day after the latest valid order date', description: 'the run date that replaces every "now" (today at the latest)', commands: MODELS, check: checkAsOf },
   'max-reject-rate': { type: 'string', value: 'F', default: 0.01, description: 'fail a file whose rejected records exceed this fraction of its records', commands: ['build', 'load'], check: checkRate },
   'max-field-bytes': { type: 'string', value: 'N', default: 65536, description: 'longest field accepted in bronze, in bytes', commands: ['build', 'load'], check: checkPositiveInt },
@@ -128,7 +133,7 @@ export const OPTIONS = {
   compression: { type: 'string', value: 'zstd|snappy', default: 'zstd', description: 'Parquet compression', commands: WRITES_PARQUET, check: checkOneOf('zstd', 'snappy') },
   publish: { type: 'string', value: 'swap|in-place', default: 'swap', description: 'how silver and gold are published: swap (schema renames, instant) or in-place (one transaction; readers in REPEATABLE READ keep their snapshot)', commands: MODELS, check: checkOneOf('swap', 'in-place') },
   'skip-export': { type: 'boolean', description: 'build and publish the tables but write no Parquet', commands: MODELS },
-  jobs: { type: 'string', value: 'N', env: 'ETL_JOBS', default: 2, description: 'connections that load bronze files, build models and run data tests at the same time', commands: RUN, check: checkPositiveInt },
+  jobs: { type: 'string', value: 'N', env: 'ETL_JOBS', default: 2, description: 'connections that load bronze files, build models and run data tests at the same time', commands: [...RUN, 'test'], check: checkPositiveInt },
   'log-format': { type: 'string', value: 'pretty|json', env: 'ETL_LOG_FORMAT', defaultText: { build: 'pretty on a terminal, else json', load: 'pretty on a terminal, else json', transform: 'pretty on a terminal, else json', export: 'pretty on a terminal, else json', report: 'pretty: the page\'s path alone' },
     description: 'text for a person, or one JSON object per line', commands: LOGS, check: checkOneOf('pretty', 'json') },
   quiet: { type: 'boolean', description: 'print only errors and the final line', commands: [...RUN, 'export', 'generate'] },
@@ -446,6 +451,8 @@ export interface PipelineConfig {
   readonly jobs: number;
   /** How silver and gold are published (src/transform/publish.ts). */
   readonly publishMode: 'swap' | 'in-place';
+  /** `--select` / `--exclude` (src/transform/select.ts); null: everything. */
+  readonly selection: { readonly select: string | null; readonly exclude: string | null };
   readonly export: {
     readonly skip: boolean;
     readonly partitionBy: 'order_year' | null;
@@ -485,6 +492,7 @@ export function resolvePipelineConfig(options: ParsedOptions, env: NodeJS.Proces
     maxRejectRate: Number(or('max-reject-rate')),
     maxFieldBytes: Number(or('max-field-bytes')),
     publishMode: or('publish') as 'swap' | 'in-place',
+    selection: Object.freeze({ select: str('select') ?? null, exclude: str('exclude') ?? null }),
     jobs: Number(or('jobs')),
     export: Object.freeze({
       skip: options['skip-export'] === true,

@@ -12,14 +12,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type BronzeLoadResult, loadBronze } from '../bronze/index.ts';
-import type { PipelineConfig } from '../config.ts';
-import { type Client, connect } from '../db/index.ts';
+import type { PipelineConfig, SchemaNames } from '../config.ts';
+import { type Client, connect, ident } from '../db/index.ts';
 import { DataError } from '../errors.ts';
 import { exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { assertLockHeldInTransaction, bronzeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastTimings, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { bronzeMegabytes, buildModels, type BuildResult, compileSql, dropPreviousVersions, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, publishModels, stagingSchemas } from '../transform/index.ts';
+import { bronzeMegabytes, buildModels, type BuildResult, compileSql, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, publishModels, publishRelations, readingPublished, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -33,6 +33,8 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     await finishInterruptedPublish(ctx);
     // The models are read and checked first: a broken .sql or .yml fails before anything is loaded.
     const project = scope === 'bronze' ? null : await loadProject({ sqlDir: config.sqlDir });
+    // `--select` / `--exclude`: checked before anything is loaded, like the models
+    const selection = project ? selectNodes(project, { select: config.selection.select ?? undefined, exclude: config.selection.exclude ?? undefined, root: config.projectDir }) : null;
     let inputFiles: InputFileRecord[];
     if (scope === 'transform') {
       inputFiles = await lastLoadedFiles(ctx);
@@ -45,12 +47,13 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     if (project) {
       // The source files this gold is built from: `medallion export` reads them back from here.
       ctx.summary.inputs = inputFiles;
-      await modelsStage(ctx, project, inputFiles);
+      await modelsStage(ctx, selection?.everything === false ? selectedProject(project, selection) : project, inputFiles, selection?.everything === false ? project : null);
     }
   });
 }
 
-async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFileRecord[]): Promise<void> {
+/** `whole`: the whole project when `project` is a selection of it (the others are read as published). */
+async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], whole: Project | null): Promise<void> {
   const { config } = ctx;
   const asOf = config.asOf ?? (await defaultAsOf(ctx));
   await recordAsOf(ctx.ledger, config.schemas, ctx.runId, asOf);
@@ -58,7 +61,7 @@ async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputF
   ctx.output.asOf(asOf, config.asOf ? 'option' : 'data');
 
   // More connections for the models and the tests: independent models are built at the same time.
-  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel));
+  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel, whole));
 }
 
 /**
@@ -80,8 +83,11 @@ async function withParallelConnections<T>(ctx: RunContext, count: number, fn: (c
   }
 }
 
-async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], asOf: string, parallel: Client[]): Promise<void> {
+async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], asOf: string, parallel: Client[], whole: Project | null): Promise<void> {
   const { config, output, work } = ctx;
+  // A selection builds its models into staging and reads every other model where it is published.
+  const selected = new Set(project.models.map((m) => m.name));
+  const schemas = whole ? readingPublished(config.schemas, whole.models.map((m) => m.name).filter((n) => !selected.has(n))) : config.schemas;
   // One stage, one schedule: each data test and rule count runs as soon as the models it reads are
   // built (dbt's `build`), on whichever connection is free, so the tests of the early models overlap the long
   // models at the end of the graph. Nothing is published before every test has run. The last run's
@@ -93,21 +99,21 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   const modelTasks = new Set(project.models.map((m) => m.name));
   const testing = planTests({
     ledger: ctx.ledger,
-    schemas: config.schemas,
+    schemas,
     project,
     runId: ctx.runId,
     modelTasks,
     estimates: timings.tests,
     onEvent: (e) => output.testEvent(e),
   });
-  const ruling = planRuleCounts({ ledger: ctx.ledger, schemas: config.schemas, project, runId: ctx.runId, modelTasks });
+  const ruling = planRuleCounts({ ledger: ctx.ledger, schemas, project, runId: ctx.runId, modelTasks });
   const built: BuildResult = await ctx.stage(
     'models_and_tests',
     () =>
       buildModels({
         client: work,
         parallelClients: parallel,
-        schemas: config.schemas,
+        schemas,
         project,
         asOf,
         runId: ctx.runId,
@@ -136,17 +142,20 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
   // that goes with it) in the ledger.
   const publish = (exportsVersion: string | null) =>
     ctx.stage('publish', async () => {
-      const result = await publishModels(ctx.ledger, config.schemas, {
+      const publishOptions = {
         prevSuffix: String(ctx.runId),
         grants,
         signal: ctx.signal,
         dropPrevious: false,
-        mode: config.publishMode,
-        insideTransaction: async (tx) => {
+        insideTransaction: async (tx: Client) => {
           await assertLockHeldInTransaction(tx, config.target);
           await recordPublication(tx, config.schemas, ctx.runId, exportsVersion, inputFiles);
         },
-      });
+      };
+      // a selection replaces its own relations, one by one in one transaction; the rest stays
+      const result = whole
+        ? await publishRelations(ctx.ledger, config.schemas, [...selected], publishOptions)
+        : await publishModels(ctx.ledger, config.schemas, { ...publishOptions, mode: config.publishMode });
       ctx.published = true;
       output.publishCommitted(config.schemas, exportsVersion);
       for (const c of result.carried) output.publishCarried(c);
@@ -159,6 +168,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
     for (const l of await dropPreviousVersions(ctx.ledger, config.schemas, { kept, signal: ctx.signal })) {
       output.publishLeftover(l.schema, l.reason);
     }
+    if (whole) await dropStaging(ctx.ledger, config.schemas);
   };
   if (config.export.skip) {
     await publish(null);
@@ -167,6 +177,8 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
     output.published(config.schemas, null);
     return;
   }
+  // A selection's staging gold holds only its own tables: the others are exported as published.
+  if (whole) await exportPublishedBeside(work, config.schemas, selected);
   // Export from the tested staging schema into a sealed version of the output folder; the
   // database publish is the commit point that makes both current, and the folder follows it.
   const exported: ExportGoldResult = await ctx.stage('export', () =>
@@ -206,6 +218,14 @@ async function finishInterruptedPublish(ctx: RunContext): Promise<void> {
   const committed = await lastCommittedExport(ctx.ledger, ctx.config.schemas);
   if (committed && (await finishCommittedExport(committed.path))) {
     ctx.output.publishFinished(committed.runId, committed.path);
+  }
+}
+
+/** Views in the staging gold on the published gold tables a selection did not rebuild (dropped after the publish). */
+async function exportPublishedBeside(client: Client, schemas: SchemaNames, selected: ReadonlySet<string>): Promise<void> {
+  const staging = stagingSchemas(schemas).gold;
+  for (const table of GOLD_EXPORTS.filter((t) => !selected.has(`gold.${t}`))) {
+    await client.query(`create view ${ident(staging)}.${ident(table)} as select * from ${ident(schemas.gold)}.${ident(table)}`);
   }
 }
 

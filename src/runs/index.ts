@@ -6,3 +6,4 @@ export * from './lock.ts';
 export * from './logger.ts';
 export * from './run.ts';
 export * from './summary.ts';
+export { formatTable } from './output.ts';

@@ -33,16 +33,36 @@ export function isStagingSchema(schema: string, schemas: SchemaNames): boolean {
   return new RegExp(stagingSchemaPattern(schemas)).test(schema);
 }
 
-/** The schema a layer compiles to for a build: bronze as is, silver/gold to their staging schemas. */
-export function buildSchemaFor(layer: SourceLayer, schemas: SchemaNames): string {
-  return layer === 'bronze' ? schemas.bronze : stagingSchemas(schemas)[layer];
+/**
+ * The schemas of a build of a selection (src/transform/select.ts): the models in `readPublished`
+ * are not rebuilt, so a reference to one compiles to its published schema, not to staging.
+ */
+export type SelectionSchemas = SchemaNames & { readonly readPublished?: ReadonlySet<RelationName> };
+
+/** `schemas` with `relations` (models not selected) read from the published schemas. */
+export function readingPublished(schemas: SchemaNames, relations: Iterable<RelationName>): SchemaNames {
+  return Object.freeze({ ...schemas, readPublished: new Set(relations) }) as SelectionSchemas;
+}
+
+/** `schemas` whose staging is the published schemas: data tests of what is published (`medallion test`). */
+export function publishedTarget(schemas: SchemaNames): SchemaNames {
+  return Object.freeze({ ...schemas, staging: Object.freeze({ silver: schemas.silver, gold: schemas.gold }) });
+}
+
+/**
+ * The schema a layer compiles to for a build: bronze as is, silver/gold to their staging schemas,
+ * or to the published ones for a model the selection reads as published.
+ */
+export function buildSchemaFor(layer: SourceLayer, schemas: SchemaNames, relation?: RelationName): string {
+  if (layer === 'bronze') return schemas.bronze;
+  return relation !== undefined && (schemas as SelectionSchemas).readPublished?.has(relation) ? schemas[layer] : stagingSchemas(schemas)[layer];
 }
 
 /** `silver.customers` → `"dev_silver_next"."customers"` (quoted, ready for SQL text). */
 export function compiledRelation(relation: RelationName, schemas: SchemaNames): string {
   const dot = relation.indexOf('.');
   const layer = relation.slice(0, dot) as SourceLayer;
-  return `${ident(buildSchemaFor(layer, schemas))}.${ident(relation.slice(dot + 1))}`;
+  return `${ident(buildSchemaFor(layer, schemas, relation))}.${ident(relation.slice(dot + 1))}`;
 }
 
 interface Edit {
@@ -66,7 +86,7 @@ export function compileSql(sql: string, schemas: SchemaNames): CompiledSql {
   let last = 0;
   let shift = 0;
   const rewrites = [
-    ...extractReferences(sql).map((ref) => ({ ...ref, schema: buildSchemaFor(ref.layer, schemas) })),
+    ...extractReferences(sql).map((ref) => ({ ...ref, schema: buildSchemaFor(ref.layer, schemas, ref.relation) })),
     ...extractFunctionReferences(sql).map((ref) => ({ ...ref, schema: schemas.etl })),
   ].sort((a, b) => a.schemaStart - b.schemaStart);
   for (const ref of rewrites) {

@@ -9,16 +9,17 @@
  *   await publishModels(client, schemas);                                 // one rename transaction
  */
 export { type BuildEvent, type BuildOptions, type BuildResult, buildModels, type ModelBuild, QUARANTINE_COLUMNS } from './build-models.ts';
-export { compiledRelation, compileSql, stagingSchemaPattern, stagingSchemas } from './compile.ts';
+export { compiledRelation, compileSql, publishedTarget, readingPublished, stagingSchemaPattern, stagingSchemas } from './compile.ts';
 export { extractReferences, modelsAmong, referencedRelations, relationsRead } from './dependencies.ts';
 export { bronzeMegabytes, estimateFromSizes, measuredElseGuessed, type SizeEstimates } from './estimates.ts';
 export { orderModels } from './graph.ts';
 export { declaredTestName } from './model-spec.ts';
+export { type CheckedModel, checkModels } from './dry-run.ts';
 export { parseSelector, projectGraph, type ResourceType, type Selection, type SelectOptions, selectedProject, selectNodes } from './select.ts';
 export { parseStatements, SQL_VALUE_FUNCTION_NAMES, stringValue } from './sql-parser.ts';
 export { withoutTrailingSemicolon } from './sql-lexer.ts';
 export { type LoadProjectOptions, loadProject } from './project.ts';
-export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, dropPreviousVersions, publishModels } from './publish.ts';
+export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, dropPreviousVersions, dropStaging, publishModels, publishRelations } from './publish.ts';
 export type {
   ColumnSpec,
   Layer,

@@ -345,10 +345,36 @@ function declaredGrants(grants: ReadonlyMap<string, Grants> | undefined, schemas
  */
 async function captureUserViews(client: Client, pairs: SchemaPair[], ours: Map<string, Set<string>>): Promise<{ views: UserView[]; blockers: string[] }> {
   const published = pairs.map((p) => p.published);
-  const { rows } = await client.query<{ schema: string; name: string; definition: string; depth: number; relkind: string }>(
-    `with recursive published as (
-       select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname = any($1) and c.relkind in ('r', 'p', 'v', 'm', 'f')
+  const { rows } = await client.query<ViewReader>(
+    readersSql(`select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = any($1) and c.relkind in ('r', 'p', 'v', 'm', 'f')`),
+    [published],
+  );
+  const views: UserView[] = [];
+  const blockers: string[] = [];
+  for (const r of rows) {
+    if (ours.get(r.schema)?.has(r.name)) continue;
+    if (r.relkind === 'v') views.push({ schema: r.schema, name: r.name, definition: r.definition, inPublished: published.includes(r.schema), depth: Number(r.depth) });
+    else blockers.push(`materialized view ${r.schema}.${r.name} of yours reads the previous version (it cannot be recreated without a refresh); refresh it from a view of yours, or drop it`);
+  }
+  return { views, blockers };
+}
+
+interface ViewReader {
+  schema: string;
+  name: string;
+  definition: string;
+  depth: number;
+  relkind: string;
+}
+
+/**
+ * The views and materialized views that read (directly or through other views) the relations the
+ * `published` query returns (their OIDs), shallowest first, with their definitions.
+ */
+function readersSql(published: string): string {
+  return `with recursive published as (
+       ${published}
      ), readers (oid, depth) as (
        select distinct r.ev_class, 1 from pg_depend d join pg_rewrite r on r.oid = d.objid
         where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
@@ -362,17 +388,7 @@ async function captureUserViews(client: Client, pairs: SchemaPair[], ours: Map<s
      select n.nspname as schema, c.relname as name, c.relkind as relkind, pg_get_viewdef(c.oid) as definition, max(readers.depth) as depth
        from readers join pg_class c on c.oid = readers.oid join pg_namespace n on n.oid = c.relnamespace
       group by n.nspname, c.relname, c.relkind, c.oid
-      order by max(readers.depth), n.nspname, c.relname`,
-    [published],
-  );
-  const views: UserView[] = [];
-  const blockers: string[] = [];
-  for (const r of rows) {
-    if (ours.get(r.schema)?.has(r.name)) continue;
-    if (r.relkind === 'v') views.push({ schema: r.schema, name: r.name, definition: r.definition, inPublished: published.includes(r.schema), depth: Number(r.depth) });
-    else blockers.push(`materialized view ${r.schema}.${r.name} of yours reads the previous version (it cannot be recreated without a refresh); refresh it from a view of yours, or drop it`);
-  }
-  return { views, blockers };
+      order by max(readers.depth), n.nspname, c.relname`;
 }
 
 /** The user's objects other than views that live in a published schema: moved to the new one. */
@@ -509,4 +525,126 @@ function publishError(err: unknown, lockTimeout: string): Error {
   }
   if (err instanceof Error && 'category' in err) return err;
   return fromDatabaseError(err, 'publishing the new silver and gold schemas');
+}
+
+/**
+ * The publish of a selection (`--select`): only the relations that were rebuilt change, each by a
+ * per-relation swap in ONE transaction (dbt-adapters' build-then-rename, per table):
+ *
+ *   begin; set local lock_timeout;
+ *     capture   the ACL of each published relation being replaced, and every view (ours or the
+ *               user's, in any schema) that reads one of them, with its definition
+ *     move      <schema>.x → <schema>__prev_<run>.x, <staging>.x → <schema>.x (silver first)
+ *     restore   the captured privileges and the declared grants; recreate the captured views
+ *               from their definitions, so they read the new relations
+ *     inside    the caller's checks and records
+ *   commit;
+ *   drop the __prev schemas (dropPreviousVersions), then what is left of the staging schemas
+ *
+ * The models not selected stay where they are, untouched; the published schemas keep their own
+ * privileges and default privileges and the user's objects in them stay put. A view that cannot
+ * be recreated on a new relation (its columns no longer fit) keeps the previous version alive, as
+ * in the schema swap, and nothing of the user's is dropped.
+ */
+export async function publishRelations(client: Client, schemas: SchemaNames, relations: readonly string[], options: Omit<PublishOptions, 'mode'> = {}): Promise<PublishResult> {
+  const started = performance.now();
+  const lockTimeout = options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
+  const staging = stagingSchemas(schemas);
+  const suffix = options.prevSuffix ?? String(Date.now());
+  const layerOf = (r: string) => r.slice(0, r.indexOf('.')) as 'silver' | 'gold';
+  const moves = [...relations]
+    .sort((a, b) => Number(layerOf(a) === 'gold') - Number(layerOf(b) === 'gold'))
+    .map((r) => {
+      const layer = layerOf(r);
+      return { relation: r, name: r.slice(r.indexOf('.') + 1), published: schemas[layer], next: staging[layer], prev: `${schemas[layer]}__prev_${suffix}` };
+    });
+  const carried: string[] = [];
+  const kept = new Map<string, string>();
+  let inTransaction = false;
+  try {
+    const missing = (await client.query<{ nspname: string }>('select unnest($1::text[]) as nspname except select nspname from pg_namespace', [[schemas.silver, schemas.gold]])).rows.map((r) => r.nspname);
+    if (missing.length) {
+      throw new DependencyError('PUBLISH_BLOCKED', `nothing is published in ${missing.join(' and ')} yet, so a selection has nothing to be published beside; nothing was published`, {
+        hint: 'Run a whole build once (without --select), then select.',
+      });
+    }
+    await client.query('begin');
+    inTransaction = true;
+    await client.query("select set_config('lock_timeout', $1, true)", [lockTimeout]);
+    await client.query("select set_config('search_path', 'pg_catalog', true)");
+
+    const { rows: existing } = await client.query<{ schema: string; name: string; kind: string; oid: number }>(
+      `select n.nspname as schema, c.relname as name, case c.relkind when 'v' then 'view' else 'table' end as kind, c.oid::int8 as oid
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where (n.nspname, c.relname) in (select * from unnest($1::text[], $2::text[])) and c.relkind in ('r', 'p', 'v')`,
+      [moves.flatMap((m) => [m.published, m.next]), moves.flatMap((m) => [m.name, m.name])],
+    );
+    const find = (schema: string, name: string) => existing.find((e) => e.schema === schema && e.name === name);
+    const built = moves.filter((m) => find(m.next, m.name));
+    const replaced = built.filter((m) => find(m.published, m.name));
+    const oids = replaced.map((m) => find(m.published, m.name)!.oid);
+    const privileges = await relationPrivileges(client, oids);
+    const movedNames = new Set(built.map((m) => `${m.published}.${m.name}`));
+    const { rows: readers } = await client.query<ViewReader>(readersSql('select unnest($1::oid[]) as oid'), [oids]);
+    const views = readers.filter((r) => !movedNames.has(`${r.schema}.${r.name}`) && !r.schema.startsWith(`${schemas.silver}__`) && !r.schema.startsWith(`${schemas.gold}__`));
+
+    for (const prev of new Set(replaced.map((m) => m.prev))) await client.query(`create schema if not exists ${ident(prev)}`);
+    for (const m of built) {
+      const kind = find(m.next, m.name)!.kind;
+      const old = find(m.published, m.name);
+      if (old) await client.query(`alter ${old.kind} ${ident(m.published)}.${ident(m.name)} set schema ${ident(m.prev)}`);
+      await client.query(`alter ${kind} ${ident(m.next)}.${ident(m.name)} set schema ${ident(m.published)}`);
+    }
+    for (const sql of privileges) await client.query(sql);
+    const selectedGrants = new Map([...(options.grants ?? [])].filter(([r]) => relations.includes(r)));
+    for (const sql of declaredGrants(selectedGrants, schemas)) await client.query(sql);
+    for (const v of views) {
+      if (v.relkind !== 'v') {
+        for (const p of new Set(replaced.map((m) => m.prev))) kept.set(p, `materialized view ${v.schema}.${v.name} reads the previous version (it cannot be recreated without a refresh); refresh it from a view, or drop it`);
+        continue;
+      }
+      const recreated = await attempt(client, `create or replace view ${ident(v.schema)}.${ident(v.name)} as ${v.definition.replace(/;\s*$/, '')}`);
+      if (recreated === true) carried.push(`${v.schema}.${v.name}`);
+      else for (const p of new Set(replaced.map((m) => m.prev))) kept.set(p, `view ${v.schema}.${v.name} reads the previous version and could not be recreated on the new one (${recreated}); change or drop it`);
+    }
+    for (const schema of new Set(built.map((m) => m.published))) await addToOurs(client, schema, built.filter((m) => m.published === schema).map((m) => m.name));
+    await options.insideTransaction?.(client);
+    if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new InterruptedError('SIGTERM');
+    await client.query('commit');
+    inTransaction = false;
+  } catch (err) {
+    if (inTransaction) await client.query('rollback').catch(() => {});
+    throw publishError(err, lockTimeout);
+  }
+  const leftovers = options.dropPrevious === false ? [] : await dropPreviousVersions(client, schemas, { lockTimeout, kept, signal: options.signal });
+  if (options.dropPrevious !== false) await dropStaging(client, schemas);
+  return { published: [...new Set(moves.map((m) => m.relation))], leftovers, carried, kept, seconds: (performance.now() - started) / 1000 };
+}
+
+/** What a selection's publish leaves of the run's staging schemas (views the export read through). */
+export async function dropStaging(client: Client, schemas: SchemaNames): Promise<void> {
+  const staging = stagingSchemas(schemas);
+  for (const s of [staging.silver, staging.gold]) if (s !== schemas.silver && s !== schemas.gold) await client.query(`drop schema if exists ${ident(s)} cascade`).catch(() => {});
+}
+
+/** GRANT statements that give each relation's successor the ACL it has (relations by OID). */
+async function relationPrivileges(client: Client, oids: readonly number[]): Promise<string[]> {
+  const { rows } = await client.query<{ sql: string }>(
+    `select format('grant %s on table %I.%I to %s%s', a.privilege_type, n.nspname, c.relname,
+                   case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end,
+                   case when a.is_grantable then ' with grant option' else '' end) as sql
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace cross join lateral aclexplode(c.relacl) a
+      where c.oid = any($1::oid[]) and a.grantee <> c.relowner`,
+    [oids],
+  );
+  return rows.map((r) => r.sql);
+}
+
+/** Adds `names` to the published schema's record of our relations (see markOurs). */
+async function addToOurs(client: Client, schema: string, names: readonly string[]): Promise<void> {
+  const { rows } = await client.query<{ comment: string | null }>('select obj_description(oid, $2) as comment from pg_namespace where nspname = $1', [schema, 'pg_namespace']);
+  const comment = rows[0]?.comment;
+  const ours = new Set(comment?.startsWith(OURS_PREFIX) ? comment.slice(OURS_PREFIX.length).split(',').filter(Boolean) : []);
+  for (const n of names) ours.add(n);
+  await client.query(`comment on schema ${ident(schema)} is ${literal(`${OURS_PREFIX}${[...ours].sort().join(',')}`)}`);
 }
