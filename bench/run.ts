@@ -238,7 +238,12 @@ async function main(): Promise<void> {
       for (let i = 0; i < args.repeat; i++) {
         floor.ours.push(await secondsOf(() => run('psql', [...psqlOptions, '-v', `target=${t}`, '-v', 'skip_sorted_copy=1', '-f', path.join(ROOT, 'bench/floor.sql')])));
       }
-      results.push(models, modelsOnly, rulesOnly, floor);
+      // one gold model edited: `--select` rebuilds it and runs its tests against the published others,
+      // compared with the whole transform above
+      const selected: StageResult = { stage: '  --select gold.sales_daily', baseline: 'whole transform', ours: [], base: models.ours, rows: 0, bytes: 0 };
+      for (let i = 0; i < args.repeat; i++) selected.ours.push((await timed('node', [CLI, 'transform', '--target', t, '--skip-export', '--select', 'gold.sales_daily'], env)).seconds);
+      selected.rows = Number((await client.query(`select count(*) as n from ${t}_gold.sales_daily`)).rows[0].n);
+      results.push(models, modelsOnly, rulesOnly, floor, selected);
     } else if (args.stages.has('export')) {
       step('silver+gold: built once, untimed (--stages)');
       await run('node', [CLI, 'transform', '--target', t, '--skip-export'], { env, maxBuffer: 1 << 26 });
