@@ -107,21 +107,14 @@ export async function publishModels(client: Client, schemas: SchemaNames, option
   const carried: string[] = [];
   const kept = new Map<string, string>();
 
-  let inTransaction = false;
-  try {
-    const { rows } = await client.query<{ nspname: string }>('select nspname from pg_namespace where nspname = any($1)', [pairs.map((p) => p.next)]);
-    const missing = pairs.filter((p) => !rows.some((r) => r.nspname === p.next)).map((p) => p.next);
-    if (missing.length) {
-      throw new DependencyError('DB_ERROR', `nothing to publish: the staging schema ${missing.join(' and ')} does not exist`, {
-        hint: 'Publish only after a successful build; nothing was changed.',
-      });
-    }
-    await client.query('begin');
-    inTransaction = true;
-    await client.query("select set_config('lock_timeout', $1, true)", [lockTimeout]);
-    // Every name in a captured view definition comes out schema-qualified.
-    await client.query("select set_config('search_path', 'pg_catalog', true)");
-
+  const { rows } = await client.query<{ nspname: string }>('select nspname from pg_namespace where nspname = any($1)', [pairs.map((p) => p.next)]);
+  const missing = pairs.filter((p) => !rows.some((r) => r.nspname === p.next)).map((p) => p.next);
+  if (missing.length) {
+    throw new DependencyError('DB_ERROR', `nothing to publish: the staging schema ${missing.join(' and ')} does not exist`, {
+      hint: 'Publish only after a successful build; nothing was changed.',
+    });
+  }
+  await inPublishingTransaction(client, lockTimeout, options, async () => {
     const inPlace = options.mode === 'in-place' && (await publishedExists(client, pairs));
     for (const p of pairs) await client.query(`create schema if not exists ${ident(p.published)}`);
     const ours = await markOurs(client, pairs);
@@ -131,6 +124,30 @@ export async function publishModels(client: Client, schemas: SchemaNames, option
     } else {
       await swapSchemas(client, pairs, ours, options.grants, schemas, carried, kept);
     }
+  });
+
+  const leftovers = options.dropPrevious === false ? [] : await dropPreviousVersions(client, schemas, { lockTimeout, kept, signal: options.signal });
+  if (options.mode === 'in-place') {
+    // What is left of the staging schemas after an in-place publish is the build's own copy.
+    for (const p of pairs) await client.query(`drop schema if exists ${ident(p.next)} cascade`).catch(() => {});
+  }
+  return { published: pairs.map((p) => p.published), leftovers, carried, kept, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * The frame of every publish: one transaction under `lock_timeout`, with every name in a
+ * captured view definition schema-qualified (`search_path` pg_catalog); `body` does the publish,
+ * then the caller's `insideTransaction` (the lock check, the ledger's record); a signal that
+ * arrived by then rolls it all back. The commit is the run's commit point.
+ */
+async function inPublishingTransaction(client: Client, lockTimeout: string, options: PublishOptions, body: () => Promise<void>): Promise<void> {
+  let inTransaction = false;
+  try {
+    await client.query('begin');
+    inTransaction = true;
+    await client.query("select set_config('lock_timeout', $1, true)", [lockTimeout]);
+    await client.query("select set_config('search_path', 'pg_catalog', true)");
+    await body();
     await options.insideTransaction?.(client);
     if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new InterruptedError('SIGTERM');
     await client.query('commit');
@@ -139,13 +156,6 @@ export async function publishModels(client: Client, schemas: SchemaNames, option
     if (inTransaction) await client.query('rollback').catch(() => {});
     throw publishError(err, lockTimeout);
   }
-
-  const leftovers = options.dropPrevious === false ? [] : await dropPreviousVersions(client, schemas, { lockTimeout, kept, signal: options.signal });
-  if (options.mode === 'in-place') {
-    // What is left of the staging schemas after an in-place publish is the build's own copy.
-    for (const p of pairs) await client.query(`drop schema if exists ${ident(p.next)} cascade`).catch(() => {});
-  }
-  return { published: pairs.map((p) => p.published), leftovers, carried, kept, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The swap: capture what must follow, rename, restore (see the file comment). */
@@ -560,19 +570,13 @@ export async function publishRelations(client: Client, schemas: SchemaNames, rel
     });
   const carried: string[] = [];
   const kept = new Map<string, string>();
-  let inTransaction = false;
-  try {
-    const missing = (await client.query<{ nspname: string }>('select unnest($1::text[]) as nspname except select nspname from pg_namespace', [[schemas.silver, schemas.gold]])).rows.map((r) => r.nspname);
-    if (missing.length) {
-      throw new DependencyError('PUBLISH_BLOCKED', `nothing is published in ${missing.join(' and ')} yet, so a selection has nothing to be published beside; nothing was published`, {
-        hint: 'Run a whole build once (without --select), then select.',
-      });
-    }
-    await client.query('begin');
-    inTransaction = true;
-    await client.query("select set_config('lock_timeout', $1, true)", [lockTimeout]);
-    await client.query("select set_config('search_path', 'pg_catalog', true)");
-
+  const missing = (await client.query<{ nspname: string }>('select unnest($1::text[]) as nspname except select nspname from pg_namespace', [[schemas.silver, schemas.gold]])).rows.map((r) => r.nspname);
+  if (missing.length) {
+    throw new DependencyError('PUBLISH_BLOCKED', `nothing is published in ${missing.join(' and ')} yet, so a selection has nothing to be published beside; nothing was published`, {
+      hint: 'Run a whole build once (without --select), then select.',
+    });
+  }
+  await inPublishingTransaction(client, lockTimeout, options, async () => {
     const { rows: existing } = await client.query<{ schema: string; name: string; kind: string; oid: number }>(
       `select n.nspname as schema, c.relname as name, case c.relkind when 'v' then 'view' else 'table' end as kind, c.oid::int8 as oid
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -608,14 +612,7 @@ export async function publishRelations(client: Client, schemas: SchemaNames, rel
       else for (const p of new Set(replaced.map((m) => m.prev))) kept.set(p, `view ${v.schema}.${v.name} reads the previous version and could not be recreated on the new one (${recreated}); change or drop it`);
     }
     for (const schema of new Set(built.map((m) => m.published))) await addToOurs(client, schema, built.filter((m) => m.published === schema).map((m) => m.name));
-    await options.insideTransaction?.(client);
-    if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new InterruptedError('SIGTERM');
-    await client.query('commit');
-    inTransaction = false;
-  } catch (err) {
-    if (inTransaction) await client.query('rollback').catch(() => {});
-    throw publishError(err, lockTimeout);
-  }
+  });
   const leftovers = options.dropPrevious === false ? [] : await dropPreviousVersions(client, schemas, { lockTimeout, kept, signal: options.signal });
   if (options.dropPrevious !== false) await dropStaging(client, schemas);
   return { published: [...new Set(moves.map((m) => m.relation))], leftovers, carried, kept, seconds: (performance.now() - started) / 1000 };
