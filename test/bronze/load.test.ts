@@ -360,7 +360,7 @@ describe('bronze load', () => {
       const f = await sources();
       const r = await load(f.dir);
       expect(r.code).toBe(75);
-      expect(r.stderr).toContain('RUN_LOCKED');
+      expect(r.stdout + r.stderr).toContain('RUN_LOCKED');
     } finally {
       await holder.end();
     }

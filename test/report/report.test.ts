@@ -194,10 +194,11 @@ describe('medallion report', () => {
     const latest = await runCli(['report', '--target', target], { env, cwd: dir });
     expect(latest.stderr).toBe('');
     expect(latest.code).toBe(0);
-    expect(latest.stdout.trim()).toBe(path.join(dir, 'reports', `run-${fixture.runs.latest}.html`));
+    // A named target's reports have a folder of their own.
+    expect(latest.stdout.trim()).toBe(path.join(dir, 'reports', target, `run-${fixture.runs.latest}.html`));
     const given = await runCli(['report', String(fixture.runs.good), '--target', target], { env, cwd: dir });
     expect(given.code).toBe(0);
-    expect(await readFile(path.join(dir, 'reports', `run-${fixture.runs.good}.html`), 'utf8')).toContain(`Run ${fixture.runs.good}`);
+    expect(await readFile(path.join(dir, 'reports', target, `run-${fixture.runs.good}.html`), 'utf8')).toContain(`Run ${fixture.runs.good}`);
   });
 
   it('exits 2 for an unknown run or a bad argument', async () => {

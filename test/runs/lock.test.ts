@@ -105,7 +105,7 @@ describe('the lock on the target', () => {
       const second = await Promise.race([secondStarted, firstRun.then((r) => Promise.reject(new Error(`the first run ended first: ${r.stderr}`)))]);
       const r2 = await second;
       expect(r2.code, r2.stderr).toBe(75);
-      expect(r2.stderr).toContain('RUN_LOCKED');
+      expect(r2.stdout + r2.stderr).toContain('RUN_LOCKED');
       await blocker.release();
       first = await firstRun;
     } finally {

@@ -3,7 +3,7 @@
  * load and `medallion export` write validates against it, both write their exports the same way,
  * and a ledger's rows in the unversioned shape are brought to it by ensureLedger, once.
  */
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
@@ -42,7 +42,9 @@ describe('what runs write', () => {
   it('a build, a failed load and `medallion export` write summaries that validate, with one exports shape', async () => {
     const built = await runCli(['build', '--seeds', path.join(work, 'seeds'), '--target', target, '--out', path.join(work, 'out-build'), '--as-of', '2014-01-29'], { cwd: work });
     expect(built.code, built.stderr).toBe(0);
-    const failed = await runCli(['load', '--seeds', path.join(work, 'no-such-folder'), '--target', target], { cwd: work });
+    // A seeds folder without the source files: the run starts, and its load fails.
+    await mkdir(path.join(work, 'empty-seeds'), { recursive: true });
+    const failed = await runCli(['load', '--seeds', path.join(work, 'empty-seeds'), '--target', target], { cwd: work });
     expect(failed.code).toBe(1);
     const exported = await runCli(['export', '--target', target, '--out', path.join(work, 'out-export')], { cwd: work });
     expect(exported.code, exported.stderr).toBe(0);
