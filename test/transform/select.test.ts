@@ -133,8 +133,6 @@ describe("graph operators", () => {
 				"silver.int_sales_date_range",
 				"silver.int_sales_line_products",
 				"silver.int_sales_lines",
-				"silver.int_sales_lines_deduplicated",
-				"silver.int_sales_lines_parsed",
 				"silver.int_sales_ship_lead_time",
 				"silver.products",
 				"silver.sales_clean",
@@ -203,8 +201,6 @@ describe("set operators", () => {
 			"silver.int_product_records",
 			"silver.int_product_versions",
 			"silver.int_sales_date_range",
-			"silver.int_sales_lines_deduplicated",
-			"silver.int_sales_lines_parsed",
 			"silver.int_sales_ship_lead_time",
 			"silver.products",
 		]);
