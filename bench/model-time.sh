@@ -38,7 +38,7 @@ i=0
 for version in "$@"; do
   i=$((i + 1))
   if [ -f "$version" ]; then cat "$version"; else git show "$version"; fi |
-    sed -E "s/\\b(bronze|silver|gold)\\.([a-z_])/${target}_\\1.\\2/g; s/;[[:space:]]*\$//" > "$dir/v$i.sql"
+    sed -E "s/\\b(bronze|silver|gold|etl)\\.([a-z_])/${target}_\\1.\\2/g; s/;[[:space:]]*\$//" > "$dir/v$i.sql"
 done
 count=$i
 psql_ -c "drop schema if exists $scratch cascade; create schema $scratch" >/dev/null 2>&1
