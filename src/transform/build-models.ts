@@ -171,7 +171,7 @@ async function createStaging(client: Client, staging: StagingSchemas): Promise<v
  * and run before any model, in file-name order, on every build: the same text leaves the function
  * as it was.
  */
-async function createFunctions(client: Client, schemas: SchemaNames, project: Project): Promise<void> {
+export async function createFunctions(client: Client, schemas: SchemaNames, project: Project): Promise<void> {
   const dir = path.join(project.dir, 'functions');
   let names: string[];
   try {
