@@ -5,93 +5,80 @@
  * type-checks it against the bronze tables and the models before it. A model that fails is a
  * MODEL_SQL_FAILED with its file, line and column, as in a build.
  */
-import { readdir, readFile } from "node:fs/promises";
-import path from "node:path";
-import type { SchemaNames } from "../config.ts";
-import { type Client, ident } from "../db/index.ts";
-import { modelSqlError, setRunSettings } from "../sql-runtime/index.ts";
-import { compileSql, errorLocator } from "./compile.ts";
-import { FUNCTION_SCHEMA, readFunctionSql } from "./sql-parser.ts";
-import type { Model, Project } from "./types.ts";
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { SchemaNames } from '../config.ts';
+import { type Client, ident } from '../db/index.ts';
+import { modelSqlError, setRunSettings } from '../sql-runtime/index.ts';
+import { compileSql, errorLocator } from './compile.ts';
+import { FUNCTION_SCHEMA, readFunctionSql } from './sql-parser.ts';
+import type { Model, Project } from './types.ts';
 
 export interface CheckedModel {
-	model: Model;
-	/** The compiled select (schemas of this target; staging for the models checked). */
-	sql: string;
-	columns: { name: string; type: string }[];
+  model: Model;
+  /** The compiled select (schemas of this target; staging for the models checked). */
+  sql: string;
+  columns: { name: string; type: string }[];
 }
 
 /** Checks every model of `project` (in build order); writes nothing (the transaction is rolled back). */
-export async function checkModels(
-	client: Client,
-	schemas: SchemaNames,
-	project: Project,
-	asOf: string,
-): Promise<CheckedModel[]> {
-	const pid = process.pid;
-	const staging = {
-		silver: `${schemas.silver}__check_${pid}`,
-		gold: `${schemas.gold}__check_${pid}`,
-	};
-	const checking: SchemaNames = Object.freeze({
-		...schemas,
-		staging: Object.freeze(staging),
-	});
-	const out: CheckedModel[] = [];
-	await client.query("begin");
-	try {
-		await setRunSettings(client, { asOf });
-		for (const s of Object.values(staging))
-			await client.query(`create schema ${ident(s)}`);
-		await client.query(`create schema if not exists ${ident(schemas.etl)}`);
-		const dir = path.join(project.dir, "functions");
-		const files = (await readdir(dir).catch(() => [] as string[]))
-			.filter((f) => f.endsWith(".sql"))
-			.sort();
-		for (const f of files) {
-			const file = path.join(dir, f);
-			const problems: string[] = [];
-			const sql = readFunctionSql(
-				await readFile(file, "utf8"),
-				file,
-				f.slice(0, -4),
-				problems,
-			);
-			if (sql === undefined) continue; // loadProject's and the build's checks report it
-			const compiled = compileSql(sql, checking);
-			try {
-				await client.query(compiled.sql);
-			} catch (err) {
-				throw modelSqlError(err, {
-					model: `${FUNCTION_SCHEMA}.${f.slice(0, -4)}`,
-					file,
-					doing: `checking the function ${f}`,
-					locate: errorLocator(sql, compiled),
-				});
-			}
-		}
-		for (const model of project.models) {
-			const compiled = compileSql(model.sql, checking);
-			const target = `${ident(staging[model.layer])}.${ident(model.relation)}`;
-			const prefix = `create view ${target} as\n`;
-			try {
-				await client.query(prefix + compiled.sql);
-			} catch (err) {
-				throw modelSqlError(err, {
-					model: model.name,
-					file: model.sqlFile,
-					doing: `checking ${model.name}`,
-					locate: errorLocator(model.sql, compiled, prefix.length),
-				});
-			}
-			const { rows } = await client.query<{ name: string; type: string }>(
-				`select attname as name, format_type(atttypid, atttypmod) as type from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped order by attnum`,
-				[target],
-			);
-			out.push({ model, sql: compiled.sql, columns: rows });
-		}
-	} finally {
-		await client.query("rollback").catch(() => {});
-	}
-	return out;
+export async function checkModels(client: Client, schemas: SchemaNames, project: Project, asOf: string): Promise<CheckedModel[]> {
+  const pid = process.pid;
+  const staging = {
+    silver: `${schemas.silver}__check_${pid}`,
+    gold: `${schemas.gold}__check_${pid}`,
+  };
+  const checking: SchemaNames = Object.freeze({
+    ...schemas,
+    staging: Object.freeze(staging),
+  });
+  const out: CheckedModel[] = [];
+  await client.query('begin');
+  try {
+    await setRunSettings(client, { asOf });
+    for (const s of Object.values(staging)) await client.query(`create schema ${ident(s)}`);
+    await client.query(`create schema if not exists ${ident(schemas.etl)}`);
+    const dir = path.join(project.dir, 'functions');
+    const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.sql')).sort();
+    for (const f of files) {
+      const file = path.join(dir, f);
+      const problems: string[] = [];
+      const sql = readFunctionSql(await readFile(file, 'utf8'), file, f.slice(0, -4), problems);
+      if (sql === undefined) continue; // loadProject's and the build's checks report it
+      const compiled = compileSql(sql, checking);
+      try {
+        await client.query(compiled.sql);
+      } catch (err) {
+        throw modelSqlError(err, {
+          model: `${FUNCTION_SCHEMA}.${f.slice(0, -4)}`,
+          file,
+          doing: `checking the function ${f}`,
+          locate: errorLocator(sql, compiled),
+        });
+      }
+    }
+    for (const model of project.models) {
+      const compiled = compileSql(model.sql, checking);
+      const target = `${ident(staging[model.layer])}.${ident(model.relation)}`;
+      const prefix = `create view ${target} as\n`;
+      try {
+        await client.query(prefix + compiled.sql);
+      } catch (err) {
+        throw modelSqlError(err, {
+          model: model.name,
+          file: model.sqlFile,
+          doing: `checking ${model.name}`,
+          locate: errorLocator(model.sql, compiled, prefix.length),
+        });
+      }
+      const { rows } = await client.query<{ name: string; type: string }>(
+        `select attname as name, format_type(atttypid, atttypmod) as type from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped order by attnum`,
+        [target],
+      );
+      out.push({ model, sql: compiled.sql, columns: rows });
+    }
+  } finally {
+    await client.query('rollback').catch(() => {});
+  }
+  return out;
 }
