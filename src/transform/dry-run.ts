@@ -5,13 +5,11 @@
  * type-checks it against the bronze tables and the models before it. A model that fails is a
  * MODEL_SQL_FAILED with its file, line and column, as in a build.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/index.ts';
 import { modelSqlError, setRunSettings } from '../sql-runtime/index.ts';
 import { compileSql, errorLocator } from './compile.ts';
-import { FUNCTION_SCHEMA, readFunctionSql } from './sql-parser.ts';
+import { createFunctions } from './build-models.ts';
 import type { Model, Project } from './types.ts';
 
 export interface CheckedModel {
@@ -37,26 +35,7 @@ export async function checkModels(client: Client, schemas: SchemaNames, project:
   try {
     await setRunSettings(client, { asOf });
     for (const s of Object.values(staging)) await client.query(`create schema ${ident(s)}`);
-    await client.query(`create schema if not exists ${ident(schemas.etl)}`);
-    const dir = path.join(project.dir, 'functions');
-    const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.sql')).sort();
-    for (const f of files) {
-      const file = path.join(dir, f);
-      const problems: string[] = [];
-      const sql = readFunctionSql(await readFile(file, 'utf8'), file, f.slice(0, -4), problems);
-      if (sql === undefined) continue; // loadProject's and the build's checks report it
-      const compiled = compileSql(sql, checking);
-      try {
-        await client.query(compiled.sql);
-      } catch (err) {
-        throw modelSqlError(err, {
-          model: `${FUNCTION_SCHEMA}.${f.slice(0, -4)}`,
-          file,
-          doing: `checking the function ${f}`,
-          locate: errorLocator(sql, compiled),
-        });
-      }
-    }
+    await createFunctions(client, checking, project);
     for (const model of project.models) {
       const compiled = compileSql(model.sql, checking);
       const target = `${ident(staging[model.layer])}.${ident(model.relation)}`;

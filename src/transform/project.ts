@@ -96,6 +96,12 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
   if (spec.materialized === 'view' && read.readsAsOf) {
     problems.push(`${ymlFile}: materialized: view, but ${sqlFile} reads medallion.as_of; a model that uses as_of must be a table (a view would read the reader's setting)`);
   }
+  const bronzeRead = read.dependencies.filter((d) => d.startsWith('bronze.'));
+  if (spec.materialized === 'view' && bronzeRead.length) {
+    // Each load replaces bronze: a published view on it would show rows no run has tested, and
+    // would stand in the way of the load's table swap.
+    problems.push(`${ymlFile}: materialized: view, but ${sqlFile} reads ${bronzeRead.join(', ')}; a model that reads bronze must be a table (a view would show each new load before its tests pass)`);
+  }
   if (problems.length > before) return undefined;
   return {
     name,

@@ -227,6 +227,8 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
       'gold/insert.yml': modelYml('insert'),
       'gold/view_as_of.sql': "select current_setting('medallion.as_of')::date as d",
       'gold/view_as_of.yml': modelYml('view_as_of', 'config:\n  materialized: view\n'),
+      'silver/view_on_bronze.sql': 'select cst_id from bronze.cust_info',
+      'silver/view_on_bronze.yml': modelYml('view_on_bronze', 'config:\n  materialized: view\n'),
       'gold/yaml.yaml': modelYml('yaml'),
     });
     const p = err.context.problems!;
@@ -238,7 +240,8 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
     expect(p).toContain(`${dir}/gold/insert.sql:1: a model is one select statement (starting with select or with), got 'insert'`);
     expect(p.some((x) => x.startsWith(`${dir}/gold/view_as_of.yml: materialized: view, but`))).toBe(true);
     expect(p).toContain(`${dir}/gold/yaml.yaml: name the file yaml.yml (the runner reads .yml files)`);
-    expect(p).toHaveLength(8);
+    expect(p).toContain(`${dir}/silver/view_on_bronze.yml: materialized: view, but ${dir}/silver/view_on_bronze.sql reads bronze.cust_info; a model that reads bronze must be a table (a view would show each new load before its tests pass)`);
+    expect(p).toHaveLength(9);
   });
 
   it('reports YAML syntax errors and duplicate keys with their line', async () => {
