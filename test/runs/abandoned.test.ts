@@ -55,7 +55,7 @@ async function loadingTables(): Promise<string[]> {
 }
 
 async function report(runId: number) {
-  const json = JSON.parse(await readFile(path.join(work, 'reports', `run-${runId}.json`), 'utf8'));
+  const json = JSON.parse(await readFile(path.join(work, 'reports', target, `run-${runId}.json`), 'utf8'));
   expect(validateReport(json), JSON.stringify(validateReport.errors)).toBe(true);
   return json.run;
 }
@@ -114,7 +114,7 @@ describe('runs left running', () => {
     expect(await schemasLike(`^${schemas.silver}_notes$`)).toEqual([`${schemas.silver}_notes`]);
     expect(await query(`select count(*)::int as n from "${schemas.etl}".runs where status = 'running'`)).toEqual([{ n: 0 }]);
     // C's report is the latest; the abandoned runs' reports did not take its place
-    expect(JSON.parse(await readFile(path.join(work, 'reports', 'latest.json'), 'utf8')).run.run_id).toBe(cRunId);
+    expect(JSON.parse(await readFile(path.join(work, 'reports', target, 'latest.json'), 'utf8')).run.run_id).toBe(cRunId);
   });
 });
 

@@ -36,7 +36,9 @@ describe('estimateFromSizes on a small project', () => {
       'silver/lines.sql': 'select sls_ord_num, sls_cust_id from bronze.sales_details',
       'silver/lines.yml': modelYml('lines', ['description: lines.', 'columns:', '  - name: sls_ord_num', '    data_tests: [not_null, unique]', '  - name: sls_cust_id', '    data_tests: [not_null]'].join('\n')),
       'tests/lines_are_few.sql': 'select * from silver.lines where false',
-      'silver/people.sql': 'select cst_id from bronze.cust_info',
+      'silver/people_raw.sql': 'select cst_id from bronze.cust_info',
+      'silver/people_raw.yml': modelYml('people_raw', 'description: people as loaded.\n'),
+      'silver/people.sql': 'select cst_id from silver.people_raw',
       'silver/people.yml': modelYml('people', `
 description: people.
 config:
@@ -57,9 +59,11 @@ config:
     const guess = estimateFromSizes(project, sizes);
     const tests = estimateTestSeconds(project, guess.megabytes);
     expect(guess.megabytes.get('silver.lines')).toBe(100);
+    expect(guess.megabytes.get('silver.people_raw')).toBe(30);
     expect(guess.megabytes.get('silver.people')).toBe(30);
     expect(guess.megabytes.get('gold.facts')).toBe(100);
     expect(guess.models.get('silver.lines')).toBeCloseTo(10); // 100 MB
+    expect(guess.models.get('silver.people_raw')).toBeCloseTo(3); // 30 MB
     expect(guess.models.get('silver.people')).toBe(0); // a view
     expect(guess.models.get('gold.facts')).toBeCloseTo(13); // 100 + 30 MB
     expect(tests.get('unique_silver_lines_sls_ord_num')).toBeCloseTo(1);
@@ -127,7 +131,9 @@ describe('bronzeMegabytes', () => {
     dir = await writeProject({
       'silver/lines.sql': 'select sls_ord_num from bronze.sales_details',
       'silver/lines.yml': modelYml('lines', 'description: lines.\n'),
-      'silver/people.sql': 'select cst_id from bronze.cust_info',
+      'silver/people_raw.sql': 'select cst_id from bronze.cust_info',
+      'silver/people_raw.yml': modelYml('people_raw', 'description: people as loaded.\n'),
+      'silver/people.sql': 'select cst_id from silver.people_raw',
       'silver/people.yml': modelYml('people', 'description: people.\n'),
     });
   });
