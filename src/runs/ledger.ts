@@ -5,7 +5,7 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/index.ts';
-import { type InputFileRecord, newRunSummary, RUN_SUMMARY_VERSION, type RunSummary } from './summary.ts';
+import { type InputFileRecord, newRunSummary, RUN_SUMMARY_VERSION, type RunSummary, summaryProblems } from './summary.ts';
 
 export function ledgerDdl(schemas: SchemaNames): string {
   const e = ident(schemas.etl);
@@ -176,6 +176,10 @@ export async function finishRun(
   runId: number,
   outcome: { status: RunStatus; exitCode: number; errorCode?: string; errorMessage?: string; stages: StageRecord[]; summary: RunSummary },
 ): Promise<void> {
+  const problems = await summaryProblems(outcome.summary);
+  if (problems && outcome.status === 'success') {
+    throw new Error(`the run summary does not match src/runs/run-summary.schema.json (${problems}); this is a bug of medallion, please report it`);
+  }
   await client.query(
     `update ${ident(schemas.etl)}.runs
         set finished_at = clock_timestamp(), status = $2, exit_code = $3, error_code = $4, error_message = $5,

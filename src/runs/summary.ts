@@ -6,9 +6,10 @@
  * once its stage has run. The stages fill the summary through the record builders below, so a build
  * and `medallion export` write their exports the same way.
  *
- * The type is what checks a summary when it is written. The schema is checked against the summaries
- * that real runs wrote in test/runs/summary.test.ts, not at run time: ajv's import and compile cost
- * about 0.1 s of CPU per process, and a run must record its row whatever the check says.
+ * The type checks a summary as it is built; `summaryProblems` checks it against the schema when a
+ * run writes it (finishRun in ledger.ts: a successful run whose summary breaks the schema fails as
+ * an internal error, a failed run records its row whatever the check says). The validator is
+ * compiled once per process, when the first run ends (ajv's import and compile: about 0.1 s).
  */
 import type { FileLoadResult } from '../bronze/index.ts';
 import type { ExportGoldResult } from '../export/index.ts';
@@ -142,4 +143,17 @@ export function exportsRecord(result: ExportGoldResult, sourceRunId: number): Ex
     source_run_id: sourceRunId,
     tables: Object.entries(result.manifest.tables).map(([table, t]) => ({ table, rows: t.rows, files: t.files.map((f) => ({ path: f.path, bytes: f.bytes })) })),
   };
+}
+
+let validator: Promise<(summary: unknown) => string | null> | undefined;
+
+/** What breaks run-summary.schema.json in `summary`, or null when it holds. */
+export async function summaryProblems(summary: unknown): Promise<string | null> {
+  validator ??= (async () => {
+    const [{ Ajv }, schema] = await Promise.all([import('ajv'), import('./run-summary.schema.json', { with: { type: 'json' } })]);
+    const ajv = new Ajv({ allErrors: true, strict: true });
+    const validate = ajv.compile(schema.default);
+    return (s: unknown) => (validate(s) ? null : ajv.errorsText(validate.errors));
+  })();
+  return (await validator)(summary);
 }
