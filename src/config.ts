@@ -20,7 +20,7 @@ export type OptionType = 'string' | 'boolean';
  * summary, description, positionals and run); the options it takes are the OPTIONS entries that
  * list it in `commands`.
  */
-export const COMMAND_NAMES = ['build', 'load', 'transform', 'test', 'compile', 'ls', 'export', 'generate', 'report', 'docs', 'db'] as const;
+export const COMMAND_NAMES = ['build', 'load', 'transform', 'test', 'compile', 'ls', 'source', 'export', 'generate', 'report', 'docs', 'db'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** A default: a value, or a value per command where commands differ. */
@@ -102,10 +102,12 @@ function checkOneOf(...allowed: string[]) {
 const RUN: readonly CommandName[] = ['build', 'load', 'transform'];
 const MODELS: readonly CommandName[] = ['build', 'transform'];
 const WRITES_PARQUET: readonly CommandName[] = ['build', 'transform', 'export'];
-const LOGS: readonly CommandName[] = ['build', 'load', 'transform', 'export', 'report'];
-const READS_DB: readonly CommandName[] = ['build', 'load', 'transform', 'test', 'compile', 'export', 'report', 'docs'];
+const LOGS: readonly CommandName[] = ['build', 'load', 'transform', 'export', 'report', 'source'];
+const READS_DB: readonly CommandName[] = ['build', 'load', 'transform', 'test', 'compile', 'export', 'report', 'docs', 'source'];
 /** The commands that take dbt's node selection (src/transform/select.ts). */
 const SELECTS: readonly CommandName[] = ['build', 'transform', 'test', 'compile', 'ls'];
+/** …and `export`, where it picks the gold tables to write. */
+const EXPORT_SELECTS: readonly CommandName[] = [...SELECTS, 'export'];
 
 /**
  * Every option of every command, in the order help and the README list them. Parsing,
@@ -115,26 +117,27 @@ const SELECTS: readonly CommandName[] = ['build', 'transform', 'test', 'compile'
 export const OPTIONS = {
   'database-url': { type: 'string', value: 'URL', env: 'DATABASE_URL', defaultText: 'PG* variables, else the embedded server in .medallion/pg', description: 'PostgreSQL connection URL', commands: READS_DB },
   target: { type: 'string', value: 'NAME', env: 'ETL_TARGET', defaultText: 'none (schemas bronze, silver, gold, etl)', description: 'schema prefix: NAME_bronze, NAME_silver, NAME_gold, NAME_etl', commands: READS_DB, check: checkTarget },
-  seeds: { type: 'string', value: 'DIR', env: 'ETL_SEEDS', default: 'seeds/bronze', description: 'folder with the six source CSV files', commands: ['build', 'load'] },
-  sql: { type: 'string', value: 'DIR', default: 'sql', description: 'folder with the silver and gold models', commands: [...SELECTS, 'report', 'docs'] },
-  select: { type: 'string', value: 'SELECTOR', defaultText: 'everything', description: "dbt's node selection: gold.sales_daily, sales_daily+, +gold.fact_sales, tag:NAME, path:sql/gold; space = union, comma = intersection; the models not selected are read as published", commands: SELECTS },
-  exclude: { type: 'string', value: 'SELECTOR', defaultText: 'nothing', description: 'leave out what this selects (same syntax as --select)', commands: SELECTS },
+  seeds: { type: 'string', value: 'DIR', env: 'ETL_SEEDS', default: 'seeds/bronze', description: 'folder with the six source CSV files', commands: ['build', 'load', 'source'] },
+  sql: { type: 'string', value: 'DIR', default: 'sql', description: 'folder with the silver and gold models', commands: [...SELECTS, 'report', 'docs', 'source'] },
+  select: { type: 'string', value: 'SELECTOR', defaultText: 'everything', description: "dbt's node selection: gold.sales_daily, sales_daily+, +gold.fact_sales, tag:NAME, path:sql/gold; space = union, comma = intersection; the models not selected are read as published",
+    about: { export: "the gold tables to export, with dbt's node selection as for build (gold.fact_sales, gold, +gold.sales_daily, tag:NAME; space = union, comma = intersection; models are read from --sql)" }, commands: EXPORT_SELECTS },
+  exclude: { type: 'string', value: 'SELECTOR', defaultText: 'nothing', description: 'leave out what this selects (same syntax as --select)', commands: EXPORT_SELECTS },
   'resource-type': { type: 'string', value: 'model|test|source', defaultText: 'all three', description: 'list only this kind of node', commands: ['ls'], check: checkOneOf('model', 'test', 'source') },
   'as-of': { type: 'string', value: 'YYYY-MM-DD', env: 'ETL_AS_OF', defaultText: 'the day after the latest valid order date', description: 'the run date that replaces every "now" (today at the latest)', commands: MODELS, check: checkAsOf },
   'max-reject-rate': { type: 'string', value: 'F', default: 0.01, description: 'fail a file whose rejected records exceed this fraction of its records', commands: ['build', 'load'], check: checkRate },
   'max-field-bytes': { type: 'string', value: 'N', default: 65536, description: 'longest field accepted in bronze, in bytes', commands: ['build', 'load'], check: checkPositiveInt },
   out: {
-    type: 'string', value: 'DIR', default: { build: 'exports', transform: 'exports', export: 'exports', generate: 'seeds/bronze' }, description: 'where the Parquet exports go',
-    about: { generate: 'where the generated CSV files go' }, commands: [...WRITES_PARQUET, 'generate'],
+    type: 'string', value: 'DIR', default: { build: 'exports', transform: 'exports', export: 'exports', generate: 'seeds/bronze', compile: 'target/manifest.json' }, description: 'where the Parquet exports go (exports/<target> for a named target)',
+    about: { generate: 'where the generated CSV files go', compile: 'where the project manifest (JSON) goes' }, commands: [...WRITES_PARQUET, 'generate', 'compile'],
   },
   'partition-by': { type: 'string', value: 'order_year', defaultText: 'none', description: 'Hive-style partition folders for fact_sales', commands: WRITES_PARQUET, check: checkOneOf('order_year') },
   'row-group-size': { type: 'string', value: 'N', default: 131072, description: 'rows per Parquet row group, rounded up to a multiple of 2048', commands: WRITES_PARQUET, check: checkPositiveInt },
-  tables: { type: 'string', value: 'LIST', defaultText: 'all: fact_sales,customer_features,sales_daily', description: 'export only these gold tables (comma-separated); the output folder then holds only them', commands: ['export'], check: checkListOf('fact_sales', 'customer_features', 'sales_daily') },
+  tables: { type: 'string', value: 'LIST', defaultText: 'all: fact_sales,customer_features,sales_daily', description: 'export only these gold tables (comma-separated; the same as --select "gold.a gold.b", which it cannot be combined with); the output folder then holds only them', commands: ['export'], check: checkListOf('fact_sales', 'customer_features', 'sales_daily') },
   compression: { type: 'string', value: 'zstd|snappy', default: 'zstd', description: 'Parquet compression', commands: WRITES_PARQUET, check: checkOneOf('zstd', 'snappy') },
   publish: { type: 'string', value: 'swap|in-place', default: 'swap', description: 'how silver and gold are published: swap (schema renames, instant) or in-place (one transaction; readers in REPEATABLE READ keep their snapshot)', commands: MODELS, check: checkOneOf('swap', 'in-place') },
   'skip-export': { type: 'boolean', description: 'build and publish the tables but write no Parquet', commands: MODELS },
   jobs: { type: 'string', value: 'N', env: 'ETL_JOBS', default: 2, description: 'connections that load bronze files, build models and run data tests at the same time', commands: [...RUN, 'test'], check: checkPositiveInt },
-  'log-format': { type: 'string', value: 'pretty|json', env: 'ETL_LOG_FORMAT', defaultText: { build: 'pretty on a terminal, else json', load: 'pretty on a terminal, else json', transform: 'pretty on a terminal, else json', export: 'pretty on a terminal, else json', report: 'pretty: the page\'s path alone' },
+  'log-format': { type: 'string', value: 'pretty|json', env: 'ETL_LOG_FORMAT', defaultText: { build: 'pretty on a terminal, else json', load: 'pretty on a terminal, else json', transform: 'pretty on a terminal, else json', export: 'pretty on a terminal, else json', report: 'pretty: the page\'s path alone', source: 'pretty on a terminal, else json' },
     description: 'text for a person, or one JSON object per line', commands: LOGS, check: checkOneOf('pretty', 'json') },
   quiet: { type: 'boolean', description: 'print only errors and the final line', commands: [...RUN, 'export', 'generate'] },
   report: { type: 'boolean', description: 'also render the HTML run report (reports/run-<id>.html) at the end', commands: RUN },

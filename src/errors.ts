@@ -30,6 +30,8 @@ export type ErrorCode =
   | 'BRONZE_SOURCE_EMPTY'
   | 'BRONZE_REJECT_THRESHOLD'
   | 'BRONZE_RECONCILIATION'
+  /** A source file is missing or older than the error_after of sql/sources.yml. */
+  | 'SOURCE_STALE'
   // transform (silver, gold)
   | 'MODEL_FILE_INVALID'
   | 'MODEL_UNKNOWN_RELATION'

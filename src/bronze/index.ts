@@ -1,3 +1,4 @@
 /** The bronze stage: the source contracts and loading the CSV files into bronze. */
 export * from './contracts.ts';
 export * from './load.ts';
+export * from './freshness.ts';

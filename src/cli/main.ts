@@ -18,6 +18,7 @@ const COMMANDS: Record<CommandName, () => Promise<{ command: Command }>> = {
   test: () => import('./test.ts'),
   compile: () => import('./compile.ts'),
   ls: () => import('./ls.ts'),
+  source: () => import('./source.ts'),
   export: () => import('./export.ts'),
   generate: () => import('./generate.ts'),
   report: () => import('./report.ts'),
