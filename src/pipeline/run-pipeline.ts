@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type BronzeLoadResult, loadBronze } from '../bronze/index.ts';
+import { type BronzeLoadResult, checkFreshness, freshnessFields, loadBronze } from '../bronze/index.ts';
 import type { PipelineConfig, SchemaNames } from '../config.ts';
 import { type Client, connect, ident } from '../db/index.ts';
 import { DataError } from '../errors.ts';
@@ -19,7 +19,7 @@ import { exportEntryNames, exportGold, type ExportGoldResult, type ExportProgres
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { assertLockHeldInTransaction, bronzeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastTimings, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { bronzeMegabytes, buildModels, type BuildResult, compileSql, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, publishModels, publishRelations, readingPublished, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
+import { bronzeMegabytes, buildModels, type BuildResult, compileSql, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -39,6 +39,7 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     if (scope === 'transform') {
       inputFiles = await lastLoadedFiles(ctx);
     } else {
+      await checkSourceFreshness(ctx);
       const bronze = await ctx.stage('bronze', () => bronzeStage(ctx), (r) => r.files.reduce((n, f) => n + f.rowsLoaded, 0));
       ctx.summary.bronze = bronzeRecords(bronze.files);
       ctx.output.bronzeLoaded(bronze);
@@ -256,6 +257,25 @@ async function lastLoadedFiles(ctx: RunContext): Promise<InputFileRecord[]> {
     throw new DataError('BRONZE_FILE_MISSING', `${ctx.config.schemas.bronze} has not been loaded yet`, { hint: 'Run `medallion load` (or `medallion build`) first.' });
   }
   return files;
+}
+
+/**
+ * `medallion source freshness` before the load (sql/sources.yml): each file that warns is logged
+ * and the run goes on; a file older than its `error_after` fails the run before anything is loaded
+ * (SOURCE_STALE). A missing file is left to the loader (BRONZE_FILE_MISSING).
+ */
+async function checkSourceFreshness(ctx: RunContext): Promise<void> {
+  const { config } = ctx;
+  const results = await checkFreshness({ seedsDir: config.seedsDir, configs: await readSourcesYml(config.sqlDir), lastLoad: await loadedInputFiles(ctx.work, config.schemas) });
+  const flagged = results.filter((r) => r.status !== 'pass' && r.modified !== null);
+  for (const r of flagged) ctx.logger.event('source_freshness', freshnessFields(r), ctx.logger.style.yellow(`source freshness ${r.status}: ${r.reasons.join('; ')}`));
+  const stale = flagged.filter((r) => r.status === 'error');
+  if (stale.length) {
+    throw new DataError('SOURCE_STALE', stale.flatMap((r) => r.reasons).join('; '), {
+      file: stale[0]!.path,
+      hint: 'Deliver a newer export, or raise (or remove) error_after in sql/sources.yml; `medallion source freshness` shows every file.',
+    });
+  }
 }
 
 function bronzeStage(ctx: RunContext): Promise<BronzeLoadResult> {
