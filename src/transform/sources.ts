@@ -60,7 +60,9 @@ export function parseSourcesYml(text: string, file: string): { configs: SourceFr
     else {
       v.keys(root, [], ['version', 'sources']);
       if (root.version !== 2) v.problem(root.version === undefined ? [] : ['version'], `expected 'version: 2', got ${describe(root.version)}`);
-      v.optionalList(root, 'sources', [])?.forEach((raw, i) => readSource(raw, ['sources', i], v, declared));
+      v.optionalList(root, 'sources', [])?.forEach((raw, i) => {
+        readSource(raw, ['sources', i], v, declared);
+      });
     }
   }
   return { configs: SOURCE_CONTRACTS.map((c) => declared.get(c.name) ?? defaultFreshness(c.name)), problems };
