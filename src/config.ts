@@ -118,7 +118,7 @@ export const OPTIONS = {
   'database-url': { type: 'string', value: 'URL', env: 'DATABASE_URL', defaultText: 'PG* variables, else the embedded server in .medallion/pg', description: 'PostgreSQL connection URL', commands: READS_DB },
   target: { type: 'string', value: 'NAME', env: 'ETL_TARGET', defaultText: 'none (schemas bronze, silver, gold, etl)', description: 'schema prefix: NAME_bronze, NAME_silver, NAME_gold, NAME_etl', commands: READS_DB, check: checkTarget },
   seeds: { type: 'string', value: 'DIR', env: 'ETL_SEEDS', default: 'seeds/bronze', description: 'folder with the six source CSV files', commands: ['build', 'load', 'source'] },
-  sql: { type: 'string', value: 'DIR', default: 'sql', description: 'folder with the silver and gold models', commands: [...SELECTS, 'report', 'docs', 'source'] },
+  sql: { type: 'string', value: 'DIR', default: 'sql', description: 'folder with the silver and gold models', commands: [...EXPORT_SELECTS, 'report', 'docs', 'source'] },
   select: { type: 'string', value: 'SELECTOR', defaultText: 'everything', description: "dbt's node selection: gold.sales_daily, sales_daily+, +gold.fact_sales, tag:NAME, path:sql/gold; space = union, comma = intersection; the models not selected are read as published",
     about: { export: "the gold tables to export, with dbt's node selection as for build (gold.fact_sales, gold, +gold.sales_daily, tag:NAME; space = union, comma = intersection; models are read from --sql)" }, commands: EXPORT_SELECTS },
   exclude: { type: 'string', value: 'SELECTOR', defaultText: 'nothing', description: 'leave out what this selects (same syntax as --select)', commands: EXPORT_SELECTS },

@@ -7,7 +7,8 @@ export const command: Command = {
   synopsis: '[options] [--serve [--port N]]',
   description: `Writes docs/site/index.html: an interactive graph of sources → bronze → silver → gold → exports,
 every model's description, SQL, columns (types from the database catalog), tests and the latest
-run's figures, and the column-level lineage of gold.fact_sales derived from the models' SQL.
+run's figures, and the column-level lineage of every model, down to the bronze source columns,
+derived from the models' SQL.
 The database is optional: without it the site has no column types and no run figures.`,
   async run({ options }, io) {
     const { generateDocs, serveDocs } = await import('../docs/index.ts');

@@ -62,9 +62,9 @@ export interface ExportGoldOptions {
   /** Called as rows are exported: the table and its rows so far (after each file). */
   onRows?: (table: string, rows: number) => void;
   /**
-   * Live progress while a table is written, about 4 times a second: rows and CSV bytes Postgres
-   * has sent so far (pg_stat_progress_copy, read on a connection of its own, opened only when this
-   * is given: a terminal's progress line, not a log).
+   * Live progress while a table is written: once when the table starts (0 rows), then about 10
+   * times a second the rows and CSV bytes Postgres has sent so far (pg_stat_progress_copy, read on
+   * a connection of its own, opened only when this is given: a terminal's progress line, not a log).
    */
   onProgress?: (progress: ExportProgress) => void;
   /**
@@ -230,7 +230,12 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
   }
 }
 
-const PROGRESS_EVERY_MS = 250;
+/**
+ * The sampling pace: the logger's redraw pace (REDRAW_MS of src/runs/logger.ts), so a table whose
+ * COPY lasts a few tenths of a second still shows its rows. One indexed read of shared memory per
+ * sample, on a connection of its own.
+ */
+export const PROGRESS_EVERY_MS = 100;
 
 /**
  * Samples the COPY of the export's connection from pg_stat_progress_copy (PostgreSQL 14 and
@@ -276,6 +281,8 @@ async function watchCopyProgress(connection: ConnectionConfig, exporting: Client
       started = performance.now();
       done = { rows: 0, bytes: 0 };
       last = { rows: 0, bytes: 0 };
+      // The table's line shows from its start, before the first sample.
+      onProgress({ table, rows: 0, bytes: 0, seconds: 0 });
       timer = setInterval(() => void sample(), PROGRESS_EVERY_MS);
       timer.unref();
     },

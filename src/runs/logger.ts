@@ -93,8 +93,10 @@ export function createLogger(options: LoggerOptions): Logger {
   };
   const drawLive = () => {
     if (!live || tasks.size === 0) return;
-    const width = Math.max(20, (options.out.columns ?? 100) - 1);
-    const room = Math.max(1, (options.out.rows ?? 24) - 2);
+    // A terminal that reports no size (0 × 0: a pty opened without one, as `script` or
+    // `docker exec -t` do) gets the usual one; taken at its word it would cut every line to 19.
+    const width = Math.max(20, (options.out.columns || 100) - 1);
+    const room = Math.max(1, (options.out.rows || 24) - 2);
     const now = performance.now();
     const entries = [...tasks.values()];
     const shown = entries.length > room ? entries.slice(0, room - 1) : entries;

@@ -116,8 +116,7 @@ export function stageOutput(logger: Logger): StageOutput {
       logger.event('publish_finished', { published_run_id: runId, version }, `finished publishing the exports of run ${runId}, which stopped after its commit`);
     },
     exportProgress(p) {
-      const rate = p.bytes / 1e6 / Math.max(p.seconds, 1e-3);
-      logger.progress(`export:${p.table}`, `  exporting ${p.table}: ${rowsText(p.rows)}, ${formatMegabytes(p.bytes)} MB of CSV, ${rate.toFixed(1)} MB/s`);
+      logger.progress(`export:${p.table}`, exportProgressLine(p));
     },
     tableExported(r, seconds) {
       logger.progressDone(`export:${r.table}`);
@@ -205,6 +204,13 @@ export function graphOrder(records: readonly { model: string; depends_on?: reado
     order.set(next, order.size);
   }
   return order;
+}
+
+/** The live line of the table being exported on a terminal: its name alone until Postgres has sent rows. */
+export function exportProgressLine(p: ExportProgress): string {
+  if (p.rows === 0 && p.bytes === 0) return `  exporting ${p.table}`;
+  const rate = p.bytes / 1e6 / Math.max(p.seconds, 1e-3);
+  return `  exporting ${p.table}: ${rowsText(p.rows)}, ${formatMegabytes(p.bytes)} MB of CSV, ${rate.toFixed(1)} MB/s`;
 }
 
 /** The live line of one file of the bronze load on a terminal. */

@@ -6,7 +6,6 @@
  * outside the stages' transactions. Losing the ledger connection loses the lock: the run stops at
  * once with LOCK_LOST (exit 3).
  */
-import path from 'node:path';
 import { type PipelineConfig, runSchemaNames } from '../config.ts';
 import { type Client, connect, openDatabase, withClient } from '../db/index.ts';
 import { exitCodeFor, fromDatabaseError, InterruptedError, MedallionError } from '../errors.ts';
@@ -56,6 +55,16 @@ export interface RunOutcome {
  */
 export type RunReporter = (ledger: Client, config: PipelineConfig, runId: number, logger: Logger) => Promise<void>;
 
+export interface RunOptions {
+  /**
+   * Called on the ledger connection with the target's lock held, before the ledger schema is
+   * created and the run's row opened. A command that only reads what earlier runs recorded (the
+   * export) checks it here and throws: a target that has no ledger yet is left without one, and
+   * no run is recorded.
+   */
+  beforeLedger?: (ledger: Client) => Promise<void>;
+}
+
 export async function executeRun(
   config: PipelineConfig,
   command: string,
@@ -63,6 +72,7 @@ export async function executeRun(
   signal: AbortSignal,
   reportRun: RunReporter,
   body: (ctx: RunContext) => Promise<void>,
+  options: RunOptions = {},
 ): Promise<RunOutcome> {
   // With no server configured, this starts the project's embedded PostgreSQL (src/db/embedded/).
   const db = await openDatabase(config.connection, {
@@ -71,7 +81,7 @@ export async function executeRun(
     log: (line) => logger.event('embedded_db', { message: line }, line),
   });
   try {
-    return await runOn(Object.freeze({ ...config, connection: db.connection }), command, logger, signal, reportRun, body);
+    return await runOn(Object.freeze({ ...config, connection: db.connection }), command, logger, signal, reportRun, body, options);
   } finally {
     await db.close();
   }
@@ -84,6 +94,7 @@ async function runOn(
   signal: AbortSignal,
   reportRun: RunReporter,
   body: (ctx: RunContext) => Promise<void>,
+  options: RunOptions,
 ): Promise<RunOutcome> {
   logger.event('connecting', { database: config.connection.display, source: config.connection.source }, `database: ${config.connection.display} (from ${config.connection.source})`);
   const ledger = await connect(config.connection, 'medallion-ledger', { holdsLock: true });
@@ -106,6 +117,7 @@ async function runOn(
     await acquireRunLock(ledger, config.target);
     lock = watchRunLock(ledger, config.target, () => ctx?.published === true);
     lock.signal.addEventListener('abort', () => controller.abort(lock!.signal.reason), { once: true });
+    await options.beforeLedger?.(ledger);
     await ensureLedger(ledger, config.schemas);
     runId = await startRun(ledger, config.schemas, { target: config.target, command });
     // From here on the run builds into its own staging schemas.
