@@ -1,28 +1,13 @@
 import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolvePipelineConfig } from '../../src/config.ts';
 import { openExportsDir } from '../../src/export/index.ts';
 import { createLogger } from '../../src/runs/logger.ts';
-import { formatTable, graphOrder, modelsSummary, rowsText } from '../../src/runs/output.ts';
+import { formatTable, graphOrder, modelsSummary, rowsText, stageOutput } from '../../src/runs/output.ts';
+import { fakeTty } from '../support/tty.ts';
 
-/** A terminal as the logger sees it: isTTY, a width and a height, and what was written. */
-function fakeTty(columns = 100, rows = 24): Writable & { isTTY: boolean; columns: number; rows: number; text: () => string } {
-  const chunks: string[] = [];
-  const w = new Writable({
-    write(chunk, _enc, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  }) as Writable & { isTTY: boolean; columns: number; rows: number; text: () => string };
-  w.isTTY = true;
-  w.columns = columns;
-  w.rows = rows;
-  w.text = () => chunks.join('');
-  return w;
-}
 const plain = (s: string) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
 
 describe('the live region on a terminal', () => {
@@ -79,6 +64,43 @@ describe('the live region on a terminal', () => {
     const lines = jsonOut.text().trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.event)).toEqual(['model_built', 'run_finished']);
     expect(lines[0]).toMatchObject({ level: 'info', run_id: 3, target: 'x', model: 'silver.a', rows: 1, seconds: 0.1 });
+  });
+});
+
+describe('the live export line', () => {
+  it('shows the table at once, then its rows and MB/s as the samples come, and goes before the table\'s line', () => {
+    const out = fakeTty();
+    const output = stageOutput(createLogger({ format: 'pretty', quiet: false, out, err: out, env: {} }));
+    expect(output.live).toBe(true);
+    output.exportProgress({ table: 'fact_sales', rows: 0, bytes: 0, seconds: 0 });
+    expect(plain(out.text())).toMatch(/ {2}exporting fact_sales\s+0\.\d s$/);
+    output.exportProgress({ table: 'fact_sales', rows: 250_000, bytes: 75_000_000, seconds: 1.5 });
+    // An update shows at the next redraw; a printed line redraws at once.
+    output.exportSource('gold', { runId: 1, asOf: null, inputs: 6 }, '/tmp/x');
+    const drawn = plain(out.text().slice(out.text().lastIndexOf('exporting gold')));
+    expect(drawn).toMatch(/exporting fact_sales: 250,000 rows, 75\.0 MB of CSV, 50\.0 MB\/s\s+\d\.\d s$/);
+    output.exportTable({ table: 'fact_sales', rows: 250_000, files: [{ bytes: 5e6 }] } as never, 1.6);
+    const after = plain(out.text().slice(out.text().lastIndexOf('exported fact_sales')));
+    expect(after).not.toContain('exporting');
+  });
+
+  it('uses the usual width on a terminal that reports no size (0 × 0)', () => {
+    const out = fakeTty(0, 0);
+    const output = stageOutput(createLogger({ format: 'pretty', quiet: false, out, err: out, env: {} }));
+    output.exportProgress({ table: 'fact_sales', rows: 46_588, bytes: 13_500_000, seconds: 0.25 });
+    expect(plain(out.text())).toContain('exporting fact_sales: 46,588 rows, 13.5 MB of CSV, 54.0 MB/s');
+    output.exportTable({ table: 'fact_sales', rows: 1, files: [] } as never, 0.3);
+  });
+
+  it('is not drawn off a terminal, in JSON or with --quiet', () => {
+    for (const [format, quiet, isTTY] of [['pretty', false, false], ['json', false, true], ['pretty', true, true]] as const) {
+      const out = fakeTty();
+      out.isTTY = isTTY;
+      const output = stageOutput(createLogger({ format, quiet, out, err: out, env: {} }));
+      expect(output.live).toBe(false);
+      output.exportProgress({ table: 'fact_sales', rows: 10, bytes: 1000, seconds: 0.1 });
+      expect(out.text()).toBe('');
+    }
   });
 });
 
