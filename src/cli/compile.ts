@@ -6,13 +6,21 @@ export const command: Command = {
 rolled back, creates the functions and each selected model in build order as a view, so PostgreSQL
 checks its SQL against bronze and the models before it. Prints the plan: the order, what each
 model reads and its columns. A model whose SQL fails is reported with its file, line and column
-(exit 1). Needs a loaded bronze; writes nothing to the database.`,
+(exit 1). Needs a loaded bronze; writes nothing to the database.
+First writes the project manifest (dbt's manifest.json: models, columns, tests, sources, lineage,
+parent and child maps; schema src/docs/manifest.schema.json) to --out, target/manifest.json.`,
   run: async ({ options }, io) => {
-    const { resolvePipelineConfig } = await import('../config.ts');
+    const path = await import('node:path');
+    const { defaultOf, resolvePipelineConfig } = await import('../config.ts');
+    const { writeManifest } = await import('../docs/index.ts');
+    const { version } = await import('./version.ts');
     const { connect } = await import('../db/index.ts');
-    const { checkModels, loadProject, readingPublished, selectedProject, selectNodes } = await import('../transform/index.ts');
+    const { checkModels, loadProject, readingPublished, readSourcesYml, selectedProject, selectNodes } = await import('../transform/index.ts');
     const config = resolvePipelineConfig(options, io.env, io.cwd);
     const project = await loadProject({ sqlDir: config.sqlDir });
+    const manifestFile = path.resolve(io.cwd, typeof options.out === 'string' ? options.out : String(defaultOf('out', 'compile')));
+    await writeManifest(manifestFile, { project, medallionVersion: version(), freshness: await readSourcesYml(config.sqlDir) });
+    io.stdout.write(`manifest: ${path.relative(io.cwd, manifestFile) || manifestFile}\n`);
     const selection = selectNodes(project, {
       select: config.selection.select ?? undefined,
       exclude: config.selection.exclude ?? undefined,

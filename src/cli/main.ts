@@ -4,11 +4,11 @@
  * anything, runs the command, and turns whatever it throws into one final line and an exit code
  * (EXIT and exitCodeFor of src/errors.ts). No pipeline logic lives here.
  */
-import { readFileSync } from 'node:fs';
 import { closest, COMMAND_NAMES, type CommandName, optionsOf, parseArgs } from '../config.ts';
 import { EXIT, exitCodeFor, InterruptedError, MedallionError, UsageError } from '../errors.ts';
 import type { Command, CommandIo } from './command.ts';
 import { commandHelp, overviewHelp } from './help.ts';
+import { version } from './version.ts';
 
 /** One file per command; each loads what its run needs only when it runs. */
 const COMMANDS: Record<CommandName, () => Promise<{ command: Command }>> = {
@@ -26,10 +26,7 @@ const COMMANDS: Record<CommandName, () => Promise<{ command: Command }>> = {
   db: () => import('./db.ts'),
 };
 
-/** The version in package.json (src/cli/ and dist/cli/ are both two folders below it). */
-export function version(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
+export { version };
 
 function isCommand(name: string): name is CommandName {
   return (COMMAND_NAMES as readonly string[]).includes(name);

@@ -3,7 +3,7 @@
  * one adapter so that the docs do not depend on the loader's internal types beyond this file.
  */
 import { bronzeColumns, SOURCE_CONTRACTS } from '../bronze/index.ts';
-import { declaredTestName, loadProject, type Model, type TestDefinition } from '../transform/index.ts';
+import { declaredTestName, loadProject, type Model, type Project, type TestDefinition } from '../transform/index.ts';
 
 export interface DocsTest {
   name: string;
@@ -53,7 +53,11 @@ export interface DocsProject {
 export const BRONZE_LINEAGE_COLUMNS = ['_run_id', '_source_file', '_line_number'];
 
 export async function loadDocsProject(sqlDir: string): Promise<DocsProject> {
-  const project = await loadProject({ sqlDir });
+  return docsProjectOf(await loadProject({ sqlDir }), sqlDir);
+}
+
+/** The docs' view of a project already loaded (`medallion compile` has one). */
+export function docsProjectOf(project: Project, sqlDir: string): DocsProject {
   return {
     sqlDir,
     sources: SOURCE_CONTRACTS.map((c) => ({

@@ -237,8 +237,8 @@ export function pageScript(): Promise<string> {
   return bundled;
 }
 
-
-async function atomicWrite(file: string, text: string): Promise<void> {
+/** Writes `file` whole or not at all: a temporary file renamed over it. */
+export async function atomicWrite(file: string, text: string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, text);
   await rename(tmp, file);
