@@ -43,7 +43,7 @@ export async function readSourcesYml(sqlDir: string): Promise<SourceFreshnessCon
     throw new DataError('MODEL_FILE_INVALID', problems.length === 1 ? problems[0]! : `${problems.length} problems in ${SOURCES_FILE}:\n  - ${problems.join('\n  - ')}`, {
       file,
       problems,
-      hint: 'Fix sql/sources.yml as described in sql/README.md ("Sources and their freshness").',
+      hint: 'Fix sql/sources.yml as described in README.md ("Source freshness").',
     });
   }
   return configs;
