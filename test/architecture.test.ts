@@ -15,7 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Bottom first; a room imports only rooms of the floors below its own. */
-export const FLOORS: readonly (readonly string[])[] = [
+const FLOORS: readonly (readonly string[])[] = [
   ['errors', 'failpoints'],
   ['config'],
   ['db'],
@@ -48,7 +48,7 @@ function isEntry(file: string, room: string): boolean {
 }
 
 /** Every import that breaks the room or floor rules, as `from -> to: why`. */
-export function roomViolations(edges: readonly Edge[], floors: readonly (readonly string[])[] = FLOORS): string[] {
+function roomViolations(edges: readonly Edge[], floors: readonly (readonly string[])[] = FLOORS): string[] {
   const floorOf = new Map(floors.flatMap((rooms, i) => rooms.map((r) => [r, i] as const)));
   const found: string[] = [];
   for (const { from, to } of edges) {

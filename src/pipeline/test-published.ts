@@ -11,7 +11,7 @@ import { DataError } from '../errors.ts';
 import { assertTestsPassed, runTests, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { executeRun, formatTable, lastPublishedRun, type Logger, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { loadProject, publishedTarget, selectedProject, selectNodes } from '../transform/index.ts';
+import { loadProject, publishedTarget, selectNodes } from '../transform/index.ts';
 
 export async function testPublished(config: PipelineConfig, logger: Logger, signal: AbortSignal): Promise<RunOutcome> {
   const project = await loadProject({ sqlDir: config.sqlDir });

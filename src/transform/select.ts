@@ -18,7 +18,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
 import { relationsRead } from './dependencies.ts';
-import type { Model, Project, RelationName, TestDefinition } from './types.ts';
+import type { Model, Project, TestDefinition } from './types.ts';
 
 export type ResourceType = 'model' | 'test' | 'source';
 
@@ -161,7 +161,13 @@ function walk(start: string, depth: number, next: (id: string) => readonly strin
   let frontier = [start];
   for (let d = 0; d < depth && frontier.length; d++) {
     const following: string[] = [];
-    for (const id of frontier) for (const n of next(id)) if (!seen.has(n) && n !== start) seen.add(n), following.push(n);
+    for (const id of frontier) {
+      for (const n of next(id)) {
+        if (seen.has(n) || n === start) continue;
+        seen.add(n);
+        following.push(n);
+      }
+    }
     frontier = following;
   }
   return seen;

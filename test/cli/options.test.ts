@@ -37,7 +37,7 @@ afterAll(async () => {
 describe('help runs nothing', () => {
   it.each(COMMAND_NAMES.map((c) => [c]))('medallion %s -h and --help: exit 0, every option described, no connection, no file written', async (name) => {
     for (const flag of ['-h', '--help']) {
-      const r = await runCli([name, flag, '--out', 'should-not-be-created'].filter((a, i) => i < 2 || optionsOf(name).includes('out')), { env: DEAD, cwd: work });
+      const r = await runCli([name, flag, '--out', 'should-not-be-created'].filter((_a, i) => i < 2 || optionsOf(name).includes('out')), { env: DEAD, cwd: work });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toBe('');
       expect(r.stdout).toMatch(new RegExp(`^usage: medallion ${name} `));
@@ -51,7 +51,7 @@ describe('help runs nothing', () => {
     const viaHelp = await runCli(['help', 'build'], { env: DEAD });
     const viaFlag = await runCli(['build', '--help'], { env: DEAD });
     expect(viaHelp.stdout).toBe(viaFlag.stdout);
-    expect(viaHelp.stdout).toMatch(/--max-reject-rate F\s+fail a file whose rejected records exceed[^]*?\(default: 0\.01\)/);
+    expect(viaHelp.stdout).toMatch(/--max-reject-rate F\s+fail a file whose rejected records exceed[\s\S]*?\(default: 0\.01\)/);
     expect(viaHelp.stdout).toMatch(/--seeds DIR\s+folder with the six source CSV files \(default: seeds\/bronze; env\s+ETL_SEEDS\)/);
   });
 

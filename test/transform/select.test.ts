@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MedallionError } from '../../src/errors.ts';
+import type { MedallionError } from '../../src/errors.ts';
 import { loadProject } from '../../src/transform/project.ts';
 import { parseSelector, selectedProject, selectNodes } from '../../src/transform/select.ts';
 import type { Model, Project } from '../../src/transform/types.ts';
