@@ -122,10 +122,10 @@ describe('refused before anything runs (exit 2, every problem in one message)', 
 });
 
 describe('the option table', () => {
-  it('README.md holds the option tables written from it (npm run docs:cli)', async () => {
-    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
-    expect(readme).toContain('<!-- options:build,load,transform -->');
-    expect(withOptionTables(readme), 'README.md is out of date: run `npm run docs:cli`').toBe(readme);
+  it.each([['README.md', 'build,load,transform'], ['docs/cli.md', 'export']])('%s holds the option tables written from it (npm run docs:cli)', async (name, first) => {
+    const readme = await readFile(new URL(`../../${name}`, import.meta.url), 'utf8');
+    expect(readme).toContain(`<!-- options:${first} -->`);
+    expect(withOptionTables(readme), `${name} is out of date: run \`npm run docs:cli\``).toBe(readme);
   });
 
   it('every option is taken by some command', () => {
