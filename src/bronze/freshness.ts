@@ -130,6 +130,22 @@ export async function checkFreshness(options: CheckFreshnessOptions): Promise<Fr
   );
 }
 
+/**
+ * After a load: the files whose sha256 (computed by the loader as it read them) equals the last
+ * load's, where their source warns on an unchanged export. The build reports these instead of
+ * hashing every file a second time before it loads.
+ */
+export function unchangedSinceLastLoad(
+  loaded: readonly { source: string; file: string; sha256: string }[],
+  configs: readonly SourceFreshnessConfig[],
+  lastLoad: readonly LoadedFile[] | null,
+): { source: string; file: string; sha256: string; reason: string }[] {
+  const last = new Map((lastLoad ?? []).map((f) => [f.file, f]));
+  return loaded
+    .filter((f) => last.get(f.file)?.sha256 === f.sha256 && (configs.find((c) => c.source === f.source)?.warnIfUnchanged ?? true))
+    .map((f) => ({ ...f, reason: `${f.file} has the same sha256 as in the last load (${f.sha256.slice(0, 12)}…): the export has not changed` }));
+}
+
 /** The worst status of `results` (`pass` for none). */
 export function worstFreshness(results: readonly FreshnessResult[]): FreshnessStatus {
   return results.some((r) => r.status === 'error') ? 'error' : results.some((r) => r.status === 'warn') ? 'warn' : 'pass';

@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type BronzeLoadResult, checkFreshness, freshnessFields, loadBronze } from '../bronze/index.ts';
+import { type BronzeLoadResult, checkFreshness, freshnessFields, type LoadedFile, loadBronze, type SourceFreshnessConfig, unchangedSinceLastLoad } from '../bronze/index.ts';
 import type { PipelineConfig, SchemaNames } from '../config.ts';
 import { type Client, connect, ident } from '../db/index.ts';
 import { DataError } from '../errors.ts';
@@ -39,8 +39,9 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     if (scope === 'transform') {
       inputFiles = await lastLoadedFiles(ctx);
     } else {
-      await checkSourceFreshness(ctx);
+      const freshness = await checkSourceFreshness(ctx);
       const bronze = await ctx.stage('bronze', () => bronzeStage(ctx), (r) => r.files.reduce((n, f) => n + f.rowsLoaded, 0));
+      warnUnchangedSources(ctx, bronze, freshness);
       ctx.summary.bronze = bronzeRecords(bronze.files);
       ctx.output.bronzeLoaded(bronze);
       inputFiles = bronze.files.map((f) => ({ file: f.file, sha256: f.sha256, bytes: f.bytes }));
@@ -260,13 +261,17 @@ async function lastLoadedFiles(ctx: RunContext): Promise<InputFileRecord[]> {
 }
 
 /**
- * `medallion source freshness` before the load (sql/sources.yml): each file that warns is logged
- * and the run goes on; a file older than its `error_after` fails the run before anything is loaded
- * (SOURCE_STALE). A missing file is left to the loader (BRONZE_FILE_MISSING).
+ * `medallion source freshness` before the load (sql/sources.yml), ages only: each file that warns
+ * is logged and the run goes on; a file older than its `error_after` fails the run before anything
+ * is loaded (SOURCE_STALE). A missing file is left to the loader (BRONZE_FILE_MISSING). Whether a
+ * file is the same as in the last load is told after the load, from the hash the loader computes
+ * anyway (warnUnchangedSources): hashing every file first would read the sources twice.
  */
-async function checkSourceFreshness(ctx: RunContext): Promise<void> {
+async function checkSourceFreshness(ctx: RunContext): Promise<{ configs: SourceFreshnessConfig[]; lastLoad: LoadedFile[] | null }> {
   const { config } = ctx;
-  const results = await checkFreshness({ seedsDir: config.seedsDir, configs: await readSourcesYml(config.sqlDir), lastLoad: await loadedInputFiles(ctx.work, config.schemas) });
+  const configs = await readSourcesYml(config.sqlDir);
+  const lastLoad = await loadedInputFiles(ctx.work, config.schemas);
+  const results = await checkFreshness({ seedsDir: config.seedsDir, configs, lastLoad: null });
   const flagged = results.filter((r) => r.status !== 'pass' && r.modified !== null);
   for (const r of flagged) ctx.logger.event('source_freshness', freshnessFields(r), ctx.logger.style.yellow(`source freshness ${r.status}: ${r.reasons.join('; ')}`));
   const stale = flagged.filter((r) => r.status === 'error');
@@ -275,6 +280,13 @@ async function checkSourceFreshness(ctx: RunContext): Promise<void> {
       file: stale[0]!.path,
       hint: 'Deliver a newer export, or raise (or remove) error_after in sql/sources.yml; `medallion source freshness` shows every file.',
     });
+  }
+  return { configs, lastLoad };
+}
+
+function warnUnchangedSources(ctx: RunContext, bronze: BronzeLoadResult, freshness: { configs: SourceFreshnessConfig[]; lastLoad: LoadedFile[] | null }): void {
+  for (const u of unchangedSinceLastLoad(bronze.files, freshness.configs, freshness.lastLoad)) {
+    ctx.logger.event('source_freshness', { level: 'warn', source: u.source, file: u.file, same_as_last_load: true, status: 'warn', reasons: [u.reason] }, ctx.logger.style.yellow(`source freshness warn: ${u.reason}`));
   }
 }
 
