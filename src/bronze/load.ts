@@ -17,7 +17,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { runScheduled, type ScheduledTask } from '../schedule/index.ts';
-import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
+import { attempt, readersSql, recreateViewSql, type ViewReader } from '../sql-runtime/index.ts';
+import { DataError, DependencyError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { bronzeColumns, lineBreaksByColumn, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
 import type { RejectedRecord, RejectReason } from './record-scanner.ts';
 import { type ScanProgress, ScanStream } from './scan-stream.ts';
@@ -89,10 +90,7 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
     await client.query(`create schema if not exists ${b}`);
     const loaded = await runScheduled(tasks, [client, ...(options.parallelClients ?? [])], { signal: options.signal });
     await client.query('begin');
-    for (const contract of contracts) {
-      await client.query(`drop table if exists ${b}.${ident(contract.name)}`);
-      await client.query(`alter table ${loadingTable(schemas, contract)} rename to ${ident(contract.name)}`);
-    }
+    await swapInLoadedTables(client, schemas, contracts);
     await client.query('commit');
     return { files: contracts.map((c) => loaded.get(c.name)!), seconds: (performance.now() - started) / 1000 };
   } catch (err) {
@@ -101,6 +99,42 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
     for (const contract of contracts) await options.ledger.query(`drop table if exists ${loadingTable(schemas, contract)}`).catch(() => {});
     throw options.signal?.aborted && options.signal.reason instanceof MedallionError ? options.signal.reason : fromDatabaseError(err, 'loading bronze');
   }
+}
+
+/**
+ * The swap, inside the caller's transaction: each old table is renamed aside and its loaded
+ * replacement renamed into place; the views that read the old tables (a user's views on bronze:
+ * no model may be a view over bronze) are recreated from their definitions so they read the new
+ * ones; then the old tables are dropped, without CASCADE. A view that cannot follow (its columns
+ * no longer fit, a materialized view) stops the load with a clear error instead of being dropped.
+ */
+async function swapInLoadedTables(client: Client, schemas: SchemaNames, contracts: readonly SourceContract[]): Promise<void> {
+  const b = ident(schemas.bronze);
+  await client.query("select set_config('search_path', 'pg_catalog', true)");
+  const { rows: readers } = await client.query<ViewReader>(
+    readersSql(`select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = any($2) and c.relkind = 'r'`),
+    [schemas.bronze, contracts.map((c) => c.name)],
+  );
+  const replaced: string[] = [];
+  for (const contract of contracts) {
+    const exists = await client.query('select 1 from pg_tables where schemaname = $1 and tablename = $2', [schemas.bronze, contract.name]);
+    if (exists.rowCount) {
+      const aside = `${contract.name}__replaced`;
+      await client.query(`drop table if exists ${b}.${ident(aside)}`);
+      await client.query(`alter table ${b}.${ident(contract.name)} rename to ${ident(aside)}`);
+      replaced.push(aside);
+    }
+    await client.query(`alter table ${loadingTable(schemas, contract)} rename to ${ident(contract.name)}`);
+  }
+  for (const view of readers) {
+    const carried = view.relkind === 'v' ? await attempt(client, recreateViewSql(view)) : 'a materialized view cannot be recreated without a refresh';
+    if (carried !== true) {
+      throw new DependencyError('PUBLISH_BLOCKED', `${view.schema}.${view.name} reads ${schemas.bronze} and cannot follow the new load (${carried}); nothing was loaded`, {
+        hint: 'Change or drop that view (or make it read silver), then run again.',
+      });
+    }
+  }
+  if (replaced.length) await client.query(`drop table ${replaced.map((t) => `${b}.${ident(t)}`).join(', ')}`);
 }
 
 /** Where a file is loaded before the swap; no model reads it. */

@@ -6,3 +6,4 @@
  */
 export { BUILD_MEMORY, DEFAULT_MEMORY, type MemorySettings, memorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from './session.ts';
 export { isDatabaseError, isSqlFault, modelSqlError, type SqlErrorSource } from './sql-error.ts';
+export { attempt, readersSql, recreateViewSql, type ViewReader } from './readers.ts';

@@ -27,6 +27,7 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { DependencyError, fromDatabaseError, InterruptedError, isConnectionError } from '../errors.ts';
 import { stagingSchemas } from './compile.ts';
+import { attempt, readersSql, recreateViewSql, type ViewReader } from '../sql-runtime/index.ts';
 
 /** Privileges granted on publish, per role (dbt's `grants:` config: `{select: [analyst]}`). */
 export type Grants = Readonly<Record<string, readonly string[]>>;
@@ -194,7 +195,7 @@ async function swapSchemas(
         continue;
       }
     }
-    const recreated = await attempt(client, `create or replace view ${ident(v.schema)}.${ident(v.name)} as ${v.definition.replace(/;\s*$/, '')}`);
+    const recreated = await attempt(client, recreateViewSql(v));
     if (recreated === true) carried.push(`${v.schema}.${v.name}`);
     else for (const p of pairs) kept.set(p.prev, `view ${v.schema}.${v.name} of yours reads the previous version and could not be recreated on the new one (${recreated}); change or drop it`);
   }
@@ -370,37 +371,6 @@ async function captureUserViews(client: Client, pairs: SchemaPair[], ours: Map<s
   return { views, blockers };
 }
 
-interface ViewReader {
-  schema: string;
-  name: string;
-  definition: string;
-  depth: number;
-  relkind: string;
-}
-
-/**
- * The views and materialized views that read (directly or through other views) the relations the
- * `published` query returns (their OIDs), shallowest first, with their definitions.
- */
-function readersSql(published: string): string {
-  return `with recursive published as (
-       ${published}
-     ), readers (oid, depth) as (
-       select distinct r.ev_class, 1 from pg_depend d join pg_rewrite r on r.oid = d.objid
-        where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
-          and d.refobjid in (select oid from published) and r.ev_class <> d.refobjid
-       union
-       select r.ev_class, readers.depth + 1 from readers
-         join pg_depend d on d.refobjid = readers.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
-         join pg_rewrite r on r.oid = d.objid
-        where r.ev_class <> readers.oid and readers.depth < 50
-     )
-     select n.nspname as schema, c.relname as name, c.relkind as relkind, pg_get_viewdef(c.oid) as definition, max(readers.depth) as depth
-       from readers join pg_class c on c.oid = readers.oid join pg_namespace n on n.oid = c.relnamespace
-      group by n.nspname, c.relname, c.relkind, c.oid
-      order by max(readers.depth), n.nspname, c.relname`;
-}
-
 /** The user's objects other than views that live in a published schema: moved to the new one. */
 async function captureUserObjects(client: Client, pairs: SchemaPair[], ours: Map<string, Set<string>>, views: UserView[]): Promise<{ schema: string; name: string; kind: string; signature: string }[]> {
   const { rows } = await client.query<{ schema: string; name: string; kind: string; signature: string }>(
@@ -420,20 +390,6 @@ async function captureUserObjects(client: Client, pairs: SchemaPair[], ours: Map
   );
   const viewNames = new Set(views.map((v) => `${v.schema}.${v.name}`));
   return rows.filter((r) => !ours.get(r.schema)?.has(r.name) && !viewNames.has(`${r.schema}.${r.name}`));
-}
-
-/** Runs one statement in a savepoint: true, or the error's message (the transaction goes on). */
-async function attempt(client: Client, sql: string): Promise<true | string> {
-  await client.query('savepoint carry');
-  try {
-    await client.query(sql);
-    await client.query('release savepoint carry');
-    return true;
-  } catch (err) {
-    if (isConnectionError(err) || (err as { code?: string })?.code === LOCK_NOT_AVAILABLE) throw err;
-    await client.query('rollback to savepoint carry');
-    return (err as Error).message;
-  }
 }
 
 /**
@@ -607,7 +563,7 @@ export async function publishRelations(client: Client, schemas: SchemaNames, rel
         for (const p of new Set(replaced.map((m) => m.prev))) kept.set(p, `materialized view ${v.schema}.${v.name} reads the previous version (it cannot be recreated without a refresh); refresh it from a view, or drop it`);
         continue;
       }
-      const recreated = await attempt(client, `create or replace view ${ident(v.schema)}.${ident(v.name)} as ${v.definition.replace(/;\s*$/, '')}`);
+      const recreated = await attempt(client, recreateViewSql(v));
       if (recreated === true) carried.push(`${v.schema}.${v.name}`);
       else for (const p of new Set(replaced.map((m) => m.prev))) kept.set(p, `view ${v.schema}.${v.name} reads the previous version and could not be recreated on the new one (${recreated}); change or drop it`);
     }

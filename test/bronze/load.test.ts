@@ -286,6 +286,34 @@ describe('bronze load', () => {
     });
   }
 
+  it("carries a user's views on bronze over to the new tables, and stops cleanly on one that cannot follow", async () => {
+    const mine = `${target}_mine`;
+    await query(`drop schema if exists ${mine} cascade; create schema ${mine}`);
+    try {
+      await query(`create view ${mine}.orders as select sls_ord_num from ${target}_bronze.sales_details`);
+      await query(`create view ${mine}.order_count as select count(*)::int as n from ${mine}.orders`);
+      const bigger = await sources({ sales_details: manySalesLines(7) });
+      const r = await load(bigger.dir);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      // The views read the new load, and were not dropped.
+      expect(await query(`select n from ${mine}.order_count`)).toEqual([{ n: 7 }]);
+      expect(await leftoverTables()).toEqual([]);
+      expect(await query(`select tablename from pg_tables where schemaname = $1 and tablename like '%\\_\\_replaced'`, [`${target}_bronze`])).toEqual([]);
+
+      // A materialized view cannot follow without a refresh: the load stops, bronze is as it was.
+      await query(`create materialized view ${mine}.snapshot as select count(*) as n from ${target}_bronze.sales_details`);
+      const before = await allBronzeChecksums();
+      const blocked = await load((await sources()).dir);
+      expect(blocked.code).toBe(3);
+      expect(blocked.stdout + blocked.stderr).toMatch(/PUBLISH_BLOCKED.*snapshot reads .*_bronze and cannot follow the new load/);
+      expect(await allBronzeChecksums()).toEqual(before);
+      expect(await query(`select n from ${mine}.order_count`)).toEqual([{ n: 7 }]);
+    } finally {
+      await query(`drop schema if exists ${mine} cascade`);
+      await loadGoodBronze();
+    }
+  });
+
   it('fails the run with exit 1 when a file passes the reject threshold, and publishes nothing', async () => {
     const before = await allBronzeChecksums();
     const f = await sources({ sales_details: `${headerOf('sales_details')}\r\n${VALID_ROWS.sales_details[0]}\r\nSO1,short\r\n` });
