@@ -21,7 +21,9 @@ export { withoutTrailingSemicolon } from './sql-lexer.ts';
 export { type LoadProjectOptions, loadProject } from './project.ts';
 export { parseSourcesYml, readSourcesYml, SOURCES_FILE } from './sources.ts';
 export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, dropPreviousVersions, dropStaging, publishModels, publishRelations } from './publish.ts';
+export { COLUMN_ROLES } from './types.ts';
 export type {
+  ColumnRole,
   ColumnSpec,
   Layer,
   Materialization,

@@ -7,17 +7,19 @@
  * gets one problem that names the new keys.
  */
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
-import type {
-  ColumnSpec,
-  Layer,
-  Materialization,
-  ModelSpec,
-  RelationName,
-  RuleDefinition,
-  RuleKind,
-  Severity,
-  TestDefinition,
-  TestKind,
+import {
+  COLUMN_ROLES,
+  type ColumnRole,
+  type ColumnSpec,
+  type Layer,
+  type Materialization,
+  type ModelSpec,
+  type RelationName,
+  type RuleDefinition,
+  type RuleKind,
+  type Severity,
+  type TestDefinition,
+  type TestKind,
 } from './types.ts';
 
 export interface ModelIdentity {
@@ -34,7 +36,9 @@ const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as
 const CONFIG_KEYS = ['materialized', 'unique_key', 'grants', 'tags', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
 const META_KEYS = ['quarantine', 'rules'] as const;
-const COLUMN_KEYS = ['name', 'description', 'data_tests'] as const;
+const COLUMN_KEYS = ['name', 'description', 'meta', 'data_tests'] as const;
+/** Ours, under a column's `meta` (where dbt keeps custom column metadata). */
+const COLUMN_META_KEYS = ['role'] as const;
 /** Keys of the shape before dbt's, and where each one goes now. */
 const MOVED_KEYS: Readonly<Record<string, string>> = {
   tests: `rename 'tests' to 'data_tests' (dbt's name)`,
@@ -209,17 +213,25 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   v.optionalList(entry, 'columns', at)?.forEach((rawColumn, i) => {
     const path: Path = [...at, 'columns', i];
     if (!isPlainObject(rawColumn)) {
-      v.problem(path, 'expected a mapping with name, description, data_tests');
+      v.problem(path, 'expected a mapping with name, description, meta, data_tests');
       return;
     }
     v.keys(rawColumn, path, COLUMN_KEYS, { tests: MOVED_KEYS.tests! });
     const colName = v.requiredString(rawColumn, 'name', path);
     const colDescription = v.optionalString(rawColumn, 'description', path);
+    const colMeta = v.optionalMapping(rawColumn, 'meta', path) ?? {};
+    v.keys(colMeta, [...path, 'meta'], COLUMN_META_KEYS);
+    const role = v.optionalEnum(colMeta, 'role', [...path, 'meta'], COLUMN_ROLES) as ColumnRole | undefined;
     if (colName !== undefined) {
       // The same column may appear twice (e.g. once for its tests, once for a relationship).
       const existing = columns.find((c) => c.name === colName);
-      if (!existing) columns.push({ name: colName, ...(colDescription !== undefined ? { description: colDescription } : {}) });
-      else if (colDescription !== undefined && existing.description === undefined) existing.description = colDescription;
+      if (!existing) {
+        columns.push({ name: colName, ...(colDescription !== undefined ? { description: colDescription } : {}), ...(role !== undefined ? { role } : {}) });
+      } else {
+        if (colDescription !== undefined && existing.description === undefined) existing.description = colDescription;
+        if (role !== undefined && existing.role !== undefined && role !== existing.role) v.problem([...path, 'meta', 'role'], `${colName} is already declared with role '${existing.role}'; a column has one role`);
+        else if (role !== undefined) existing.role = role;
+      }
     }
     v.optionalList(rawColumn, 'data_tests', path)?.forEach((rawTest, j) => {
       const t = readTest(rawTest, [...path, 'data_tests', j], colName, ctx);

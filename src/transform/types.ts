@@ -124,9 +124,20 @@ export interface RuleDefinition {
   file: string;
 }
 
+/**
+ * What a column may be used for (`meta: { role: … }` on the column in the .yml): `key` identifies
+ * the row; `feature` uses only what was known at the row's time (the order date of a fact_sales
+ * line, as_of for a customer_features row); `lifetime` uses what happened after it (reporting and
+ * segmentation, never a feature); `label` is a training target; `attribute` describes the row.
+ */
+export type ColumnRole = 'key' | 'feature' | 'lifetime' | 'label' | 'attribute';
+export const COLUMN_ROLES: readonly ColumnRole[] = ['key', 'feature', 'lifetime', 'label', 'attribute'];
+
 export interface ColumnSpec {
   name: string;
   description?: string;
+  /** `meta.role` of the column. */
+  role?: ColumnRole;
 }
 
 /** What a model's .yml declares (src/transform/model-spec.ts reads and checks it). */

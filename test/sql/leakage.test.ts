@@ -11,7 +11,7 @@ import { schemaNames } from '../../src/config.ts';
 import { generate } from '../../src/generate/index.ts';
 import { failingRowsSql } from '../../src/quality/index.ts';
 import { loadProject } from '../../src/transform/index.ts';
-import type { TestDefinition } from '../../src/transform/types.ts';
+import type { Project, TestDefinition } from '../../src/transform/types.ts';
 import { dropTarget, query, uniqueTarget } from '../support/database.ts';
 import { describeFailure, runBuild, SQL_DIR } from './helpers.ts';
 
@@ -21,13 +21,14 @@ const schemas = schemaNames(target);
 const staging = `${schemas.gold}_next`;
 let dir: string;
 let leakage: TestDefinition;
+let project: Project;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'medallion-leak-'));
   await generate({ scale: 0.02, seed: 9, outDir: dir, clean: true });
   const r = await runBuild(dir, target);
   expect(r.code, describeFailure(r)).toBe(0);
-  const project = await loadProject({ sqlDir: SQL_DIR });
+  project = await loadProject({ sqlDir: SQL_DIR });
   leakage = project.models.flatMap((m) => m.tests).find((t) => t.name === 'no_future_leakage')!;
   expect(leakage).toBeDefined();
 });
@@ -65,5 +66,24 @@ describe('no_future_leakage', () => {
   it('fails when days_since_prev_order or the tenure look ahead', async () => {
     expect(await failingRowsAfter(`update FACT set days_since_prev_order = days_since_prev_order - 1 where order_number = ${LATER_ORDER}`)).toBeGreaterThan(0);
     expect(await failingRowsAfter(`update FACT set customer_tenure_days = customer_tenure_days + 1 where order_number = ${LATER_ORDER}`)).toBeGreaterThan(0);
+  });
+});
+
+describe('column roles', () => {
+  it('every column of every built gold table has a description and a role in its .yml', async () => {
+    const gold = project.models.filter((m) => m.layer === 'gold');
+    expect(gold.map((m) => m.relation).sort()).toEqual(['customer_features', 'fact_sales', 'sales_daily']);
+    const catalog = await query<{ table_name: string; column_name: string }>(
+      `select table_name, column_name from information_schema.columns where table_schema = $1 order by table_name, ordinal_position`, [schemas.gold]);
+    const undocumented: string[] = [];
+    for (const { table_name, column_name } of catalog) {
+      const column = gold.find((m) => m.relation === table_name)?.columns.find((c) => c.name === column_name);
+      if (!column?.role || !column.description) undocumented.push(`${table_name}.${column_name}${column ? (column.role ? ' (no description)' : ' (no role)') : ' (not in the .yml)'}`);
+    }
+    expect(catalog.length).toBeGreaterThan(70);
+    expect(undocumented).toEqual([]);
+    // and no .yml column that the table does not have
+    const built = new Set(catalog.map((c) => `${c.table_name}.${c.column_name}`));
+    expect(gold.flatMap((m) => m.columns.map((c) => `${m.relation}.${c.name}`)).filter((c) => !built.has(c))).toEqual([]);
   });
 });

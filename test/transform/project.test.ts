@@ -337,3 +337,46 @@ describe('loadProject: build order', () => {
     expect(err.message).toMatch(/silver\.a → silver\.a$/);
   });
 });
+
+describe('loadProject: column roles (meta.role)', () => {
+  it('reads each column role and refuses an unknown role, an unknown meta key and two roles for one column, with file:line', async () => {
+    const project = await load({
+      'gold/g.sql': 'select 1 as id, 2 as n',
+      'gold/g.yml': modelYml('g', `
+columns:
+  - name: id
+    description: the key.
+    meta: { role: key }
+  - name: n
+    meta: { role: feature }
+  - name: n
+    data_tests: [not_null]
+`),
+    });
+    expect(project.models[0]!.columns).toEqual([{ name: 'id', description: 'the key.', role: 'key' }, { name: 'n', role: 'feature' }]);
+    await removeProject(dir);
+
+    const err = await loadError({
+      'gold/g.sql': 'select 1 as id, 2 as n',
+      'gold/g.yml': [
+        'version: 2',
+        'models:',
+        '  - name: g',
+        '    columns:',
+        '      - name: id',
+        '        meta: { role: identifier }',
+        '      - name: n',
+        '        meta: { role: feature, owner: me }',
+        '      - name: n',
+        '        meta: { role: lifetime }',
+        '',
+      ].join('\n'),
+    });
+    const f = `${dir}/gold/g.yml`;
+    expect(err.context.problems).toEqual([
+      `${f}:6: models[0].columns[0].meta.role: expected one of key, feature, lifetime, label, attribute, got 'identifier'`,
+      `${f}:8: models[0].columns[1].meta.owner: unknown key 'owner' (expected one of role)`,
+      `${f}:10: models[0].columns[2].meta.role: n is already declared with role 'feature'; a column has one role`,
+    ]);
+  });
+});
