@@ -34,6 +34,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
       await openExportsDir(config.exportsDir, exportEntryNames(tables ?? GOLD_EXPORTS, 'fact_sales'));
       await executeRun(config, 'export', logger, io.signal, reportRun, async (ctx) => {
         const source = await ctx.stage('provenance', () => publishedRun(ctx));
+        const columnDocs = await goldColumnDocs(config);
         ctx.output.exportSource(config.schemas.gold, { runId: source.runId, asOf: source.asOf, inputs: source.inputs.length }, config.exportsDir);
         const result = await ctx.stage('export', () => exportGold({
           // The run's connection: with the embedded server, the address it was started on.
@@ -47,6 +48,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
           rowGroupSize: config.export.rowGroupSize,
           compression: config.export.compression,
           partitionBy: config.export.partitionBy,
+          columnDocs,
           ...(tables ? { tables } : {}),
           signal: ctx.signal,
           onTable: (t, seconds) => ctx.output.exportTable(t, seconds),
@@ -127,6 +129,12 @@ async function exportedTables(config: PipelineConfig): Promise<readonly string[]
     });
   }
   return tables;
+}
+
+/** The descriptions and roles of the gold columns, from the project in --sql. */
+async function goldColumnDocs(config: PipelineConfig) {
+  const { columnDocsOf, loadProject } = await import('../transform/index.ts');
+  return columnDocsOf(await loadProject({ sqlDir: config.sqlDir }), 'gold');
 }
 
 async function inTransaction(client: Client, fn: (tx: Client) => Promise<void>): Promise<void> {

@@ -29,6 +29,7 @@ import { failpoint } from '../failpoints.ts';
 import { type ColumnDescription, EXPORT_FORMAT_VERSION, exportTable, type ExportTableResult } from './export-table.ts';
 import { createStaging, currentVersion, exportEntryNames, ioError, MANIFEST_FILE, openExportsDir, reconcileExports, sealVersion, switchTo, versionName } from './exports-dir.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
+import { type ColumnDoc, LIFETIME_ROLE } from './types.ts';
 
 export const GOLD_EXPORTS = ['fact_sales', 'customer_features', 'sales_daily'] as const;
 export type GoldExport = (typeof GOLD_EXPORTS)[number];
@@ -52,6 +53,17 @@ export interface ExportGoldOptions {
   rowGroupSize: number;
   compression: Compression;
   partitionBy?: 'order_year' | null;
+  /**
+   * Each table's column descriptions and roles (the models' .yml), by table then column: written
+   * into every file's `medallion.columns` and the manifest. A column without one has neither.
+   */
+  columnDocs?: Readonly<Record<string, Readonly<Record<string, ColumnDoc>>>>;
+  /**
+   * Export the `lifetime` columns too (default false: they use information after the row's time,
+   * so a model trained on them looks better than it will be; they stay in PostgreSQL, and the
+   * manifest names them under `left_out`).
+   */
+  lifetimeColumns?: boolean;
   /** Defaults to the three gold exports; tests export their own tables. */
   tables?: readonly string[];
   /** The table written as a folder of part files (optionally partitioned). Default fact_sales. */
@@ -109,8 +121,10 @@ export interface Manifest {
   compression: Compression;
   row_group_size: number;
   partition_by: string | null;
+  /** Whether the `lifetime` columns are exported (false: each table lists them under `left_out`). */
+  lifetime_columns: boolean;
   inputs: { file: string; sha256: string; bytes?: number }[];
-  tables: Record<string, { source: string; rows: number; columns: ColumnDescription[]; files: ManifestFile[] }>;
+  tables: Record<string, { source: string; rows: number; columns: ColumnDescription[]; left_out: string[]; files: ManifestFile[] }>;
 }
 
 export interface ExportGoldResult {
@@ -180,6 +194,7 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
       compression: options.compression,
       row_group_size: options.rowGroupSize,
       partition_by: options.partitionBy ?? null,
+      lifetime_columns: options.lifetimeColumns ?? false,
       inputs: options.inputFiles.map((f) => ({ ...f })),
       tables: {},
     };
@@ -190,6 +205,8 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
       let exportedRows = 0;
       const asFolder = table === folderTable;
       watch?.start(table);
+      const docs = options.columnDocs?.[table] ?? {};
+      const leaveOut = options.lifetimeColumns ? [] : Object.keys(docs).filter((c) => docs[c]!.role === LIFETIME_ROLE);
       const result = await exportTable({
         client,
         schema: options.schemas.gold,
@@ -198,6 +215,8 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
         rowGroupSize: options.rowGroupSize,
         compression: options.compression,
         metadata: options.publishedGoldSchema ? { ...provenance, 'medallion.source': `${options.publishedGoldSchema}.${table}` } : provenance,
+        columnDocs: docs,
+        leaveOut,
         inTransaction: true,
         signal: options.signal,
         onRows: (n) => {
@@ -209,6 +228,7 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
         source: `${options.publishedGoldSchema ?? options.schemas.gold}.${table}`,
         rows: result.rows,
         columns: result.columns,
+        left_out: leaveOut,
         files: result.files.map((f) => ({
           path: path.relative(outDir, f.path).split(path.sep).join('/'),
           rows: f.rows,

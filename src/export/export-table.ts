@@ -20,7 +20,7 @@ import { CopyOutStream } from './copy-out.ts';
 import { ioError } from './exports-dir.ts';
 import { makeNamedPipe, openPipeWriter } from './fifo.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
-import { type ExportColumn, KINDS, pandasDtype, pandasMetadata, readColumns } from './types.ts';
+import { type ColumnDoc, type ExportColumn, KINDS, pandasDtype, pandasMetadata, readColumns } from './types.ts';
 
 export const EXPORT_FORMAT_VERSION = '1';
 /**
@@ -43,6 +43,10 @@ export interface ExportTableOptions {
   compression: Compression;
   /** Provenance written into every file's key-value metadata (strings). */
   metadata?: Record<string, string>;
+  /** Description and role of each column, by name: into `medallion.columns` and the result's columns. */
+  columnDocs?: Readonly<Record<string, ColumnDoc>>;
+  /** Columns of the table not exported (the lifetime columns of a gold table, by default). */
+  leaveOut?: readonly string[];
   /** Called with the rows of each file once it is written (progress). */
   onRows?: (rows: number) => void;
   /** Set when the caller already opened the transaction whose snapshot the export must use. */
@@ -69,6 +73,9 @@ export interface ColumnDescription {
   arrow: string;
   pandas: string;
   nullable: boolean;
+  /** From the model's .yml, when documented. */
+  description?: string;
+  role?: string;
 }
 
 export interface ExportTableResult {
@@ -86,15 +93,20 @@ export interface ExportTableResult {
  * with the `category` dtype, polars and DuckDB as the last column with the type they infer (Int64,
  * BIGINT for an integer).
  */
-export function describeColumns(columns: readonly ExportColumn[], partitionBy?: string | null): ColumnDescription[] {
-  const described = columns.map((c) => ({
-    name: c.name,
-    postgres: c.pgType,
-    parquet: c.name === partitionBy ? 'Hive partition (folder name)' : KINDS[c.kind].parquet,
-    arrow: c.name === partitionBy ? 'Dictionary<Int32>' : KINDS[c.kind].arrow,
-    pandas: c.name === partitionBy ? 'category' : pandasDtype(c),
-    nullable: !c.notNull,
-  }));
+export function describeColumns(columns: readonly ExportColumn[], partitionBy?: string | null, docs: Readonly<Record<string, ColumnDoc>> = {}): ColumnDescription[] {
+  const described = columns.map((c) => {
+    const doc = Object.hasOwn(docs, c.name) ? docs[c.name]! : {};
+    return {
+      name: c.name,
+      postgres: c.pgType,
+      parquet: c.name === partitionBy ? 'Hive partition (folder name)' : KINDS[c.kind].parquet,
+      arrow: c.name === partitionBy ? 'Dictionary<Int32>' : KINDS[c.kind].arrow,
+      pandas: c.name === partitionBy ? 'category' : pandasDtype(c),
+      nullable: !c.notNull,
+      ...(doc.description !== undefined ? { description: doc.description } : {}),
+      ...(doc.role !== undefined ? { role: doc.role } : {}),
+    };
+  });
   return [...described.filter((c) => c.name !== partitionBy), ...described.filter((c) => c.name === partitionBy)];
 }
 
@@ -112,7 +124,9 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
   if (!options.inTransaction) await client.query('begin isolation level repeatable read read only');
   try {
     await client.query(SESSION_SETTINGS);
-    const allColumns = await readColumns(client, schema, table).catch((err) => { throw fromDatabaseError(err, `reading the columns of ${where}`); });
+    const leftOut = new Set(options.leaveOut ?? []);
+    const allColumns = (await readColumns(client, schema, table).catch((err) => { throw fromDatabaseError(err, `reading the columns of ${where}`); }))
+      .filter((c) => !leftOut.has(c.name));
     if (options.partitionBy && !allColumns.some((c) => c.name === options.partitionBy)) {
       throw new DataError('EXPORT_FAILED', `${where} has no column ${options.partitionBy} to partition by`);
     }
@@ -123,7 +137,9 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
     const meta = new Map<string, string>([
       ['medallion.format', EXPORT_FORMAT_VERSION],
       ['medallion.source', where],
-      ['medallion.columns', JSON.stringify(describeColumns(allColumns, options.partitionBy).map(({ name, postgres, parquet }) => ({ name, postgres, parquet })))],
+      // Per-field metadata cannot be written through DuckDB's COPY TO: description and role are here.
+      ['medallion.columns', JSON.stringify(describeColumns(allColumns, options.partitionBy, options.columnDocs)
+        .map(({ name, postgres, parquet, description, role }) => ({ name, postgres, parquet, ...(description !== undefined ? { description } : {}), ...(role !== undefined ? { role } : {}) })))],
       ...Object.entries(options.metadata ?? {}),
       ['pandas', pandasMetadata(columns, EXPORT_FORMAT_VERSION)],
     ]);
@@ -165,7 +181,7 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
       files.push(job.partition ? { ...file, partition: job.partition } : file);
     }
     if (!options.inTransaction) await client.query('commit');
-    return { schema, table, rows: files.reduce((n, f) => n + f.rows, 0), columns: describeColumns(allColumns, options.partitionBy), files };
+    return { schema, table, rows: files.reduce((n, f) => n + f.rows, 0), columns: describeColumns(allColumns, options.partitionBy, options.columnDocs), files };
   } catch (err) {
     if (!options.inTransaction) await client.query('rollback').catch(() => {});
     throw err;

@@ -69,6 +69,20 @@ const PG_TO_KIND: Record<string, ColumnKind> = {
   uuid: 'string',
 };
 
+/**
+ * What the project's .yml says of a column (its description, its `meta.role`), written beside its
+ * type into each file's `medallion.columns` and the manifest. The export reads no .yml: the caller
+ * passes these (src/transform reads them).
+ */
+export interface ColumnDoc {
+  description?: string;
+  /** key, feature, lifetime, label or attribute (src/transform/types.ts, ColumnRole). */
+  role?: string;
+}
+
+/** The role whose columns the export leaves out unless asked: they use information after the row's time. */
+export const LIFETIME_ROLE = 'lifetime';
+
 export interface ExportColumn {
   name: string;
   /** `format_type(atttypid, atttypmod)`, e.g. `numeric(12,2)`. */

@@ -19,7 +19,7 @@ import { exportEntryNames, exportGold, type ExportGoldResult, type ExportProgres
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { assertLockHeldInTransaction, bronzeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastTimings, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { bronzeMegabytes, buildModels, type BuildResult, compileSql, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
+import { bronzeMegabytes, buildModels, type BuildResult, columnDocsOf, compileSql, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -196,6 +196,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       rowGroupSize: config.export.rowGroupSize,
       compression: config.export.compression,
       partitionBy: config.export.partitionBy,
+      columnDocs: columnDocsOf(whole ?? project, 'gold'),
       signal: ctx.signal,
       ...(output.live ? { onProgress: (p: ExportProgress) => output.exportProgress(p) } : {}),
       onTable: (r, seconds) => output.tableExported(r, seconds),

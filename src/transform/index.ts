@@ -13,7 +13,7 @@ export { compiledRelation, compileSql, publishedTarget, readingPublished, stagin
 export { extractReferences, modelsAmong, referencedRelations, relationsRead } from './dependencies.ts';
 export { bronzeMegabytes, estimateFromSizes, measuredElseGuessed, type SizeEstimates } from './estimates.ts';
 export { orderModels } from './graph.ts';
-export { declaredTestName } from './model-spec.ts';
+export { columnDocsOf, declaredTestName } from './model-spec.ts';
 export { type CheckedModel, checkModels } from './dry-run.ts';
 export { parseSelector, projectGraph, type ResourceType, type Selection, type SelectOptions, selectedProject, selectNodes } from './select.ts';
 export { parseStatements, SQL_VALUE_FUNCTION_NAMES, stringValue } from './sql-parser.ts';

@@ -14,6 +14,7 @@ import {
   type Layer,
   type Materialization,
   type ModelSpec,
+  type Project,
   type RelationName,
   type RuleDefinition,
   type RuleKind,
@@ -71,6 +72,14 @@ export const GENERIC_TESTS: Readonly<Record<string, TestKind>> = {
   row_count_change: 'row_count_change',
 };
 const GENERIC_NAMES = Object.keys(GENERIC_TESTS);
+
+/**
+ * The documented columns of a layer's models, by file stem then column name (the export writes
+ * them beside each column's type: src/export, `columnDocs`).
+ */
+export function columnDocsOf(project: Pick<Project, 'models'>, layer: Layer): Record<string, Record<string, ColumnSpec>> {
+  return Object.fromEntries(project.models.filter((m) => m.layer === layer).map((m) => [m.relation, Object.fromEntries(m.columns.map((c) => [c.name, c]))]));
+}
 
 /** The test as the .yml names it: the generic test of dbt or dbt_utils, ours, or `singular` (sql/tests/). */
 export function declaredTestName(t: TestDefinition): string {

@@ -8,6 +8,9 @@ queried with psql in a subprocess (no Python driver needed). For every table in 
 every reader: row count, column names and order, each column's dtype (the documented one, see
 src/export/README.md), the sum of every float64 (money, ratio) and integer column, the NULL count
 of every column and, with --partition-by, the rows of each partition equal what Postgres computes.
+The columns' descriptions and roles, read from each file's `medallion.columns` key-value metadata
+with pyarrow (`pyarrow.parquet.read_schema(path).metadata`), must equal the manifest's, and the
+columns the manifest lists under `left_out` (the lifetime columns) must be in no file.
 Each reader is given exactly what the README shows:
 
     pandas   pd.read_parquet("exports/fact_sales")
@@ -189,12 +192,33 @@ class Truth(NamedTuple):
     per_partition: dict
 
 
-def postgres_truth(rel, part, url):
+def check_column_docs(exports_dir, info, check):
+    """Each file's `medallion.columns` (pyarrow) gives every column the manifest's description and role."""
+    import pyarrow.parquet as pq
+
+    files = [os.path.join(exports_dir, f["path"]) for f in info["files"]]  # manifest paths are relative to the folder
+    documented = {c["name"]: (c.get("description"), c.get("role")) for c in info["columns"]}
+    for path in files:
+        metadata = pq.read_schema(path).metadata or {}
+        raw = metadata.get(b"medallion.columns")
+        check(raw is not None, f"{path}: no medallion.columns key-value metadata")
+        if raw is None:
+            continue
+        in_file = {c["name"]: (c.get("description"), c.get("role")) for c in json.loads(raw)}
+        for name, doc in documented.items():
+            check(in_file.get(name) == doc, f"{path}: {name} has description/role {in_file.get(name)!r} in the file, {doc!r} in the manifest")
+        for name in info.get("left_out", []):
+            check(name not in in_file and name not in pq.read_schema(path).names, f"{path}: {name} is left out by the manifest but in the file")
+    return sum(1 for d in documented.values() if d[1] is not None)
+
+
+def postgres_truth(rel, part, url, left_out=()):
     cols = [Column(n, t, nn == "t") for n, t, nn in psql(
         "select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull from pg_attribute a "
         f"where a.attrelid = '{rel}'::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum",
         url,
     )]
+    cols = [c for c in cols if c.name not in left_out]
     # A Hive partition column is in the folder names only: every reader appends it as the last column.
     cols = [c for c in cols if c.name != part] + [c for c in cols if c.name == part]
     summed = [c for c in cols if c.base in SUMMED]
@@ -260,7 +284,9 @@ def main():
         is_dir = os.path.isdir(folder)
         target = folder if is_dir else f"{folder}.parquet"
         part = manifest.get("partition_by") if is_dir and any(f.get("partition") for f in info["files"]) else None
-        truth = postgres_truth(f"{qi(args.schema)}.{qi(table)}", part, args.database_url)
+        truth = postgres_truth(f"{qi(args.schema)}.{qi(table)}", part, args.database_url, info.get("left_out", []))
+        roles = check_column_docs(args.exports_dir, info, check)
+        print(f"pyarrow: {table}: {roles} column roles match the manifest, {len(info.get('left_out', []))} left out")
         for c, manifest_col in zip(truth.columns, info["columns"]):
             check(manifest_col["name"] == c.name, f"manifest: {table} column {manifest_col['name']}, gold {c.name}")
             expected = expected_dtype("pandas", c, part)

@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -26,6 +26,18 @@ const SCRIPT = path.join(ROOT, 'test/consumers/check_exports.py');
 const LAYOUTS = path.join(ROOT, 'test/consumers/hive_layouts.py');
 
 const READERS = ['pandas', 'polars', 'duckdb'] as const;
+/** Descriptions and roles as the models' .yml give them; ship_date is a lifetime column: left out. */
+const COLUMN_DOCS = {
+  fact_sales: {
+    order_number: { description: 'Sales order number.', role: 'key' },
+    customer_id: { description: 'Customer of the order.', role: 'key' },
+    prior_orders: { description: 'Orders of the customer before the order date.', role: 'feature' },
+    customer_name: { description: 'First and last name, "quoted" and ünïcode.', role: 'attribute' },
+    ship_date: { description: 'Ship date, after the order.', role: 'lifetime' },
+    order_year: { description: 'Year of the order date.', role: 'feature' },
+  },
+  customer_features: { customer_id: { description: 'Customer id.', role: 'key' }, recency_days: { description: 'Days since the last order.', role: 'feature' } },
+};
 
 async function pythonWithReaders(): Promise<string | null> {
   if (!existsSync(PYTHON)) return `${PYTHON} does not exist`;
@@ -105,13 +117,20 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
         const out = path.join(root, partitionBy ?? 'plain', 'exports');
         await exportGold({
           connection: testConnection(), schemas: { gold: schema }, exportsDir: out, runId: 7, asOf: '2014-01-29',
-          inputFiles: [], rowGroupSize: 4096, compression: 'zstd', partitionBy,
+          inputFiles: [], rowGroupSize: 4096, compression: 'zstd', partitionBy, columnDocs: COLUMN_DOCS,
         });
         exported[partitionBy ?? 'plain'] = out;
         const result = await run(PYTHON, [SCRIPT, out, schema], { env: env() }).catch((err: { stdout?: string; stderr?: string }) => {
           throw new Error(`check_exports.py failed:\n${err.stdout}\n${err.stderr}`);
         });
         expect(result.stdout).toContain(`all exports match PostgreSQL (${READERS.join(', ')})`);
+        expect(result.stdout).toContain('pyarrow: fact_sales: 5 column roles match the manifest, 1 left out');
+        expect(result.stdout).toContain('pyarrow: customer_features: 2 column roles match the manifest, 0 left out');
+        const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
+        expect(manifest.lifetime_columns).toBe(false);
+        expect(manifest.tables.fact_sales!.left_out).toEqual(['ship_date']);
+        expect(manifest.tables.fact_sales!.columns.map((c) => c.name)).not.toContain('ship_date');
+        expect(manifest.tables.fact_sales!.columns.find((c) => c.name === 'prior_orders')).toMatchObject({ description: 'Orders of the customer before the order date.', role: 'feature' });
         for (const reader of READERS) {
           for (const table of ['fact_sales', 'customer_features', 'sales_daily']) expect(result.stdout).toContain(`${reader}: ${table}: `);
         }
@@ -146,6 +165,11 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
         delete from ${schema}.fact_sales where order_year = 2013 and quantity = 3;
       `);
       for (const out of Object.values(exported)) {
+        // a manifest whose role is not the files' (written through the link, into the version)
+        const manifestPath = path.join(out, '_manifest.json');
+        const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+        manifest.tables.fact_sales!.columns.find((c) => c.name === 'prior_orders')!.role = 'lifetime';
+        await writeFile(manifestPath, JSON.stringify(manifest));
         const failed = await run(PYTHON, [SCRIPT, out, schema], { env: env() }).then(
           (r) => ({ code: 0, stderr: r.stderr }),
           (err: { code?: number; stderr?: string }) => ({ code: err.code, stderr: err.stderr ?? '' }),
@@ -156,6 +180,7 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
           expect(failed.stderr).toMatch(new RegExp(`- ${reader}: fact_sales\\.age: \\d+ NULLs, Postgres \\d+`));
           expect(failed.stderr).toMatch(new RegExp(`- ${reader}: fact_sales: 20000 rows, Postgres \\d+`));
         }
+        expect(failed.stderr).toMatch(/fact_sales\/.*part-00000\.parquet: prior_orders has description\/role \('Orders of the customer before the order date\.', 'feature'\) in the file, \('Orders of the customer before the order date\.', 'lifetime'\) in the manifest/);
         if (out === exported.order_year) {
           for (const reader of READERS) expect(failed.stderr).toContain(`- ${reader}: fact_sales.order_year: rows per partition`);
         }

@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaNames } from '../../src/config.ts';
 import { generate } from '../../src/generate/index.ts';
 import { failingRowsSql } from '../../src/quality/index.ts';
-import { loadProject } from '../../src/transform/index.ts';
+import { exportGold } from '../../src/export/index.ts';
+import { columnDocsOf, loadProject } from '../../src/transform/index.ts';
+import { testConnection } from '../export/helpers.ts';
 import type { Project, TestDefinition } from '../../src/transform/types.ts';
 import { dropTarget, query, uniqueTarget } from '../support/database.ts';
 import { describeFailure, runBuild, SQL_DIR } from './helpers.ts';
@@ -85,5 +87,24 @@ describe('column roles', () => {
     // and no .yml column that the table does not have
     const built = new Set(catalog.map((c) => `${c.table_name}.${c.column_name}`));
     expect(gold.flatMap((m) => m.columns.map((c) => `${m.relation}.${c.name}`)).filter((c) => !built.has(c))).toEqual([]);
+  });
+});
+
+describe('the export of the built gold', () => {
+  it('gives each exported column its description and role, and leaves the lifetime columns out of fact_sales', async () => {
+    const docs = columnDocsOf(project, 'gold');
+    const out = path.join(dir, 'exports');
+    const { manifest } = await exportGold({
+      connection: testConnection(), schemas: { gold: schemas.gold }, exportsDir: out, runId: 1, asOf: null,
+      inputFiles: [], rowGroupSize: 2048, compression: 'zstd', columnDocs: docs,
+    });
+    const lifetime = Object.values(docs.fact_sales!).filter((c) => c.role === 'lifetime').map((c) => c.name);
+    expect(lifetime).toEqual(expect.arrayContaining(['total_orders', 'total_spend', 'avg_order_revenue', 'lifespan', 'last_order_date']));
+    expect(manifest.tables.fact_sales!.left_out.sort()).toEqual([...lifetime].sort());
+    for (const [table, t] of Object.entries(manifest.tables)) {
+      for (const c of t.columns) expect(c, `${table}.${c.name}`).toMatchObject({ description: docs[table]![c.name]!.description, role: docs[table]![c.name]!.role });
+      expect(t.columns.length + t.left_out.length).toBe(Object.keys(docs[table]!).length);
+      expect(t.columns.some((c) => c.role === 'lifetime')).toBe(false);
+    }
   });
 });
