@@ -65,6 +65,33 @@ describe('no_future_leakage', () => {
     expect(await failingRowsAfter(`update FACT set prior_spend = prior_spend + sales_amount where order_number = ${LATER_ORDER}`)).toBeGreaterThan(0);
   });
 
+  it('covers every feature column of fact_sales (meta.role: feature)', async () => {
+    const fact = project.models.find((m) => m.name === 'gold.fact_sales')!;
+    const features = fact.columns.filter((c) => c.role === 'feature').map((c) => c.name);
+    const sql = leakage.kind === 'query' ? leakage.sql : '';
+    expect(features.length).toBeGreaterThan(10);
+    expect(features.filter((c) => !new RegExp(`\\b${c}\\b`).test(sql))).toEqual([]);
+  });
+
+  const ONE_ORDER = `where order_number = ${LATER_ORDER}`;
+  it.each([
+    ['customer_order_seq', `customer_order_seq = customer_order_seq + 1 ${ONE_ORDER}`],
+    ['is_first_order', `is_first_order = not is_first_order ${ONE_ORDER}`],
+    ['prior_avg_order_value', `prior_avg_order_value = prior_avg_order_value + 1 ${ONE_ORDER}`],
+    ['order_year', `order_year = order_year + 1 ${ONE_ORDER}`],
+    ['order_quarter', `order_quarter = order_quarter % 4 + 1 ${ONE_ORDER}`],
+    ['order_month', `order_month = order_month % 12 + 1 ${ONE_ORDER}`],
+    ['order_iso_week', `order_iso_week = order_iso_week % 52 + 1 ${ONE_ORDER}`],
+    ['order_day_of_week', `order_day_of_week = order_day_of_week % 7 + 1 ${ONE_ORDER}`],
+    ['order_day_of_month', `order_day_of_month = order_day_of_month % 28 + 1 ${ONE_ORDER}`],
+    ['is_weekend', `is_weekend = not is_weekend ${ONE_ORDER}`],
+    // the age at the end of the data, as the original project took it
+    ['age', `age = date_part('year', age(date '2014-01-28', birthdate)) where birthdate <= order_date`],
+    ['age_bracket', `age_bracket = case age_bracket when 'Unknown' then '30-39' else 'Unknown' end ${ONE_ORDER}`],
+  ])('fails when %s is not its definition at the order date', async (_column, update) => {
+    expect(await failingRowsAfter(`update FACT set ${update}`)).toBeGreaterThan(0);
+  });
+
   it('fails when days_since_prev_order or the tenure look ahead', async () => {
     expect(await failingRowsAfter(`update FACT set days_since_prev_order = days_since_prev_order - 1 where order_number = ${LATER_ORDER}`)).toBeGreaterThan(0);
     expect(await failingRowsAfter(`update FACT set customer_tenure_days = customer_tenure_days + 1 where order_number = ${LATER_ORDER}`)).toBeGreaterThan(0);
