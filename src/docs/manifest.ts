@@ -56,7 +56,7 @@ export interface ManifestModel {
   sql_file: string;
   yml_file: string;
   depends_on: Id[];
-  columns: { name: string; description: string | null; data_type: string | null; documented: boolean; tests: Id[]; lineage: { direct: string[]; sources: string[]; declared: boolean } }[];
+  columns: { name: string; description: string | null; role: string | null; data_type: string | null; documented: boolean; tests: Id[]; lineage: { direct: string[]; sources: string[]; declared: boolean } }[];
   tests: Id[];
   rules: { name: string; kind: string; description: string | null; relation: string }[];
 }
@@ -130,6 +130,7 @@ export function buildManifest(options: ManifestOptions): Manifest {
       columns: page.columns.map((c) => ({
         name: c.name,
         description: c.description,
+        role: c.role,
         data_type: c.type,
         documented: c.documented,
         tests: c.tests.map(testId),

@@ -25,7 +25,7 @@ export interface DocsModel {
   materialized: string;
   quarantine: boolean;
   uniqueKey: string[];
-  columns: { name: string; description: string | null }[];
+  columns: { name: string; description: string | null; role: string | null }[];
   tests: DocsTest[];
   rules: { name: string; kind: string; description: string | null; relation: string }[];
   dependencies: string[];
@@ -84,7 +84,7 @@ function toDocsModel(m: Model): DocsModel {
     materialized: m.materialized,
     quarantine: m.quarantine,
     uniqueKey: m.uniqueKey,
-    columns: m.columns.map((c) => ({ name: c.name, description: c.description ?? null })),
+    columns: m.columns.map((c) => ({ name: c.name, description: c.description ?? null, role: c.role ?? null })),
     tests: m.tests.map(toDocsTest),
     rules: m.rules.map((r) => ({ name: r.name, kind: r.kind, description: r.description ?? null, relation: r.relation })),
     dependencies: m.dependencies,

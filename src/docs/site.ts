@@ -73,7 +73,7 @@ export interface DocsModelPage {
   depends_on: string[];
   /** The models that read this one, then its Parquet export (`export:fact_sales`) when it has one. */
   used_by: string[];
-  columns: { name: string; description: string | null; type: string | null; nullable: boolean | null; tests: string[]; sources: string[]; direct: string[]; declared: boolean; documented: boolean }[];
+  columns: { name: string; description: string | null; role: string | null; type: string | null; nullable: boolean | null; tests: string[]; sources: string[]; direct: string[]; declared: boolean; documented: boolean }[];
   tests: { name: string; kind: string; severity: string; summary: string; latest: { status: string; failing_rows: number } | null }[];
   rules: { name: string; kind: string; description: string | null; relation: string; latest_rows: number | null }[];
   latest: { status: string; rows: number | null; seconds: number | null } | null;
@@ -132,6 +132,7 @@ export function docsData(options: BuildDocsOptions): DocsData {
         return {
           name,
           description: m.columns.find((c) => c.name === name)?.description ?? null,
+          role: m.columns.find((c) => c.name === name)?.role ?? null,
           type: type?.type ?? null,
           nullable: type ? type.nullable : null,
           tests: m.tests.filter((t) => t.columns.includes(name)).map((t) => t.name),
@@ -301,7 +302,7 @@ code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}pre{ba
 .badge.fail,.badge.error,.badge.failed{background:#fadbd8;color:#c0392b}.badge.warn{background:#fcf0d2;color:#b9770e}
 .chip{display:inline-block;margin:1px 4px 1px 0;padding:0 6px;border-radius:4px;background:#f6e7d3;font-family:ui-monospace,Menlo,monospace;font-size:12.5px}
 .rel{display:grid;grid-template-columns:1fr 1fr;gap:16px}.rel ul{margin:4px 0;padding-left:20px}
-.cols td:first-child{white-space:nowrap}.cols tr.selected{background:#eaf0fa}.undocumented{color:#b9770e;font-style:italic}
+.cols td:first-child{white-space:nowrap}.cols tr.selected{background:#eaf0fa}.undocumented{color:#b9770e;font-style:italic}.role{font-size:12px;padding:1px 6px;border-radius:8px;background:#eef}.role-feature{background:#e3f4e1}.role-lifetime{background:#fde2e1}
 .trace{font-size:13px;margin-left:6px}ul.tree{list-style:none;padding-left:18px;margin:2px 0}ul.tree.root{padding-left:0}ul.tree li{margin:2px 0}
 ul.tree li::before{content:"← ";color:var(--muted)}ul.tree.root>li::before{content:""}.tree .leaf{background:#f6e7d3;border-radius:4px;padding:0 5px}
 .models-index td:first-child{white-space:nowrap}a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}footer{padding:0 24px 24px;font-size:13px}

@@ -135,6 +135,11 @@ describe('docs site', () => {
       await page.locator('#lineage-tree').waitFor();
       expect(await page.locator('#downstream').textContent()).toContain('export:fact_sales');
       expect(await page.locator('#columns').textContent()).toContain('Calendar age at the order date.');
+      // each column's role beside it: a lifetime column stands out from a feature
+      const roles = Object.fromEntries(await page.locator('#columns tbody tr').evaluateAll((rows) =>
+        rows.map((tr) => [tr.querySelector('code')?.textContent, tr.querySelector('.role')?.textContent ?? null])));
+      expect(roles).toMatchObject({ prior_spend: 'feature', age: 'feature', order_number: 'key', price: null });
+      expect(await page.locator('#columns tbody tr .role-feature').count()).toBe(2);
       expect(await page.locator('#lineage-column').inputValue()).toBe('age');
       const leaves = await page.locator('#lineage-tree li[data-ref^="bronze."]').evaluateAll((li) => li.map((x) => x.getAttribute('data-ref')));
       expect([...new Set(leaves)].sort()).toEqual(['bronze.cust_az12.bdate', 'bronze.sales_details.sls_order_dt']);

@@ -122,10 +122,14 @@ models:
     config:
       unique_key: [order_number, product_key]
     columns:
+      - name: order_number
+        meta: { role: key }
       - name: age
         description: Calendar age at the order date.
+        meta: { role: feature }
       - name: prior_spend
         description: Spend on earlier orders (no leakage).
+        meta: { role: feature }
     data_tests:
       - dbt_utils.expression_is_true: { name: fact_price_positive, expression: "price > 0" }
 `,

@@ -52,6 +52,8 @@ describe('the manifest of the project', () => {
     const price = fact.columns.find((c) => c.lineage.sources.some((s) => s.startsWith('bronze.sales_details.')))!;
     expect(price).toBeDefined();
     const tested = fact.columns.find((c) => c.tests.length > 0)!;
+    // each column's role, from meta.role in its .yml
+    expect(Object.fromEntries(fact.columns.map((c) => [c.name, c.role]))).toMatchObject({ order_number: 'key', prior_spend: 'feature', total_spend: 'lifetime', price: 'attribute' });
     for (const t of tested.tests) expect(manifest.tests[t]!.model).toBe('model.gold.fact_sales');
     // no model of the project declares grants yet: one that does carries them into the manifest
     const withGrants = { ...project, models: project.models.map((m) => (m.name === 'gold.sales_daily' ? { ...m, grants: { select: ['analyst', 'reporting'] } } : m)) };

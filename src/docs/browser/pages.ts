@@ -49,9 +49,10 @@ export function modelPage(site: Site, m: DocsModelPage, column: string | undefin
   const columns = h('section', { class: 'card', id: 'columns' }, [
     h('h2', { text: `Columns (${m.columns.length})` }),
     table(
-      ['column', 'type', 'description', 'tests', 'comes from'],
+      ['column', 'role', 'type', 'description', 'tests', 'comes from'],
       m.columns.map((c) => [
         h('code', { text: c.name }),
+        c.role ? h('span', { class: `role role-${c.role}`, text: c.role }) : '',
         c.type ?? (site.data.catalog_available ? '' : '—'),
         c.description ?? h('span', { class: 'undocumented', text: c.documented ? '' : 'undocumented' }),
         c.tests.length ? h('span', {}, c.tests.map((t) => h('div', {}, [h('code', { text: t })]))) : '',
