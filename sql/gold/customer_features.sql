@@ -1,4 +1,5 @@
--- gold.customer_features: one row per customer of silver.customers, as of the run's as_of: the
+-- gold.customer_features: one row per customer of silver.customers (those known on the run's day: a
+-- customer whose first order is on or after as_of is not there), as of the run's as_of: the
 -- demographics of gold.fact_sales with the age at as_of, order history (the lines of
 -- silver.sales_clean dated before as_of: the lines of gold.fact_sales), RFM quintile scores and a
 -- segment. Customers without orders are included with frequency 0,

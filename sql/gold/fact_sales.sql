@@ -1,4 +1,5 @@
--- gold.fact_sales: one row per sales line with a known order date (every line of silver.sales_clean),
+-- gold.fact_sales: one row per sales line with a known order date before as_of (every line of
+-- silver.sales_clean: a line ordered on or after as_of is not in silver, as on the run's day),
 -- with the customer, the product version valid at the order date, calendar attributes, the customer's
 -- behaviour as of the order, and lifetime aggregates.
 -- Differs from the original dbt project, which: joined every line to the oldest product version (here
@@ -15,8 +16,8 @@
 -- orders, so this gives the order-grain result without a second pass and a join back.
 -- customer_order_seq = prior_orders + 1: orders of the same day share their number.
 -- The lifetime columns (total_orders, total_spend, avg_order_revenue, lifespan, last_order_date) are
--- the original's and deliberately include the customer's future: for segmentation only, never as a
--- model feature.
+-- the original's and deliberately include the customer's future up to as_of: for segmentation only,
+-- never as a model feature.
 with sales_lines as (
   select
     order_number,

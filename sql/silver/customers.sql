@@ -3,7 +3,9 @@
 -- cst_create_date, then the later source line) instead of an arbitrary one; a birthdate is judged
 -- against the run's as_of, not the wall clock; ERP country codes are normalized to one spelling.
 -- created_date is the CRM record's creation date: it is later than every order in the real data,
--- so it is not usable for tenure or any point-in-time attribute.
+-- so it is not usable for tenure or any point-in-time attribute; a customer appears with their first
+-- order: one whose first order is on or after as_of is left out (unknown on the run's day), one who
+-- never ordered is here.
 select
   customer_id,
   customer_key,
@@ -15,3 +17,4 @@ select
   country,
   created_date
 from silver.int_customers
+where not first_order_after_as_of

@@ -3,8 +3,10 @@
 -- 5 characters with '-' -> '_' (the px_cat_g1v2 ID). prd_end_dt is kept only as end_date_raw: it is
 -- always before its own start date in the real data, so silver.products derives the end of a version
 -- from the next version's start instead.
--- record_status: 'kept'; 'superseded' (an earlier row with the same prd_id: the later source line
--- wins); 'id_invalid' (empty or non-integer prd_id) or 'key_invalid' (prd_key shorter than 7
+-- record_status: 'kept'; 'after_as_of' (the version starts after as_of: it did not exist on the run's
+-- day, so it is left out of silver and gold, not quarantined; the rows of a prd_id that start by
+-- as_of are ranked without it); 'superseded' (an earlier row with the same prd_id: the later source
+-- line wins); 'id_invalid' (empty or non-integer prd_id) or 'key_invalid' (prd_key shorter than 7
 -- characters, so no product key): both quarantined by silver.products_quarantine.
 with product_rows as (
   select
@@ -81,7 +83,11 @@ select
   case
     when product_id is null then 'id_invalid'
     when product_key is null then 'key_invalid'
-    when row_number() over (partition by product_id order by source_file desc, line_number desc) = 1 then 'kept'
+    when start_date > current_setting('medallion.as_of')::date then 'after_as_of'
+    when row_number() over (
+      partition by product_id, coalesce(start_date > current_setting('medallion.as_of')::date, false)
+      order by source_file desc, line_number desc
+    ) = 1 then 'kept'
     else 'superseded'
   end as record_status
 from product_records

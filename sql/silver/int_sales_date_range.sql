@@ -8,8 +8,9 @@
 -- none is dated long before the first of them (in the real data the first order comes 7 years after
 -- it). cst_create_date is an extraction timestamp, later than every order, so it bounds nothing.
 -- 1900-01-01 when no prd_start_dt is usable, and never earlier.
--- latest_plausible_date: as_of + 1 year. A run pinned to an earlier as_of keeps the later lines in
--- gold.fact_sales (sales_daily and customer_features read only the lines before as_of).
+-- latest_plausible_date: as_of + 1 year. as_of itself: a line dated on or after it is left out of
+-- silver and gold (after_as_of, silver.int_sales_lines), so a run pinned to an earlier as_of holds
+-- what a run on that day would have held.
 --
 -- sql/run/default_as_of.sql computes the same earliest date from bronze.prd_info, so that the
 -- default as_of is never the day after a line this range rejects.
@@ -21,5 +22,6 @@ with product_start_months as (
 
 select
   greatest(date '1900-01-01', (first_month || '-01')::date - interval '1 year')::date as earliest_plausible_date,
-  (current_setting('medallion.as_of')::date + interval '1 year')::date as latest_plausible_date
+  (current_setting('medallion.as_of')::date + interval '1 year')::date as latest_plausible_date,
+  current_setting('medallion.as_of')::date as as_of
 from product_start_months

@@ -28,9 +28,15 @@
 -- is sales / quantity rounded to cents; sales_amount is always quantity * price, recomputed (and
 -- counted) when the source sales is missing, <= 0 or different. The original divided by a price that
 -- can be 0. amount_repair lists the repairs applied (comma-separated), NULL when untouched.
--- line_status: the duplicate status when not 'unique', else the first quarantine rule that applies in
--- this order: 'order_date_implausible', 'order_date_unknown', 'sales_amount_unknown' (neither a valid
--- price nor valid sales), 'sales_quantity_invalid'; else 'kept'.
+-- line_status: 'after_as_of' when the (repaired) order date is plausible and on or after as_of: the
+-- line did not exist on the run's day, so it is left out of silver and gold (not quarantined, not
+-- bad; counted by the rule sales_after_as_of). Else the duplicate status when not 'unique', else the
+-- first quarantine rule that applies in this order: 'order_date_implausible', 'order_date_unknown',
+-- 'sales_amount_unknown' (neither a valid price nor valid sales), 'sales_quantity_invalid'; else
+-- 'kept'. With the default as_of (the day after the latest order date up to the machine's today) only
+-- a line dated after that today can be after it. A real order date more than a year after as_of
+-- stays order_date_implausible (quarantined); ordered_after_as_of is true for it as for an
+-- 'after_as_of' line, so that silver.int_customers sees every customer whose orders start later.
 --
 -- One model with three steps as CTEs rather than three models (dbt's parse, dedupe, repair):
 -- parse (sales_rows .. order_dates; the other fields in classified_lines, after the sort), dedupe
@@ -138,7 +144,8 @@ other_dates as (
     sales_value > 0 as sales_is_valid,
     quantity_value >= 1 and quantity_value = trunc(quantity_value) and quantity_value < 1000000000 as quantity_is_valid,
     date_range.earliest_plausible_date,
-    date_range.latest_plausible_date
+    date_range.latest_plausible_date,
+    date_range.as_of
   from classified_lines
   cross join silver.int_sales_date_range as date_range
   offset 0  -- a fence: the dates and checks are computed once per line
@@ -208,6 +215,7 @@ decided_lines as (
   select
     amounts.*,
     case
+      when order_date >= as_of and order_date <= latest_plausible_date then 'after_as_of'
       when duplicate_status <> 'unique' then duplicate_status
       when order_date_implausible or order_date < earliest_plausible_date then 'order_date_implausible'
       when order_date is null then 'order_date_unknown'
@@ -240,6 +248,7 @@ select
   -- an order date that is real but outside the plausible range is implausible, not invalid
   nullif(btrim(sls_order_dt), '') is not null and order_date_real is null as order_date_invalid,
   order_date_implausible,
+  coalesce(coalesce(order_date, order_date_real) >= as_of, false) as ordered_after_as_of,
   nullif(btrim(sls_ship_dt), '') is not null and ship_date is null as ship_date_invalid,
   nullif(btrim(sls_due_dt), '') is not null and due_date is null as due_date_invalid,
   duplicate_status,

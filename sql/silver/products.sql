@@ -1,4 +1,6 @@
--- silver.products: one row per product version (product_id), history kept.
+-- silver.products: one row per product version (product_id), history kept, among the versions that
+-- start by as_of (silver.int_product_records: a later one is after_as_of, so the latest version known
+-- on the run's day is the current one).
 -- A version is valid from start_date to end_date = the next version's start_date - 1 day (NULL for
 -- the latest, which is_current). Differs from the original dbt project, which kept only the oldest
 -- version and trusted prd_end_dt (always before its own start in the real data, so ignored here), and

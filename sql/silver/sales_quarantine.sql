@@ -1,11 +1,12 @@
 -- silver.sales_quarantine: the bronze sales lines kept out of silver.sales_clean, one per line, for
 -- etl.quarantine, with the rule, a sentence and the offending values (the line's source text, read
 -- back from bronze by its lineage). Exact duplicates are not here: they are collapsed into their
--- later copy and counted as superseded (sales_exact_duplicate_collapsed).
+-- later copy and counted as superseded (sales_exact_duplicate_collapsed); nor are the lines ordered on
+-- or after as_of: they are not bad, only later than the run's day (sales_after_as_of).
 with quarantined_lines as (
   select source_file, line_number, line_status
   from silver.int_sales_lines
-  where line_status not in ('kept', 'exact_duplicate')
+  where line_status not in ('kept', 'exact_duplicate', 'after_as_of')
 )
 
 select

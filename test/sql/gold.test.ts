@@ -1,7 +1,8 @@
 /**
  * gold.fact_sales, gold.customer_features and gold.sales_daily: one small inline set of the six source
  * files, one real build (as_of 2014-01-29), then one test per named rule of the gold models (orphans,
- * orders before the first product version), and the columns models.md defines: the product version
+ * orders before the first product version, orders and customers of later days than as_of),
+ * and the columns models.md defines: the product version
  * valid at the order date, behaviour as of the order (no leakage; two orders on one day), age at the
  * order date, lifetime columns, RFM of customer_features (incl. a customer without orders) and the
  * continuous zero-filled sales_daily series.
@@ -21,7 +22,8 @@ const CUST_INFO = [
   '11003,AW00011003,Liam,Stone,S,M,2025-10-06', // no ERP rows: age Unknown
   '11004,AW00011004,Ida,Moss,M,F,2025-10-06',
   '11005,AW00011005,Ron,Vale,S,M,2025-10-06',
-  '11006,AW00011006,Max,Hart,S,M,2025-10-06', // only orders after as_of (FILLER_SALES)
+  '11006,AW00011006,Max,Hart,S,M,2025-10-06', // only an order after as_of: not known on the run's day
+  '11007,AW00011007,Zoe,Park,S,F,2025-10-06', // the filler orders below
 ];
 const CUST_AZ12 = [
   'NASAW00011000,1981-06-01,Male', // 30 on the day of its first order
@@ -30,8 +32,17 @@ const CUST_AZ12 = [
   'AW00011004,1960-03-01,Female',
   'AW00011005,1970-01-01,Male',
   'AW00011006,1980-01-01,Male',
+  'AW00011007,1990-01-01,Female',
 ];
-const LOC_A101 = ['AW-00011000,Australia', 'AW-00011001,Germany', 'AW-00011002,France', 'AW-00011004,Canada', 'AW-00011005,United States', 'AW-00011006,Canada'];
+const LOC_A101 = [
+  'AW-00011000,Australia',
+  'AW-00011001,Germany',
+  'AW-00011002,France',
+  'AW-00011004,Canada',
+  'AW-00011005,United States',
+  'AW-00011006,Canada',
+  'AW-00011007,Canada',
+];
 const PRD_INFO = [
   '300,BI-RB-BK-R93R-62,Road-150 Red- 62,50,R ,2012-01-01,', // version 1: 2012-01-01 .. 2012-12-31
   '301,BI-RB-BK-R93R-62,Road-150 Red- 62 v2,66,R ,2013-01-01,', // version 2 (current) from 2013-01-01
@@ -52,10 +63,12 @@ const SALES = [
   'SO302,HL-U509,11004,20130601,20130608,20130613,70,1,70',
   'SO303,HL-U509,11005,20130601,20130608,20130613,90,1,90',
   'SO200,HL-U509,99999,20130801,20130808,20130813,20,1,20', // sales_customer_unknown
-  'SO400,HL-U509,11004,20140301,20140308,20140313,20,1,20', // after as_of: in fact_sales, not in features/daily
-  // Clean lines after as_of (in fact_sales only), so that each orphan above is 1 line in 21: fact_sales
-  // declares that at least 95% of its lines find their customer, product and category.
-  ...[1, 2, 3, 4, 5, 6, 7, 8].map((d) => `SO50${d},HL-U509,11006,2014040${d},2014041${d},2014041${d},20,1,20`),
+  'SO400,HL-U509,11004,20140301,20140308,20140313,20,1,20', // after as_of: not in silver or gold (sales_after_as_of)
+  'SO600,HL-U509,11006,20140401,20140408,20140413,20,1,20', // after as_of: 11006 is not known yet (customer_after_as_of)
+  // Clean filler orders on the last day before as_of with an order, so that each orphan above is 1
+  // line in 20: fact_sales declares that at least 95% of its lines find their customer, product and
+  // category.
+  ...[1, 2, 3, 4, 5, 6, 7, 8].map((d) => `SO50${d},HL-U509,11007,20130901,20130908,20130913,20,1,20`),
 ];
 
 type Row = Record<string, unknown>;
@@ -103,6 +116,9 @@ const EXPECTED_COUNTS = {
   // customer 11003 has no ERP rows (tested in customers.test.ts; here it gives an Unknown age)
   customer_without_erp_demographics: 1,
   customer_without_erp_location: 1,
+  // SO400 and SO600 are dated after as_of; 11006's only order is SO600
+  sales_after_as_of: 2,
+  customer_after_as_of: 1,
 };
 
 describe('gold.fact_sales: one test per rule', () => {
@@ -188,20 +204,19 @@ describe('gold.fact_sales: columns', () => {
       { order_number: 'SO102', product_key: 'BK-R93R-62', customer_order_seq: 4, is_first_order: false, prior_orders: 3, prior_spend: 260, prior_avg_order_value: 86.67, days_since_prev_order: 296, customer_tenure_days: 579 },
       { order_number: 'SO103', product_key: 'BK-R93R-62', customer_order_seq: 5, is_first_order: false, prior_orders: 4, prior_spend: 360, prior_avg_order_value: 90, days_since_prev_order: 1, customer_tenure_days: 580 },
     ]);
-    // an order after as_of is in fact_sales, with the earlier order as its past
-    expect(await fact('SO400', BEHAVIOUR)).toEqual([
-      { order_number: 'SO400', product_key: 'HL-U509', customer_order_seq: 2, is_first_order: false, prior_orders: 1, prior_spend: 70, prior_avg_order_value: 70, days_since_prev_order: 273, customer_tenure_days: 273 },
-    ]);
+    // an order after as_of did not exist on the run's day: not in fact_sales
+    expect(await fact('SO400', BEHAVIOUR)).toEqual([]);
   });
 
-  it('lifetime columns count distinct orders (not lines) and deliberately include the future', async () => {
+  it('lifetime columns count distinct orders (not lines) and include the future up to as_of', async () => {
     const rows = await db.rows(
       `select distinct total_orders, total_spend::float8 as total_spend, avg_order_revenue::float8 as avg_order_revenue, lifespan,
               last_order_date::text as last_order_date
          from gold.fact_sales where customer_id = 11000`,
     );
     expect(rows).toEqual([{ total_orders: 5, total_spend: 480, avg_order_revenue: 96, lifespan: 19, last_order_date: '2013-01-01' }]);
-    expect(await fact('SO302', 'total_orders, last_order_date::text as last_order_date')).toEqual([{ total_orders: 2, last_order_date: '2014-03-01' }]);
+    // SO400 (2014-03-01) is after as_of: not part of 11004's lifetime in this run
+    expect(await fact('SO302', 'total_orders, last_order_date::text as last_order_date')).toEqual([{ total_orders: 1, last_order_date: '2013-06-01' }]);
   });
 
   it('age is the calendar age at the order date, with its bracket', async () => {
@@ -303,7 +318,7 @@ describe('gold.customer_features (as of 2014-01-29)', () => {
       rfm_segment: 'No Orders',
     });
     const [{ n }] = (await db.rows<{ n: number }>('select count(*)::int as n from gold.customer_features')) as [{ n: number }];
-    expect(n).toBe(CUST_INFO.length);
+    expect(n).toBe(CUST_INFO.length - 1); // all but 11006, whose first order is after as_of
   });
 
   it('a single customer with orders scores 1 on each axis (percent_rank of one row is 0)', async () => {
@@ -362,7 +377,7 @@ describe('gold.sales_daily', () => {
     ]);
     const totals = await db.one(`select (select sum(revenue) from gold.sales_daily)::float8 as daily,
                                         (select sum(sales_amount) from gold.fact_sales where order_date < '2014-01-29')::float8 as fact`);
-    expect(totals).toEqual({ daily: 740, fact: 740 }); // every line but SO400 (after as_of)
+    expect(totals).toEqual({ daily: 900, fact: 900 }); // every line but SO400 and SO600 (after as_of)
   });
 });
 
@@ -372,9 +387,17 @@ describe('gold: the whole run', () => {
     expect(await db.ruleCount('customer_without_erp_demographics')).toBe(1);
   });
 
-  it('reconciles: bronze sales lines = fact_sales + quarantined + collapsed duplicates (orphans and future orders included)', async () => {
+  it('sales_after_as_of, customer_after_as_of: lines and customers of later days are left out, counted, not quarantined', async () => {
+    expect(await db.ruleCount('sales_after_as_of')).toBe(2);
+    expect(await db.ruleCount('customer_after_as_of')).toBe(1);
+    expect(await db.rows(`select 1 from gold.fact_sales where order_number in ('SO400', 'SO600')`)).toEqual([]);
+    expect(await db.rows('select 1 from silver.customers where customer_id = 11006')).toEqual([]);
+    expect(await db.rows('select 1 from etl.quarantine where line_number is not null and rule like $1', ['%after_as_of'])).toEqual([]);
+  });
+
+  it('reconciles: bronze sales lines = fact_sales + quarantined + collapsed duplicates + after as_of (orphans included)', async () => {
     const entries = await db.reconciliation();
     for (const e of entries) expect(e.accounted, `${e.source}: ${JSON.stringify(e.parts)}`).toBe(e.bronze);
-    expect(entries.find((e) => e.source === 'sales_details')).toMatchObject({ bronze: SALES.length, parts: { fact_sales: SALES.length, quarantined: 0, collapsed: 0 } });
+    expect(entries.find((e) => e.source === 'sales_details')).toMatchObject({ bronze: SALES.length, parts: { fact_sales: SALES.length - 2, quarantined: 0, collapsed: 0, after_as_of: 2 } });
   });
 });

@@ -96,7 +96,8 @@ export function sqlFor(target: string) {
     },
     /**
      * Per source: bronze rows, and what accounts for them — published (or kept) rows, rows superseded
-     * by a counted rule, rows quarantined; for sales, fact_sales + quarantined + collapsed duplicates.
+     * by a counted rule, rows quarantined, rows of later days than as_of (after_as_of); for sales,
+     * fact_sales + quarantined + collapsed duplicates + lines ordered on or after as_of.
      */
     async reconciliation() {
       const count = async (sql: string, params: unknown[] = []) => (await one<{ n: number }>(`select (${sql})::int as n`, params)).n;
@@ -112,6 +113,7 @@ export function sqlFor(target: string) {
         await entry('cust_info', {
           silver_customers: await count('select count(*) from silver.customers'),
           superseded: await superseded('customer_duplicate_superseded'),
+          after_as_of: await superseded('customer_after_as_of'),
           quarantined: await quarantinedCount(['customer_id_invalid']),
         }),
         await entry('cust_az12', {
@@ -127,6 +129,7 @@ export function sqlFor(target: string) {
         await entry('prd_info', {
           silver_products: await count('select count(*) from silver.products'),
           superseded: await superseded('product_duplicate_superseded'),
+          after_as_of: await superseded('product_after_as_of'),
           quarantined: await quarantinedCount(['product_id_invalid', 'product_key_invalid']),
         }),
         await entry('px_cat_g1v2', {
@@ -138,6 +141,7 @@ export function sqlFor(target: string) {
           fact_sales: await count('select count(*) from gold.fact_sales'),
           quarantined: await count(`select count(*) from etl.quarantine where run_id = ${LAST_RUN} and model = $1`, ['silver.sales_clean']),
           collapsed: await superseded('sales_exact_duplicate_collapsed'),
+          after_as_of: await superseded('sales_after_as_of'),
         }),
       ];
     },

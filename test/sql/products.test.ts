@@ -246,6 +246,6 @@ describe('silver.products: the rest of the contract', () => {
     const bySource = Object.fromEntries(entries.map((e) => [e.source, e]));
     expect(bySource.prd_info?.bronze).toBe(PRD_INFO.length);
     expect(bySource.px_cat_g1v2?.bronze).toBe(PX_CAT.length);
-    expect(bySource.sales_details?.parts).toEqual({ fact_sales: 3, quarantined: 0, collapsed: 0 });
+    expect(bySource.sales_details?.parts).toEqual({ fact_sales: 3, quarantined: 0, collapsed: 0, after_as_of: 0 });
   });
 });

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { loadProject } from '../../src/transform/project.ts';
 import { SQL_DIR } from './helpers.ts';
 
-const FIXTURE_TESTS = ['customers.test.ts', 'products.test.ts', 'sales.test.ts', 'gold.test.ts'];
+const FIXTURE_TESTS = ['customers.test.ts', 'products.test.ts', 'sales.test.ts', 'gold.test.ts', 'as-of.test.ts'];
 
 async function declaredRules(): Promise<string[]> {
   const project = await loadProject({ sqlDir: SQL_DIR });

@@ -94,7 +94,7 @@ describe('the repository models (sql/silver, sql/gold)', () => {
     'silver.customers': ['silver.int_customers'],
     'silver.customers_quarantine': ['silver.int_customer_records', 'silver.int_erp_demographics', 'silver.int_erp_locations'],
     'silver.int_customer_records': ['bronze.cust_info'],
-    'silver.int_customers': ['silver.int_customer_records', 'silver.int_erp_demographics', 'silver.int_erp_locations'],
+    'silver.int_customers': ['silver.int_customer_records', 'silver.int_erp_demographics', 'silver.int_erp_locations', 'silver.int_sales_lines'],
     'silver.int_erp_demographics': ['bronze.cust_az12'],
     'silver.int_erp_locations': ['bronze.loc_a101'],
     'silver.int_product_categories': ['bronze.px_cat_g1v2'],
@@ -111,7 +111,7 @@ describe('the repository models (sql/silver, sql/gold)', () => {
   };
   // Tests that read more than their own model (and a relationship's parent); every other test reads just that.
   const TESTS_READING_MORE: Record<string, string[]> = {
-    customers_bronze_eq_silver_plus_superseded_plus_quarantine: ['bronze.cust_info', 'silver.customers', 'silver.customers_quarantine', 'silver.int_customer_records'],
+    customers_bronze_eq_silver_plus_superseded_plus_quarantine: ['bronze.cust_info', 'silver.customers', 'silver.customers_quarantine', 'silver.int_customer_records', 'silver.int_customers'],
     erp_demographics_bronze_eq_kept_plus_superseded_plus_quarantine: ['bronze.cust_az12', 'silver.customers', 'silver.customers_quarantine', 'silver.int_erp_demographics'],
     erp_locations_bronze_eq_kept_plus_superseded_plus_quarantine: ['bronze.loc_a101', 'silver.customers', 'silver.customers_quarantine', 'silver.int_erp_locations'],
     categories_bronze_eq_kept_plus_superseded_plus_quarantine: ['bronze.px_cat_g1v2', 'silver.int_product_categories', 'silver.products_quarantine'],
