@@ -101,7 +101,7 @@ describe('no_future_leakage', () => {
 describe('column roles', () => {
   it('every column of every built gold table has a description and a role in its .yml', async () => {
     const gold = project.models.filter((m) => m.layer === 'gold');
-    expect(gold.map((m) => m.relation).sort()).toEqual(['customer_features', 'fact_sales', 'sales_daily']);
+    expect(gold.map((m) => m.relation).sort()).toEqual(['customer_features', 'customer_training_set', 'fact_sales', 'sales_daily']);
     const catalog = await query<{ table_name: string; column_name: string }>(
       `select table_name, column_name from information_schema.columns where table_schema = $1 order by table_name, ordinal_position`, [schemas.gold]);
     const undocumented: string[] = [];
