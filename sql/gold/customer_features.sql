@@ -7,8 +7,8 @@
 -- are not here: they have no customer to describe.
 -- Scores: 1 + floor(5 * percent_rank) over the customers with orders, so equal values always get
 -- the same score (ntile would split ties arbitrarily) and 5 is best: most recent, most orders, most
--- spend. The segment comes from the score-to-segment table rfm_segments below: the first matching row
--- by priority wins, and the rows cover every (r, f) pair.
+-- spend. The segment comes from the score-to-segment table of etl.rfm_segment (sql/functions): the
+-- first matching row wins, and the rows cover every (r, f) pair.
 -- The original dbt project computed these over all time and at the end of the data; here nothing
 -- after as_of is used and age is taken at as_of.
 with as_of_date as (
@@ -79,34 +79,6 @@ scored_orders as (
   cross join customers_with_orders as counted
 ),
 
-rfm_segments (priority, rfm_segment, r_min, r_max, f_min, f_max, m_min) as (
-  -- the documented score-to-segment table: first matching row (lowest priority) wins
-  values
-    (1, 'Champions',          4, 5, 4, 5, 4),
-    (2, 'Loyal',              3, 5, 3, 5, 1),
-    (3, 'Potential Loyalist', 4, 5, 1, 2, 1),
-    (4, 'At Risk',            1, 2, 3, 5, 1),
-    (5, 'Needs Attention',    3, 3, 1, 2, 1),
-    (6, 'Hibernating',        1, 2, 1, 2, 1)
-),
-
-segment_of_scores as (
-  -- the table above resolved once for each of the 125 (r, f, m) score triples
-  select distinct on (r.score, f.score, m.score)
-    r.score as r_score,
-    f.score as f_score,
-    m.score as m_score,
-    segment.rfm_segment
-  from generate_series(1, 5) as r (score)
-  cross join generate_series(1, 5) as f (score)
-  cross join generate_series(1, 5) as m (score)
-  join rfm_segments as segment
-    on r.score between segment.r_min and segment.r_max
-    and f.score between segment.f_min and segment.f_max
-    and m.score >= segment.m_min
-  order by r.score, f.score, m.score, segment.priority
-),
-
 segmented_customers as (
   select
     customer.customer_id,
@@ -133,15 +105,11 @@ segmented_customers as (
     orders.r_score,
     orders.f_score,
     orders.m_score,
-    coalesce(segment.rfm_segment, 'No Orders') as rfm_segment
+    coalesce(etl.rfm_segment(orders.r_score, orders.f_score, orders.m_score), 'No Orders') as rfm_segment
   from silver.customers as customer
   cross join as_of_date
   left join scored_orders as orders
     on orders.customer_id = customer.customer_id
-  left join segment_of_scores as segment
-    on segment.r_score = orders.r_score
-    and segment.f_score = orders.f_score
-    and segment.m_score = orders.m_score
   offset 0  -- a fence: age is computed once per customer, not once per reference below
 )
 

@@ -9,7 +9,7 @@
 -- The feature definitions are those of gold.customer_features, written here per cutoff (the cutoff
 -- takes the place of as_of): the same lines (silver.int_sales_line_products, orphans left out), the
 -- same aggregates, the same percent_rank quintile scores (among the customers of the cutoff), the
--- same segment table, the age at the cutoff from a birthdate judged as silver judges it (not after
+-- same segment (etl.rfm_segment), the age at the cutoff from a birthdate judged as silver judges it (not after
 -- the day, not more than 110 years before it). All cutoffs are computed in one pass: the lines are
 -- joined to the cutoffs whose feature or label window holds them and aggregated by (cutoff, customer).
 with schedule as (
@@ -83,37 +83,10 @@ scores as (
   from scored_orders
 ),
 
-rfm_segments (priority, rfm_segment, r_min, r_max, f_min, f_max, m_min) as (
-  -- the score-to-segment table of gold.customer_features: first matching row (lowest priority) wins
-  values
-    (1, 'Champions',          4, 5, 4, 5, 4),
-    (2, 'Loyal',              3, 5, 3, 5, 1),
-    (3, 'Potential Loyalist', 4, 5, 1, 2, 1),
-    (4, 'At Risk',            1, 2, 3, 5, 1),
-    (5, 'Needs Attention',    3, 3, 1, 2, 1),
-    (6, 'Hibernating',        1, 2, 1, 2, 1)
-),
-
-segment_of_scores as (
-  select distinct on (r.score, f.score, m.score)
-    r.score as r_score,
-    f.score as f_score,
-    m.score as m_score,
-    segment.rfm_segment
-  from generate_series(1, 5) as r (score)
-  cross join generate_series(1, 5) as f (score)
-  cross join generate_series(1, 5) as m (score)
-  join rfm_segments as segment
-    on r.score between segment.r_min and segment.r_max
-    and f.score between segment.f_min and segment.f_max
-    and m.score >= segment.m_min
-  order by r.score, f.score, m.score, segment.priority
-),
-
 rows_with_age as (
   select
     scores.*,
-    segment.rfm_segment,
+    etl.rfm_segment(scores.r_score, scores.f_score, scores.m_score) as rfm_segment,
     case
       when customer.birthdate <= scores.cutoff_date
         and customer.birthdate >= (scores.cutoff_date - interval '110 years')::date
@@ -122,10 +95,6 @@ rows_with_age as (
   from scores
   join silver.customers as customer
     on customer.customer_id = scores.customer_id
-  join segment_of_scores as segment
-    on segment.r_score = scores.r_score
-    and segment.f_score = scores.f_score
-    and segment.m_score = scores.m_score
   offset 0  -- a fence: age is computed once per row, not once per reference below
 )
 
