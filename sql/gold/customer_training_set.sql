@@ -9,9 +9,11 @@
 -- The feature definitions are those of gold.customer_features, written here per cutoff (the cutoff
 -- takes the place of as_of): the same lines (silver.int_sales_line_products, orphans left out), the
 -- same aggregates, the same percent_rank quintile scores (among the customers of the cutoff), the
--- same segment (etl.rfm_segment), the age at the cutoff from a birthdate judged as silver judges it (not after
--- the day, not more than 110 years before it). All cutoffs are computed in one pass: the lines are
--- joined to the cutoffs whose feature or label window holds them and aggregated by (cutoff, customer).
+-- same segment (etl.rfm_segment), the age at the cutoff from a birthdate judged as silver judges it
+-- (not after the day, not more than 110 years before it).
+-- All cutoffs are computed in one pass: running aggregates over each customer's days (one window
+-- sort), each (customer, cutoff) taking those of its last day before the cutoff (a range join to the
+-- cutoffs), and the labels from the lines joined to the cutoffs whose label window holds them.
 with schedule as (
   select
     12 as cutoff_months,
@@ -39,27 +41,83 @@ customer_lines as (
     and exists (select from silver.customers as customer where customer.customer_id = line.customer_id)
 ),
 
-cutoff_customer_orders as (
-  -- each line counts for every cutoff after it (a feature) and for the cutoffs whose label window
-  -- holds it (a label); the distinct counts compare bytewise as in gold.customer_features
+customer_days as (
+  -- one row per (customer, day with lines): the day's spend and units, and how many orders, products
+  -- and categories the customer has on that day for the first time (so a distinct count before a
+  -- cutoff is a sum of firsts before it; grouping compares with equality, bytewise, as the distinct
+  -- counts of gold.customer_features do)
   select
-    cutoff.cutoff_date,
-    cutoff.label_days,
-    line.customer_id,
-    min(line.order_date) filter (where line.order_date < cutoff.cutoff_date) as first_order_date,
-    max(line.order_date) filter (where line.order_date < cutoff.cutoff_date) as last_order_date,
-    count(distinct line.order_number collate "C") filter (where line.order_date < cutoff.cutoff_date) as frequency,
-    sum(line.sales_amount) filter (where line.order_date < cutoff.cutoff_date) as monetary,
-    sum(line.quantity) filter (where line.order_date < cutoff.cutoff_date) as total_quantity,
-    count(distinct line.product_key collate "C") filter (where line.order_date < cutoff.cutoff_date) as distinct_products,
-    count(distinct line.category collate "C") filter (where line.order_date < cutoff.cutoff_date) as distinct_categories,
-    count(distinct line.order_number collate "C") filter (where line.order_date >= cutoff.cutoff_date) as next_orders,
-    coalesce(sum(line.sales_amount) filter (where line.order_date >= cutoff.cutoff_date), 0) as next_spend
+    customer_id,
+    order_date,
+    sum(sales_amount) as spend,
+    sum(quantity) as quantity,
+    sum(new_orders) as new_orders,
+    sum(new_products) as new_products,
+    sum(new_categories) as new_categories
+  from (
+    select customer_id, order_date, sales_amount, quantity, 0 as new_orders, 0 as new_products, 0 as new_categories
+    from customer_lines
+    union all
+    select customer_id, min(order_date), null, null, 1, 0, 0 from customer_lines where order_number is not null group by customer_id, order_number
+    union all
+    select customer_id, min(order_date), null, null, 0, 1, 0 from customer_lines where product_key is not null group by customer_id, product_key
+    union all
+    select customer_id, min(order_date), null, null, 0, 0, 1 from customer_lines where category is not null group by customer_id, category
+  ) as day_events
+  group by customer_id, order_date
+),
+
+running_days as (
+  -- the customer_features aggregates of the lines up to and including each day (one sort)
+  select
+    customer_id,
+    order_date as last_order_date,
+    lead(order_date) over days_of_customer as next_order_date,
+    first_value(order_date) over days_of_customer as first_order_date,
+    sum(new_orders) over days_of_customer as frequency,
+    sum(spend) over days_of_customer as monetary,
+    sum(quantity) over days_of_customer as total_quantity,
+    sum(new_products) over days_of_customer as distinct_products,
+    sum(new_categories) over days_of_customer as distinct_categories
+  from customer_days
+  window days_of_customer as (partition by customer_id order by order_date)
+),
+
+cutoff_features as (
+  -- a (customer, cutoff) takes the running aggregates of the customer's last day before the cutoff;
+  -- a customer without a day before it has no row
+  select cutoff.cutoff_date, cutoff.label_days, day.*
+  from running_days as day
+  join cutoffs as cutoff
+    on day.last_order_date < cutoff.cutoff_date
+    and (day.next_order_date is null or day.next_order_date >= cutoff.cutoff_date)
+),
+
+window_orders as (
+  -- the customer's orders with a line in a cutoff's label window, with their spend in it
+  select cutoff.cutoff_date, line.customer_id, line.order_number, sum(line.sales_amount) as spend
   from customer_lines as line
   join cutoffs as cutoff
-    on line.order_date < cutoff.cutoff_date + cutoff.label_days
-  group by cutoff.cutoff_date, cutoff.label_days, line.customer_id
-  having count(*) filter (where line.order_date < cutoff.cutoff_date) > 0
+    on line.order_date >= cutoff.cutoff_date
+    and line.order_date < cutoff.cutoff_date + cutoff.label_days
+  group by cutoff.cutoff_date, line.customer_id, line.order_number
+),
+
+cutoff_labels as (
+  select cutoff_date, customer_id, coalesce(sum(spend), 0) as next_spend, count(*) as next_orders
+  from window_orders
+  group by cutoff_date, customer_id
+),
+
+cutoff_customer_orders as (
+  select
+    features.*,
+    coalesce(labels.next_spend, 0) as next_spend,
+    coalesce(labels.next_orders, 0) as next_orders
+  from cutoff_features as features
+  left join cutoff_labels as labels
+    on labels.cutoff_date = features.cutoff_date
+    and labels.customer_id = features.customer_id
 ),
 
 scored_orders as (
