@@ -110,7 +110,7 @@ describe('column lineage of the repository gold models', () => {
 
   it('resolves every reference of every model', () => {
     for (const m of lineage.values()) expect(m.unresolved, m.model).toEqual([]);
-    expect([...lineage.keys()].filter((k) => k.startsWith('gold.')).sort()).toEqual(['gold.customer_features', 'gold.fact_sales', 'gold.sales_daily']);
+    expect([...lineage.keys()].filter((k) => k.startsWith('gold.')).sort()).toEqual(['gold.customer_features', 'gold.customer_training_set', 'gold.fact_sales', 'gold.sales_daily']);
   });
 
   it('gold.fact_sales: joins, expressions and windows', () => {
@@ -126,7 +126,7 @@ describe('column lineage of the repository gold models', () => {
     expect(column(lineage, 'gold.fact_sales', 'category').sources).toEqual(['bronze.px_cat_g1v2.cat']);
   });
 
-  it('gold.customer_features: aggregates, rank windows, the values table of segments', () => {
+  it('gold.customer_features: aggregates, rank windows, the segment of the scores', () => {
     expect(column(lineage, 'gold.customer_features', 'customer_name').direct).toEqual(['silver.customers.first_name', 'silver.customers.last_name']);
     expect(column(lineage, 'gold.customer_features', 'age').direct).toEqual(['silver.customers.birthdate']);
     expect(column(lineage, 'gold.customer_features', 'frequency').direct).toEqual([lp('order_number')]);
@@ -135,8 +135,8 @@ describe('column lineage of the repository gold models', () => {
     // rank() over (order by as_of - last_order_date): the order of the window is the lineage
     expect(column(lineage, 'gold.customer_features', 'r_score').direct).toEqual([lp('order_date')]);
     expect(column(lineage, 'gold.customer_features', 'm_score').direct).toEqual([lp('sales_amount')]);
-    // the segment name comes from constants (the join on the scores is not lineage)
-    expect(column(lineage, 'gold.customer_features', 'rfm_segment').direct).toEqual([]);
+    // the segment is etl.rfm_segment(r, f, m): what the three scores are made of
+    expect(column(lineage, 'gold.customer_features', 'rfm_segment').direct).toEqual([lp('order_date'), lp('order_number'), lp('sales_amount')]);
   });
 
   it('gold.sales_daily: a calendar from generate_series, the categories, the daily sums', () => {

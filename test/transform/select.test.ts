@@ -65,12 +65,12 @@ describe('methods', () => {
   it('a model by its full name or its file stem; a layer as the fqn prefix; globs', () => {
     expect(names('gold.sales_daily')).toEqual(['gold.sales_daily']);
     expect(names('sales_daily')).toEqual(['gold.sales_daily']);
-    expect(names('gold')).toEqual(['gold.customer_features', 'gold.fact_sales', 'gold.sales_daily']);
+    expect(names('gold')).toEqual(['gold.customer_features', 'gold.customer_training_set', 'gold.fact_sales', 'gold.sales_daily']);
     expect(names('silver.int_erp_*')).toEqual(['silver.int_erp_demographics', 'silver.int_erp_locations']);
   });
 
   it('path: a folder or one file, relative to the root', () => {
-    expect(names('path:sql/gold')).toEqual(['gold.customer_features', 'gold.fact_sales', 'gold.sales_daily']);
+    expect(names('path:sql/gold')).toEqual(['gold.customer_features', 'gold.customer_training_set', 'gold.fact_sales', 'gold.sales_daily']);
     expect(names('path:sql/silver/customers.sql')).toEqual(['silver.customers']);
     // a folder whose name is a prefix of another folder's selects only its own files
     expect(() => names('path:sql/gol')).toThrow(/matches no model/);
@@ -90,7 +90,7 @@ describe('methods', () => {
 
 describe('graph operators', () => {
   it('model+ adds every descendant, +model every ancestor', () => {
-    expect(names('silver.int_sales_line_products+')).toEqual(['gold.customer_features', 'gold.sales_daily', 'silver.int_sales_line_products']);
+    expect(names('silver.int_sales_line_products+')).toEqual(['gold.customer_features', 'gold.customer_training_set', 'gold.sales_daily', 'silver.int_sales_line_products']);
     expect(names('+gold.sales_daily')).toEqual(
       [
         'gold.sales_daily',
@@ -134,8 +134,8 @@ describe('set operators', () => {
   });
 
   it('--exclude removes from the selection (or from everything when there is no --select)', () => {
-    expect(names('gold', 'gold.fact_sales')).toEqual(['gold.customer_features', 'gold.sales_daily']);
-    expect(names(undefined, 'silver')).toEqual(['gold.customer_features', 'gold.fact_sales', 'gold.sales_daily']);
+    expect(names('gold', 'gold.fact_sales')).toEqual(['gold.customer_features', 'gold.customer_training_set', 'gold.sales_daily']);
+    expect(names(undefined, 'silver')).toEqual(['gold.customer_features', 'gold.customer_training_set', 'gold.fact_sales', 'gold.sales_daily']);
     expect(names('+gold.sales_daily', 'silver.int_sales_lines+')).toEqual([
       'silver.int_product_categories',
       'silver.int_product_records',
