@@ -63,9 +63,8 @@ export function tmpfsProblem(): string | null {
 /** `describe(name, fn)` when a tmpfs can be mounted; else skipped with the reason, or failing in CI. */
 export function describeWithTmpfs(name: string, fn: () => void): void {
   const problem = tmpfsProblem();
-  if (!problem) describe(name, fn);
-  else if (process.env.CI) describe(name, () => it(`can mount a tmpfs (required in CI): ${problem}`, () => { throw new Error(problem); }));
-  else describe.skip(`${name} (skipped: ${problem})`, fn);
+  if (problem && process.env.CI) describe(name, () => it(`can mount a tmpfs (required in CI): ${problem}`, () => { throw new Error(problem); }));
+  else describe.skipIf(problem !== null)(problem ? `${name} (skipped: ${problem})` : name, fn);
 }
 
 /** A tmpfs of `size`, mounted in the enclosing block's beforeAll and unmounted in its afterAll. */
