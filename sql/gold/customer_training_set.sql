@@ -160,13 +160,7 @@ select
   customer_id,
   cutoff_date,
   age,
-  case
-    when age is null then 'Unknown'
-    when age < 30 then '29 and Below'
-    when age < 40 then '30-39'
-    when age < 50 then '40-49'
-    else '50 and Above'
-  end as age_bracket,
+  etl.age_bracket(age) as age_bracket,
   first_order_date,
   last_order_date,
   recency_days,

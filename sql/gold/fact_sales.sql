@@ -128,13 +128,7 @@ select
   coalesce(line.country, 'Unknown') as country,
   line.birthdate,
   line.age,
-  case
-    when line.age is null then 'Unknown'
-    when line.age < 30 then '29 and Below'
-    when line.age < 40 then '30-39'
-    when line.age < 50 then '40-49'
-    else '50 and Above'
-  end as age_bracket,
+  etl.age_bracket(line.age) as age_bracket,
   line.known_customer_id is not null as customer_known,
 
   line.product_name,
