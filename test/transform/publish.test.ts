@@ -118,7 +118,7 @@ describe('publishModels', () => {
     const pipeline = caught(runPipeline(victim, slow));
     try {
       // Terminate the build connection once it is seen running gold.names, not before.
-      const running = await waitForActiveQuery(other, { like: `%pg_advisory_xact_lock(${gate})%`, pid: rows[0]!.pid }, pipeline);
+      const running = await waitForActiveQuery(other, { like: `%pg_advisory_xact_lock(${gate})%`, pid: rows[0]!.pid, waitEventType: 'Lock' }, pipeline);
       expect(running, 'gold.names was seen running on the build connection').not.toBeNull();
       expect(running!.waitEventType).toBe('Lock');
       await other.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
