@@ -5,6 +5,7 @@
  *   DIR/fact_sales/part-00000.parquet      (or fact_sales/order_year=2012/part-00000.parquet …)
  *   DIR/customer_features.parquet
  *   DIR/sales_daily.parquet
+ *   DIR/customer_training_set.parquet
  *   DIR/_manifest.json
  *
  * Every table is written from one REPEATABLE READ snapshot into a staging folder inside DIR;
@@ -31,7 +32,7 @@ import { createStaging, currentVersion, exportEntryNames, ioError, MANIFEST_FILE
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
 import { type ColumnDoc, LIFETIME_ROLE } from './types.ts';
 
-export const GOLD_EXPORTS = ['fact_sales', 'customer_features', 'sales_daily'] as const;
+export const GOLD_EXPORTS = ['fact_sales', 'customer_features', 'sales_daily', 'customer_training_set'] as const;
 export type GoldExport = (typeof GOLD_EXPORTS)[number];
 
 export interface InputFile {
@@ -64,7 +65,7 @@ export interface ExportGoldOptions {
    * manifest names them under `left_out`).
    */
   lifetimeColumns?: boolean;
-  /** Defaults to the three gold exports; tests export their own tables. */
+  /** Defaults to the gold exports (GOLD_EXPORTS); tests export their own tables. */
   tables?: readonly string[];
   /** The table written as a folder of part files (optionally partitioned). Default fact_sales. */
   folderTable?: string;

@@ -1,5 +1,5 @@
 /**
- * `medallion export`: --select / --exclude pick the gold tables (dbt's syntax, as for build);
+ * `medallion export`: --select / --exclude (dbt's syntax, as for build) or --tables pick the gold tables;
  * a target that has published nothing gets a one-line error and no ledger schema; on a terminal
  * each table shows a live line, off a terminal none.
  */
@@ -48,7 +48,12 @@ describe('medallion export --select / --exclude', () => {
     const two = path.join(work, 'two');
     const x = await runCli(['export', '--target', target, '--out', two, '--select', 'gold', '--exclude', 'gold.fact_sales'], { cwd: work });
     expect(x.code, x.stderr).toBe(0);
-    expect(await entries(two)).toEqual(['_manifest.json', 'customer_features.parquet', 'sales_daily.parquet']);
+    expect(await entries(two)).toEqual(['_manifest.json', 'customer_features.parquet', 'customer_training_set.parquet', 'sales_daily.parquet']);
+
+    const three = path.join(work, 'three');
+    const t = await runCli(['export', '--target', target, '--out', three, '--tables', 'customer_training_set,sales_daily'], { cwd: work });
+    expect(t.code, t.stderr).toBe(0);
+    expect(await entries(three)).toEqual(['_manifest.json', 'customer_training_set.parquet', 'sales_daily.parquet']);
   });
 
   it('refuses a selection with no exported table, a selector that matches nothing, and --tables with --select (exit 2, no run)', async () => {
@@ -90,7 +95,7 @@ describe('the live export line', () => {
     const code = await main(['export', '--target', target, '--out', path.join(work, 'tty')], { stdout: tty, stderr: tty, env, cwd: work, signal: new AbortController().signal });
     expect(code, tty.text()).toBe(0);
     const text = tty.text();
-    for (const table of ['fact_sales', 'customer_features', 'sales_daily']) expect(text).toMatch(new RegExp(`  exporting ${table}(:| )`));
+    for (const table of ['fact_sales', 'customer_features', 'sales_daily', 'customer_training_set']) expect(text).toMatch(new RegExp(`  exporting ${table}(:| )`));
     // The live line is erased before the table's permanent line.
     expect(text).toMatch(/ {2}exporting fact_sales[^\n]*\r\x1b\[J {2}exported fact_sales/);
 

@@ -10,7 +10,8 @@ src/export/README.md), the sum of every float64 (money, ratio) and integer colum
 of every column and, with --partition-by, the rows of each partition equal what Postgres computes.
 The columns' descriptions and roles, read from each file's `medallion.columns` key-value metadata
 with pyarrow (`pyarrow.parquet.read_schema(path).metadata`), must equal the manifest's, and the
-columns the manifest lists under `left_out` (the lifetime columns) must be in no file.
+columns the manifest lists under `left_out` (the lifetime columns) must be in no file, and every
+column of a training table (ROLES_REQUIRED: customer_training_set) must have a role.
 Each reader is given exactly what the README shows:
 
     pandas   pd.read_parquet("exports/fact_sales")
@@ -51,6 +52,11 @@ DTYPES = {
     "uuid": (("str", "str"), "String", "VARCHAR"),
 }
 SUMMED = {"smallint", "integer", "bigint", "numeric", "double precision", "real"}
+# The tables a model trains on: a reader picks its features by role, so every column of the file
+# must carry one (a column without a role would be silently left out of the features, or worse,
+# taken for one).
+ROLES_REQUIRED = {"customer_training_set"}
+ROLES = {"key", "feature", "lifetime", "label", "attribute"}
 
 
 class Column(NamedTuple):
@@ -192,12 +198,15 @@ class Truth(NamedTuple):
     per_partition: dict
 
 
-def check_column_docs(exports_dir, info, check):
-    """Each file's `medallion.columns` (pyarrow) gives every column the manifest's description and role."""
+def check_column_docs(exports_dir, table, info, check):
+    """Each file's `medallion.columns` (pyarrow) gives every column the manifest's description and
+    role; in a table of ROLES_REQUIRED every column of the file has one of ROLES. Returns the
+    number of columns with a role and the names of those of a ROLES_REQUIRED table without one."""
     import pyarrow.parquet as pq
 
     files = [os.path.join(exports_dir, f["path"]) for f in info["files"]]  # manifest paths are relative to the folder
     documented = {c["name"]: (c.get("description"), c.get("role")) for c in info["columns"]}
+    unroled = set()
     for path in files:
         metadata = pq.read_schema(path).metadata or {}
         raw = metadata.get(b"medallion.columns")
@@ -209,7 +218,13 @@ def check_column_docs(exports_dir, info, check):
             check(in_file.get(name) == doc, f"{path}: {name} has description/role {in_file.get(name)!r} in the file, {doc!r} in the manifest")
         for name in info.get("left_out", []):
             check(name not in in_file and name not in pq.read_schema(path).names, f"{path}: {name} is left out by the manifest but in the file")
-    return sum(1 for d in documented.values() if d[1] is not None)
+        if table in ROLES_REQUIRED:
+            for name in pq.read_schema(path).names:
+                role = in_file.get(name, (None, None))[1]
+                if role not in ROLES:
+                    unroled.add(name)
+                    check(False, f"{path}: {name} has no role in medallion.columns ({role!r}; one of {', '.join(sorted(ROLES))})")
+    return sum(1 for d in documented.values() if d[1] is not None), sorted(unroled)
 
 
 def postgres_truth(rel, part, url, left_out=()):
@@ -285,8 +300,9 @@ def main():
         target = folder if is_dir else f"{folder}.parquet"
         part = manifest.get("partition_by") if is_dir and any(f.get("partition") for f in info["files"]) else None
         truth = postgres_truth(f"{qi(args.schema)}.{qi(table)}", part, args.database_url, info.get("left_out", []))
-        roles = check_column_docs(args.exports_dir, info, check)
-        print(f"pyarrow: {table}: {roles} column roles match the manifest, {len(info.get('left_out', []))} left out")
+        roles, unroled = check_column_docs(args.exports_dir, table, info, check)
+        every = (f", {len(unroled)} without" if unroled else ", every column has one") if table in ROLES_REQUIRED else ""
+        print(f"pyarrow: {table}: {roles} column roles match the manifest, {len(info.get('left_out', []))} left out{every}")
         for c, manifest_col in zip(truth.columns, info["columns"]):
             check(manifest_col["name"] == c.name, f"manifest: {table} column {manifest_col['name']}, gold {c.name}")
             expected = expected_dtype("pandas", c, part)

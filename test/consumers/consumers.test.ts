@@ -6,22 +6,19 @@
  * counts and rows per partition with Postgres, plain and with `--partition-by order_year`.
  * Without the venv the tests are skipped on a developer machine and FAIL in CI (CI=true).
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/db/client.ts';
 import { exportGold, type Manifest } from '../../src/export/export-gold.ts';
 import { exportTable } from '../../src/export/export-table.ts';
 import { MedallionError } from '../../src/errors.ts';
 import { testConnection, withSchema } from '../export/helpers.ts';
+import { PYTHON, run, venvMissing } from './python.ts';
 
-const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const PYTHON = path.join(ROOT, '.venv/bin/python');
 const SCRIPT = path.join(ROOT, 'test/consumers/check_exports.py');
 const LAYOUTS = path.join(ROOT, 'test/consumers/hive_layouts.py');
 
@@ -37,18 +34,24 @@ const COLUMN_DOCS = {
     order_year: { description: 'Year of the order date.', role: 'feature' },
   },
   customer_features: { customer_id: { description: 'Customer id.', role: 'key' }, recency_days: { description: 'Days since the last order.', role: 'feature' } },
+  // Every column has a role, as in sql/gold/customer_training_set.yml (check_exports.py requires it).
+  customer_training_set: {
+    customer_id: { description: 'Customer id.', role: 'key' },
+    cutoff_date: { description: 'The cutoff.', role: 'key' },
+    age: { description: 'Age at the cutoff.', role: 'feature' },
+    age_bracket: { description: 'Bracket of age at the cutoff.', role: 'feature' },
+    last_order_date: { description: 'Last order before the cutoff.', role: 'feature' },
+    recency_days: { description: 'cutoff_date − last_order_date.', role: 'feature' },
+    total_quantity: { description: 'Units bought before the cutoff.', role: 'feature' },
+    avg_order_value: { description: 'monetary / frequency.', role: 'feature' },
+    label_days: { description: 'Length of the label window.', role: 'attribute' },
+    next_spend: { description: 'Spend in the label window.', role: 'label' },
+    next_orders: { description: 'Orders in the label window.', role: 'label' },
+    ordered_again: { description: 'Ordered in the label window.', role: 'label' },
+  },
 };
 
-async function pythonWithReaders(): Promise<string | null> {
-  if (!existsSync(PYTHON)) return `${PYTHON} does not exist`;
-  try {
-    await run(PYTHON, ['-c', 'import pandas, pyarrow, polars, duckdb']);
-    return null;
-  } catch (err) {
-    return `${PYTHON} cannot import pandas, pyarrow, polars and duckdb: ${(err as Error).message}`;
-  }
-}
-const missing = await pythonWithReaders();
+const missing = await venvMissing(['pandas', 'pyarrow', 'polars', 'duckdb']);
 const inCi = process.env.CI === 'true';
 
 let client: Client;
@@ -103,6 +106,17 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
           select date '2011-01-01' + d as date, c as category, (d % 4)::bigint as orders, (d % 6)::bigint as lines,
                  round((d * 10.5)::numeric, 2) as revenue, round((d * 2.25)::numeric, 2) as profit
             from generate_series(0, 365) d, unnest(array['Bikes', 'Clothing']) c;
+        create table ${schema}.customer_training_set as
+          select (11000 + g % 700)::bigint as customer_id, (date '2013-01-01' + make_interval(months => g / 700))::date as cutoff_date,
+                 case when g % 13 = 0 then null else (20 + g % 60) end as age,
+                 case when g % 13 = 0 then 'Unknown' else '30-39' end as age_bracket,
+                 date '2012-12-01' + g % 30 as last_order_date, (1 + g % 30)::integer as recency_days, (g % 11)::bigint as total_quantity,
+                 case when g % 19 = 0 then null else round((g * 0.7)::numeric, 2) end as avg_order_value,
+                 90 as label_days, case when g % 4 = 0 then round((g * 1.3)::numeric, 2) else 0 end as next_spend,
+                 case when g % 4 = 0 then 1 + g % 3 else 0 end as next_orders, g % 4 = 0 as ordered_again
+            from generate_series(0, 8399) g;
+        alter table ${schema}.customer_training_set alter column customer_id set not null, alter column cutoff_date set not null,
+          alter column recency_days set not null, alter column next_spend set not null, alter column ordered_again set not null;
       `);
     });
 
@@ -126,13 +140,19 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
         expect(result.stdout).toContain(`all exports match PostgreSQL (${READERS.join(', ')})`);
         expect(result.stdout).toContain('pyarrow: fact_sales: 5 column roles match the manifest, 1 left out');
         expect(result.stdout).toContain('pyarrow: customer_features: 2 column roles match the manifest, 0 left out');
+        expect(result.stdout).toContain('pyarrow: customer_training_set: 12 column roles match the manifest, 0 left out, every column has one');
         const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
         expect(manifest.lifetime_columns).toBe(false);
         expect(manifest.tables.fact_sales!.left_out).toEqual(['ship_date']);
         expect(manifest.tables.fact_sales!.columns.map((c) => c.name)).not.toContain('ship_date');
         expect(manifest.tables.fact_sales!.columns.find((c) => c.name === 'prior_orders')).toMatchObject({ description: 'Orders of the customer before the order date.', role: 'feature' });
         for (const reader of READERS) {
-          for (const table of ['fact_sales', 'customer_features', 'sales_daily']) expect(result.stdout).toContain(`${reader}: ${table}: `);
+          for (const table of ['fact_sales', 'customer_features', 'sales_daily', 'customer_training_set']) expect(result.stdout).toContain(`${reader}: ${table}: `);
+        }
+        // The training set read back with the documented dtypes (NOT NULL or not), checked above for
+        // every reader; here pandas' own view of it, as the example reads it.
+        for (const [name, dtype] of [['customer_id', 'int64'], ['cutoff_date', 'datetime64[ms]'], ['age', 'Int64'], ['next_spend', 'float64'], ['ordered_again', 'bool'], ['next_orders', 'Int64']] as const) {
+          expect(manifest.tables.customer_training_set!.columns.find((c) => c.name === name)?.pandas, name).toBe(dtype);
         }
       });
     }
@@ -154,6 +174,23 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
       // the NULL folder is a copy of the first partition's
       expect(result.null_partition.polars).toEqual({ rows: 20000 + parts[0]!.rows, dtype: 'Int64' });
       expect(result.null_partition.duckdb).toEqual({ rows: 20000 + parts[0]!.rows, dtype: 'BIGINT' });
+    });
+
+    it('check_exports.py fails when a column of customer_training_set has no role', async () => {
+      const out = path.join(root, 'unroled', 'exports');
+      const { next_orders: _unroled, ...docs } = COLUMN_DOCS.customer_training_set;
+      await exportGold({
+        connection: testConnection(), schemas: { gold: schema }, exportsDir: out, runId: 8, asOf: '2014-01-29', inputFiles: [],
+        rowGroupSize: 4096, compression: 'zstd', tables: ['customer_training_set'], columnDocs: { customer_training_set: docs },
+      });
+      const failed = await run(PYTHON, [SCRIPT, out, schema, '--readers', 'pandas'], { env: env() }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
+      );
+      expect(failed.code, failed.stdout).toBe(1);
+      expect(failed.stdout).toContain('pyarrow: customer_training_set: 11 column roles match the manifest, 0 left out, 1 without');
+      expect(failed.stderr).toMatch(/customer_training_set\.parquet: next_orders has no role in medallion\.columns \(None; one of attribute, feature, key, label, lifetime\)/);
+      expect(failed.stderr).toContain('1 check(s) failed');
     });
 
     // Runs last: it changes gold after the exports, so that each reader's figures no longer agree.

@@ -33,6 +33,10 @@ beforeAll(async () => {
     create table ${schema}.sales_daily as
       select date '2011-01-01' + g as date, 'Bikes' as category, g % 4 as orders, round((g * 10.5)::numeric, 2) as revenue
         from generate_series(0, 99) g;
+    create table ${schema}.customer_training_set as
+      select (g % 40)::bigint as customer_id, date '2013-01-01' + (g / 40) * 30 as cutoff_date, g % 9 as recency_days,
+             'Loyal' as rfm_segment, 90 as label_days, round((g * 2.5)::numeric, 2) as next_spend, g % 3 = 0 as ordered_again
+        from generate_series(0, 119) g;
     create view ${schema}.exploding as
       select g, 1 / (g - 2500) as boom, repeat('x', 100) as pad from generate_series(1, 5000) g;
   `);
@@ -83,10 +87,10 @@ async function leftovers(dir: string): Promise<string[]> {
 }
 
 describe('exportGold', () => {
-  it('writes the three exports and a manifest whose hashes, counts and types match', async () => {
+  it('writes the gold exports and a manifest whose hashes, counts and types match', async () => {
     const out = path.join(root, 'plain', 'exports');
     const result = await exportGold(options(out));
-    expect((await readdir(out)).sort()).toEqual(['.medallion', '_manifest.json', 'customer_features.parquet', 'fact_sales', 'sales_daily.parquet']);
+    expect((await readdir(out)).sort()).toEqual(['.medallion', '_manifest.json', 'customer_features.parquet', 'customer_training_set.parquet', 'fact_sales', 'sales_daily.parquet']);
     expect(await readdir(path.join(out, 'fact_sales'))).toEqual(['part-00000.parquet']);
     expect(await leftovers(out)).toEqual([]);
 
@@ -94,7 +98,7 @@ describe('exportGold', () => {
     expect(manifest).toMatchObject({ run_id: 42, as_of: '2014-01-29', compression: 'zstd', row_group_size: 2048, partition_by: null });
     expect(manifest.inputs).toEqual([{ file: 'seeds/bronze/sales_details.csv', sha256: 'a'.repeat(64), bytes: 123 }]);
     expect(manifest).toEqual(JSON.parse(JSON.stringify(result.manifest)));
-    const counts = { fact_sales: 3000, customer_features: 500, sales_daily: 100 };
+    const counts = { fact_sales: 3000, customer_features: 500, sales_daily: 100, customer_training_set: 120 };
     for (const [table, rows] of Object.entries(counts)) {
       const t = manifest.tables[table]!;
       expect(t.rows).toBe(rows);
@@ -126,6 +130,31 @@ describe('exportGold', () => {
     const { rows: [pg] } = await client.query(`select sum(sales_amount)::float8 as s, count(*) - count(prior_orders) as nulls from ${schema}.fact_sales`);
     expect(rows.reduce((s, r) => s + (r.sales_amount as number), 0)).toBeCloseTo(pg.s, 6);
     expect(rows.filter((r) => r.prior_orders === null).length).toBe(Number(pg.nulls));
+  });
+
+  it("writes customer_training_set's roles and descriptions into its file's medallion.columns and the manifest", async () => {
+    const out = path.join(root, 'roles', 'exports');
+    const docs = {
+      customer_id: { description: 'Customer id.', role: 'key' },
+      cutoff_date: { description: 'The cutoff.', role: 'key' },
+      recency_days: { description: 'Days since the last order before the cutoff.', role: 'feature' },
+      rfm_segment: { description: 'Segment at the cutoff.', role: 'feature' },
+      label_days: { description: 'Length of the label window.', role: 'attribute' },
+      next_spend: { description: 'Spend in the label window.', role: 'label' },
+      ordered_again: { description: 'Ordered in the label window.', role: 'label' },
+    };
+    const result = await exportGold(options(out, { tables: ['customer_training_set'], columnDocs: { customer_training_set: docs } }));
+    const expected = Object.entries(docs).map(([name, doc]) => ({ name, ...doc }));
+    const table = result.manifest.tables.customer_training_set!;
+    expect(table.left_out).toEqual([]);
+    expect(table.columns.map((c) => ({ name: c.name, description: c.description, role: c.role }))).toEqual(expected);
+    expect(table.columns.map((c) => [c.name, c.pandas])).toEqual([
+      ['customer_id', 'Int64'], ['cutoff_date', 'datetime64[ms]'], ['recency_days', 'Int64'], ['rfm_segment', 'str'],
+      ['label_days', 'Int64'], ['next_spend', 'float64'], ['ordered_again', 'boolean'],
+    ]);
+    const kv = Object.fromEntries(((await readMetadata(path.join(out, 'customer_training_set.parquet'))).key_value_metadata ?? []).map((e) => [e.key, e.value]));
+    const inFile = JSON.parse(kv['medallion.columns']!) as { name: string; description?: string; role?: string }[];
+    expect(inFile.map((c) => ({ name: c.name, description: c.description, role: c.role }))).toEqual(expected);
   });
 
   it('partitions fact_sales into Hive folders by order_year', async () => {
