@@ -1,6 +1,7 @@
 /**
  * `medallion generate`: writes the six synthetic source files (src/generate) and, with
- * --manifest, `_manifest.json`, the truth of what was written. Prints the timing.
+ * --manifest, `_manifest.json`, the truth of what was written. Prints the timing. With --days N, the
+ * base snapshot goes to DIR/day-00 and N daily snapshots follow (src/generate/days.ts), one line each.
  */
 import path from 'node:path';
 import { defaultOf } from '../config.ts';
@@ -12,9 +13,12 @@ export const command: Command = {
   description: `Writes cust_info, cust_az12, loc_a101, prd_info, px_cat_g1v2 and sales_details (.csv) with the
 headers and formats of the real exports and every known defect at about the real rates
 (scale 1: ~18.5k customers, ~27.7k orders, ~60.4k sales lines). --clean and --structural-rate
-exclude each other.`,
+exclude each other. --days N writes the base snapshot to DIR/day-00 and then DIR/day-01..day-NN, each
+the six files as exported that day: the day before's rows plus new customers and orders, late
+lines, customer updates, a deleted customer (days 3, 10, ...) and a new product version (days 7,
+14, ...); with --manifest each day folder's _manifest.json lists its changes.`,
   async run({ options }, io) {
-    const { generate } = await import('../generate/index.ts');
+    const { generate, generateDays } = await import('../generate/index.ts');
     const value = (name: 'scale' | 'seed' | 'structural-rate') => Number(options[name] ?? defaultOf(name, 'generate'));
     const scale = value('scale');
     const seed = value('seed');
@@ -22,9 +26,28 @@ exclude each other.`,
     const clean = options.clean === true;
     if (clean && options['structural-rate'] !== undefined) throw new UsageError('CONFIG_INVALID', ['--clean and --structural-rate exclude each other (--clean writes no structural defect)']);
     const structuralRate = value('structural-rate');
+    const days = options.days === undefined ? 0 : Number(options.days);
+    const quiet = options.quiet === true;
     let manifest: Awaited<ReturnType<typeof generate>>;
+    let added = { customers: 0, lines: 0, seconds: 0 };
     try {
-      manifest = await generate({ scale, seed, outDir, clean, structuralRate, manifest: options.manifest === true, signal: io.signal });
+      const common = { scale, seed, clean, structuralRate, manifest: options.manifest === true, signal: io.signal };
+      if (days > 0) {
+        const result = await generateDays({ ...common, outDir, days }, (day, folder, seconds) => {
+          const c = day.changes;
+          added = { customers: added.customers + c.newCustomers.count, lines: added.lines + c.newLines + c.lateLines.count, seconds: added.seconds + seconds };
+          if (quiet) return;
+          const events = [
+            ...c.deletedCustomerIds.map((id) => `deleted customer ${id}`),
+            ...c.newProductVersions.map((v) => `new version of ${v.prdKey} (prd_id ${v.prdId}, cost ${v.cost})`),
+          ];
+          io.stdout.write(
+            `${folder} ${day.date}: +${c.newCustomers.count} customers, +${c.newOrders} orders (${c.newLines} lines), ${c.lateLines.count} late lines, ` +
+              `${c.updatedCustomers.count} updated customers${events.length ? `, ${events.join(', ')}` : ''} (${seconds.toFixed(2)} s)\n`,
+          );
+        });
+        manifest = result.base;
+      } else manifest = await generate({ ...common, outDir });
     } catch (err) {
       if (err instanceof MedallionError) throw err;
       const e = err as NodeJS.ErrnoException;
@@ -34,7 +57,8 @@ exclude each other.`,
       throw err;
     }
     const { files, entities, timing } = manifest;
-    if (options.quiet !== true) {
+    if (!quiet) {
+      if (days > 0) io.stdout.write(`day-${'0'.repeat(days >= 100 ? 3 : 2)} (the base snapshot):\n`);
       for (const f of Object.values(files)) {
         const extras = [f.bom ? 'BOM' : '', f.lineEnding === 'LF' ? 'LF' : '', f.rejects ? `${f.rejects} to reject` : ''].filter(Boolean).join(', ');
         io.stdout.write(`  ${f.file.padEnd(20)} ${String(f.records).padStart(11)} records ${(f.bytes / 1e6).toFixed(1).padStart(9)} MB${extras ? `  (${extras})` : ''}\n`);
@@ -45,7 +69,8 @@ exclude each other.`,
       `generated ${entities.customers} customers, ${entities.orders} orders, ${entities.salesLines} sales lines, ${entities.productVersions} product versions in ${path.relative(io.cwd, outDir) || '.'} ` +
         `(scale ${scale}, seed ${seed}${clean ? ', clean' : ''}) in ${t.seconds.toFixed(2)} s; sales_details: ${t.salesSeconds.toFixed(2)} s, ` +
         `${Math.round(t.salesLinesPerSecond).toLocaleString('en-US')} lines/s; customer files: ${t.customerFilesSeconds.toFixed(2)} s` +
-        `${options.manifest === true ? '; manifest: _manifest.json' : ''}\n`,
+        `${days > 0 ? `; ${days} daily snapshots after it (+${added.customers} customers, +${added.lines} sales lines in ${added.seconds.toFixed(2)} s)` : ''}` +
+        `${options.manifest === true ? `; manifest: _manifest.json${days > 0 ? ' in each day folder' : ''}` : ''}\n`,
     );
     return EXIT.ok;
   },

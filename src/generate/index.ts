@@ -9,6 +9,7 @@
  *   sales.ts      sales_details rows (pure generator)
  *   rows.ts       structural defects between the generators and the writer
  *   writer.ts     the streaming writer (batches, backpressure)
+ *   days.ts       daily snapshots after the base one (`generateDays`, --days)
  *
  * Same options → byte-identical files: nothing reads the clock or Math.random.
  */
@@ -23,6 +24,7 @@ import { DEFAULT_STRUCTURAL_RATE, DEFECTS, DISTRIBUTIONS, type DefectName, REAL_
 import { type FieldChoice, type RowContext, StructuralInjector, newRowContext } from './rows.ts';
 import { FIRST_ORDER_DATE, LAST_ORDER_DATE, newSalesStats, planSales, salesRows } from './sales.ts';
 import { BatchWriter } from './writer.ts';
+import { type DayManifest, dayBase, dayFolder, planDays, writeDay } from './days.ts';
 
 export interface GenerateOptions {
   /** Size relative to the real exports (1 ≈ 60k sales lines). */
@@ -312,4 +314,36 @@ export async function generate(options: GenerateOptions): Promise<Manifest> {
 
 const iso = (ymd: string) => (ymd.length === 8 ? `${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6, 8)}` : ymd);
 
+export interface DaysResult {
+  base: Manifest;
+  days: DayManifest[];
+}
+
+/**
+ * `generate --days N`: the base snapshot in outDir/day-00 (what `generate` writes), then day 1..N in
+ * outDir/day-01.. (days.ts), each written from the day before line by line. With `manifest`, each
+ * day folder gets `_manifest.json` (the day's changes). `onDay` hears of each day once it is written.
+ */
+export async function generateDays(options: GenerateOptions & { days: number }, onDay?: (day: DayManifest, folder: string, seconds: number) => void): Promise<DaysResult> {
+  const { days, outDir, scale, seed } = options;
+  const clean = options.clean === true;
+  const rate = clean ? 0 : (options.structuralRate ?? DEFAULT_STRUCTURAL_RATE);
+  const baseFolder = dayFolder(0, days);
+  const manifest = await generate({ ...options, outDir: path.join(outDir, baseFolder) });
+  const base = dayBase(scale, seed, rate, clean);
+  const out: DayManifest[] = [];
+  let previous = baseFolder;
+  for (const plan of planDays(base, days)) {
+    const t0 = performance.now();
+    const folder = dayFolder(plan.day, days);
+    const day = await writeDay(base, plan, path.join(outDir, previous), path.join(outDir, folder), previous, options.signal);
+    if (options.manifest) await fs.writeFile(path.join(outDir, folder, MANIFEST_FILE), `${JSON.stringify(day, null, 2)}\n`);
+    onDay?.(day, folder, (performance.now() - t0) / 1000);
+    out.push(day);
+    previous = folder;
+  }
+  return { base: manifest, days: out };
+}
+
+export type { DayManifest } from './days.ts';
 export { REAL_SIZES, DEFAULT_STRUCTURAL_RATE };

@@ -20,6 +20,9 @@ import type { RowContext } from './rows.ts';
 export const FIRST_ORDER_DATE = '2010-12-29';
 export const LAST_ORDER_DATE = '2014-01-28';
 export const FIRST_ORDER_NUMBER = 43697;
+/** Unknown customer ids above the known ones: FIRST_ID + customers + [GAP, GAP + SPAN). */
+export const UNKNOWN_ID_GAP = 100;
+export const UNKNOWN_ID_SPAN = 100_000;
 /** Orders per month in the real exports (by order month): the seasonality and trend. */
 export const MONTHLY_ORDERS: Record<string, number> = {
   '2010-12': 14,
@@ -30,10 +33,10 @@ export const MONTHLY_ORDERS: Record<string, number> = {
 };
 /** Lines per order once accessories sell (real counts 2013-2014, 1..8 lines). */
 export const LINES_PER_ORDER = [4270, 8163, 5870, 3138, 696, 109, 12, 3];
-const LINES_CUM = cumulative(LINES_PER_ORDER);
+export const LINES_CUM = cumulative(LINES_PER_ORDER);
 const ACCESSORIES_FROM = dayNumber('2012-12-28');
-const SHIP_DAYS = 7;
-const DUE_DAYS = 12;
+export const SHIP_DAYS = 7;
+export const DUE_DAYS = 12;
 const LOYAL_SHARE = 0.06;
 const LOYAL_FRACTION = 0.002;
 
@@ -213,7 +216,7 @@ export function* salesRows(plan: SalesPlan, ctx: RowContext, stats: SalesStats):
     else rank = rng.chance(LOYAL_SHARE) ? rng.int(Math.min(loyal, before)) : rng.int(before);
     const cls = plan.assigner.classOf(k);
     let custId = FIRST_ID + custPerm.at(rank);
-    if (cls === 'unknown_customer') custId = rng.chance(0.5) ? FIRST_ID + plan.customers + 100 + rng.int(100000) : rng.range(1000, FIRST_ID - 1);
+    if (cls === 'unknown_customer') custId = rng.chance(0.5) ? FIRST_ID + plan.customers + UNKNOWN_ID_GAP + rng.int(UNKNOWN_ID_SPAN) : rng.range(1000, FIRST_ID - 1);
 
     // products
     const epoch = epochs[epochOfDay[day]!]!;
