@@ -12,7 +12,11 @@ export interface SourceContract {
   readonly system: 'crm' | 'erp';
   /** The header exactly as the real exports spell it. */
   readonly header: readonly string[];
-  /** The columns that identify a record in the source (not enforced in bronze: duplicates are data). */
+  /**
+   * The columns that identify a record in the source (as in `header`), the grain silver dedups on:
+   * the key a changed file is diffed by (changes.ts). Not enforced in bronze: duplicated and empty
+   * keys are data (sources.md), so the diff compares per key the multiset of its rows.
+   */
   readonly keyColumns: readonly string[];
   readonly description: string;
   /**
@@ -90,6 +94,17 @@ export function lineBreaksByColumn(c: SourceContract, fileColumns: readonly stri
   const allowed = new Set(c.lineBreakColumns.map((h) => h.toLowerCase()));
   return fileColumns.map((col) => allowed.has(col));
 }
+
+/** Bronze key column names (`keyColumns` lower-cased): what a changed file is diffed by. */
+export function bronzeKeyColumns(c: SourceContract): string[] {
+  return c.keyColumns.map((h) => h.toLowerCase());
+}
+
+/**
+ * `<source>__changes`: the rows that differ between the previous bronze table of a source and the
+ * current one (changes.ts); it lives beside the bronze table in the bronze schema.
+ */
+export const CHANGES_SUFFIX = '__changes';
 
 /** The lineage columns every bronze table carries after the data columns. */
 export const LINEAGE_COLUMNS = ['_run_id', '_source_file', '_line_number'] as const;

@@ -1,4 +1,5 @@
 /** The bronze stage: the source contracts and loading the CSV files into bronze. */
 export * from './contracts.ts';
 export * from './load.ts';
+export * from './changes.ts';
 export * from './freshness.ts';

@@ -8,6 +8,11 @@
  * leaves bronze exactly as the last good run left it: the `__loading` tables already committed are
  * dropped on the way out, and any that a crash leaves behind are replaced by the next load.
  *
+ * A file that is the one its bronze table was loaded from (changes.ts: the same sha256) is not
+ * loaded again: its table stays, and the run records the load it kept. A changed file is diffed
+ * against the table it replaces inside the swap's transaction, into `<table>__changes`; the run's
+ * `<etl>.source_changes` rows commit with the swap.
+ *
  * Rejected records go to etl.rejects on the ledger connection, outside the load transactions: a run
  * that fails on too many rejects still shows which records they were.
  */
@@ -19,7 +24,8 @@ import { type Client, ident, literal } from '../db/index.ts';
 import { runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { attempt, readersSql, recreateViewSql, type ViewReader } from '../sql-runtime/index.ts';
 import { DataError, DependencyError, fromDatabaseError, MedallionError } from '../errors.ts';
-import { bronzeColumns, lineBreaksByColumn, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
+import { type BronzeLoadRecord, currentBronzeLoads, diffIntoChanges, isUnchanged, recordSourceChanges, type SourceChange } from './changes.ts';
+import { bronzeColumns, CHANGES_SUFFIX, lineBreaksByColumn, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
 import type { RejectedRecord, RejectReason } from './record-scanner.ts';
 import { type ScanProgress, ScanStream } from './scan-stream.ts';
 import { readSourceHeader, type SourceHeader } from './source-file.ts';
@@ -40,15 +46,20 @@ export interface BronzeLoadOptions {
   onProgress?: (event: BronzeProgress) => void;
   /** Defaults to all six contracts; tests may load a subset. */
   contracts?: readonly SourceContract[];
+  /** Loads every file, also those that are the ones their bronze tables hold (`--full-refresh`). */
+  reloadUnchanged?: boolean;
 }
 
 export type BronzeProgress =
   | { kind: 'file-start'; source: string; bytes: number }
   | ({ kind: 'file-progress'; source: string; bytes: number } & ScanProgress)
-  | { kind: 'file-done'; result: FileLoadResult };
+  | { kind: 'file-done'; result: FileLoadResult }
+  | { kind: 'file-kept'; result: FileLoadResult };
 
 export interface FileLoadResult {
   source: string;
+  /** Set when the file was not loaded: the run whose load of the same file the bronze table keeps. */
+  keptFromRun?: number;
   file: string;
   sha256: string;
   bytes: number;
@@ -69,6 +80,8 @@ export interface FileLoadResult {
 
 export interface BronzeLoadResult {
   files: FileLoadResult[];
+  /** Per source, in contract order: new, unchanged or changed, and the diff's counts. */
+  changes: SourceChange[];
   seconds: number;
 }
 
@@ -79,20 +92,35 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
   const headers = await readAllHeaders(options.seedsDir, contracts);
   const { client, schemas } = options;
   const b = ident(schemas.bronze);
-  // Largest file first: with two connections the sales lines load on one while the other takes
-  // the customer files, instead of the sales lines starting last and running alone.
-  const tasks: ScheduledTask<FileLoadResult>[] = contracts.map((contract, i) => ({
-    id: contract.name,
-    priority: headers[i]!.bytes,
-    run: (connection) => loadFileInOwnTransaction(options, connection, contract, headers[i]!),
-  }));
   try {
     await client.query(`create schema if not exists ${b}`);
+    const previous = await currentBronzeLoads(client, schemas, contracts);
+    const kept = new Map<string, FileLoadResult>();
+    for (const [i, contract] of contracts.entries()) {
+      const before = previous.get(contract.name);
+      if (options.reloadUnchanged || !before || !(await isUnchanged(client, schemas, before, headers[i]!))) continue;
+      const result = keptLoad(before);
+      kept.set(contract.name, result);
+      options.onProgress?.({ kind: 'file-kept', result });
+    }
+    // Largest file first: with two connections the sales lines load on one while the other takes
+    // the customer files, instead of the sales lines starting last and running alone.
+    const tasks: ScheduledTask<FileLoadResult>[] = contracts.flatMap((contract, i) =>
+      kept.has(contract.name) ? [] : [{ id: contract.name, priority: headers[i]!.bytes, run: (connection: Client) => loadFileInOwnTransaction(options, connection, contract, headers[i]!) }],
+    );
     const loaded = await runScheduled(tasks, [client, ...(options.parallelClients ?? [])], { signal: options.signal });
+    const files = contracts.map((c) => kept.get(c.name) ?? loaded.get(c.name)!);
     await client.query('begin');
-    await swapInLoadedTables(client, schemas, contracts);
+    const changes = await diffLoadedTables(client, schemas, contracts.filter((c) => !kept.has(c.name)), previous, files);
+    for (const c of contracts) {
+      if (kept.has(c.name)) changes.push({ source: c.name, status: 'unchanged', fromSha256: kept.get(c.name)!.sha256, toSha256: kept.get(c.name)!.sha256, added: 0, changed: 0, removed: 0, moved: 0 });
+    }
+    changes.sort((x, y) => contracts.findIndex((c) => c.name === x.source) - contracts.findIndex((c) => c.name === y.source));
+    await swapInLoadedTables(client, schemas, contracts.filter((c) => !kept.has(c.name)), changes);
+    for (const f of kept.values()) await recordSourceFile(client, schemas, options.runId, f);
+    await recordSourceChanges(client, schemas, options.runId, changes);
     await client.query('commit');
-    return { files: contracts.map((c) => loaded.get(c.name)!), seconds: (performance.now() - started) / 1000 };
+    return { files, changes, seconds: (performance.now() - started) / 1000 };
   } catch (err) {
     await client.query('rollback').catch(() => {});
     // On the ledger connection: the load's own connection may be the one that was lost.
@@ -108,23 +136,30 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
  * ones; then the old tables are dropped, without CASCADE. A view that cannot follow (its columns
  * no longer fit, a materialized view) stops the load with a clear error instead of being dropped.
  */
-async function swapInLoadedTables(client: Client, schemas: SchemaNames, contracts: readonly SourceContract[]): Promise<void> {
+async function swapInLoadedTables(client: Client, schemas: SchemaNames, contracts: readonly SourceContract[], changes: readonly SourceChange[]): Promise<void> {
   const b = ident(schemas.bronze);
+  // Each loaded table replaces its bronze table, and its diff (if any) the source's __changes; a
+  // new source's __changes, left from a table dropped by hand, describes nothing and goes.
+  const swaps = contracts.flatMap((c) => {
+    const change = changes.find((x) => x.source === c.name);
+    const changesName = `${c.name}${CHANGES_SUFFIX}`;
+    return [{ name: c.name, loading: `${c.name}__loading` }, change?.status === 'new' ? { name: changesName, loading: null } : { name: changesName, loading: `${changesName}__loading` }];
+  });
   await client.query("select set_config('search_path', 'pg_catalog', true)");
   const { rows: readers } = await client.query<ViewReader>(
     readersSql(`select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = any($2) and c.relkind = 'r'`),
-    [schemas.bronze, contracts.map((c) => c.name)],
+    [schemas.bronze, swaps.map((s) => s.name)],
   );
   const replaced: string[] = [];
-  for (const contract of contracts) {
-    const exists = await client.query('select 1 from pg_tables where schemaname = $1 and tablename = $2', [schemas.bronze, contract.name]);
+  for (const swap of swaps) {
+    const exists = await client.query('select 1 from pg_tables where schemaname = $1 and tablename = $2', [schemas.bronze, swap.name]);
     if (exists.rowCount) {
-      const aside = `${contract.name}__replaced`;
+      const aside = `${swap.name}__replaced`;
       await client.query(`drop table if exists ${b}.${ident(aside)}`);
-      await client.query(`alter table ${b}.${ident(contract.name)} rename to ${ident(aside)}`);
+      await client.query(`alter table ${b}.${ident(swap.name)} rename to ${ident(aside)}`);
       replaced.push(aside);
     }
-    await client.query(`alter table ${loadingTable(schemas, contract)} rename to ${ident(contract.name)}`);
+    if (swap.loading) await client.query(`alter table ${b}.${ident(swap.loading)} rename to ${ident(swap.name)}`);
   }
   for (const view of readers) {
     const carried = view.relkind === 'v' ? await attempt(client, recreateViewSql(view)) : 'a materialized view cannot be recreated without a refresh';
@@ -135,6 +170,57 @@ async function swapInLoadedTables(client: Client, schemas: SchemaNames, contract
     }
   }
   if (replaced.length) await client.query(`drop table ${replaced.map((t) => `${b}.${ident(t)}`).join(', ')}`);
+}
+
+/**
+ * Inside the swap's transaction, before it: each loaded table against the bronze table it is
+ * about to replace (changes.ts), into `<table>__changes__loading`, which the swap renames into
+ * place with the table. A source without a bronze table is `new` and has no diff.
+ */
+async function diffLoadedTables(
+  client: Client,
+  schemas: SchemaNames,
+  contracts: readonly SourceContract[],
+  previous: ReadonlyMap<string, BronzeLoadRecord>,
+  files: readonly FileLoadResult[],
+): Promise<SourceChange[]> {
+  const changes: SourceChange[] = [];
+  for (const contract of contracts) {
+    const file = files.find((f) => f.source === contract.name)!;
+    const exists = await client.query('select 1 from pg_tables where schemaname = $1 and tablename = $2', [schemas.bronze, contract.name]);
+    if (!exists.rowCount) {
+      changes.push({ source: contract.name, status: 'new', fromSha256: null, toSha256: file.sha256, added: null, changed: null, removed: null, moved: null });
+      continue;
+    }
+    const into = `${ident(schemas.bronze)}.${ident(`${contract.name}${CHANGES_SUFFIX}__loading`)}`;
+    await client.query(`drop table if exists ${into}`);
+    const counts = await diffIntoChanges(client, schemas, contract, loadingTable(schemas, contract), into);
+    const fromSha256 = previous.get(contract.name)?.sha256 ?? null;
+    await client.query(`comment on table ${into} is ${literal(`rows of ${contract.name} that differ from ${fromSha256 ?? 'a file the ledger does not name'} to ${file.sha256} (change_side old: the previous bronze rows, new: the current ones)`)}`);
+    changes.push({ source: contract.name, status: fromSha256 === file.sha256 ? 'unchanged' : 'changed', fromSha256, toSha256: file.sha256, ...counts });
+  }
+  return changes;
+}
+
+/** The result of a file that is not loaded again: the figures of the load its bronze table keeps. */
+function keptLoad(load: BronzeLoadRecord): FileLoadResult {
+  return {
+    source: load.source,
+    keptFromRun: load.runId,
+    file: load.file,
+    sha256: load.sha256,
+    bytes: load.bytes,
+    lineEnding: load.lineEnding as SourceHeader['lineEnding'],
+    encoding: load.encoding as FileLoadResult['encoding'],
+    lines: load.lines!,
+    rowLines: load.rowLines!,
+    records: load.records,
+    rowsLoaded: load.rowsLoaded,
+    rejects: load.rejects,
+    rejectsByReason: {},
+    blankLines: load.blankLines,
+    seconds: 0,
+  };
 }
 
 /** Where a file is loaded before the swap; no model reads it. */
@@ -285,10 +371,11 @@ async function writeRejects(ledger: Client, schemas: SchemaNames, runId: number,
   );
 }
 
+/** A file's etl.source_files row; a kept file's names the run whose load it keeps (`kept_from_run`). */
 async function recordSourceFile(ledger: Client, schemas: SchemaNames, runId: number, r: FileLoadResult): Promise<void> {
   await ledger.query(
-    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, lines, records, rows_loaded, rejects, blank_lines, seconds)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.lines, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds],
+    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, lines, row_lines, records, rows_loaded, rejects, blank_lines, seconds, kept_from_run)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.lines, r.rowLines, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds, r.keptFromRun ?? null],
   );
 }

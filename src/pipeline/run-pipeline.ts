@@ -8,6 +8,11 @@
  * The order makes a failed run change nothing that readers see: gold is built and tested in the
  * `_next` schemas, the Parquet files are written from there into a temporary folder, and only then
  * are the schemas renamed into place (one short transaction) and the folder swapped in.
+ *
+ * A run that finds nothing changed since the published run builds nothing (`nothingToDo`): every
+ * source file is the one bronze holds and the published run built from, the project hashes the
+ * same, the as_of is the same and the exports folder still shows that run's export. It records
+ * which run it defers to and ends with exit 0. `--full-refresh` loads and builds everything.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,16 +20,22 @@ import { type BronzeLoadResult, checkFreshness, freshnessFields, type LoadedFile
 import type { PipelineConfig, SchemaNames } from '../config.ts';
 import { type Client, connect, ident } from '../db/index.ts';
 import { DataError } from '../errors.ts';
-import { exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, openExportsDir } from '../export/index.ts';
+import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, MANIFEST_FILE, openExportsDir } from '../export/index.ts';
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
-import { assertLockHeldInTransaction, bronzeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastTimings, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { bronzeMegabytes, buildModels, type BuildResult, columnDocsOf, compileSql, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
+import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
+import { bronzeMegabytes, buildModels, type BuildResult, columnDocsOf, compileSql, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
 
-export async function runBuild(config: PipelineConfig, scope: BuildScope, logger: Logger, signal: AbortSignal): Promise<RunOutcome> {
+export interface BuildOptions {
+  /** `--full-refresh`: load every file and build every model, even when nothing changed. */
+  fullRefresh?: boolean;
+}
+
+export async function runBuild(config: PipelineConfig, scope: BuildScope, logger: Logger, signal: AbortSignal, options: BuildOptions = {}): Promise<RunOutcome> {
+  const fullRefresh = options.fullRefresh === true;
   const command = scope === 'bronze' ? 'load' : scope === 'transform' ? 'transform' : 'build';
   // The output folder is checked before anything runs: a folder that is not ours, a file, or an
   // unwritable place is a usage error (exit 2) found in a second, not after the whole build.
@@ -36,34 +47,79 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     // `--select` / `--exclude`: checked before anything is loaded, like the models
     const selection = project ? selectNodes(project, { select: config.selection.select ?? undefined, exclude: config.selection.exclude ?? undefined, root: config.projectDir }) : null;
     let inputFiles: InputFileRecord[];
+    let bronze: BronzeLoadResult | null = null;
     if (scope === 'transform') {
       inputFiles = await lastLoadedFiles(ctx);
     } else {
       const freshness = await checkSourceFreshness(ctx);
-      const bronze = await ctx.stage('bronze', () => bronzeStage(ctx), (r) => r.files.reduce((n, f) => n + f.rowsLoaded, 0));
+      bronze = await ctx.stage('bronze', () => bronzeStage(ctx, fullRefresh), (r) => r.files.reduce((n, f) => n + f.rowsLoaded, 0));
       warnUnchangedSources(ctx, bronze, freshness);
       ctx.summary.bronze = bronzeRecords(bronze.files);
-      ctx.output.bronzeLoaded(bronze);
+      ctx.summary.changes = changeRecords(bronze.changes);
       inputFiles = bronze.files.map((f) => ({ file: f.file, sha256: f.sha256, bytes: f.bytes }));
     }
-    if (project) {
-      // The source files this gold is built from: `medallion export` reads them back from here.
-      ctx.summary.inputs = inputFiles;
-      await modelsStage(ctx, selection?.everything === false ? selectedProject(project, selection) : project, inputFiles, selection?.everything === false ? project : null);
+    // A load that kept every file is said by the no-op line, or with the models when they build.
+    const allKept = bronze?.files.every((f) => f.keptFromRun !== undefined) === true;
+    if (bronze && (!allKept || !project)) ctx.output.bronzeLoaded(bronze);
+    if (!project) return;
+    // The source files this gold is built from: `medallion export` reads them back from here.
+    ctx.summary.inputs = inputFiles;
+    const asOf = config.asOf ?? (await defaultAsOf(ctx));
+    await recordAsOf(ctx.ledger, config.schemas, ctx.runId, asOf);
+    ctx.summary.as_of = asOf;
+    const hash = await projectHash(project, config.schemas);
+    const everything = selection?.everything !== false;
+    const unchanged = !fullRefresh && everything ? await nothingToDo(ctx, hash, inputFiles, asOf, bronze) : null;
+    if (unchanged) {
+      await recordDeferral(ctx.ledger, config.schemas, ctx.runId, unchanged.runId);
+      ctx.summary.noop = { deferred_to: unchanged.runId, compared: unchanged.compared };
+      for (const stage of ['models_and_tests', 'rules', 'publish', ...(config.export.skip ? [] : ['export'])]) ctx.stages.push({ stage, status: 'skipped', seconds: 0 });
+      ctx.output.nothingChanged(unchanged.runId, unchanged.compared);
+      return;
     }
+    if (bronze && allKept) ctx.output.bronzeLoaded(bronze);
+    ctx.output.asOf(asOf, config.asOf ? 'option' : 'data');
+    await modelsStage(ctx, everything ? project : selectedProject(project, selection!), inputFiles, everything ? null : project, asOf, hash);
   });
 }
 
-/** `whole`: the whole project when `project` is a selection of it (the others are read as published). */
-async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], whole: Project | null): Promise<void> {
+/**
+ * The published run this one would rebuild unchanged, and what was compared with it; null when
+ * something differs (or there is no published run, or it published a selection): the sources
+ * (every file the one bronze kept, and the files the published run built from), the project
+ * hash, the as_of, and unless the export is skipped the exports folder (its current version is the
+ * one that run published, written with this run's Parquet settings).
+ */
+async function nothingToDo(ctx: RunContext, hash: ProjectHash, inputFiles: readonly InputFileRecord[], asOf: string, bronze: BronzeLoadResult | null): Promise<{ runId: number; compared: string[] } | null> {
   const { config } = ctx;
-  const asOf = config.asOf ?? (await defaultAsOf(ctx));
-  await recordAsOf(ctx.ledger, config.schemas, ctx.runId, asOf);
-  ctx.summary.as_of = asOf;
-  ctx.output.asOf(asOf, config.asOf ? 'option' : 'data');
+  const published = await lastPublishedRun(ctx.ledger, config.schemas);
+  if (!published || published.projectSha256 !== hash.sha256 || published.asOf !== asOf) return null;
+  if (bronze?.changes.some((c) => c.status !== 'unchanged')) return null;
+  const key = (files: readonly InputFileRecord[]) => files.map((f) => `${f.file}:${f.sha256}`).sort().join('\n');
+  if (key(published.summary.inputs ?? []) !== key(inputFiles)) return null;
+  const compared = [
+    `${inputFiles.length} source files (sha256)`,
+    `project ${hash.sha256.slice(0, 12)} (${hash.models.size} models, functions, medallion version)`,
+    `as_of ${asOf}`,
+  ];
+  if (!config.export.skip) {
+    if (!published.exportsVersion) return null;
+    const dirs = await openExportsDir(config.exportsDir, exportEntryNames(GOLD_EXPORTS, 'fact_sales'));
+    if ((await currentVersion(dirs)) !== published.exportsVersion) return null;
+    const manifest = JSON.parse(await readFile(path.join(published.exportsVersion, MANIFEST_FILE), 'utf8').catch(() => 'null')) as Record<string, unknown> | null;
+    const settings = { compression: config.export.compression, row_group_size: config.export.rowGroupSize, partition_by: config.export.partitionBy };
+    if (!manifest || Object.entries(settings).some(([k, v]) => manifest[k] !== v)) return null;
+    compared.push(`exports ${path.basename(published.exportsVersion)}`);
+  }
+  return { runId: published.runId, compared };
+}
+
+/** `whole`: the whole project when `project` is a selection of it (the others are read as published). */
+async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], whole: Project | null, asOf: string, hash: ProjectHash): Promise<void> {
+  const { config } = ctx;
 
   // More connections for the models and the tests: independent models are built at the same time.
-  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel, whole));
+  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel, whole, hash));
 }
 
 /**
@@ -85,7 +141,7 @@ async function withParallelConnections<T>(ctx: RunContext, count: number, fn: (c
   }
 }
 
-async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], asOf: string, parallel: Client[], whole: Project | null): Promise<void> {
+async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], asOf: string, parallel: Client[], whole: Project | null, hash: ProjectHash): Promise<void> {
   const { config, output, work } = ctx;
   // A selection builds its models into staging and reads every other model where it is published.
   const selected = new Set(project.models.map((m) => m.name));
@@ -151,7 +207,10 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         dropPrevious: false,
         insideTransaction: async (tx: Client) => {
           await assertLockHeldInTransaction(tx, config.target);
-          await recordPublication(tx, config.schemas, ctx.runId, exportsVersion, inputFiles);
+          await recordPublication(tx, config.schemas, ctx.runId, exportsVersion, inputFiles, {
+            projectSha256: whole ? null : hash.sha256,
+            models: new Map(project.models.map((m) => [m.name, hash.models.get(m.name)!])),
+          });
         },
       };
       // a selection replaces its own relations, one by one in one transaction; the rest stays
@@ -291,7 +350,7 @@ function warnUnchangedSources(ctx: RunContext, bronze: BronzeLoadResult, freshne
   }
 }
 
-function bronzeStage(ctx: RunContext): Promise<BronzeLoadResult> {
+function bronzeStage(ctx: RunContext, reloadUnchanged: boolean): Promise<BronzeLoadResult> {
   const { config } = ctx;
   return withParallelConnections(ctx, config.jobs - 1, (parallel) =>
     loadBronze({
@@ -305,6 +364,7 @@ function bronzeStage(ctx: RunContext): Promise<BronzeLoadResult> {
       maxFieldBytes: config.maxFieldBytes,
       signal: ctx.signal,
       onProgress: ctx.output.bronzeProgress(),
+      reloadUnchanged,
     }),
   );
 }

@@ -3,6 +3,7 @@
  * bronze rejects, silver/gold quarantine, rule counts and test results. The ledger is written on
  * its own connection, outside the load's transaction, so that failed runs are recorded too.
  */
+import { currentBronzeLoads } from '../bronze/index.ts';
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/index.ts';
 import { type InputFileRecord, newRunSummary, RUN_SUMMARY_VERSION, type RunSummary, summaryProblems } from './summary.ts';
@@ -100,6 +101,34 @@ alter table ${e}.runs add column if not exists abandoned_by bigint;
 update ${e}.runs set published_at = finished_at
  where run_id = (select max(run_id) from ${e}.runs where status = 'success' and command in ('build', 'transform'))
    and not exists (select 1 from ${e}.runs where published_at is not null);
+-- change detection: the row lines of a load (a kept load's lines reconcile from its row), and the
+-- run whose load a run kept instead of loading the same file again
+alter table ${e}.source_files add column if not exists row_lines bigint;
+alter table ${e}.source_files add column if not exists kept_from_run bigint;
+-- per run and source: what its load did to the bronze table (src/bronze/changes.ts); counts are
+-- keys, null for a new source
+create table if not exists ${e}.source_changes (
+  run_id      bigint not null references ${e}.runs (run_id) on delete cascade,
+  source      text not null,
+  status      text not null check (status in ('new', 'unchanged', 'changed')),
+  from_sha256 text,
+  to_sha256   text not null,
+  added       bigint,
+  changed     bigint,
+  removed     bigint,
+  moved       bigint,
+  primary key (run_id, source)
+);
+-- per publication: the hash of each published model's definition (src/transform/project-hash.ts),
+-- and of the whole project on the run's row; a run that found nothing changed defers to a run
+alter table ${e}.runs add column if not exists project_sha256 text;
+alter table ${e}.runs add column if not exists deferred_to bigint;
+create table if not exists ${e}.published_models (
+  run_id     bigint not null references ${e}.runs (run_id) on delete cascade,
+  model      text not null,
+  sql_sha256 text not null,
+  primary key (run_id, model)
+);
 alter table ${e}.runs drop constraint if exists runs_status_check;
 alter table ${e}.runs add constraint runs_status_check
   check (status in ('running', 'success', 'failed', 'interrupted', 'abandoned'));
@@ -205,7 +234,7 @@ export async function lastTimings(client: Client, schemas: SchemaNames): Promise
   const { rows } = await client.query<{ kind: 'model' | 'test'; name: string; seconds: number }>(
     `with last_run as (
        select run_id, summary from ${e}.runs
-        where command in ('build', 'transform') and status = 'success'
+        where command in ('build', 'transform') and status = 'success' and deferred_to is null
         order by run_id desc
         limit 1
      )
@@ -226,6 +255,8 @@ export interface PublishedRun {
   asOf: string | null;
   /** The export version its publish committed (null: published with --skip-export). */
   exportsVersion: string | null;
+  /** The hash of the project it built (src/transform/project-hash.ts); null: a selection, or an older ledger. */
+  projectSha256: string | null;
   summary: RunSummary;
 }
 
@@ -234,12 +265,12 @@ export interface PublishedRun {
  * it names exactly the run whose schemas readers see), or null before the first publish.
  */
 export async function lastPublishedRun(client: Client, schemas: SchemaNames): Promise<PublishedRun | null> {
-  const { rows } = await client.query<{ run_id: string; as_of: string | null; exports_version: string | null; summary: RunSummary }>(
-    `select run_id, to_char(as_of, 'YYYY-MM-DD') as as_of, exports_version, summary
+  const { rows } = await client.query<{ run_id: string; as_of: string | null; exports_version: string | null; project_sha256: string | null; summary: RunSummary }>(
+    `select run_id, to_char(as_of, 'YYYY-MM-DD') as as_of, exports_version, project_sha256, summary
        from ${ident(schemas.etl)}.runs where published_at is not null order by published_at desc, run_id desc limit 1`,
   );
   const r = rows[0];
-  return r ? { runId: Number(r.run_id), asOf: r.as_of, exportsVersion: r.exports_version, summary: r.summary } : null;
+  return r ? { runId: Number(r.run_id), asOf: r.as_of, exportsVersion: r.exports_version, projectSha256: r.project_sha256, summary: r.summary } : null;
 }
 
 /** A run found `running` by the run that took its target's lock, and marked `abandoned`. */
@@ -270,15 +301,63 @@ export async function abandonRunningRuns(client: Client, schemas: SchemaNames, b
  * schemas readers now see, and the export version that goes with them (null: no export). A crash
  * after this commit but before the export folder's switch is finished from this record.
  */
-export async function recordPublication(client: Client, schemas: SchemaNames, runId: number, exportsVersion: string | null, inputs: readonly InputFileRecord[]): Promise<void> {
+export async function recordPublication(
+  client: Client,
+  schemas: SchemaNames,
+  runId: number,
+  exportsVersion: string | null,
+  inputs: readonly InputFileRecord[],
+  project?: PublishedProject,
+): Promise<void> {
+  const e = ident(schemas.etl);
   // The inputs go in with the commit: `medallion export` names them even if the run dies next.
   await client.query(
-    `update ${ident(schemas.etl)}.runs
+    `update ${e}.runs
         set published_at = clock_timestamp(), exports_version = $2, exports_published_at = case when $2::text is null then null else clock_timestamp() end,
-            summary = jsonb_set(summary, '{inputs}', $3::jsonb)
+            summary = jsonb_set(summary, '{inputs}', $3::jsonb), project_sha256 = $4
       where run_id = $1`,
-    [runId, exportsVersion, JSON.stringify(inputs)],
+    [runId, exportsVersion, JSON.stringify(inputs), project?.projectSha256 ?? null],
   );
+  if (!project) return;
+  // A selection publishes its own models; the others stay as the previous publication left them.
+  await client.query(
+    `insert into ${e}.published_models (run_id, model, sql_sha256)
+     select $1::bigint, m.model, m.sql_sha256 from unnest($2::text[], $3::text[]) as m (model, sql_sha256)
+     union all
+     select $1::bigint, p.model, p.sql_sha256 from ${e}.published_models p
+      where p.run_id = (select max(run_id) from ${e}.published_models where run_id <> $1::bigint) and p.model <> all($2::text[])`,
+    [runId, [...project.models.keys()], [...project.models.values()]],
+  );
+}
+
+/** What a publication built: the project's hash (null for a selection) and the hash of each model it built. */
+export interface PublishedProject {
+  projectSha256: string | null;
+  /** Model (`silver.customers`) → the sha256 of its definition. */
+  models: ReadonlyMap<string, string>;
+}
+
+/**
+ * The models published now, each with the sha256 of the definition it was built from
+ * (`<etl>.published_models` of the last publication; a selection's row set carries the models it
+ * did not build from the publication before). Empty before the first publication that recorded them.
+ */
+export async function publishedModels(client: Client, schemas: SchemaNames): Promise<Map<string, string>> {
+  const e = ident(schemas.etl);
+  const { rows } = await client.query<{ model: string; sql_sha256: string }>(
+    `select model, sql_sha256 from ${e}.published_models
+      where run_id = (select run_id from ${e}.runs where published_at is not null order by published_at desc, run_id desc limit 1)
+      order by model`,
+  );
+  return new Map(rows.map((r) => [r.model, r.sql_sha256]));
+}
+
+/**
+ * A run that found nothing to do: it defers to `deferredTo`, the published run whose silver, gold
+ * and exports stand for it. It stays `success`; `deferred_to` tells it from a run that built.
+ */
+export async function recordDeferral(client: Client, schemas: SchemaNames, runId: number, deferredTo: number): Promise<void> {
+  await client.query(`update ${ident(schemas.etl)}.runs set deferred_to = $2 where run_id = $1`, [runId, deferredTo]);
 }
 
 /** The commit record of `medallion export`: its version is the published export from now on. */
@@ -296,16 +375,13 @@ export async function lastCommittedExport(client: Client, schemas: SchemaNames):
 }
 
 /**
- * The source files of the run that loaded the bronze tables there are now (the `_run_id` of
- * bronze's sales lines: a load that failed did not replace them), or null when bronze has not been
- * loaded. `medallion transform` builds from these files and records them as its inputs.
+ * The source files the bronze tables there are now were loaded from, each table's own load (its
+ * rows' `_run_id`: a load that failed did not replace them, a run that found a file unchanged kept
+ * the table), or null when bronze has not been loaded. `medallion transform` builds from these
+ * files and records them as its inputs.
  */
 export async function loadedInputFiles(client: Client, schemas: SchemaNames): Promise<InputFileRecord[] | null> {
-  const exists = await client.query('select 1 from pg_tables where schemaname = $1 and tablename = $2', [schemas.bronze, 'sales_details']);
-  if (!exists.rowCount) return null;
-  const { rows } = await client.query<InputFileRecord>(
-    `select f.file, f.sha256, f.bytes from ${ident(schemas.etl)}.source_files f
-      where f.run_id = (select max(_run_id) from ${ident(schemas.bronze)}.sales_details) order by f.source`,
-  );
-  return rows;
+  const loads = await currentBronzeLoads(client, schemas);
+  if (!loads.size) return null;
+  return [...loads.values()].sort((a, b) => (a.source < b.source ? -1 : 1)).map((l) => ({ file: l.file, sha256: l.sha256, bytes: l.bytes }));
 }

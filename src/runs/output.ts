@@ -11,7 +11,7 @@
  * Numbers are written one way (`formatCount`: 18,494; `rowsText`: 1 row, 2 rows).
  */
 import path from 'node:path';
-import type { BronzeLoadResult, BronzeProgress } from '../bronze/index.ts';
+import type { BronzeLoadResult, BronzeProgress, SourceChange } from '../bronze/index.ts';
 import type { SchemaNames } from '../config.ts';
 import type { ExportProgress, ExportTableResult } from '../export/index.ts';
 import type { RuleCountsResult, TestEvent, TestSummary } from '../quality/index.ts';
@@ -24,6 +24,8 @@ export interface StageOutput {
   /** The handler of the bronze loader's progress: live lines per file and one event per loaded file. */
   bronzeProgress(): (event: BronzeProgress) => void;
   bronzeLoaded(result: BronzeLoadResult): void;
+  /** The run builds nothing: `compared` says what is the same as in the published run `runId`. */
+  nothingChanged(runId: number, compared: readonly string[]): void;
   asOf(asOf: string, from: 'option' | 'data'): void;
   modelEvent(event: BuildEvent): void;
   testEvent(event: TestEvent): void;
@@ -62,6 +64,9 @@ export function stageOutput(logger: Logger): StageOutput {
           logger.progress(`bronze:${e.source}`, `  loading ${e.source}`);
         } else if (e.kind === 'file-progress') {
           logger.progress(`bronze:${e.source}`, bronzeProgressLine(e.source, e.bytesRead, e.bytes, e.records, performance.now() - (fileStarted.get(e.source) ?? 0)));
+        } else if (e.kind === 'file-kept') {
+          const r = e.result;
+          logger.event('bronze_file_kept', { source: r.source, sha256: r.sha256, kept_from_run: r.keptFromRun, rows: r.rowsLoaded });
         } else {
           const r = e.result;
           logger.progressDone(`bronze:${r.source}`);
@@ -72,7 +77,11 @@ export function stageOutput(logger: Logger): StageOutput {
     bronzeLoaded(result) {
       logger.block('bronze_summary', bronzeSummary(result, s), {
         files: result.files.map(({ source, records, rowsLoaded, rejects, bytes, seconds }) => ({ source, records, rowsLoaded, rejects, bytes, seconds })),
+        changes: result.changes.map((c) => ({ source: c.source, status: c.status, from_sha256: c.fromSha256, to_sha256: c.toSha256, added: c.added, changed: c.changed, removed: c.removed, moved: c.moved })),
       });
+    },
+    nothingChanged(runId, compared) {
+      logger.event('nothing_changed', { deferred_to: runId, compared }, `nothing changed since run ${runId}: ${compared.join(', ')}`);
     },
     asOf(asOf, from) {
       logger.event('as_of', { as_of: asOf, source: from }, `\nas_of: ${s.bold(asOf)}${from === 'option' ? '' : ' (day after the latest valid order date)'}`);
@@ -146,15 +155,27 @@ export function bronzeSummary(result: BronzeLoadResult, s: Style = createStyle(f
     f.rowsLoaded,
     f.rejects,
     decimals(f.bytes / 1e6, 2),
-    decimals(f.seconds, 2),
-    Math.round(f.records / Math.max(f.seconds, 1e-6)),
+    f.keptFromRun === undefined ? decimals(f.seconds, 2) : `kept`,
+    f.keptFromRun === undefined ? Math.round(f.records / Math.max(f.seconds, 1e-6)) : null,
   ]);
   const total = result.files.reduce(
     (t, f) => ({ lines: t.lines + f.lines, records: t.records + f.records, rows: t.rows + f.rowsLoaded, rejects: t.rejects + f.rejects, bytes: t.bytes + f.bytes }),
     { lines: 0, records: 0, rows: 0, rejects: 0, bytes: 0 },
   );
   rows.push(['total', total.lines, total.records, total.rows, total.rejects, decimals(total.bytes / 1e6, 2), decimals(result.seconds, 2), Math.round(total.records / Math.max(result.seconds, 1e-6))]);
-  return `\n${s.bold('bronze')}\n${formatTable(['source', 'lines', 'records', 'loaded', 'rejected', 'MB', 'seconds', 'rows/s'], rows)}`;
+  const changes = result.changes.map((c) => `${c.source}: ${changeText(c)}`).join('\n');
+  return `\n${s.bold('bronze')}\n${formatTable(['source', 'lines', 'records', 'loaded', 'rejected', 'MB', 'seconds', 'rows/s'], rows)}${changes ? `\n\n${changes}` : ''}`;
+}
+
+/**
+ * What a load did to one source, as the bronze summary says it: `5,512 added, 3 changed, 0 removed`
+ * (keys; `, 12 moved` when rows equal by value moved to other lines), `unchanged`, or `new`.
+ */
+export function changeText(c: SourceChange): string {
+  if (c.status === 'new') return 'new';
+  if (c.status === 'unchanged' && !c.added && !c.changed && !c.removed && !c.moved) return 'unchanged';
+  const moved = c.moved ? `, ${formatCount(c.moved)} moved` : '';
+  return `${formatCount(c.added ?? 0)} added, ${formatCount(c.changed ?? 0)} changed, ${formatCount(c.removed ?? 0)} removed${moved}`;
 }
 
 /**

@@ -11,7 +11,7 @@
  * an internal error, a failed run records its row whatever the check says). The validator is
  * compiled once per process, when the first run ends (ajv's import and compile: about 0.1 s).
  */
-import type { FileLoadResult } from '../bronze/index.ts';
+import type { FileLoadResult, SourceChange } from '../bronze/index.ts';
 import type { ExportGoldResult } from '../export/index.ts';
 import type { RuleCountsResult, TestSummary } from '../quality/index.ts';
 import type { SourceResult } from './ledger-rows.ts';
@@ -24,6 +24,10 @@ export interface RunSummary {
   /** Runs of the target that this run found left running and marked abandoned. */
   abandoned_runs?: number[];
   bronze?: BronzeFileRecord[];
+  /** Per source: new, unchanged or changed since the bronze table it replaced (etl.source_changes). */
+  changes?: SourceChangeRecord[];
+  /** Set when the run found nothing changed since a published run and built nothing. */
+  noop?: NoopRecord;
   /** The source files the run's silver and gold are built from. */
   inputs?: InputFileRecord[];
   as_of?: string;
@@ -41,6 +45,26 @@ export interface BronzeFileRecord extends SourceResult {
   lines?: number;
   row_lines?: number;
   rejects_by_reason?: Record<string, number>;
+  /** The file was not loaded: the bronze table keeps this run's load of the same file. */
+  kept_from_run?: number;
+}
+
+/** An etl.source_changes row; counts are keys, null for a new source. */
+export interface SourceChangeRecord {
+  source: string;
+  status: 'new' | 'unchanged' | 'changed';
+  from_sha256: string | null;
+  to_sha256: string;
+  added: number | null;
+  changed: number | null;
+  removed: number | null;
+  moved: number | null;
+}
+
+/** A run that built nothing: the published run it defers to, and what was compared with it. */
+export interface NoopRecord {
+  deferred_to: number;
+  compared: string[];
 }
 
 export interface InputFileRecord {
@@ -111,7 +135,12 @@ export function bronzeRecords(files: readonly FileLoadResult[]): BronzeFileRecor
     rejects_by_reason: { ...f.rejectsByReason },
     blank_lines: f.blankLines,
     seconds: f.seconds,
+    ...(f.keptFromRun !== undefined ? { kept_from_run: f.keptFromRun } : {}),
   }));
+}
+
+export function changeRecords(changes: readonly SourceChange[]): SourceChangeRecord[] {
+  return changes.map((c) => ({ source: c.source, status: c.status, from_sha256: c.fromSha256, to_sha256: c.toSha256, added: c.added, changed: c.changed, removed: c.removed, moved: c.moved }));
 }
 
 /** The models built, with what each reads from the project (`dependencies`, `quarantine`). */

@@ -1,0 +1,267 @@
+/**
+ * Change detection in bronze: whether a source file is the one its bronze table was loaded from,
+ * and, for a file that changed, which keys of the source changed.
+ *
+ * The load that a bronze table holds is named by the table itself (`_run_id` of its rows: a load
+ * creates the whole table, so every row carries the same run id); its file's sha256 and counts
+ * are that run's `<etl>.source_files` row. A file is unchanged when its sha256 is that one: a file
+ * of another size is changed without reading it, a file of the same size is hashed (mtime proves
+ * nothing: a re-export keeps neither it nor the bytes reliably).
+ *
+ * Cost of deciding, scale 10 (sales_details.csv 37.3 MB, 604,507 lines; 2 shared cores), measured by
+ * `node bench/change-detection.ts /tmp/cd-seeds` after
+ * `node bin/medallion.js generate --scale 10 --out /tmp/cd-seeds`:
+ * the pre-pass sha256 of the file takes about 0.06 s (warm cache), stat's size+mtime about 0.0001 s,
+ * and checking that the kept table still holds the recorded rows (count(*)) about 0.05 s; the load
+ * it saves takes about 6 s. A size that differs skips the hash.
+ *
+ * A changed file is loaded as any other, then diffed against the previous table inside the swap's
+ * transaction (so the previous table is still there, and the diff, the swap and the ledger rows
+ * commit together): each side is read once, grouped by key (`keyColumns`, as a row literal, so a
+ * NULL key is one group and differs from an empty one) into the sorted array of its rows' md5 (the
+ * data columns only, never the lineage columns), their line numbers in the same order, and their
+ * ctids. Keys whose arrays differ are added, changed or removed; keys whose rows are equal by value
+ * but sit on other lines are `moved` (silver carries line numbers). The rows of every key that is
+ * not the same go to `<source>__changes`, fetched back by ctid.
+ */
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { SchemaNames } from '../config.ts';
+import { type Client, ident, literal } from '../db/index.ts';
+import { bronzeColumns, bronzeKeyColumns, CHANGES_SUFFIX, LINEAGE_COLUMNS, SOURCE_CONTRACTS, type SourceContract, type SourceName } from './contracts.ts';
+
+/** `new`: no previous bronze table · `unchanged`: the same sha256 · `changed`: another file. */
+export type SourceChangeStatus = 'new' | 'unchanged' | 'changed';
+
+/** One row of `<etl>.source_changes`: what a run's load did to one source. */
+export interface SourceChange {
+  source: SourceName;
+  status: SourceChangeStatus;
+  /** The file of the previous bronze table (null: none, or a table the ledger has no load for). */
+  fromSha256: string | null;
+  toSha256: string;
+  /** Keys counted by the diff; null for a `new` source (nothing to compare with). */
+  added: number | null;
+  changed: number | null;
+  removed: number | null;
+  /** Keys whose rows are all equal by value but on other lines. */
+  moved: number | null;
+}
+
+/** The `<etl>.source_files` row of the load a bronze table holds now. */
+export interface BronzeLoadRecord {
+  source: SourceName;
+  /** The run that loaded the table (its rows' `_run_id`). */
+  runId: number;
+  file: string;
+  sha256: string;
+  bytes: number;
+  lineEnding: string;
+  encoding: string;
+  /** Null in a ledger from before lines were counted. */
+  lines: number | null;
+  rowLines: number | null;
+  records: number;
+  rowsLoaded: number;
+  rejects: number;
+  blankLines: number;
+}
+
+/** `<bronze>.<source>__changes`, quoted. */
+export function changesTable(schemas: SchemaNames, source: string): string {
+  return `${ident(schemas.bronze)}.${ident(`${source}${CHANGES_SUFFIX}`)}`;
+}
+
+/**
+ * The load each bronze table holds now, by source: the sources whose table exists, has rows, and
+ * whose loading run has its source_files row (a source missing here is loaded as new).
+ */
+export async function currentBronzeLoads(client: Client, schemas: SchemaNames, contracts: readonly SourceContract[] = SOURCE_CONTRACTS): Promise<Map<SourceName, BronzeLoadRecord>> {
+  const { rows: tables } = await client.query<{ name: SourceName }>('select tablename as name from pg_tables where schemaname = $1 and tablename = any($2) order by 1', [
+    schemas.bronze,
+    contracts.map((c) => c.name),
+  ]);
+  const loads = new Map<SourceName, BronzeLoadRecord>();
+  if (!tables.length || !(await ledgerHasSourceFiles(client, schemas))) return loads;
+  const b = ident(schemas.bronze);
+  const loaders = tables.map((t) => `(select ${literal(t.name)}::text as source, _run_id from ${b}.${ident(t.name)} limit 1)`).join('\n union all ');
+  const { rows } = await client.query<{
+    source: SourceName; run_id: string; file: string; sha256: string; bytes: string; line_ending: string; encoding: string;
+    lines: string | null; row_lines: string | null; records: string; rows_loaded: string; rejects: string; blank_lines: string;
+  }>(
+    `with loaded as (${loaders})
+     select f.source, f.run_id, f.file, f.sha256, f.bytes, f.line_ending, f.encoding, f.lines, f.row_lines, f.records, f.rows_loaded, f.rejects, f.blank_lines
+       from loaded join ${ident(schemas.etl)}.source_files f on f.run_id = loaded._run_id and f.source = loaded.source
+      where f.kept_from_run is null`,
+  );
+  const n = (v: string | null) => (v === null ? null : Number(v));
+  for (const r of rows) {
+    loads.set(r.source, {
+      source: r.source,
+      runId: Number(r.run_id),
+      file: r.file,
+      sha256: r.sha256,
+      bytes: Number(r.bytes),
+      lineEnding: r.line_ending,
+      encoding: r.encoding,
+      lines: n(r.lines),
+      rowLines: n(r.row_lines),
+      records: Number(r.records),
+      rowsLoaded: Number(r.rows_loaded),
+      rejects: Number(r.rejects),
+      blankLines: Number(r.blank_lines),
+    });
+  }
+  return loads;
+}
+
+async function ledgerHasSourceFiles(client: Client, schemas: SchemaNames): Promise<boolean> {
+  const { rows } = await client.query<{ t: string | null }>('select to_regclass($1) as t', [`${ident(schemas.etl)}.source_files`]);
+  return rows[0]?.t !== null && rows[0]?.t !== undefined;
+}
+
+/** The sha256 of a whole file, read once (the same digest the loader computes while it streams). */
+export async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash);
+  return hash.digest('hex');
+}
+
+/**
+ * Whether the file at `path` (`bytes` long) is the one the bronze table was loaded from, and the
+ * table still holds that load whole: the recorded lines reconcile (header + blank + row lines +
+ * rejects), the table has the rows the load recorded and the ledger the rejects it recorded. A
+ * table that does not reconcile is not kept: the file is loaded again.
+ */
+export async function isUnchanged(client: Client, schemas: SchemaNames, previous: BronzeLoadRecord | undefined, file: { path: string; bytes: number }): Promise<boolean> {
+  if (!previous || previous.lines === null || previous.rowLines === null) return false;
+  if (previous.bytes !== file.bytes) return false;
+  if ((await fileSha256(file.path)) !== previous.sha256) return false;
+  if (1 + previous.blankLines + previous.rowLines + previous.rejects !== previous.lines) return false;
+  const { rows } = await client.query<{ rows: string; rejects: string }>(
+    `select (select count(*) from ${ident(schemas.bronze)}.${ident(previous.source)}) as rows,
+            (select count(*) from ${ident(schemas.etl)}.rejects where run_id = $1 and source = $2) as rejects`,
+    [previous.runId, previous.source],
+  );
+  return Number(rows[0]!.rows) === previous.rowsLoaded && Number(rows[0]!.rejects) === previous.rejects;
+}
+
+/**
+ * Diffs the loaded table `loading` (the new file) against the bronze table of `contract` (the
+ * previous one), and writes the rows of every key that differs into `into` (created here, the
+ * columns of the bronze table, then `change_side` 'old' | 'new' and `change_kind` 'added' |
+ * 'changed' | 'removed' | 'moved'). Runs inside the caller's transaction: the temporary table
+ * goes at commit.
+ */
+export async function diffIntoChanges(
+  client: Client,
+  schemas: SchemaNames,
+  contract: SourceContract,
+  loading: string,
+  into: string,
+): Promise<Pick<SourceChange, 'added' | 'changed' | 'removed' | 'moved'>> {
+  const previous = `${ident(schemas.bronze)}.${ident(contract.name)}`;
+  const key = `row(${bronzeKeyColumns(contract).map(ident).join(', ')})::text`;
+  const data = `md5(row(${bronzeColumns(contract).map(ident).join(', ')})::text)`;
+  const side = (table: string) => `select change_key,
+            array_agg(row_hash order by row_hash, _line_number) as hashes,
+            array_agg(_line_number order by row_hash, _line_number) as lines,
+            array_agg(row_ctid) as ctids
+       from (select ${key} as change_key, ${data} as row_hash, _line_number, ctid as row_ctid from ${table}) as keyed
+      group by change_key`;
+  await client.query('drop table if exists pg_temp.medallion_source_diff');
+  await client.query(
+    `create temporary table medallion_source_diff on commit drop as
+     with old_keys as (${side(previous)}),
+          new_keys as (${side(loading)})
+     select case when old_keys.change_key is null then 'added'
+                 when new_keys.change_key is null then 'removed'
+                 when old_keys.hashes <> new_keys.hashes then 'changed'
+                 else 'moved' end as change_kind,
+            old_keys.ctids as old_ctids, new_keys.ctids as new_ctids
+       from old_keys full join new_keys on new_keys.change_key = old_keys.change_key
+      where old_keys.hashes is distinct from new_keys.hashes or old_keys.lines <> new_keys.lines`,
+  );
+  const columns = [...bronzeColumns(contract), ...LINEAGE_COLUMNS].map((c) => `t.${ident(c)}`).join(', ');
+  await client.query(
+    `create table ${into} as
+     select ${columns}, 'old'::text as change_side, d.change_kind
+       from medallion_source_diff d cross join lateral unnest(d.old_ctids) as c (row_ctid) join ${previous} t on t.ctid = c.row_ctid
+      where d.change_kind <> 'added'
+     union all
+     select ${columns}, 'new'::text, d.change_kind
+       from medallion_source_diff d cross join lateral unnest(d.new_ctids) as c (row_ctid) join ${loading} t on t.ctid = c.row_ctid
+      where d.change_kind <> 'removed'`,
+  );
+  const { rows } = await client.query<{ change_kind: string; keys: string }>('select change_kind, count(*) as keys from medallion_source_diff group by 1');
+  const count = (kind: string) => Number(rows.find((r) => r.change_kind === kind)?.keys ?? 0);
+  await client.query('drop table medallion_source_diff');
+  return { added: count('added'), changed: count('changed'), removed: count('removed'), moved: count('moved') };
+}
+
+/** Writes the run's `<etl>.source_changes` rows (inside the load's swap transaction). */
+export async function recordSourceChanges(client: Client, schemas: SchemaNames, runId: number, changes: readonly SourceChange[]): Promise<void> {
+  if (!changes.length) return;
+  await client.query(
+    `insert into ${ident(schemas.etl)}.source_changes (run_id, source, status, from_sha256, to_sha256, added, changed, removed, moved)
+     select $1, c.source, c.status, c.from_sha256, c.to_sha256, c.added, c.changed, c.removed, c.moved
+       from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+         as c (source, status, from_sha256, to_sha256, added, changed, removed, moved)`,
+    [
+      runId,
+      changes.map((c) => c.source),
+      changes.map((c) => c.status),
+      changes.map((c) => c.fromSha256),
+      changes.map((c) => c.toSha256),
+      changes.map((c) => c.added),
+      changes.map((c) => c.changed),
+      changes.map((c) => c.removed),
+      changes.map((c) => c.moved),
+    ],
+  );
+}
+
+/** What `<bronze>.<source>__changes` holds now: the step from one file to the one bronze holds. */
+export interface BronzeChanges extends SourceChange {
+  /** The run that loaded the current bronze table and wrote the source_changes row. */
+  runId: number;
+  /** `<bronze>.<source>__changes` (unquoted), or null: a `new` source has none. */
+  changesTable: string | null;
+}
+
+/**
+ * For each source whose bronze table was loaded by a run that recorded its change: that change,
+ * which `<source>__changes` describes (from_sha256 → to_sha256, the sha256 of the file the bronze
+ * table holds). Later runs that kept the table (status `unchanged`) leave it as it is, so this is
+ * the loading run's row, not the newest run's. A caller that built from another file than
+ * `fromSha256` cannot apply the changes and rebuilds the source's models whole.
+ */
+export async function currentBronzeChanges(client: Client, schemas: SchemaNames, contracts: readonly SourceContract[] = SOURCE_CONTRACTS): Promise<Map<SourceName, BronzeChanges>> {
+  const loads = await currentBronzeLoads(client, schemas, contracts);
+  const result = new Map<SourceName, BronzeChanges>();
+  if (!loads.size) return result;
+  const { rows } = await client.query<{ run_id: string; source: SourceName; status: SourceChangeStatus; from_sha256: string | null; to_sha256: string; added: string | null; changed: string | null; removed: string | null; moved: string | null; has_table: boolean }>(
+    `select c.run_id, c.source, c.status, c.from_sha256, c.to_sha256, c.added, c.changed, c.removed, c.moved,
+            exists (select 1 from pg_tables where schemaname = $3 and tablename = c.source || $4) as has_table
+       from ${ident(schemas.etl)}.source_changes c
+       join unnest($1::bigint[], $2::text[]) as l (run_id, source) on l.run_id = c.run_id and l.source = c.source`,
+    [[...loads.values()].map((l) => l.runId), [...loads.keys()], schemas.bronze, CHANGES_SUFFIX],
+  );
+  const n = (v: string | null) => (v === null ? null : Number(v));
+  for (const r of rows) {
+    result.set(r.source, {
+      runId: Number(r.run_id),
+      source: r.source,
+      status: r.status,
+      fromSha256: r.from_sha256,
+      toSha256: r.to_sha256,
+      added: n(r.added),
+      changed: n(r.changed),
+      removed: n(r.removed),
+      moved: n(r.moved),
+      changesTable: r.has_table ? `${schemas.bronze}.${r.source}${CHANGES_SUFFIX}` : null,
+    });
+  }
+  return result;
+}
