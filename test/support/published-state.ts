@@ -11,7 +11,7 @@ import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Db, dbAt } from './child-run.ts';
 
-export const GOLD_TABLES = ['fact_sales', 'customer_features', 'sales_daily'] as const;
+export const GOLD_TABLES = ['fact_sales', 'customer_features', 'sales_daily', 'customer_training_set'] as const;
 
 export interface PublishedState {
   /** `rows:md5` of each published gold table, rows in text order. */
