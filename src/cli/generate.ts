@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { defaultOf } from '../config.ts';
 import { DependencyError, EXIT, MedallionError, UsageError } from '../errors.ts';
+import type { DayManifest, Manifest } from '../generate/index.ts';
 import type { Command } from './command.ts';
 
 export const command: Command = {
@@ -30,10 +31,21 @@ lines, customer updates, a deleted customer (days 3, 10, ...) and a new product 
     const quiet = options.quiet === true;
     let manifest: Awaited<ReturnType<typeof generate>>;
     let added = { customers: 0, lines: 0, seconds: 0 };
+    const printFiles = (files: Manifest['files']) => {
+      if (quiet) return;
+      for (const f of Object.values(files)) {
+        const extras = [f.bom ? 'BOM' : '', f.lineEnding === 'LF' ? 'LF' : '', f.rejects ? `${f.rejects} to reject` : ''].filter(Boolean).join(', ');
+        io.stdout.write(`  ${f.file.padEnd(20)} ${String(f.records).padStart(11)} records ${(f.bytes / 1e6).toFixed(1).padStart(9)} MB${extras ? `  (${extras})` : ''}\n`);
+      }
+    };
     try {
       const common = { scale, seed, clean, structuralRate, manifest: options.manifest === true, signal: io.signal };
       if (days > 0) {
-        const result = await generateDays({ ...common, outDir, days }, (day, folder, seconds) => {
+        const onBase = (base: Manifest, folder: string) => {
+          if (!quiet) io.stdout.write(`${folder} (the base snapshot):\n`);
+          printFiles(base.files);
+        };
+        const onDay = (day: DayManifest, folder: string, seconds: number) => {
           const c = day.changes;
           added = { customers: added.customers + c.newCustomers.count, lines: added.lines + c.newLines + c.lateLines.count, seconds: added.seconds + seconds };
           if (quiet) return;
@@ -45,9 +57,12 @@ lines, customer updates, a deleted customer (days 3, 10, ...) and a new product 
             `${folder} ${day.date}: +${c.newCustomers.count} customers, +${c.newOrders} orders (${c.newLines} lines), ${c.lateLines.count} late lines, ` +
               `${c.updatedCustomers.count} updated customers${events.length ? `, ${events.join(', ')}` : ''} (${seconds.toFixed(2)} s)\n`,
           );
-        });
-        manifest = result.base;
-      } else manifest = await generate({ ...common, outDir });
+        };
+        manifest = (await generateDays({ ...common, outDir, days }, { onBase, onDay })).base;
+      } else {
+        manifest = await generate({ ...common, outDir });
+        printFiles(manifest.files);
+      }
     } catch (err) {
       if (err instanceof MedallionError) throw err;
       const e = err as NodeJS.ErrnoException;
@@ -56,14 +71,7 @@ lines, customer updates, a deleted customer (days 3, 10, ...) and a new product 
       }
       throw err;
     }
-    const { files, entities, timing } = manifest;
-    if (!quiet) {
-      if (days > 0) io.stdout.write(`day-${'0'.repeat(days >= 100 ? 3 : 2)} (the base snapshot):\n`);
-      for (const f of Object.values(files)) {
-        const extras = [f.bom ? 'BOM' : '', f.lineEnding === 'LF' ? 'LF' : '', f.rejects ? `${f.rejects} to reject` : ''].filter(Boolean).join(', ');
-        io.stdout.write(`  ${f.file.padEnd(20)} ${String(f.records).padStart(11)} records ${(f.bytes / 1e6).toFixed(1).padStart(9)} MB${extras ? `  (${extras})` : ''}\n`);
-      }
-    }
+    const { entities, timing } = manifest;
     const t = timing!;
     io.stdout.write(
       `generated ${entities.customers} customers, ${entities.orders} orders, ${entities.salesLines} sales lines, ${entities.productVersions} product versions in ${path.relative(io.cwd, outDir) || '.'} ` +

@@ -322,14 +322,19 @@ export interface DaysResult {
 /**
  * `generate --days N`: the base snapshot in outDir/day-00 (what `generate` writes), then day 1..N in
  * outDir/day-01.. (days.ts), each written from the day before line by line. With `manifest`, each
- * day folder gets `_manifest.json` (the day's changes). `onDay` hears of each day once it is written.
+ * day folder gets `_manifest.json` (the day's changes). `onBase` and `onDay` hear of each snapshot once
+ * it is written.
  */
-export async function generateDays(options: GenerateOptions & { days: number }, onDay?: (day: DayManifest, folder: string, seconds: number) => void): Promise<DaysResult> {
+export async function generateDays(
+  options: GenerateOptions & { days: number },
+  hooks: { onBase?: (base: Manifest, folder: string) => void; onDay?: (day: DayManifest, folder: string, seconds: number) => void } = {},
+): Promise<DaysResult> {
   const { days, outDir, scale, seed } = options;
   const clean = options.clean === true;
   const rate = clean ? 0 : (options.structuralRate ?? DEFAULT_STRUCTURAL_RATE);
   const baseFolder = dayFolder(0, days);
   const manifest = await generate({ ...options, outDir: path.join(outDir, baseFolder) });
+  hooks.onBase?.(manifest, baseFolder);
   const base = dayBase(scale, seed, rate, clean);
   const out: DayManifest[] = [];
   let previous = baseFolder;
@@ -338,7 +343,7 @@ export async function generateDays(options: GenerateOptions & { days: number }, 
     const folder = dayFolder(plan.day, days);
     const day = await writeDay(base, plan, path.join(outDir, previous), path.join(outDir, folder), previous, options.signal);
     if (options.manifest) await fs.writeFile(path.join(outDir, folder, MANIFEST_FILE), `${JSON.stringify(day, null, 2)}\n`);
-    onDay?.(day, folder, (performance.now() - t0) / 1000);
+    hooks.onDay?.(day, folder, (performance.now() - t0) / 1000);
     out.push(day);
     previous = folder;
   }

@@ -184,7 +184,7 @@ describe('generate --days', () => {
     expect(quiet.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^generated .* 3 daily snapshots after it/)]);
   });
 
-  it('writes days that load and build (day 3: a deleted customer, late lines)', async () => {
+  it('writes days that load and build (day 3: a deleted customer, late lines; day 7: a new product version)', async () => {
     const loaded = await runCli(['load', '--seeds', dayDir(seq, 3), '--target', target]);
     expect(loaded.code, loaded.stderr).toBe(0);
     const built = await runCli(['build', '--seeds', dayDir(seq, 3), '--target', target, '--skip-export']);
@@ -192,5 +192,19 @@ describe('generate --days', () => {
     const [late] = manifests[2]!.changes.lateLines.lines;
     const rows = await query<{ n: string }>(`select count(*) as n from "${target}_gold".fact_sales where order_number = $1`, [late!.order]);
     expect(Number(rows[0]!.n)).toBe(1);
+    const [gone] = manifests[2]!.changes.deletedCustomerIds;
+    expect(await query(`select 1 from "${target}_silver".customers where customer_id = $1`, [gone])).toEqual([]);
+
+    const rebuilt = await runCli(['build', '--seeds', dayDir(seq, 7), '--target', target, '--skip-export']);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    const [v] = manifests[6]!.changes.newProductVersions;
+    const versions = await query<{ product_id: string; is_current: boolean; end_date: string | null }>(
+      `select product_id::text, is_current, to_char(end_date, 'YYYY-MM-DD') as end_date from "${target}_silver".products where product_id in ($1, $2) order by product_id`,
+      [v!.endedPrdId, v!.prdId],
+    );
+    expect(versions).toEqual([
+      { product_id: String(v!.endedPrdId), is_current: false, end_date: v!.endDate },
+      { product_id: String(v!.prdId), is_current: true, end_date: null },
+    ]);
   }, 300_000);
 });
