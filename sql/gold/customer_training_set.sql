@@ -33,32 +33,50 @@ cutoffs as (
 ),
 
 customer_lines as (
-  -- the lines of customers of silver.customers (orphans have no customer to describe), before as_of
-  select line.*
+  -- the columns of the lines dated before as_of that the features and labels read; orphan lines
+  -- (customer not in silver.customers) pass here and drop out at the join with silver.customers
+  -- in running_days, on one row per customer day instead of one per line
+  select line.customer_id, line.order_date, line.order_number, line.product_key, line.category, line.sales_amount, line.quantity
   from silver.int_sales_line_products as line
   cross join schedule
   where line.order_date < schedule.as_of
-    and exists (select from silver.customers as customer where customer.customer_id = line.customer_id)
+),
+
+order_days as (
+  -- one row per (customer, order, day with a line of the order): its spend and units that day, and
+  -- the order's previous day with a line (NULL on its first): an order may have lines on several
+  -- days, and counts once in a label window, on its first day in the window (the day whose
+  -- previous day is before the window). Lines without an order number group as one order, as
+  -- group by groups them.
+  select
+    customer_id,
+    order_number,
+    order_date,
+    sum(sales_amount) as spend,
+    sum(quantity) as quantity,
+    lag(order_date) over (partition by customer_id, order_number order by order_date) as previous_order_date
+  from customer_lines
+  group by customer_id, order_number, order_date
 ),
 
 customer_days as (
   -- one row per (customer, day with lines): the day's spend and units, and how many orders, products
   -- and categories the customer has on that day for the first time (so a distinct count before a
   -- cutoff is a sum of firsts before it; grouping compares with equality, bytewise, as the distinct
-  -- counts of gold.customer_features do)
+  -- counts of gold.customer_features do, and like them leaves NULL out)
   select
     customer_id,
     order_date,
-    sum(sales_amount) as spend,
+    sum(spend) as spend,
     sum(quantity) as quantity,
     sum(new_orders) as new_orders,
     sum(new_products) as new_products,
     sum(new_categories) as new_categories
   from (
-    select customer_id, order_date, sales_amount, quantity, 0 as new_orders, 0 as new_products, 0 as new_categories
-    from customer_lines
-    union all
-    select customer_id, min(order_date), null, null, 1, 0, 0 from customer_lines where order_number is not null group by customer_id, order_number
+    select
+      customer_id, order_date, spend, quantity,
+      (previous_order_date is null and order_number is not null)::int as new_orders, 0 as new_products, 0 as new_categories
+    from order_days
     union all
     select customer_id, min(order_date), null, null, 0, 1, 0 from customer_lines where product_key is not null group by customer_id, product_key
     union all
@@ -68,19 +86,23 @@ customer_days as (
 ),
 
 running_days as (
-  -- the customer_features aggregates of the lines up to and including each day (one sort)
+  -- the customer_features aggregates of the lines up to and including each day (one sort), for the
+  -- customers of silver.customers, with their birthdate for the age at each cutoff
   select
-    customer_id,
-    order_date as last_order_date,
-    lead(order_date) over days_of_customer as next_order_date,
-    first_value(order_date) over days_of_customer as first_order_date,
-    sum(new_orders) over days_of_customer as frequency,
-    sum(spend) over days_of_customer as monetary,
-    sum(quantity) over days_of_customer as total_quantity,
-    sum(new_products) over days_of_customer as distinct_products,
-    sum(new_categories) over days_of_customer as distinct_categories
-  from customer_days
-  window days_of_customer as (partition by customer_id order by order_date)
+    day.customer_id,
+    customer.birthdate,
+    day.order_date as last_order_date,
+    lead(day.order_date) over days_of_customer as next_order_date,
+    first_value(day.order_date) over days_of_customer as first_order_date,
+    sum(day.new_orders) over days_of_customer as frequency,
+    sum(day.spend) over days_of_customer as monetary,
+    sum(day.quantity) over days_of_customer as total_quantity,
+    sum(day.new_products) over days_of_customer as distinct_products,
+    sum(day.new_categories) over days_of_customer as distinct_categories
+  from customer_days as day
+  join silver.customers as customer
+    on customer.customer_id = day.customer_id
+  window days_of_customer as (partition by day.customer_id order by day.order_date)
 ),
 
 cutoff_features as (
@@ -93,20 +115,21 @@ cutoff_features as (
     and (day.next_order_date is null or day.next_order_date >= cutoff.cutoff_date)
 ),
 
-window_orders as (
-  -- the customer's orders with a line in a cutoff's label window, with their spend in it
-  select cutoff.cutoff_date, line.customer_id, line.order_number, sum(line.sales_amount) as spend
-  from customer_lines as line
-  join cutoffs as cutoff
-    on line.order_date >= cutoff.cutoff_date
-    and line.order_date < cutoff.cutoff_date + cutoff.label_days
-  group by cutoff.cutoff_date, line.customer_id, line.order_number
-),
-
 cutoff_labels as (
-  select cutoff_date, customer_id, coalesce(sum(spend), 0) as next_spend, count(*) as next_orders
-  from window_orders
-  group by cutoff_date, customer_id
+  -- the spend of each cutoff's label window and the orders with a line in it, from the order days
+  -- in the window (an order counts on its first day in the window)
+  select
+    cutoff.cutoff_date,
+    order_day.customer_id,
+    sum(order_day.spend) as next_spend,
+    count(*) filter (
+      where order_day.previous_order_date is null or order_day.previous_order_date < cutoff.cutoff_date
+    ) as next_orders
+  from order_days as order_day
+  join cutoffs as cutoff
+    on order_day.order_date >= cutoff.cutoff_date
+    and order_day.order_date < cutoff.cutoff_date + cutoff.label_days
+  group by cutoff.cutoff_date, order_day.customer_id
 ),
 
 cutoff_customer_orders as (
@@ -139,6 +162,8 @@ scores as (
     least(5, 1 + floor(5 * case when customers > 1 then (f_rank - 1)::float8 / (customers - 1) else 0 end))::int as f_score,
     least(5, 1 + floor(5 * case when customers > 1 then (m_rank - 1)::float8 / (customers - 1) else 0 end))::int as m_score
   from scored_orders
+  offset 0  -- a fence: the scores reach etl.rfm_segment as columns, so the planner inlines it (an
+            -- argument that is an expression used more than once keeps it a call per row)
 ),
 
 rows_with_age as (
@@ -146,13 +171,11 @@ rows_with_age as (
     scores.*,
     etl.rfm_segment(scores.r_score, scores.f_score, scores.m_score) as rfm_segment,
     case
-      when customer.birthdate <= scores.cutoff_date
-        and customer.birthdate >= (scores.cutoff_date - interval '110 years')::date
-        then extract(year from age(scores.cutoff_date, customer.birthdate))::int
+      when scores.birthdate <= scores.cutoff_date
+        and scores.birthdate >= (scores.cutoff_date - interval '110 years')::date
+        then extract(year from age(scores.cutoff_date, scores.birthdate))::int
     end as age
   from scores
-  join silver.customers as customer
-    on customer.customer_id = scores.customer_id
   offset 0  -- a fence: age is computed once per row, not once per reference below
 )
 
