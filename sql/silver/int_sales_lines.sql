@@ -11,7 +11,7 @@
 -- Dates: YYYYMMDD, 8 digits, a real calendar date (etl.real_date, sql/functions), else invalid
 -- (NULL). The original dbt project crashed on an impossible date such as 20131345; etl.real_date
 -- returns NULL for it. A real date must also lie in the plausible range of
--- silver.int_sales_date_range (a year before the first product version .. as_of + 1 year):
+-- silver.int_sales_date_range (a year before the first product version .. a year after as_of):
 -- - an order date outside it (1900-01-01, 20990101) is implausible: the line is quarantined
 --   (order_date_implausible), never repaired, since the source states a date and it is wrong; nor
 --   does it repair another line of its order;
@@ -34,8 +34,8 @@
 -- first quarantine rule that applies in this order: 'order_date_implausible', 'order_date_unknown',
 -- 'sales_amount_unknown' (neither a valid price nor valid sales), 'sales_quantity_invalid'; else
 -- 'kept'. With the default as_of (the day after the latest order date up to the machine's today) only
--- a line dated after that today can be after it. A real order date more than a year after as_of
--- stays order_date_implausible (quarantined); ordered_after_as_of is true for it as for an
+-- a line dated after that today can be after it. A real order date past latest_plausible_date (a
+-- year after the later of as_of and the data's own as_of) stays order_date_implausible (quarantined); ordered_after_as_of is true for it as for an
 -- 'after_as_of' line, so that silver.int_customers sees every customer whose orders start later.
 --
 -- One model with three steps as CTEs rather than three models (dbt's parse, dedupe, repair):

@@ -19,7 +19,7 @@ select
   case line.line_status
     when 'key_missing' then 'Sales line has no order number, no product key or no whole-number customer id.'
     when 'conflicting_duplicate' then 'A later line of the file has the same order number and product key with different values; the later line wins.'
-    when 'order_date_implausible' then 'Sales line order date is a real date outside the plausible range of silver.int_sales_date_range (before the products existed, or more than a year after as_of).'
+    when 'order_date_implausible' then 'Sales line order date is a real date outside the plausible range of silver.int_sales_date_range (before the products existed, or more than a year after the later of the run''s as_of and the data''s own).'
     when 'order_date_unknown' then 'Sales line has no valid order date, no other line of its order has one, and no ship date to derive it from.'
     when 'sales_amount_unknown' then 'Sales line has neither a valid price nor a valid (positive) sales amount.'
     when 'sales_quantity_invalid' then 'Sales line quantity is not a whole number of at least 1 and cannot be derived as sales / price.'

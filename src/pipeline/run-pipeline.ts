@@ -64,7 +64,8 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     if (!project) return;
     // The source files this gold is built from: `medallion export` reads them back from here.
     ctx.summary.inputs = inputFiles;
-    const asOf = config.asOf ?? (await defaultAsOf(ctx));
+    const dataAsOf = await dataAsOfOf(ctx);
+    const asOf = config.asOf ?? dataAsOf ?? noDefaultAsOf(ctx);
     await recordAsOf(ctx.ledger, config.schemas, ctx.runId, asOf);
     ctx.summary.as_of = asOf;
     const hash = await projectHash(project, config.schemas);
@@ -79,7 +80,7 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     }
     if (bronze && allKept) ctx.output.bronzeLoaded(bronze);
     ctx.output.asOf(asOf, config.asOf ? 'option' : 'data');
-    await modelsStage(ctx, everything ? project : selectedProject(project, selection!), inputFiles, everything ? null : project, asOf, hash);
+    await modelsStage(ctx, everything ? project : selectedProject(project, selection!), inputFiles, everything ? null : project, asOf, hash, dataAsOf);
   });
 }
 
@@ -115,11 +116,11 @@ async function nothingToDo(ctx: RunContext, hash: ProjectHash, inputFiles: reado
 }
 
 /** `whole`: the whole project when `project` is a selection of it (the others are read as published). */
-async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], whole: Project | null, asOf: string, hash: ProjectHash): Promise<void> {
+async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], whole: Project | null, asOf: string, hash: ProjectHash, dataAsOf: string | null): Promise<void> {
   const { config } = ctx;
 
   // More connections for the models and the tests: independent models are built at the same time.
-  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel, whole, hash));
+  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel, whole, hash, dataAsOf));
 }
 
 /**
@@ -141,7 +142,7 @@ async function withParallelConnections<T>(ctx: RunContext, count: number, fn: (c
   }
 }
 
-async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], asOf: string, parallel: Client[], whole: Project | null, hash: ProjectHash): Promise<void> {
+async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], asOf: string, parallel: Client[], whole: Project | null, hash: ProjectHash, dataAsOf: string | null): Promise<void> {
   const { config, output, work } = ctx;
   // A selection builds its models into staging and reads every other model where it is published.
   const selected = new Set(project.models.map((m) => m.name));
@@ -174,6 +175,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         schemas,
         project,
         asOf,
+        dataAsOf,
         runId: ctx.runId,
         signal: ctx.signal,
         alongside: [...testing.tasks, ...ruling.tasks],
@@ -296,19 +298,24 @@ function declaredGrants(project: Project): Map<string, Grants> {
   return new Map(project.models.filter((m) => m.grants).map((m) => [m.name, m.grants!]));
 }
 
-/** The default as_of: sql/run/default_as_of.sql against this run's bronze. */
-async function defaultAsOf(ctx: RunContext): Promise<string> {
+/**
+ * The as_of the data gives: sql/run/default_as_of.sql against this run's bronze (null when no sales
+ * line has a usable order date). The run's as_of without --as-of; with it, still computed, since
+ * silver.int_sales_date_range bounds the plausible dates by it (medallion.data_as_of).
+ */
+async function dataAsOfOf(ctx: RunContext): Promise<string | null> {
   const file = path.join(ctx.config.sqlDir, 'run', 'default_as_of.sql');
   const sql = compileSql(await readFile(file, 'utf8'), ctx.config.schemas).sql;
   const { rows } = await ctx.work.query<{ as_of: Date | string | null }>(`select (as_of)::text as as_of from (${sql.replace(/;\s*$/, '')}) d`);
   const asOf = rows[0]?.as_of;
-  if (!asOf) {
-    throw new DataError('RECONCILIATION_FAILED', 'no sales line has a usable order date, so there is no default as_of date', {
-      file,
-      hint: 'Check sales_details.csv, or give the run date with --as-of YYYY-MM-DD.',
-    });
-  }
-  return String(asOf);
+  return asOf ? String(asOf) : null;
+}
+
+function noDefaultAsOf(ctx: RunContext): never {
+  throw new DataError('RECONCILIATION_FAILED', 'no sales line has a usable order date, so there is no default as_of date', {
+    file: path.join(ctx.config.sqlDir, 'run', 'default_as_of.sql'),
+    hint: 'Check sales_details.csv, or give the run date with --as-of YYYY-MM-DD.',
+  });
 }
 
 /** For `medallion transform`: the source files of the run that loaded the current bronze. */

@@ -70,14 +70,20 @@ export async function withLocalSettings<T>(client: Client, memory: MemorySetting
 }
 
 /**
- * The run's settings on a session: `medallion.as_of` (the only way the run's date reaches the SQL)
- * and, when given, `medallion.run_id`. Every connection that builds models or runs data tests gets
- * them, so a model or test reads the same date whichever connection it runs on.
+ * The run's settings on a session: `medallion.as_of` (the only way the run's date reaches the SQL),
+ * when given `medallion.run_id`, and `medallion.data_as_of`: the as_of the data alone would give
+ * (sql/run/default_as_of.sql), which differs from as_of when --as-of pins the run to another day;
+ * silver.int_sales_date_range bounds the plausible dates by the later of the two, so a line a pinned
+ * run leaves out because it comes after as_of is counted as such, not called implausible. Every
+ * connection that builds models or runs data tests gets them, so a model or test reads the same
+ * dates whichever connection it runs on.
  */
-export async function setRunSettings(client: Client, settings: { asOf: string; runId?: number }): Promise<void> {
+export async function setRunSettings(client: Client, settings: { asOf: string; runId?: number; dataAsOf?: string | null }): Promise<void> {
   try {
-    if (settings.runId === undefined) await client.query("select set_config('medallion.as_of', $1, false)", [settings.asOf]);
-    else await client.query("select set_config('medallion.as_of', $1, false), set_config('medallion.run_id', $2, false)", [settings.asOf, String(settings.runId)]);
+    await client.query(
+      "select set_config('medallion.as_of', $1, false), set_config('medallion.run_id', $2, false), set_config('medallion.data_as_of', $3, false)",
+      [settings.asOf, settings.runId === undefined ? '' : String(settings.runId), settings.dataAsOf ?? ''],
+    );
   } catch (err) {
     throw fromDatabaseError(err, 'setting medallion.as_of on a connection');
   }

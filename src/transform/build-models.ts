@@ -53,6 +53,8 @@ export interface BuildOptions {
   project: Project;
   /** The run's date, YYYY-MM-DD. */
   asOf: string;
+  /** The as_of the data alone gives (when --as-of pins another day), for `medallion.data_as_of`. */
+  dataAsOf?: string | null;
   runId: number;
   onEvent?: (event: BuildEvent) => void;
   /** Checked between models; an aborted signal stops the build with the signal's reason. */
@@ -99,7 +101,7 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
   onEvent({ type: 'build_started', staging, models: project.models.length });
 
   const clients = [client, ...(options.parallelClients ?? [])];
-  for (const c of clients) await setRunSettings(c, { asOf, runId });
+  for (const c of clients) await setRunSettings(c, { asOf, runId, dataAsOf: options.dataAsOf });
   await createStaging(client, staging);
   await createFunctions(client, schemas, project);
   await analyzeSources(client, schemas, project);

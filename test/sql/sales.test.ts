@@ -30,7 +30,7 @@ const SALES = [
   'SO10,BK-R93R-62,11000,32154,20130908,20130913,100,1,100', // order_date_invalid (short) -> from ship
   'SO11,BK-R93R-62,11000,99999999,20130808,20130813,100,1,100', // order_date_invalid (8 digits, no date) -> from ship
   'SO12,BK-R93R-62,11000,,20130708,20130713,100,1,100', // blank: not 'invalid', but repaired from ship
-  'SO13,BK-R93R-62,11000,20150130,20130608,20130613,100,1,100', // order_date_implausible (after as_of + 1 year)
+  'SO13,BK-R93R-62,11000,20990130,20130608,20130613,100,1,100', // order_date_implausible (after today: more than a year after the data's own as_of)
   'SO14,BK-R93R-62,11000,18991231,20130508,20130513,100,1,100', // order_date_implausible (before 1900)
   'SO15,BK-R93R-62,11001,20130401,20130408,20130413,100,1,100', // clean line of a two-line order
   'SO15,FR-R92B-58,11001,0,20130408,20130413,50,1,50', // order_date_invalid -> order_date_from_order
