@@ -17,12 +17,11 @@
  *
  * A changed file is loaded as any other, then diffed against the previous table inside the swap's
  * transaction (so the previous table is still there, and the diff, the swap and the ledger rows
- * commit together): each side is read once, grouped by key (`keyColumns`, as a row literal, so a
- * NULL key is one group and differs from an empty one) into the sorted array of its rows' md5 (the
- * data columns only, never the lineage columns), their line numbers in the same order, and their
- * ctids. Keys whose arrays differ are added, changed or removed; keys whose rows are equal by value
- * but sit on other lines are `moved` (silver carries line numbers). The rows of every key that is
- * not the same go to `<source>__changes`, fetched back by ctid.
+ * commit together; diffIntoChanges). Keys are `keyColumns` as a row literal, so a NULL key is one
+ * key and differs from an empty one; per key the multiset of its rows' hashes is compared (the
+ * data columns only, never the lineage columns): added, changed, removed, or `moved` when its rows
+ * are equal by value but sit on other lines (silver carries line numbers). The rows of every key
+ * that is not the same go to `<source>__changes`.
  */
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -67,6 +66,9 @@ export interface BronzeLoadRecord {
   rejects: number;
   blankLines: number;
 }
+
+/** Lines per block of the diff's first comparison (diffIntoChanges). */
+const DIFF_BLOCK_LINES = 4096;
 
 /** `<bronze>.<source>__changes`, quoted. */
 export function changesTable(schemas: SchemaNames, source: string): string {
@@ -151,8 +153,18 @@ export async function isUnchanged(client: Client, schemas: SchemaNames, previous
  * Diffs the loaded table `loading` (the new file) against the bronze table of `contract` (the
  * previous one), and writes the rows of every key that differs into `into` (created here, the
  * columns of the bronze table, then `change_side` 'old' | 'new' and `change_kind` 'added' |
- * 'changed' | 'removed' | 'moved'). Runs inside the caller's transaction: the temporary table
- * goes at commit.
+ * 'changed' | 'removed' | 'moved'). Runs inside the caller's transaction: its temporary tables
+ * and settings go at commit.
+ *
+ * 1. One pass per side: per block of 4,096 lines, the count and the sum of its rows' hashes (the
+ *    data columns and the line; hash_record_extended: NULL and '' hash apart). Blocks that
+ *    differ are the only ones read again.
+ * 2. In those blocks, each row's 128-bit hash of its data columns (two seeds) and its line; a hash
+ *    full join on (hash, line) leaves the rows that are not on the same line with the same values
+ *    in both files.
+ * 3. Their keys (fetched by ctid), then every row of those keys from both sides (one scan per
+ *    side, a hashed lookup of the few keys), and per key: only new rows → added, only old →
+ *    removed, the same multiset of row hashes → moved, else changed.
  */
 export async function diffIntoChanges(
   client: Client,
@@ -163,40 +175,62 @@ export async function diffIntoChanges(
 ): Promise<Pick<SourceChange, 'added' | 'changed' | 'removed' | 'moved'>> {
   const previous = `${ident(schemas.bronze)}.${ident(contract.name)}`;
   const key = `row(${bronzeKeyColumns(contract).map(ident).join(', ')})::text`;
-  const data = `md5(row(${bronzeColumns(contract).map(ident).join(', ')})::text)`;
-  const side = (table: string) => `select change_key,
-            array_agg(row_hash order by row_hash, _line_number) as hashes,
-            array_agg(_line_number order by row_hash, _line_number) as lines,
-            array_agg(row_ctid) as ctids
-       from (select ${key} as change_key, ${data} as row_hash, _line_number, ctid as row_ctid from ${table}) as keyed
-      group by change_key`;
-  await client.query('drop table if exists pg_temp.medallion_source_diff');
+  const data = `row(${bronzeColumns(contract).map(ident).join(', ')})`;
+  const sides = [
+    { side: 'old', table: previous },
+    { side: 'new', table: loading },
+  ];
+  await client.query("select set_config('jit', 'off', true), set_config('work_mem', '256MB', true)");
+  // Blocks of lines whose rows (values and lines) hash alike in both files hold no change: an
+  // appended file differs in its last block only. One pass per side, a small hash table.
+  const blocks = (table: string) =>
+    `select _line_number / ${DIFF_BLOCK_LINES} as block, count(*) as n, sum(hash_record_extended(row(${bronzeColumns(contract).map(ident).join(', ')}, _line_number), 0)) as h
+       from ${table} group by 1`;
+  const { rows: differing } = await client.query<{ block: string }>(
+    `select coalesce(o.block, n.block) as block from (${blocks(previous)}) as o full join (${blocks(loading)}) as n on n.block = o.block
+      where (o.n, o.h) is distinct from (n.n, n.h)`,
+  );
+  const inBlocks = `_line_number / ${DIFF_BLOCK_LINES} = any ('{${differing.map((d) => d.block).join(',')}}'::bigint[])`;
+  const hashed = (table: string) => `select hash_record_extended(${data}, 0) as h0, hash_record_extended(${data}, 1) as h1, _line_number as line, ctid as row_ctid from ${table} where ${inBlocks}`;
+  // Within those blocks: the rows not on the same line with the same values in both files.
   await client.query(
-    `create temporary table medallion_source_diff on commit drop as
-     with old_keys as (${side(previous)}),
-          new_keys as (${side(loading)})
-     select case when old_keys.change_key is null then 'added'
-                 when new_keys.change_key is null then 'removed'
-                 when old_keys.hashes <> new_keys.hashes then 'changed'
-                 else 'moved' end as change_kind,
-            old_keys.ctids as old_ctids, new_keys.ctids as new_ctids
-       from old_keys full join new_keys on new_keys.change_key = old_keys.change_key
-      where old_keys.hashes is distinct from new_keys.hashes or old_keys.lines <> new_keys.lines`,
+    `create temporary table medallion_unmatched on commit drop as
+     select case when n.h0 is null then 'old' else 'new' end as side, coalesce(o.row_ctid, n.row_ctid) as row_ctid
+       from (${hashed(previous)}) as o full join (${hashed(loading)}) as n on n.h0 = o.h0 and n.h1 = o.h1 and n.line = o.line
+      where o.h0 is null or n.h0 is null`,
+  );
+  await client.query(
+    `create temporary table medallion_diff_keys on commit drop as
+     ${sides.map((s) => `select ${key} as change_key from ${s.table} where ctid = any (array(select row_ctid from medallion_unmatched where side = '${s.side}'))`).join('\n     union\n     ')}`,
+  );
+  await client.query(
+    `create temporary table medallion_key_rows on commit drop as
+     ${sides
+       .map((s) => `select '${s.side}'::text as side, ctid as row_ctid, ${key} as change_key, hash_record_extended(${data}, 0)::text || ':' || hash_record_extended(${data}, 1)::text as row_hash
+       from ${s.table} where ${key} in (select change_key from medallion_diff_keys)`)
+       .join('\n     union all\n     ')}`,
+  );
+  await client.query(
+    `create temporary table medallion_key_changes on commit drop as
+     select change_key,
+            case when not bool_or(side = 'old') then 'added'
+                 when not bool_or(side = 'new') then 'removed'
+                 when array_agg(row_hash order by row_hash) filter (where side = 'old') = array_agg(row_hash order by row_hash) filter (where side = 'new') then 'moved'
+                 else 'changed' end as change_kind
+       from medallion_key_rows group by change_key`,
   );
   const columns = [...bronzeColumns(contract), ...LINEAGE_COLUMNS].map((c) => `t.${ident(c)}`).join(', ');
   await client.query(
     `create table ${into} as
-     select ${columns}, 'old'::text as change_side, d.change_kind
-       from medallion_source_diff d cross join lateral unnest(d.old_ctids) as c (row_ctid) join ${previous} t on t.ctid = c.row_ctid
-      where d.change_kind <> 'added'
-     union all
-     select ${columns}, 'new'::text, d.change_kind
-       from medallion_source_diff d cross join lateral unnest(d.new_ctids) as c (row_ctid) join ${loading} t on t.ctid = c.row_ctid
-      where d.change_kind <> 'removed'`,
+     ${sides
+       .map((s) => `select ${columns}, r.side as change_side, k.change_kind
+       from medallion_key_rows r join medallion_key_changes k using (change_key) join ${s.table} t on t.ctid = r.row_ctid
+      where r.side = '${s.side}' and t.ctid = any (array(select row_ctid from medallion_key_rows where side = '${s.side}'))`)
+       .join('\n     union all\n     ')}`,
   );
-  const { rows } = await client.query<{ change_kind: string; keys: string }>('select change_kind, count(*) as keys from medallion_source_diff group by 1');
+  const { rows } = await client.query<{ change_kind: string; keys: string }>('select change_kind, count(*) as keys from medallion_key_changes group by 1');
   const count = (kind: string) => Number(rows.find((r) => r.change_kind === kind)?.keys ?? 0);
-  await client.query('drop table medallion_source_diff');
+  await client.query('drop table medallion_unmatched, medallion_diff_keys, medallion_key_rows, medallion_key_changes');
   return { added: count('added'), changed: count('changed'), removed: count('removed'), moved: count('moved') };
 }
 
