@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { currentBronzeChanges } from '../../src/bronze/changes.ts';
-import { type SourceChange } from '../../src/bronze/index.ts';
+import type { SourceChange } from '../../src/bronze/index.ts';
 import { changeText } from '../../src/runs/output.ts';
 import { runCli } from '../support/cli.ts';
 import { dropTarget, query, schemaNames, testClient, uniqueTarget } from '../support/database.ts';
