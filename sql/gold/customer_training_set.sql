@@ -63,15 +63,16 @@ customer_days as (
   -- one row per (customer, day with lines): the day's spend and units, and how many orders, products
   -- and categories the customer has on that day for the first time (so a distinct count before a
   -- cutoff is a sum of firsts before it; grouping compares with equality, bytewise, as the distinct
-  -- counts of gold.customer_features do, and like them leaves NULL out)
+  -- counts of gold.customer_features do, and like them leaves NULL out). The counts are int, so the
+  -- running sums below add bigints, not numerics
   select
     customer_id,
     order_date,
     sum(spend) as spend,
     sum(quantity) as quantity,
-    sum(new_orders) as new_orders,
-    sum(new_products) as new_products,
-    sum(new_categories) as new_categories
+    sum(new_orders)::int as new_orders,
+    sum(new_products)::int as new_products,
+    sum(new_categories)::int as new_categories
   from (
     select
       customer_id, order_date, spend, quantity,
@@ -107,12 +108,16 @@ running_days as (
 
 cutoff_features as (
   -- a (customer, cutoff) takes the running aggregates of the customer's last day before the cutoff;
-  -- a customer without a day before it has no row
+  -- a customer without a day before it has no row. Lateral: each day scans the few cutoffs, rather
+  -- than each cutoff re-reading every day
   select cutoff.cutoff_date, cutoff.label_days, day.*
   from running_days as day
-  join cutoffs as cutoff
-    on day.last_order_date < cutoff.cutoff_date
-    and (day.next_order_date is null or day.next_order_date >= cutoff.cutoff_date)
+  cross join lateral (
+    select cutoffs.cutoff_date, cutoffs.label_days
+    from cutoffs
+    where day.last_order_date < cutoffs.cutoff_date
+      and (day.next_order_date is null or day.next_order_date >= cutoffs.cutoff_date)
+  ) as cutoff
 ),
 
 cutoff_labels as (
@@ -143,40 +148,67 @@ cutoff_customer_orders as (
     and labels.customer_id = features.customer_id
 ),
 
-scored_orders as (
-  -- the scores of gold.customer_features, ranked within each cutoff
+-- The three scores rank the customers of each cutoff: rank() by a value is 1 + the customers of the
+-- cutoff with a value ranked before it (the running count up to and including the value, less its
+-- own), so each rank is read from a count per (cutoff, value) (tens of thousands of rows to sort,
+-- not one per customer and cutoff) joined back to the customers. Recency ranks
+-- the most days first, that is the earliest last_order_date first. monetary is never NULL
+-- (silver.sales_clean's sales_amount is not null), so the equality joins find every row.
+recency_ranks as (
   select
-    orders.*,
-    orders.cutoff_date - orders.last_order_date as recency_days,
-    count(*) over (partition by orders.cutoff_date) as customers,
-    rank() over (partition by orders.cutoff_date order by orders.cutoff_date - orders.last_order_date desc) as r_rank,
-    rank() over (partition by orders.cutoff_date order by orders.frequency::int) as f_rank,
-    rank() over (partition by orders.cutoff_date order by orders.monetary) as m_rank
-  from cutoff_customer_orders as orders
+    cutoff_date,
+    last_order_date,
+    sum(count(*)) over (partition by cutoff_date) as customers,
+    1 + sum(count(*)) over (partition by cutoff_date order by last_order_date) - count(*) as r_rank
+  from cutoff_customer_orders
+  group by cutoff_date, last_order_date
+),
+
+frequency_ranks as (
+  select
+    cutoff_date,
+    frequency,
+    1 + sum(count(*)) over (partition by cutoff_date order by frequency) - count(*) as f_rank
+  from cutoff_customer_orders
+  group by cutoff_date, frequency
+),
+
+monetary_ranks as (
+  select
+    cutoff_date,
+    monetary,
+    1 + sum(count(*)) over (partition by cutoff_date order by monetary) - count(*) as m_rank
+  from cutoff_customer_orders
+  group by cutoff_date, monetary
 ),
 
 scores as (
+  -- the scores of gold.customer_features (1 + floor(5 * percent_rank), percent_rank written out)
+  -- and the age at the cutoff, from a birthdate judged as silver judges it
   select
-    scored_orders.*,
-    least(5, 1 + floor(5 * case when customers > 1 then (r_rank - 1)::float8 / (customers - 1) else 0 end))::int as r_score,
-    least(5, 1 + floor(5 * case when customers > 1 then (f_rank - 1)::float8 / (customers - 1) else 0 end))::int as f_score,
-    least(5, 1 + floor(5 * case when customers > 1 then (m_rank - 1)::float8 / (customers - 1) else 0 end))::int as m_score
-  from scored_orders
-  offset 0  -- a fence: the scores reach etl.rfm_segment as columns, so the planner inlines it (an
-            -- argument that is an expression used more than once keeps it a call per row)
-),
-
-rows_with_age as (
-  select
-    scores.*,
-    etl.rfm_segment(scores.r_score, scores.f_score, scores.m_score) as rfm_segment,
+    orders.*,
+    orders.cutoff_date - orders.last_order_date as recency_days,
+    least(5, 1 + floor(5 * case when recency.customers > 1 then (recency.r_rank - 1)::float8 / (recency.customers - 1) else 0 end))::int as r_score,
+    least(5, 1 + floor(5 * case when recency.customers > 1 then (frequency.f_rank - 1)::float8 / (recency.customers - 1) else 0 end))::int as f_score,
+    least(5, 1 + floor(5 * case when recency.customers > 1 then (monetary.m_rank - 1)::float8 / (recency.customers - 1) else 0 end))::int as m_score,
     case
-      when scores.birthdate <= scores.cutoff_date
-        and scores.birthdate >= (scores.cutoff_date - interval '110 years')::date
-        then extract(year from age(scores.cutoff_date, scores.birthdate))::int
+      when orders.birthdate <= orders.cutoff_date
+        and orders.birthdate >= (orders.cutoff_date - interval '110 years')::date
+        then extract(year from age(orders.cutoff_date, orders.birthdate))::int
     end as age
-  from scores
-  offset 0  -- a fence: age is computed once per row, not once per reference below
+  from cutoff_customer_orders as orders
+  join recency_ranks as recency
+    on recency.cutoff_date = orders.cutoff_date
+    and recency.last_order_date = orders.last_order_date
+  join frequency_ranks as frequency
+    on frequency.cutoff_date = orders.cutoff_date
+    and frequency.frequency = orders.frequency
+  join monetary_ranks as monetary
+    on monetary.cutoff_date = orders.cutoff_date
+    and monetary.monetary = orders.monetary
+  offset 0  -- a fence: age is computed once per row, and the scores and age reach etl.rfm_segment
+            -- and etl.age_bracket as columns, so the planner inlines them (an argument that is an
+            -- expression used more than once keeps the function a call per row)
 )
 
 select
@@ -197,9 +229,9 @@ select
   r_score,
   f_score,
   m_score,
-  rfm_segment,
+  etl.rfm_segment(r_score, f_score, m_score) as rfm_segment,
   label_days,
   next_spend,
   next_orders::int as next_orders,
   next_orders > 0 as ordered_again
-from rows_with_age
+from scores
