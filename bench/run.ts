@@ -7,7 +7,9 @@
  *                 (`--jobs 2`: two files at once)   one file after the other, and in two psql processes at
  *                                                  once (the largest file in one, the rest in the other)
  *   silver+gold   our model build (+ tests)      vs create table as select * from bronze.sales_details order by …
- *                 and the skeleton of bench/floor.sql against the same sorted copies
+ *                 and the skeleton of bench/floor.sql against the same sorted copies;
+ *                 gold.customer_training_set vs gold.customer_features, each built alone from the
+ *                 same published silver (`create table … as` of its SQL, the build's settings)
  *   export        our fact_sales Parquet export  vs psql \copy (select * from gold.fact_sales) to a file,
  *                 (`medallion export --tables      and vs DuckDB converting that file to Parquet
  *                  fact_sales`)
@@ -20,14 +22,17 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { bronzeColumns, SOURCE_CONTRACTS } from '../src/bronze/contracts.ts';
+import { schemaNames } from '../src/config.ts';
 import { formatTable } from '../src/runs/output.ts';
+import { BUILD_MEMORY, PLANNER_SETTINGS_SQL, withLocalSettings } from '../src/sql-runtime/index.ts';
+import { compileSql, publishedTarget, withoutTrailingSemicolon } from '../src/transform/index.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -123,6 +128,25 @@ async function cliCode(): Promise<'dist' | 'src through tsx'> {
   };
   const stamp = await stat(path.join(ROOT, 'dist/.stamp')).catch(() => null);
   return stamp && (await newest(path.join(ROOT, 'src'))) <= stamp.mtimeMs ? 'dist' : 'src through tsx';
+}
+
+/**
+ * Seconds to build one model alone into `table`: `create table … as` of its SQL read by the target's
+ * published schemas, with the build's memory and planner settings and the as_of of the target's
+ * last successful run.
+ */
+async function buildAlone(client: pg.Client, target: string, model: string, table: string): Promise<number> {
+  const [layer, name] = model.split('.') as [string, string];
+  const sql = compileSql(withoutTrailingSemicolon(await readFile(path.join(ROOT, 'sql', layer, `${name}.sql`), 'utf8')), publishedTarget(schemaNames(target))).sql;
+  const asOf = (await client.query(`select as_of::text as as_of from ${target}_etl.runs where status = 'success' and as_of is not null order by run_id desc limit 1`)).rows[0].as_of as string;
+  await client.query(`drop table if exists ${table}`);
+  return secondsOf(() =>
+    withLocalSettings(client, BUILD_MEMORY, async () => {
+      await client.query(PLANNER_SETTINGS_SQL);
+      await client.query("select set_config('medallion.as_of', $1, true)", [asOf]);
+      await client.query(`create table ${table} as ${sql}`);
+    }),
+  );
 }
 
 async function dirBytes(dir: string): Promise<number> {
@@ -243,7 +267,17 @@ async function main(): Promise<void> {
       const selected: StageResult = { stage: '  --select gold.sales_daily', baseline: 'whole transform', ours: [], base: models.ours, rows: 0, bytes: 0 };
       for (let i = 0; i < args.repeat; i++) selected.ours.push((await timed('node', [CLI, 'transform', '--target', t, '--skip-export', '--select', 'gold.sales_daily'], env)).seconds);
       selected.rows = Number((await client.query(`select count(*) as n from ${t}_gold.sales_daily`)).rows[0].n);
-      results.push(models, modelsOnly, rulesOnly, floor, selected);
+      // gold.customer_training_set (one row per customer and cutoff) against gold.customer_features
+      // (one row per customer), each built alone from the published silver with the build's memory
+      // and planner settings and the run's as_of, alternating: the training set's target is a ratio
+      // of at most 3 at scale 100 with 12 cutoffs
+      const trainingSet: StageResult = { stage: '  customer_training_set alone', baseline: 'customer_features alone', ours: [], base: [], rows: 0, bytes: 0 };
+      for (let i = 0; i < args.repeat; i++) {
+        trainingSet.ours.push(await buildAlone(client, t, 'gold.customer_training_set', `${baseSchema}.customer_training_set`));
+        trainingSet.base.push(await buildAlone(client, t, 'gold.customer_features', `${baseSchema}.customer_features`));
+      }
+      trainingSet.rows = Number((await client.query(`select count(*) as n from ${baseSchema}.customer_training_set`)).rows[0].n);
+      results.push(models, modelsOnly, rulesOnly, floor, selected, trainingSet);
     } else if (args.stages.has('export')) {
       step('silver+gold: built once, untimed (--stages)');
       await run('node', [CLI, 'transform', '--target', t, '--skip-export'], { env, maxBuffer: 1 << 26 });
