@@ -108,16 +108,12 @@ running_days as (
 
 cutoff_features as (
   -- a (customer, cutoff) takes the running aggregates of the customer's last day before the cutoff;
-  -- a customer without a day before it has no row. Lateral: each day scans the few cutoffs, rather
-  -- than each cutoff re-reading every day
+  -- a customer without a day before it has no row
   select cutoff.cutoff_date, cutoff.label_days, day.*
   from running_days as day
-  cross join lateral (
-    select cutoffs.cutoff_date, cutoffs.label_days
-    from cutoffs
-    where day.last_order_date < cutoffs.cutoff_date
-      and (day.next_order_date is null or day.next_order_date >= cutoffs.cutoff_date)
-  ) as cutoff
+  join cutoffs as cutoff
+    on day.last_order_date < cutoff.cutoff_date
+    and (day.next_order_date is null or day.next_order_date >= cutoff.cutoff_date)
 ),
 
 cutoff_labels as (
