@@ -2,7 +2,7 @@
  * Gold tables → Parquet under the output folder, all or nothing (the folder's layout and the
  * switch are in exports-dir.ts):
  *
- *   DIR/fact_sales/part-00000.parquet      (or fact_sales/order_year=2012/part-00000.parquet …)
+ *   DIR/fact_sales/part-2013-07.parquet    (one per order month; or fact_sales/order_year=2012/part-00000.parquet …)
  *   DIR/customer_features.parquet
  *   DIR/sales_daily.parquet
  *   DIR/customer_training_set.parquet
@@ -20,15 +20,20 @@
  *      commit this always runs to its end, signal or not. A crash before it is finished by the next
  *      run (reconcileExports, from the ledger's record).
  *   4. versions other than the new one and the one before it are removed.
+ *
+ * The folder table is written one file per month of `monthsOf` (export-table.ts): a month whose
+ * rows have the fingerprint, count and settings of the current version's file is hard-linked
+ * from it instead of written, so a version stays complete on its own and an unchanged month costs
+ * no encoding.
  */
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConnectionConfig, SchemaNames } from '../config.ts';
 import { type Client, connect } from '../db/index.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { failpoint } from '../failpoints.ts';
-import { type ColumnDescription, EXPORT_FORMAT_VERSION, exportTable, type ExportTableResult } from './export-table.ts';
-import { createStaging, currentVersion, exportEntryNames, ioError, MANIFEST_FILE, openExportsDir, reconcileExports, sealVersion, switchTo, versionName } from './exports-dir.ts';
+import { type ColumnDescription, EXPORT_FORMAT_VERSION, exportTable, type ExportTableResult, type PreviousMonthFile } from './export-table.ts';
+import { createStaging, currentVersion, type ExportsDir, exportEntryNames, ioError, MANIFEST_FILE, openExportsDir, reconcileExports, sealVersion, switchTo, versionName } from './exports-dir.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
 import { type ColumnDoc, LIFETIME_ROLE } from './types.ts';
 
@@ -69,6 +74,12 @@ export interface ExportGoldOptions {
   tables?: readonly string[];
   /** The table written as a folder of part files (optionally partitioned). Default fact_sales. */
   folderTable?: string;
+  /**
+   * Without `partitionBy`: the folder table's date column whose months split it into
+   * `part-YYYY-MM.parquet` files, each reused from the previous version when its rows are
+   * unchanged. Default order_date; a table without it (or null) gets one `part-00000.parquet`.
+   */
+  monthsOf?: string | null;
   signal?: AbortSignal;
   /** Called after each table with its result (progress output). */
   onTable?: (result: ExportTableResult, seconds: number) => void;
@@ -109,6 +120,12 @@ export interface ManifestFile {
   sha256: string;
   row_groups: number;
   partition?: Record<string, string>;
+  /** Month files: the month (`YYYY-MM`, `none` for a NULL date), the fingerprint of its rows, the file's settings. */
+  month?: string;
+  fingerprint?: string;
+  settings?: string;
+  /** The version that wrote this file, when this one took it over (hard link) unchanged. */
+  reused_from?: string;
 }
 
 export interface Manifest {
@@ -133,6 +150,8 @@ export interface ExportGoldResult {
   /** The published version's folder (`.medallion/versions/<version>`). */
   versionPath: string;
   manifest: Manifest;
+  /** Parquet files encoded by this export, and files hard-linked unchanged from the version before. */
+  files: { written: number; reused: number };
   seconds: number;
 }
 
@@ -146,7 +165,7 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
   let versionPath: string | null = null;
   let manifest: Manifest;
   try {
-    manifest = await writeTables(options, stagingDir, tables, folderTable);
+    manifest = await writeTables(options, stagingDir, tables, folderTable, await previousMonthFiles(dirs, folderTable));
     options.signal?.throwIfAborted();
     versionPath = await sealVersion(dirs, stagingDir, version);
     options.signal?.throwIfAborted();
@@ -166,20 +185,44 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
   await reconcileExports(dirs, versionPath, previous ? [previous] : []).catch(() => {
     // Clean-up only: what is left is removed by the next export.
   });
-  return { exportsDir: dirs.root, versionPath, manifest, seconds: (performance.now() - started) / 1000 };
+  const files = Object.values(manifest.tables).flatMap((t) => t.files);
+  const reused = files.filter((f) => f.reused_from !== undefined).length;
+  return { exportsDir: dirs.root, versionPath, manifest, files: { written: files.length - reused, reused }, seconds: (performance.now() - started) / 1000 };
 }
 
 async function removeQuietly(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true }).catch(() => {});
 }
 
+/**
+ * The month files of the current version's folder table, from its manifest: what an unchanged
+ * month can be linked from. None when there is no current version or its manifest has none.
+ */
+async function previousMonthFiles(dirs: ExportsDir, table: string): Promise<PreviousMonthFile[]> {
+  const current = await currentVersion(dirs);
+  if (!current) return [];
+  const manifest = await readFile(path.join(current, MANIFEST_FILE), 'utf8').then((text) => JSON.parse(text) as Manifest, () => null);
+  return (manifest?.tables?.[table]?.files ?? []).flatMap((f) => f.month !== undefined && f.fingerprint !== undefined && f.settings !== undefined
+    ? [{ month: f.month, path: path.join(current, f.path), rows: f.rows, fingerprint: f.fingerprint, settings: f.settings, sha256: f.sha256, bytes: f.bytes, version: f.reused_from ?? path.basename(current) }]
+    : []);
+}
+
 /** Every table from one snapshot into `outDir`, then the manifest. */
-async function writeTables(options: ExportGoldOptions, outDir: string, tables: readonly string[], folderTable: string): Promise<Manifest> {
+async function writeTables(options: ExportGoldOptions, outDir: string, tables: readonly string[], folderTable: string, previousMonths: PreviousMonthFile[]): Promise<Manifest> {
   let client: Client | null = null;
+  let fingerprintClient: Client | null = null;
   let watch: Awaited<ReturnType<typeof watchCopyProgress>> | null = null;
+  const monthsOf = options.partitionBy ? null : options.monthsOf === undefined ? 'order_date' : options.monthsOf;
   try {
     client = await connect(options.connection, 'medallion export');
     await client.query('begin isolation level repeatable read read only').catch((err) => { throw fromDatabaseError(err, 'starting the export snapshot'); });
+    if (monthsOf !== null && tables.includes(folderTable)) {
+      // The month fingerprints are computed on a connection of their own, in the same snapshot.
+      const snapshot = (await client.query<{ id: string }>('select pg_export_snapshot() as id')).rows[0]!.id;
+      fingerprintClient = await connect(options.connection, 'medallion export fingerprints');
+      await fingerprintClient.query(`begin isolation level repeatable read read only; set transaction snapshot '${snapshot}'`)
+        .catch((err) => { throw fromDatabaseError(err, 'sharing the export snapshot'); });
+    }
     const provenance: Record<string, string> = {
       'medallion.run_id': String(options.runId ?? ''),
       'medallion.as_of': options.asOf ?? '',
@@ -220,6 +263,7 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
         leaveOut,
         inTransaction: true,
         signal: options.signal,
+        ...(asFolder && monthsOf !== null ? { monthsOf, previousMonths, ...(fingerprintClient ? { fingerprintClient } : {}) } : {}),
         onRows: (n) => {
           exportedRows += n;
           options.onRows?.(table, exportedRows);
@@ -237,16 +281,20 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
           sha256: f.sha256,
           row_groups: f.rowGroups,
           ...(f.partition ? { partition: f.partition } : {}),
+          ...(f.month !== undefined ? { month: f.month, fingerprint: f.fingerprint!, settings: f.settings! } : {}),
+          ...(f.reusedFrom !== undefined ? { reused_from: f.reusedFrom } : {}),
         })),
       };
       watch?.stop();
       options.onTable?.(result, (performance.now() - t0) / 1000);
     }
     await client.query('commit');
+    await fingerprintClient?.query('commit');
     await writeFile(path.join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`).catch((err) => { throw ioError(err, `writing ${MANIFEST_FILE}`, outDir); });
     return manifest;
   } finally {
     await watch?.close();
+    await fingerprintClient?.end().catch(() => {});
     await client?.end().catch(() => {});
   }
 }

@@ -54,7 +54,17 @@ export interface CsvToParquetOptions {
   compression: Compression;
   /** Written into the file footer's key-value metadata. */
   metadata: ReadonlyMap<string, string>;
+  /**
+   * Split the rows by the month of this date or timestamp column: `outFile` is then a folder that
+   * receives `MONTH_FOLDER=YYYY-MM/part.parquet` (`none` for a NULL), one file per month, rows in
+   * the order they arrive. The month is the first 7 characters of Postgres' ISO text, the same as
+   * `to_char(column, 'YYYY-MM')` for the years 1..9999 the export accepts.
+   */
+  monthsOf?: string;
 }
+
+/** The folder name prefix of a month written by `csvToParquet({ monthsOf })` (not a column in the files). */
+export const MONTH_FOLDER = 'medallion_month';
 
 export interface Footer {
   rows: number;
@@ -115,9 +125,22 @@ export class ParquetEncoder {
     const read = `read_csv(${literal(o.source)}, columns = {${types}}, header = false, auto_detect = false,
       delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false,
       buffer_size = ${CSV_BUFFER_BYTES}, max_line_size = ${CSV_BUFFER_BYTES})`;
+    if (o.monthsOf === undefined) {
+      const result = await this.connection.run(
+        `copy (select ${select} from ${read}) to ${literal(o.outFile)}
+         (format parquet, compression ${o.compression}, row_group_size ${o.rowGroupSize}${metadata})`,
+      );
+      return Number(result.rowsChanged);
+    }
+    // One pass, one file per month: DuckDB keeps a writer open per month (all of them: a writer
+    // closed early would start a second file for its month), each holding up to a row group, and
+    // rows waiting for their writer up to one row group in all; the month is not in the files.
+    await this.connection.run(`set partitioned_write_max_open_files = 1000000; set partitioned_write_flush_threshold = ${o.rowGroupSize}`);
+    const month = `coalesce(left(${ident(o.monthsOf)}, 7), 'none') as ${ident(MONTH_FOLDER)}`;
     const result = await this.connection.run(
-      `copy (select ${select} from ${read}) to ${literal(o.outFile)}
-       (format parquet, compression ${o.compression}, row_group_size ${o.rowGroupSize}${metadata})`,
+      `copy (select ${select}, ${ident(MONTH_FOLDER)} from (select *, ${month} from ${read})) to ${literal(o.outFile)}
+       (format parquet, compression ${o.compression}, row_group_size ${o.rowGroupSize}${metadata},
+        partition_by (${ident(MONTH_FOLDER)}), write_partition_columns false, filename_pattern 'part')`,
     );
     return Number(result.rowsChanged);
   }

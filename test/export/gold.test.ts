@@ -91,7 +91,10 @@ describe('exportGold', () => {
     const out = path.join(root, 'plain', 'exports');
     const result = await exportGold(options(out));
     expect((await readdir(out)).sort()).toEqual(['.medallion', '_manifest.json', 'customer_features.parquet', 'customer_training_set.parquet', 'fact_sales', 'sales_daily.parquet']);
-    expect(await readdir(path.join(out, 'fact_sales'))).toEqual(['part-00000.parquet']);
+    // one plain file per order month (2011-01-01 + 0..1199 days: 2011-01 to 2014-04)
+    const months = (await client.query<{ m: string }>(`select distinct to_char(order_date, 'YYYY-MM') as m from ${schema}.fact_sales order by 1`)).rows.map((r) => r.m);
+    expect(months).toHaveLength(40);
+    expect((await readdir(path.join(out, 'fact_sales'))).sort()).toEqual(months.map((m) => `part-${m}.parquet`));
     expect(await leftovers(out)).toEqual([]);
 
     const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
@@ -115,8 +118,10 @@ describe('exportGold', () => {
       }
     }
     const fact = manifest.tables.fact_sales!;
-    expect(fact.files.map((f) => f.path)).toEqual(['fact_sales/part-00000.parquet']);
-    expect(fact.files[0]!.row_groups).toBe(2); // 3,000 rows: 2,048 + 952
+    expect(fact.files.map((f) => f.path)).toEqual(months.map((m) => `fact_sales/part-${m}.parquet`));
+    expect(fact.files.map((f) => f.month)).toEqual(months);
+    expect(fact.files.every((f) => f.row_groups === 1 && f.reused_from === undefined && /^-?\d+$/.test(f.fingerprint!))).toBe(true);
+    expect(result.files).toEqual({ written: 43, reused: 0 });
     expect(fact.columns.map((c) => [c.name, c.postgres, c.parquet, c.pandas])).toEqual([
       ['order_number', 'text', 'BYTE_ARRAY STRING', 'str'],
       ['customer_id', 'bigint', 'INT64', 'Int64'],
@@ -126,7 +131,7 @@ describe('exportGold', () => {
       ['prior_orders', 'integer', 'INT64', 'Int64'],
     ]);
     // Money survives as float64 with the same sum as Postgres.
-    const rows = await readParquet(path.join(out, 'fact_sales/part-00000.parquet'));
+    const rows = (await Promise.all(fact.files.map((f) => readParquet(path.join(out, f.path))))).flat();
     const { rows: [pg] } = await client.query(`select sum(sales_amount)::float8 as s, count(*) - count(prior_orders) as nulls from ${schema}.fact_sales`);
     expect(rows.reduce((s, r) => s + (r.sales_amount as number), 0)).toBeCloseTo(pg.s, 6);
     expect(rows.filter((r) => r.prior_orders === null).length).toBe(Number(pg.nulls));
