@@ -2,9 +2,9 @@
  * Change detection in bronze: whether a source file is the one its bronze table was loaded from,
  * and, for a file that changed, which keys of the source changed.
  *
- * The load that a bronze table holds is named by the table itself (`_run_id` of its rows: a load
- * creates the whole table, so every row carries the same run id); its file's sha256 and counts
- * are that run's `<etl>.source_files` row. A file is unchanged when its sha256 is that one: a file
+ * The load that a bronze table holds is the newest load of its source whose swap committed
+ * (currentBronzeLoads); its file's sha256 and counts are that run's `<etl>.source_files` row, and
+ * every row of the table carries that run's id (`_run_id`). A file is unchanged when its sha256 is that one: a file
  * of another size is changed without reading it, a file of the same size is hashed (mtime proves
  * nothing: a re-export keeps neither it nor the bytes reliably).
  *
@@ -27,7 +27,7 @@ import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident, literal } from '../db/index.ts';
+import { type Client, ident } from '../db/index.ts';
 import { bronzeColumns, bronzeKeyColumns, CHANGES_SUFFIX, LINEAGE_COLUMNS, SOURCE_CONTRACTS, type SourceContract, type SourceName } from './contracts.ts';
 
 /** `new`: no previous bronze table · `unchanged`: the same sha256 · `changed`: another file. */
@@ -76,8 +76,12 @@ export function changesTable(schemas: SchemaNames, source: string): string {
 }
 
 /**
- * The load each bronze table holds now, by source: the sources whose table exists, has rows, and
- * whose loading run has its source_files row (a source missing here is loaded as new).
+ * The load each bronze table holds now, by source, from the ledger: the newest run that loaded
+ * the source's file (`kept_from_run` null) and committed its swap (its `source_changes` rows are
+ * written in the swap's transaction), for the sources whose table exists. The tables themselves
+ * are not read, so a lock on one does not hold up a run before it loads. A ledger from before
+ * `source_changes` names the load by the table's `_run_id` instead. A source missing here is
+ * loaded as new.
  */
 export async function currentBronzeLoads(client: Client, schemas: SchemaNames, contracts: readonly SourceContract[] = SOURCE_CONTRACTS): Promise<Map<SourceName, BronzeLoadRecord>> {
   const { rows: tables } = await client.query<{ name: SourceName }>('select tablename as name from pg_tables where schemaname = $1 and tablename = any($2) order by 1', [
@@ -85,17 +89,31 @@ export async function currentBronzeLoads(client: Client, schemas: SchemaNames, c
     contracts.map((c) => c.name),
   ]);
   const loads = new Map<SourceName, BronzeLoadRecord>();
-  if (!tables.length || !(await ledgerHasSourceFiles(client, schemas))) return loads;
+  if (!tables.length || !(await ledgerHas(client, schemas, 'source_files'))) return loads;
+  const e = ident(schemas.etl);
+  const names = tables.map((t) => t.name);
+  const swapped = (await ledgerHas(client, schemas, 'source_changes'))
+    ? await client.query<{ source: SourceName; run_id: string }>(
+        `select distinct on (c.source) c.source, c.run_id
+           from ${e}.source_changes c join ${e}.source_files f on f.run_id = c.run_id and f.source = c.source and f.kept_from_run is null
+          where c.source = any($1) order by c.source, c.run_id desc`,
+        [names],
+      )
+    : { rows: [] };
+  const runs = new Map(swapped.rows.map((r) => [r.source, Number(r.run_id)]));
   const b = ident(schemas.bronze);
-  const loaders = tables.map((t) => `(select ${literal(t.name)}::text as source, _run_id from ${b}.${ident(t.name)} limit 1)`).join('\n union all ');
+  for (const name of names.filter((n) => !runs.has(n))) {
+    const { rows } = await client.query<{ run_id: string }>(`select _run_id as run_id from ${b}.${ident(name)} limit 1`);
+    if (rows[0]) runs.set(name, Number(rows[0].run_id));
+  }
+  if (!runs.size) return loads;
   const { rows } = await client.query<{
     source: SourceName; run_id: string; file: string; sha256: string; bytes: string; line_ending: string; encoding: string;
     lines: string | null; row_lines: string | null; records: string; rows_loaded: string; rejects: string; blank_lines: string;
   }>(
-    `with loaded as (${loaders})
-     select f.source, f.run_id, f.file, f.sha256, f.bytes, f.line_ending, f.encoding, f.lines, f.row_lines, f.records, f.rows_loaded, f.rejects, f.blank_lines
-       from loaded join ${ident(schemas.etl)}.source_files f on f.run_id = loaded._run_id and f.source = loaded.source
-      where f.kept_from_run is null`,
+    `select f.source, f.run_id, f.file, f.sha256, f.bytes, f.line_ending, f.encoding, f.lines, f.row_lines, f.records, f.rows_loaded, f.rejects, f.blank_lines
+       from ${e}.source_files f join unnest($1::text[], $2::bigint[]) as l (source, run_id) on l.source = f.source and l.run_id = f.run_id`,
+    [[...runs.keys()], [...runs.values()]],
   );
   const n = (v: string | null) => (v === null ? null : Number(v));
   for (const r of rows) {
@@ -118,8 +136,8 @@ export async function currentBronzeLoads(client: Client, schemas: SchemaNames, c
   return loads;
 }
 
-async function ledgerHasSourceFiles(client: Client, schemas: SchemaNames): Promise<boolean> {
-  const { rows } = await client.query<{ t: string | null }>('select to_regclass($1) as t', [`${ident(schemas.etl)}.source_files`]);
+async function ledgerHas(client: Client, schemas: SchemaNames, table: string): Promise<boolean> {
+  const { rows } = await client.query<{ t: string | null }>('select to_regclass($1) as t', [`${ident(schemas.etl)}.${ident(table)}`]);
   return rows[0]?.t !== null && rows[0]?.t !== undefined;
 }
 

@@ -423,7 +423,8 @@ describe('bronze load', () => {
   it('exits 143 on SIGTERM while two files are loading, and changes nothing in bronze', async () => {
     const before = await loadGoodBronze();
     // sales_details is still loading on the first connection when a small file on the second is done
-    const f = await sources({ sales_details: manySalesLines(300_000) });
+    // (a changed one: the unchanged ones are kept, not loaded)
+    const f = await sources({ sales_details: manySalesLines(300_000), px_cat_g1v2: `${headerOf('px_cat_g1v2')}\r\nCO_RF,Components,Road Frames,No` });
     const controller = new AbortController();
     const loadedFiles = async () =>
       (await query<{ source: string }>(`select source from ${target}_etl.source_files where run_id = (select max(run_id) from ${target}_etl.runs)`)).map((r) => r.source);
