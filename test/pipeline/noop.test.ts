@@ -4,18 +4,16 @@
  * that names the run it defers to. `--full-refresh`, a changed model and another as_of each make
  * the run build.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generate } from '../../src/generate/index.ts';
 import { runBuild } from '../../src/pipeline/index.ts';
 import { createLogger, publishedModels } from '../../src/runs/index.ts';
 import { runCli } from '../support/cli.ts';
 import { dropTarget, query, schemaNames, testClient, testConfig, uniqueTarget } from '../support/database.ts';
+import { workFolder } from '../runs/helpers.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const target = uniqueTarget('noop');
 const schemas = schemaNames(target);
 let work: string;
@@ -55,11 +53,8 @@ async function gold(): Promise<string> {
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'medallion-noop-'));
-  seeds = path.join(work, 'seeds');
+  ({ work, seeds } = await workFolder('noop'));
   exportsDir = path.join(work, 'exports');
-  await cp(path.join(ROOT, 'sql'), path.join(work, 'sql'), { recursive: true });
-  await generate({ scale: 0.02, seed: 11, outDir: seeds });
   const r = await build();
   expect(r.code, r.stderr).toBe(0);
 });
