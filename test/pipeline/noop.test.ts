@@ -7,7 +7,9 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import reportSchema from '../../src/report/run-report.schema.json' with { type: 'json' };
 import { runBuild } from '../../src/pipeline/index.ts';
 import { createLogger, publishedModels } from '../../src/runs/index.ts';
 import { runCli } from '../support/cli.ts';
@@ -87,6 +89,12 @@ describe('a build with nothing changed', () => {
       status: 'success', exit_code: 0, deferred_to: published, unpublished: true, noop: published, as_of: '2014-01-29',
       stages: ['bronze:success', 'models_and_tests:skipped', 'rules:skipped', 'publish:skipped', 'export:skipped'],
     });
+    // its report is a valid one of a successful run whose stages after bronze were skipped
+    const noopRun = Number(r.stdout.match(/run (\d+) started/)?.[1]);
+    const report = JSON.parse(await readFile(path.join(work, 'reports', target, `run-${noopRun}.json`), 'utf8'));
+    const validate = new Ajv({ allErrors: true, strict: true }).compile(reportSchema);
+    expect(validate(report), JSON.stringify(validate.errors)).toBe(true);
+    expect(report.run).toMatchObject({ run_id: noopRun, status: 'success' });
     // the next build's schedule still has the timings of the run that built
     const [timed] = await query<{ n: number }>(`select count(*)::int as n from ${schemas.etl}.test_results where run_id = $1`, [published]);
     expect(timed!.n).toBeGreaterThan(0);
