@@ -14,11 +14,13 @@ import { finishWithError } from './final-line.ts';
 
 export const command: Command = {
   summary: 'write the published gold tables to Parquet (exports/, atomically, with a manifest)',
-  description: `Writes exports/fact_sales/part-*.parquet, exports/customer_features.parquet,
-exports/sales_daily.parquet, exports/customer_training_set.parquet and exports/_manifest.json
-from the published gold schema of the
-target, all from one snapshot, into a temporary folder that replaces the output folder only when
-every file is complete and its row count matches Postgres. A failed export changes nothing.
+  description: `Writes exports/fact_sales/part-YYYY-MM.parquet (one file per order month),
+exports/customer_features.parquet, exports/sales_daily.parquet,
+exports/customer_training_set.parquet and exports/_manifest.json from the published gold schema
+of the target, all from one snapshot, into a temporary folder that replaces the output folder only
+when every file is complete and its row count matches Postgres. A failed export changes nothing.
+A fact_sales month whose rows, columns and settings are those of the published export is
+hard-linked from it instead of rewritten.
 --select / --exclude (dbt's syntax, as for build) or --tables pick the gold tables to export.
 
 pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/export/README.md.`,
