@@ -68,6 +68,8 @@ export interface BronzeLoadRecord {
   encoding: string;
   /** Null in a ledger from before lines were counted. */
   lines: number | null;
+  /** The load's transaction id (its rows' xmin); null in a ledger from before it was recorded. */
+  loadXid: string | null;
   rowLines: number | null;
   records: number;
   rowsLoaded: number;
@@ -117,9 +119,9 @@ export async function currentBronzeLoads(client: Client, schemas: SchemaNames, c
   if (!runs.size) return loads;
   const { rows } = await client.query<{
     source: SourceName; run_id: string; file: string; sha256: string; bytes: string; line_ending: string; encoding: string;
-    lines: string | null; row_lines: string | null; records: string; rows_loaded: string; rejects: string; blank_lines: string;
+    lines: string | null; row_lines: string | null; records: string; rows_loaded: string; rejects: string; blank_lines: string; load_xid: string | null;
   }>(
-    `select f.source, f.run_id, f.file, f.sha256, f.bytes, f.line_ending, f.encoding, f.lines, f.row_lines, f.records, f.rows_loaded, f.rejects, f.blank_lines
+    `select f.source, f.run_id, f.file, f.sha256, f.bytes, f.line_ending, f.encoding, f.lines, f.row_lines, f.records, f.rows_loaded, f.rejects, f.blank_lines, f.load_xid
        from ${e}.source_files f join unnest($1::text[], $2::bigint[]) as l (source, run_id) on l.source = f.source and l.run_id = f.run_id`,
     [[...runs.keys()], [...runs.values()]],
   );
@@ -134,6 +136,7 @@ export async function currentBronzeLoads(client: Client, schemas: SchemaNames, c
       lineEnding: r.line_ending,
       encoding: r.encoding,
       lines: n(r.lines),
+      loadXid: r.load_xid,
       rowLines: n(r.row_lines),
       records: Number(r.records),
       rowsLoaded: Number(r.rows_loaded),
@@ -158,21 +161,30 @@ export async function fileSha256(file: string): Promise<string> {
 
 /**
  * Whether the file at `path` (`bytes` long) is the one the bronze table was loaded from, and the
- * table still holds that load whole: the recorded lines reconcile (header + blank + row lines +
- * rejects), the table has the rows the load recorded and the ledger the rejects it recorded. A
- * table that does not reconcile is not kept: the file is loaded again.
+ * table still holds that load whole (loadIntact). A table that does not is not kept: the file is
+ * loaded again.
  */
 export async function isUnchanged(client: Client, schemas: SchemaNames, previous: BronzeLoadRecord | undefined, file: { path: string; bytes: number }): Promise<boolean> {
-  if (!previous || previous.lines === null || previous.rowLines === null) return false;
-  if (previous.bytes !== file.bytes) return false;
-  if ((await fileSha256(file.path)) !== previous.sha256) return false;
-  if (1 + previous.blankLines + previous.rowLines + previous.rejects !== previous.lines) return false;
-  const { rows } = await client.query<{ rows: string; rejects: string }>(
-    `select (select count(*) from ${ident(schemas.bronze)}.${ident(previous.source)}) as rows,
-            (select count(*) from ${ident(schemas.etl)}.rejects where run_id = $1 and source = $2) as rejects`,
-    [previous.runId, previous.source],
+  if (!previous || previous.bytes !== file.bytes) return false;
+  return (await fileSha256(file.path)) === previous.sha256 && (await loadIntact(client, schemas, previous));
+}
+
+/**
+ * Whether a bronze table holds its recorded load and nothing else: the recorded lines reconcile
+ * (header + blank + row lines + rejects), the table has the rows the load recorded, every one
+ * written by the load's transaction (a row updated or inserted since carries another xmin; a
+ * deleted one lowers the count), and the ledger has the rejects it recorded. One scan of the table.
+ */
+export async function loadIntact(client: Client, schemas: SchemaNames, load: BronzeLoadRecord): Promise<boolean> {
+  if (load.lines === null || load.rowLines === null || load.loadXid === null) return false;
+  if (1 + load.blankLines + load.rowLines + load.rejects !== load.lines) return false;
+  const { rows } = await client.query<{ rows: string; touched: string; rejects: string }>(
+    `select t.rows, t.touched, (select count(*) from ${ident(schemas.etl)}.rejects where run_id = $1 and source = $2) as rejects
+       from (select count(*) as rows, count(*) filter (where xmin::text <> $3) as touched from ${ident(schemas.bronze)}.${ident(load.source)}) as t`,
+    [load.runId, load.source, load.loadXid],
   );
-  return Number(rows[0]!.rows) === previous.rowsLoaded && Number(rows[0]!.rejects) === previous.rejects;
+  const r = rows[0]!;
+  return Number(r.rows) === load.rowsLoaded && Number(r.touched) === 0 && Number(r.rejects) === load.rejects;
 }
 
 /**

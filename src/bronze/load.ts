@@ -76,6 +76,8 @@ export interface FileLoadResult {
   rejectsByReason: Partial<Record<RejectReason, number>>;
   blankLines: number;
   seconds: number;
+  /** The load transaction's id, which every row it wrote carries as xmin (absent: a kept load). */
+  loadXid?: string;
 }
 
 export interface BronzeLoadResult {
@@ -299,6 +301,8 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
   }
   const s = scan.scanner;
   const rowsLoaded = Number(copy.rowCount);
+  // The transaction id the rows carry (xmin): a row written after the load carries another.
+  const { rows: written } = await client.query<{ xid: string }>('select pg_current_xact_id()::xid::text as xid');
   const result: FileLoadResult = {
     source: contract.name,
     file: header.fileName,
@@ -314,6 +318,7 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
     rejectsByReason,
     blankLines: s.blankLines,
     seconds: (performance.now() - started) / 1000,
+    loadXid: written[0]!.xid,
   };
   await recordSourceFile(ledger, schemas, runId, result);
   // Every physical line is the header, a blank line, a line of a loaded row or a rejected line;
@@ -374,8 +379,8 @@ async function writeRejects(ledger: Client, schemas: SchemaNames, runId: number,
 /** A file's etl.source_files row; a kept file's names the run whose load it keeps (`kept_from_run`). */
 async function recordSourceFile(ledger: Client, schemas: SchemaNames, runId: number, r: FileLoadResult): Promise<void> {
   await ledger.query(
-    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, lines, row_lines, records, rows_loaded, rejects, blank_lines, seconds, kept_from_run)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.lines, r.rowLines, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds, r.keptFromRun ?? null],
+    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, lines, row_lines, records, rows_loaded, rejects, blank_lines, seconds, kept_from_run, load_xid)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.lines, r.rowLines, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds, r.keptFromRun ?? null, r.loadXid ?? null],
   );
 }

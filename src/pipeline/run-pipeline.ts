@@ -16,7 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type BronzeLoadResult, checkFreshness, freshnessFields, type LoadedFile, loadBronze, type SourceFreshnessConfig, unchangedSinceLastLoad } from '../bronze/index.ts';
+import { type BronzeLoadResult, checkFreshness, currentBronzeLoads, freshnessFields, type LoadedFile, loadBronze, loadIntact, type SourceFreshnessConfig, unchangedSinceLastLoad } from '../bronze/index.ts';
 import type { PipelineConfig, SchemaNames } from '../config.ts';
 import { type Client, connect, ident } from '../db/index.ts';
 import { DataError } from '../errors.ts';
@@ -87,15 +87,22 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
 /**
  * The published run this one would rebuild unchanged, and what was compared with it; null when
  * something differs (or there is no published run, or it published a selection): the sources
- * (every file the one bronze kept, and the files the published run built from), the project
- * hash, the as_of, and unless the export is skipped the exports folder (its current version is the
- * one that run published, written with this run's Parquet settings).
+ * (every file the one bronze kept and its table untouched since its load, and the files the
+ * published run built from), the project hash, the as_of, and unless the export is skipped the
+ * exports folder (its current version is the one that run published, written with this run's
+ * Parquet settings).
  */
 async function nothingToDo(ctx: RunContext, hash: ProjectHash, inputFiles: readonly InputFileRecord[], asOf: string, bronze: BronzeLoadResult | null): Promise<{ runId: number; compared: string[] } | null> {
   const { config } = ctx;
   const published = await lastPublishedRun(ctx.ledger, config.schemas);
   if (!published || published.projectSha256 !== hash.sha256 || published.asOf !== asOf) return null;
-  if (bronze?.changes.some((c) => c.status !== 'unchanged')) return null;
+  // A file loaded again (its table no longer held it) may differ from what the published run read.
+  if (bronze?.changes.some((c) => c.status !== 'unchanged' || c.added || c.changed || c.removed || c.moved)) return null;
+  // Without a load in this run (transform), each bronze table must still hold its load alone: a
+  // table changed by hand since is not what the published run read.
+  if (!bronze) {
+    for (const load of (await currentBronzeLoads(ctx.work, config.schemas)).values()) if (!(await loadIntact(ctx.work, config.schemas, load))) return null;
+  }
   const key = (files: readonly InputFileRecord[]) => files.map((f) => `${f.file}:${f.sha256}`).sort().join('\n');
   if (key(published.summary.inputs ?? []) !== key(inputFiles)) return null;
   const compared = [

@@ -105,6 +105,8 @@ update ${e}.runs set published_at = finished_at
 -- run whose load a run kept instead of loading the same file again
 alter table ${e}.source_files add column if not exists row_lines bigint;
 alter table ${e}.source_files add column if not exists kept_from_run bigint;
+-- the transaction id of a load, which its rows carry as xmin: a row written since carries another
+alter table ${e}.source_files add column if not exists load_xid text;
 -- per run and source: what its load did to the bronze table (src/bronze/changes.ts); counts are
 -- keys, null for a new source
 create table if not exists ${e}.source_changes (

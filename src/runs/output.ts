@@ -163,7 +163,9 @@ export function bronzeSummary(result: BronzeLoadResult, s: Style = createStyle(f
     { lines: 0, records: 0, rows: 0, rejects: 0, bytes: 0 },
   );
   rows.push(['total', total.lines, total.records, total.rows, total.rejects, decimals(total.bytes / 1e6, 2), decimals(result.seconds, 2), Math.round(total.records / Math.max(result.seconds, 1e-6))]);
-  const changes = result.changes.map((c) => `${c.source}: ${changeText(c)}`).join('\n');
+  // One line per source that is new or changed; the unchanged ones named together.
+  const unchanged = result.changes.filter((c) => changeText(c) === 'unchanged').map((c) => c.source);
+  const changes = [...result.changes.filter((c) => changeText(c) !== 'unchanged').map((c) => `${c.source}: ${changeText(c)}`), ...(unchanged.length ? [`unchanged: ${unchanged.join(', ')}`] : [])].join('\n');
   return `\n${s.bold('bronze')}\n${formatTable(['source', 'lines', 'records', 'loaded', 'rejected', 'MB', 'seconds', 'rows/s'], rows)}${changes ? `\n\n${changes}` : ''}`;
 }
 

@@ -155,4 +155,15 @@ describe('a build with nothing changed', () => {
     expect(t.code, t.stderr).toBe(0);
     expect(events(t.stdout).find((e) => e.event === 'nothing_changed')?.deferred_to).toBe(runIdOf(r.stdout));
   });
+
+  it('a bronze table changed by hand since its load is not what the published run read: transform builds, a build loads the file again', async () => {
+    await query(`update ${schemas.bronze}.sales_details set sls_quantity = sls_quantity where _line_number = 2`);
+    const t = await runCli(['transform', '--target', target, '--out', exportsDir, '--as-of', '2014-01-30'], { cwd: work });
+    expect(t.code, t.stderr).toBe(0);
+    expect(events(t.stdout).some((e) => e.event === 'nothing_changed')).toBe(false);
+    expect(await publishedRun()).toBe(runIdOf(t.stdout));
+    const r = await runCli(['build', '--seeds', seeds, '--target', target, '--out', exportsDir, '--as-of', '2014-01-30'], { cwd: work });
+    expect(r.code, r.stderr).toBe(0);
+    expect(events(r.stdout).filter((e) => e.event === 'bronze_file_loaded').map((e) => e.source)).toEqual(['sales_details']);
+  });
 });
