@@ -1,0 +1,228 @@
+/**
+ * The equality oracle over a sequence of days, for the daily cron path: one target (A) built on
+ * day-00 and then on each day's snapshot in turn, with the default as_of, must hold what a fresh
+ * full build (B) of the same day's files holds: every silver and gold relation (tables and views,
+ * listed from the catalog of the published schemas, so a new model is covered without a change
+ * here) has the same rows, and every exported Parquet file has the same rows. Each of A's runs
+ * reports per source the keys added, changed and removed, which the day's _manifest.json says
+ * (the generator's truth); building the last day again does nothing. Everything goes through the
+ * CLI, so the proof holds whatever the engine does between two days.
+ */
+import { createHash } from 'node:crypto';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ident } from '../../src/db/client.ts';
+import type { Manifest } from '../../src/export/index.ts';
+import type { DayManifest } from '../../src/generate/index.ts';
+import { readParquet } from '../export/helpers.ts';
+import { runCli } from '../support/cli.ts';
+import { dropTarget, query, schemaNames, uniqueTarget } from '../support/database.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const DAYS = 10;
+/** The days a fresh full build is compared with the cron target: 3 deletes a customer, 7 adds a product version, 10 is the end. */
+const COMPARED = new Set([1, 3, 5, 7, 10]);
+const SOURCES = ['cust_az12', 'cust_info', 'loc_a101', 'prd_info', 'px_cat_g1v2', 'sales_details'] as const;
+
+const cron = uniqueTarget('dayseq_a');
+const cronSchemas = schemaNames(cron);
+const truths: string[] = [];
+let work: string;
+let daysDir: string;
+
+const dayDir = (day: number) => path.join(daysDir, `day-${String(day).padStart(2, '0')}`);
+const exportsOf = (target: string) => path.join(work, 'exports', target);
+
+async function dayManifest(day: number): Promise<DayManifest> {
+  return JSON.parse(await readFile(path.join(dayDir(day), '_manifest.json'), 'utf8')) as DayManifest;
+}
+
+/** `medallion build` of one day's files into `target`; the run's id from its log. */
+async function build(target: string, day: number, extra: string[] = []): Promise<number> {
+  const r = await runCli(['build', '--seeds', dayDir(day), '--target', target, '--sql', path.join(ROOT, 'sql'), '--out', exportsOf(target), ...extra], { cwd: work });
+  expect(r.code, `build of day ${day} into ${target}: ${r.stderr}`).toBe(0);
+  const started = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event?: string; run_id?: number }).find((e) => e.event === 'run_started');
+  return Number(started!.run_id);
+}
+
+async function publishedRun(target: string): Promise<{ run_id: number; as_of: string } | undefined> {
+  const [r] = await query<{ run_id: number; as_of: string }>(
+    `select run_id::int, as_of::text from ${ident(schemaNames(target).etl)}.runs where published_at is not null order by published_at desc, run_id desc limit 1`,
+  );
+  return r;
+}
+
+/** Every table and view of a target's published silver and gold schemas, as `layer.name`. */
+async function relations(target: string): Promise<string[]> {
+  const s = schemaNames(target);
+  const rows = await query<{ name: string }>(
+    `select case n.nspname when $1 then 'silver' else 'gold' end || '.' || c.relname as name
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname in ($1, $2) and c.relkind in ('r', 'p', 'v', 'm') order by 1`,
+    [s.silver, s.gold],
+  );
+  return rows.map((r) => r.name);
+}
+
+function qualified(target: string, relation: string): string {
+  const [layer, name] = relation.split('.') as ['silver' | 'gold', string];
+  return `${ident(schemaNames(target)[layer])}.${ident(name)}`;
+}
+
+/** Per relation, its row count and the md5 of its sorted row texts (one query for them all). */
+async function digests(target: string, names: string[]): Promise<Map<string, { rows: number; md5: string }>> {
+  const rows = await query<{ name: string; rows: number; md5: string }>(
+    names
+      .map((n, i) => `select $${i + 1}::text as name, count(*)::int as rows, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as md5 from ${qualified(target, n)} as t`)
+      .join(' union all '),
+    names,
+  );
+  return new Map(rows.map((r) => [r.name, { rows: r.rows, md5: r.md5 }]));
+}
+
+/** The rows of a relation on one side and not the other (a few of each), for a failure message. */
+async function rowDiff(a: string, b: string, relation: string): Promise<string> {
+  const side = async (x: string, y: string) =>
+    (await query<{ row: string }>(`(select t::text as row from ${qualified(x, relation)} as t except all select t::text from ${qualified(y, relation)} as t) order by 1 limit 5`)).map((r) => r.row);
+  return `only in the cron target: ${JSON.stringify(await side(a, b))}; only in the full build: ${JSON.stringify(await side(b, a))}`;
+}
+
+/** Each row of a Parquet file as JSON (bigints as strings), sorted. */
+async function parquetRows(file: string): Promise<string[]> {
+  const rows = await readParquet(file);
+  return rows.map((row) => JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).sort();
+}
+
+const md5 = (lines: string[]) => createHash('md5').update(lines.join('\n')).digest('hex');
+
+async function exportManifest(target: string): Promise<Manifest> {
+  return JSON.parse(await readFile(path.join(exportsOf(target), '_manifest.json'), 'utf8')) as Manifest;
+}
+
+/** What of a manifest two builds of the same data into two targets must share: the inputs, and per table and file the rows and fingerprints. */
+function comparable(m: Manifest) {
+  return {
+    as_of: m.as_of,
+    inputs: m.inputs,
+    tables: Object.fromEntries(
+      Object.entries(m.tables).map(([name, t]) => [
+        name,
+        {
+          rows: t.rows,
+          columns: t.columns,
+          left_out: t.left_out,
+          // `settings` names the source schema, which is the target's own: it differs by design.
+          files: t.files.map((f) => ({ path: f.path, rows: f.rows, partition: f.partition, month: f.month, fingerprint: f.fingerprint })),
+        },
+      ]),
+    ),
+  };
+}
+
+interface ChangeRow {
+  source: string;
+  status: string;
+  added: number | null;
+  changed: number | null;
+  removed: number | null;
+}
+
+async function sourceChanges(runId: number): Promise<ChangeRow[]> {
+  return query<ChangeRow>(`select source, status, added::int, changed::int, removed::int from ${ident(cronSchemas.etl)}.source_changes where run_id = $1 order by source`, [runId]);
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'medallion-dayseq-'));
+  daysDir = path.join(work, 'days');
+  const g = await runCli(['generate', '--scale', '0.05', '--seed', '42', '--days', String(DAYS), '--manifest', '--out', daysDir, '--quiet'], { cwd: work });
+  expect(g.code, g.stderr).toBe(0);
+  await build(cron, 0);
+});
+
+afterAll(async () => {
+  for (const target of [cron, ...truths]) await dropTarget(target);
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('the cron target over a sequence of days', () => {
+  for (let day = 1; day <= DAYS; day++) {
+    it(`day ${day}: reports the day's changes${COMPARED.has(day) ? ', and holds and exports what a fresh full build does' : ''}`, async () => {
+      const manifest = await dayManifest(day);
+      const runId = await build(cron, day);
+      expect((await publishedRun(cron))?.run_id).toBe(runId);
+      await access(path.join(work, 'reports', cron, `run-${runId}.json`));
+
+      // Per source, the keys the diff counted are the lines the generator appended, changed and removed.
+      const changes = await sourceChanges(runId);
+      expect(changes.map((c) => c.source)).toEqual([...SOURCES]);
+      for (const c of changes) {
+        const file = manifest.files[c.source as keyof DayManifest['files']];
+        const same = file.appended === 0 && file.changed === 0 && file.removed === 0;
+        expect(c, `day ${day}: ${c.source}`).toEqual({ source: c.source, status: same ? 'unchanged' : 'changed', added: file.appended, changed: file.changed, removed: file.removed });
+      }
+      const by = Object.fromEntries(changes.map((c) => [c.source, c]));
+      const truth = manifest.changes;
+      expect(by.sales_details!.added).toBe(truth.newLines + truth.lateLines.count);
+      expect(by.cust_info!.added).toBe(truth.newCustomers.count);
+      expect(by.cust_info!.removed).toBe(truth.deletedCustomerIds.length);
+      expect(by.cust_info!.changed).toBe(new Set(truth.updatedCustomers.updates.filter((u) => u.file === 'cust_info').map((u) => u.id)).size);
+      expect(by.cust_az12!.changed).toBe(new Set(truth.updatedCustomers.updates.filter((u) => u.file === 'cust_az12').map((u) => u.id)).size);
+      expect(by.prd_info!.added).toBe(truth.newProductVersions.length);
+      // The schedule's events happen on their days, so the checks above are not vacuous there.
+      if (day % 7 === 3) expect(by.cust_info!.removed).toBe(1);
+      if (day % 7 === 0) expect(by.prd_info).toMatchObject({ status: 'changed', added: 1, changed: 1 });
+      // The run summary says what the ledger says.
+      const [summary] = await query<{ changes: ChangeRow[] }>(`select summary -> 'changes' as changes from ${ident(cronSchemas.etl)}.runs where run_id = $1`, [runId]);
+      expect(
+        summary!.changes.map(({ source, status, added, changed, removed }) => ({ source, status, added, changed, removed })).sort((a, b) => a.source.localeCompare(b.source)),
+      ).toEqual(changes);
+
+      if (!COMPARED.has(day)) return;
+      const fresh = uniqueTarget(`dayseq_b${day}`);
+      truths.push(fresh);
+      await build(fresh, day, ['--full-refresh']);
+      expect.soft((await publishedRun(cron))?.as_of, `day ${day}: as_of`).toBe((await publishedRun(fresh))?.as_of);
+
+      // Every silver and gold relation holds the same rows.
+      const names = await relations(cron);
+      expect(names.length).toBeGreaterThan(0);
+      expect(await relations(fresh)).toEqual(names);
+      const [da, db] = [await digests(cron, names), await digests(fresh, names)];
+      for (const relation of names) {
+        const [a, b] = [da.get(relation)!, db.get(relation)!];
+        if (a.md5 !== b.md5 || a.rows !== b.rows) expect.soft(a, `day ${day}: ${relation}: ${await rowDiff(cron, fresh, relation)}`).toEqual(b);
+      }
+
+      // Every exported file has the same rows: the manifests' counts and fingerprints, then the files read back.
+      const [ma, mb] = [await exportManifest(cron), await exportManifest(fresh)];
+      expect.soft(comparable(ma), `day ${day}: the exports' manifests`).toEqual(comparable(mb));
+      const inTruth = new Set(Object.values(mb.tables).flatMap((t) => t.files.map((f) => f.path)));
+      for (const file of Object.values(ma.tables).flatMap((t) => t.files).filter((f) => inTruth.has(f.path))) {
+        const [ra, rb] = [await parquetRows(path.join(exportsOf(cron), file.path)), await parquetRows(path.join(exportsOf(fresh), file.path))];
+        expect.soft(ra.length, `day ${day}: ${file.path}: rows read back`).toBe(file.rows);
+        if (md5(ra) !== md5(rb)) {
+          const [sa, sb] = [new Set(ra), new Set(rb)];
+          expect.soft(
+            { rows: ra.length, md5: md5(ra) },
+            `day ${day}: ${file.path}: only in the cron export: ${JSON.stringify(ra.filter((r) => !sb.has(r)).slice(0, 5))}; only in the full build's: ${JSON.stringify(rb.filter((r) => !sa.has(r)).slice(0, 5))}`,
+          ).toEqual({ rows: rb.length, md5: md5(rb) });
+        }
+      }
+      await dropTarget(fresh);
+    });
+  }
+
+  it(`day ${DAYS} again does nothing: exit 0, the one line, no new publication, the exports untouched`, async () => {
+    const published = (await publishedRun(cron))!.run_id;
+    const exportsBefore = await readFile(path.join(exportsOf(cron), '_manifest.json'), 'utf8');
+    const r = await runCli(['build', '--seeds', dayDir(DAYS), '--target', cron, '--sql', path.join(ROOT, 'sql'), '--out', exportsOf(cron), '--log-format', 'pretty'], { cwd: work });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l.includes('nothing changed'))).toEqual([expect.stringMatching(new RegExp(`^nothing changed since run ${published}\\b`))]);
+    expect((await publishedRun(cron))!.run_id).toBe(published);
+    expect(await readFile(path.join(exportsOf(cron), '_manifest.json'), 'utf8')).toBe(exportsBefore);
+    const [last] = await query(`select status, deferred_to::int, published_at is null as unpublished from ${ident(cronSchemas.etl)}.runs order by run_id desc limit 1`);
+    expect(last).toEqual({ status: 'success', deferred_to: published, unpublished: true });
+  });
+});
