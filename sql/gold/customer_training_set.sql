@@ -13,7 +13,8 @@
 -- (not after the day, not more than 110 years before it).
 -- All cutoffs are computed in one pass: running aggregates over each customer's days (one window
 -- sort), each (customer, cutoff) taking those of its last day before the cutoff (a range join to the
--- cutoffs), and the labels from the lines joined to the cutoffs whose label window holds them.
+-- cutoffs), the labels from the order days joined to the cutoffs whose label window holds them,
+-- and the scores from counts per (cutoff, value) rather than a sort of every row per score.
 with schedule as (
   select
     12 as cutoff_months,
