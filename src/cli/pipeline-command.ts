@@ -13,7 +13,7 @@ export async function runPipelineCommand(options: ParsedOptions, io: CommandIo, 
   const started = performance.now();
   try {
     if (scope !== 'transform') assertSeedsFolder(config.seedsDir, typeof options.seeds === 'string');
-    const outcome = await runBuild(config, scope, logger, io.signal);
+    const outcome = await runBuild(config, scope, logger, io.signal, { fullRefresh: options['full-refresh'] === true });
     logger.final(`medallion: run ${outcome.runId} succeeded in ${((performance.now() - started) / 1000).toFixed(1)} s`, { status: 'success', exit_code: 0 });
     return 0;
   } catch (err) {

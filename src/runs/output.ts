@@ -52,7 +52,8 @@ export function stageOutput(logger: Logger): StageOutput {
   const s = logger.style;
   const exportLine = (t: ExportTableResult, seconds: number) => {
     const bytes = t.files.reduce((n, f) => n + f.bytes, 0);
-    return `  exported ${t.table.padEnd(18)} ${formatCount(t.rows).padStart(11)} ${t.rows === 1 ? 'row ' : 'rows'}  ${plural(t.files.length, 'file').padStart(8)}  ${formatMegabytes(bytes).padStart(8)} MB  ${seconds.toFixed(2).padStart(7)} s`;
+    const reused = t.reused > 0 ? `  (${t.reused} unchanged, linked)` : '';
+    return `  exported ${t.table.padEnd(18)} ${formatCount(t.rows).padStart(11)} ${t.rows === 1 ? 'row ' : 'rows'}  ${plural(t.files.length, 'file').padStart(8)}  ${formatMegabytes(bytes).padStart(8)} MB  ${seconds.toFixed(2).padStart(7)} s${reused}`;
   };
   return {
     live: logger.live,
@@ -129,7 +130,7 @@ export function stageOutput(logger: Logger): StageOutput {
     },
     tableExported(r, seconds) {
       logger.progressDone(`export:${r.table}`);
-      logger.event('table_exported', { table: r.table, rows: r.rows, files: r.files.length, seconds }, exportLine(r, seconds));
+      logger.event('table_exported', { table: r.table, rows: r.rows, files: r.files.length, reused: r.reused, seconds }, exportLine(r, seconds));
     },
     exportSource(goldSchema, source, exportsDir) {
       logger.event('export_source', { source_run_id: source.runId, as_of: source.asOf, inputs: source.inputs },
@@ -138,7 +139,7 @@ export function stageOutput(logger: Logger): StageOutput {
     exportTable(t, seconds) {
       logger.progressDone(`export:${t.table}`);
       const bytes = t.files.reduce((n, f) => n + f.bytes, 0);
-      logger.event('export_table', { table: t.table, rows: t.rows, files: t.files.length, bytes, seconds }, exportLine(t, seconds));
+      logger.event('export_table', { table: t.table, rows: t.rows, files: t.files.length, reused: t.reused, bytes, seconds }, exportLine(t, seconds));
     },
     lateSignal(finished) {
       logger.event('late_signal', {}, s.yellow(`  a signal arrived after the commit point: the ${finished} was finished`));
