@@ -45,9 +45,11 @@ export async function faultTarget(prefix: string, options: FaultTargetOptions = 
   const out = options.out ?? path.join(work, 'exports');
   const url = options.url ?? TEST_DATABASE_URL;
   let day = 0;
+  // Every build loads and builds everything (--full-refresh: unchanged files would be kept, and a
+  // fault meant for a file's load would never fire) on a new as_of, so each run publishes anew.
   const buildArgs = (extra: string[] = []) => {
     const asOf = new Date(Date.UTC(2014, 0, 29 + day++)).toISOString().slice(0, 10);
-    return ['build', '--seeds', seeds, '--target', target, '--out', t.out, '--as-of', asOf, ...extra];
+    return ['build', '--seeds', seeds, '--target', target, '--out', t.out, '--as-of', asOf, '--full-refresh', ...extra];
   };
   const t: FaultTarget = {
     target,

@@ -5,6 +5,7 @@
  * The next clean run marks the dead run abandoned and leaves nothing behind.
  */
 import { describe, expect, it } from 'vitest';
+import { GOLD_EXPORTS } from '../../src/export/index.ts';
 import { openGate } from '../support/child-run.ts';
 import { compareStates } from '../support/published-state.ts';
 import { expectCleanAfterRerun, injectFault, runRow, useFaultTarget } from './harness.ts';
@@ -30,7 +31,7 @@ describe('kill -9', () => {
     const fault = await injectFault(t, { trigger: 'run_started', act: () => {}, gate: false, env: { MEDALLION_FAILPOINTS: 'before-commit' } });
     expect(fault.outcome.signal, fault.outcome.output).toBe('SIGKILL');
     // it died after its last export, before its commit
-    expect(fault.outcome.events.filter((e) => e.event === 'table_exported')).toHaveLength(3);
+    expect(fault.outcome.events.filter((e) => e.event === 'table_exported')).toHaveLength(GOLD_EXPORTS.length);
     expect(fault.outcome.events.some((e) => e.event === 'publish_committed')).toBe(false);
     expect(fault.change).toBe('unchanged');
 

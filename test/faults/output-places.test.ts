@@ -24,18 +24,17 @@ async function runCount(): Promise<number> {
 /** A build of this target into `out`, from `cwd`: it must be refused with exit 2 before any run. */
 async function expectRefused(out: string, cwd = t.work): Promise<ChildOutcome> {
   const runs = await runCount();
-  const started = performance.now();
   const run = await spawnMedallion(['build', '--seeds', t.seeds, '--target', t.target, '--out', out], { cwd }).done;
   expect(run.code, run.output).toBe(2);
   expect(run.events.at(-1)).toMatchObject({ event: 'run_finished', exit_code: 2, error_code: 'CONFIG_INVALID' });
+  // refused before any work: it never connected nor started a run
   expect(run.events.some((e) => e.event === 'run_started' || e.event === 'connecting')).toBe(false);
-  expect(run.endedAt - started).toBeLessThan(5_000);
   expect(await runCount()).toBe(runs);
   return run;
 }
 
 describe('--out refused before any work', () => {
-  it('a regular file: exit 2, no run row, in seconds; the file is untouched', async () => {
+  it('a regular file: exit 2, no run row, no connection; the file is untouched', async () => {
     const file = path.join(t.work, 'exports.parquet');
     await writeFile(file, 'not a folder\n');
     const run = await expectRefused(file);
