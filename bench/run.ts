@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--scale 1,10] [--repeat 3] [--target bench] [--stages bronze,models,export,build]`
+ * `npm run bench -- [--scale 1,10] [--repeat 3] [--target bench] [--stages bronze,models,export,build,daily]`
  *
  * Throughput of each stage as a ratio against the physical baseline measured in the same run, on
  * the same machine, interleaved A/B/A/B so that a noisy neighbour hurts both sides alike:
@@ -14,11 +14,26 @@
  *                 (`medallion export --tables      and vs DuckDB converting that file to Parquet
  *                  fact_sales`)
  *                 all three gold tables: wall time and peak RSS
- *   build         the whole `medallion build`: wall time and peak RSS of our process
+ *   build         the whole `medallion build` into a fresh target and a fresh --out folder (what a
+ *                 first build does): wall time and peak RSS of our process
+ *   daily         the cron's next day (`generate --days 1`): a full build of day-00 into a fresh
+ *                 target, then the build of day-01 into the same target (ratio to the first), then
+ *                 day-01 again (the no-op run); with what the next day's run loaded, kept, found
+ *                 changed and reused
  * ratio = our time / baseline time (lower is better; 1.0 = as fast as the baseline).
+ *
+ * Every timed run does the whole work its row names: change detection keeps a source file whose
+ * bronze table holds it, does nothing when nothing changed since the published run, and links the
+ * unchanged month files of the previous export. So each bronze load and each build starts from a
+ * fresh target, each transform runs with --full-refresh, each export writes into an emptied --out
+ * folder, and the events of each run are checked: a kept file, a no-op or a reused export file in
+ * a run that claims the full work stops the bench (`assertFullWork`).
+ *
  * `--stages` times only the stages named; a stage that another needs still runs once, untimed.
- * Prints one table and writes bench/results/<date>-<scale>.json (git-ignored) with the machine it
- * ran on and the command; `npm run perf-doc` turns the latest of each scale into docs/performance.md.
+ * Prints one table and writes bench/results/<date>-<scale>.json (git-ignored; with --stages naming
+ * fewer than all stages, <date>-<scale>-<stages>.json, marked partial) with the machine it ran on
+ * and the command; `npm run perf-doc` turns the latest complete one of each scale into
+ * docs/performance.md.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -30,6 +45,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { bronzeColumns, SOURCE_CONTRACTS } from '../src/bronze/contracts.ts';
 import { schemaNames } from '../src/config.ts';
+import { ident } from '../src/db/index.ts';
 import { formatTable } from '../src/runs/output.ts';
 import { BUILD_MEMORY, PLANNER_SETTINGS_SQL, withLocalSettings } from '../src/sql-runtime/index.ts';
 import { compileSql, publishedTarget, withoutTrailingSemicolon } from '../src/transform/index.ts';
@@ -38,7 +54,7 @@ const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'bin/medallion.js');
 
-const STAGES = ['bronze', 'models', 'export', 'build'] as const;
+const STAGES = ['bronze', 'models', 'export', 'build', 'daily'] as const;
 type Stage = (typeof STAGES)[number];
 
 interface Args {
@@ -69,9 +85,45 @@ function parseBenchArgs(argv: string[]): Args {
   return args;
 }
 
+/** One line of a run's JSON log (ETL_LOG_FORMAT=json): its event name and fields. */
+type LogEvent = { event: string } & Record<string, unknown>;
+
 interface Timed {
   seconds: number;
   peakRssMb?: number;
+  /** The JSON log lines the command printed (stdout and stderr). */
+  events: LogEvent[];
+}
+
+function logEvents(text: string): LogEvent[] {
+  return text.split('\n').flatMap((line) => {
+    if (!line.startsWith('{')) return [];
+    try {
+      const e = JSON.parse(line) as LogEvent;
+      return typeof e.event === 'string' ? [e] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** What a run left undone, by its events: files kept, the no-op, export files linked from the previous export. */
+function skippedWork(events: readonly LogEvent[]): string[] {
+  const kept = events.filter((e) => e.event === 'bronze_file_kept').map((e) => String(e.source));
+  const noop = events.find((e) => e.event === 'nothing_changed');
+  const reused = events.filter((e) => (e.event === 'table_exported' || e.event === 'export_table') && Number(e.reused) > 0).map((e) => `${e.table} (${e.reused} of ${e.files} files)`);
+  return [
+    ...(kept.length ? [`kept ${kept.join(', ')} (bronze_file_kept)`] : []),
+    ...(noop ? [`nothing changed since run ${noop.deferred_to} (nothing_changed)`] : []),
+    ...(reused.length ? [`linked unchanged export files of ${reused.join(', ')}`] : []),
+  ];
+}
+
+/** Stops the bench when a run that a row times as the full work skipped some of it. */
+function assertFullWork(what: string, ran: Timed): Timed {
+  const skipped = skippedWork(ran.events);
+  if (skipped.length) throw new Error(`${what} did not do the full work it is timed for: ${skipped.join('; ')}`);
+  return ran;
 }
 
 /** Runs a command; with /usr/bin/time available, also reads the peak RSS of the process. */
@@ -88,7 +140,7 @@ async function timed(cmd: string, argv: string[], env: NodeJS.ProcessEnv = proce
       const seconds = (performance.now() - started) / 1000;
       if (code !== 0) return reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}\n${out.slice(-2000)}\n${err.slice(-2000)}`));
       const m = /PEAK_RSS_KB=(\d+)/.exec(err);
-      resolve({ seconds, peakRssMb: m ? Number(m[1]) / 1024 : undefined });
+      resolve({ seconds, peakRssMb: m ? Number(m[1]) / 1024 : undefined, events: logEvents(`${out}\n${err}`) });
     });
   });
 }
@@ -114,6 +166,8 @@ interface StageResult {
   rows: number;
   bytes: number;
   peakRssMb?: number;
+  /** What the runs of this row did, in words (the next day's build: files kept and loaded, changes, reuse). */
+  note?: string;
 }
 
 /**
@@ -149,6 +203,16 @@ async function buildAlone(client: pg.Client, target: string, model: string, tabl
   );
 }
 
+/**
+ * Drops every schema of `target` (bronze, silver, gold, etl, and their staging and previous
+ * versions), so that its next run starts from nothing: no bronze load to keep, no published run to
+ * defer to. Another target's schemas never match (`bench_daily_bronze` is not `bench`'s).
+ */
+async function dropTarget(client: pg.Client, target: string): Promise<void> {
+  const { rows } = await client.query<{ nspname: string }>('select nspname from pg_namespace where nspname ~ $1', [`^${target}_(bronze|silver|gold|etl)(_|$)`]);
+  for (const { nspname } of rows) await client.query(`drop schema if exists ${ident(nspname)} cascade`);
+}
+
 async function dirBytes(dir: string): Promise<number> {
   let total = 0;
   for (const f of await readdir(dir, { withFileTypes: true })) {
@@ -156,6 +220,73 @@ async function dirBytes(dir: string): Promise<number> {
     total += f.isDirectory() ? await dirBytes(p) : (await stat(p)).size;
   }
   return total;
+}
+
+/** What a build's run did, by its events and its run summary in the ledger: files kept and loaded, the changes found, export files reused. */
+async function runDid(client: pg.Client, target: string, ran: Timed): Promise<string> {
+  const runId = Number(ran.events.find((e) => e.event === 'run_started')?.run_id);
+  const summary = (await client.query(`select summary from ${ident(`${target}_etl`)}.runs where run_id = $1`, [runId])).rows[0]?.summary as
+    | { changes?: { source: string; status: string; added: number | null; changed: number | null; removed: number | null; moved: number | null }[] }
+    | undefined;
+  const kept = ran.events.filter((e) => e.event === 'bronze_file_kept').map((e) => String(e.source));
+  const loaded = ran.events.filter((e) => e.event === 'bronze_file_loaded').map((e) => String(e.source));
+  const changes = (summary?.changes ?? [])
+    .filter((c) => c.status !== 'unchanged')
+    .map((c) => `${c.source} ${c.status === 'new' ? 'new' : `+${c.added ?? 0} ~${c.changed ?? 0} -${c.removed ?? 0}${c.moved ? ` moved ${c.moved}` : ''}`}`);
+  const exported = ran.events.filter((e) => e.event === 'table_exported' || e.event === 'export_table');
+  const files = exported.reduce((n, e) => n + Number(e.files), 0);
+  const reused = exported.reduce((n, e) => n + Number(e.reused), 0);
+  return [
+    `run ${runId}: loaded ${loaded.length} file${loaded.length === 1 ? '' : 's'}${loaded.length ? ` (${loaded.join(', ')})` : ''}, kept ${kept.length}${kept.length ? ` (${kept.join(', ')})` : ''}`,
+    `changes (added ~changed -removed rows): ${changes.length ? changes.join(', ') : 'none'}`,
+    `export: ${files} files, ${reused} of them linked unchanged from the day before, ${files - reused} written`,
+  ].join('; ');
+}
+
+/**
+ * The cron's next day: `generate --days 1` writes day-00 and day-01; a full build of day-00 into a
+ * fresh target and a fresh --out folder, then the build of day-01 into the same target and folder
+ * (what the nightly run does; ratio to the full build), then day-01 again (nothing changed: the
+ * no-op run). Each repeat starts from a fresh target.
+ */
+async function dailyStage(client: pg.Client, env: NodeJS.ProcessEnv, scale: number, args: Args, step: (what: string) => void): Promise<StageResult[]> {
+  const dataDir = path.join(ROOT, 'bench/.cache', `scale-${scale}-seed-${args.seed}-days-1`);
+  if (!existsSync(path.join(dataDir, 'day-01', '_manifest.json'))) {
+    console.error(`generating scale ${scale}, 1 day after the base, into ${path.relative(ROOT, dataDir)} ...`);
+    await run('node', [CLI, 'generate', '--scale', String(scale), '--seed', String(args.seed), '--out', dataDir, '--days', '1', '--manifest'], { env, maxBuffer: 1 << 26 });
+  }
+  const day = (n: number) => path.join(dataDir, `day-${String(n).padStart(2, '0')}`);
+  const target = `${args.target}_daily`;
+  const outDir = path.join(os.tmpdir(), `medallion-bench-daily-${scale}`);
+  const build = (n: number) => timed('node', [CLI, 'build', '--seeds', day(n), '--target', target, '--out', outDir], env);
+  const dayBytes = async (n: number) => (await Promise.all(SOURCE_CONTRACTS.map(async (c) => (await stat(path.join(day(n), c.file))).size))).reduce((a, b) => a + b, 0);
+  const full: StageResult = { stage: 'full build (day 0)', baseline: '(wall time)', ours: [], base: [], rows: 0, bytes: await dayBytes(0) };
+  const next: StageResult = { stage: "next day's build", baseline: 'full build (day 0)', ours: [], base: full.ours, rows: 0, bytes: await dayBytes(1) };
+  const again: StageResult = { stage: '  same day again (no-op)', baseline: 'full build (day 0)', ours: [], base: full.ours, rows: 0, bytes: 0 };
+  const factRows = async () => Number((await client.query(`select count(*) as n from ${ident(`${target}_gold`)}.fact_sales`)).rows[0].n);
+  for (let i = 0; i < args.repeat; i++) {
+    step(`daily: full build of day-00 into a fresh ${target}, then day-01, then day-01 again (${i + 1} of ${args.repeat})`);
+    await dropTarget(client, target);
+    await rm(outDir, { recursive: true, force: true });
+    const first = assertFullWork('the full build of day-00', await build(0));
+    full.ours.push(first.seconds);
+    full.peakRssMb = Math.max(full.peakRssMb ?? 0, first.peakRssMb ?? 0) || undefined;
+    full.rows = await factRows();
+    const second = await build(1);
+    if (second.events.some((e) => e.event === 'nothing_changed')) throw new Error("the build of day-01 found nothing changed since day-00's: the next day's row would time a no-op");
+    next.ours.push(second.seconds);
+    next.peakRssMb = Math.max(next.peakRssMb ?? 0, second.peakRssMb ?? 0) || undefined;
+    next.rows = await factRows();
+    next.note = await runDid(client, target, second);
+    const third = await build(1);
+    const noop = third.events.find((e) => e.event === 'nothing_changed');
+    if (!noop) throw new Error(`the second build of day-01 was not a no-op: ${(await runDid(client, target, third)) || 'no nothing_changed event'}`);
+    again.ours.push(third.seconds);
+    again.peakRssMb = Math.max(again.peakRssMb ?? 0, third.peakRssMb ?? 0) || undefined;
+    again.note = `nothing changed since run ${noop.deferred_to}: ${(noop.compared as string[]).join(', ')}`;
+  }
+  await rm(outDir, { recursive: true, force: true });
+  return [full, next, again];
 }
 
 async function main(): Promise<void> {
@@ -177,13 +308,16 @@ async function main(): Promise<void> {
     // --clean: no malformed records, which psql's \copy (the baseline) cannot skip; the semantic
     // defects that silver repairs are all still there.
     const dataDir = path.join(ROOT, 'bench/.cache', `scale-${scale}-seed-${args.seed}-clean`);
-    if (!existsSync(path.join(dataDir, '_manifest.json'))) {
+    const results: StageResult[] = [];
+    const step = (what: string) => console.error(`[scale ${scale}] ${what}`);
+    // The stages that read the clean snapshot: all but daily, which generates its own days.
+    const readsSnapshot = (['bronze', 'models', 'export', 'build'] as const).some((s) => args.stages.has(s));
+    if (readsSnapshot && !existsSync(path.join(dataDir, '_manifest.json'))) {
       console.error(`generating scale ${scale} into ${path.relative(ROOT, dataDir)} ...`);
       await run('node', [CLI, 'generate', '--scale', String(scale), '--seed', String(args.seed), '--out', dataDir, '--manifest', '--clean'], { env, maxBuffer: 1 << 26 });
     }
-    const sourceSizes = new Map(await Promise.all(SOURCE_CONTRACTS.map(async (c) => [c.name, (await stat(path.join(dataDir, c.file))).size] as const)));
+    const sourceSizes = new Map(readsSnapshot ? await Promise.all(SOURCE_CONTRACTS.map(async (c) => [c.name, (await stat(path.join(dataDir, c.file))).size] as const)) : []);
     const sourceBytes = [...sourceSizes.values()].reduce((n, size) => n + size, 0);
-    const results: StageResult[] = [];
 
     // Baseline tables: the same shape as bronze (text columns + lineage columns).
     const baseSchema = `${t}_baseline`;
@@ -202,17 +336,19 @@ async function main(): Promise<void> {
     const bySize = [...SOURCE_CONTRACTS].sort((a, b) => sourceSizes.get(b.name)! - sourceSizes.get(a.name)!);
     const psqlCopyInTwoAtOnce = () => Promise.all([psqlCopyFiles(bySize.slice(0, 1)), psqlCopyFiles(bySize.slice(1))]);
 
-    const step = (what: string) => console.error(`[scale ${scale}] ${what}`);
-    // The volume guard (row_count_change) compares each build with the published silver and gold:
-    // each scale starts without them, so that moving from scale 10 to 1 is not a 90% drop.
-    await client.query(`drop schema if exists ${t}_silver cascade; drop schema if exists ${t}_gold cascade`);
+    // Each scale starts from a fresh target: no bronze load for the first load to keep, and no
+    // published silver and gold for the volume guard (row_count_change) to compare the first build
+    // with (moving from scale 10 to 1 is not a 90% drop).
+    await dropTarget(client, t);
     // 1. bronze
     if (args.stages.has('bronze')) {
       step('bronze: medallion load vs psql \\copy, one file after the other and two at once');
       const bronze: StageResult = { stage: 'bronze load', baseline: 'psql \\copy', ours: [], base: [], rows: 0, bytes: sourceBytes };
       const twoAtOnce: StageResult = { stage: '  same, baseline 2 psql at once', baseline: '2 × psql \\copy', ours: bronze.ours, base: [], rows: 0, bytes: sourceBytes };
       for (let i = 0; i < args.repeat; i++) {
-        const ours = await timed('node', [CLI, 'load', '--seeds', dataDir, '--target', t], env);
+        // a fresh target for every load: into the same one, the files its tables hold are kept
+        await dropTarget(client, t);
+        const ours = assertFullWork('medallion load', await timed('node', [CLI, 'load', '--seeds', dataDir, '--target', t], env));
         bronze.ours.push(ours.seconds);
         bronze.peakRssMb = Math.max(bronze.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
         bronze.base.push(await secondsOf(() => psqlCopyFiles(SOURCE_CONTRACTS)));
@@ -244,7 +380,8 @@ async function main(): Promise<void> {
       };
       await sortedCopy();
       for (let i = 0; i < args.repeat; i++) {
-        const ours = await timed('node', [CLI, 'transform', '--target', t, '--skip-export'], env);
+        // --full-refresh: the same sources and models again would otherwise be a no-op
+        const ours = assertFullWork('medallion transform', await timed('node', [CLI, 'transform', '--target', t, '--skip-export', '--full-refresh'], env));
         models.ours.push(ours.seconds);
         models.peakRssMb = Math.max(models.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
         const stages = (await client.query(`select stages from ${t}_etl.runs where command = 'transform' order by run_id desc limit 1`)).rows[0].stages as { stage: string; seconds: number }[];
@@ -265,7 +402,7 @@ async function main(): Promise<void> {
       // one gold model edited: `--select` rebuilds it and runs its tests against the published others,
       // compared with the whole transform above
       const selected: StageResult = { stage: '  --select gold.sales_daily', baseline: 'whole transform', ours: [], base: models.ours, rows: 0, bytes: 0 };
-      for (let i = 0; i < args.repeat; i++) selected.ours.push((await timed('node', [CLI, 'transform', '--target', t, '--skip-export', '--select', 'gold.sales_daily'], env)).seconds);
+      for (let i = 0; i < args.repeat; i++) selected.ours.push(assertFullWork('medallion transform --select', await timed('node', [CLI, 'transform', '--target', t, '--skip-export', '--select', 'gold.sales_daily'], env)).seconds);
       selected.rows = Number((await client.query(`select count(*) as n from ${t}_gold.sales_daily`)).rows[0].n);
       // gold.customer_training_set (one row per customer and cutoff) against gold.customer_features
       // (one row per customer), each built alone from the published silver with the build's memory
@@ -280,7 +417,7 @@ async function main(): Promise<void> {
       results.push(models, modelsOnly, rulesOnly, floor, selected, trainingSet);
     } else if (args.stages.has('export')) {
       step('silver+gold: built once, untimed (--stages)');
-      await run('node', [CLI, 'transform', '--target', t, '--skip-export'], { env, maxBuffer: 1 << 26 });
+      await run('node', [CLI, 'transform', '--target', t, '--skip-export', '--full-refresh'], { env, maxBuffer: 1 << 26 });
     }
     const countFactRows = async () => Number((await client.query(`select count(*) as n from ${t}_gold.fact_sales`)).rows[0].n);
     const exportDir = path.join(os.tmpdir(), `medallion-bench-export-${scale}`);
@@ -300,12 +437,13 @@ async function main(): Promise<void> {
       const all: StageResult = { stage: 'export all gold tables', baseline: '(wall time)', ours: [], base: [], rows: 0, bytes: 0 };
       for (let i = 0; i < args.repeat; i++) {
         await rm(exportDir, { recursive: true, force: true });
-        const whole = await timed('node', [CLI, 'export', '--target', t, '--out', exportDir], env);
+        // an emptied --out folder: into the last export's, its unchanged month files are linked
+        const whole = assertFullWork('medallion export', await timed('node', [CLI, 'export', '--target', t, '--out', exportDir], env));
         all.ours.push(whole.seconds);
         all.peakRssMb = Math.max(all.peakRssMb ?? 0, whole.peakRssMb ?? 0) || undefined;
         all.bytes = await dirBytes(exportDir);
         await rm(exportDir, { recursive: true, force: true });
-        const ours = await timed('node', [CLI, 'export', '--target', t, '--out', exportDir, '--tables', 'fact_sales'], env);
+        const ours = assertFullWork('medallion export --tables fact_sales', await timed('node', [CLI, 'export', '--target', t, '--out', exportDir, '--tables', 'fact_sales'], env));
         exp.ours.push(ours.seconds);
         duck.ours.push(ours.seconds);
         exp.peakRssMb = Math.max(exp.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
@@ -328,16 +466,21 @@ async function main(): Promise<void> {
 
     // 4. the whole build
     if (args.stages.has('build')) {
-      step('medallion build');
+      step('medallion build (fresh target, fresh --out folder)');
       const build: StageResult = { stage: 'medallion build', baseline: '(wall time)', ours: [], base: [], rows: 0, bytes: sourceBytes };
       for (let i = 0; i < args.repeat; i++) {
-        const ours = await timed('node', [CLI, 'build', '--seeds', dataDir, '--target', t, '--out', exportDir], env);
+        await dropTarget(client, t);
+        await rm(exportDir, { recursive: true, force: true });
+        const ours = assertFullWork('medallion build', await timed('node', [CLI, 'build', '--seeds', dataDir, '--target', t, '--out', exportDir], env));
         build.ours.push(ours.seconds);
         build.peakRssMb = Math.max(build.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
       }
       build.rows = await countFactRows();
       results.push(build);
     }
+
+    // 5. the cron's next day
+    if (args.stages.has('daily')) results.push(...(await dailyStage(client, env, scale, args, step)));
 
     const rows = results.map((r) => {
       const ours = median(r.ours);
@@ -354,11 +497,16 @@ async function main(): Promise<void> {
     });
     console.log(`\nscale ${scale} (seed ${args.seed}, ${args.repeat} runs each, median (min–max)), ${os.cpus().length} CPUs, Node ${process.version}, PostgreSQL ${pgVersion}`);
     console.log(formatTable(['stage', 'ours', 'baseline', 'ratio', 'rows/s', 'MB/s', 'peak RSS'], rows));
-    const out = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}-${scale}.json`);
+    for (const r of results) if (r.note) console.log(`${r.stage.trim()}: ${r.note}`);
+    // A run of some stages only is written beside the complete ones, not over them, and marked
+    // partial: perf-doc takes the newest complete run of each scale.
+    const partial = STAGES.some((s) => !args.stages.has(s));
+    const stagesRun = STAGES.filter((s) => args.stages.has(s));
+    const out = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}-${scale}${partial ? `-${stagesRun.join('+')}` : ''}.json`);
     await mkdir(path.dirname(out), { recursive: true });
     const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryBytes: os.totalmem(), os: `${os.type()} ${os.release()}`, node: process.version, postgres: pgVersion, sharedBuffers };
     const command = ['npm run bench --', ...process.argv.slice(2)].join(' ');
-    await writeFile(out, `${JSON.stringify({ scale, seed: args.seed, repeat: args.repeat, command, startedAt, finishedAt: new Date().toISOString(), loadAverageAtStart, cli, ...machine, results: results.map((r) => ({ ...r, oursMedian: median(r.ours), baseMedian: r.base.length ? median(r.base) : null, ratio: r.base.length ? median(r.ours) / median(r.base) : null })) }, null, 2)}\n`);
+    await writeFile(out, `${JSON.stringify({ scale, seed: args.seed, repeat: args.repeat, command, stages: stagesRun, partial, startedAt, finishedAt: new Date().toISOString(), loadAverageAtStart, cli, ...machine, results: results.map((r) => ({ ...r, oursMedian: median(r.ours), baseMedian: r.base.length ? median(r.base) : null, ratio: r.base.length ? median(r.ours) / median(r.base) : null })) }, null, 2)}\n`);
     console.log(`written ${path.relative(ROOT, out)}`);
     await rm(csvFile, { force: true });
     await rm(duckFile, { force: true });

@@ -29,12 +29,15 @@ function stage(name: string, baseline: string, ours: number, base: number | null
   };
 }
 
-function result(scale: number, finishedAt: string, bronzeSeconds: number): BenchResult {
+const NEXT_DAY_NOTE = 'run 2: loaded 4 files, kept 2 (prd_info, px_cat_g1v2); changes: sales_details +7 ~0 -0; export: 41 files, 37 of them linked unchanged';
+
+function result(scale: number, finishedAt: string, bronzeSeconds: number, partial = false): BenchResult {
   return {
     scale,
     seed: 42,
     repeat: 1,
-    command: `npm run bench -- --scale ${scale} --repeat 1`,
+    command: `npm run bench -- --scale ${scale} --repeat 1${partial ? ' --stages daily' : ''}`,
+    partial,
     startedAt: finishedAt,
     finishedAt,
     loadAverageAtStart: 0.5,
@@ -55,6 +58,9 @@ function result(scale: number, finishedAt: string, bronzeSeconds: number): Bench
       stage('export fact_sales', 'psql csv + DuckDB parquet', 3, 4, 300),
       stage('export all gold tables', '(wall time)', 4, null, 310.2),
       stage('medallion build', '(wall time)', 30, null, 420),
+      stage('full build (day 0)', '(wall time)', 30, null, 380),
+      { ...stage("next day's build", 'full build (day 0)', 6, 30, 250), note: NEXT_DAY_NOTE },
+      stage('  same day again (no-op)', 'full build (day 0)', 0.6, 30, 150),
     ],
   };
 }
@@ -72,6 +78,8 @@ beforeAll(async () => {
   await writeFile(path.join(results(), '2026-12-01-1.json'), JSON.stringify(result(1, '2026-12-01T10:00:00.000Z', 9.99)));
   await writeFile(path.join(results(), '2026-12-05-1.json'), JSON.stringify(result(1, '2026-12-05T10:00:00.000Z', 1.5)));
   await writeFile(path.join(results(), '2026-12-05-10.json'), JSON.stringify(result(10, '2026-12-05T11:00:00.000Z', 12)));
+  // A later run of some stages only (--stages daily) must not replace the complete one.
+  await writeFile(path.join(results(), '2026-12-05-10-daily.json'), JSON.stringify(result(10, '2026-12-05T12:00:00.000Z', 7.77, true)));
   await perfDoc();
 });
 
@@ -84,6 +92,23 @@ describe('npm run perf-doc', () => {
     expect((await readdir(data())).sort()).toEqual(['scale-1.json', 'scale-10.json']);
     const scale1 = JSON.parse(await readFile(path.join(data(), 'scale-1.json'), 'utf8')) as BenchResult;
     expect(scale1.finishedAt).toBe('2026-12-05T10:00:00.000Z');
+  });
+
+  it('leaves out a newer run of some stages only', async () => {
+    const scale10 = JSON.parse(await readFile(path.join(data(), 'scale-10.json'), 'utf8')) as BenchResult;
+    expect(scale10.finishedAt).toBe('2026-12-05T11:00:00.000Z');
+    expect(await readFile(doc(), 'utf8')).not.toContain('7.77');
+  });
+
+  it("judges the next day's build by its ratio to the full build and its peak, and says what it did", async () => {
+    const text = await readFile(doc(), 'utf8');
+    const scale1 = text.slice(text.indexOf('## Scale 1\n'), text.indexOf('## Scale 10\n'));
+    const rows = scale1.split('\n').filter((l) => l.startsWith('|'));
+    expect(rows).toContain('| full build (day 0) | 30.00 s | (wall time) |  |  | peak < 400 MB | met | 380 MB |');
+    expect(rows).toContain("| next day's build | 6.00 s | full build (day 0) | 30.00 s | 0.20 | ratio ≤ 0.10 (goal 0.05), peak < 400 MB | **missed** | 250 MB |");
+    expect(rows).toContain('| &nbsp;&nbsp;same day again (no-op) | 0.60 s | full build (day 0) | 30.00 s | 0.02 |  |  | 150 MB |');
+    expect(scale1).toContain(`\n- next day's build: ${NEXT_DAY_NOTE}\n`);
+    expect(text).toContain("- next day's build against full build (day 0): ratio ≤ 0.10 (goal 0.05), peak RSS < 400 MB\n");
   });
 
   it('writes one table per scale: ours, the baseline, the ratio, the target and the peak RSS', async () => {
