@@ -112,9 +112,12 @@ function skippedWork(events: readonly LogEvent[]): string[] {
   const kept = events.filter((e) => e.event === 'bronze_file_kept').map((e) => String(e.source));
   const noop = events.find((e) => e.event === 'nothing_changed');
   const reused = events.filter((e) => (e.event === 'table_exported' || e.event === 'export_table') && Number(e.reused) > 0).map((e) => `${e.table} (${e.reused} of ${e.files} files)`);
+  // model_plan is said only when the run keeps some models as the published run left them
+  const plan = events.find((e) => e.event === 'model_plan');
   return [
     ...(kept.length ? [`kept ${kept.join(', ')} (bronze_file_kept)`] : []),
     ...(noop ? [`nothing changed since run ${noop.deferred_to} (nothing_changed)`] : []),
+    ...(plan ? [`kept ${plan.kept} models as run ${plan.deferred_to} published them (model_plan)`] : []),
     ...(reused.length ? [`linked unchanged export files of ${reused.join(', ')}`] : []),
   ];
 }

@@ -97,6 +97,12 @@ export interface ExportGoldOptions {
    */
   publishedGoldSchema?: string;
   /**
+   * Tables read from another schema than `schemas.gold`: a build of a selection exports the gold
+   * tables it did not rebuild from where they are published (their own catalog entries, so their
+   * NOT NULL columns keep their dtypes; a view over them would make every column nullable).
+   */
+  tableSchemas?: Readonly<Record<string, string>>;
+  /**
    * The commit point, called with the sealed version's path once every file is written, checked
    * and fsynced: whatever it records (the ledger) decides that this export is the published one.
    * It throws to publish nothing. Default: nothing to record (the switch itself publishes).
@@ -253,7 +259,7 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
       const leaveOut = options.lifetimeColumns ? [] : Object.keys(docs).filter((c) => docs[c]!.role === LIFETIME_ROLE);
       const result = await exportTable({
         client,
-        schema: options.schemas.gold,
+        schema: options.tableSchemas?.[table] ?? options.schemas.gold,
         table,
         ...(asFolder ? { outDir: path.join(outDir, table), partitionBy: options.partitionBy ?? null } : { outFile: path.join(outDir, `${table}.parquet`) }),
         rowGroupSize: options.rowGroupSize,

@@ -17,14 +17,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type BronzeLoadResult, checkFreshness, currentBronzeLoads, freshnessFields, type LoadedFile, loadBronze, loadIntact, type SourceFreshnessConfig, unchangedSinceLastLoad } from '../bronze/index.ts';
-import type { PipelineConfig, SchemaNames } from '../config.ts';
-import { type Client, connect, ident } from '../db/index.ts';
+import type { PipelineConfig, } from '../config.ts';
+import { type Client, connect, } from '../db/index.ts';
 import { DataError } from '../errors.ts';
 import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, MANIFEST_FILE, openExportsDir } from '../export/index.ts';
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
-import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { bronzeMegabytes, buildModels, type BuildResult, columnDocsOf, compileSql, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
+import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, publishedModels, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
+import { bronzeMegabytes, buildModels, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, planModels, projectSha256With, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -80,7 +80,15 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     }
     if (bronze && allKept) ctx.output.bronzeLoaded(bronze);
     ctx.output.asOf(asOf, config.asOf ? 'option' : 'data');
-    await modelsStage(ctx, everything ? project : selectedProject(project, selection!), inputFiles, everything ? null : project, asOf, hash, dataAsOf);
+    const builtFrom = await bronzeBuiltFrom(ctx, bronze !== null);
+    ctx.summary.data_as_of = dataAsOf;
+    ctx.summary.built_from = builtFrom;
+    const keeping = everything ? await modelsToKeep(ctx, project, hash, { models: hash.models, asOf, dataAsOf, builtFrom }, fullRefresh) : null;
+    if (keeping) {
+      await modelsStage(ctx, selectedProject(project, keeping), inputFiles, project, asOf, hash, dataAsOf, true);
+    } else {
+      await modelsStage(ctx, everything ? project : selectedProject(project, selection!), inputFiles, everything ? null : project, asOf, hash, dataAsOf, everything);
+    }
   });
 }
 
@@ -122,12 +130,65 @@ async function nothingToDo(ctx: RunContext, hash: ProjectHash, inputFiles: reado
   return { runId: published.runId, compared };
 }
 
-/** `whole`: the whole project when `project` is a selection of it (the others are read as published). */
-async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], whole: Project | null, asOf: string, hash: ProjectHash, dataAsOf: string | null): Promise<void> {
+/**
+ * The bronze load each table holds (the run that loaded it), which the models of this run read;
+ * null for a table changed since its load. A build has just checked the tables it kept and loaded
+ * the others; a transform checks each table here.
+ */
+async function bronzeBuiltFrom(ctx: RunContext, loadedOrChecked: boolean): Promise<Record<string, number | null>> {
+  const builtFrom: Record<string, number | null> = {};
+  for (const load of (await currentBronzeLoads(ctx.work, ctx.config.schemas)).values()) {
+    builtFrom[load.source] = loadedOrChecked || (await loadIntact(ctx.work, ctx.config.schemas, load)) ? load.runId : null;
+  }
+  return builtFrom;
+}
+
+/**
+ * The selection this run builds when it can keep some models as the published run left them
+ * (src/transform/model-plan.ts): the models it must build, their descendants and the tests that
+ * read them. Null when it builds every model (or none: then it builds all, to write its exports
+ * the one way), or when a model the published run has is gone from the project (only a whole
+ * build drops it). The plan goes into the run summary either way.
+ */
+async function modelsToKeep(ctx: RunContext, project: Project, hash: ProjectHash, current: CurrentBuild, fullRefresh: boolean): Promise<Selection | null> {
+  const { config } = ctx;
+  if (fullRefresh) {
+    ctx.summary.model_plan = project.models.map((m) => ({ model: m.name, action: 'build', reason: '--full-refresh' }));
+    return null;
+  }
+  const published = await lastPublishedRun(ctx.ledger, config.schemas);
+  const publishedHashes = published ? await publishedModels(ctx.ledger, config.schemas) : new Map<string, string>();
+  const plan = planModels(
+    project,
+    published && {
+      runId: published.runId,
+      models: publishedHashes,
+      asOf: published.asOf,
+      ...(published.summary.data_as_of !== undefined ? { dataAsOf: published.summary.data_as_of } : {}),
+      ...(published.summary.built_from ? { builtFrom: published.summary.built_from } : {}),
+      sameFunctionsAndVersion: published.projectSha256 !== null && projectSha256With(hash.base, publishedHashes) === published.projectSha256,
+    },
+    current,
+  );
+  ctx.summary.model_plan = plan;
+  const build = plan.filter((d) => d.action === 'build').map((d) => d.model);
+  const gone = [...publishedHashes.keys()].some((m) => !hash.models.has(m));
+  if (!published || gone || build.length === 0 || build.length === plan.length) return null;
+  ctx.output.modelPlan(plan, published.runId);
+  return selectNodes(project, { select: build.map((m) => `${m}+`).join(' ') });
+}
+
+/**
+ * `whole`: the whole project when `project` is a selection of it (the others are read as
+ * published). `complete`: what the run publishes, with what it keeps, is the whole project (a
+ * build of everything, or of what changed): its project hash is recorded for later runs to
+ * compare with.
+ */
+async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], whole: Project | null, asOf: string, hash: ProjectHash, dataAsOf: string | null, complete: boolean): Promise<void> {
   const { config } = ctx;
 
   // More connections for the models and the tests: independent models are built at the same time.
-  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel, whole, hash, dataAsOf));
+  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel, whole, hash, dataAsOf, complete));
 }
 
 /**
@@ -149,7 +210,7 @@ async function withParallelConnections<T>(ctx: RunContext, count: number, fn: (c
   }
 }
 
-async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], asOf: string, parallel: Client[], whole: Project | null, hash: ProjectHash, dataAsOf: string | null): Promise<void> {
+async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], asOf: string, parallel: Client[], whole: Project | null, hash: ProjectHash, dataAsOf: string | null, complete: boolean): Promise<void> {
   const { config, output, work } = ctx;
   // A selection builds its models into staging and reads every other model where it is published.
   const selected = new Set(project.models.map((m) => m.name));
@@ -217,7 +278,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         insideTransaction: async (tx: Client) => {
           await assertLockHeldInTransaction(tx, config.target);
           await recordPublication(tx, config.schemas, ctx.runId, exportsVersion, inputFiles, {
-            projectSha256: whole ? null : hash.sha256,
+            projectSha256: complete ? hash.sha256 : null,
             models: new Map(project.models.map((m) => [m.name, hash.models.get(m.name)!])),
           });
         },
@@ -248,7 +309,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
     return;
   }
   // A selection's staging gold holds only its own tables: the others are exported as published.
-  if (whole) await exportPublishedBeside(work, config.schemas, selected);
+  const tableSchemas = whole ? Object.fromEntries(GOLD_EXPORTS.filter((t) => !selected.has(`gold.${t}`)).map((t) => [t, config.schemas.gold])) : {};
   // Export from the tested staging schema into a sealed version of the output folder; the
   // database publish is the commit point that makes both current, and the folder follows it.
   const exported: ExportGoldResult = await ctx.stage('export', () =>
@@ -256,6 +317,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       connection: config.connection,
       schemas: { gold: stagingSchemas(config.schemas).gold },
       publishedGoldSchema: config.schemas.gold,
+      tableSchemas,
       exportsDir: config.exportsDir,
       runId: ctx.runId,
       target: config.target,
@@ -292,13 +354,6 @@ async function finishInterruptedPublish(ctx: RunContext): Promise<void> {
   }
 }
 
-/** Views in the staging gold on the published gold tables a selection did not rebuild (dropped after the publish). */
-async function exportPublishedBeside(client: Client, schemas: SchemaNames, selected: ReadonlySet<string>): Promise<void> {
-  const staging = stagingSchemas(schemas).gold;
-  for (const table of GOLD_EXPORTS.filter((t) => !selected.has(`gold.${t}`))) {
-    await client.query(`create view ${ident(staging)}.${ident(table)} as select * from ${ident(schemas.gold)}.${ident(table)}`);
-  }
-}
 
 /** The `grants:` the models declare, by relation. */
 function declaredGrants(project: Project): Map<string, Grants> {

@@ -17,7 +17,7 @@ import type { ExportProgress, ExportTableResult } from '../export/index.ts';
 import type { RuleCountsResult, TestEvent, TestSummary } from '../quality/index.ts';
 import type { BuildEvent, BuildResult } from '../transform/index.ts';
 import { createStyle, type Logger, type Style } from './logger.ts';
-import type { ModelRecord } from './summary.ts';
+import type { ModelPlanRecord, ModelRecord } from './summary.ts';
 
 /** The reports of one run's stages, written through its logger. */
 export interface StageOutput {
@@ -27,6 +27,8 @@ export interface StageOutput {
   /** The run builds nothing: `compared` says what is the same as in the published run `runId`. */
   nothingChanged(runId: number, compared: readonly string[]): void;
   asOf(asOf: string, from: 'option' | 'data'): void;
+  /** The models a run keeps as the published run left them (none: it builds every model). */
+  modelPlan(plan: readonly ModelPlanRecord[], publishedRunId: number): void;
   modelEvent(event: BuildEvent): void;
   testEvent(event: TestEvent): void;
   modelsBuilt(built: BuildResult, models: readonly ModelRecord[], rules: RuleCountsResult, tests: TestSummary): void;
@@ -83,6 +85,16 @@ export function stageOutput(logger: Logger): StageOutput {
     },
     nothingChanged(runId, compared) {
       logger.event('nothing_changed', { deferred_to: runId, compared }, `nothing changed since run ${runId}: ${compared.join(', ')}`);
+    },
+    modelPlan(plan, publishedRunId) {
+      const built = plan.filter((d) => d.action === 'build');
+      const kept = plan.length - built.length;
+      // the models built for a reason of their own, not only because they read a built one
+      const causes = built.filter((d) => !/^it reads [a-z]+\./.test(d.reason));
+      const named = causes.slice(0, 3).map((d) => `${d.model}: ${d.reason}`).join('; ');
+      const more = causes.length > 3 ? `; ${causes.length - 3} more` : '';
+      const text = `building ${built.length} of ${plan.length} models (${named}${more}${built.length > causes.length ? '; and what reads them' : ''}); ${kept} kept as run ${publishedRunId} published them`;
+      logger.event('model_plan', { built: built.map((d) => d.model), kept, deferred_to: publishedRunId, reasons: Object.fromEntries(built.map((d) => [d.model, d.reason])) }, text);
     },
     asOf(asOf, from) {
       logger.event('as_of', { as_of: asOf, source: from }, `\nas_of: ${s.bold(asOf)}${from === 'option' ? '' : ' (day after the latest valid order date)'}`);

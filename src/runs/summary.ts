@@ -31,6 +31,12 @@ export interface RunSummary {
   /** The source files the run's silver and gold are built from. */
   inputs?: InputFileRecord[];
   as_of?: string;
+  /** The as_of the data alone gives (sql/run/default_as_of.sql); null when no order date is usable. */
+  data_as_of?: string | null;
+  /** Per bronze source, the load (its run id) the models read; null for a table changed since its load. */
+  built_from?: Record<string, number | null>;
+  /** Which models the run built and which it kept as published, each with the reason. */
+  model_plan?: ModelPlanRecord[];
   models?: ModelRecord[];
   tests?: TestCountsRecord;
   rules?: RuleCountRecord[];
@@ -65,6 +71,13 @@ export interface SourceChangeRecord {
 export interface NoopRecord {
   deferred_to: number;
   compared: string[];
+}
+
+/** A model the run built (with why) or kept from the published run (nothing it reads changed). */
+export interface ModelPlanRecord {
+  model: string;
+  action: 'build' | 'keep';
+  reason: string;
 }
 
 export interface InputFileRecord {

@@ -19,7 +19,8 @@ export { parseSelector, projectGraph, type ResourceType, type Selection, type Se
 export { parseStatements, SQL_VALUE_FUNCTION_NAMES, stringValue } from './sql-parser.ts';
 export { withoutTrailingSemicolon } from './sql-lexer.ts';
 export { type LoadProjectOptions, loadProject } from './project.ts';
-export { type ProjectHash, projectHash } from './project-hash.ts';
+export { type ProjectHash, projectHash, projectSha256With } from './project-hash.ts';
+export { type CurrentBuild, type ModelDecision, planModels, type PublishedBuild } from './model-plan.ts';
 export { parseSourcesYml, readSourcesYml, SOURCES_FILE } from './sources.ts';
 export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, dropPreviousVersions, dropStaging, publishModels, publishRelations } from './publish.ts';
 export { COLUMN_ROLES } from './types.ts';

@@ -19,6 +19,8 @@ export interface ProjectHash {
   sha256: string;
   /** Model (`silver.customers`) → sha256 of its compiled SQL, .yml and data tests. */
   models: Map<string, string>;
+  /** medallion's version and the functions, as hashed into `sha256` (projectSha256With). */
+  base: readonly string[];
 }
 
 export async function projectHash(project: Project, schemas: SchemaNames): Promise<ProjectHash> {
@@ -31,12 +33,17 @@ export async function projectHash(project: Project, schemas: SchemaNames): Promi
     models.set(m.name, sha256([compileSql(m.sql, target).sql, yml, JSON.stringify(tests)]));
   }
   const functions = await functionFiles(project.dir);
-  const whole = sha256([
-    `medallion ${await medallionVersion()}`,
-    ...functions.flatMap((f) => [f.name, f.text]),
-    ...[...models].sort(([a], [b]) => (a < b ? -1 : 1)).flat(),
-  ]);
-  return { sha256: whole, models };
+  const base = [`medallion ${await medallionVersion()}`, ...functions.flatMap((f) => [f.name, f.text])];
+  return { sha256: projectSha256With(base, models), models, base };
+}
+
+/**
+ * The project hash of `base` (a version and functions) with these model hashes: with this run's
+ * base and the published run's models, it equals the published project hash exactly when the
+ * functions and medallion's version are the published run's.
+ */
+export function projectSha256With(base: readonly string[], models: ReadonlyMap<string, string>): string {
+  return sha256([...base, ...[...models].sort(([a], [b]) => (a < b ? -1 : 1)).flat()]);
 }
 
 /** Each part length-prefixed, so that no two lists of parts hash alike. */

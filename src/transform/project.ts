@@ -120,6 +120,7 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     tests: spec.tests,
     rules: spec.rules,
     dependencies: read.dependencies,
+    readsAsOf: read.readsAsOf,
   };
 }
 

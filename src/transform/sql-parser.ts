@@ -312,7 +312,7 @@ export interface ModelSql {
   sql: string;
   /** The distinct relations it reads, sorted. */
   dependencies: RelationName[];
-  /** Whether it reads the run's date (`current_setting('medallion.as_of')`). */
+  /** Whether it reads the run's dates (`current_setting('medallion.as_of')`, `medallion.data_as_of`). */
   readsAsOf: boolean;
 }
 
@@ -339,7 +339,7 @@ export const SQL_VALUE_FUNCTION_NAMES: Readonly<Record<string, string>> = {
   SVFOP_CURRENT_SCHEMA: 'current_schema',
 };
 const CLOCK_KEYWORDS: ReadonlySet<string> = new Set(['current_date', 'current_time', 'current_timestamp', 'localtime', 'localtimestamp']);
-const AS_OF_SETTING = /medallion\.as_of/i;
+const AS_OF_SETTING = /medallion\.(data_)?as_of/i;
 
 /**
  * Checks that `text` (a model file) is one statement, a select that only reads, without a clock

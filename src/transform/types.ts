@@ -170,6 +170,8 @@ export interface Model extends ModelSpec {
   sql: string;
   /** Models and bronze tables this model reads, sorted (`bronze.cust_info`, `silver.customers`). */
   dependencies: RelationName[];
+  /** Whether its SQL reads the run's dates (`medallion.as_of`, `medallion.data_as_of`). */
+  readsAsOf: boolean;
 }
 
 export interface Project {

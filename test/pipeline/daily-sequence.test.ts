@@ -8,17 +8,15 @@
  * (the generator's truth); building the last day again does nothing. Everything goes through the
  * CLI, so the proof holds whatever the engine does between two days.
  */
-import { createHash } from 'node:crypto';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ident } from '../../src/db/client.ts';
-import type { Manifest } from '../../src/export/index.ts';
 import type { DayManifest } from '../../src/generate/index.ts';
-import { readParquet } from '../export/helpers.ts';
 import { runCli } from '../support/cli.ts';
 import { dropTarget, query, schemaNames, uniqueTarget } from '../support/database.ts';
+import { expectSameTargets } from '../support/target-equality.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DAYS = 10;
@@ -52,73 +50,6 @@ async function publishedRun(target: string): Promise<{ run_id: number; as_of: st
     `select run_id::int, as_of::text from ${ident(schemaNames(target).etl)}.runs where published_at is not null order by published_at desc, run_id desc limit 1`,
   );
   return r;
-}
-
-/** Every table and view of a target's published silver and gold schemas, as `layer.name`. */
-async function relations(target: string): Promise<string[]> {
-  const s = schemaNames(target);
-  const rows = await query<{ name: string }>(
-    `select case n.nspname when $1 then 'silver' else 'gold' end || '.' || c.relname as name
-       from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname in ($1, $2) and c.relkind in ('r', 'p', 'v', 'm') order by 1`,
-    [s.silver, s.gold],
-  );
-  return rows.map((r) => r.name);
-}
-
-function qualified(target: string, relation: string): string {
-  const [layer, name] = relation.split('.') as ['silver' | 'gold', string];
-  return `${ident(schemaNames(target)[layer])}.${ident(name)}`;
-}
-
-/** Per relation, its row count and the md5 of its sorted row texts (one query for them all). */
-async function digests(target: string, names: string[]): Promise<Map<string, { rows: number; md5: string }>> {
-  const rows = await query<{ name: string; rows: number; md5: string }>(
-    names
-      .map((n, i) => `select $${i + 1}::text as name, count(*)::int as rows, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as md5 from ${qualified(target, n)} as t`)
-      .join(' union all '),
-    names,
-  );
-  return new Map(rows.map((r) => [r.name, { rows: r.rows, md5: r.md5 }]));
-}
-
-/** The rows of a relation on one side and not the other (a few of each), for a failure message. */
-async function rowDiff(a: string, b: string, relation: string): Promise<string> {
-  const side = async (x: string, y: string) =>
-    (await query<{ row: string }>(`(select t::text as row from ${qualified(x, relation)} as t except all select t::text from ${qualified(y, relation)} as t) order by 1 limit 5`)).map((r) => r.row);
-  return `only in the cron target: ${JSON.stringify(await side(a, b))}; only in the full build: ${JSON.stringify(await side(b, a))}`;
-}
-
-/** Each row of a Parquet file as JSON (bigints as strings), sorted. */
-async function parquetRows(file: string): Promise<string[]> {
-  const rows = await readParquet(file);
-  return rows.map((row) => JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).sort();
-}
-
-const md5 = (lines: string[]) => createHash('md5').update(lines.join('\n')).digest('hex');
-
-async function exportManifest(target: string): Promise<Manifest> {
-  return JSON.parse(await readFile(path.join(exportsOf(target), '_manifest.json'), 'utf8')) as Manifest;
-}
-
-/** What of a manifest two builds of the same data into two targets must share: the inputs, and per table and file the rows and fingerprints. */
-function comparable(m: Manifest) {
-  return {
-    as_of: m.as_of,
-    inputs: m.inputs,
-    tables: Object.fromEntries(
-      Object.entries(m.tables).map(([name, t]) => [
-        name,
-        {
-          rows: t.rows,
-          columns: t.columns,
-          left_out: t.left_out,
-          // `settings` names the source schema, which is the target's own: it differs by design.
-          files: t.files.map((f) => ({ path: f.path, rows: f.rows, partition: f.partition, month: f.month, fingerprint: f.fingerprint })),
-        },
-      ]),
-    ),
-  };
 }
 
 interface ChangeRow {
@@ -185,31 +116,7 @@ describe('the cron target over a sequence of days', () => {
       await build(fresh, day, ['--full-refresh']);
       expect.soft((await publishedRun(cron))?.as_of, `day ${day}: as_of`).toBe((await publishedRun(fresh))?.as_of);
 
-      // Every silver and gold relation holds the same rows.
-      const names = await relations(cron);
-      expect(names.length).toBeGreaterThan(0);
-      expect(await relations(fresh)).toEqual(names);
-      const [da, db] = [await digests(cron, names), await digests(fresh, names)];
-      for (const relation of names) {
-        const [a, b] = [da.get(relation)!, db.get(relation)!];
-        if (a.md5 !== b.md5 || a.rows !== b.rows) expect.soft(a, `day ${day}: ${relation}: ${await rowDiff(cron, fresh, relation)}`).toEqual(b);
-      }
-
-      // Every exported file has the same rows: the manifests' counts and fingerprints, then the files read back.
-      const [ma, mb] = [await exportManifest(cron), await exportManifest(fresh)];
-      expect.soft(comparable(ma), `day ${day}: the exports' manifests`).toEqual(comparable(mb));
-      const inTruth = new Set(Object.values(mb.tables).flatMap((t) => t.files.map((f) => f.path)));
-      for (const file of Object.values(ma.tables).flatMap((t) => t.files).filter((f) => inTruth.has(f.path))) {
-        const [ra, rb] = [await parquetRows(path.join(exportsOf(cron), file.path)), await parquetRows(path.join(exportsOf(fresh), file.path))];
-        expect.soft(ra.length, `day ${day}: ${file.path}: rows read back`).toBe(file.rows);
-        if (md5(ra) !== md5(rb)) {
-          const [sa, sb] = [new Set(ra), new Set(rb)];
-          expect.soft(
-            { rows: ra.length, md5: md5(ra) },
-            `day ${day}: ${file.path}: only in the cron export: ${JSON.stringify(ra.filter((r) => !sb.has(r)).slice(0, 5))}; only in the full build's: ${JSON.stringify(rb.filter((r) => !sa.has(r)).slice(0, 5))}`,
-          ).toEqual({ rows: rb.length, md5: md5(rb) });
-        }
-      }
+      await expectSameTargets({ target: cron, exportsDir: exportsOf(cron) }, { target: fresh, exportsDir: exportsOf(fresh) }, `day ${day}`);
       await dropTarget(fresh);
     });
   }

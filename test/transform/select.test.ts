@@ -30,6 +30,7 @@ function tiny(): Project {
     sqlFile: `sql/${name.replace('.', '/')}.sql`,
     ymlFile: `sql/${name.replace('.', '/')}.yml`,
     sql: 'select 1',
+    readsAsOf: false,
     materialized: name === 'gold.d' ? 'view' : 'table',
     uniqueKey: [],
     quarantine: false,

@@ -1,0 +1,81 @@
+/**
+ * Which models a run builds, and which it keeps as the published run left them (dbt's
+ * `state:modified+` with deferral, decided on every run, not by hand). A model is kept when
+ * - its own hash (compiled SQL, .yml and data tests: project-hash.ts) is the one it was published
+ *   with, and the functions and medallion's version are unchanged;
+ * - every bronze table it reads holds the load the published models were built from, untouched
+ *   since (a table changed by hand is no load's content: its readers are built);
+ * - it does not read the run's dates (`medallion.as_of`, `medallion.data_as_of`), or they did not
+ *   move;
+ * - nothing it reads is built in this run.
+ * Everything else is built, with the first reason that applies. A kept model's rows are those a
+ * full build would write: a model is a function of what it reads and the run's dates, since the
+ * project refuses a model that reads the clock (sql-parser.ts). The data tests that read a built
+ * model run with it (the selection of `model+`, src/transform/select.ts).
+ */
+import type { Project, RelationName } from './types.ts';
+
+/** What the published run built from: the ledger's record of it (src/runs). */
+export interface PublishedBuild {
+  runId: number;
+  /** Model → its hash when it was published. */
+  models: ReadonlyMap<RelationName, string>;
+  asOf: string | null;
+  /** Absent when the published run did not record it: readers of the dates are then built. */
+  dataAsOf?: string | null;
+  /** Bronze table → the run whose load the published models read (null: changed by hand). */
+  builtFrom?: Readonly<Record<string, number | null>>;
+  /** False when sql/functions or medallion's version differ from the published run's. */
+  sameFunctionsAndVersion: boolean;
+}
+
+/** The same facts for this run. */
+export interface CurrentBuild {
+  models: ReadonlyMap<RelationName, string>;
+  asOf: string;
+  dataAsOf: string | null;
+  builtFrom: Readonly<Record<string, number | null>>;
+}
+
+export interface ModelDecision {
+  model: RelationName;
+  action: 'build' | 'keep';
+  reason: string;
+}
+
+/** One decision per model of `project`, in its build order. */
+export function planModels(project: Project, published: PublishedBuild | null, current: CurrentBuild): ModelDecision[] {
+  const whole = (reason: string) => project.models.map((m): ModelDecision => ({ model: m.name, action: 'build', reason }));
+  if (!published) return whole('no published run to keep models from');
+  const since = `since run ${published.runId}`;
+  if (!published.sameFunctionsAndVersion) return whole(`sql/functions or the medallion version changed ${since}`);
+  const built = new Set<RelationName>();
+  const datesMoved =
+    current.asOf !== published.asOf
+      ? `as_of moved from ${published.asOf ?? 'none'} to ${current.asOf}`
+      : published.dataAsOf === undefined || current.dataAsOf !== published.dataAsOf
+        ? `the data's own as_of is ${current.dataAsOf ?? 'none'}, not ${published.dataAsOf ?? 'recorded'}`
+        : null;
+  return project.models.map((m) => {
+    const reason = buildReason();
+    if (reason) built.add(m.name);
+    return { model: m.name, action: reason ? 'build' : 'keep', reason: reason ?? `nothing it reads changed ${since}` };
+
+    function buildReason(): string | null {
+      const publishedHash = published!.models.get(m.name);
+      if (publishedHash === undefined) return `new ${since}`;
+      if (publishedHash !== current.models.get(m.name)) return `its SQL, .yml or tests changed ${since}`;
+      for (const dependency of m.dependencies) {
+        if (dependency.startsWith('bronze.')) {
+          const table = dependency.slice('bronze.'.length);
+          const load = current.builtFrom[table];
+          if (load === null) return `${dependency} was changed since its load`;
+          if (load === undefined || published!.builtFrom?.[table] !== load) return `${dependency} holds another load ${since}`;
+        } else if (built.has(dependency)) {
+          return `it reads ${dependency}, which is built`;
+        }
+      }
+      return m.readsAsOf && datesMoved ? `it reads the run's dates: ${datesMoved}` : null;
+    }
+  });
+}
