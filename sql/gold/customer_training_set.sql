@@ -14,7 +14,9 @@
 -- All cutoffs are computed in one pass: running aggregates over each customer's days (one window
 -- sort), each (customer, cutoff) taking those of its last day before the cutoff (a range join to the
 -- cutoffs), the labels from the order days joined to the cutoffs whose label window holds them,
--- and the scores from counts per (cutoff, value) rather than a sort of every row per score.
+-- and the scores from counts per (cutoff, value) rather than a sort of every row per score, read
+-- back as four thresholds per score and cutoff. No row per (customer, cutoff) is stored: the counts
+-- and the output each run the range join over the stored customer days.
 with schedule as (
   select
     12 as cutoff_months,
@@ -117,6 +119,16 @@ cutoff_features as (
     and (day.next_order_date is null or day.next_order_date >= cutoff.cutoff_date)
 ),
 
+cutoff_values as (
+  -- the values the scores rank, per (customer, cutoff): the range join of cutoff_features again, on
+  -- the stored running_days, so that no row per (customer, cutoff) is stored
+  select cutoff.cutoff_date, day.last_order_date, day.frequency, day.monetary
+  from running_days as day
+  join cutoffs as cutoff
+    on day.last_order_date < cutoff.cutoff_date
+    and (day.next_order_date is null or day.next_order_date >= cutoff.cutoff_date)
+),
+
 cutoff_labels as (
   -- the spend of each cutoff's label window and the orders with a line in it, from the order days
   -- in the window (an order counts on its first day in the window)
@@ -148,35 +160,106 @@ cutoff_customer_orders as (
 -- The three scores rank the customers of each cutoff: rank() by a value is 1 + the customers of the
 -- cutoff with a value ranked before it (the running count up to and including the value, less its
 -- own), so each rank is read from a count per (cutoff, value) (tens of thousands of rows to sort,
--- not one per customer and cutoff) joined back to the customers. Recency ranks
--- the most days first, that is the earliest last_order_date first. monetary is never NULL
--- (silver.sales_clean's sales_amount is not null), so the equality joins find every row.
-recency_ranks as (
+-- not one per customer and cutoff). A score never decreases as its value grows (ranks ascend with
+-- the value, ties share a rank), so per cutoff it is told by four thresholds, the least value of
+-- each score from 2 to 5: a row's score is 1 + the thresholds its value reaches, four comparisons
+-- against one row per cutoff instead of a lookup of each value. Recency ranks the most days first,
+-- that is the earliest last_order_date first. The values are never NULL (monetary sums
+-- silver.sales_clean's sales_amount, which is not null).
+cutoff_value_counts as (
+  -- the customers per (cutoff, value) of each of the three values, in one pass over the range join
   select
-    cutoff_date,
-    last_order_date,
-    sum(count(*)) over (partition by cutoff_date) as customers,
-    1 + sum(count(*)) over (partition by cutoff_date order by last_order_date) - count(*) as r_rank
-  from cutoff_customer_orders
-  group by cutoff_date, last_order_date
+    cutoff_date, last_order_date, frequency, monetary, count(*) as customers,
+    grouping(last_order_date) = 0 as of_last_order_date,
+    grouping(frequency) = 0 as of_frequency,
+    grouping(monetary) = 0 as of_monetary
+  from cutoff_values
+  group by grouping sets ((cutoff_date, last_order_date), (cutoff_date, frequency), (cutoff_date, monetary))
 ),
 
-frequency_ranks as (
+recency_scores as (
   select
     cutoff_date,
-    frequency,
-    1 + sum(count(*)) over (partition by cutoff_date order by frequency) - count(*) as f_rank
-  from cutoff_customer_orders
-  group by cutoff_date, frequency
+    last_order_date as value,
+    least(5, 1 + floor(5 * case
+      when sum(customers) over (partition by cutoff_date) > 1
+        then (sum(customers) over (partition by cutoff_date order by last_order_date) - customers)::float8
+          / (sum(customers) over (partition by cutoff_date) - 1)
+      else 0
+    end))::int as score
+  from cutoff_value_counts
+  where of_last_order_date
 ),
 
-monetary_ranks as (
+frequency_scores as (
   select
     cutoff_date,
-    monetary,
-    1 + sum(count(*)) over (partition by cutoff_date order by monetary) - count(*) as m_rank
-  from cutoff_customer_orders
-  group by cutoff_date, monetary
+    frequency as value,
+    least(5, 1 + floor(5 * case
+      when sum(customers) over (partition by cutoff_date) > 1
+        then (sum(customers) over (partition by cutoff_date order by frequency) - customers)::float8
+          / (sum(customers) over (partition by cutoff_date) - 1)
+      else 0
+    end))::int as score
+  from cutoff_value_counts
+  where of_frequency
+),
+
+monetary_scores as (
+  select
+    cutoff_date,
+    monetary as value,
+    least(5, 1 + floor(5 * case
+      when sum(customers) over (partition by cutoff_date) > 1
+        then (sum(customers) over (partition by cutoff_date order by monetary) - customers)::float8
+          / (sum(customers) over (partition by cutoff_date) - 1)
+      else 0
+    end))::int as score
+  from cutoff_value_counts
+  where of_monetary
+),
+
+score_thresholds as materialized (
+  -- per cutoff, the least value of each score from 2 to 5 (NULL when no value has it); stored (one
+  -- row per cutoff) so that the planner joins it to the cutoffs before the range join
+  -- rather than planning the joins from its estimates of the CTEs above
+  select
+    recency.cutoff_date,
+    recency.r2, recency.r3, recency.r4, recency.r5,
+    frequency.f2, frequency.f3, frequency.f4, frequency.f5,
+    monetary.m2, monetary.m3, monetary.m4, monetary.m5
+  from (
+    select
+      cutoff_date,
+      min(value) filter (where score >= 2) as r2,
+      min(value) filter (where score >= 3) as r3,
+      min(value) filter (where score >= 4) as r4,
+      min(value) filter (where score >= 5) as r5
+    from recency_scores
+    group by cutoff_date
+  ) as recency
+  join (
+    select
+      cutoff_date,
+      min(value) filter (where score >= 2) as f2,
+      min(value) filter (where score >= 3) as f3,
+      min(value) filter (where score >= 4) as f4,
+      min(value) filter (where score >= 5) as f5
+    from frequency_scores
+    group by cutoff_date
+  ) as frequency
+    on frequency.cutoff_date = recency.cutoff_date
+  join (
+    select
+      cutoff_date,
+      min(value) filter (where score >= 2) as m2,
+      min(value) filter (where score >= 3) as m3,
+      min(value) filter (where score >= 4) as m4,
+      min(value) filter (where score >= 5) as m5
+    from monetary_scores
+    group by cutoff_date
+  ) as monetary
+    on monetary.cutoff_date = recency.cutoff_date
 ),
 
 scores as (
@@ -185,24 +268,20 @@ scores as (
   select
     orders.*,
     orders.cutoff_date - orders.last_order_date as recency_days,
-    least(5, 1 + floor(5 * case when recency.customers > 1 then (recency.r_rank - 1)::float8 / (recency.customers - 1) else 0 end))::int as r_score,
-    least(5, 1 + floor(5 * case when recency.customers > 1 then (frequency.f_rank - 1)::float8 / (recency.customers - 1) else 0 end))::int as f_score,
-    least(5, 1 + floor(5 * case when recency.customers > 1 then (monetary.m_rank - 1)::float8 / (recency.customers - 1) else 0 end))::int as m_score,
+    1 + (orders.last_order_date >= threshold.r2 is true)::int + (orders.last_order_date >= threshold.r3 is true)::int
+      + (orders.last_order_date >= threshold.r4 is true)::int + (orders.last_order_date >= threshold.r5 is true)::int as r_score,
+    1 + (orders.frequency >= threshold.f2 is true)::int + (orders.frequency >= threshold.f3 is true)::int
+      + (orders.frequency >= threshold.f4 is true)::int + (orders.frequency >= threshold.f5 is true)::int as f_score,
+    1 + (orders.monetary >= threshold.m2 is true)::int + (orders.monetary >= threshold.m3 is true)::int
+      + (orders.monetary >= threshold.m4 is true)::int + (orders.monetary >= threshold.m5 is true)::int as m_score,
     case
       when orders.birthdate <= orders.cutoff_date
         and orders.birthdate >= (orders.cutoff_date - interval '110 years')::date
         then extract(year from age(orders.cutoff_date, orders.birthdate))::int
     end as age
   from cutoff_customer_orders as orders
-  join recency_ranks as recency
-    on recency.cutoff_date = orders.cutoff_date
-    and recency.last_order_date = orders.last_order_date
-  join frequency_ranks as frequency
-    on frequency.cutoff_date = orders.cutoff_date
-    and frequency.frequency = orders.frequency
-  join monetary_ranks as monetary
-    on monetary.cutoff_date = orders.cutoff_date
-    and monetary.monetary = orders.monetary
+  join score_thresholds as threshold
+    on threshold.cutoff_date = orders.cutoff_date
   offset 0  -- a fence: age is computed once per row, and the scores and age reach etl.rfm_segment
             -- and etl.age_bracket as columns, so the planner inlines them (an argument that is an
             -- expression used more than once keeps the function a call per row)
