@@ -55,8 +55,9 @@ recency_ranks as (
   -- each score's rank() is read from counts per value: the rank of a value is 1 + the customers
   -- with a lower one (equal values are peers, as in rank()). A window over the few thousand
   -- distinct values and a hash join back cost less than a sort of every customer row per score:
-  -- at scale 10, 2.1 s of the backend's CPU against 2.2-2.4 s for three rank() windows over the
-  -- customer rows, peak memory 213 MB against 305 MB, same rows (md5), measured with
+  -- against three rank() windows over the customer rows, the backend's CPU is 2.1 s against
+  -- 2.2-2.4 s at scale 10 and 22.8-23.2 s against 26.0-29.6 s at scale 100, peak memory 213 MB
+  -- against 305 MB and 1.3 GB against 2.26 GB, same rows (md5), measured with
   -- TARGET=<built target> bash bench/model-cpu.sh --runs 3 --key customer_id <both versions>.
   -- rank() over (order by recency_days desc): 1 + the customers whose last order is older
   select
