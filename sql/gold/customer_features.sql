@@ -57,8 +57,8 @@ recency_ranks as (
   -- distinct values and a hash join back cost less than a sort of every customer row per score:
   -- against three rank() windows over the customer rows, the backend's CPU is 2.1 s against
   -- 2.2-2.4 s at scale 10 and 22.8-23.2 s against 26.0-29.6 s at scale 100, peak memory 213 MB
-  -- against 305 MB and 1.3 GB against 2.26 GB, same rows (md5), measured with
-  -- TARGET=<built target> bash bench/model-cpu.sh --runs 3 --key customer_id <both versions>.
+  -- against 305 MB and 1.3 GB against 2.26 GB, same rows, measured with
+  -- TARGET=<built target> bash bench/model-time.sh --backend --runs 3 <both versions>.
   -- rank() over (order by recency_days desc): 1 + the customers whose last order is older
   select
     last_order_date,
