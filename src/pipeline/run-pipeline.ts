@@ -23,7 +23,7 @@ import { DataError } from '../errors.ts';
 import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, MANIFEST_FILE, openExportsDir } from '../export/index.ts';
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
-import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, publishedModels, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
+import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, type PublishedRun, publishedModels, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
 import { bronzeMegabytes, buildModels, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, planModels, projectSha256With, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
@@ -70,7 +70,12 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     ctx.summary.as_of = asOf;
     const hash = await projectHash(project, config.schemas);
     const everything = selection?.everything !== false;
-    const unchanged = !fullRefresh && everything ? await nothingToDo(ctx, hash, inputFiles, asOf, bronze) : null;
+    // What the models would read, checked once for the no-op and the model plan.
+    const builtFrom = await bronzeBuiltFrom(ctx, bronze !== null);
+    ctx.summary.data_as_of = dataAsOf;
+    ctx.summary.built_from = builtFrom;
+    const published = await lastPublishedRun(ctx.ledger, config.schemas);
+    const unchanged = !fullRefresh && everything ? await nothingToDo(ctx, published, hash, inputFiles, asOf, bronze, builtFrom) : null;
     if (unchanged) {
       await recordDeferral(ctx.ledger, config.schemas, ctx.runId, unchanged.runId);
       ctx.summary.noop = { deferred_to: unchanged.runId, compared: unchanged.compared };
@@ -80,10 +85,7 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     }
     if (bronze && allKept) ctx.output.bronzeLoaded(bronze);
     ctx.output.asOf(asOf, config.asOf ? 'option' : 'data');
-    const builtFrom = await bronzeBuiltFrom(ctx, bronze !== null);
-    ctx.summary.data_as_of = dataAsOf;
-    ctx.summary.built_from = builtFrom;
-    const keeping = everything ? await modelsToKeep(ctx, project, hash, { models: hash.models, asOf, dataAsOf, builtFrom }, fullRefresh) : null;
+    const keeping = everything ? await modelsToKeep(ctx, published, project, hash, { models: hash.models, asOf, dataAsOf, builtFrom }, fullRefresh) : null;
     if (keeping) {
       await modelsStage(ctx, selectedProject(project, keeping), inputFiles, project, asOf, hash, dataAsOf, true);
     } else {
@@ -100,17 +102,22 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
  * exports folder (its current version is the one that run published, written with this run's
  * Parquet settings).
  */
-async function nothingToDo(ctx: RunContext, hash: ProjectHash, inputFiles: readonly InputFileRecord[], asOf: string, bronze: BronzeLoadResult | null): Promise<{ runId: number; compared: string[] } | null> {
+async function nothingToDo(
+  ctx: RunContext,
+  published: PublishedRun | null,
+  hash: ProjectHash,
+  inputFiles: readonly InputFileRecord[],
+  asOf: string,
+  bronze: BronzeLoadResult | null,
+  builtFrom: Readonly<Record<string, number | null>>,
+): Promise<{ runId: number; compared: string[] } | null> {
   const { config } = ctx;
-  const published = await lastPublishedRun(ctx.ledger, config.schemas);
   if (!published || published.projectSha256 !== hash.sha256 || published.asOf !== asOf) return null;
   // A file loaded again (its table no longer held it) may differ from what the published run read.
   if (bronze?.changes.some((c) => c.status !== 'unchanged' || c.added || c.changed || c.removed || c.moved)) return null;
-  // Without a load in this run (transform), each bronze table must still hold its load alone: a
-  // table changed by hand since is not what the published run read.
-  if (!bronze) {
-    for (const load of (await currentBronzeLoads(ctx.work, config.schemas)).values()) if (!(await loadIntact(ctx.work, config.schemas, load))) return null;
-  }
+  // Each bronze table must still hold its load alone (checked by bronzeBuiltFrom, or by the
+  // load of this run): a table changed by hand since is not what the published run read.
+  if (Object.values(builtFrom).includes(null)) return null;
   const key = (files: readonly InputFileRecord[]) => files.map((f) => `${f.file}:${f.sha256}`).sort().join('\n');
   if (key(published.summary.inputs ?? []) !== key(inputFiles)) return null;
   const compared = [
@@ -150,13 +157,12 @@ async function bronzeBuiltFrom(ctx: RunContext, loadedOrChecked: boolean): Promi
  * the one way), or when a model the published run has is gone from the project (only a whole
  * build drops it). The plan goes into the run summary either way.
  */
-async function modelsToKeep(ctx: RunContext, project: Project, hash: ProjectHash, current: CurrentBuild, fullRefresh: boolean): Promise<Selection | null> {
+async function modelsToKeep(ctx: RunContext, published: PublishedRun | null, project: Project, hash: ProjectHash, current: CurrentBuild, fullRefresh: boolean): Promise<Selection | null> {
   const { config } = ctx;
   if (fullRefresh) {
     ctx.summary.model_plan = project.models.map((m) => ({ model: m.name, action: 'build', reason: '--full-refresh' }));
     return null;
   }
-  const published = await lastPublishedRun(ctx.ledger, config.schemas);
   const publishedHashes = published ? await publishedModels(ctx.ledger, config.schemas) : new Map<string, string>();
   const plan = planModels(
     project,
@@ -170,11 +176,11 @@ async function modelsToKeep(ctx: RunContext, project: Project, hash: ProjectHash
     },
     current,
   );
-  ctx.summary.model_plan = plan;
+  ctx.summary.model_plan = plan.map((d) => ({ model: d.model, action: d.action, reason: d.reason, ...(d.readsBuilt ? { reads_built: d.readsBuilt } : {}) }));
   const build = plan.filter((d) => d.action === 'build').map((d) => d.model);
   const gone = [...publishedHashes.keys()].some((m) => !hash.models.has(m));
   if (!published || gone || build.length === 0 || build.length === plan.length) return null;
-  ctx.output.modelPlan(plan, published.runId);
+  ctx.output.modelPlan(ctx.summary.model_plan, published.runId);
   return selectNodes(project, { select: build.map((m) => `${m}+`).join(' ') });
 }
 

@@ -90,7 +90,7 @@ export function stageOutput(logger: Logger): StageOutput {
       const built = plan.filter((d) => d.action === 'build');
       const kept = plan.length - built.length;
       // the models built for a reason of their own, not only because they read a built one
-      const causes = built.filter((d) => !/^it reads [a-z]+\./.test(d.reason));
+      const causes = built.filter((d) => d.reads_built === undefined);
       const named = causes.slice(0, 3).map((d) => `${d.model}: ${d.reason}`).join('; ');
       const more = causes.length > 3 ? `; ${causes.length - 3} more` : '';
       const text = `building ${built.length} of ${plan.length} models (${named}${more}${built.length > causes.length ? '; and what reads them' : ''}); ${kept} kept as run ${publishedRunId} published them`;

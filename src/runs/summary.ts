@@ -78,6 +78,8 @@ export interface ModelPlanRecord {
   model: string;
   action: 'build' | 'keep';
   reason: string;
+  /** The built model it reads, when that is the only reason it is built. */
+  reads_built?: string;
 }
 
 export interface InputFileRecord {

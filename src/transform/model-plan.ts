@@ -41,6 +41,8 @@ export interface ModelDecision {
   model: RelationName;
   action: 'build' | 'keep';
   reason: string;
+  /** Set when the model is built only because it reads this built model. */
+  readsBuilt?: RelationName;
 }
 
 /** One decision per model of `project`, in its build order. */
@@ -56,12 +58,14 @@ export function planModels(project: Project, published: PublishedBuild | null, c
       : published.dataAsOf === undefined || current.dataAsOf !== published.dataAsOf
         ? `the data's own as_of is ${current.dataAsOf ?? 'none'}, not ${published.dataAsOf ?? 'recorded'}`
         : null;
-  return project.models.map((m) => {
-    const reason = buildReason();
-    if (reason) built.add(m.name);
-    return { model: m.name, action: reason ? 'build' : 'keep', reason: reason ?? `nothing it reads changed ${since}` };
+  return project.models.map((m): ModelDecision => {
+    const cause = buildCause();
+    if (!cause) return { model: m.name, action: 'keep', reason: `nothing it reads changed ${since}` };
+    built.add(m.name);
+    return { model: m.name, action: 'build', ...(typeof cause === 'string' ? { reason: cause } : { reason: `it reads ${cause.readsBuilt}, which is built`, readsBuilt: cause.readsBuilt }) };
 
-    function buildReason(): string | null {
+    /** Why the model is built (its own reason, or the built model it reads); null: it is kept. */
+    function buildCause(): string | { readsBuilt: RelationName } | null {
       const publishedHash = published!.models.get(m.name);
       if (publishedHash === undefined) return `new ${since}`;
       if (publishedHash !== current.models.get(m.name)) return `its SQL, .yml or tests changed ${since}`;
@@ -72,7 +76,7 @@ export function planModels(project: Project, published: PublishedBuild | null, c
           if (load === null) return `${dependency} was changed since its load`;
           if (load === undefined || published!.builtFrom?.[table] !== load) return `${dependency} holds another load ${since}`;
         } else if (built.has(dependency)) {
-          return `it reads ${dependency}, which is built`;
+          return { readsBuilt: dependency };
         }
       }
       return m.readsAsOf && datesMoved ? `it reads the run's dates: ${datesMoved}` : null;

@@ -62,6 +62,8 @@ describe('planModels', () => {
     const plan = planModels(project, published, { ...current, models: new Map([...hashes, ['silver.a', 'h-a2']]) });
     expect(actions(plan)).toEqual({ 'silver.a': 'build', 'silver.b': 'keep', 'gold.x': 'build' });
     expect(reasons(plan)).toMatchObject({ 'silver.a': 'its SQL, .yml or tests changed since run 7', 'gold.x': 'it reads silver.a, which is built' });
+    // only a model built for what it reads names it: the output tells causes from followers by it
+    expect(plan.map((d) => d.readsBuilt)).toEqual([undefined, undefined, 'silver.a']);
   });
 
   it('a new model is built', () => {
