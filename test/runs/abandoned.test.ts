@@ -12,7 +12,7 @@ import { MAX_IDENTIFIER_BYTES, runSchemaNames, schemaNames } from '../../src/con
 import schema from '../../src/report/run-report.schema.json' with { type: 'json' };
 import { isStagingSchema, stagingSchemaPattern } from '../../src/transform/compile.ts';
 import { dropTarget, query, uniqueTarget } from '../support/database.ts';
-import { holdTableLock, type LogEvent, newExports, spawnCli, startCli, waitForLockFree, workFolder } from './helpers.ts';
+import { holdTableLock, type LogEvent, spawnCli, startCli, waitForLockFree, workFolder } from './helpers.ts';
 
 const target = uniqueTarget('abandon');
 const schemas = schemaNames(target);
@@ -20,12 +20,11 @@ const validateReport = new Ajv({ allErrors: true, strict: true }).compile(schema
 let work: string;
 let seeds: string;
 
-const buildArgs = () => ['build', '--seeds', seeds, '--target', target, '--out', path.join(work, 'exports'), '--as-of', '2014-01-29'];
+// --full-refresh: every run loads and builds (with nothing changed a build would do nothing)
+const buildArgs = () => ['build', '--seeds', seeds, '--target', target, '--out', path.join(work, 'exports'), '--as-of', '2014-01-29', '--full-refresh'];
 
 /** Runs `medallion build` as a child and kills it with SIGKILL when `killWhen` first says so. */
 async function buildKilled(killWhen: (e: LogEvent) => boolean): Promise<{ runId: number; events: LogEvent[] }> {
-  // New exports of the same data: the run loads and builds (with nothing changed it would not).
-  await newExports(seeds);
   let killed = false;
   const child = spawnCli(buildArgs(), {
     cwd: work,
@@ -102,7 +101,6 @@ describe('runs left running', () => {
     expect(await loadingTables()).toEqual(['cust_az12__loading', 'cust_info__loading', 'loc_a101__loading', 'prd_info__loading', 'px_cat_g1v2__loading', 'sales_details__loading']);
 
     // C: succeeds, closes B (one line), drops B's __loading tables.
-    await newExports(seeds);
     const c = await startCli(buildArgs(), { cwd: work });
     expect(c.code, c.stderr).toBe(0);
     const cRunId = Number(c.events.find((e) => e.event === 'run_started')?.run_id);

@@ -5,7 +5,7 @@
  * step (a table lock it waits on), so that a fault lands where the test says whatever the speed.
  */
 import { spawn } from 'node:child_process';
-import { appendFile, cp, mkdtemp, readdir } from 'node:fs/promises';
+import { cp, mkdtemp, } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -142,11 +142,3 @@ export async function holdTableLock(table: string, mode: string): Promise<{ rele
   };
 }
 
-/**
- * Makes every source file in `seeds` a new export (one more blank line at its end: the same rows,
- * another sha256), so that the next load reads all six again instead of keeping them; a build
- * with nothing changed builds nothing (src/pipeline/run-pipeline.ts).
- */
-export async function newExports(seeds: string): Promise<void> {
-  for (const name of await readdir(seeds)) if (name.endsWith('.csv')) await appendFile(path.join(seeds, name), '\r\n');
-}

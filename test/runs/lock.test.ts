@@ -13,17 +13,16 @@ import { DependencyError } from '../../src/errors.ts';
 import { acquireRunLock, assertLockHeldInTransaction, watchRunLock } from '../../src/runs/lock.ts';
 import { stagingSchemaPattern } from '../../src/transform/compile.ts';
 import { dropTarget, query, TEST_DATABASE_URL, testClient, testConnection, uniqueTarget } from '../support/database.ts';
-import { type CliResult, holdTableLock, lockHolders, newExports, publishedGold, startCli, workFolder } from './helpers.ts';
+import { type CliResult, holdTableLock, lockHolders, publishedGold, startCli, workFolder } from './helpers.ts';
 
 const target = uniqueTarget('lock');
 const etl = `"${target}_etl"`;
 let work: string;
 let seeds: string;
 
-/** A build of new exports of the same data: it loads and builds (with nothing changed it would not). */
+/** A build that loads and builds everything (--full-refresh: with nothing changed it would not). */
 async function build(extra: string[] = [], options: { onEvent?: Parameters<typeof startCli>[1]['onEvent']; env?: NodeJS.ProcessEnv; target?: string } = {}) {
-  await newExports(seeds);
-  return startCli(['build', '--seeds', seeds, '--target', options.target ?? target, '--out', path.join(work, 'exports'), '--as-of', '2014-01-29', ...extra], {
+  return startCli(['build', '--seeds', seeds, '--target', options.target ?? target, '--out', path.join(work, 'exports'), '--as-of', '2014-01-29', '--full-refresh', ...extra], {
     cwd: work,
     env: options.env,
     onEvent: options.onEvent,
