@@ -42,9 +42,9 @@
 -- parse (sales_rows .. order_dates; the other fields in classified_lines, after the sort), dedupe
 -- (ranked_lines, classified_lines), repair and decide (other_dates .. decided_lines). As tables,
 -- the parsed lines are written and read back once more: at scale 10 the two statements took
--- 6.0-6.8 s against 5.3-5.7 s for this one (+13-20%, the backend's CPU time alike; alternating, via
--- bench/model-time.sh's settings), and silver would hold a second copy of every line. As views
--- they cost nothing (PostgreSQL plans the chain as this one statement), but the parse view reads
+-- 6.0-6.8 s against 5.3-5.7 s for this one (+13-20%, the backend's CPU time alike; alternating,
+-- bench/model-time.sh with work_mem 256MB), and silver would hold a second copy of every line. As
+-- views they cost nothing (PostgreSQL plans the chain as this one statement), but the parse view reads
 -- bronze.sales_details, and the bronze load, which replaces each table (drop, then rename the new
 -- one), fails on a published view that depends on it.
 --

@@ -12,7 +12,10 @@
  * A run that finds nothing changed since the published run builds nothing (`nothingToDo`): every
  * source file is the one bronze holds and the published run built from, the project hashes the
  * same, the as_of is the same and the exports folder still shows that run's export. It records
- * which run it defers to and ends with exit 0. `--full-refresh` loads and builds everything.
+ * which run it defers to and ends with exit 0. A run that finds some of it changed builds only the
+ * models the plan says (src/transform/model-plan.ts), with their descendants and tests, as a
+ * selection, and keeps the others as published (`modelsToKeep`). `--full-refresh` loads and builds
+ * everything.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
