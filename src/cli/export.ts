@@ -19,8 +19,8 @@ exports/customer_features.parquet, exports/sales_daily.parquet,
 exports/customer_training_set.parquet and exports/_manifest.json from the published gold schema
 of the target, all from one snapshot, into a temporary folder that replaces the output folder only
 when every file is complete and its row count matches Postgres. A failed export changes nothing.
-A fact_sales month whose rows, columns and settings are those of the published export is
-hard-linked from it instead of rewritten.
+A file (a fact_sales month, or a whole table) whose rows, columns and settings are those of the
+published export is hard-linked from it instead of rewritten.
 --select / --exclude (dbt's syntax, as for build) or --tables pick the gold tables to export.
 
 pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/export/README.md.`,

@@ -21,10 +21,11 @@
  *      run (reconcileExports, from the ledger's record).
  *   4. versions other than the new one and the one before it are removed.
  *
- * The folder table is written one file per month of `monthsOf` (export-table.ts): a month whose
- * rows have the fingerprint, count and settings of the current version's file is hard-linked
- * from it instead of written, so a version stays complete on its own and an unchanged month costs
- * no encoding.
+ * The folder table is written one file per month of `monthsOf` (export-months.ts), the other
+ * tables one file each. A file (a month, or a whole table) whose rows have the fingerprint, count
+ * and settings the current version's manifest records for its file is hard-linked from it instead
+ * of written (reuse.ts), so a version stays complete on its own and an unchanged file costs no
+ * encoding. Hive-partitioned files are written every time.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,9 +33,11 @@ import type { ConnectionConfig, SchemaNames } from '../config.ts';
 import { type Client, connect } from '../db/index.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { failpoint } from '../failpoints.ts';
-import { type ColumnDescription, EXPORT_FORMAT_VERSION, exportTable, type ExportTableResult, type PreviousMonthFile } from './export-table.ts';
+import { type ColumnDescription, exportTable, type ExportTableResult } from './export-table.ts';
 import { createStaging, currentVersion, type ExportsDir, exportEntryNames, ioError, MANIFEST_FILE, openExportsDir, reconcileExports, sealVersion, switchTo, versionName } from './exports-dir.ts';
+import { EXPORT_FORMAT_VERSION } from './parquet-copy.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
+import type { PreviousFile } from './reuse.ts';
 import { type ColumnDoc, LIFETIME_ROLE } from './types.ts';
 
 export const GOLD_EXPORTS = ['fact_sales', 'customer_features', 'sales_daily', 'customer_training_set'] as const;
@@ -126,8 +129,9 @@ export interface ManifestFile {
   sha256: string;
   row_groups: number;
   partition?: Record<string, string>;
-  /** Month files: the month (`YYYY-MM`, `none` for a NULL date), the fingerprint of its rows, the file's settings. */
+  /** Month files: the month (`YYYY-MM`, `none` for a NULL date). */
   month?: string;
+  /** Every unpartitioned file: the fingerprint of its rows and the file's settings (reuse.ts). */
   fingerprint?: string;
   settings?: string;
   /** The version that wrote this file, when this one took it over (hard link) unchanged. */
@@ -171,7 +175,7 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
   let versionPath: string | null = null;
   let manifest: Manifest;
   try {
-    manifest = await writeTables(options, stagingDir, tables, folderTable, await previousMonthFiles(dirs, folderTable));
+    manifest = await writeTables(options, stagingDir, tables, folderTable, await previousFiles(dirs));
     options.signal?.throwIfAborted();
     versionPath = await sealVersion(dirs, stagingDir, version);
     options.signal?.throwIfAborted();
@@ -201,20 +205,20 @@ async function removeQuietly(dir: string): Promise<void> {
 }
 
 /**
- * The month files of the current version's folder table, from its manifest: what an unchanged
- * month can be linked from. None when there is no current version or its manifest has none.
+ * The fingerprinted files of the current version, by table, from its manifest: what an unchanged
+ * file can be linked from. None when there is no current version or its manifest has none.
  */
-async function previousMonthFiles(dirs: ExportsDir, table: string): Promise<PreviousMonthFile[]> {
+async function previousFiles(dirs: ExportsDir): Promise<Map<string, PreviousFile[]>> {
   const current = await currentVersion(dirs);
-  if (!current) return [];
+  if (!current) return new Map();
   const manifest = await readFile(path.join(current, MANIFEST_FILE), 'utf8').then((text) => JSON.parse(text) as Manifest, () => null);
-  return (manifest?.tables?.[table]?.files ?? []).flatMap((f) => f.month !== undefined && f.fingerprint !== undefined && f.settings !== undefined
-    ? [{ month: f.month, path: path.join(current, f.path), rows: f.rows, fingerprint: f.fingerprint, settings: f.settings, sha256: f.sha256, bytes: f.bytes, version: f.reused_from ?? path.basename(current) }]
-    : []);
+  return new Map(Object.entries(manifest?.tables ?? {}).map(([table, t]) => [table, (t.files ?? []).flatMap((f) => f.fingerprint !== undefined && f.settings !== undefined
+    ? [{ ...(f.month !== undefined ? { month: f.month } : {}), path: path.join(current, f.path), rows: f.rows, fingerprint: f.fingerprint, settings: f.settings, sha256: f.sha256, bytes: f.bytes, version: f.reused_from ?? path.basename(current) }]
+    : [])]));
 }
 
 /** Every table from one snapshot into `outDir`, then the manifest. */
-async function writeTables(options: ExportGoldOptions, outDir: string, tables: readonly string[], folderTable: string, previousMonths: PreviousMonthFile[]): Promise<Manifest> {
+async function writeTables(options: ExportGoldOptions, outDir: string, tables: readonly string[], folderTable: string, previous: ReadonlyMap<string, PreviousFile[]>): Promise<Manifest> {
   let client: Client | null = null;
   let fingerprintClient: Client | null = null;
   let watch: Awaited<ReturnType<typeof watchCopyProgress>> | null = null;
@@ -222,8 +226,8 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
   try {
     client = await connect(options.connection, 'medallion export');
     await client.query('begin isolation level repeatable read read only').catch((err) => { throw fromDatabaseError(err, 'starting the export snapshot'); });
-    if (monthsOf !== null && tables.includes(folderTable)) {
-      // The month fingerprints are computed on a connection of their own, in the same snapshot.
+    if (tables.some((t) => t !== folderTable || !options.partitionBy)) {
+      // The fingerprints are computed on a connection of their own, in the same snapshot.
       const snapshot = (await client.query<{ id: string }>('select pg_export_snapshot() as id')).rows[0]!.id;
       fingerprintClient = await connect(options.connection, 'medallion export fingerprints');
       await fingerprintClient.query(`begin isolation level repeatable read read only; set transaction snapshot '${snapshot}'`)
@@ -269,7 +273,8 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
         leaveOut,
         inTransaction: true,
         signal: options.signal,
-        ...(asFolder && monthsOf !== null ? { monthsOf, previousMonths, ...(fingerprintClient ? { fingerprintClient } : {}) } : {}),
+        ...(asFolder && monthsOf !== null ? { monthsOf } : {}),
+        ...(asFolder && options.partitionBy ? {} : { previousFiles: previous.get(table) ?? [], ...(fingerprintClient ? { fingerprintClient } : {}) }),
         onRows: (n) => {
           exportedRows += n;
           options.onRows?.(table, exportedRows);
@@ -287,7 +292,8 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
           sha256: f.sha256,
           row_groups: f.rowGroups,
           ...(f.partition ? { partition: f.partition } : {}),
-          ...(f.month !== undefined ? { month: f.month, fingerprint: f.fingerprint!, settings: f.settings! } : {}),
+          ...(f.month !== undefined ? { month: f.month } : {}),
+          ...(f.fingerprint !== undefined ? { fingerprint: f.fingerprint, settings: f.settings! } : {}),
           ...(f.reusedFrom !== undefined ? { reused_from: f.reusedFrom } : {}),
         })),
       };

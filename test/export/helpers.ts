@@ -5,6 +5,7 @@ import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { testConnection } from '../support/database.ts';
 import { type Client, connect, ident } from '../../src/db/client.ts';
+import type { ExportGoldOptions } from '../../src/export/export-gold.ts';
 
 export { testConnection } from '../support/database.ts';
 
@@ -46,4 +47,9 @@ export async function readMetadata(file: string) {
 
 export async function sha256(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+/** exportGold of a test schema's tables into `exportsDir` as run `runId`: zstd, 2,048-row groups, as_of 2014-01-29, no inputs. */
+export function goldOptions(schema: string, tables: readonly string[], exportsDir: string, runId: number, extra: Partial<ExportGoldOptions> = {}): ExportGoldOptions {
+  return { connection: testConnection(), schemas: { gold: schema }, exportsDir, runId, asOf: '2014-01-29', inputFiles: [], rowGroupSize: 2048, compression: 'zstd', tables, ...extra };
 }

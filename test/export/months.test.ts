@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/db/client.ts';
 import { exportGold, type ExportGoldOptions, type ExportGoldResult, type Manifest } from '../../src/export/export-gold.ts';
-import { readParquet, sha256, testConnection, withSchema } from './helpers.ts';
+import { goldOptions, readParquet, sha256, withSchema } from './helpers.ts';
 
 let client: Client;
 let schema: string;
@@ -41,18 +41,7 @@ afterAll(async () => {
 });
 
 function options(exportsDir: string, runId: number, extra: Partial<ExportGoldOptions> = {}): ExportGoldOptions {
-  return {
-    connection: testConnection(),
-    schemas: { gold: schema },
-    exportsDir,
-    runId,
-    asOf: '2014-01-29',
-    inputFiles: [],
-    rowGroupSize: 2048,
-    compression: 'zstd',
-    tables: ['fact_sales'],
-    ...extra,
-  };
+  return goldOptions(schema, ['fact_sales'], exportsDir, runId, extra);
 }
 
 async function months(): Promise<string[]> {
