@@ -1,10 +1,14 @@
 -- gold.customer_features: one row per customer of silver.customers (those known on the run's day: a
 -- customer whose first order is on or after as_of is not there), as of the run's as_of: the
--- demographics of gold.fact_sales with the age at as_of, order history (the lines of
--- silver.sales_clean dated before as_of: the lines of gold.fact_sales), RFM quintile scores and a
--- segment. Customers without orders are included with frequency 0,
--- monetary 0 and NULL scores (segment 'No Orders'). Orphan sales (customer not in silver.customers)
--- are not here: they have no customer to describe.
+-- demographics of gold.fact_sales with the age at as_of, order history (the per-customer aggregates
+-- of silver.int_customer_orders over the lines of silver.sales_clean, which are dated before as_of:
+-- the lines of gold.fact_sales), recency and tenure at as_of, RFM quintile scores and a segment.
+-- Customers without orders are included with frequency 0, monetary 0 and NULL scores (segment 'No
+-- Orders'). Orphan sales (customer not in silver.customers) are not here: they have no customer to
+-- describe.
+-- Everything that depends on as_of or on every customer (age, recency, tenure, the ranks) is here,
+-- over one narrow row per customer; silver.int_customer_orders reads neither, so its rows can be
+-- recomputed per customer while this step is rebuilt whole.
 -- Scores: 1 + floor(5 * percent_rank) over the customers with orders, so equal values always get
 -- the same score (ntile would split ties arbitrarily) and 5 is best: most recent, most orders, most
 -- spend. The segment comes from the score-to-segment table of etl.rfm_segment (sql/functions): the
@@ -15,35 +19,11 @@ with as_of_date as (
   select current_setting('medallion.as_of')::date as as_of
 ),
 
-sales_lines as (
-  -- the lines of gold.fact_sales dated before as_of, from silver (see silver.int_sales_line_products)
-  select line.*
-  from silver.int_sales_line_products as line
-  cross join as_of_date
-  where line.order_date < as_of_date.as_of
-),
-
-all_customer_orders as (
-  -- the distinct counts compare bytewise (collate "C"): the same distinct values in every
-  -- deterministic collation, without the cost of strcoll
-  select
-    customer_id,
-    min(order_date) as first_order_date,
-    max(order_date) as last_order_date,
-    count(distinct order_number collate "C") as frequency,
-    sum(sales_amount) as monetary,
-    sum(quantity) as total_quantity,
-    count(distinct product_key collate "C") as distinct_products,
-    count(distinct category collate "C") as distinct_categories
-  from sales_lines
-  group by customer_id
-),
-
 customer_orders as (
   -- orphan lines (customer_id not in silver.customers) have no customer to describe and take no
   -- part in the scores
   select orders.*
-  from all_customer_orders as orders
+  from silver.int_customer_orders as orders
   where exists (select from silver.customers as customer where customer.customer_id = orders.customer_id)
 ),
 
@@ -57,7 +37,8 @@ recency_ranks as (
   -- distinct values and a hash join back cost less than a sort of every customer row per score:
   -- against three rank() windows over the customer rows, the backend's CPU is 2.1 s against
   -- 2.2-2.4 s at scale 10 and 22.8-23.2 s against 26.0-29.6 s at scale 100, peak memory 213 MB
-  -- against 305 MB and 1.3 GB against 2.26 GB, same rows, measured with
+  -- against 305 MB and 1.3 GB against 2.26 GB, same rows (both versions aggregating the lines in
+  -- the same statement), measured with
   -- TARGET=<built target> bash bench/model-time.sh --backend --runs 3 <both versions>.
   -- rank() over (order by recency_days desc): 1 + the customers whose last order is older
   select

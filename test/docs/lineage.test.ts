@@ -126,17 +126,24 @@ describe('column lineage of the repository gold models', () => {
     expect(column(lineage, 'gold.fact_sales', 'category').sources).toEqual(['bronze.px_cat_g1v2.cat']);
   });
 
-  it('gold.customer_features: aggregates, rank windows, the segment of the scores', () => {
+  it('silver.int_customer_orders: the aggregates of the lines per customer', () => {
+    expect(column(lineage, 'silver.int_customer_orders', 'frequency').direct).toEqual([lp('order_number')]);
+    expect(column(lineage, 'silver.int_customer_orders', 'monetary').direct).toEqual([lp('sales_amount')]);
+    expect(column(lineage, 'silver.int_customer_orders', 'distinct_categories')).toMatchObject({ direct: [lp('category')], sources: ['bronze.px_cat_g1v2.cat'] });
+  });
+
+  it('gold.customer_features: the aggregates, rank windows, the segment of the scores', () => {
+    const co = (c: string) => `silver.int_customer_orders.${c}`;
     expect(column(lineage, 'gold.customer_features', 'customer_name').direct).toEqual(['silver.customers.first_name', 'silver.customers.last_name']);
     expect(column(lineage, 'gold.customer_features', 'age').direct).toEqual(['silver.customers.birthdate']);
-    expect(column(lineage, 'gold.customer_features', 'frequency').direct).toEqual([lp('order_number')]);
-    expect(column(lineage, 'gold.customer_features', 'avg_order_value').direct).toEqual([lp('order_number'), lp('sales_amount')]);
-    expect(column(lineage, 'gold.customer_features', 'distinct_categories')).toMatchObject({ direct: [lp('category')], sources: ['bronze.px_cat_g1v2.cat'] });
+    expect(column(lineage, 'gold.customer_features', 'frequency').direct).toEqual([co('frequency')]);
+    expect(column(lineage, 'gold.customer_features', 'avg_order_value').direct).toEqual([co('frequency'), co('monetary')]);
+    expect(column(lineage, 'gold.customer_features', 'distinct_categories')).toMatchObject({ direct: [co('distinct_categories')], sources: ['bronze.px_cat_g1v2.cat'] });
     // rank() over (order by as_of - last_order_date): the order of the window is the lineage
-    expect(column(lineage, 'gold.customer_features', 'r_score').direct).toEqual([lp('order_date')]);
-    expect(column(lineage, 'gold.customer_features', 'm_score').direct).toEqual([lp('sales_amount')]);
+    expect(column(lineage, 'gold.customer_features', 'r_score').direct).toEqual([co('last_order_date')]);
+    expect(column(lineage, 'gold.customer_features', 'm_score').direct).toEqual([co('monetary')]);
     // the segment is etl.rfm_segment(r, f, m): what the three scores are made of
-    expect(column(lineage, 'gold.customer_features', 'rfm_segment').direct).toEqual([lp('order_date'), lp('order_number'), lp('sales_amount')]);
+    expect(column(lineage, 'gold.customer_features', 'rfm_segment').direct).toEqual([co('frequency'), co('last_order_date'), co('monetary')]);
   });
 
   it('gold.sales_daily: a calendar from generate_series, the categories, the daily sums', () => {

@@ -137,6 +137,7 @@ const PER_CUSTOMER = [
   'silver.sales_clean',
   'silver.sales_quarantine',
   'silver.int_sales_line_products',
+  'silver.int_customer_orders',
   'gold.fact_sales',
 ];
 

@@ -91,7 +91,13 @@ describe('methods', () => {
 
 describe('graph operators', () => {
   it('model+ adds every descendant, +model every ancestor', () => {
-    expect(names('silver.int_sales_line_products+')).toEqual(['gold.customer_features', 'gold.customer_training_set', 'gold.sales_daily', 'silver.int_sales_line_products']);
+    expect(names('silver.int_sales_line_products+')).toEqual([
+      'gold.customer_features',
+      'gold.customer_training_set',
+      'gold.sales_daily',
+      'silver.int_customer_orders',
+      'silver.int_sales_line_products',
+    ]);
     expect(names('+gold.sales_daily')).toEqual(
       [
         'gold.sales_daily',
