@@ -16,26 +16,34 @@
  *   `node bin/medallion.js load --seeds /tmp/cd-seeds --target cdbench`: the first load's bronze
  *   stage takes 2.35 s, the second, which hashes all six files, finds them unchanged and checks
  *   the kept tables' row counts, 0.32 s (etl.runs.stages of the two runs).
- * - the diff: the same load of a copy with 400 lines appended to sales_details.csv (and back):
- *   the bronze stage takes 1.9-2.2 s, of which the file's scan and COPY 0.7-0.9 s
- *   (etl.source_files.seconds) and the diff about 1.1 s: 0.6 s for the block sums of both sides,
- *   0.1 s for the rows of the differing block, 0.45 s for the rows of the 400 keys. It is about
- *   half of a whole bronze load, more than the one file's COPY: hashing 600,000 rows twice in
- *   SQL costs about what COPY does.
+ * - the diff of a changed file, day-01 of `generate --days 1` after day-00 (sales_details: 482
+ *   lines appended; cust_info: about 40 rows changed across the file and 20 appended), on a
+ *   machine at load average 5-14, seconds per diff: scale 10, sales_details 2.5-4.2 hashing
+ *   both tables against 1.1-2.3 with the recorded block hashes, cust_info 1.2-1.8 against
+ *   0.6-1.0; scale 100, sales_details 42-47 against 20, cust_info 9.5-15.5 against 3.8. What is
+ *   left is five scans without hashing: the intact check of the previous table, one pass per
+ *   side that keeps the rows of the differing blocks (`_line_number` is the last column: every
+ *   row is deformed whole), and one pass per side for the rows of the keys that differ. Taking
+ *   the block hashes costs the load about 0.05 s of Node CPU per 37 MB (SHA-1), beside the
+ *   scanner's 0.2-0.3 s.
  *
  * A changed file is loaded as any other, then diffed against the previous table inside the swap's
  * transaction (so the previous table is still there, and the diff, the swap and the ledger rows
- * commit together; diffIntoChanges). Keys are `keyColumns` as a row literal, so a NULL key is one
- * key and differs from an empty one; per key the multiset of its rows' hashes is compared (the
- * data columns only, never the lineage columns): added, changed, removed, or `moved` when its rows
- * are equal by value but sit on other lines (silver carries line numbers). The rows of every key
- * that is not the same go to `<source>__changes`.
+ * commit together; diffIntoChanges). Each load's block hashes, taken while the file streams into
+ * COPY, are kept with it (block-hashes.ts), so neither table is hashed whole to find the blocks
+ * of lines that changed, as long as the previous table still holds its load (loadIntact). Keys
+ * are `keyColumns` as a row literal, so a NULL key is one key and differs from an empty one; per
+ * key the multiset of its rows' hashes is compared (the data columns only, never the lineage
+ * columns): added, changed, removed, or `moved` when its rows are equal by value but sit on other
+ * lines (silver carries line numbers). The rows of every key that is not the same go to
+ * `<source>__changes`.
  */
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/index.ts';
+import { BLOCK_LINES, differingBlocks, type LoadBlocks, readLoadBlocks } from './block-hashes.ts';
 import { bronzeColumns, bronzeKeyColumns, CHANGES_SUFFIX, LINEAGE_COLUMNS, SOURCE_CONTRACTS, type SourceContract, type SourceName } from './contracts.ts';
 
 /** `new`: no previous bronze table · `unchanged`: the same sha256 · `changed`: another file. */
@@ -76,9 +84,6 @@ export interface BronzeLoadRecord {
   rejects: number;
   blankLines: number;
 }
-
-/** Lines per block of the diff's first comparison (diffIntoChanges). */
-const DIFF_BLOCK_LINES = 4096;
 
 /** `<bronze>.<source>__changes`, quoted. */
 export function changesTable(schemas: SchemaNames, source: string): string {
@@ -180,11 +185,19 @@ export async function loadIntact(client: Client, schemas: SchemaNames, load: Bro
   if (1 + load.blankLines + load.rowLines + load.rejects !== load.lines) return false;
   const { rows } = await client.query<{ rows: string; touched: string; rejects: string }>(
     `select t.rows, t.touched, (select count(*) from ${ident(schemas.etl)}.rejects where run_id = $1 and source = $2) as rejects
-       from (select count(*) as rows, count(*) filter (where xmin::text <> $3) as touched from ${ident(schemas.bronze)}.${ident(load.source)}) as t`,
+       from (select count(*) as rows, count(*) filter (where xmin <> $3::xid) as touched from ${ident(schemas.bronze)}.${ident(load.source)}) as t`,
     [load.runId, load.source, load.loadXid],
   );
   const r = rows[0]!;
   return Number(r.rows) === load.rowsLoaded && Number(r.touched) === 0 && Number(r.rejects) === load.rejects;
+}
+
+/** What the diff of a source may read instead of hashing both tables (block-hashes.ts). */
+export interface DiffBlocks {
+  /** The load the bronze table holds (currentBronzeLoads): its recorded block hashes stand for the table while it is intact. */
+  previous: BronzeLoadRecord | undefined;
+  /** The block hashes taken while the new file streamed into `loading`. */
+  loaded: LoadBlocks | undefined;
 }
 
 /**
@@ -194,15 +207,18 @@ export async function loadIntact(client: Client, schemas: SchemaNames, load: Bro
  * 'changed' | 'removed' | 'moved'). Runs inside the caller's transaction: its temporary tables
  * and settings go at commit.
  *
- * 1. One pass per side: per block of 4,096 lines, the count and the sum of its rows' hashes (the
- *    data columns and the line; hash_record_extended: NULL and '' hash apart). Blocks that
- *    differ are the only ones read again.
+ * 1. The blocks of BLOCK_LINES lines that may differ: those whose recorded hashes differ
+ *    (block-hashes.ts), when the previous load's hashes are recorded and its table still holds
+ *    that load (loadIntact: one scan, no hashing); otherwise one pass per side, per block the
+ *    count and the sum of its rows' hashes (the data columns and the line;
+ *    hash_record_extended: NULL and '' hash apart).
  * 2. In those blocks, each row's 128-bit hash of its data columns (two seeds) and its line; a hash
  *    full join on (hash, line) leaves the rows that are not on the same line with the same values
  *    in both files.
  * 3. Their keys (fetched by ctid), then every row of those keys from both sides (one scan per
- *    side, a hashed lookup of the few keys), and per key: only new rows → added, only old →
- *    removed, the same multiset of row hashes → moved, else changed.
+ *    side that compares the first key column with a hashed set of the few keys' first columns,
+ *    and builds the whole key only for the rows that pass), and per key: only new rows → added,
+ *    only old → removed, the same multiset of row hashes → moved, else changed.
  */
 export async function diffIntoChanges(
   client: Client,
@@ -210,25 +226,20 @@ export async function diffIntoChanges(
   contract: SourceContract,
   loading: string,
   into: string,
+  blocks?: DiffBlocks,
 ): Promise<Pick<SourceChange, 'added' | 'changed' | 'removed' | 'moved'>> {
   const previous = `${ident(schemas.bronze)}.${ident(contract.name)}`;
-  const key = `row(${bronzeKeyColumns(contract).map(ident).join(', ')})::text`;
+  const keyColumns = bronzeKeyColumns(contract).map(ident);
+  const key = (t: string) => `row(${keyColumns.map((c) => `${t}.${c}`).join(', ')})::text`;
+  const firstKey = (t: string) => `${t}.${keyColumns[0]}`;
   const data = `row(${bronzeColumns(contract).map(ident).join(', ')})`;
   const sides = [
     { side: 'old', table: previous },
     { side: 'new', table: loading },
   ];
   await client.query("select set_config('jit', 'off', true), set_config('work_mem', '256MB', true)");
-  // Blocks of lines whose rows (values and lines) hash alike in both files hold no change: an
-  // appended file differs in its last block only. One pass per side, a small hash table.
-  const blocks = (table: string) =>
-    `select _line_number / ${DIFF_BLOCK_LINES} as block, count(*) as n, sum(hash_record_extended(row(${bronzeColumns(contract).map(ident).join(', ')}, _line_number), 0)) as h
-       from ${table} group by 1`;
-  const { rows: differing } = await client.query<{ block: string }>(
-    `select coalesce(o.block, n.block) as block from (${blocks(previous)}) as o full join (${blocks(loading)}) as n on n.block = o.block
-      where (o.n, o.h) is distinct from (n.n, n.h)`,
-  );
-  const inBlocks = `_line_number / ${DIFF_BLOCK_LINES} = any ('{${differing.map((d) => d.block).join(',')}}'::bigint[])`;
+  const differing = (await recordedDifferingBlocks(client, schemas, contract, blocks)) ?? (await hashedDifferingBlocks(client, contract, previous, loading));
+  const inBlocks = `_line_number / ${BLOCK_LINES} = any ('{${differing.join(',')}}'::bigint[])`;
   const hashed = (table: string) => `select hash_record_extended(${data}, 0) as h0, hash_record_extended(${data}, 1) as h1, _line_number as line, ctid as row_ctid from ${table} where ${inBlocks}`;
   // Within those blocks: the rows not on the same line with the same values in both files.
   await client.query(
@@ -239,13 +250,17 @@ export async function diffIntoChanges(
   );
   await client.query(
     `create temporary table medallion_diff_keys on commit drop as
-     ${sides.map((s) => `select ${key} as change_key from ${s.table} where ctid = any (array(select row_ctid from medallion_unmatched where side = '${s.side}'))`).join('\n     union\n     ')}`,
+     ${sides.map((s) => `select ${firstKey('t')} as first_key, ${key('t')} as change_key from ${s.table} as t where ctid = any (array(select row_ctid from medallion_unmatched where side = '${s.side}'))`).join('\n     union\n     ')}`,
   );
+  // A row whose whole key is one of them has its first column among theirs (or NULL with one of
+  // theirs): that cheap test comes first, the key's text is built only for the rows it passes.
   await client.query(
     `create temporary table medallion_key_rows on commit drop as
      ${sides
-       .map((s) => `select '${s.side}'::text as side, ctid as row_ctid, ${key} as change_key, hash_record_extended(${data}, 0)::text || ':' || hash_record_extended(${data}, 1)::text as row_hash
-       from ${s.table} where ${key} in (select change_key from medallion_diff_keys)`)
+       .map((s) => `select '${s.side}'::text as side, t.ctid as row_ctid, ${key('t')} as change_key, hash_record_extended(${data}, 0)::text || ':' || hash_record_extended(${data}, 1)::text as row_hash
+       from ${s.table} as t
+      where (${firstKey('t')} in (select first_key from medallion_diff_keys) or (${firstKey('t')} is null and exists (select from medallion_diff_keys where first_key is null)))
+        and ${key('t')} in (select change_key from medallion_diff_keys)`)
        .join('\n     union all\n     ')}`,
   );
   await client.query(
@@ -270,6 +285,33 @@ export async function diffIntoChanges(
   const count = (kind: string) => Number(rows.find((r) => r.change_kind === kind)?.keys ?? 0);
   await client.query('drop table medallion_unmatched, medallion_diff_keys, medallion_key_rows, medallion_key_changes');
   return { added: count('added'), changed: count('changed'), removed: count('removed'), moved: count('moved') };
+}
+
+/**
+ * The blocks that differ by the recorded hashes, or null when they cannot tell: no hashes of the
+ * loaded file, none recorded for the previous load, or a bronze table that no longer holds that
+ * load (a row changed, added or deleted by hand since: its hashes describe the file, not the table).
+ */
+async function recordedDifferingBlocks(client: Client, schemas: SchemaNames, contract: SourceContract, blocks: DiffBlocks | undefined): Promise<number[] | null> {
+  if (!blocks?.previous || !blocks.loaded) return null;
+  const before = await readLoadBlocks(client, schemas, blocks.previous.runId, contract.name);
+  if (!before || !(await loadIntact(client, schemas, blocks.previous))) return null;
+  return differingBlocks(before, blocks.loaded);
+}
+
+/**
+ * The blocks that differ by hashing both tables: one pass per side, per block the count and sum
+ * of its rows' hashes (the data columns and the line), a small hash table.
+ */
+async function hashedDifferingBlocks(client: Client, contract: SourceContract, previous: string, loading: string): Promise<number[]> {
+  const blocks = (table: string) =>
+    `select _line_number / ${BLOCK_LINES} as block, count(*) as n, sum(hash_record_extended(row(${bronzeColumns(contract).map(ident).join(', ')}, _line_number), 0)) as h
+       from ${table} group by 1`;
+  const { rows } = await client.query<{ block: string }>(
+    `select coalesce(o.block, n.block) as block from (${blocks(previous)}) as o full join (${blocks(loading)}) as n on n.block = o.block
+      where (o.n, o.h) is distinct from (n.n, n.h)`,
+  );
+  return rows.map((r) => Number(r.block));
 }
 
 /** Writes the run's `<etl>.source_changes` rows (inside the load's swap transaction). */

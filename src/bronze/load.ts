@@ -11,7 +11,8 @@
  * A file that is the one its bronze table was loaded from (changes.ts: the same sha256) is not
  * loaded again: its table stays, and the run records the load it kept. A changed file is diffed
  * against the table it replaces inside the swap's transaction, into `<table>__changes`; the run's
- * `<etl>.source_changes` rows commit with the swap.
+ * `<etl>.source_changes` rows and the block hashes of the files it loaded (block-hashes.ts, taken
+ * while each file streams into COPY) commit with the swap.
  *
  * Rejected records go to etl.rejects on the ledger connection, outside the load transactions: a run
  * that fails on too many rejects still shows which records they were.
@@ -24,6 +25,7 @@ import { type Client, ident, literal } from '../db/index.ts';
 import { runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { attempt, readersSql, recreateViewSql, type ViewReader } from '../sql-runtime/index.ts';
 import { DataError, DependencyError, fromDatabaseError, MedallionError } from '../errors.ts';
+import { BlockHashStream, type LoadBlocks, recordLoadBlocks } from './block-hashes.ts';
 import { type BronzeLoadRecord, currentBronzeLoads, diffIntoChanges, isUnchanged, recordSourceChanges, type SourceChange } from './changes.ts';
 import { bronzeColumns, CHANGES_SUFFIX, lineBreaksByColumn, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
 import type { RejectedRecord, RejectReason } from './record-scanner.ts';
@@ -98,6 +100,7 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
     await client.query(`create schema if not exists ${b}`);
     const previous = await currentBronzeLoads(client, schemas, contracts);
     const kept = new Map<string, FileLoadResult>();
+    const blocks = new Map<string, LoadBlocks>();
     for (const [i, contract] of contracts.entries()) {
       const before = previous.get(contract.name);
       if (options.reloadUnchanged || !before || !(await isUnchanged(client, schemas, before, headers[i]!))) continue;
@@ -108,17 +111,18 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
     // Largest file first: with two connections the sales lines load on one while the other takes
     // the customer files, instead of the sales lines starting last and running alone.
     const tasks: ScheduledTask<FileLoadResult>[] = contracts.flatMap((contract, i) =>
-      kept.has(contract.name) ? [] : [{ id: contract.name, priority: headers[i]!.bytes, run: (connection: Client) => loadFileInOwnTransaction(options, connection, contract, headers[i]!) }],
+      kept.has(contract.name) ? [] : [{ id: contract.name, priority: headers[i]!.bytes, run: (connection: Client) => loadFileInOwnTransaction(options, connection, contract, headers[i]!, blocks) }],
     );
     const loaded = await runScheduled(tasks, [client, ...(options.parallelClients ?? [])], { signal: options.signal });
     const files = contracts.map((c) => kept.get(c.name) ?? loaded.get(c.name)!);
     await client.query('begin');
-    const changes = await diffLoadedTables(client, schemas, contracts.filter((c) => !kept.has(c.name)), previous, files);
+    const changes = await diffLoadedTables(client, schemas, contracts.filter((c) => !kept.has(c.name)), previous, files, blocks);
     for (const c of contracts) {
       if (kept.has(c.name)) changes.push({ source: c.name, status: 'unchanged', fromSha256: kept.get(c.name)!.sha256, toSha256: kept.get(c.name)!.sha256, added: 0, changed: 0, removed: 0, moved: 0 });
     }
     changes.sort((x, y) => contracts.findIndex((c) => c.name === x.source) - contracts.findIndex((c) => c.name === y.source));
     await swapInLoadedTables(client, schemas, contracts.filter((c) => !kept.has(c.name)), changes);
+    await recordLoadBlocks(client, schemas, options.runId, blocks);
     for (const f of kept.values()) await recordSourceFile(client, schemas, options.runId, f);
     await recordSourceChanges(client, schemas, options.runId, changes);
     await client.query('commit');
@@ -185,6 +189,7 @@ async function diffLoadedTables(
   contracts: readonly SourceContract[],
   previous: ReadonlyMap<string, BronzeLoadRecord>,
   files: readonly FileLoadResult[],
+  blocks: ReadonlyMap<string, LoadBlocks>,
 ): Promise<SourceChange[]> {
   const changes: SourceChange[] = [];
   for (const contract of contracts) {
@@ -196,7 +201,7 @@ async function diffLoadedTables(
     }
     const into = `${ident(schemas.bronze)}.${ident(`${contract.name}${CHANGES_SUFFIX}__loading`)}`;
     await client.query(`drop table if exists ${into}`);
-    const counts = await diffIntoChanges(client, schemas, contract, loadingTable(schemas, contract), into);
+    const counts = await diffIntoChanges(client, schemas, contract, loadingTable(schemas, contract), into, { previous: previous.get(contract.name), loaded: blocks.get(contract.name) });
     const fromSha256 = previous.get(contract.name)?.sha256 ?? null;
     await client.query(`comment on table ${into} is ${literal(`rows of ${contract.name} that differ from ${fromSha256 ?? 'a file the ledger does not name'} to ${file.sha256} (change_side old: the previous bronze rows, new: the current ones)`)}`);
     changes.push({ source: contract.name, status: fromSha256 === file.sha256 ? 'unchanged' : 'changed', fromSha256, toSha256: file.sha256, ...counts });
@@ -231,10 +236,10 @@ function loadingTable(schemas: SchemaNames, contract: SourceContract): string {
 }
 
 /** `create table … __loading` and `copy … freeze` need the same transaction (freeze's condition). */
-async function loadFileInOwnTransaction(options: BronzeLoadOptions, connection: Client, contract: SourceContract, header: SourceHeader): Promise<FileLoadResult> {
+async function loadFileInOwnTransaction(options: BronzeLoadOptions, connection: Client, contract: SourceContract, header: SourceHeader, blocks: Map<string, LoadBlocks>): Promise<FileLoadResult> {
   await connection.query('begin');
   try {
-    const result = await loadFile(options, connection, contract, header);
+    const result = await loadFile(options, connection, contract, header, blocks);
     await connection.query('commit');
     options.onProgress?.({ kind: 'file-done', result });
     return result;
@@ -256,7 +261,8 @@ async function readAllHeaders(dir: string, contracts: readonly SourceContract[])
   return settled.map((s) => (s as PromiseFulfilledResult<SourceHeader>).value);
 }
 
-async function loadFile(options: BronzeLoadOptions, client: Client, contract: SourceContract, header: SourceHeader): Promise<FileLoadResult> {
+/** Loads one file into its `__loading` table; its block hashes go to `blocks` (block-hashes.ts). */
+async function loadFile(options: BronzeLoadOptions, client: Client, contract: SourceContract, header: SourceHeader, blocks: Map<string, LoadBlocks>): Promise<FileLoadResult> {
   const { ledger, schemas, runId } = options;
   const started = performance.now();
   const table = loadingTable(schemas, contract);
@@ -287,10 +293,11 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
     onProgress: options.onProgress ? (p) => options.onProgress!({ kind: 'file-progress', source: contract.name, bytes: header.bytes, ...p }) : undefined,
   });
   // COPY takes the columns in the file's order, so a reordered header still lands right.
+  const hasher = new BlockHashStream(header.columns, lineBreaksByColumn(contract, header.columns).some(Boolean));
   const copy = client.query(copyFrom(`copy ${table} (${header.columns.map(ident).join(', ')}, _line_number) from stdin with (format csv, freeze true)`));
   const input = createReadStream(header.path, { start: header.headerBytes.length, highWaterMark: 1 << 20 });
   try {
-    await pipeline(input, scan, copy, { signal: options.signal });
+    await pipeline(input, scan, hasher, copy, { signal: options.signal });
   } catch (err) {
     if (err instanceof MedallionError || (err as Error).name === 'AbortError') throw err;
     // fs errors carry the path; socket errors (EPIPE, ECONNRESET) and Postgres errors do not.
@@ -299,6 +306,7 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
     }
     throw fromDatabaseError(err, `copying ${header.fileName} into ${schemas.bronze}.${contract.name}`, { file: header.path });
   }
+  blocks.set(contract.name, hasher.blocks);
   const s = scan.scanner;
   const rowsLoaded = Number(copy.rowCount);
   // The transaction id the rows carry (xmin): a row written after the load carries another.

@@ -4,7 +4,11 @@
  * file is diffed by key against the table it replaces, with duplicated and NULL keys, into exact
  * counts and an exact `<source>__changes` table.
  */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BLOCK_LINES, BlockHashStream, differingBlocks, type LoadBlocks } from '../../src/bronze/block-hashes.ts';
 import { currentBronzeChanges } from '../../src/bronze/changes.ts';
 import type { SourceChange } from '../../src/bronze/index.ts';
 import { changeText } from '../../src/runs/output.ts';
@@ -197,5 +201,123 @@ describe('bronze change detection', () => {
     expect(changeText(c({ removed: 2, moved: 1200 }))).toBe('0 added, 0 changed, 2 removed, 1,200 moved');
     expect(changeText(c({ status: 'unchanged', toSha256: 'a' }))).toBe('unchanged');
     expect(changeText(c({ status: 'new', fromSha256: null, added: null, changed: null, removed: null, moved: null }))).toBe('new');
+  });
+});
+
+describe('block hashes', () => {
+  // COPY bytes as the scanner forwards them: each record's bytes and `,<line>\n`.
+  const records = (rows: [string, number][]) => rows.map(([r, line]) => Buffer.from(`${r},${line}\n`));
+  const reference = (rows: [string, number][], columns: string[]): LoadBlocks => {
+    const byBlock = new Map<number, Buffer[]>();
+    const bytes = records(rows);
+    rows.forEach(([, line], i) => {
+      const b = Math.floor(line / BLOCK_LINES);
+      byBlock.set(b, [...(byBlock.get(b) ?? []), bytes[i]!]);
+    });
+    const blocks = [...byBlock.keys()];
+    return { blocks, digests: blocks.map((b) => createHash('sha1').update(`medallion blocks v1 ${BLOCK_LINES}\n${columns.join(',')}\n`).update(Buffer.concat(byBlock.get(b)!)).digest()) };
+  };
+  // the stream gets whole records per chunk, cut at varying places
+  const hashed = async (rows: [string, number][], columns: string[], multiLine: boolean, cut: number): Promise<LoadBlocks> => {
+    const chunks = records(rows);
+    const stream = new BlockHashStream(columns, multiLine);
+    const grouped: Buffer[] = [];
+    for (let i = 0; i < chunks.length; i += cut) grouped.push(Buffer.concat(chunks.slice(i, i + cut)));
+    const out: Buffer[] = [];
+    await pipeline(Readable.from(grouped), stream, async (source: AsyncIterable<Buffer>) => {
+      for await (const c of source) out.push(c);
+    });
+    expect(Buffer.concat(out).equals(Buffer.concat(chunks))).toBe(true);
+    return stream.blocks;
+  };
+
+  it('hashes each block of lines the same however the records are chunked, also with quoted line breaks', async () => {
+    const plain: [string, number][] = [];
+    for (let line = 2, i = 0; line < 3000; i++, line += 1 + (i % 7 === 0 ? 3 : 0)) plain.push([`${10000 + i},"x ""${i}""",name ${i}`, line]);
+    for (const cut of [1, 5, 97, 256, 1000, 5000]) {
+      expect(await hashed(plain, ['a', 'b', 'c'], false, cut)).toEqual(reference(plain, ['a', 'b', 'c']));
+      expect(await hashed(plain, ['a', 'b', 'c'], true, cut)).toEqual(reference(plain, ['a', 'b', 'c']));
+    }
+    // a quoted value holding line breaks, and what looks like a line number before one
+    const spanning: [string, number][] = [];
+    for (let line = 2, i = 0; line < 2000; i++) {
+      const lines = i % 5 === 0 ? 3 : 1;
+      spanning.push([lines > 1 ? `${i},"a,${255 + i}\n""b"",9999\nc"` : `${i},"plain ""q""",x`, line]);
+      line += lines;
+    }
+    for (const cut of [1, 3, 300, 2000]) expect(await hashed(spanning, ['a', 'b'], true, cut)).toEqual(reference(spanning, ['a', 'b']));
+    // the column order is part of every block's hash
+    const [x, y] = [await hashed(plain, ['a', 'b', 'c'], false, 50), await hashed(plain, ['a', 'c', 'b'], false, 50)];
+    expect(x.blocks).toEqual(y.blocks);
+    expect(x.digests.some((d, i) => d.equals(y.digests[i]!))).toBe(false);
+  });
+
+  it('tells the blocks that differ, and those only one load has', () => {
+    const d = (s: string) => createHash('sha1').update(s).digest();
+    const before: LoadBlocks = { blocks: [0, 1, 2, 4], digests: [d('a'), d('b'), d('c'), d('e')] };
+    const after: LoadBlocks = { blocks: [0, 1, 2, 3, 5], digests: [d('a'), d('B'), d('c'), d('d'), d('f')] };
+    expect(differingBlocks(before, after)).toEqual([1, 3, 4, 5]);
+    expect(differingBlocks(after, after)).toEqual([]);
+  });
+});
+
+describe('the diff by recorded block hashes', () => {
+  const blocksTarget = uniqueTarget('bblocks');
+  const s = schemaNames(blocksTarget);
+  afterAll(async () => {
+    await dropTarget(blocksTarget);
+  });
+  const loadInto = async (dir: string) => {
+    const r = await runCli(['load', '--seeds', dir, '--target', blocksTarget]);
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const runId = Number(events.find((e) => e.event === 'run_started')!.run_id);
+    const [c] = await query(`select added::int, changed::int, removed::int, moved::int from ${s.etl}.source_changes where run_id = $1 and source = 'cust_info'`, [runId]);
+    const rows = await query(
+      `select change_side, change_kind, cst_id, cst_key, cst_firstname, cst_lastname, cst_marital_status, cst_gndr, cst_create_date, _line_number::int as line
+         from ${s.bronze}.cust_info__changes order by change_side, _line_number`,
+    );
+    return { runId, counts: c, rows };
+  };
+  // 2,000 customers over eight blocks of lines: a changed value (block 0), a removed key and an
+  // added one 19 lines further (the keys between move up a line, block 2), the same value quoted
+  // (block 3: other bytes, no change), one copy of a duplicated key changed (block 4), three keys
+  // appended (block 7, one of them NULL, one empty); blocks 5 and 6 are the same in both files.
+  const person = (i: number) => `${20000 + i},AW000${20000 + i},First${i},Last${i},M,F,2025-10-06`;
+  const oldRows = Array.from({ length: 2000 }, (_, i) => person(i === 1201 ? 1200 : i));
+  const newRows = [...oldRows.slice(0, 700), ...oldRows.slice(701, 720), person(5000), ...oldRows.slice(720)];
+  newRows[100] = newRows[100]!.replace('Last100', 'Other');
+  newRows[1000] = newRows[1000]!.replace('First1000', '"First1000"');
+  newRows[1201] = newRows[1201]!.replace('2025-10-06', '2025-10-07');
+  newRows.push(person(6000), ',AW-NULL,,,,,', '"",AW-EMPTY,,,,,');
+  const file = (rows: string[]) => [headerOf('cust_info'), ...rows].join('\n');
+
+  it('finds the changes that hashing both tables finds, and diffs a table edited by hand as it is', async () => {
+    const before = await sources({ cust_info: file(oldRows) });
+    const after = await sources({ cust_info: file(newRows) });
+    expect((await runCli(['load', '--seeds', before.dir, '--target', blocksTarget])).code).toBe(0);
+    const recorded = await loadInto(after.dir);
+    expect(recorded.counts).toEqual({ added: 4, changed: 2, removed: 1, moved: 19 });
+    expect(recorded.rows).toHaveLength(1 + 4 + 2 * 2 + 1 + 2 * 19 + 1);
+    // the table holds the hashes of the loads bronze holds, one row per source
+    const held = await query<{ source: string; run_id: number; blocks: number }>(`select source, run_id::int, cardinality(blocks) as blocks from ${s.etl}.source_blocks order by source`);
+    expect(held.map((h) => h.source)).toEqual(['cust_az12', 'cust_info', 'loc_a101', 'prd_info', 'px_cat_g1v2', 'sales_details']);
+    expect(held.find((h) => h.source === 'cust_info')).toEqual({ source: 'cust_info', run_id: recorded.runId, blocks: 8 });
+
+    // the same step without recorded hashes: both tables hashed
+    await loadInto(before.dir);
+    await query(`delete from ${s.etl}.source_blocks where source = 'cust_info'`);
+    const hashed = await loadInto(after.dir);
+    expect(hashed.counts).toEqual(recorded.counts);
+    expect(hashed.rows).toEqual(recorded.rows);
+
+    // a row changed by hand in a block the file does not change: the table is diffed as it is
+    await query(`update ${s.bronze}.cust_info set cst_lastname = 'Hand' where _line_number = 1700`);
+    const back = await loadInto(before.dir);
+    expect(back.counts).toEqual({ added: 1, changed: 3, removed: 4, moved: 19 });
+    expect(back.rows.filter((r) => r.cst_id === '21698')).toEqual([
+      { change_side: 'new', change_kind: 'changed', cst_id: '21698', cst_key: 'AW00021698', cst_firstname: 'First1698', cst_lastname: 'Last1698', cst_marital_status: 'M', cst_gndr: 'F', cst_create_date: '2025-10-06', line: 1700 },
+      { change_side: 'old', change_kind: 'changed', cst_id: '21698', cst_key: 'AW00021698', cst_firstname: 'First1698', cst_lastname: 'Hand', cst_marital_status: 'M', cst_gndr: 'F', cst_create_date: '2025-10-06', line: 1700 },
+    ]);
   });
 });
