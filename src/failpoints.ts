@@ -8,7 +8,9 @@ export type Failpoint =
   /** The publishing transaction has committed; the export folder has not switched yet. */
   | 'after-commit'
   /** Every export file is sealed; the publishing transaction has not started. */
-  | 'before-commit';
+  | 'before-commit'
+  /** Inside the publishing transaction: the updated models' deltas are applied, nothing is committed. */
+  | 'after-updates';
 
 export function failpoint(name: Failpoint): void {
   const armed = process.env.MEDALLION_FAILPOINTS;

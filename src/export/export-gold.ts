@@ -106,6 +106,12 @@ export interface ExportGoldOptions {
    */
   tableSchemas?: Readonly<Record<string, string>>;
   /**
+   * Tables whose column facts (types, NOT NULL) come from another schema than their rows: an
+   * incremental model updated by a run is a view in staging over its published table and the delta
+   * (src/transform/incremental.ts); its published table declares which columns are never NULL.
+   */
+  columnSchemas?: Readonly<Record<string, string>>;
+  /**
    * The commit point, called with the sealed version's path once every file is written, checked
    * and fsynced: whatever it records (the ledger) decides that this export is the published one.
    * It throws to publish nothing. Default: nothing to record (the switch itself publishes).
@@ -264,6 +270,7 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
       const result = await exportTable({
         client,
         schema: options.tableSchemas?.[table] ?? options.schemas.gold,
+        ...(options.columnSchemas?.[table] !== undefined ? { columnsSchema: options.columnSchemas[table] } : {}),
         table,
         ...(asFolder ? { outDir: path.join(outDir, table), partitionBy: options.partitionBy ?? null } : { outFile: path.join(outDir, `${table}.parquet`) }),
         rowGroupSize: options.rowGroupSize,

@@ -22,6 +22,8 @@ import { type ColumnDoc, type ExportColumn, KINDS, pandasDtype, pandasMetadata, 
 export interface ExportTableOptions {
   client: Client;
   schema: string;
+  /** Where the table's column facts (types, NOT NULL) are read, when not `schema` (see exportGold's columnSchemas). */
+  columnsSchema?: string;
   table: string;
   /** Write one file here (no partitioning) … */
   outFile?: string;
@@ -120,7 +122,7 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
   try {
     await client.query(SESSION_SETTINGS);
     const leftOut = new Set(options.leaveOut ?? []);
-    const allColumns = (await readColumns(client, schema, table).catch((err) => { throw fromDatabaseError(err, `reading the columns of ${where}`); }))
+    const allColumns = (await readColumns(client, options.columnsSchema ?? schema, table).catch((err) => { throw fromDatabaseError(err, `reading the columns of ${where}`); }))
       .filter((c) => !leftOut.has(c.name));
     if (options.partitionBy && !allColumns.some((c) => c.name === options.partitionBy)) {
       throw new DataError('EXPORT_FAILED', `${where} has no column ${options.partitionBy} to partition by`);

@@ -27,7 +27,7 @@ import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, ty
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, type PublishedRun, publishedModels, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { bronzeMegabytes, buildModels, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, planModels, projectSha256With, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
+import { bronzeMegabytes, buildModels, type RelationName, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, planModels, projectSha256With, publishedTarget, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -90,7 +90,7 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     ctx.output.asOf(asOf, config.asOf ? 'option' : 'data');
     const keeping = everything ? await modelsToKeep(ctx, published, project, hash, { models: hash.models, asOf, dataAsOf, builtFrom }, fullRefresh) : null;
     if (keeping) {
-      await modelsStage(ctx, selectedProject(project, keeping), inputFiles, project, asOf, hash, dataAsOf, true);
+      await modelsStage(ctx, selectedProject(project, keeping.selection), inputFiles, project, asOf, hash, dataAsOf, true, keeping.updates);
     } else {
       await modelsStage(ctx, everything ? project : selectedProject(project, selection!), inputFiles, everything ? null : project, asOf, hash, dataAsOf, everything);
     }
@@ -160,7 +160,14 @@ async function bronzeBuiltFrom(ctx: RunContext, loadedOrChecked: boolean): Promi
  * the one way), or when a model the published run has is gone from the project (only a whole
  * build drops it). The plan goes into the run summary either way.
  */
-async function modelsToKeep(ctx: RunContext, published: PublishedRun | null, project: Project, hash: ProjectHash, current: CurrentBuild, fullRefresh: boolean): Promise<Selection | null> {
+async function modelsToKeep(
+  ctx: RunContext,
+  published: PublishedRun | null,
+  project: Project,
+  hash: ProjectHash,
+  current: CurrentBuild,
+  fullRefresh: boolean,
+): Promise<{ selection: Selection; updates: ReadonlySet<RelationName> } | null> {
   const { config } = ctx;
   if (fullRefresh) {
     ctx.summary.model_plan = project.models.map((m) => ({ model: m.name, action: 'build', reason: '--full-refresh' }));
@@ -180,11 +187,12 @@ async function modelsToKeep(ctx: RunContext, published: PublishedRun | null, pro
     current,
   );
   ctx.summary.model_plan = plan.map((d) => ({ model: d.model, action: d.action, reason: d.reason, ...(d.readsBuilt ? { reads_built: d.readsBuilt } : {}) }));
-  const build = plan.filter((d) => d.action === 'build').map((d) => d.model);
+  const build = plan.filter((d) => d.action !== 'keep').map((d) => d.model);
+  const updates = new Set(plan.filter((d) => d.action === 'update').map((d) => d.model));
   const gone = [...publishedHashes.keys()].some((m) => !hash.models.has(m));
-  if (!published || gone || build.length === 0 || build.length === plan.length) return null;
+  if (!published || gone || build.length === 0 || (build.length === plan.length && updates.size === 0)) return null;
   ctx.output.modelPlan(ctx.summary.model_plan, published.runId);
-  return selectNodes(project, { select: build.map((m) => `${m}+`).join(' ') });
+  return { selection: selectNodes(project, { select: build.map((m) => `${m}+`).join(' ') }), updates };
 }
 
 /**
@@ -193,11 +201,21 @@ async function modelsToKeep(ctx: RunContext, published: PublishedRun | null, pro
  * build of everything, or of what changed): its project hash is recorded for later runs to
  * compare with.
  */
-async function modelsStage(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], whole: Project | null, asOf: string, hash: ProjectHash, dataAsOf: string | null, complete: boolean): Promise<void> {
+async function modelsStage(
+  ctx: RunContext,
+  project: Project,
+  inputFiles: InputFileRecord[],
+  whole: Project | null,
+  asOf: string,
+  hash: ProjectHash,
+  dataAsOf: string | null,
+  complete: boolean,
+  updates: ReadonlySet<RelationName> = new Set(),
+): Promise<void> {
   const { config } = ctx;
 
   // More connections for the models and the tests: independent models are built at the same time.
-  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel, whole, hash, dataAsOf, complete));
+  await withParallelConnections(ctx, config.jobs - 1, (parallel) => buildTestAndPublish(ctx, project, inputFiles, asOf, parallel, whole, hash, dataAsOf, complete, updates));
 }
 
 /**
@@ -219,7 +237,18 @@ async function withParallelConnections<T>(ctx: RunContext, count: number, fn: (c
   }
 }
 
-async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles: InputFileRecord[], asOf: string, parallel: Client[], whole: Project | null, hash: ProjectHash, dataAsOf: string | null, complete: boolean): Promise<void> {
+async function buildTestAndPublish(
+  ctx: RunContext,
+  project: Project,
+  inputFiles: InputFileRecord[],
+  asOf: string,
+  parallel: Client[],
+  whole: Project | null,
+  hash: ProjectHash,
+  dataAsOf: string | null,
+  complete: boolean,
+  updates: ReadonlySet<RelationName>,
+): Promise<void> {
   const { config, output, work } = ctx;
   // A selection builds its models into staging and reads every other model where it is published.
   const selected = new Set(project.models.map((m) => m.name));
@@ -257,6 +286,7 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
         signal: ctx.signal,
         alongside: [...testing.tasks, ...ruling.tasks],
         estimates: timings.models,
+        updates,
         onEvent: (e) => output.modelEvent(e),
       }),
     (r) => r.models.reduce((n, m) => n + (m.rows ?? 0), 0),
@@ -294,7 +324,11 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       };
       // a selection replaces its own relations, one by one in one transaction; the rest stays
       const result = whole
-        ? await publishRelations(ctx.ledger, config.schemas, [...selected], publishOptions)
+        ? await publishRelations(ctx.ledger, config.schemas, [...selected], {
+            ...publishOptions,
+            updates: built.models.flatMap((m) => (m.update ? [m.update] : [])),
+            viewSql: new Map(project.models.filter((m) => m.materialized === 'view').map((m) => [m.name, compileSql(m.sql, publishedTarget(config.schemas)).sql])),
+          })
         : await publishModels(ctx.ledger, config.schemas, { ...publishOptions, mode: config.publishMode });
       ctx.published = true;
       output.publishCommitted(config.schemas, exportsVersion);
@@ -327,6 +361,8 @@ async function buildTestAndPublish(ctx: RunContext, project: Project, inputFiles
       schemas: { gold: stagingSchemas(config.schemas).gold },
       publishedGoldSchema: config.schemas.gold,
       tableSchemas,
+      // an updated model is an overlay view in staging; its published table has the NOT NULLs
+      columnSchemas: Object.fromEntries(built.models.filter((m) => m.update && m.model.startsWith('gold.')).map((m) => [m.model.slice('gold.'.length), config.schemas.gold])),
       exportsDir: config.exportsDir,
       runId: ctx.runId,
       target: config.target,

@@ -88,13 +88,15 @@ export function stageOutput(logger: Logger): StageOutput {
     },
     modelPlan(plan, publishedRunId) {
       const built = plan.filter((d) => d.action === 'build');
-      const kept = plan.length - built.length;
+      const updated = plan.filter((d) => d.action === 'update');
+      const kept = plan.length - built.length - updated.length;
       // the models built for a reason of their own, not only because they read a built one
       const causes = built.filter((d) => d.reads_built === undefined);
       const named = causes.slice(0, 3).map((d) => `${d.model}: ${d.reason}`).join('; ');
       const more = causes.length > 3 ? `; ${causes.length - 3} more` : '';
-      const text = `building ${built.length} of ${plan.length} models (${named}${more}${built.length > causes.length ? '; and what reads them' : ''}); ${kept} kept as run ${publishedRunId} published them`;
-      logger.event('model_plan', { built: built.map((d) => d.model), kept, deferred_to: publishedRunId, reasons: Object.fromEntries(built.map((d) => [d.model, d.reason])) }, text);
+      const updating = updated.length ? `; updating ${updated.map((d) => d.model).join(', ')} by partition` : '';
+      const text = `building ${built.length} of ${plan.length} models (${named}${more}${built.length > causes.length ? '; and what reads them' : ''})${updating}; ${kept} kept as run ${publishedRunId} published them`;
+      logger.event('model_plan', { built: built.map((d) => d.model), updated: updated.map((d) => d.model), kept, deferred_to: publishedRunId, reasons: Object.fromEntries([...built, ...updated].map((d) => [d.model, d.reason])) }, text);
     },
     asOf(asOf, from) {
       logger.event('as_of', { as_of: asOf, source: from }, `\nas_of: ${s.bold(asOf)}${from === 'option' ? '' : ' (day after the latest valid order date)'}`);
@@ -103,7 +105,13 @@ export function stageOutput(logger: Logger): StageOutput {
       if (e.type === 'model_started') logger.progress(`model:${e.model}`, `  building ${e.model} ${s.dim(`(${e.materialized})`)}`);
       else if (e.type === 'model_built') {
         logger.progressDone(`model:${e.model}`);
-        logger.event('model_built', { model: e.model, rows: e.rows, seconds: e.seconds });
+        if (e.update) {
+          const u = e.update;
+          logger.event('model_updated', { model: e.model, partition_by: u.column, partitions: u.partitions, rows: u.rows, seconds: e.seconds }, `  updated ${e.model}: ${u.partitions.toLocaleString('en-US')} ${u.column} partitions, ${u.rows.toLocaleString('en-US')} rows`);
+        } else {
+          logger.event('model_built', { model: e.model, rows: e.rows, seconds: e.seconds });
+          if (e.builtWholeBecause !== undefined) logger.event('model_built_whole', { model: e.model, reason: e.builtWholeBecause }, `  built ${e.model} whole: ${e.builtWholeBecause}`);
+        }
       } else if (e.type === 'model_failed') logger.progressDone(`model:${e.model}`);
       else if (e.type === 'warning') logger.event('model_warning', { model: e.model, file: e.file, message: e.message }, s.yellow(`  warning: ${e.model}: ${e.message}`));
     },

@@ -76,7 +76,7 @@ export interface NoopRecord {
 /** A model the run built (with why) or kept from the published run (nothing it reads changed). */
 export interface ModelPlanRecord {
   model: string;
-  action: 'build' | 'keep';
+  action: 'build' | 'update' | 'keep';
   reason: string;
   /** The built model it reads, when that is the only reason it is built. */
   reads_built?: string;
@@ -98,6 +98,10 @@ export interface ModelRecord {
   /** Absent in a summary migrated from an unversioned one. */
   depends_on?: string[];
   quarantine?: boolean;
+  /** An incremental model updated by partition (src/transform/incremental.ts). */
+  update?: { partition_by: string; partitions: number; rows: number };
+  /** Why a model the plan would update was built whole. */
+  built_whole_because?: string;
 }
 
 export interface TestCountsRecord {
@@ -169,6 +173,8 @@ export function modelRecords(built: readonly ModelBuild[], project: { models: re
     materialized: m.materialized,
     depends_on: [...(declared.get(m.model)?.dependencies ?? [])],
     quarantine: declared.get(m.model)?.quarantine === true,
+    ...(m.update ? { update: { partition_by: m.update.column, partitions: m.update.partitions, rows: m.update.rows } } : {}),
+    ...(m.builtWholeBecause !== undefined ? { built_whole_because: m.builtWholeBecause } : {}),
   }));
 }
 

@@ -21,6 +21,7 @@ import { DataError, fromDatabaseError, type MedallionError, UsageError } from '.
 import { BUILD_MEMORY, isDatabaseError, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compileSql, errorLocator, stagingSchemas } from './compile.ts';
 import { bronzeTablesRead } from './dependencies.ts';
+import { type ModelUpdate, type UpdateContext, updateModel } from './incremental.ts';
 import { FUNCTION_SCHEMA, readFunctionSql } from './sql-parser.ts';
 import type { Materialization, Model, Project, RelationName, StagingSchemas } from './types.ts';
 
@@ -37,7 +38,7 @@ export const QUARANTINE_COLUMNS: Readonly<Record<string, string>> = Object.freez
 export type BuildEvent =
   | { type: 'build_started'; staging: StagingSchemas; models: number }
   | { type: 'model_started'; model: RelationName; materialized: Materialization }
-  | { type: 'model_built'; model: RelationName; materialized: Materialization; rows: number | null; seconds: number }
+  | { type: 'model_built'; model: RelationName; materialized: Materialization; rows: number | null; seconds: number; update?: ModelUpdate; builtWholeBecause?: string }
   | { type: 'model_failed'; model: RelationName; seconds: number; error: MedallionError }
   | { type: 'warning'; model: RelationName; file: string; message: string };
 
@@ -72,6 +73,12 @@ export interface BuildOptions {
    * them every model and test counts the same, and the longest chain of tasks goes first.
    */
   estimates?: ReadonlyMap<RelationName, number>;
+  /**
+   * The incremental models the model plan updates (src/transform/model-plan.ts, action `update`):
+   * each is computed for its changed partitions only (src/transform/incremental.ts), or built whole
+   * when its inputs do not allow it, with the reason in its ModelBuild.
+   */
+  updates?: ReadonlySet<RelationName>;
 }
 
 export interface ModelBuild {
@@ -82,6 +89,10 @@ export interface ModelBuild {
   seconds: number;
   /** The columns of the built relation, in order. */
   columns: { name: string; type: string }[];
+  /** Set when the model was updated: its partitions and delta (`rows` then counts the delta). */
+  update?: ModelUpdate;
+  /** Set when the plan asked for an update and the model was built whole instead: why. */
+  builtWholeBecause?: string;
 }
 
 export interface BuildResult {
@@ -106,6 +117,7 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
   await createFunctions(client, schemas, project);
   await analyzeSources(client, schemas, project);
   const names = new Set(project.models.map((m) => m.name));
+  const updated = new Map<RelationName, ModelUpdate>();
   const modelTasks: ScheduledTask<ModelBuild>[] = project.models.map((model) => ({
     id: model.name,
     dependsOn: model.dependencies.filter((d) => names.has(d) && d !== model.name),
@@ -114,9 +126,20 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
       onEvent({ type: 'model_started', model: model.name, materialized: model.materialized });
       const t0 = performance.now();
       try {
-        const result = await buildModel(on, schemas, staging, model, memory);
+        const result = options.updates?.has(model.name) && model.incremental
+          ? await updateOrBuildModel(on, schemas, staging, model, memory, { schemas, project, updates: updated })
+          : await buildModel(on, schemas, staging, model, memory);
+        if (result.update) updated.set(model.name, result.update);
         for (const message of documentationWarnings(model, result.columns)) onEvent({ type: 'warning', model: model.name, file: model.ymlFile, message });
-        onEvent({ type: 'model_built', model: model.name, materialized: model.materialized, rows: result.rows, seconds: result.seconds });
+        onEvent({
+          type: 'model_built',
+          model: model.name,
+          materialized: model.materialized,
+          rows: result.rows,
+          seconds: result.seconds,
+          ...(result.update ? { update: result.update } : {}),
+          ...(result.builtWholeBecause !== undefined ? { builtWholeBecause: result.builtWholeBecause } : {}),
+        });
         return result;
       } catch (err) {
         onEvent({ type: 'model_failed', model: model.name, seconds: (performance.now() - t0) / 1000, error: err as MedallionError });
@@ -211,6 +234,19 @@ export async function createFunctions(client: Client, schemas: SchemaNames, proj
       throw modelSqlError(err, { model: fn.name, file: fn.file, doing: `creating the function ${fn.name}`, locate: errorLocator(fn.sql, compiled) });
     }
   }
+}
+
+/** An incremental model's update (src/transform/incremental.ts), or its whole build when it cannot be updated. */
+async function updateOrBuildModel(client: Client, schemas: SchemaNames, staging: StagingSchemas, model: Model, memory: MemorySettings, context: UpdateContext): Promise<ModelBuild> {
+  const t0 = performance.now();
+  const attempt = await withLocalSettings(client, memory, async () => {
+    await client.query(PLANNER_SETTINGS_SQL);
+    return updateModel(client, model, context);
+  });
+  if ('whole' in attempt) return { ...(await buildModel(client, schemas, staging, model, memory)), builtWholeBecause: attempt.whole };
+  const target = `${ident(staging[model.layer])}.${ident(model.relation)}`;
+  const columns = await relationColumns(client, target);
+  return { model: model.name, materialized: model.materialized, rows: attempt.update.rows, seconds: (performance.now() - t0) / 1000, columns, update: attempt.update };
 }
 
 async function buildModel(

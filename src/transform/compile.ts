@@ -25,7 +25,18 @@ export function stagingSchemas(schemas: SchemaNames): StagingSchemas {
  */
 export function stagingSchemaPattern(schemas: SchemaNames): string {
   const layers = [schemas.silver, schemas.gold].map((s) => s.replace(/[^a-z0-9_]/gi, (c) => `\\${c}`));
-  return `^(${layers.join('|')})(__run_[0-9]+|_next)$`;
+  return `^(${layers.join('|')})(__run_[0-9]+|_next)(${UPDATE_SCHEMA_INFIX}[0-9]+)?$`;
+}
+
+/**
+ * `<staging>_u<n>`: the schema of one incremental model's update in a run (its partitions, filtered
+ * inputs and delta; src/transform/incremental.ts), dropped with the run's staging schemas.
+ */
+export const UPDATE_SCHEMA_INFIX = '_u';
+
+/** The update schema of the model at `index` of the project, beside the staging schema `staging`. */
+export function updateSchemaName(staging: string, index: number): string {
+  return `${staging}${UPDATE_SCHEMA_INFIX}${index}`;
 }
 
 /** Whether `schema` is the staging schema of some run of this target (see stagingSchemaPattern). */
@@ -37,7 +48,14 @@ export function isStagingSchema(schema: string, schemas: SchemaNames): boolean {
  * The schemas of a build of a selection (src/transform/select.ts): the models in `readPublished`
  * are not rebuilt, so a reference to one compiles to its published schema, not to staging.
  */
-export type SelectionSchemas = SchemaNames & { readonly readPublished?: ReadonlySet<RelationName> };
+export type SelectionSchemas = SchemaNames & {
+  readonly readPublished?: ReadonlySet<RelationName>;
+  /**
+   * Relations read from another schema: the partition-filtered inputs of an incremental model's
+   * delta (src/transform/incremental.ts), views of the same name in the update's own schema.
+   */
+  readonly readFrom?: ReadonlyMap<RelationName, string>;
+};
 
 /** `schemas` with `relations` (models not selected) read from the published schemas. */
 export function readingPublished(schemas: SchemaNames, relations: Iterable<RelationName>): SchemaNames {
@@ -54,6 +72,8 @@ export function publishedTarget(schemas: SchemaNames): SchemaNames {
  * or to the published ones for a model the selection reads as published.
  */
 export function buildSchemaFor(layer: SourceLayer, schemas: SchemaNames, relation?: RelationName): string {
+  const redirected = relation !== undefined ? (schemas as SelectionSchemas).readFrom?.get(relation) : undefined;
+  if (redirected !== undefined) return redirected;
   if (layer === 'bronze') return schemas.bronze;
   return relation !== undefined && (schemas as SelectionSchemas).readPublished?.has(relation) ? schemas[layer] : stagingSchemas(schemas)[layer];
 }

@@ -12,6 +12,10 @@
  * full build would write: a model is a function of what it reads and the run's dates, since the
  * project refuses a model that reads the clock (sql-parser.ts). The data tests that read a built
  * model run with it (the selection of `model+`, src/transform/select.ts).
+ *
+ * An incremental model (`materialized: incremental`, src/transform/incremental.ts) that would be
+ * built only because a model it reads is built, with its own hash, bronze loads and dates as
+ * published, is updated instead: its partitions whose input rows changed are computed again.
  */
 import type { Project, RelationName } from './types.ts';
 
@@ -39,7 +43,7 @@ export interface CurrentBuild {
 
 export interface ModelDecision {
   model: RelationName;
-  action: 'build' | 'keep';
+  action: 'build' | 'update' | 'keep';
   reason: string;
   /** Set when the model is built only because it reads this built model. */
   readsBuilt?: RelationName;
@@ -62,7 +66,12 @@ export function planModels(project: Project, published: PublishedBuild | null, c
     const cause = buildCause();
     if (!cause) return { model: m.name, action: 'keep', reason: `nothing it reads changed ${since}` };
     built.add(m.name);
-    return { model: m.name, action: 'build', ...(typeof cause === 'string' ? { reason: cause } : { reason: `it reads ${cause.readsBuilt}, which is built`, readsBuilt: cause.readsBuilt }) };
+    if (typeof cause === 'string') return { model: m.name, action: 'build', reason: cause };
+    const reason = `it reads ${cause.readsBuilt}, which is built`;
+    if (m.incremental && !(m.readsAsOf && datesMoved)) {
+      return { model: m.name, action: 'update', reason: `${reason}: the ${m.incremental.partitionBy} partitions whose input rows changed`, readsBuilt: cause.readsBuilt };
+    }
+    return { model: m.name, action: 'build', reason, readsBuilt: cause.readsBuilt };
 
     /** Why the model is built (its own reason, or the built model it reads); null: it is kept. */
     function buildCause(): string | { readsBuilt: RelationName } | null {

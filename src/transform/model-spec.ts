@@ -34,7 +34,7 @@ type Path = (string | number)[];
 
 const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
-const CONFIG_KEYS = ['materialized', 'unique_key', 'grants', 'tags', 'meta'] as const;
+const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
 const META_KEYS = ['quarantine', 'rules'] as const;
 const COLUMN_KEYS = ['name', 'description', 'meta', 'data_tests'] as const;
@@ -205,8 +205,15 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   const config = v.optionalMapping(entry, 'config', at) ?? {};
   const configPath: Path = [...at, 'config'];
   v.keys(config, configPath, CONFIG_KEYS, { quarantine: MOVED_KEYS.quarantine!, rules: MOVED_KEYS.rules! });
-  const materialized = (v.optionalEnum(config, 'materialized', configPath, ['table', 'view']) ?? 'table') as Materialization;
+  // `incremental` (dbt's word) is a table that a run may update partition by partition
+  // (src/transform/incremental.ts); a full build creates it as any table.
+  const declared = v.optionalEnum(config, 'materialized', configPath, ['table', 'view', 'incremental']) ?? 'table';
+  const materialized: Materialization = declared === 'view' ? 'view' : 'table';
   const uniqueKey = v.columnList(config.unique_key, [...configPath, 'unique_key'], false) ?? [];
+  const partitionBy = v.optionalString(config, 'partition_by', configPath);
+  if (declared === 'incremental' && partitionBy === undefined) v.problem([...configPath, 'materialized'], `an incremental model needs 'partition_by': the column whose values are its unit of recomputation`);
+  if (declared !== 'incremental' && partitionBy !== undefined) v.problem([...configPath, 'partition_by'], `'partition_by' is for 'materialized: incremental' models`);
+  const incremental = declared === 'incremental' && partitionBy !== undefined ? { partitionBy } : undefined;
   const grants = readGrants(config.grants, [...configPath, 'grants'], v);
   const tags = readTags(config.tags, [...configPath, 'tags'], v);
   const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
@@ -289,7 +296,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
 
   if (problems.length) return { problems };
   return {
-    spec: { ...(description !== undefined ? { description } : {}), materialized, uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, columns, tests, rules },
+    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, columns, tests, rules },
     problems,
   };
 }

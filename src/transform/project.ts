@@ -112,6 +112,7 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     sql: read.sql,
     ...(spec.description !== undefined ? { description: spec.description } : {}),
     materialized: spec.materialized,
+    ...(spec.incremental ? { incremental: spec.incremental } : {}),
     uniqueKey: spec.uniqueKey,
     quarantine: spec.quarantine,
     ...(spec.grants ? { grants: spec.grants } : {}),

@@ -26,7 +26,9 @@
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { DependencyError, fromDatabaseError, InterruptedError, isConnectionError } from '../errors.ts';
-import { stagingSchemas } from './compile.ts';
+import { failpoint } from '../failpoints.ts';
+import { stagingSchemas, UPDATE_SCHEMA_INFIX } from './compile.ts';
+import { applyUpdates, type ModelUpdate } from './incremental.ts';
 import { attempt, readersSql, recreateViewSql, type ViewReader } from '../sql-runtime/index.ts';
 
 /** Privileges granted on publish, per role (dbt's `grants:` config: `{select: [analyst]}`). */
@@ -61,6 +63,18 @@ export interface PublishOptions {
    * to have the same columns as the published tables. The first publish of a target is a swap.
    */
   mode?: PublishMode;
+  /**
+   * Incremental models updated by partition (src/transform/incremental.ts): applied in place to
+   * their published tables in the publishing transaction (publishRelations), not moved.
+   */
+  updates?: readonly ModelUpdate[];
+  /**
+   * The select of each view model of a selection, compiled against the published schemas
+   * (publishRelations): such a view is created in the published schema instead of moved there, so
+   * that it reads the published tables, not the run's staging (whose overlays of updated models go
+   * with the staging schemas).
+   */
+  viewSql?: ReadonlyMap<string, string>;
 }
 
 export type PublishMode = 'swap' | 'in-place';
@@ -518,7 +532,9 @@ export async function publishRelations(client: Client, schemas: SchemaNames, rel
   const staging = stagingSchemas(schemas);
   const suffix = options.prevSuffix ?? String(Date.now());
   const layerOf = (r: string) => r.slice(0, r.indexOf('.')) as 'silver' | 'gold';
+  const updated = new Set((options.updates ?? []).map((u) => u.model));
   const moves = [...relations]
+    .filter((r) => !updated.has(r))
     .sort((a, b) => Number(layerOf(a) === 'gold') - Number(layerOf(b) === 'gold'))
     .map((r) => {
       const layer = layerOf(r);
@@ -533,6 +549,8 @@ export async function publishRelations(client: Client, schemas: SchemaNames, rel
     });
   }
   await inPublishingTransaction(client, lockTimeout, options, async () => {
+    await applyUpdates(client, schemas, options.updates ?? []);
+    if (options.updates?.length) failpoint('after-updates');
     const { rows: existing } = await client.query<{ schema: string; name: string; kind: string; oid: number }>(
       `select n.nspname as schema, c.relname as name, case c.relkind when 'v' then 'view' else 'table' end as kind, c.oid::int8 as oid
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -553,7 +571,15 @@ export async function publishRelations(client: Client, schemas: SchemaNames, rel
       const kind = find(m.next, m.name)!.kind;
       const old = find(m.published, m.name);
       if (old) await client.query(`alter ${old.kind} ${ident(m.published)}.${ident(m.name)} set schema ${ident(m.prev)}`);
-      await client.query(`alter ${kind} ${ident(m.next)}.${ident(m.name)} set schema ${ident(m.published)}`);
+      const viewSql = kind === 'view' ? options.viewSql?.get(m.relation) : undefined;
+      if (viewSql === undefined) await client.query(`alter ${kind} ${ident(m.next)}.${ident(m.name)} set schema ${ident(m.published)}`);
+    }
+    // views after every table is in place (tables first, then views, in the order given: the
+    // project's build order, so a view reading a view finds it)
+    for (const r of relations) {
+      const m = built.find((b) => b.relation === r);
+      const viewSql = m && find(m.next, m.name)!.kind === 'view' ? options.viewSql?.get(r) : undefined;
+      if (m && viewSql !== undefined) await client.query(`create view ${ident(m.published)}.${ident(m.name)} as\n${viewSql}`);
     }
     for (const sql of privileges) await client.query(sql);
     const selectedGrants = new Map([...(options.grants ?? [])].filter(([r]) => relations.includes(r)));
@@ -571,13 +597,21 @@ export async function publishRelations(client: Client, schemas: SchemaNames, rel
   });
   const leftovers = options.dropPrevious === false ? [] : await dropPreviousVersions(client, schemas, { lockTimeout, kept, signal: options.signal });
   if (options.dropPrevious !== false) await dropStaging(client, schemas);
-  return { published: [...new Set(moves.map((m) => m.relation))], leftovers, carried, kept, seconds: (performance.now() - started) / 1000 };
+  return { published: [...new Set([...moves.map((m) => m.relation), ...updated])], leftovers, carried, kept, seconds: (performance.now() - started) / 1000 };
 }
 
 /** What a selection's publish leaves of the run's staging schemas (views the export read through). */
 export async function dropStaging(client: Client, schemas: SchemaNames): Promise<void> {
   const staging = stagingSchemas(schemas);
-  for (const s of [staging.silver, staging.gold]) if (s !== schemas.silver && s !== schemas.gold) await client.query(`drop schema if exists ${ident(s)} cascade`).catch(() => {});
+  for (const s of [staging.silver, staging.gold]) {
+    if (s === schemas.silver || s === schemas.gold) continue;
+    // the update schemas of the run's incremental models first (the overlay views read them)
+    const { rows } = await client
+      .query<{ nspname: string }>(`select nspname from pg_namespace where left(nspname, length($1)) = $1 and substr(nspname, length($1) + 1) ~ '^[0-9]+$'`, [`${s}${UPDATE_SCHEMA_INFIX}`])
+      .catch(() => ({ rows: [] as { nspname: string }[] }));
+    for (const r of rows) await client.query(`drop schema if exists ${ident(r.nspname)} cascade`).catch(() => {});
+    await client.query(`drop schema if exists ${ident(s)} cascade`).catch(() => {});
+  }
 }
 
 /** GRANT statements that give each relation's successor the ACL it has (relations by OID). */

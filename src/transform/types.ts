@@ -144,6 +144,13 @@ export interface ColumnSpec {
 export interface ModelSpec {
   description?: string;
   materialized: Materialization;
+  /**
+   * `materialized: incremental` with `partition_by` (dbt's config): the model's rows of one value of
+   * the column are a function of the rows with that value in the inputs that have the column, and of
+   * the whole of the inputs that do not. A run may then recompute only the partitions whose input
+   * rows changed (src/transform/incremental.ts). Built as a table.
+   */
+  incremental?: { partitionBy: string };
   uniqueKey: string[];
   quarantine: boolean;
   /** Privileges granted on the published relation at every publish, per privilege: roles. */

@@ -27,6 +27,8 @@ const SOURCES = ['cust_az12', 'cust_info', 'loc_a101', 'prd_info', 'px_cat_g1v2'
 const cron = uniqueTarget('dayseq_a');
 const cronSchemas = schemaNames(cron);
 const truths: string[] = [];
+/** Per day, the incremental models the cron run updated by partition (the run summary's models). */
+const updatedOn = new Map<number, string[]>();
 let work: string;
 let daysDir: string;
 
@@ -110,6 +112,12 @@ describe('the cron target over a sequence of days', () => {
         summary!.changes.map(({ source, status, added, changed, removed }) => ({ source, status, added, changed, removed })).sort((a, b) => a.source.localeCompare(b.source)),
       ).toEqual(changes);
 
+      const [models] = await query<{ updated: string[] }>(
+        `select coalesce(array_agg(m ->> 'model'), '{}') as updated from ${ident(cronSchemas.etl)}.runs, jsonb_array_elements(summary -> 'models') as m where run_id = $1 and m ? 'update'`,
+        [runId],
+      );
+      updatedOn.set(day, models!.updated);
+
       if (!COMPARED.has(day)) return;
       const fresh = uniqueTarget(`dayseq_b${day}`);
       truths.push(fresh);
@@ -120,6 +128,15 @@ describe('the cron target over a sequence of days', () => {
       await dropTarget(fresh);
     });
   }
+
+  it('the days whose changes leave the products alone update fact_sales by partition, not whole', () => {
+    // every day changes some sales lines or customers; a day with a new product version (day % 7
+    // == 0) changes the catalogue, which every customer's rows read, so fact_sales is built whole
+    const expected = [...updatedOn.keys()].filter((day) => day % 7 !== 0);
+    expect(expected.length).toBeGreaterThan(5);
+    for (const day of expected) expect(updatedOn.get(day), `day ${day}`).toContain('gold.fact_sales');
+    for (const day of [...updatedOn.keys()].filter((d) => d % 7 === 0)) expect(updatedOn.get(day), `day ${day}`).not.toContain('gold.fact_sales');
+  });
 
   it(`day ${DAYS} again does nothing: exit 0, the one line, no new publication, the exports untouched`, async () => {
     const published = (await publishedRun(cron))!.run_id;

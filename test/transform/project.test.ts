@@ -244,6 +244,23 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
     expect(p).toHaveLength(9);
   });
 
+  it('reads materialized: incremental with partition_by as a table with its partition column, and refuses either without the other', async () => {
+    const project = await load({
+      'gold/by_customer.sql': 'select 1::bigint as customer_id',
+      'gold/by_customer.yml': modelYml('by_customer', 'config:\n  materialized: incremental\n  partition_by: customer_id\n'),
+    });
+    expect(project.models[0]).toMatchObject({ materialized: 'table', incremental: { partitionBy: 'customer_id' } });
+    const err = await loadError({
+      'gold/no_column.sql': 'select 1 as customer_id',
+      'gold/no_column.yml': modelYml('no_column', 'config:\n  materialized: incremental\n'),
+      'gold/not_incremental.sql': 'select 1 as customer_id',
+      'gold/not_incremental.yml': modelYml('not_incremental', 'config:\n  materialized: table\n  partition_by: customer_id\n'),
+    });
+    const p = err.context.problems!;
+    expect(p.some((x) => x.includes('no_column.yml') && x.includes("an incremental model needs 'partition_by'"))).toBe(true);
+    expect(p.some((x) => x.includes('not_incremental.yml') && x.includes("'partition_by' is for 'materialized: incremental' models"))).toBe(true);
+  });
+
   it('reports YAML syntax errors and duplicate keys with their line', async () => {
     const err = await loadError({
       'silver/a.sql': 'select 1',

@@ -1,0 +1,192 @@
+/**
+ * Incremental models (src/transform/incremental.ts): a run whose changes reach an incremental model
+ * only through inputs that have its partition column computes again just the partitions whose
+ * input rows changed, publishes them in place, and ends with what a full build of the same files
+ * holds. Two test models beside the project's: gold.customer_lines (declared by customer_id, and it
+ * holds) and gold.customer_lines_unfiltered (declared by customer_id, but it also reads a bronze
+ * table by its own cst_id, so its SQL returns every customer whatever the filter: it must be built
+ * whole, with the reason). The sales file changes three ways: new orders for one customer, every
+ * line of another gone, a line moved from a third customer to a fourth.
+ */
+import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ident } from '../../src/db/client.ts';
+import { inPartitions, notInPartitions } from '../../src/transform/incremental.ts';
+import { spawnMedallion } from '../support/child-run.ts';
+import { runCli } from '../support/cli.ts';
+import { dropTarget, query, schemaNames, uniqueTarget } from '../support/database.ts';
+import { expectSameTargets } from '../support/target-equality.ts';
+import { workFolder } from '../runs/helpers.ts';
+
+const target = uniqueTarget('incr');
+const schemas = schemaNames(target);
+const truths: string[] = [];
+let work: string;
+let seeds: string;
+
+type LogEvent = Record<string, unknown> & { event?: string };
+const exportsOf = (t: string) => path.join(work, 'exports', t);
+
+const buildArgs = (into: string, extra: string[] = []) => ['build', '--seeds', seeds, '--target', into, '--sql', path.join(work, 'sql'), '--out', exportsOf(into), ...extra];
+
+async function build(into: string, extra: string[] = []): Promise<{ code: number; events: LogEvent[]; out: string }> {
+  const r = await runCli([...buildArgs(into, extra), '--log-format', 'json'], { cwd: work });
+  return { code: r.code, out: r.stdout.slice(-3000) + r.stderr, events: r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogEvent) };
+}
+
+async function expectSameAsFullBuild(label: string): Promise<void> {
+  const truth = uniqueTarget('incr_full');
+  truths.push(truth);
+  const r = await build(truth, ['--full-refresh']);
+  expect(r.code, r.out).toBe(0);
+  await expectSameTargets({ target, exportsDir: exportsOf(target) }, { target: truth, exportsDir: exportsOf(truth) }, label);
+  await dropTarget(truth);
+}
+
+const TEST_MODELS: Record<string, { sql: string; yml: string }> = {
+  customer_lines: {
+    sql: `-- gold.customer_lines: per customer, its clean lines counted and summed (a test model)
+select customer_id, count(*)::int as lines, sum(sales_amount) as spend, max(order_date) as last_order_date
+from silver.sales_clean
+group by customer_id
+`,
+    yml: `version: 2
+models:
+  - name: customer_lines
+    description: Per customer, its clean lines (a test model).
+    config:
+      materialized: incremental
+      partition_by: customer_id
+      unique_key: [customer_id]
+`,
+  },
+  customer_lines_unfiltered: {
+    sql: `-- gold.customer_lines_unfiltered: per customer of the CRM file, its clean lines (a test model
+-- whose partition_by does not hold: bronze.cust_info has no customer_id column to filter)
+with crm_customers as (
+  select distinct cst_id::bigint as customer_id from bronze.cust_info where cst_id ~ '^[0-9]{1,15}$'
+)
+
+select crm.customer_id, count(line.customer_id)::int as lines
+from crm_customers as crm
+left join silver.sales_clean as line on line.customer_id = crm.customer_id
+group by crm.customer_id
+`,
+    yml: `version: 2
+models:
+  - name: customer_lines_unfiltered
+    description: Per CRM customer, its clean lines (a test model).
+    config:
+      materialized: incremental
+      partition_by: customer_id
+`,
+  },
+};
+
+beforeAll(async () => {
+  ({ work, seeds } = await workFolder('incremental'));
+  for (const [name, files] of Object.entries(TEST_MODELS)) {
+    await writeFile(path.join(work, 'sql', 'gold', `${name}.sql`), files.sql);
+    await writeFile(path.join(work, 'sql', 'gold', `${name}.yml`), files.yml);
+  }
+  const r = await build(target);
+  expect(r.code, r.out).toBe(0);
+}, 180_000);
+
+afterAll(async () => {
+  for (const t of [target, ...truths]) await dropTarget(t);
+  await rm(work, { recursive: true, force: true });
+});
+
+/** The sales file's lines of customers with several orders, by customer. */
+async function salesByCustomer(): Promise<{ header: string; lines: string[]; byCustomer: Map<string, number[]> }> {
+  const [header, ...lines] = (await readFile(path.join(seeds, 'sales_details.csv'), 'utf8')).trimEnd().split('\n');
+  const byCustomer = new Map<string, number[]>();
+  lines.forEach((l, i) => {
+    const id = l.split(',')[2]!;
+    if (/^[0-9]+$/.test(id)) byCustomer.set(id, [...(byCustomer.get(id) ?? []), i]);
+  });
+  return { header: header!, lines, byCustomer };
+}
+
+describe('an incremental model', () => {
+  it('NULL is a partition of its own, and the two predicates split every row', async () => {
+    const values = `(values (1), (2), (null::int)) as t(customer_id)`;
+    const count = async (partitions: string, predicate: (c: string, p: string) => string) =>
+      (await query<{ n: number }>(`with p(key) as (${partitions}) select count(*)::int as n from ${values} where ${predicate('customer_id', 'p')}`))[0]!.n;
+    expect(await count('values (1)', inPartitions)).toBe(1);
+    expect(await count('values (1)', notInPartitions)).toBe(2);
+    expect(await count('values (null::int)', inPartitions)).toBe(1);
+    expect(await count('values (null::int)', notInPartitions)).toBe(2);
+    expect(await count('values (2), (null::int)', inPartitions)).toBe(2);
+    expect(await count('values (2), (null::int)', notInPartitions)).toBe(1);
+    expect(await count('select 1 where false', inPartitions)).toBe(0);
+    expect(await count('select 1 where false', notInPartitions)).toBe(3);
+  });
+
+  it('is updated for the customers whose lines changed, in place, and equals a full build', async () => {
+    const { header, lines, byCustomer } = await salesByCustomer();
+    const customers = [...byCustomer.keys()].filter((c) => byCustomer.get(c)!.length >= 2);
+    expect(customers.length).toBeGreaterThan(4);
+    const [grows, leaves, from, to] = customers;
+    // the lines of `leaves` become new orders of `grows` in their places (silver carries each
+    // line's line number: removing a line would change every later line, and so every customer
+    // with a later line, which the update would then rightly compute again)
+    const replaced = new Set(byCustomer.get(leaves!)!);
+    const moved = byCustomer.get(from!)![0]!;
+    const template = lines[byCustomer.get(grows!)![0]!]!.split(',');
+    let next = 0;
+    const changed = lines.map((l, i) => {
+      if (i === moved) return l.split(',').map((f, j) => (j === 2 ? to! : f)).join(',');
+      if (replaced.has(i)) return [`SO999999${String(next++).padStart(2, '0')}`, ...template.slice(1)].join(',');
+      return l;
+    });
+    await writeFile(path.join(seeds, 'sales_details.csv'), `${[header, ...changed].join('\n')}\n`);
+    const [before] = await query<{ oid: number }>(`select ${`'${schemas.gold}.customer_lines'`}::regclass::oid::int as oid`);
+
+    const r = await build(target);
+    expect(r.code, r.out).toBe(0);
+    const plan = r.events.find((e) => e.event === 'model_plan') as { updated: string[]; reasons: Record<string, string> };
+    expect(plan.updated).toEqual(expect.arrayContaining(['gold.customer_lines', 'gold.customer_lines_unfiltered']));
+    const updated = r.events.find((e) => e.event === 'model_updated' && e.model === 'gold.customer_lines');
+    // the four customers whose lines changed, and no other
+    expect(updated).toMatchObject({ partition_by: 'customer_id', partitions: 4 });
+    const whole = r.events.find((e) => e.event === 'model_built_whole' && e.model === 'gold.customer_lines_unfiltered');
+    expect(whole?.reason).toMatch(/partition_by does not hold/);
+    // applied in place: the published table is the same relation, with the new rows
+    const [after] = await query<{ oid: number }>(`select ${`'${schemas.gold}.customer_lines'`}::regclass::oid::int as oid`);
+    expect(after!.oid).toBe(before!.oid);
+    const rows = await query<{ customer_id: string; lines: number }>(
+      `select customer_id::text, lines from ${ident(schemas.gold)}.customer_lines where customer_id::text = any($1) order by 1`,
+      [[grows, leaves, from, to]],
+    );
+    expect(rows.map((x) => x.customer_id)).not.toContain(leaves);
+    // the run's update schemas are gone with its staging schemas
+    const left = await query(`select nspname from pg_namespace where nspname like $1`, [`${target}%\\_u%`]);
+    expect(left).toEqual([]);
+    // the summary records the update
+    const [summary] = await query<{ update: unknown }>(
+      `select m -> 'update' as update from ${ident(schemas.etl)}.runs, jsonb_array_elements(summary -> 'models') m
+        where published_at is not null and m ->> 'model' = 'gold.customer_lines' order by run_id desc limit 1`,
+    );
+    expect(summary!.update).toMatchObject({ partition_by: 'customer_id', partitions: updated!.partitions });
+    await expectSameAsFullBuild('after an incremental update');
+  }, 300_000);
+
+  it('killed inside the publishing transaction after the deltas are applied: nothing published changes, and the next run catches up', async () => {
+    const digest = async () =>
+      (await query<{ md5: string }>(`select md5(string_agg(t::text, ',' order by t::text)) as md5 from ${ident(schemas.gold)}.customer_lines t`))[0]!.md5;
+    const before = await digest();
+    await appendFile(path.join(seeds, 'sales_details.csv'), `${(await salesByCustomer()).lines[0]!.replace(/^[^,]*/, 'SO99999990')}\n`);
+    // a process of its own: the failpoint kills the process that reaches it
+    const killed = await spawnMedallion(buildArgs(target), { cwd: work, env: { MEDALLION_FAILPOINTS: 'after-updates' } }).done;
+    expect(killed.signal, killed.output).toBe('SIGKILL');
+    expect(killed.events.some((e) => e.event === 'model_updated' && e.model === 'gold.customer_lines')).toBe(true);
+    expect(await digest()).toBe(before);
+    const next = await build(target);
+    expect(next.code, next.out).toBe(0);
+    expect(await digest()).not.toBe(before);
+    await expectSameAsFullBuild('after a run killed inside its publish');
+  }, 300_000);
+});
