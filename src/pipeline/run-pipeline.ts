@@ -27,7 +27,7 @@ import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, ty
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, type PublishedRun, publishedModels, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { bronzeMegabytes, buildModels, type RelationName, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, planModels, projectSha256With, publishedTarget, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
+import { bronzeMegabytes, buildModels, type ModelUpdate, type RelationName, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, planModels, projectSha256With, publishedTarget, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -262,6 +262,8 @@ async function buildTestAndPublish(
   const guessed = estimateFromSizes(project, await bronzeMegabytes(work, config.schemas, project));
   const timings = { models: measuredElseGuessed(measured.models, guessed.models), tests: measuredElseGuessed(measured.tests, estimateTestSeconds(project, guessed.megabytes)) };
   const modelTasks = new Set(project.models.map((m) => m.name));
+  // the incremental models updated so far: their row-level tests read the delta alone
+  const updated = new Map<RelationName, ModelUpdate>();
   const testing = planTests({
     ledger: ctx.ledger,
     schemas,
@@ -269,6 +271,7 @@ async function buildTestAndPublish(
     runId: ctx.runId,
     modelTasks,
     estimates: timings.tests,
+    updates: updated,
     onEvent: (e) => output.testEvent(e),
   });
   const ruling = planRuleCounts({ ledger: ctx.ledger, schemas, project, runId: ctx.runId, modelTasks });
@@ -287,7 +290,10 @@ async function buildTestAndPublish(
         alongside: [...testing.tasks, ...ruling.tasks],
         estimates: timings.models,
         updates,
-        onEvent: (e) => output.modelEvent(e),
+        onEvent: (e) => {
+          if (e.type === 'model_built' && e.update) updated.set(e.model, e.update);
+          output.modelEvent(e);
+        },
       }),
     (r) => r.models.reduce((n, m) => n + (m.rows ?? 0), 0),
   );

@@ -14,7 +14,7 @@ import { type Client, ident } from '../db/index.ts';
 import { criticalPathFirst, runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
-import { compiledRelation, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
+import { compiledRelation, deltaSchemas, type ModelUpdate, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
 import {
   failingRowPredicate,
   failingRowsSql,
@@ -95,7 +95,25 @@ export type PlanTestsOptions = Omit<RunTestsOptions, 'client' | 'parallelClients
   modelTasks?: ReadonlySet<RelationName>;
   /** Expected seconds of each test, by name (the last run's): the tasks' `cost`. */
   estimates?: ReadonlyMap<string, number>;
+  /**
+   * The incremental models updated in this schedule, filled as each is built (before the tasks that
+   * read it start): a test that holds row by row reads only the model's delta (deltaTest).
+   */
+  updates?: ReadonlyMap<RelationName, ModelUpdate>;
 };
+
+/**
+ * Whether a test of an updated model holds on the whole model when it holds on the delta: it reads
+ * no other relation, and it judges each row alone (not_null, accepted_values, expression) or is a
+ * unique key that includes the partition column (deltaSchemas of src/transform/incremental.ts).
+ * Only a test of severity error: the published rows passed it (a warn test may have published
+ * failing rows, which its count must go on reporting).
+ */
+export function deltaTest(test: TestDefinition, update: ModelUpdate | undefined): update is ModelUpdate {
+  if (!update || update.model !== test.model || test.severity !== 'error') return false;
+  if (relationsRead(test).some((r) => r !== test.model)) return false;
+  return ROW_LEVEL_TEST_KINDS.has(test.kind) || (test.kind === 'unique' && !test.where && test.columns.includes(update.column));
+}
 
 /** The data tests as tasks for runScheduled, and their summary once the tasks have run. */
 export interface TestPlan {
@@ -140,7 +158,8 @@ export function planTests(options: PlanTestsOptions): TestPlan {
       cost: costs.every((c) => c !== undefined) ? costs.reduce((a, b) => a + b, 0) : undefined,
       run: async (on: Client) => {
         const t0 = performance.now();
-        const counts = await countFailingRows(on, schemas, model.name, rowTests, memory);
+        const update = options.updates?.get(model.name);
+        const counts = await countFailingRows(on, rowTests.every((t) => deltaTest(t, update)) ? deltaSchemas(schemas, update!) : schemas, model.name, rowTests, memory);
         if (!counts) return;
         const each = (performance.now() - t0) / 1000 / rowTests.length;
         for (const [i, test] of rowTests.entries()) {
@@ -160,8 +179,10 @@ export function planTests(options: PlanTestsOptions): TestPlan {
       run: async (on: Client) => {
         if (passedInBatch.has(test)) return;
         onEvent({ type: 'test_started', test: test.name, model: test.model });
-        const columns = test.kind === 'unique' ? await keyColumns(on, schemas, test.model) : undefined;
-        await finish(await runTest(on, schemas, test, sampleSize, memory, columns));
+        const update = options.updates?.get(test.model);
+        const reading = deltaTest(test, update) ? deltaSchemas(schemas, update) : schemas;
+        const columns = test.kind === 'unique' ? await keyColumns(on, reading, test.model) : undefined;
+        await finish(await runTest(on, reading, test, sampleSize, memory, columns));
       },
     });
   }

@@ -17,7 +17,8 @@
  *    changed (its whole fingerprint differs), or any input that cannot be compared, makes M a whole
  *    build, with that reason. NULL is one partition.
  * 2. one view per input that has P, of the same name: the input's rows of those partitions.
- * 3. `delta`: M's compiled SQL, reading those views instead of the inputs (compile.ts, readFrom).
+ * 3. the delta, a table named like M: M's compiled SQL, reading those views instead of the inputs
+ *    (compile.ts, readFrom).
  *    A delta row outside the partitions means the declaration does not hold for this SQL (an input
  *    read unfiltered): M is then built whole.
  * 4. M in staging is a view: the published rows of the other partitions, `union all` the delta.
@@ -39,7 +40,11 @@ export interface ModelUpdate {
   model: RelationName;
   /** The partition column. */
   column: string;
-  /** The update schema: `partitions` (column `key`) and `delta`. */
+  /**
+   * The update schema: `partitions` (column `key`), and the delta as a table named like the model
+   * (so that a row-level data test of the model reads it by compiling the model's name to this
+   * schema: deltaSchemas).
+   */
   schema: string;
   /** Partitions recomputed (NULL counts as one). */
   partitions: number;
@@ -149,7 +154,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       const inputUpdate = context.updates.get(input);
       const [newRows, oldRows] = inputUpdate
         ? [
-            `${ident(inputUpdate.schema)}.delta`,
+            `${ident(inputUpdate.schema)}.${ident(name)}`,
             `(select * from ${before} where ${inPartitions(ident(inputUpdate.column), `${ident(inputUpdate.schema)}.partitions`)})`,
           ]
         : [after, before];
@@ -171,10 +176,10 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       await client.query(`create view ${ident(schema)}.${ident(name)} as select * from ${ident(source)}.${ident(name)} where ${inPartitions(col, partitions)}`);
     }
     const compiled = compileSql(model.sql, Object.freeze({ ...schemas, readFrom: new Map([...redirected.keys()].map((r) => [r, schema])) }) as SchemaNames);
-    const delta = `${ident(schema)}.delta`;
+    const delta = `${ident(schema)}.${ident(model.relation)}`;
     const created = await client.query(`create table ${delta} as\n${compiled.sql}`);
     const rows = created.rowCount ?? 0;
-    if (!sameColumns(publishedColumns, await columnsOf(client, schema, 'delta'))) return await whole(`its columns differ from the published ${model.name}`);
+    if (!sameColumns(publishedColumns, await columnsOf(client, schema, model.relation))) return await whole(`its columns differ from the published ${model.name}`);
     const outside = await client.query(`select from ${delta} where not ${inPartitions(col, partitions)} limit 1`);
     if (outside.rowCount) return await whole(`its SQL returns rows of other ${column} values than those of the filtered inputs (partition_by does not hold)`);
     await client.query(`analyze ${delta}`);
@@ -210,9 +215,23 @@ async function sameRows(client: Client, a: string, b: string): Promise<boolean> 
 export async function applyUpdates(client: Client, schemas: SchemaNames, updates: readonly ModelUpdate[]): Promise<void> {
   for (const u of updates) {
     const dot = u.model.indexOf('.');
-    const table = `${ident(schemas[u.model.slice(0, dot) as 'silver' | 'gold'])}.${ident(u.model.slice(dot + 1))}`;
+    const name = u.model.slice(dot + 1);
+    const table = `${ident(schemas[u.model.slice(0, dot) as 'silver' | 'gold'])}.${ident(name)}`;
     const partitions = `${ident(u.schema)}.partitions`;
     await client.query(`delete from ${table} where ${inPartitions(ident(u.column), partitions)}`);
-    await client.query(`insert into ${table} select * from ${ident(u.schema)}.delta`);
+    await client.query(`insert into ${table} select * from ${ident(u.schema)}.${ident(name)}`);
   }
+}
+
+/**
+ * `schemas` with the model of an update read from its update schema: its delta alone. A data test
+ * whose verdict on a row depends only on that row (and reads no other relation) holds on the
+ * published rows of the other partitions, which passed it when they were published and did not
+ * change; on the update it needs to see only the delta. The same holds for a unique key that
+ * includes the partition column: two rows with one key are in one partition.
+ */
+export function deltaSchemas(schemas: SchemaNames, update: Pick<ModelUpdate, 'model' | 'schema'>): SchemaNames {
+  const readFrom = new Map((schemas as SelectionSchemas).readFrom ?? []);
+  readFrom.set(update.model, update.schema);
+  return Object.freeze({ ...schemas, readFrom }) as SchemaNames;
 }

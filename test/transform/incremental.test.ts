@@ -59,6 +59,9 @@ models:
       materialized: incremental
       partition_by: customer_id
       unique_key: [customer_id]
+    data_tests:
+      - dbt_utils.expression_is_true: { name: customer_lines_counted, expression: "lines > 0" }
+      - dbt_utils.expression_is_true: { name: customer_lines_not_the_test_customer, expression: "customer_id <> 987654321" }
 `,
   },
   customer_lines_unfiltered: {
@@ -172,6 +175,40 @@ describe('an incremental model', () => {
     );
     expect(summary!.update).toMatchObject({ partition_by: 'customer_id', partitions: updated!.partitions });
     await expectSameAsFullBuild('after an incremental update');
+  }, 300_000);
+
+  it('its row-level tests read the delta alone: a failing new row fails the run, a published row of another partition is not scanned again', async () => {
+    // a row of an untouched partition made to fail a test by hand: the update's tests do not see it
+    const [untouched] = await query<{ customer_id: string }>(`select customer_id::text from ${ident(schemas.gold)}.customer_lines order by customer_id desc limit 1`);
+    await query(`update ${ident(schemas.gold)}.customer_lines set lines = 0 where customer_id = $1`, [untouched!.customer_id]);
+    const { lines } = await salesByCustomer();
+    const template = lines.find((l) => l.split(',')[2] !== untouched!.customer_id)!.split(',');
+    await appendFile(path.join(seeds, 'sales_details.csv'), `${['SO99999980', ...template.slice(1)].join(',')}\n`);
+    const passed = await build(target);
+    expect(passed.code, passed.out).toBe(0);
+    expect(passed.events.some((e) => e.event === 'model_updated' && e.model === 'gold.customer_lines')).toBe(true);
+    const [counted] = await query<{ status: string }>(
+      `select status from ${ident(schemas.etl)}.test_results where test_name = 'customer_lines_counted' order by run_id desc limit 1`,
+    );
+    expect(counted!.status).toBe('pass');
+    await query(`update ${ident(schemas.gold)}.customer_lines set lines = (select count(*) from ${ident(schemas.silver)}.sales_clean where customer_id = $1) where customer_id = $1`, [untouched!.customer_id]);
+
+    // a new row that fails a test: the run fails and publishes nothing
+    const before = (await query<{ n: number }>(`select count(*)::int as n from ${ident(schemas.gold)}.customer_lines`))[0]!.n;
+    await appendFile(path.join(seeds, 'sales_details.csv'), `${['SO99999981', template[1], '987654321', ...template.slice(3)].join(',')}\n`);
+    const failed = await build(target);
+    expect(failed.code, failed.out).toBe(1);
+    const [failing] = await query<{ status: string; failing_rows: number }>(
+      `select status, failing_rows::int from ${ident(schemas.etl)}.test_results where test_name = 'customer_lines_not_the_test_customer' order by run_id desc limit 1`,
+    );
+    expect(failing).toEqual({ status: 'fail', failing_rows: 1 });
+    expect((await query<{ n: number }>(`select count(*)::int as n from ${ident(schemas.gold)}.customer_lines`))[0]!.n).toBe(before);
+    // the line goes again, and the next run catches up
+    const all = (await readFile(path.join(seeds, 'sales_details.csv'), 'utf8')).split('\n').filter((l) => !l.startsWith('SO99999981,'));
+    await writeFile(path.join(seeds, 'sales_details.csv'), all.join('\n'));
+    const next = await build(target);
+    expect(next.code, next.out).toBe(0);
+    await expectSameAsFullBuild('after a failed update');
   }, 300_000);
 
   it('killed inside the publishing transaction after the deltas are applied: nothing published changes, and the next run catches up', async () => {
