@@ -4,7 +4,8 @@
  * `,<line number>`), after the file's column order. They are taken while the file streams into
  * COPY, on the Node side, so the load's own transaction does no extra work, and they are kept per
  * load (`<etl>.source_blocks`, written with the swap), so the next diff of the source hashes
- * neither side in SQL to find the blocks that changed (changes.ts).
+ * neither side in SQL to find the blocks that changed (changes.ts). Beside them goes the table's
+ * page map (pageLines), by which the diff reads the rows of those blocks by ctid range.
  *
  * Equal hashes mean equal bytes, hence equal values on equal lines; unequal hashes only mean that
  * the block is compared row by row (another quoting of the same values hashes apart and is found
@@ -36,6 +37,35 @@ const COMMA = 0x2c;
 export interface LoadBlocks {
   blocks: number[];
   digests: Buffer[];
+  /** Its table's page map, once read (pageLines); recorded with the hashes. */
+  pages?: PageMap | null;
+}
+
+/** Sampled pages of a table, ascending, and the line of the first row on each. */
+export interface PageMap {
+  pages: number[];
+  lines: number[];
+}
+
+/** Pages sampled per table by pageLines: a block's ctid range spans about two sampling steps more than its rows. */
+const PAGE_SAMPLES = 4096;
+
+/**
+ * The page map of a bronze table (`table` quoted): the line of the first row on every
+ * n-th page, read by ctid. A table loaded by one COPY and not written since holds its rows in
+ * line order, so the rows of a span of lines lie between two sampled pages; null when the sampled
+ * lines do not ascend with the pages.
+ */
+export async function pageLines(client: Client, table: string): Promise<PageMap | null> {
+  const { rows: size } = await client.query<{ pages: number }>("select (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int as pages", [table]);
+  const pages = size[0]!.pages;
+  const { rows } = await client.query<{ page: string; line: string }>(
+    `select (t.ctid::text::point)[0]::bigint as page, t._line_number as line from ${table} as t
+      where t.ctid = any (array(select format('(%s,1)', p)::tid from generate_series(0, $1 - 1, $2) as p)) order by 1`,
+    [pages, Math.max(1, Math.ceil(pages / PAGE_SAMPLES))],
+  );
+  const map = { pages: rows.map((r) => Number(r.page)), lines: rows.map((r) => Number(r.line)) };
+  return map.lines.every((l, i) => i === 0 || l > map.lines[i - 1]!) ? map : null;
 }
 
 /** Passes the scanner's COPY bytes through unchanged and hashes them per block of lines. */
@@ -156,10 +186,17 @@ function blocksTable(schemas: SchemaNames): string {
   return `${ident(schemas.etl)}.source_blocks`;
 }
 
+/** The recorded hashes of a load, its table's page map, and the relfilenode the table had when they were written. */
+export interface RecordedBlocks extends LoadBlocks {
+  pages: PageMap | null;
+  filenode: string;
+}
+
 /**
- * Writes the block hashes of the sources a run loaded, inside the swap's transaction, and drops
- * those of the loads they replace: the table holds the hashes of the loads bronze holds, one row
- * per load (a kept table keeps its load's row).
+ * Writes the block hashes of the sources a run loaded, inside the swap's transaction (after it:
+ * each loaded table is in place), and drops those of the loads they replace: the table holds the
+ * hashes of the loads bronze holds, one row per load (a kept table keeps its load's row), with
+ * the table's page map and relfilenode, which a rewrite (CLUSTER, VACUUM FULL) changes.
  */
 export async function recordLoadBlocks(client: Client, schemas: SchemaNames, runId: number, loads: ReadonlyMap<string, LoadBlocks>): Promise<void> {
   if (!loads.size) return;
@@ -171,34 +208,40 @@ export async function recordLoadBlocks(client: Client, schemas: SchemaNames, run
        block_lines integer not null,
        blocks      bigint[] not null,
        digests     bytea not null,
+       filenode    oid,
+       pages       bigint[],
+       page_lines  bigint[],
        primary key (run_id, source)
      )`,
   );
+  await client.query(`alter table ${blocksTable(schemas)} add column if not exists filenode oid, add column if not exists pages bigint[], add column if not exists page_lines bigint[]`);
   const sources = [...loads.keys()];
   await client.query(`delete from ${blocksTable(schemas)} where source = any($1)`, [sources]);
   for (const [source, load] of loads) {
-    await client.query(`insert into ${blocksTable(schemas)} (run_id, source, block_lines, blocks, digests) values ($1, $2, $3, $4, $5)`, [
-      runId,
-      source,
-      BLOCK_LINES,
-      load.blocks,
-      Buffer.concat(load.digests),
-    ]);
+    const pages = load.pages !== undefined ? load.pages : await pageLines(client, `${ident(schemas.bronze)}.${ident(source)}`);
+    await client.query(
+      `insert into ${blocksTable(schemas)} (run_id, source, block_lines, blocks, digests, filenode, pages, page_lines)
+       values ($1, $2, $3, $4, $5, pg_relation_filenode(format('%I.%I', $6::text, $2::text)::regclass), $7, $8)`,
+      [runId, source, BLOCK_LINES, load.blocks, Buffer.concat(load.digests), schemas.bronze, pages?.pages ?? null, pages?.lines ?? null],
+    );
   }
 }
 
 /** The block hashes of one recorded load, or null: none recorded (a load from before them, or of another block size). */
-export async function readLoadBlocks(client: Client, schemas: SchemaNames, runId: number, source: string): Promise<LoadBlocks | null> {
+export async function readLoadBlocks(client: Client, schemas: SchemaNames, runId: number, source: string): Promise<RecordedBlocks | null> {
   const { rows: exists } = await client.query<{ t: string | null }>('select to_regclass($1) as t', [blocksTable(schemas)]);
   if (!exists[0]?.t) return null;
-  const { rows } = await client.query<{ blocks: string[]; digests: Buffer }>(`select blocks, digests from ${blocksTable(schemas)} where run_id = $1 and source = $2 and block_lines = $3`, [
+  const { rows } = await client.query<{ blocks: string[]; digests: Buffer; filenode: string; pages: string[] | null; page_lines: string[] | null }>(`select blocks, digests, filenode::text, pages, page_lines from ${blocksTable(schemas)} where run_id = $1 and source = $2 and block_lines = $3`, [
     runId,
     source,
     BLOCK_LINES,
   ]);
   const row = rows[0];
   if (!row || row.digests.length !== row.blocks.length * DIGEST_BYTES) return null;
-  return { blocks: row.blocks.map(Number), digests: row.blocks.map((_, i) => row.digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)) };
+  return { blocks: row.blocks.map(Number), digests: row.blocks.map((_, i) => row.digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)),
+    pages: row.pages && row.page_lines ? { pages: row.pages.map(Number), lines: row.page_lines.map(Number) } : null,
+    filenode: row.filenode,
+  };
 }
 
 /** The blocks whose hashes differ between two loads, or that only one of them has. */

@@ -17,16 +17,15 @@
  *   stage takes 2.35 s, the second, which hashes all six files, finds them unchanged and checks
  *   the kept tables' row counts, 0.32 s (etl.runs.stages of the two runs).
  * - the diff of a changed file, day-01 of `generate --days 1` after day-00 (sales_details: 482
- *   lines appended; cust_info: about 40 rows changed across the file and 20 appended), on a
- *   machine at load average 5-14, seconds per diff: scale 10, sales_details 2.5-4.2 hashing
- *   both tables against 1.1-2.3 with the recorded block hashes, cust_info 1.2-1.8 against
- *   0.6-1.0; scale 100, sales_details 42-47 against 20, cust_info 9.5-15.5 against 3.8. What is
- *   left is five scans without hashing: the intact check of the previous table, one pass per
- *   side that keeps the rows of the differing blocks (`_line_number` is the last column: every
- *   row is deformed whole), and one pass per side for the rows of the keys that differ. Taking
- *   the block hashes costs the load about 0.05 s of Node CPU per 37 MB (SHA-1), beside the
- *   scanner's 0.2-0.3 s.
- *
+ *   lines appended; cust_info: about 40 rows changed across the file and 20 appended), seconds
+ *   per diff on a machine at load average 5-14: scale 10, sales_details 0.55-0.7 by the recorded
+ *   block hashes against 2.5-4.2 hashing both tables, cust_info 0.45-0.55 against 1.2-1.8; scale
+ *   100, sales_details 2.9 against 42-47, cust_info 1.4 against 9.5-15.5. Nearly all of it is
+ *   the one scan of the previous table that checks it still holds its load (loadIntact's
+ *   guarantee) and finds the old rows of the differing keys. Taking the hashes costs each load
+ *   about 0.05 s of Node CPU per 37 MB (SHA-1) beside the scanner's 0.2-0.3 s, and reading the
+ *   new table's page map at the swap 0.02-0.2 s.
+
  * A changed file is loaded as any other, then diffed against the previous table inside the swap's
  * transaction (so the previous table is still there, and the diff, the swap and the ledger rows
  * commit together; diffIntoChanges). Each load's block hashes, taken while the file streams into
@@ -43,7 +42,7 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/index.ts';
-import { BLOCK_LINES, differingBlocks, type LoadBlocks, readLoadBlocks } from './block-hashes.ts';
+import { BLOCK_LINES, differingBlocks, type LoadBlocks, type PageMap, pageLines, readLoadBlocks } from './block-hashes.ts';
 import { bronzeColumns, bronzeKeyColumns, CHANGES_SUFFIX, LINEAGE_COLUMNS, SOURCE_CONTRACTS, type SourceContract, type SourceName } from './contracts.ts';
 
 /** `new`: no previous bronze table · `unchanged`: the same sha256 · `changed`: another file. */
@@ -183,13 +182,28 @@ export async function isUnchanged(client: Client, schemas: SchemaNames, previous
 export async function loadIntact(client: Client, schemas: SchemaNames, load: BronzeLoadRecord): Promise<boolean> {
   if (load.lines === null || load.rowLines === null || load.loadXid === null) return false;
   if (1 + load.blankLines + load.rowLines + load.rejects !== load.lines) return false;
-  const { rows } = await client.query<{ rows: string; touched: string; rejects: string }>(
-    `select t.rows, t.touched, (select count(*) from ${ident(schemas.etl)}.rejects where run_id = $1 and source = $2) as rejects
+  const { rows } = await client.query<IntactCounts>(
+    `select t.rows, t.touched, ${rejectsCountSql(schemas)} as rejects
        from (select count(*) as rows, count(*) filter (where xmin <> $3::xid) as touched from ${ident(schemas.bronze)}.${ident(load.source)}) as t`,
     [load.runId, load.source, load.loadXid],
   );
-  const r = rows[0]!;
-  return Number(r.rows) === load.rowsLoaded && Number(r.touched) === 0 && Number(r.rejects) === load.rejects;
+  return holdsLoad(load, rows[0]!);
+}
+
+/** What loadIntact counts in one scan of the table. */
+interface IntactCounts {
+  rows: string;
+  touched: string;
+  rejects: string;
+}
+
+/** The ledger's rejects of the load ($1 its run, $2 its source). */
+function rejectsCountSql(schemas: SchemaNames): string {
+  return `(select count(*) from ${ident(schemas.etl)}.rejects where run_id = $1 and source = $2)`;
+}
+
+function holdsLoad(load: BronzeLoadRecord, counts: IntactCounts): boolean {
+  return Number(counts.rows) === load.rowsLoaded && Number(counts.touched) === 0 && Number(counts.rejects) === load.rejects;
 }
 
 /** What the diff of a source may read instead of hashing both tables (block-hashes.ts). */
@@ -208,17 +222,17 @@ export interface DiffBlocks {
  * and settings go at commit.
  *
  * 1. The blocks of BLOCK_LINES lines that may differ: those whose recorded hashes differ
- *    (block-hashes.ts), when the previous load's hashes are recorded and its table still holds
- *    that load (loadIntact: one scan, no hashing); otherwise one pass per side, per block the
- *    count and the sum of its rows' hashes (the data columns and the line;
- *    hash_record_extended: NULL and '' hash apart).
+ *    (block-hashes.ts; recordedKeyRows), or, without them, one pass per side, per block the count
+ *    and the sum of its rows' hashes (the data columns and the line; hash_record_extended: NULL
+ *    and '' hash apart; hashedKeyRows).
  * 2. In those blocks, each row's 128-bit hash of its data columns (two seeds) and its line; a hash
  *    full join on (hash, line) leaves the rows that are not on the same line with the same values
  *    in both files.
- * 3. Their keys (fetched by ctid), then every row of those keys from both sides (one scan per
- *    side that compares the first key column with a hashed set of the few keys' first columns,
- *    and builds the whole key only for the rows that pass), and per key: only new rows → added,
- *    only old → removed, the same multiset of row hashes → moved, else changed.
+ * 3. Their keys (fetched by ctid), then every row of those keys from both sides (a scan that
+ *    compares the first key column with a hashed set of the few keys' first columns, and builds
+ *    the whole key only for the rows that pass; by the recorded hashes the previous table only,
+ *    as the blocks that do not differ hold the same rows in both), and per key: only new rows →
+ *    added, only old → removed, the same multiset of row hashes → moved, else changed.
  */
 export async function diffIntoChanges(
   client: Client,
@@ -228,41 +242,12 @@ export async function diffIntoChanges(
   into: string,
   blocks?: DiffBlocks,
 ): Promise<Pick<SourceChange, 'added' | 'changed' | 'removed' | 'moved'>> {
-  const previous = `${ident(schemas.bronze)}.${ident(contract.name)}`;
-  const keyColumns = bronzeKeyColumns(contract).map(ident);
-  const key = (t: string) => `row(${keyColumns.map((c) => `${t}.${c}`).join(', ')})::text`;
-  const firstKey = (t: string) => `${t}.${keyColumns[0]}`;
-  const data = `row(${bronzeColumns(contract).map(ident).join(', ')})`;
-  const sides = [
-    { side: 'old', table: previous },
-    { side: 'new', table: loading },
-  ];
+  const sql = new DiffSql(contract, `${ident(schemas.bronze)}.${ident(contract.name)}`, loading);
   await client.query("select set_config('jit', 'off', true), set_config('work_mem', '256MB', true)");
-  const differing = (await recordedDifferingBlocks(client, schemas, contract, blocks)) ?? (await hashedDifferingBlocks(client, contract, previous, loading));
-  const inBlocks = `_line_number / ${BLOCK_LINES} = any ('{${differing.join(',')}}'::bigint[])`;
-  const hashed = (table: string) => `select hash_record_extended(${data}, 0) as h0, hash_record_extended(${data}, 1) as h1, _line_number as line, ctid as row_ctid from ${table} where ${inBlocks}`;
-  // Within those blocks: the rows not on the same line with the same values in both files.
-  await client.query(
-    `create temporary table medallion_unmatched on commit drop as
-     select case when n.h0 is null then 'old' else 'new' end as side, coalesce(o.row_ctid, n.row_ctid) as row_ctid
-       from (${hashed(previous)}) as o full join (${hashed(loading)}) as n on n.h0 = o.h0 and n.h1 = o.h1 and n.line = o.line
-      where o.h0 is null or n.h0 is null`,
-  );
-  await client.query(
-    `create temporary table medallion_diff_keys on commit drop as
-     ${sides.map((s) => `select ${firstKey('t')} as first_key, ${key('t')} as change_key from ${s.table} as t where ctid = any (array(select row_ctid from medallion_unmatched where side = '${s.side}'))`).join('\n     union\n     ')}`,
-  );
-  // A row whose whole key is one of them has its first column among theirs (or NULL with one of
-  // theirs): that cheap test comes first, the key's text is built only for the rows it passes.
-  await client.query(
-    `create temporary table medallion_key_rows on commit drop as
-     ${sides
-       .map((s) => `select '${s.side}'::text as side, t.ctid as row_ctid, ${key('t')} as change_key, hash_record_extended(${data}, 0)::text || ':' || hash_record_extended(${data}, 1)::text as row_hash
-       from ${s.table} as t
-      where (${firstKey('t')} in (select first_key from medallion_diff_keys) or (${firstKey('t')} is null and exists (select from medallion_diff_keys where first_key is null)))
-        and ${key('t')} in (select change_key from medallion_diff_keys)`)
-       .join('\n     union all\n     ')}`,
-  );
+  if (!(await recordedKeyRows(client, schemas, contract, sql, blocks))) {
+    await client.query('drop table if exists medallion_unmatched, medallion_diff_keys, medallion_key_rows');
+    await hashedKeyRows(client, sql);
+  }
   await client.query(
     `create temporary table medallion_key_changes on commit drop as
      select change_key,
@@ -275,7 +260,7 @@ export async function diffIntoChanges(
   const columns = [...bronzeColumns(contract), ...LINEAGE_COLUMNS].map((c) => `t.${ident(c)}`).join(', ');
   await client.query(
     `create table ${into} as
-     ${sides
+     ${sql.sides
        .map((s) => `select ${columns}, r.side as change_side, k.change_kind
        from medallion_key_rows r join medallion_key_changes k using (change_key) join ${s.table} t on t.ctid = r.row_ctid
       where r.side = '${s.side}' and t.ctid = any (array(select row_ctid from medallion_key_rows where side = '${s.side}'))`)
@@ -287,31 +272,193 @@ export async function diffIntoChanges(
   return { added: count('added'), changed: count('changed'), removed: count('removed'), moved: count('moved') };
 }
 
-/**
- * The blocks that differ by the recorded hashes, or null when they cannot tell: no hashes of the
- * loaded file, none recorded for the previous load, or a bronze table that no longer holds that
- * load (a row changed, added or deleted by hand since: its hashes describe the file, not the table).
- */
-async function recordedDifferingBlocks(client: Client, schemas: SchemaNames, contract: SourceContract, blocks: DiffBlocks | undefined): Promise<number[] | null> {
-  if (!blocks?.previous || !blocks.loaded) return null;
-  const before = await readLoadBlocks(client, schemas, blocks.previous.runId, contract.name);
-  if (!before || !(await loadIntact(client, schemas, blocks.previous))) return null;
-  return differingBlocks(before, blocks.loaded);
+/** The SQL of one diff: the previous table (`old`), the loaded one (`new`), the key and data expressions. */
+class DiffSql {
+  readonly sides: readonly { side: 'old' | 'new'; table: string }[];
+  private readonly keyColumns: string[];
+  private readonly dataColumns: string;
+  private readonly data: string;
+
+  constructor(
+    contract: SourceContract,
+    readonly previous: string,
+    readonly loading: string,
+  ) {
+    this.sides = [
+      { side: 'old', table: previous },
+      { side: 'new', table: loading },
+    ];
+    this.keyColumns = bronzeKeyColumns(contract).map(ident);
+    this.dataColumns = bronzeColumns(contract).map((c) => `t.${ident(c)}`).join(', ');
+    this.data = `row(${this.dataColumns})`;
+  }
+
+  /** Per block of `table`, the count and the sum of its rows' hashes (the data columns and the line). */
+  blockSums(table: string): string {
+    return `select t._line_number / ${BLOCK_LINES} as block, count(*) as n, sum(hash_record_extended(row(${this.dataColumns}, t._line_number), 0)) as h
+       from ${table} as t group by 1`;
+  }
+
+  /** The key of row `t` as one value: a row literal, so NULL and '' differ. */
+  key(): string {
+    return `row(${this.keyColumns.map((c) => `t.${c}`).join(', ')})::text`;
+  }
+
+  /** Whether row `t` is of a key in medallion_diff_keys: its first column first, a hashed test; the whole key only for the rows that pass. */
+  ofDiffKey(): string {
+    return `${this.firstKeyOf()} and ${this.key()} in (select change_key from medallion_diff_keys)`;
+  }
+
+  /** Whether row `t`'s first key column is one of the differing keys' (NULL: one of theirs is NULL). */
+  firstKeyOf(): string {
+    const first = `t.${this.keyColumns[0]}`;
+    return `(${first} in (select first_key from medallion_diff_keys) or (${first} is null and exists (select from medallion_diff_keys where first_key is null)))`;
+  }
+
+  /** Row `t`'s 128-bit hash of its data columns, as text. */
+  rowHash(): string {
+    return `hash_record_extended(${this.data}, 0)::text || ':' || hash_record_extended(${this.data}, 1)::text`;
+  }
+
+  /** The rows of `table` in `blocks`, hashed: each of `reads` is a condition on `t` that one scan reads (a ctid range, or none). */
+  hashed(table: string, blocks: readonly number[], reads: readonly string[]): string {
+    return reads
+      .map(
+        (read) => `select hash_record_extended(${this.data}, 0) as h0, hash_record_extended(${this.data}, 1) as h1, t._line_number as line, t.ctid as row_ctid
+         from ${table} as t where ${read} and t._line_number / ${BLOCK_LINES} = any ('{${blocks.join(',')}}'::bigint[])`,
+      )
+      .join('\n         union all\n         ');
+  }
+
+  /** Within the blocks: the rows not on the same line with the same values in both files; then their keys. */
+  async unmatchedKeys(client: Client, oldRows: string, newRows: string): Promise<void> {
+    await client.query(
+      `create temporary table medallion_unmatched on commit drop as
+       select case when n.h0 is null then 'old' else 'new' end as side, coalesce(o.row_ctid, n.row_ctid) as row_ctid
+         from (${oldRows}) as o full join (${newRows}) as n on n.h0 = o.h0 and n.h1 = o.h1 and n.line = o.line
+        where o.h0 is null or n.h0 is null`,
+    );
+    await client.query(
+      `create temporary table medallion_diff_keys on commit drop as
+       ${this.sides
+         .map((s) => `select t.${this.keyColumns[0]} as first_key, ${this.key()} as change_key from ${s.table} as t where t.ctid = any (array(select row_ctid from medallion_unmatched where side = '${s.side}'))`)
+         .join('\n       union\n       ')}`,
+    );
+    await client.query('create temporary table medallion_key_rows (side text, row_ctid tid, change_key text, row_hash text, line bigint) on commit drop');
+  }
+
+  /** Inserts the rows of `side` that any of `reads` (conditions on `t`, one scan each) keeps into medallion_key_rows. */
+  keyRows(side: 'old' | 'new', reads: readonly string[]): string {
+    const table = side === 'old' ? this.previous : this.loading;
+    return `insert into medallion_key_rows (side, row_ctid, change_key, row_hash, line)
+     ${reads.map((read) => `select '${side}', t.ctid, ${this.key()}, ${this.rowHash()}, t._line_number from ${table} as t where ${read}`).join('\n     union all\n     ')}`;
+  }
 }
 
 /**
- * The blocks that differ by hashing both tables: one pass per side, per block the count and sum
- * of its rows' hashes (the data columns and the line), a small hash table.
+ * The diff's rows by hashing both tables: per block the count and sum of its rows' hashes (the
+ * data columns and the line), one pass per side; the rows of the blocks that differ; every row of
+ * their keys, one pass per side.
  */
-async function hashedDifferingBlocks(client: Client, contract: SourceContract, previous: string, loading: string): Promise<number[]> {
-  const blocks = (table: string) =>
-    `select _line_number / ${BLOCK_LINES} as block, count(*) as n, sum(hash_record_extended(row(${bronzeColumns(contract).map(ident).join(', ')}, _line_number), 0)) as h
-       from ${table} group by 1`;
+async function hashedKeyRows(client: Client, sql: DiffSql): Promise<void> {
   const { rows } = await client.query<{ block: string }>(
-    `select coalesce(o.block, n.block) as block from (${blocks(previous)}) as o full join (${blocks(loading)}) as n on n.block = o.block
+    `select coalesce(o.block, n.block) as block from (${sql.blockSums(sql.previous)}) as o full join (${sql.blockSums(sql.loading)}) as n on n.block = o.block
       where (o.n, o.h) is distinct from (n.n, n.h)`,
   );
-  return rows.map((r) => Number(r.block));
+  const differing = rows.map((r) => Number(r.block));
+  await sql.unmatchedKeys(client, sql.hashed(sql.previous, differing, ['true']), sql.hashed(sql.loading, differing, ['true']));
+  await client.query(sql.keyRows('old', [sql.ofDiffKey()]));
+  await client.query(sql.keyRows('new', [sql.ofDiffKey()]));
+}
+
+/**
+ * The diff's rows by the recorded block hashes, or false when they cannot stand for the previous
+ * table: no hashes of the loaded file, none recorded for the previous load, or a table rewritten
+ * (another relfilenode: CLUSTER, VACUUM FULL) or no longer holding that load (a row changed, added
+ * or deleted by hand since; checked in the same scan that finds the old rows of the differing
+ * keys). The rows of the differing blocks are read by ctid ranges: a table loaded by one COPY and
+ * never written since holds its rows in line order (pageLines samples each side's pages).
+ */
+async function recordedKeyRows(client: Client, schemas: SchemaNames, contract: SourceContract, sql: DiffSql, blocks: DiffBlocks | undefined): Promise<boolean> {
+  const load = blocks?.previous;
+  const loaded = blocks?.loaded;
+  if (!load || !loaded || load.lines === null || load.rowLines === null || load.loadXid === null) return false;
+  if (1 + load.blankLines + load.rowLines + load.rejects !== load.lines) return false;
+  const before = await readLoadBlocks(client, schemas, load.runId, contract.name);
+  if (!before) return false;
+  const { rows: node } = await client.query<{ filenode: string }>('select pg_relation_filenode($1::regclass)::text as filenode', [sql.previous]);
+  if (node[0]?.filenode !== before.filenode) return false;
+  const differing = differingBlocks(before, loaded);
+  const spans = blockSpans(differing);
+  // the loaded table's page map goes on record with its hashes (recordLoadBlocks)
+  if (loaded.pages === undefined) loaded.pages = await pageLines(client, sql.loading);
+  const newReads = lineReads(loaded.pages, spans);
+  await sql.unmatchedKeys(client, sql.hashed(sql.previous, differing, lineReads(before.pages, spans)), sql.hashed(sql.loading, differing, newReads));
+  // One scan of the previous table: whether it holds its load, and the ctids of the rows whose
+  // first key column is one of the differing keys'; their rows go in with the whole key checked.
+  const { rows } = await client.query<IntactCounts>(
+    `with scanned as (
+       select count(*) as rows, count(*) filter (where t.xmin <> $3::xid) as touched,
+              coalesce(array_agg(t.ctid) filter (where ${sql.firstKeyOf()}), '{}') as candidates
+         from ${sql.previous} as t),
+     kept as (${sql.keyRows('old', [`t.ctid = any ((select candidates from scanned)::tid[]) and ${sql.key()} in (select change_key from medallion_diff_keys)`])} returning 1)
+     select s.rows, s.touched, ${rejectsCountSql(schemas)} as rejects, (select count(*) from kept) as kept from scanned as s`,
+    [load.runId, load.source, load.loadXid],
+  );
+  if (!holdsLoad(load, rows[0]!)) return false;
+  // The new rows of those keys: in the differing blocks, read as above; outside them both files
+  // have the same rows on the same lines, so they are on the lines of the old ones there, one
+  // row per line (a line that does not come back means the tables are not what the hashes say).
+  const inBlocks = `t._line_number / ${BLOCK_LINES} = any ('{${differing.join(',')}}'::bigint[])`;
+  await client.query(sql.keyRows('new', newReads.map((read) => `${read} and ${inBlocks} and ${sql.ofDiffKey()}`)));
+  const { rows: outside } = await client.query<{ line: string }>(`select line from medallion_key_rows where side = 'old' and not (line / ${BLOCK_LINES} = any ('{${differing.join(',')}}'::bigint[])) order by line`);
+  if (!outside.length) return true;
+  const lines = outside.map((r) => Number(r.line));
+  const atLines = `t._line_number = any ('{${lines.join(',')}}'::bigint[]) and ${sql.key()} in (select change_key from medallion_diff_keys)`;
+  const found = await client.query(sql.keyRows('new', lineReads(loaded.pages, lines.map((l) => [l, l + 1])).map((read) => `${read} and ${atLines}`)));
+  return found.rowCount === lines.length;
+}
+
+/** More ctid ranges than this are read as one scan of the table. */
+const MAX_RANGES = 256;
+
+/**
+ * The ctid ranges (conditions on `t`) that hold the rows of the lines in `spans` ([first, past)
+ * each, ascending), given the first lines of sampled pages: from the last sampled page that starts
+ * at or before a span's first line to the first that starts at or past its end. ['true'] (one
+ * scan) without a page map or with too many ranges, ['false'] for no span.
+ */
+function lineReads(map: PageMap | null, spans: readonly (readonly [number, number])[]): string[] {
+  if (!spans.length) return ['false'];
+  if (!map) return ['true'];
+  const ranges: { from: number; to: number | null }[] = [];
+  for (const [first, past] of spans) {
+    const startAt = firstAtLeast(map.lines, first + 1) - 1;
+    const endAt = firstAtLeast(map.lines, past);
+    const range = { from: startAt < 0 ? 0 : map.pages[startAt]!, to: endAt === map.lines.length ? null : map.pages[endAt]! };
+    const last = ranges[ranges.length - 1];
+    if (last && (last.to === null || last.to >= range.from)) last.to = last.to === null || range.to === null ? null : Math.max(last.to, range.to);
+    else ranges.push(range);
+  }
+  if (ranges.length > MAX_RANGES) return ['true'];
+  return ranges.map((r) => `t.ctid >= '(${r.from},0)'::tid${r.to === null ? '' : ` and t.ctid < '(${r.to},0)'::tid`}`);
+}
+
+/** The line spans of blocks. */
+function blockSpans(blocks: readonly number[]): [number, number][] {
+  return blocks.map((b) => [b * BLOCK_LINES, (b + 1) * BLOCK_LINES]);
+}
+
+/** The index of the first of the ascending `values` that is at least `value` (their length: none). */
+function firstAtLeast(values: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Writes the run's `<etl>.source_changes` rows (inside the load's swap transaction). */

@@ -281,10 +281,11 @@ describe('the diff by recorded block hashes', () => {
   };
   // 2,000 customers over eight blocks of lines: a changed value (block 0), a removed key and an
   // added one 19 lines further (the keys between move up a line, block 2), the same value quoted
-  // (block 3: other bytes, no change), one copy of a duplicated key changed (block 4), three keys
-  // appended (block 7, one of them NULL, one empty); blocks 5 and 6 are the same in both files.
+  // (block 3: other bytes, no change), one copy of a key held three times changed (block 4; its
+  // third copy is in block 6), three keys appended (block 7, one of them NULL, one empty); blocks
+  // 5 and 6 are the same in both files.
   const person = (i: number) => `${20000 + i},AW000${20000 + i},First${i},Last${i},M,F,2025-10-06`;
-  const oldRows = Array.from({ length: 2000 }, (_, i) => person(i === 1201 ? 1200 : i));
+  const oldRows = Array.from({ length: 2000 }, (_, i) => person(i === 1201 || i === 1600 ? 1200 : i));
   const newRows = [...oldRows.slice(0, 700), ...oldRows.slice(701, 720), person(5000), ...oldRows.slice(720)];
   newRows[100] = newRows[100]!.replace('Last100', 'Other');
   newRows[1000] = newRows[1000]!.replace('First1000', '"First1000"');
@@ -298,7 +299,15 @@ describe('the diff by recorded block hashes', () => {
     expect((await runCli(['load', '--seeds', before.dir, '--target', blocksTarget])).code).toBe(0);
     const recorded = await loadInto(after.dir);
     expect(recorded.counts).toEqual({ added: 4, changed: 2, removed: 1, moved: 19 });
-    expect(recorded.rows).toHaveLength(1 + 4 + 2 * 2 + 1 + 2 * 19 + 1);
+    expect(recorded.rows).toHaveLength(2 + 2 * 3 + 1 + 2 * 19 + 4);
+    expect(recorded.rows.filter((r) => r.cst_id === '21200').map((r) => [r.change_side, r.line, r.cst_create_date])).toEqual([
+      ['new', 1202, '2025-10-06'],
+      ['new', 1203, '2025-10-07'],
+      ['new', 1602, '2025-10-06'],
+      ['old', 1202, '2025-10-06'],
+      ['old', 1203, '2025-10-06'],
+      ['old', 1602, '2025-10-06'],
+    ]);
     // the table holds the hashes of the loads bronze holds, one row per source
     const held = await query<{ source: string; run_id: number; blocks: number }>(`select source, run_id::int, cardinality(blocks) as blocks from ${s.etl}.source_blocks order by source`);
     expect(held.map((h) => h.source)).toEqual(['cust_az12', 'cust_info', 'loc_a101', 'prd_info', 'px_cat_g1v2', 'sales_details']);
