@@ -5,7 +5,8 @@
  * COPY, on the Node side, so the load's own transaction does no extra work, and they are kept per
  * load (`<etl>.source_blocks`, written with the swap), so the next diff of the source hashes
  * neither side in SQL to find the blocks that changed (changes.ts). Beside them goes the table's
- * page map (pageLines), by which the diff reads the rows of those blocks by ctid range.
+ * page map (pageLines) once a diff has read it, by which the diff reads the rows of those blocks
+ * by ctid range.
  *
  * Equal hashes mean equal bytes, hence equal values on equal lines; unequal hashes only mean that
  * the block is compared row by row (another quoting of the same values hashes apart and is found
@@ -48,7 +49,7 @@ export interface PageMap {
 }
 
 /** Pages sampled per table by pageLines: a block's ctid range spans about two sampling steps more than its rows. */
-const PAGE_SAMPLES = 4096;
+const PAGE_SAMPLES = 2048;
 
 /**
  * The page map of a bronze table (`table` quoted): the line of the first row on every
@@ -196,7 +197,10 @@ export interface RecordedBlocks extends LoadBlocks {
  * Writes the block hashes of the sources a run loaded, inside the swap's transaction (after it:
  * each loaded table is in place), and drops those of the loads they replace: the table holds the
  * hashes of the loads bronze holds, one row per load (a kept table keeps its load's row), with
- * the table's page map and relfilenode, which a rewrite (CLUSTER, VACUUM FULL) changes.
+ * the table's relfilenode, which a rewrite (CLUSTER, VACUUM FULL) changes, and its page map when
+ * the diff read it (a new source's is not read here: at the swap the freshly loaded pages are
+ * mostly outside shared buffers, and 4,096 reads per table cost a scale 100 load 2.2 s; the
+ * next diff reads it instead).
  */
 export async function recordLoadBlocks(client: Client, schemas: SchemaNames, runId: number, loads: ReadonlyMap<string, LoadBlocks>): Promise<void> {
   if (!loads.size) return;
@@ -218,7 +222,7 @@ export async function recordLoadBlocks(client: Client, schemas: SchemaNames, run
   const sources = [...loads.keys()];
   await client.query(`delete from ${blocksTable(schemas)} where source = any($1)`, [sources]);
   for (const [source, load] of loads) {
-    const pages = load.pages !== undefined ? load.pages : await pageLines(client, `${ident(schemas.bronze)}.${ident(source)}`);
+    const pages = load.pages ?? null;
     await client.query(
       `insert into ${blocksTable(schemas)} (run_id, source, block_lines, blocks, digests, filenode, pages, page_lines)
        values ($1, $2, $3, $4, $5, pg_relation_filenode(format('%I.%I', $6::text, $2::text)::regclass), $7, $8)`,

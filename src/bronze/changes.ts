@@ -18,13 +18,14 @@
  *   the kept tables' row counts, 0.32 s (etl.runs.stages of the two runs).
  * - the diff of a changed file, day-01 of `generate --days 1` after day-00 (sales_details: 482
  *   lines appended; cust_info: about 40 rows changed across the file and 20 appended), seconds
- *   per diff on a machine at load average 5-14: scale 10, sales_details 0.55-0.7 by the recorded
- *   block hashes against 2.5-4.2 hashing both tables, cust_info 0.45-0.55 against 1.2-1.8; scale
- *   100, sales_details 2.9 against 42-47, cust_info 1.4 against 9.5-15.5. Nearly all of it is
- *   the one scan of the previous table that checks it still holds its load (loadIntact's
- *   guarantee) and finds the old rows of the differing keys. Taking the hashes costs each load
- *   about 0.05 s of Node CPU per 37 MB (SHA-1) beside the scanner's 0.2-0.3 s, and reading the
- *   new table's page map at the swap 0.02-0.2 s.
+ *   per diff, by the recorded block hashes against hashing both tables, loads of day-00 then
+ *   day-01 interleaved at load average 8-17: scale 10, sales_details 0.33-0.83 against
+ *   2.8-3.7, cust_info 0.24-0.53 against 1.2-1.8; scale 100, sales_details 2.8-5.0 against
+ *   32-60, cust_info 1.8-2.4 against 9.3-14.9. Nearly all of it is the one scan of the previous
+ *   table that checks it still holds its load (loadIntact's guarantee) and finds the old rows of
+ *   the differing keys. Taking the hashes costs a load about 0.05 s of Node CPU per 37 MB (SHA-1,
+ *   beside the scanner's 0.2-0.3 s, while PostgreSQL copies), and writing them at the swap
+ *   0.1 s (scale 10) to 0.2 s (scale 100).
 
  * A changed file is loaded as any other, then diffed against the previous table inside the swap's
  * transaction (so the previous table is still there, and the diff, the swap and the ledger rows
@@ -390,10 +391,12 @@ async function recordedKeyRows(client: Client, schemas: SchemaNames, contract: S
   if (node[0]?.filenode !== before.filenode) return false;
   const differing = differingBlocks(before, loaded);
   const spans = blockSpans(differing);
-  // the loaded table's page map goes on record with its hashes (recordLoadBlocks)
+  // the loaded table's page map goes on record with its hashes (recordLoadBlocks); the previous
+  // table's is on record unless it was loaded as a new source
   if (loaded.pages === undefined) loaded.pages = await pageLines(client, sql.loading);
   const newReads = lineReads(loaded.pages, spans);
-  await sql.unmatchedKeys(client, sql.hashed(sql.previous, differing, lineReads(before.pages, spans)), sql.hashed(sql.loading, differing, newReads));
+  const oldPages = before.pages ?? (await pageLines(client, sql.previous));
+  await sql.unmatchedKeys(client, sql.hashed(sql.previous, differing, lineReads(oldPages, spans)), sql.hashed(sql.loading, differing, newReads));
   // One scan of the previous table: whether it holds its load, and the ctids of the rows whose
   // first key column is one of the differing keys'; their rows go in with the whole key checked.
   const { rows } = await client.query<IntactCounts>(
