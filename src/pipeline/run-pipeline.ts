@@ -27,7 +27,7 @@ import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, ty
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, type PublishedRun, publishedModels, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { bronzeMegabytes, buildModels, type ModelUpdate, type RelationName, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, planModels, projectSha256With, publishedTarget, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
+import { bronzeMegabytes, buildModels, type ModelUpdate, type RelationName, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, bronzeSteps, planModels, steppedBronze, projectSha256With, publishedTarget, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -95,6 +95,12 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
       await modelsStage(ctx, everything ? project : selectedProject(project, selection!), inputFiles, everything ? null : project, asOf, hash, dataAsOf, everything);
     }
   });
+}
+
+/** The incremental models the plan updates, and the bronze tables whose changes they read (model-plan.ts). */
+interface PlannedUpdates {
+  models: ReadonlySet<RelationName>;
+  bronzeChanges: ReadonlyMap<RelationName, string>;
 }
 
 /**
@@ -167,30 +173,31 @@ async function modelsToKeep(
   hash: ProjectHash,
   current: CurrentBuild,
   fullRefresh: boolean,
-): Promise<{ selection: Selection; updates: ReadonlySet<RelationName> } | null> {
+): Promise<{ selection: Selection; updates: PlannedUpdates } | null> {
   const { config } = ctx;
   if (fullRefresh) {
     ctx.summary.model_plan = project.models.map((m) => ({ model: m.name, action: 'build', reason: '--full-refresh' }));
     return null;
   }
   const publishedHashes = published ? await publishedModels(ctx.ledger, config.schemas) : new Map<string, string>();
-  const plan = planModels(
-    project,
-    published && {
-      runId: published.runId,
-      models: publishedHashes,
-      asOf: published.asOf,
-      ...(published.summary.data_as_of !== undefined ? { dataAsOf: published.summary.data_as_of } : {}),
-      ...(published.summary.built_from ? { builtFrom: published.summary.built_from } : {}),
-      sameFunctionsAndVersion: published.projectSha256 !== null && projectSha256With(hash.base, publishedHashes) === published.projectSha256,
-    },
-    current,
-  );
+  // the bronze tables whose __changes hold the step from the load they held before
+  const steps = await bronzeSteps(ctx.work, config.schemas);
+  const stepped: CurrentBuild = { ...current, bronzeSteps: Object.fromEntries([...steps].map(([source, step]) => [source, step.from])) };
+  const publishedBuild = published && {
+    runId: published.runId,
+    models: publishedHashes,
+    asOf: published.asOf,
+    ...(published.summary.data_as_of !== undefined ? { dataAsOf: published.summary.data_as_of } : {}),
+    ...(published.summary.built_from ? { builtFrom: published.summary.built_from } : {}),
+    sameFunctionsAndVersion: published.projectSha256 !== null && projectSha256With(hash.base, publishedHashes) === published.projectSha256,
+  };
+  const plan = planModels(project, publishedBuild, stepped);
+  const bronzeChanges = new Map(steppedBronze(publishedBuild, stepped).map((source) => [`bronze.${source}`, steps.get(source)!.changes]));
   ctx.summary.model_plan = plan.map((d) => ({ model: d.model, action: d.action, reason: d.reason, ...(d.readsBuilt ? { reads_built: d.readsBuilt } : {}) }));
   const build = plan.filter((d) => d.action !== 'keep').map((d) => d.model);
-  const updates = new Set(plan.filter((d) => d.action === 'update').map((d) => d.model));
+  const updates = { models: new Set(plan.filter((d) => d.action === 'update').map((d) => d.model)), bronzeChanges };
   const gone = [...publishedHashes.keys()].some((m) => !hash.models.has(m));
-  if (!published || gone || build.length === 0 || (build.length === plan.length && updates.size === 0)) return null;
+  if (!published || gone || build.length === 0 || (build.length === plan.length && updates.models.size === 0)) return null;
   ctx.output.modelPlan(ctx.summary.model_plan, published.runId);
   return { selection: selectNodes(project, { select: build.map((m) => `${m}+`).join(' ') }), updates };
 }
@@ -210,7 +217,7 @@ async function modelsStage(
   hash: ProjectHash,
   dataAsOf: string | null,
   complete: boolean,
-  updates: ReadonlySet<RelationName> = new Set(),
+  updates: PlannedUpdates = { models: new Set(), bronzeChanges: new Map() },
 ): Promise<void> {
   const { config } = ctx;
 
@@ -247,7 +254,7 @@ async function buildTestAndPublish(
   hash: ProjectHash,
   dataAsOf: string | null,
   complete: boolean,
-  updates: ReadonlySet<RelationName>,
+  updates: PlannedUpdates,
 ): Promise<void> {
   const { config, output, work } = ctx;
   // A selection builds its models into staging and reads every other model where it is published.
@@ -289,7 +296,8 @@ async function buildTestAndPublish(
         signal: ctx.signal,
         alongside: [...testing.tasks, ...ruling.tasks],
         estimates: timings.models,
-        updates,
+        updates: updates.models,
+        bronzeChanges: updates.bronzeChanges,
         onEvent: (e) => {
           if (e.type === 'model_built' && e.update) updated.set(e.model, e.update);
           output.modelEvent(e);

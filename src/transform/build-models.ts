@@ -79,6 +79,8 @@ export interface BuildOptions {
    * when its inputs do not allow it, with the reason in its ModelBuild.
    */
   updates?: ReadonlySet<RelationName>;
+  /** The bronze tables whose `__changes` an update reads (incremental.ts, UpdateContext.bronzeChanges). */
+  bronzeChanges?: ReadonlyMap<RelationName, string>;
 }
 
 export interface ModelBuild {
@@ -127,7 +129,7 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
       const t0 = performance.now();
       try {
         const result = options.updates?.has(model.name) && model.incremental
-          ? await updateOrBuildModel(on, schemas, staging, model, memory, { schemas, project, updates: updated })
+          ? await updateOrBuildModel(on, schemas, staging, model, memory, { schemas, project, updates: updated, ...(options.bronzeChanges ? { bronzeChanges: options.bronzeChanges } : {}) })
           : await buildModel(on, schemas, staging, model, memory);
         if (result.update) updated.set(model.name, result.update);
         for (const message of documentationWarnings(model, result.columns)) onEvent({ type: 'warning', model: model.name, file: model.ymlFile, message });

@@ -29,11 +29,12 @@
  * changes nothing. The views of the run are created afresh in the published schemas
  * (publish.ts, viewSql), reading the published tables, not the overlays.
  */
+import { changesTable, currentBronzeChanges } from '../bronze/changes.ts';
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident } from '../db/index.ts';
+import { type Client, ident, literal } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { compileSql, type SelectionSchemas, stagingSchemas, updateSchemaName } from './compile.ts';
-import type { Model, Project, RelationName } from './types.ts';
+import type { DateWindow, Model, Project, RelationName } from './types.ts';
 
 /** An incremental model updated in this run: where its partitions and delta are. */
 export interface ModelUpdate {
@@ -60,6 +61,12 @@ export interface UpdateContext {
   project: Project;
   /** Models updated so far in this run (their inputs' updates are read by their readers). */
   updates: ReadonlyMap<RelationName, ModelUpdate>;
+  /**
+   * The bronze tables that hold another load than the published run's, each with its
+   * `<source>__changes` (quoted), which holds the step from the published load (model-plan.ts,
+   * steppedBronze).
+   */
+  bronzeChanges?: ReadonlyMap<RelationName, string>;
 }
 
 /** Columns of a relation, name → type; empty when it does not exist. */
@@ -99,7 +106,7 @@ function hashedRows(relation: string, column: string, side: 1 | -1): string {
  */
 export async function updateModel(client: Client, model: Model, context: UpdateContext): Promise<UpdateAttempt> {
   const { schemas, project } = context;
-  const column = model.incremental!.partitionBy;
+  const { partitionBy: column, partitionInputs = {}, dateWindows = {} } = model.incremental!;
   const staging = stagingSchemas(schemas);
   const selection = schemas as SelectionSchemas;
   const published = schemas[model.layer];
@@ -108,8 +115,22 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
   const partitions = `${ident(schema)}.partitions`;
   const publishedColumns = await columnsOf(client, published, model.relation);
   if (!publishedColumns.has(column)) return { whole: `the published ${model.name} has no column ${column}` };
+  /** Where this run's version of an input is. */
+  const currentSchema = (input: RelationName): string => {
+    const layer = input.slice(0, input.indexOf('.')) as 'bronze' | 'silver' | 'gold';
+    return layer === 'bronze' ? schemas.bronze : selection.readPublished?.has(input) ? schemas[layer] : staging[layer];
+  };
+  /** SQL of the project's (a .yml's expression) with its references compiled for this run. */
+  const compiledExpression = (expression: string): string => compileSql(`select ${expression}`, schemas).sql.slice('select '.length);
+  /** The partition value of a row of an input: its column, or its partition_inputs expression. */
+  const partitionOf = (input: RelationName): string => {
+    const expression = partitionInputs[input];
+    return expression === undefined ? col : `(${compiledExpression(expression)})`;
+  };
 
+  /** Input → the partition value of its rows (the column, or the compiled expression), for its filtered view. */
   const redirected = new Map<RelationName, string>();
+  const windows: { input: RelationName; window: DateWindow; moved: { column: string; type: string; from: string; to: string }[] }[] = [];
   const whole = async (reason: string): Promise<UpdateAttempt> => {
     await client.query(`drop schema if exists ${ident(schema)} cascade`);
     return { whole: reason };
@@ -122,9 +143,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     // fingerprints (small tables: the catalogue, a one-row range) cost less than a diff by partition
     const columnsOfInput = new Map<RelationName, boolean>();
     for (const input of model.dependencies) {
-      const [layer, name] = [input.slice(0, input.indexOf('.')), input.slice(input.indexOf('.') + 1)];
-      const where = layer === 'bronze' ? schemas.bronze : selection.readPublished?.has(input) ? schemas[layer as 'silver' | 'gold'] : staging[layer as 'silver' | 'gold'];
-      columnsOfInput.set(input, (await columnsOf(client, where, name)).has(column));
+      columnsOfInput.set(input, partitionInputs[input] !== undefined || (await columnsOf(client, currentSchema(input), input.slice(input.indexOf('.') + 1))).has(column));
     }
     const inputs = [...model.dependencies].sort((a, b) => Number(columnsOfInput.get(a)) - Number(columnsOfInput.get(b)));
     for (const input of inputs) {
@@ -132,23 +151,38 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       const layer = input.slice(0, dot);
       const name = input.slice(dot + 1);
       if (layer === 'bronze') {
-        // the plan updates a model only when the bronze it reads holds the published run's load
-        if ((await columnsOf(client, schemas.bronze, name)).has(column)) redirected.set(input, name);
+        // the plan updates a model only when each bronze table it reads holds the published run's
+        // load, or one whose `__changes` holds the step from it (context.bronzeChanges)
+        const changes = context.bronzeChanges?.get(input);
+        if (partitionInputs[input] !== undefined) {
+          redirected.set(input, partitionOf(input));
+          // both sides of every changed key: the partitions its old rows left and its new rows reach
+          if (changes) await client.query(`insert into ${ident(schema)}.changed (key) select distinct ${partitionOf(input)} from ${changes}`);
+        } else if (changes) {
+          return await whole(`${input} holds another load, and partition_inputs gives no ${column} for its rows`);
+        } else if (columnsOfInput.get(input)) {
+          redirected.set(input, col);
+        }
         continue;
       }
       const inputLayer = layer as 'silver' | 'gold';
       const keptAsPublished = selection.readPublished?.has(input) === true;
-      const current = keptAsPublished ? schemas[inputLayer] : staging[inputLayer];
+      const current = currentSchema(input);
       const currentColumns = await columnsOf(client, current, name);
       if (currentColumns.size === 0) return await whole(`${input} is not built`);
-      if (currentColumns.has(column)) redirected.set(input, name);
+      if (currentColumns.has(column)) redirected.set(input, col);
       if (keptAsPublished) continue;
       const before = `${ident(schemas[inputLayer])}.${ident(name)}`;
       const after = `${ident(current)}.${ident(name)}`;
       const beforeColumns = await columnsOf(client, schemas[inputLayer], name);
       if (!sameColumns(beforeColumns, currentColumns)) return await whole(`${input} has other columns than the published one it was built from`);
       if (!currentColumns.has(column)) {
-        if (!(await sameRows(client, before, after))) return await whole(`${input} changed and has no column ${column}`);
+        if (await sameRows(client, before, after)) continue;
+        const window = dateWindows[input];
+        if (!window) return await whole(`${input} changed and has no column ${column}`);
+        const moved = await movedDates(client, before, after, currentColumns, window);
+        if (typeof moved === 'string') return await whole(`${input} ${moved}`);
+        windows.push({ input, window, moved });
         continue;
       }
       const inputUpdate = context.updates.get(input);
@@ -164,16 +198,21 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
           group by key, h having sum(side) <> 0`,
       );
     }
+    // the partitions with a row dated between the old and the new value of a moved date column
+    for (const { input, window, moved } of windows) {
+      if (!redirected.has(window.over)) return await whole(`the date window of ${input} is over ${window.over}, which has no ${column} to give`);
+      const between = window.dates.flatMap((date) => moved.map((m) => `(${compiledExpression(date)}) between ${literal(m.from)}::${m.type} and ${literal(m.to)}::${m.type}`));
+      const over = `${ident(currentSchema(window.over))}.${ident(window.over.slice(window.over.indexOf('.') + 1))}`;
+      await client.query(`insert into ${ident(schema)}.changed (key) select distinct ${partitionOf(window.over)} from ${over} where ${between.join('\n or ')}`);
+    }
     await client.query(`create table ${partitions} as select distinct key from ${ident(schema)}.changed`);
     const count = Number((await client.query<{ n: string }>(`select count(*) as n from ${partitions}`)).rows[0]!.n);
 
     // the inputs that have the column, filtered to the partitions, under their own names
-    for (const [input, name] of redirected) {
-      const dot = input.indexOf('.');
-      const layer = input.slice(0, dot) as 'bronze' | 'silver' | 'gold';
-      const source = layer === 'bronze' ? schemas.bronze : selection.readPublished?.has(input) ? schemas[layer] : staging[layer];
-      if ([...redirected].some(([other, n]) => other !== input && n === name)) return await whole(`two of its inputs are named ${name}`);
-      await client.query(`create view ${ident(schema)}.${ident(name)} as select * from ${ident(source)}.${ident(name)} where ${inPartitions(col, partitions)}`);
+    for (const [input, value] of redirected) {
+      const name = input.slice(input.indexOf('.') + 1);
+      if ([...redirected.keys()].some((other) => other !== input && other.slice(other.indexOf('.') + 1) === name)) return await whole(`two of its inputs are named ${name}`);
+      await client.query(`create view ${ident(schema)}.${ident(name)} as select * from ${ident(currentSchema(input))}.${ident(name)} where ${inPartitions(value, partitions)}`);
     }
     const compiled = compileSql(model.sql, Object.freeze({ ...schemas, readFrom: new Map([...redirected.keys()].map((r) => [r, schema])) }) as SchemaNames);
     const delta = `${ident(schema)}.${ident(model.relation)}`;
@@ -200,11 +239,71 @@ function sameColumns(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, stri
   return a.size === b.size && [...a].every(([name, type], i) => [...b][i]?.[0] === name && b.get(name) === type);
 }
 
+/**
+ * The declared date columns of a one-row input that moved between its published version `before`
+ * and this run's `after`, each with its two values in order (the window, both ends included); or
+ * why the change is not one the window covers (another column changed, not one row, a NULL end).
+ */
+async function movedDates(
+  client: Client,
+  before: string,
+  after: string,
+  columns: ReadonlyMap<string, string>,
+  window: DateWindow,
+): Promise<{ column: string; type: string; from: string; to: string }[] | string> {
+  const undeclared = window.columns.filter((c) => !columns.has(c));
+  if (undeclared.length) return `has no column ${undeclared.join(', ')} (date_windows)`;
+  const names = [...columns.keys()];
+  const { rows } = await client.query<{ rows_before: string | number; rows_after: string | number; moved: (string | null)[]; ends: (string | null)[] }>(
+    `select (select count(*) from ${before}) as rows_before, (select count(*) from ${after}) as rows_after,
+            array[${names.map((c) => `case when b.${ident(c)} is distinct from a.${ident(c)} then ${literal(c)} end`).join(', ')}] as moved,
+            array[${window.columns
+              .flatMap((c) => ['least', 'greatest'].map((end) => `case when b.${ident(c)} is not null and a.${ident(c)} is not null then ${end}(b.${ident(c)}, a.${ident(c)})::text end`))
+              .join(', ')}] as ends
+       from ${before} as b full join ${after} as a on true`,
+  );
+  const first = rows[0];
+  if (!first || rows.length !== 1 || Number(first.rows_before) !== 1 || Number(first.rows_after) !== 1) return 'changed and is not one row';
+  const moved = first.moved.filter((c): c is string => c !== null);
+  const others = moved.filter((c) => !window.columns.includes(c));
+  if (others.length) return `changed in ${others.join(', ')}, which date_windows does not name`;
+  const result: { column: string; type: string; from: string; to: string }[] = [];
+  window.columns.forEach((c, i) => {
+    if (!moved.includes(c)) return;
+    const [from, to] = [first.ends[2 * i], first.ends[2 * i + 1]];
+    if (from != null && to != null) result.push({ column: c, type: columns.get(c)!, from, to });
+  });
+  if (result.length < moved.length) return `changed to or from NULL in ${moved.join(', ')}`;
+  return result;
+}
+
 /** Whether two relations hold the same multiset of rows (count and sum of 64-bit row hashes). */
 async function sameRows(client: Client, a: string, b: string): Promise<boolean> {
   const fingerprint = (r: string) => `select count(*) as n, coalesce(sum(hash_record_extended(t.*, 0)::numeric), 0) as s from ${r} as t`;
   const { rows } = await client.query<{ same: boolean }>(`select a.n = b.n and a.s = b.s as same from (${fingerprint(a)}) as a, (${fingerprint(b)}) as b`);
   return rows[0]!.same;
+}
+
+/**
+ * Per bronze table whose `<source>__changes` holds the step into the load it holds now (the run
+ * that loaded it recorded a `changed` file and kept the table of changes): the load that step starts
+ * from, which is the load of the source committed before it (the table the load replaced), and the
+ * table of changes, quoted. A source loaded as `new` (no table before it) has no step.
+ */
+export async function bronzeSteps(client: Client, schemas: SchemaNames): Promise<Map<string, { from: number; changes: string }>> {
+  const steps = new Map<string, { from: number; changes: string }>();
+  for (const [source, change] of await currentBronzeChanges(client, schemas)) {
+    if (change.status !== 'changed' || change.changesTable === null) continue;
+    const e = ident(schemas.etl);
+    const { rows } = await client.query<{ run_id: string | null }>(
+      `select max(c.run_id) as run_id
+         from ${e}.source_changes c join ${e}.source_files f on f.run_id = c.run_id and f.source = c.source and f.kept_from_run is null
+        where c.source = $1 and c.run_id < $2`,
+      [source, change.runId],
+    );
+    if (rows[0]?.run_id != null) steps.set(source, { from: Number(rows[0].run_id), changes: changesTable(schemas, source) });
+  }
+  return steps;
 }
 
 /**

@@ -20,8 +20,8 @@ export { parseStatements, SQL_VALUE_FUNCTION_NAMES, stringValue } from './sql-pa
 export { withoutTrailingSemicolon } from './sql-lexer.ts';
 export { type LoadProjectOptions, loadProject } from './project.ts';
 export { type ProjectHash, projectHash, projectSha256With } from './project-hash.ts';
-export { deltaSchemas, type ModelUpdate } from './incremental.ts';
-export { type CurrentBuild, type ModelDecision, planModels, type PublishedBuild } from './model-plan.ts';
+export { bronzeSteps, deltaSchemas, type ModelUpdate } from './incremental.ts';
+export { type CurrentBuild, type ModelDecision, planModels, type PublishedBuild, steppedBronze } from './model-plan.ts';
 export { parseSourcesYml, readSourcesYml, SOURCES_FILE } from './sources.ts';
 export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, dropPreviousVersions, dropStaging, publishModels, publishRelations } from './publish.ts';
 export { COLUMN_ROLES } from './types.ts';

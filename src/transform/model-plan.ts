@@ -15,7 +15,9 @@
  *
  * An incremental model (`materialized: incremental`, src/transform/incremental.ts) that would be
  * built only because a model it reads is built, with its own hash, bronze loads and dates as
- * published, is updated instead: its partitions whose input rows changed are computed again.
+ * published, is updated instead: its partitions whose input rows changed are computed again. So is
+ * one whose bronze tables hold other loads, when it declares each of them under `partition_inputs`
+ * and its `<source>__changes` holds the step from the published load (CurrentBuild.bronzeSteps).
  */
 import type { Project, RelationName } from './types.ts';
 
@@ -39,6 +41,12 @@ export interface CurrentBuild {
   asOf: string;
   dataAsOf: string | null;
   builtFrom: Readonly<Record<string, number | null>>;
+  /**
+   * Per bronze table whose `<source>__changes` holds the step into the load it holds now: the load
+   * that step starts from (the load the table held before). An incremental model that declares the
+   * table under `partition_inputs` is updated when that is the load it was published from.
+   */
+  bronzeSteps?: Readonly<Record<string, number>>;
 }
 
 export interface ModelDecision {
@@ -47,6 +55,21 @@ export interface ModelDecision {
   reason: string;
   /** Set when the model is built only because it reads this built model. */
   readsBuilt?: RelationName;
+}
+
+/**
+ * The bronze tables whose changes an update reads: each table that holds another load than the
+ * published run's, with `<source>__changes` holding the step from the published load to it. An
+ * updated model reads these tables' changes (src/transform/incremental.ts).
+ */
+export function steppedBronze(published: Pick<PublishedBuild, 'builtFrom'> | null, current: Pick<CurrentBuild, 'builtFrom' | 'bronzeSteps'>): string[] {
+  if (!published?.builtFrom) return [];
+  return Object.entries(current.bronzeSteps ?? {})
+    .filter(([table, from]) => {
+      const load = current.builtFrom[table];
+      return load != null && load !== published.builtFrom![table] && published.builtFrom![table] === from;
+    })
+    .map(([table]) => table);
 }
 
 /** One decision per model of `project`, in its build order. */
@@ -67,28 +90,43 @@ export function planModels(project: Project, published: PublishedBuild | null, c
     if (!cause) return { model: m.name, action: 'keep', reason: `nothing it reads changed ${since}` };
     built.add(m.name);
     if (typeof cause === 'string') return { model: m.name, action: 'build', reason: cause };
-    const reason = `it reads ${cause.readsBuilt}, which is built`;
+    if (!('readsBuilt' in cause)) {
+      return { model: m.name, action: 'update', reason: `${cause.loaded} holds another load ${since}: the ${m.incremental!.partitionBy} partitions of its changed rows` };
+    }
+    const reason = `${cause.loaded ? `${cause.loaded} holds another load ${since}, and ` : ''}it reads ${cause.readsBuilt}, which is built`;
     if (m.incremental && !(m.readsAsOf && datesMoved)) {
       return { model: m.name, action: 'update', reason: `${reason}: the ${m.incremental.partitionBy} partitions whose input rows changed`, readsBuilt: cause.readsBuilt };
     }
     return { model: m.name, action: 'build', reason, readsBuilt: cause.readsBuilt };
 
-    /** Why the model is built (its own reason, or the built model it reads); null: it is kept. */
-    function buildCause(): string | { readsBuilt: RelationName } | null {
+    /**
+     * Why the model is built (its own reason, or the built model it reads); `loaded`: only a bronze
+     * table it declares under partition_inputs holds another load, whose `__changes` holds the step
+     * from the published one; null: it is kept.
+     */
+    function buildCause(): string | { readsBuilt: RelationName; loaded?: RelationName } | { loaded: RelationName } | null {
       const publishedHash = published!.models.get(m.name);
       if (publishedHash === undefined) return `new ${since}`;
       if (publishedHash !== current.models.get(m.name)) return `its SQL, .yml or tests changed ${since}`;
+      let loaded: RelationName | undefined;
+      let readsBuilt: RelationName | undefined;
       for (const dependency of m.dependencies) {
         if (dependency.startsWith('bronze.')) {
           const table = dependency.slice('bronze.'.length);
           const load = current.builtFrom[table];
+          const publishedLoad = published!.builtFrom?.[table];
           if (load === null) return `${dependency} was changed since its load`;
-          if (load === undefined || published!.builtFrom?.[table] !== load) return `${dependency} holds another load ${since}`;
+          if (load !== undefined && publishedLoad === load) continue;
+          const stepped = load !== undefined && publishedLoad != null && current.bronzeSteps?.[table] === publishedLoad;
+          if (!stepped || m.incremental?.partitionInputs?.[dependency] === undefined) return `${dependency} holds another load ${since}`;
+          loaded ??= dependency;
         } else if (built.has(dependency)) {
-          return { readsBuilt: dependency };
+          readsBuilt ??= dependency;
         }
       }
-      return m.readsAsOf && datesMoved ? `it reads the run's dates: ${datesMoved}` : null;
+      if (readsBuilt) return { readsBuilt, ...(loaded ? { loaded } : {}) };
+      if (m.readsAsOf && datesMoved) return `it reads the run's dates: ${datesMoved}`;
+      return loaded ? { loaded } : null;
     }
   });
 }

@@ -11,6 +11,8 @@ import {
   COLUMN_ROLES,
   type ColumnRole,
   type ColumnSpec,
+  type DateWindow,
+  type Incremental,
   type Layer,
   type Materialization,
   type ModelSpec,
@@ -36,7 +38,8 @@ const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
 const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
-const META_KEYS = ['quarantine', 'rules'] as const;
+const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'date_windows'] as const;
+const DATE_WINDOW_KEYS = ['columns', 'over', 'dates'] as const;
 const COLUMN_KEYS = ['name', 'description', 'meta', 'data_tests'] as const;
 /** Ours, under a column's `meta` (where dbt keeps custom column metadata). */
 const COLUMN_META_KEYS = ['role'] as const;
@@ -55,6 +58,69 @@ const GRANT_PRIVILEGES = ['select', 'insert', 'update', 'delete', 'truncate', 'r
 const ROLE_NAME = /^[A-Za-z_][A-Za-z0-9_$-]*$/;
 const RULE_KEYS = ['name', 'kind', 'description', 'relation', 'where'] as const;
 const RULE_KINDS: readonly RuleKind[] = ['repair', 'superseded', 'flag', 'quarantine'];
+
+/**
+ * `config.meta.partition_inputs` of an incremental model: bronze table → the SQL expression over its
+ * row that gives the model's partition value.
+ */
+function readPartitionInputs(meta: Record<string, unknown>, metaPath: Path, incremental: boolean, v: Validator): Record<RelationName, string> | undefined {
+  const raw = v.optionalMapping(meta, 'partition_inputs', metaPath);
+  if (!raw) return undefined;
+  const path: Path = [...metaPath, 'partition_inputs'];
+  if (!incremental) v.problem(path, `'partition_inputs' is for 'materialized: incremental' models`);
+  const inputs: Record<RelationName, string> = {};
+  for (const input of Object.keys(raw)) {
+    if (!/^bronze\.[a-z_][a-z0-9_]*$/.test(input)) {
+      v.problem([...path, input], `expected a bronze table the model reads (bronze.<source>), got '${input}': an input model with the partition column is filtered by the column itself`);
+      continue;
+    }
+    const expression = v.optionalString(raw, input, path);
+    if (expression !== undefined) inputs[input] = expression;
+  }
+  return inputs;
+}
+
+/**
+ * `config.meta.date_windows` of an incremental model: one-row input → { columns, over, dates }
+ * (types.ts, DateWindow). `over` is a `partition_inputs` table or a model with the partition column
+ * (project.ts checks that the model reads it).
+ */
+function readDateWindows(
+  meta: Record<string, unknown>,
+  metaPath: Path,
+  incremental: boolean,
+  partitionInputs: Readonly<Record<RelationName, string>> | undefined,
+  v: Validator,
+): Record<RelationName, DateWindow> | undefined {
+  const raw = v.optionalMapping(meta, 'date_windows', metaPath);
+  if (!raw) return undefined;
+  const path: Path = [...metaPath, 'date_windows'];
+  if (!incremental) v.problem(path, `'date_windows' is for 'materialized: incremental' models`);
+  const windows: Record<RelationName, DateWindow> = {};
+  for (const input of Object.keys(raw)) {
+    const at: Path = [...path, input];
+    const entry = v.optionalMapping(raw, input, path);
+    if (!RELATION.test(input) || input.startsWith('bronze.')) {
+      v.problem(at, `expected a one-row model the model reads (silver.<name>), got '${input}'`);
+      continue;
+    }
+    if (!entry) {
+      v.problem(at, 'expected a mapping with columns, over, dates');
+      continue;
+    }
+    v.keys(entry, at, DATE_WINDOW_KEYS);
+    const columns = v.columnList(entry.columns, [...at, 'columns'], true);
+    const over = v.requiredRelation(entry, 'over', at);
+    if (over?.startsWith('bronze.') && partitionInputs?.[over] === undefined) v.problem([...at, 'over'], `${over} has no expression under partition_inputs to give its rows' partition`);
+    const dates = v.optionalList(entry, 'dates', at);
+    if (!dates?.length || !dates.every((d) => typeof d === 'string' && d.trim() !== '')) {
+      v.problem([...at, 'dates'], 'expected a non-empty list of date expressions over a row of `over`');
+      continue;
+    }
+    if (columns && over) windows[input] = { columns, over, dates: dates as string[] };
+  }
+  return windows;
+}
 
 /**
  * The generic tests a `data_tests:` entry may name, as dbt and dbt_utils name them, and the kind the
@@ -213,12 +279,15 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   const partitionBy = v.optionalString(config, 'partition_by', configPath);
   if (declared === 'incremental' && partitionBy === undefined) v.problem([...configPath, 'materialized'], `an incremental model needs 'partition_by': the column whose values are its unit of recomputation`);
   if (declared !== 'incremental' && partitionBy !== undefined) v.problem([...configPath, 'partition_by'], `'partition_by' is for 'materialized: incremental' models`);
-  const incremental = declared === 'incremental' && partitionBy !== undefined ? { partitionBy } : undefined;
   const grants = readGrants(config.grants, [...configPath, 'grants'], v);
   const tags = readTags(config.tags, [...configPath, 'tags'], v);
   const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
   const metaPath: Path = [...configPath, 'meta'];
   v.keys(meta, metaPath, META_KEYS);
+  const partitionInputs = readPartitionInputs(meta, metaPath, declared === 'incremental', v);
+  const dateWindows = readDateWindows(meta, metaPath, declared === 'incremental', partitionInputs, v);
+  const incremental: Incremental | undefined =
+    declared === 'incremental' && partitionBy !== undefined ? { partitionBy, ...(partitionInputs ? { partitionInputs } : {}), ...(dateWindows ? { dateWindows } : {}) } : undefined;
   const quarantine = v.optionalBoolean(meta, 'quarantine', metaPath) ?? false;
 
   const tests: TestDefinition[] = [];

@@ -102,6 +102,13 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     // would stand in the way of the load's table swap.
     problems.push(`${ymlFile}: materialized: view, but ${sqlFile} reads ${bronzeRead.join(', ')}; a model that reads bronze must be a table (a view would show each new load before its tests pass)`);
   }
+  const declaredInputs = [
+    ...Object.keys(spec.incremental?.partitionInputs ?? {}),
+    ...Object.entries(spec.incremental?.dateWindows ?? {}).flatMap(([input, w]) => [input, w.over]),
+  ];
+  for (const input of new Set(declaredInputs)) {
+    if (!read.dependencies.includes(input)) problems.push(`${ymlFile}: config.meta names ${input}, which ${sqlFile} does not read`);
+  }
   if (problems.length > before) return undefined;
   return {
     name,

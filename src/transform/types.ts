@@ -140,6 +140,35 @@ export interface ColumnSpec {
   role?: ColumnRole;
 }
 
+/**
+ * A one-row input whose date columns move with the run's dates (`config.meta.date_windows`): when
+ * only those columns changed, the partitions to compute again are those with a row of `over` whose
+ * `dates` (SQL expressions over that row) lie between the old and the new value of a changed column,
+ * both included. Any other change of the input builds the model whole.
+ */
+export interface DateWindow {
+  /** The date columns of the input that may move; a change of any other column builds whole. */
+  columns: string[];
+  /** The input whose rows are dated: one with the partition column, or a `partitionInputs` bronze table. */
+  over: RelationName;
+  /** Date expressions over a row of `over` (schema-qualified references, as in the model's SQL). */
+  dates: string[];
+}
+
+/** How an incremental model is recomputed (src/transform/incremental.ts). */
+export interface Incremental {
+  partitionBy: string;
+  /**
+   * `config.meta.partition_inputs`: per bronze table the model reads, the SQL expression over its
+   * row that gives the model's partition value (what the model computes as `partitionBy` from it).
+   * A new load of such a table changes the partitions of its `<source>__changes` rows (old and new),
+   * and the model reads only its rows of the partitions computed again.
+   */
+  partitionInputs?: Readonly<Record<RelationName, string>>;
+  /** `config.meta.date_windows`: per one-row input, the dates its moving columns are compared with. */
+  dateWindows?: Readonly<Record<RelationName, DateWindow>>;
+}
+
 /** What a model's .yml declares (src/transform/model-spec.ts reads and checks it). */
 export interface ModelSpec {
   description?: string;
@@ -150,7 +179,7 @@ export interface ModelSpec {
    * the whole of the inputs that do not. A run may then recompute only the partitions whose input
    * rows changed (src/transform/incremental.ts). Built as a table.
    */
-  incremental?: { partitionBy: string };
+  incremental?: Incremental;
   uniqueKey: string[];
   quarantine: boolean;
   /** Privileges granted on the published relation at every publish, per privilege: roles. */

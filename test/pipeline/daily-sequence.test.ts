@@ -29,6 +29,8 @@ const cronSchemas = schemaNames(cron);
 const truths: string[] = [];
 /** Per day, the incremental models the cron run updated by partition (the run summary's models). */
 const updatedOn = new Map<number, string[]>();
+/** Per day, the models the plan said to update that were built whole, with the reason. */
+const wholeOn = new Map<number, Record<string, string>>();
 let work: string;
 let daysDir: string;
 
@@ -112,11 +114,14 @@ describe('the cron target over a sequence of days', () => {
         summary!.changes.map(({ source, status, added, changed, removed }) => ({ source, status, added, changed, removed })).sort((a, b) => a.source.localeCompare(b.source)),
       ).toEqual(changes);
 
-      const [models] = await query<{ updated: string[] }>(
-        `select coalesce(array_agg(m ->> 'model'), '{}') as updated from ${ident(cronSchemas.etl)}.runs, jsonb_array_elements(summary -> 'models') as m where run_id = $1 and m ? 'update'`,
+      const [models] = await query<{ updated: string[]; whole: Record<string, string> | null }>(
+        `select coalesce(array_agg(m ->> 'model') filter (where m ? 'update'), '{}') as updated,
+                jsonb_object_agg(m ->> 'model', m ->> 'built_whole_because') filter (where m ? 'built_whole_because') as whole
+           from ${ident(cronSchemas.etl)}.runs, jsonb_array_elements(summary -> 'models') as m where run_id = $1`,
         [runId],
       );
       updatedOn.set(day, models!.updated);
+      wholeOn.set(day, models!.whole ?? {});
 
       if (!COMPARED.has(day)) return;
       const fresh = uniqueTarget(`dayseq_b${day}`);
@@ -136,6 +141,14 @@ describe('the cron target over a sequence of days', () => {
     expect(expected.length).toBeGreaterThan(5);
     for (const day of expected) expect(updatedOn.get(day), `day ${day}`).toContain('gold.fact_sales');
     for (const day of [...updatedOn.keys()].filter((d) => d % 7 === 0)) expect(updatedOn.get(day), `day ${day}`).not.toContain('gold.fact_sales');
+  });
+
+  it('every day updates silver.int_sales_lines by the orders of the changed sales lines and of the dates between the two as_of, not whole', () => {
+    // each day loads a new sales file (its __changes give the orders) and moves as_of and the
+    // latest plausible date (a date window); the earliest plausible date and the modal lead time
+    // stay, so no day builds it whole
+    expect(updatedOn.size).toBe(DAYS);
+    for (const [day, updated] of updatedOn) expect(updated, `day ${day}: ${JSON.stringify(wholeOn.get(day))}`).toContain('silver.int_sales_lines');
   });
 
   it(`day ${DAYS} again does nothing: exit 0, the one line, no new publication, the exports untouched`, async () => {

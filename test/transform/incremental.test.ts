@@ -35,10 +35,10 @@ async function build(into: string, extra: string[] = []): Promise<{ code: number
   return { code: r.code, out: r.stdout.slice(-3000) + r.stderr, events: r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogEvent) };
 }
 
-async function expectSameAsFullBuild(label: string): Promise<void> {
+async function expectSameAsFullBuild(label: string, extra: string[] = []): Promise<void> {
   const truth = uniqueTarget('incr_full');
   truths.push(truth);
-  const r = await build(truth, ['--full-refresh']);
+  const r = await build(truth, ['--full-refresh', ...extra]);
   expect(r.code, r.out).toBe(0);
   await expectSameTargets({ target, exportsDir: exportsOf(target) }, { target: truth, exportsDir: exportsOf(truth) }, label);
   await dropTarget(truth);
@@ -225,5 +225,103 @@ describe('an incremental model', () => {
     expect(next.code, next.out).toBe(0);
     expect(await digest()).not.toBe(before);
     await expectSameAsFullBuild('after a run killed inside its publish');
+  }, 300_000);
+});
+
+describe('silver.int_sales_lines, incremental by order_number', () => {
+  type Plan = { updated: string[]; reasons: Record<string, string> };
+  const linesEvent = (events: LogEvent[], event: string) => events.find((e) => e.event === event && e.model === 'silver.int_sales_lines');
+
+  it('reads its bronze input by the changed keys of bronze.sales_details__changes: the orders of their old and new rows', async () => {
+    const [header, ...lines] = (await readFile(path.join(seeds, 'sales_details.csv'), 'utf8')).trimEnd().split('\n');
+    const fields = lines.map((l) => l.split(','));
+    const orders = new Map<string, number>();
+    for (const f of fields) orders.set(f[0]!, (orders.get(f[0]!) ?? 0) + 1);
+    const changedIndex = fields.findIndex((f) => orders.get(f[0]!)! >= 2 && /^[0-9]+$/.test(f[6]!));
+    const changed = fields[changedIndex]!;
+    const order = changed[0]!;
+    // one line of the order gets another sales value; a new line of the same order, its number
+    // written with spaces around it (another bronze key, the same order_number); a new order
+    const edited = lines.map((l, i) => (i === changedIndex ? changed.map((f, j) => (j === 6 ? String(Number(f) + 1) : f)).join(',') : l));
+    const product = fields.find((f) => !fields.some((g) => g[0] === order && g[1] === f[1]))![1]!;
+    const spaced = [` ${order} `, product, ...changed.slice(2)].join(',');
+    const added = ['SO99999970', ...changed.slice(1)].join(',');
+    await writeFile(path.join(seeds, 'sales_details.csv'), `${[header, ...edited, spaced, added].join('\n')}\n`);
+
+    const r = await build(target);
+    expect(r.code, r.out).toBe(0);
+    const plan = r.events.find((e) => e.event === 'model_plan') as Plan;
+    expect(plan.updated).toContain('silver.int_sales_lines');
+    expect(plan.reasons['silver.int_sales_lines']).toMatch(/^bronze\.sales_details holds another load/);
+    expect(linesEvent(r.events, 'model_updated'), r.out).toMatchObject({ partition_by: 'order_number', partitions: 2 });
+    const rows = await query<{ order_number: string; n: number }>(
+      `select order_number, count(*)::int as n from ${ident(schemas.silver)}.int_sales_lines where order_number = any($1) group by 1 order by 1`,
+      [[order, 'SO99999970']],
+    );
+    expect(rows).toEqual([
+      { order_number: order, n: orders.get(order)! + 1 },
+      { order_number: 'SO99999970', n: 1 },
+    ]);
+    await expectSameAsFullBuild('after a bronze change of int_sales_lines');
+  }, 300_000);
+
+  it('when as_of moves, computes again the orders with a date in the window between the two, not every order', async () => {
+    // as_of goes 60 days back, then 20 days past the data's own as_of: the second move shifts
+    // as_of by 80 days and latest_plausible_date (a year after the later of the two) by 20
+    const [d] = await query<{ from: string; to: string; orders: number; lead: number; repaired: string; late_ship: string; late_due: string; old: string }>(
+      `select (max(l.order_date) - 60)::text as from, (r.as_of + 20)::text as to, count(distinct l.order_number)::int as orders,
+              t.lead_days as lead, to_char(r.as_of + 19 + t.lead_days, 'YYYYMMDD') as repaired,
+              to_char(r.latest_plausible_date + 1, 'YYYYMMDD') as late_ship, to_char(r.latest_plausible_date + 12, 'YYYYMMDD') as late_due,
+              to_char(max(l.order_date) - 100, 'YYYYMMDD') as old
+         from ${ident(schemas.silver)}.int_sales_lines l, ${ident(schemas.silver)}.int_sales_date_range r, ${ident(schemas.silver)}.int_sales_ship_lead_time t
+        group by r.as_of, r.latest_plausible_date, t.lead_days`,
+    );
+    // lines whose outcome changes with the second move through one kind of date each: an order
+    // date repaired from the ship date, the day before the second as_of (its ship date is later);
+    // a ship date the day after the first latest_plausible_date (minus the lead time it is
+    // earlier); a due date past the first latest_plausible_date and before the second
+    expect(d!.lead).toBeGreaterThan(1);
+    const { lines } = await salesByCustomer();
+    const template = lines[0]!.split(',');
+    const line = (order: string, dates: [string, string, string]) => [order, template[1], template[2], ...dates, ...template.slice(6)].join(',');
+    const added = [line('SO99999960', ['', d!.repaired, d!.repaired]), line('SO99999961', [d!.old, d!.late_ship, '']), line('SO99999962', [d!.old, '', d!.late_due])];
+    await appendFile(path.join(seeds, 'sales_details.csv'), `${added.join('\n')}\n`);
+    const first = await build(target, ['--as-of', d!.from]);
+    expect(first.code, first.out).toBe(0);
+    const r = await build(target, ['--as-of', d!.to]);
+    expect(r.code, r.out).toBe(0);
+    const plan = r.events.find((e) => e.event === 'model_plan') as Plan;
+    expect(plan.updated).toContain('silver.int_sales_lines');
+    expect(linesEvent(r.events, 'model_built_whole')).toBeUndefined();
+    const updated = linesEvent(r.events, 'model_updated') as { partitions: number } | undefined;
+    expect(updated, r.out).toMatchObject({ partition_by: 'order_number' });
+    // the orders dated in the 80 days and the three above, far from all
+    expect(updated!.partitions).toBeGreaterThan(3);
+    expect(updated!.partitions).toBeLessThan(d!.orders / 4);
+    const added_ = await query(
+      `select order_number, order_date_source, line_status, ship_date_invalid, due_date_invalid from ${ident(schemas.silver)}.int_sales_lines
+        where order_number like 'SO9999996_' order by 1`,
+    );
+    expect(added_).toEqual([
+      { order_number: 'SO99999960', order_date_source: 'ship', line_status: 'kept', ship_date_invalid: false, due_date_invalid: false },
+      { order_number: 'SO99999961', order_date_source: 'source', line_status: 'kept', ship_date_invalid: false, due_date_invalid: false },
+      { order_number: 'SO99999962', order_date_source: 'source', line_status: 'kept', ship_date_invalid: false, due_date_invalid: false },
+    ]);
+    await expectSameAsFullBuild('after as_of moved twice', ['--as-of', d!.to]);
+  }, 300_000);
+
+  it('is built whole, saying why, when the earliest plausible date moves (a product version starts years earlier)', async () => {
+    const file = path.join(seeds, 'prd_info.csv');
+    const [header, ...lines] = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    const start = header!.split(',').indexOf('prd_start_dt');
+    const earlier = lines.map((l, i) => (i === 0 ? l.split(',').map((f, j) => (j === start ? '1990-01-01' : f)).join(',') : l));
+    await writeFile(file, `${[header, ...earlier].join('\n')}\n`);
+    const r = await build(target);
+    expect(r.code, r.out).toBe(0);
+    const plan = r.events.find((e) => e.event === 'model_plan') as Plan;
+    expect(plan.updated).toContain('silver.int_sales_lines');
+    expect(linesEvent(r.events, 'model_updated')).toBeUndefined();
+    expect(linesEvent(r.events, 'model_built_whole')?.reason).toMatch(/^silver\.int_sales_date_range changed in earliest_plausible_date, which date_windows does not name/);
+    await expectSameAsFullBuild('after the earliest plausible date moved');
   }, 300_000);
 });

@@ -4,7 +4,7 @@
  *   bronze.a → silver.a → gold.x ← silver.b ← bronze.b;  silver.b reads the run's dates
  */
 import { describe, expect, it } from 'vitest';
-import { type CurrentBuild, type ModelDecision, planModels, type PublishedBuild } from '../../src/transform/model-plan.ts';
+import { type CurrentBuild, type ModelDecision, planModels, type PublishedBuild, steppedBronze } from '../../src/transform/model-plan.ts';
 import type { Model, Project } from '../../src/transform/types.ts';
 
 function model(name: string, dependencies: string[], readsAsOf = false): Model {
@@ -89,5 +89,24 @@ describe('planModels', () => {
     // a published run that did not record the data's own as_of: its readers are built
     const { dataAsOf: _unrecorded, ...older } = published;
     expect(actions(planModels(project, older, current))['silver.b']).toBe('build');
+  });
+
+  it('another load of a bronze table an incremental model declares under partition_inputs updates it when its __changes start at the published load', () => {
+    const incremental = { ...model('silver.a', ['bronze.a']), incremental: { partitionBy: 'k', partitionInputs: { 'bronze.a': 'k' } } };
+    const withIncremental: Project = { ...project, models: [incremental, ...project.models.slice(1)] };
+    const loaded = { ...current, builtFrom: { a: 9, b: 5 } };
+    const plan = planModels(withIncremental, published, { ...loaded, bronzeSteps: { a: 3 } });
+    expect(actions(plan)).toEqual({ 'silver.a': 'update', 'silver.b': 'keep', 'gold.x': 'build' });
+    expect(reasons(plan)['silver.a']).toBe('bronze.a holds another load since run 7: the k partitions of its changed rows');
+    expect(steppedBronze(published, { ...loaded, bronzeSteps: { a: 3, b: 5 } })).toEqual(['a']);
+    // the changes start at another load (an unpublished run loaded the table in between), or there are none
+    for (const bronzeSteps of [{ a: 8 }, {}] as Record<string, number>[]) {
+      const built = planModels(withIncremental, published, { ...loaded, bronzeSteps });
+      expect(actions(built)['silver.a']).toBe('build');
+      expect(reasons(built)['silver.a']).toBe('bronze.a holds another load since run 7');
+      expect(steppedBronze(published, { ...loaded, bronzeSteps })).toEqual([]);
+    }
+    // a model that does not declare the table is built
+    expect(actions(planModels(project, published, { ...loaded, bronzeSteps: { a: 3 } }))['silver.a']).toBe('build');
   });
 });

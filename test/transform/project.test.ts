@@ -261,6 +261,48 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
     expect(p.some((x) => x.includes('not_incremental.yml') && x.includes("'partition_by' is for 'materialized: incremental' models"))).toBe(true);
   });
 
+  it('reads partition_inputs and date_windows under config.meta of an incremental model, and refuses them elsewhere or on an input the model does not read', async () => {
+    const meta = [
+      'config:',
+      '  materialized: incremental',
+      '  partition_by: order_number',
+      '  meta:',
+      '    partition_inputs:',
+      `      bronze.sales_details: "nullif(btrim(sls_ord_num), '')"`,
+      '    date_windows:',
+      '      silver.range:',
+      '        columns: [as_of]',
+      '        over: bronze.sales_details',
+      '        dates: ["etl.real_date(2000, 1, 1)"]',
+      '',
+    ].join('\n');
+    const project = await load({
+      'silver/range.sql': "select current_setting('medallion.as_of')::date as as_of",
+      'silver/range.yml': modelYml('range'),
+      'silver/lines.sql': 'select nullif(btrim(sls_ord_num), \'\') as order_number from bronze.sales_details cross join silver.range',
+      'silver/lines.yml': modelYml('lines', meta),
+    });
+    expect(project.models.find((m) => m.name === 'silver.lines')!.incremental).toEqual({
+      partitionBy: 'order_number',
+      partitionInputs: { 'bronze.sales_details': "nullif(btrim(sls_ord_num), '')" },
+      dateWindows: { 'silver.range': { columns: ['as_of'], over: 'bronze.sales_details', dates: ['etl.real_date(2000, 1, 1)'] } },
+    });
+    const err = await loadError({
+      'silver/range.sql': "select current_setting('medallion.as_of')::date as as_of",
+      'silver/range.yml': modelYml('range'),
+      'silver/unread.sql': 'select 1 as order_number from silver.range',
+      'silver/unread.yml': modelYml('unread', meta),
+      'silver/table.sql': 'select 1 as order_number from bronze.sales_details',
+      'silver/table.yml': modelYml('table', 'config:\n  meta:\n    partition_inputs: { bronze.sales_details: sls_ord_num }\n'),
+      'silver/model_input.sql': 'select 1 as order_number from silver.range',
+      'silver/model_input.yml': modelYml('model_input', 'config:\n  materialized: incremental\n  partition_by: order_number\n  meta:\n    partition_inputs: { silver.range: as_of }\n'),
+    });
+    const p = err.context.problems!;
+    expect(p.some((x) => x.includes('unread.yml: config.meta names bronze.sales_details, which') && x.includes('does not read'))).toBe(true);
+    expect(p.some((x) => x.includes('table.yml') && x.includes("'partition_inputs' is for 'materialized: incremental' models"))).toBe(true);
+    expect(p.some((x) => x.includes('model_input.yml') && x.includes("expected a bronze table the model reads (bronze.<source>), got 'silver.range'"))).toBe(true);
+  });
+
   it('reports YAML syntax errors and duplicate keys with their line', async () => {
     const err = await loadError({
       'silver/a.sql': 'select 1',
