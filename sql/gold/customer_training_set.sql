@@ -13,10 +13,26 @@
 -- (not after the day, not more than 110 years before it).
 -- All cutoffs are computed in one pass: running aggregates over each customer's days (one window
 -- sort), each (customer, cutoff) taking those of its last day before the cutoff (a range join to the
--- cutoffs), the labels from the order days joined to the cutoffs whose label window holds them,
--- and the scores from counts per (cutoff, value) rather than a sort of every row per score, read
--- back as four thresholds per score and cutoff. No row per (customer, cutoff) is stored: the counts
--- and the output each run the range join over the stored customer days.
+-- cutoffs), the labels as the difference of the running totals of the last day before the label
+-- window's end and of the last day before the cutoff (a join on the customer), and the scores from
+-- counts per (cutoff, value) rather than a sort of every row per score, read back as four
+-- thresholds per score and cutoff. No row per (customer, cutoff) is stored: the counts and the
+-- output each run the range join over the stored customer days.
+-- The distinct products and categories are bit strings, one bit per product key and per category:
+-- a day's bits are the OR of its lines', the running OR over the customer's days holds every
+-- product (category) before the cutoff, and the count is the bits set. Products and categories
+-- are few (hundreds to a few thousand products, a handful of categories), so the strings are short;
+-- this leaves out the grouping of every (customer, product) and (customer, category) pair into
+-- first days.
+-- Cost, measured with TARGET=<built target> bash bench/model-time.sh --backend --runs N <versions>
+-- (backend CPU of create table … as, the build's settings), against grouping the first-seen
+-- (customer, product) and (customer, category) pairs into days and summing the labels per (cutoff,
+-- customer) from the order days (HEAD:sql/gold/customer_training_set.sql of b0a52e0):
+-- at scale 10, 6.5-6.8 s against 8.2-9.0 s (runs alternating, load average 7-17 on two cores),
+-- peak RSS 0.84-0.87 GB against 1.0 GB; at scale 100, 79.6 s against 99.5-104.6 s, peak RSS 6.3 GB
+-- against 8.8 GB, the join of the labels sorting the (customer, cutoff) rows by customer through
+-- about 2.6 GB of temp files. gold.customer_features (7292194:sql/gold/customer_features.sql) took
+-- 2.0-2.2 s and 24.4-24.6 s in the same conditions: 3.1-3.3 times at scale 10, 3.25 at scale 100.
 with schedule as (
   select
     12 as cutoff_months,
@@ -25,84 +41,119 @@ with schedule as (
 ),
 
 cutoffs as (
+  -- each cutoff with its label window's end, the oldest birthdate silver accepts on it, and the day
+  -- as the number yyyymmdd (the age in whole years is the difference of two such numbers, divided
+  -- by 10000, as age() counts them)
   select
-    (date_trunc('month', schedule.as_of - 1) - make_interval(months => month_offset))::date as cutoff_date,
+    cutoff.cutoff_date,
+    cutoff.cutoff_date + schedule.label_days as label_end,
     schedule.label_days,
-    schedule.as_of
+    (cutoff.cutoff_date - interval '110 years')::date as oldest_birthdate,
+    (extract(year from cutoff.cutoff_date) * 10000 + extract(month from cutoff.cutoff_date) * 100
+      + extract(day from cutoff.cutoff_date))::int as cutoff_number
   from schedule
   cross join generate_series(0, schedule.cutoff_months - 1) as month_offset
-  where (date_trunc('month', schedule.as_of - 1) - make_interval(months => month_offset))::date + schedule.label_days
-    <= schedule.as_of
+  cross join lateral (
+    select (date_trunc('month', schedule.as_of - 1) - make_interval(months => month_offset))::date as cutoff_date
+  ) as cutoff
+  where cutoff.cutoff_date + schedule.label_days <= schedule.as_of
+),
+
+product_bits as (
+  -- one bit per product key of silver.sales_clean (the lines of silver.int_sales_line_products):
+  -- the string with only the key's bit set. The keys compare with equality, bytewise, as the
+  -- distinct counts of gold.customer_features compare them
+  select
+    product_key,
+    set_bit(repeat('0', (count(*) over ())::int)::varbit, (row_number() over (order by product_key collate "C") - 1)::int, 1) as bits
+  from (select distinct product_key from silver.sales_clean where product_key is not null) as product
+),
+
+category_list as (
+  -- the categories a line can have (a product version's, or 'Unknown'), in a fixed order: a
+  -- category's bit is its position, and no_categories the string of as many zero bits
+  select
+    array_agg(category order by category collate "C") as categories,
+    repeat('0', count(*)::int)::varbit as no_categories
+  from (select coalesce(category, 'Unknown') as category from silver.int_product_versions union select 'Unknown') as category
 ),
 
 customer_lines as (
-  -- the columns of the lines dated before as_of that the features and labels read; orphan lines
-  -- (customer not in silver.customers) pass here and drop out at the join with silver.customers
-  -- in running_days, on one row per customer day instead of one per line
-  select line.customer_id, line.order_date, line.order_number, line.product_key, line.category, line.sales_amount, line.quantity
+  -- the columns of the lines dated before as_of that the features and labels read, with the bits
+  -- of their product and category (NULL without a product key); orphan lines (customer not in
+  -- silver.customers) pass here and drop out at the join with silver.customers in running_days, on
+  -- one row per customer day instead of one per line
+  select
+    line.customer_id, line.order_date, line.order_number, line.sales_amount, line.quantity,
+    product.bits as product_bits,
+    set_bit(category_list.no_categories, array_position(category_list.categories, line.category) - 1, 1) as category_bits
   from silver.int_sales_line_products as line
   cross join schedule
+  cross join category_list
+  left join product_bits as product
+    on product.product_key = line.product_key
   where line.order_date < schedule.as_of
 ),
 
 order_days as (
-  -- one row per (customer, order, day with a line of the order): its spend and units that day, and
-  -- the order's previous day with a line (NULL on its first): an order may have lines on several
-  -- days, and counts once in a label window, on its first day in the window (the day whose
-  -- previous day is before the window). Lines without an order number group as one order, as
-  -- group by groups them.
+  -- one row per (customer, order, day with a line of the order): its spend (and the spend's scale,
+  -- the most decimals of its lines) and units that day, the bits of its products and categories,
+  -- and the order's previous day with a line (NULL on its first): an order may have lines on
+  -- several days, and counts once in a label window, on its first day in the window (the day
+  -- whose previous day is before the window). Lines without an order number group as one order,
+  -- as group by groups them.
   select
     customer_id,
     order_number,
     order_date,
     sum(sales_amount) as spend,
+    scale(sum(sales_amount)) as spend_scale,
     sum(quantity) as quantity,
+    bit_or(product_bits) as product_bits,
+    bit_or(category_bits) as category_bits,
     lag(order_date) over (partition by customer_id, order_number order by order_date) as previous_order_date
   from customer_lines
   group by customer_id, order_number, order_date
 ),
 
 customer_days as (
-  -- one row per (customer, day with lines): the day's spend and units, and how many orders, products
-  -- and categories the customer has on that day for the first time (so a distinct count before a
-  -- cutoff is a sum of firsts before it; grouping compares with equality, bytewise, as the distinct
-  -- counts of gold.customer_features do, and like them leaves NULL out). The counts are int, so the
-  -- running sums below add bigints, not numerics
+  -- one row per (customer, day with lines): the day's spend and units, the orders the customer has
+  -- on that day for the first time (new_orders, with an order number, for frequency; order_starts,
+  -- every order day without a previous day, for the labels), and the bits of the day's products
+  -- and categories. The counts are int, so the running sums below add bigints, not numerics
   select
     customer_id,
     order_date,
     sum(spend) as spend,
     sum(quantity) as quantity,
-    sum(new_orders)::int as new_orders,
-    sum(new_products)::int as new_products,
-    sum(new_categories)::int as new_categories
-  from (
-    select
-      customer_id, order_date, spend, quantity,
-      (previous_order_date is null and order_number is not null)::int as new_orders, 0 as new_products, 0 as new_categories
-    from order_days
-    union all
-    select customer_id, min(order_date), null, null, 0, 1, 0 from customer_lines where product_key is not null group by customer_id, product_key
-    union all
-    select customer_id, min(order_date), null, null, 0, 0, 1 from customer_lines where category is not null group by customer_id, category
-  ) as day_events
+    count(*) filter (where previous_order_date is null and order_number is not null)::int as new_orders,
+    count(*) filter (where previous_order_date is null)::int as order_starts,
+    bit_or(product_bits) as product_bits,
+    bit_or(category_bits) as category_bits
+  from order_days
   group by customer_id, order_date
 ),
 
 running_days as (
   -- the customer_features aggregates of the lines up to and including each day (one sort), for the
-  -- customers of silver.customers, with their birthdate for the age at each cutoff
+  -- customers of silver.customers, with their birthdate (and as yyyymmdd) for the age at each
+  -- cutoff; the day after a customer's last is infinity. A distinct count is the bits set in the
+  -- running OR (no bit without a product or category: NULL, counted 0, as count(distinct) leaves
+  -- NULL out)
   select
     day.customer_id,
     customer.birthdate,
+    (extract(year from customer.birthdate) * 10000 + extract(month from customer.birthdate) * 100
+      + extract(day from customer.birthdate))::int as birth_number,
     day.order_date as last_order_date,
-    lead(day.order_date) over days_of_customer as next_order_date,
+    coalesce(lead(day.order_date) over days_of_customer, 'infinity') as next_order_date,
     first_value(day.order_date) over days_of_customer as first_order_date,
     sum(day.new_orders) over days_of_customer as frequency,
+    sum(day.order_starts) over days_of_customer as order_starts,
     sum(day.spend) over days_of_customer as monetary,
     sum(day.quantity) over days_of_customer as total_quantity,
-    sum(day.new_products) over days_of_customer as distinct_products,
-    sum(day.new_categories) over days_of_customer as distinct_categories
+    coalesce(bit_count(bit_or(day.product_bits) over days_of_customer), 0) as distinct_products,
+    coalesce(bit_count(bit_or(day.category_bits) over days_of_customer), 0) as distinct_categories
   from customer_days as day
   join silver.customers as customer
     on customer.customer_id = day.customer_id
@@ -112,11 +163,13 @@ running_days as (
 cutoff_features as (
   -- a (customer, cutoff) takes the running aggregates of the customer's last day before the cutoff;
   -- a customer without a day before it has no row
-  select cutoff.cutoff_date, cutoff.label_days, day.*
+  select
+    cutoff.cutoff_date, cutoff.label_days, cutoff.label_end, cutoff.oldest_birthdate, cutoff.cutoff_number,
+    day.*
   from running_days as day
   join cutoffs as cutoff
     on day.last_order_date < cutoff.cutoff_date
-    and (day.next_order_date is null or day.next_order_date >= cutoff.cutoff_date)
+    and day.next_order_date >= cutoff.cutoff_date
 ),
 
 cutoff_values as (
@@ -126,35 +179,44 @@ cutoff_values as (
   from running_days as day
   join cutoffs as cutoff
     on day.last_order_date < cutoff.cutoff_date
-    and (day.next_order_date is null or day.next_order_date >= cutoff.cutoff_date)
+    and day.next_order_date >= cutoff.cutoff_date
 ),
 
-cutoff_labels as (
-  -- the spend of each cutoff's label window and the orders with a line in it, from the order days
-  -- in the window (an order counts on its first day in the window)
+window_exceptions as (
+  -- the few (cutoff, customer) whose label window the running totals alone do not give: an order
+  -- day in the window with decimals in its spend (the label's spend has the scale of the window's
+  -- lines, not of all the customer's lines before the window's end), or an order day continuing an
+  -- order whose previous day is before the cutoff (the order counts in the window, on that day)
   select
     cutoff.cutoff_date,
     order_day.customer_id,
-    sum(order_day.spend) as next_spend,
-    count(*) filter (
-      where order_day.previous_order_date is null or order_day.previous_order_date < cutoff.cutoff_date
-    ) as next_orders
+    max(order_day.spend_scale) as spend_scale,
+    count(*) filter (where order_day.previous_order_date < cutoff.cutoff_date) as continued_orders
   from order_days as order_day
   join cutoffs as cutoff
     on order_day.order_date >= cutoff.cutoff_date
-    and order_day.order_date < cutoff.cutoff_date + cutoff.label_days
+    and order_day.order_date < cutoff.label_end
+  where order_day.spend_scale > 0 or order_day.previous_order_date is not null
   group by cutoff.cutoff_date, order_day.customer_id
 ),
 
 cutoff_customer_orders as (
+  -- the labels of a (customer, cutoff): the lines in the window are those after the last day before
+  -- the cutoff up to the last day before the window's end (window_end, the same day when the
+  -- window has none), so the spend and the orders starting in the window are differences of the
+  -- two days' running totals
   select
     features.*,
-    coalesce(labels.next_spend, 0) as next_spend,
-    coalesce(labels.next_orders, 0) as next_orders
+    round(window_end.monetary - features.monetary, coalesce(exception.spend_scale, 0)) as next_spend,
+    window_end.order_starts - features.order_starts + coalesce(exception.continued_orders, 0) as next_orders
   from cutoff_features as features
-  left join cutoff_labels as labels
-    on labels.cutoff_date = features.cutoff_date
-    and labels.customer_id = features.customer_id
+  join running_days as window_end
+    on window_end.customer_id = features.customer_id
+    and window_end.last_order_date < features.label_end
+    and window_end.next_order_date >= features.label_end
+  left join window_exceptions as exception
+    on exception.cutoff_date = features.cutoff_date
+    and exception.customer_id = features.customer_id
 ),
 
 -- The three scores rank the customers of each cutoff: rank() by a value is 1 + the customers of the
@@ -264,7 +326,8 @@ score_thresholds as materialized (
 
 scores as (
   -- the scores of gold.customer_features (1 + floor(5 * percent_rank), percent_rank written out)
-  -- and the age at the cutoff, from a birthdate judged as silver judges it
+  -- and the age at the cutoff, from a birthdate judged as silver judges it (whole years, as
+  -- extract(year from age(cutoff, birthdate)) counts them)
   select
     orders.*,
     orders.cutoff_date - orders.last_order_date as recency_days,
@@ -275,9 +338,8 @@ scores as (
     1 + (orders.monetary >= threshold.m2 is true)::int + (orders.monetary >= threshold.m3 is true)::int
       + (orders.monetary >= threshold.m4 is true)::int + (orders.monetary >= threshold.m5 is true)::int as m_score,
     case
-      when orders.birthdate <= orders.cutoff_date
-        and orders.birthdate >= (orders.cutoff_date - interval '110 years')::date
-        then extract(year from age(orders.cutoff_date, orders.birthdate))::int
+      when orders.birthdate <= orders.cutoff_date and orders.birthdate >= orders.oldest_birthdate
+        then (orders.cutoff_number - orders.birth_number) / 10000
     end as age
   from cutoff_customer_orders as orders
   join score_thresholds as threshold
