@@ -201,9 +201,16 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     // the partitions with a row dated between the old and the new value of a moved date column
     for (const { input, window, moved } of windows) {
       if (!redirected.has(window.over)) return await whole(`the date window of ${input} is over ${window.over}, which has no ${column} to give`);
-      const between = window.dates.flatMap((date) => moved.map((m) => `(${compiledExpression(date)}) between ${literal(m.from)}::${m.type} and ${literal(m.to)}::${m.type}`));
+      const between = window.dates.flatMap((_, i) => moved.map((m) => `d${i} between ${literal(m.from)}::${m.type} and ${literal(m.to)}::${m.type}`));
       const over = `${ident(currentSchema(window.over))}.${ident(window.over.slice(window.over.indexOf('.') + 1))}`;
-      await client.query(`insert into ${ident(schema)}.changed (key) select distinct ${partitionOf(window.over)} from ${over} where ${between.join('\n or ')}`);
+      // each date once per row (the fence), compared with every moved column's window
+      await client.query(
+        `insert into ${ident(schema)}.changed (key)
+         select distinct key from (
+           select ${partitionOf(window.over)} as key, ${window.dates.map((date, i) => `(${compiledExpression(date)}) as d${i}`).join(', ')} from ${over} offset 0
+         ) as dated
+         where ${between.join('\n or ')}`,
+      );
     }
     await client.query(`create table ${partitions} as select distinct key from ${ident(schema)}.changed`);
     const count = Number((await client.query<{ n: string }>(`select count(*) as n from ${partitions}`)).rows[0]!.n);
