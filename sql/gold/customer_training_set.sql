@@ -27,12 +27,12 @@
 -- Cost, measured with TARGET=<built target> bash bench/model-time.sh --backend --runs N <versions>
 -- (backend CPU of create table … as, the build's settings), against grouping the first-seen
 -- (customer, product) and (customer, category) pairs into days and summing the labels per (cutoff,
--- customer) from the order days (HEAD:sql/gold/customer_training_set.sql of b0a52e0):
--- at scale 10, 6.5-6.8 s against 8.2-9.0 s (runs alternating, load average 7-17 on two cores),
--- peak RSS 0.84-0.87 GB against 1.0 GB; at scale 100, 79.6 s against 99.5-104.6 s, peak RSS 6.3 GB
--- against 8.8 GB, the join of the labels sorting the (customer, cutoff) rows by customer through
--- about 2.6 GB of temp files. gold.customer_features (7292194:sql/gold/customer_features.sql) took
--- 2.0-2.2 s and 24.4-24.6 s in the same conditions: 3.1-3.3 times at scale 10, 3.25 at scale 100.
+-- customer) from the order days (HEAD:sql/gold/customer_training_set.sql of b0a52e0), on two cores
+-- shared with other work (load average 4-17): at scale 10, 6.4-6.8 s against 8.2-9.0 s, peak RSS
+-- 0.78 GB against 1.0 GB; at scale 100, 73.5-75.2 s against 90.2-104.6 s, peak RSS 5.8 GB against
+-- 8.8 GB, the join of the labels sorting the (customer, cutoff) rows by customer through about 2 GB
+-- of temp files. gold.customer_features (7292194:sql/gold/customer_features.sql) took 2.0-2.2 s
+-- and 21.8-24.6 s in the same runs: 3.1-3.3 times at scale 10 and at scale 100.
 with schedule as (
   select
     12 as cutoff_months,
@@ -41,14 +41,15 @@ with schedule as (
 ),
 
 cutoffs as (
-  -- each cutoff with its label window's end, the oldest birthdate silver accepts on it, and the day
-  -- as the number yyyymmdd (the age in whole years is the difference of two such numbers, divided
-  -- by 10000, as age() counts them)
+  -- each cutoff with its label window's end, and as numbers yyyymmdd the day and the oldest
+  -- birthdate silver accepts on it (110 years before): the numbers order as the dates do, and the
+  -- age in whole years is the difference of two of them divided by 10000, as age() counts it
   select
     cutoff.cutoff_date,
     cutoff.cutoff_date + schedule.label_days as label_end,
     schedule.label_days,
-    (cutoff.cutoff_date - interval '110 years')::date as oldest_birthdate,
+    (extract(year from oldest.birthdate) * 10000 + extract(month from oldest.birthdate) * 100
+      + extract(day from oldest.birthdate))::int as oldest_number,
     (extract(year from cutoff.cutoff_date) * 10000 + extract(month from cutoff.cutoff_date) * 100
       + extract(day from cutoff.cutoff_date))::int as cutoff_number
   from schedule
@@ -56,6 +57,7 @@ cutoffs as (
   cross join lateral (
     select (date_trunc('month', schedule.as_of - 1) - make_interval(months => month_offset))::date as cutoff_date
   ) as cutoff
+  cross join lateral (select (cutoff.cutoff_date - interval '110 years')::date as birthdate) as oldest
   where cutoff.cutoff_date + schedule.label_days <= schedule.as_of
 ),
 
@@ -65,7 +67,11 @@ product_bits as (
   -- distinct counts of gold.customer_features compare them
   select
     product_key,
-    set_bit(repeat('0', (count(*) over ())::int)::varbit, (row_number() over (order by product_key collate "C") - 1)::int, 1) as bits
+    set_bit(
+      repeat('0', (count(*) over ())::int)::varbit,
+      (row_number() over (order by product_key collate "C") - 1)::int,
+      1
+    ) as bits
   from (select distinct product_key from silver.sales_clean where product_key is not null) as product
 ),
 
@@ -136,13 +142,12 @@ customer_days as (
 
 running_days as (
   -- the customer_features aggregates of the lines up to and including each day (one sort), for the
-  -- customers of silver.customers, with their birthdate (and as yyyymmdd) for the age at each
-  -- cutoff; the day after a customer's last is infinity. A distinct count is the bits set in the
+  -- customers of silver.customers, with their birthdate as yyyymmdd for the age at each cutoff; the
+  -- day after a customer's last is infinity. A distinct count is the bits set in the
   -- running OR (no bit without a product or category: NULL, counted 0, as count(distinct) leaves
   -- NULL out)
   select
     day.customer_id,
-    customer.birthdate,
     (extract(year from customer.birthdate) * 10000 + extract(month from customer.birthdate) * 100
       + extract(day from customer.birthdate))::int as birth_number,
     day.order_date as last_order_date,
@@ -164,8 +169,7 @@ cutoff_features as (
   -- a (customer, cutoff) takes the running aggregates of the customer's last day before the cutoff;
   -- a customer without a day before it has no row
   select
-    cutoff.cutoff_date, cutoff.label_days, cutoff.label_end, cutoff.oldest_birthdate, cutoff.cutoff_number,
-    day.*
+    cutoff.cutoff_date, cutoff.label_end, day.*
   from running_days as day
   join cutoffs as cutoff
     on day.last_order_date < cutoff.cutoff_date
@@ -282,14 +286,17 @@ monetary_scores as (
 ),
 
 score_thresholds as materialized (
-  -- per cutoff, the least value of each score from 2 to 5 (NULL when no value has it); stored (one
-  -- row per cutoff) so that the planner joins it to the cutoffs before the range join
-  -- rather than planning the joins from its estimates of the CTEs above
+  -- per cutoff, the least value of each score from 2 to 5 (NULL when no value has it), with the
+  -- cutoff's label_days and numbers for the age (read here, once per cutoff, rather than carried
+  -- on every (customer, cutoff) row through the join of the labels); stored (one row per cutoff)
+  -- so that the planner joins it to the cutoffs before the range join rather than planning the
+  -- joins from its estimates of the CTEs above
   select
     recency.cutoff_date,
     recency.r2, recency.r3, recency.r4, recency.r5,
     frequency.f2, frequency.f3, frequency.f4, frequency.f5,
-    monetary.m2, monetary.m3, monetary.m4, monetary.m5
+    monetary.m2, monetary.m3, monetary.m4, monetary.m5,
+    cutoff.label_days, cutoff.oldest_number, cutoff.cutoff_number
   from (
     select
       cutoff_date,
@@ -322,6 +329,8 @@ score_thresholds as materialized (
     group by cutoff_date
   ) as monetary
     on monetary.cutoff_date = recency.cutoff_date
+  join cutoffs as cutoff
+    on cutoff.cutoff_date = recency.cutoff_date
 ),
 
 scores as (
@@ -331,6 +340,7 @@ scores as (
   select
     orders.*,
     orders.cutoff_date - orders.last_order_date as recency_days,
+    threshold.label_days,
     1 + (orders.last_order_date >= threshold.r2 is true)::int + (orders.last_order_date >= threshold.r3 is true)::int
       + (orders.last_order_date >= threshold.r4 is true)::int + (orders.last_order_date >= threshold.r5 is true)::int as r_score,
     1 + (orders.frequency >= threshold.f2 is true)::int + (orders.frequency >= threshold.f3 is true)::int
@@ -338,8 +348,8 @@ scores as (
     1 + (orders.monetary >= threshold.m2 is true)::int + (orders.monetary >= threshold.m3 is true)::int
       + (orders.monetary >= threshold.m4 is true)::int + (orders.monetary >= threshold.m5 is true)::int as m_score,
     case
-      when orders.birthdate <= orders.cutoff_date and orders.birthdate >= orders.oldest_birthdate
-        then (orders.cutoff_number - orders.birth_number) / 10000
+      when orders.birth_number <= threshold.cutoff_number and orders.birth_number >= threshold.oldest_number
+        then (threshold.cutoff_number - orders.birth_number) / 10000
     end as age
   from cutoff_customer_orders as orders
   join score_thresholds as threshold
