@@ -34,7 +34,7 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { compileSql, type SelectionSchemas, stagingSchemas, updateSchemaName } from './compile.ts';
-import type { DateWindow, Model, Project, RelationName } from './types.ts';
+import type { DateWindow, Materialization, Model, Project, RelationName } from './types.ts';
 
 /** An incremental model updated in this run: where its partitions and delta are. */
 export interface ModelUpdate {
@@ -51,6 +51,11 @@ export interface ModelUpdate {
   partitions: number;
   /** Rows of the delta. */
   rows: number;
+  /**
+   * `view` for a view that declares partition_by: its delta is computed for its readers, and
+   * nothing is applied at the publish (the published view reads the published tables).
+   */
+  materialized: Materialization;
 }
 
 /** The result of trying to update a model: the update, or why it is built whole instead. */
@@ -236,7 +241,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
        union all
        select * from ${delta}`,
     );
-    return { update: { model: model.name, column, schema, partitions: count, rows } };
+    return { update: { model: model.name, column, schema, partitions: count, rows, materialized: model.materialized } };
   } catch (err) {
     throw fromDatabaseError(err, `updating ${model.name} by ${column}`);
   }
@@ -319,7 +324,7 @@ export async function bronzeSteps(client: Client, schemas: SchemaNames): Promise
  * staging clean-up.
  */
 export async function applyUpdates(client: Client, schemas: SchemaNames, updates: readonly ModelUpdate[]): Promise<void> {
-  for (const u of updates) {
+  for (const u of updates.filter((x) => x.materialized === 'table')) {
     const dot = u.model.indexOf('.');
     const name = u.model.slice(dot + 1);
     const table = `${ident(schemas[u.model.slice(0, dot) as 'silver' | 'gold'])}.${ident(name)}`;

@@ -278,7 +278,9 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   const uniqueKey = v.columnList(config.unique_key, [...configPath, 'unique_key'], false) ?? [];
   const partitionBy = v.optionalString(config, 'partition_by', configPath);
   if (declared === 'incremental' && partitionBy === undefined) v.problem([...configPath, 'materialized'], `an incremental model needs 'partition_by': the column whose values are its unit of recomputation`);
-  if (declared !== 'incremental' && partitionBy !== undefined) v.problem([...configPath, 'partition_by'], `'partition_by' is for 'materialized: incremental' models`);
+  // a view may declare it too: a run then computes its rows of the changed partitions (its delta),
+  // so that its readers find what changed without reading all of it; it stays a view
+  if (declared === 'table' && partitionBy !== undefined) v.problem([...configPath, 'partition_by'], `'partition_by' is for 'materialized: incremental' models and views`);
   const grants = readGrants(config.grants, [...configPath, 'grants'], v);
   const tags = readTags(config.tags, [...configPath, 'tags'], v);
   const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
@@ -287,7 +289,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   const partitionInputs = readPartitionInputs(meta, metaPath, declared === 'incremental', v);
   const dateWindows = readDateWindows(meta, metaPath, declared === 'incremental', partitionInputs, v);
   const incremental: Incremental | undefined =
-    declared === 'incremental' && partitionBy !== undefined ? { partitionBy, ...(partitionInputs ? { partitionInputs } : {}), ...(dateWindows ? { dateWindows } : {}) } : undefined;
+    declared !== 'table' && partitionBy !== undefined ? { partitionBy, ...(partitionInputs ? { partitionInputs } : {}), ...(dateWindows ? { dateWindows } : {}) } : undefined;
   const quarantine = v.optionalBoolean(meta, 'quarantine', metaPath) ?? false;
 
   const tests: TestDefinition[] = [];
