@@ -29,7 +29,7 @@
  * changes nothing. The views of the run are created afresh in the published schemas
  * (publish.ts, viewSql), reading the published tables, not the overlays.
  */
-import { changesTable, currentBronzeChanges } from '../bronze/changes.ts';
+import { changesTable, currentBronzeChanges } from '../bronze/index.ts';
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
