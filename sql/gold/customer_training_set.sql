@@ -32,7 +32,9 @@
 -- 0.78 GB against 1.0 GB; at scale 100, 73.5-75.2 s against 90.2-104.6 s, peak RSS 5.8 GB against
 -- 8.8 GB, the join of the labels sorting the (customer, cutoff) rows by customer through about 2 GB
 -- of temp files. gold.customer_features (7292194:sql/gold/customer_features.sql) took 2.0-2.2 s
--- and 21.8-24.6 s in the same runs: 3.1-3.3 times at scale 10 and at scale 100.
+-- and 21.8-24.6 s in the same runs: 3.1-3.3 times at scale 10 and at scale 100. On a quiet machine
+-- (scale 100, --runs 2): 75.9-78.6 s against 21.7 s, 3.5-3.6 times; the load inflates this model
+-- less than customer_features.
 with schedule as (
   select
     12 as cutoff_months,
