@@ -298,10 +298,8 @@ async function buildTestAndPublish(
         estimates: timings.models,
         updates: updates.models,
         bronzeChanges: updates.bronzeChanges,
-        onEvent: (e) => {
-          if (e.type === 'model_built' && e.update) updated.set(e.model, e.update);
-          output.modelEvent(e);
-        },
+        updated,
+        onEvent: (e) => output.modelEvent(e),
       }),
     (r) => r.models.reduce((n, m) => n + (m.rows ?? 0), 0),
   );

@@ -21,7 +21,7 @@ import { DataError, fromDatabaseError, type MedallionError, UsageError } from '.
 import { BUILD_MEMORY, isDatabaseError, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compileSql, errorLocator, stagingSchemas } from './compile.ts';
 import { bronzeTablesRead } from './dependencies.ts';
-import { type ModelUpdate, type UpdateContext, updateModel } from './incremental.ts';
+import { columnsOf, type ModelUpdate, type UpdateContext, updateModel } from './incremental.ts';
 import { FUNCTION_SCHEMA, readFunctionSql } from './sql-parser.ts';
 import type { Materialization, Model, Project, RelationName, StagingSchemas } from './types.ts';
 
@@ -79,6 +79,11 @@ export interface BuildOptions {
    * when its inputs do not allow it, with the reason in its ModelBuild.
    */
   updates?: ReadonlySet<RelationName>;
+  /**
+   * Filled with each update as its model is built, before the tasks that read the model start: the
+   * data tests given as `alongside` read it (their row-level tests then read the delta alone).
+   */
+  updated?: Map<RelationName, ModelUpdate>;
   /** The bronze tables whose `__changes` an update reads (incremental.ts, UpdateContext.bronzeChanges). */
   bronzeChanges?: ReadonlyMap<RelationName, string>;
 }
@@ -119,7 +124,7 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
   await createFunctions(client, schemas, project);
   await analyzeSources(client, schemas, project);
   const names = new Set(project.models.map((m) => m.name));
-  const updated = new Map<RelationName, ModelUpdate>();
+  const updated = options.updated ?? new Map<RelationName, ModelUpdate>();
   const modelTasks: ScheduledTask<ModelBuild>[] = project.models.map((model) => ({
     id: model.name,
     dependsOn: model.dependencies.filter((d) => names.has(d) && d !== model.name),
@@ -246,8 +251,7 @@ async function updateOrBuildModel(client: Client, schemas: SchemaNames, staging:
     return updateModel(client, model, context);
   });
   if ('whole' in attempt) return { ...(await buildModel(client, schemas, staging, model, memory)), builtWholeBecause: attempt.whole };
-  const target = `${ident(staging[model.layer])}.${ident(model.relation)}`;
-  const columns = await relationColumns(client, target);
+  const columns = [...(await columnsOf(client, staging[model.layer], model.relation))].map(([name, type]) => ({ name, type }));
   return { model: model.name, materialized: model.materialized, rows: attempt.update.rows, seconds: (performance.now() - t0) / 1000, columns, update: attempt.update };
 }
 
@@ -272,7 +276,7 @@ async function buildModel(
         await declareNotNull(client, target, model);
         await client.query(`analyze ${target}`);
       }
-      const columns = await relationColumns(client, target);
+      const columns = [...(await columnsOf(client, staging[model.layer], model.relation))].map(([name, type]) => ({ name, type }));
       if (model.quarantine) checkQuarantineColumns(model, columns);
       return { model: model.name, materialized: model.materialized, rows, seconds: (performance.now() - t0) / 1000, columns };
     });
@@ -311,14 +315,6 @@ async function declareNotNull(client: Client, target: string, model: Model): Pro
   }
 }
 
-async function relationColumns(client: Client, relation: string): Promise<{ name: string; type: string }[]> {
-  const { rows } = await client.query<{ name: string; type: string }>(
-    `select attname as name, format_type(atttypid, atttypmod) as type
-       from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped order by attnum`,
-    [relation],
-  );
-  return rows;
-}
 
 function checkQuarantineColumns(model: Model, columns: { name: string; type: string }[]): void {
   const expected = Object.entries(QUARANTINE_COLUMNS);

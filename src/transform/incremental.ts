@@ -74,8 +74,8 @@ export interface UpdateContext {
   bronzeChanges?: ReadonlyMap<RelationName, string>;
 }
 
-/** Columns of a relation, name → type; empty when it does not exist. */
-async function columnsOf(client: Client, schema: string, name: string): Promise<Map<string, string>> {
+/** Columns of a relation in catalog order, name → type (format_type); empty when it does not exist. */
+export async function columnsOf(client: Client, schema: string, name: string): Promise<Map<string, string>> {
   const { rows } = await client.query<{ name: string; type: string }>(
     `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
        from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
@@ -146,11 +146,10 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     await client.query(`create table ${ident(schema)}.changed (key ${publishedColumns.get(column)})`);
     // the inputs without the column first: a change there makes the model whole, and their
     // fingerprints (small tables: the catalogue, a one-row range) cost less than a diff by partition
-    const columnsOfInput = new Map<RelationName, boolean>();
-    for (const input of model.dependencies) {
-      columnsOfInput.set(input, partitionInputs[input] !== undefined || (await columnsOf(client, currentSchema(input), input.slice(input.indexOf('.') + 1))).has(column));
-    }
-    const inputs = [...model.dependencies].sort((a, b) => Number(columnsOfInput.get(a)) - Number(columnsOfInput.get(b)));
+    const currentColumnsOf = new Map<RelationName, Map<string, string>>();
+    for (const input of model.dependencies) currentColumnsOf.set(input, await columnsOf(client, currentSchema(input), input.slice(input.indexOf('.') + 1)));
+    const hasPartition = (input: RelationName) => partitionInputs[input] !== undefined || currentColumnsOf.get(input)!.has(column);
+    const inputs = [...model.dependencies].sort((a, b) => Number(hasPartition(a)) - Number(hasPartition(b)));
     for (const input of inputs) {
       const dot = input.indexOf('.');
       const layer = input.slice(0, dot);
@@ -165,7 +164,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
           if (changes) await client.query(`insert into ${ident(schema)}.changed (key) select distinct ${partitionOf(input)} from ${changes}`);
         } else if (changes) {
           return await whole(`${input} holds another load, and partition_inputs gives no ${column} for its rows`);
-        } else if (columnsOfInput.get(input)) {
+        } else if (hasPartition(input)) {
           redirected.set(input, col);
         }
         continue;
@@ -173,7 +172,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       const inputLayer = layer as 'silver' | 'gold';
       const keptAsPublished = selection.readPublished?.has(input) === true;
       const current = currentSchema(input);
-      const currentColumns = await columnsOf(client, current, name);
+      const currentColumns = currentColumnsOf.get(input)!;
       if (currentColumns.size === 0) return await whole(`${input} is not built`);
       if (currentColumns.has(column)) redirected.set(input, col);
       if (keptAsPublished) continue;
