@@ -24,17 +24,10 @@
 -- are few (hundreds to a few thousand products, a handful of categories), so the strings are short;
 -- this leaves out the grouping of every (customer, product) and (customer, category) pair into
 -- first days.
--- Cost, measured with TARGET=<built target> bash bench/model-time.sh --backend --runs N <versions>
--- (backend CPU of create table … as, the build's settings), against grouping the first-seen
--- (customer, product) and (customer, category) pairs into days and summing the labels per (cutoff,
--- customer) from the order days (HEAD:sql/gold/customer_training_set.sql of b0a52e0), on two cores
--- shared with other work (load average 4-17): at scale 10, 6.4-6.8 s against 8.2-9.0 s, peak RSS
--- 0.78 GB against 1.0 GB; at scale 100, 73.5-75.2 s against 90.2-104.6 s, peak RSS 5.8 GB against
--- 8.8 GB, the join of the labels sorting the (customer, cutoff) rows by customer through about 2 GB
--- of temp files. gold.customer_features (7292194:sql/gold/customer_features.sql) took 2.0-2.2 s
--- and 21.8-24.6 s in the same runs: 3.1-3.3 times at scale 10 and at scale 100. On a quiet machine
--- (scale 100, --runs 2): 75.9-78.6 s against 21.7 s, 3.5-3.6 times; the load inflates this model
--- less than customer_features.
+-- Its cost against gold.customer_features is the bench's row "customer_training_set alone"
+-- (npm run bench; docs/performance.md), and per version with TARGET=<built target> bash
+-- bench/model-time.sh --backend <versions>. At scale 100 the join of the labels sorts the
+-- (customer, cutoff) rows by customer through temp files.
 with schedule as (
   select
     12 as cutoff_months,

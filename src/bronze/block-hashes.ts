@@ -199,8 +199,7 @@ export interface RecordedBlocks extends LoadBlocks {
  * hashes of the loads bronze holds, one row per load (a kept table keeps its load's row), with
  * the table's relfilenode, which a rewrite (CLUSTER, VACUUM FULL) changes, and its page map when
  * the diff read it (a new source's is not read here: at the swap the freshly loaded pages are
- * mostly outside shared buffers, and 4,096 reads per table cost a scale 100 load 2.2 s; the
- * next diff reads it instead).
+ * mostly outside shared buffers, so a full load would pay for reads the next diff makes anyway).
  */
 export async function recordLoadBlocks(client: Client, schemas: SchemaNames, runId: number, loads: ReadonlyMap<string, LoadBlocks>): Promise<void> {
   if (!loads.size) return;

@@ -16,16 +16,10 @@
  *   `node bin/medallion.js load --seeds /tmp/cd-seeds --target cdbench`: the first load's bronze
  *   stage takes 2.35 s, the second, which hashes all six files, finds them unchanged and checks
  *   the kept tables' row counts, 0.32 s (etl.runs.stages of the two runs).
- * - the diff of a changed file, day-01 of `generate --days 1` after day-00 (sales_details: 482
- *   lines appended; cust_info: about 40 rows changed across the file and 20 appended), seconds
- *   per diff, by the recorded block hashes against hashing both tables, loads of day-00 then
- *   day-01 interleaved at load average 8-17: scale 10, sales_details 0.33-0.83 against
- *   2.8-3.7, cust_info 0.24-0.53 against 1.2-1.8; scale 100, sales_details 2.8-5.0 against
- *   32-60, cust_info 1.8-2.4 against 9.3-14.9. Nearly all of it is the one scan of the previous
- *   table that checks it still holds its load (loadIntact's guarantee) and finds the old rows of
- *   the differing keys. Taking the hashes costs a load about 0.05 s of Node CPU per 37 MB (SHA-1,
- *   beside the scanner's 0.2-0.3 s, while PostgreSQL copies), and writing them at the swap
- *   0.1 s (scale 10) to 0.2 s (scale 100).
+ * - the diff of a changed file reads the recorded block hashes instead of hashing both tables,
+ *   so nearly all of its cost is the one scan of the previous table that checks it still holds its
+ *   load (loadIntact's guarantee) and finds the old rows of the differing keys; taking the hashes
+ *   runs in Node beside the scanner while PostgreSQL copies (the bench's daily stage times both).
 
  * A changed file is loaded as any other, then diffed against the previous table inside the swap's
  * transaction (so the previous table is still there, and the diff, the swap and the ledger rows
