@@ -31,8 +31,25 @@ const truths: string[] = [];
 const updatedOn = new Map<number, string[]>();
 /** Per day, the models the plan said to update that were built whole, with the reason. */
 const wholeOn = new Map<number, Record<string, string>>();
+/** Per day (0 included), the as_of of the cron's published run. */
+const asOfOn = new Map<number, string>();
 let work: string;
 let daysDir: string;
+
+/**
+ * The schedule of silver.int_training_cutoffs at `asOf`: the first days of the 12 months before it
+ * (the month of the day before it first) whose 90-day label window ends by it.
+ */
+function cutoffsAt(asOf: string): string[] {
+  const day = new Date(`${asOf}T00:00:00Z`);
+  const before = new Date(day.getTime() - 86_400_000);
+  const cutoffs: string[] = [];
+  for (let months = 0; months < 12; months++) {
+    const cutoff = new Date(Date.UTC(before.getUTCFullYear(), before.getUTCMonth() - months, 1));
+    if (cutoff.getTime() + 90 * 86_400_000 <= day.getTime()) cutoffs.push(cutoff.toISOString().slice(0, 10));
+  }
+  return cutoffs;
+}
 
 const dayDir = (day: number) => path.join(daysDir, `day-${String(day).padStart(2, '0')}`);
 const exportsOf = (target: string) => path.join(work, 'exports', target);
@@ -74,6 +91,7 @@ beforeAll(async () => {
   const g = await runCli(['generate', '--scale', '0.05', '--seed', '42', '--days', String(DAYS), '--manifest', '--out', daysDir, '--quiet'], { cwd: work });
   expect(g.code, g.stderr).toBe(0);
   await build(cron, 0);
+  asOfOn.set(0, (await publishedRun(cron))!.as_of);
 });
 
 afterAll(async () => {
@@ -86,7 +104,9 @@ describe('the cron target over a sequence of days', () => {
     it(`day ${day}: reports the day's changes${COMPARED.has(day) ? ', and holds and exports what a fresh full build does' : ''}`, async () => {
       const manifest = await dayManifest(day);
       const runId = await build(cron, day);
-      expect((await publishedRun(cron))?.run_id).toBe(runId);
+      const published = await publishedRun(cron);
+      expect(published?.run_id).toBe(runId);
+      asOfOn.set(day, published!.as_of);
       await access(path.join(work, 'reports', cron, `run-${runId}.json`));
 
       // Per source, the keys the diff counted are the lines the generator appended, changed and removed.
@@ -145,12 +165,48 @@ describe('the cron target over a sequence of days', () => {
     for (const day of [...updatedOn.keys()].filter((d) => d % 7 === 0)) expect(updatedOn.get(day), `day ${day}`).not.toContain('gold.fact_sales');
   });
 
+  it('the days without a product change or a schedule move update the training set and its per-customer rows by partition, not whole', () => {
+    // a new product version changes the catalogue (the categories), which every customer's rows
+    // read; a cutoff entering or leaving the schedule changes silver.int_training_cutoffs, which
+    // every customer's rows read; on the other days only the changed customers are computed again
+    const quiet = [...updatedOn.keys()].filter((day) => day % 7 !== 0 && cutoffsAt(asOfOn.get(day)!).join() === cutoffsAt(asOfOn.get(day - 1)!).join());
+    expect(quiet.length).toBeGreaterThan(3);
+    for (const day of quiet) {
+      expect(updatedOn.get(day), `day ${day}: ${JSON.stringify(wholeOn.get(day))}`).toEqual(expect.arrayContaining(['silver.int_customer_cutoffs', 'gold.customer_training_set']));
+    }
+    // the training set's partitions are its cutoffs, which every input of it has: updated every day
+    for (const [day, updated] of updatedOn) expect(updated, `day ${day}: ${JSON.stringify(wholeOn.get(day))}`).toContain('gold.customer_training_set');
+  });
+
   it('every day updates silver.int_sales_lines by the orders of the changed sales lines and of the dates between the two as_of, not whole', () => {
     // each day loads a new sales file (its __changes give the orders) and moves as_of and the
     // latest plausible date (a date window); the earliest plausible date and the modal lead time
     // stay, so no day builds it whole
     expect(updatedOn.size).toBe(DAYS);
     for (const [day, updated] of updatedOn) expect(updated, `day ${day}: ${JSON.stringify(wholeOn.get(day))}`).toContain('silver.int_sales_lines');
+  });
+
+  it('every day updates the customer branch by customer_id and customer_key, or keeps it, never builds it whole', async () => {
+    // each day's CRM and ERP snapshots change a few customers (added, changed, on day 3 one
+    // deleted): their __changes give the partitions, int_customers reaches the ERP rows through
+    // the customer_key of the CRM records (related_inputs); as_of moves every day, which moves the
+    // birthdate bounds, a date window of int_erp_demographics
+    const branch = ['silver.int_customer_records', 'silver.int_erp_demographics', 'silver.int_erp_locations', 'silver.int_customers', 'silver.customers'];
+    const runs = await query<{ actions: Record<string, string>; updated: string[] }>(
+      `select (select jsonb_object_agg(p ->> 'model', p ->> 'action') from jsonb_array_elements(summary -> 'model_plan') as p) as actions,
+              (select coalesce(array_agg(m ->> 'model') filter (where m ? 'update'), '{}') from jsonb_array_elements(summary -> 'models') as m) as updated
+         from ${ident(cronSchemas.etl)}.runs where published_at is not null order by run_id offset 1`,
+    );
+    expect(runs).toHaveLength(DAYS);
+    runs.forEach(({ actions, updated }, i) => {
+      const day = i + 1;
+      for (const model of branch) {
+        expect(actions[model], `day ${day}: ${model}`).not.toBe('build');
+        if (actions[model] === 'update') expect(updated, `day ${day}: ${model} ${JSON.stringify(wholeOn.get(day))}`).toContain(model);
+      }
+      expect(updated, `day ${day}`).toContain('silver.int_erp_demographics');
+    });
+    for (const model of branch) expect(runs.filter((r) => r.updated.includes(model)).length, model).toBeGreaterThan(DAYS / 2);
   });
 
   it(`day ${DAYS} again does nothing: exit 0, the one line, no new publication, the exports untouched`, async () => {

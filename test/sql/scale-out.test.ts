@@ -138,6 +138,7 @@ const PER_CUSTOMER = [
   'silver.sales_quarantine',
   'silver.int_sales_line_products',
   'silver.int_customer_orders',
+  'silver.int_customer_cutoffs',
   'gold.fact_sales',
 ];
 
@@ -149,6 +150,8 @@ const REFERENCE = [
   'silver.products_quarantine',
   'silver.int_product_versions',
   'silver.int_sales_date_range',
+  'silver.int_birthdate_bounds',
+  'silver.int_training_cutoffs',
 ];
 
 /** Models with a step over all customers: checked by recombining the halves (below). */
