@@ -1,8 +1,9 @@
 -- silver.int_erp_demographics: every row of bronze.cust_az12 (ERP birthdate and gender), raw beside
 -- cleaned, keyed by the CRM customer key: CID trimmed, upper-cased and without a leading 'NAS'.
 -- birthdate is NULL when BDATE is not a real YYYY-MM-DD date, is after as_of, or is more than 110
--- years before as_of; birthdate_issue says which. The original dbt project nulled future birthdates
--- against the wall clock, so its output changed with the day it ran; here the bound is the run's as_of.
+-- years before as_of (the bounds of silver.int_birthdate_bounds); birthdate_issue says which. The
+-- original dbt project nulled future birthdates against the wall clock, so its output changed with
+-- the day it ran; here the bound is the run's as_of.
 -- gender_erp: F, FEMALE, M, MALE in any case, trimmed; anything else NULL.
 -- record_status: 'kept', 'superseded' (an earlier row for the same key: the later source line wins)
 -- or 'key_missing' (empty CID: quarantined by silver.customers_quarantine).
@@ -20,10 +21,9 @@ with demographic_rows as (
 ),
 
 as_of_bounds as materialized (
-  -- one row, computed once (materialized) instead of once per row
-  select
-    current_setting('medallion.as_of')::date as as_of,
-    (current_setting('medallion.as_of')::date - interval '110 years')::date as oldest_valid_birthdate
+  -- one row: as_of and the oldest birthdate accepted on it
+  select as_of, oldest_valid_birthdate
+  from silver.int_birthdate_bounds
 ),
 
 birthdate_parts as (

@@ -13,10 +13,14 @@
  *    published M was built from and what this run built: for an input rebuilt whole, the values of
  *    the rows that are not in both versions (a multiset difference of 64-bit row hashes, grouped by
  *    P); for an input that was itself updated, the same over its delta against its published rows
- *    of its own partitions; an input kept as published did not change. An input without P that
- *    changed (its whole fingerprint differs), or any input that cannot be compared, makes M a whole
- *    build, with that reason. NULL is one partition.
- * 2. one view per input that has P, of the same name: the input's rows of those partitions.
+ *    of its own partitions; an input kept as published did not change. An input declared under
+ *    `related_inputs` with a column R (types.ts, Incremental.relatedInputs): the values of R whose
+ *    rows differ (the same difference, grouped by R), and then the values of P of the rows holding
+ *    one of them, in M as published and in this run's inputs that have both P and R. An input
+ *    without P that changed (its whole fingerprint differs), or any input that cannot be compared,
+ *    makes M a whole build, with that reason. NULL is one partition.
+ * 2. one view per input that has P, of the same name: the input's rows of those partitions (a
+ *    related input is read whole).
  * 3. the delta, a table named like M: M's compiled SQL, reading those views instead of the inputs
  *    (compile.ts, readFrom).
  *    A delta row outside the partitions means the declaration does not hold for this SQL (an input
@@ -111,7 +115,7 @@ function hashedRows(relation: string, column: string, side: 1 | -1): string {
  */
 export async function updateModel(client: Client, model: Model, context: UpdateContext): Promise<UpdateAttempt> {
   const { schemas, project } = context;
-  const { partitionBy: column, partitionInputs = {}, dateWindows = {} } = model.incremental!;
+  const { partitionBy: column, partitionInputs = {}, dateWindows = {}, relatedInputs = {} } = model.incremental!;
   const staging = stagingSchemas(schemas);
   const selection = schemas as SelectionSchemas;
   const published = schemas[model.layer];
@@ -136,6 +140,8 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
   /** Input → the partition value of its rows (the column, or the compiled expression), for its filtered view. */
   const redirected = new Map<RelationName, string>();
   const windows: { input: RelationName; window: DateWindow; moved: { column: string; type: string; from: string; to: string }[] }[] = [];
+  /** Per related input that changed: its column, and the table (column `key`) of its changed values. */
+  const relatedChanges: { input: RelationName; column: string; keys: string }[] = [];
   const whole = async (reason: string): Promise<UpdateAttempt> => {
     await client.query(`drop schema if exists ${ident(schema)} cascade`);
     return { whole: reason };
@@ -174,12 +180,33 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       const current = currentSchema(input);
       const currentColumns = currentColumnsOf.get(input)!;
       if (currentColumns.size === 0) return await whole(`${input} is not built`);
-      if (currentColumns.has(column)) redirected.set(input, col);
+      const related = relatedInputs[input];
+      if (related !== undefined && !currentColumns.has(related)) return await whole(`${input} has no column ${related} (related_inputs)`);
+      if (related === undefined && currentColumns.has(column)) redirected.set(input, col);
       if (keptAsPublished) continue;
       const before = `${ident(schemas[inputLayer])}.${ident(name)}`;
       const after = `${ident(current)}.${ident(name)}`;
       const beforeColumns = await columnsOf(client, schemas[inputLayer], name);
       if (!sameColumns(beforeColumns, currentColumns)) return await whole(`${input} has other columns than the published one it was built from`);
+      const inputUpdate = context.updates.get(input);
+      /** This run's rows of the input that may differ from the published ones, and those published ones. */
+      const [newRows, oldRows] = inputUpdate
+        ? [
+            `${ident(inputUpdate.schema)}.${ident(name)}`,
+            `(select * from ${before} where ${inPartitions(ident(inputUpdate.column), `${ident(inputUpdate.schema)}.partitions`)})`,
+          ]
+        : [after, before];
+      if (related !== undefined) {
+        // the values of the related column whose rows differ (the same difference, grouped by it)
+        const keys = `${ident(schema)}.${ident(`related_${relatedChanges.length}`)}`;
+        await client.query(
+          `create table ${keys} as
+           select distinct key from (${hashedRows(newRows, ident(related), 1)} union all ${hashedRows(oldRows, ident(related), -1)}) as versions
+            group by key, h having sum(side) <> 0`,
+        );
+        relatedChanges.push({ input, column: related, keys });
+        continue;
+      }
       if (!currentColumns.has(column)) {
         if (await sameRows(client, before, after)) continue;
         const window = dateWindows[input];
@@ -189,13 +216,6 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
         windows.push({ input, window, moved });
         continue;
       }
-      const inputUpdate = context.updates.get(input);
-      const [newRows, oldRows] = inputUpdate
-        ? [
-            `${ident(inputUpdate.schema)}.${ident(name)}`,
-            `(select * from ${before} where ${inPartitions(ident(inputUpdate.column), `${ident(inputUpdate.schema)}.partitions`)})`,
-          ]
-        : [after, before];
       await client.query(
         `insert into ${ident(schema)}.changed (key)
          select key from (${hashedRows(newRows, col, 1)} union all ${hashedRows(oldRows, col, -1)}) as versions
@@ -214,6 +234,18 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
            select ${partitionOf(window.over)} as key, ${window.dates.map((date, i) => `(${compiledExpression(date)}) as d${i}`).join(', ')} from ${over} offset 0
          ) as dated
          where ${between.join('\n or ')}`,
+      );
+    }
+    // the partitions of the rows holding a changed value of a related input's column: the model's
+    // published rows, and this run's rows of each input with both columns (NULL holds NULL)
+    for (const { input, column: related, keys } of relatedChanges) {
+      const holders = [...redirected.keys()].filter((r) => !r.startsWith('bronze.') && currentColumnsOf.get(r)!.has(related));
+      if (!holders.length) return await whole(`no input with ${column} has the column ${related} that relates ${input} to its partitions`);
+      const sources = holders.map((r) => `${ident(currentSchema(r))}.${ident(r.slice(r.indexOf('.') + 1))}`);
+      if (publishedColumns.has(related)) sources.push(`${ident(published)}.${ident(model.relation)}`);
+      await client.query(
+        `insert into ${ident(schema)}.changed (key)
+         ${sources.map((s) => `select ${col} from ${s} where ${inPartitions(ident(related), keys)}`).join('\n union\n')}`,
       );
     }
     await client.query(`create table ${partitions} as select distinct key from ${ident(schema)}.changed`);

@@ -38,7 +38,7 @@ const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
 const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
-const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'date_windows'] as const;
+const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'date_windows', 'related_inputs'] as const;
 const DATE_WINDOW_KEYS = ['columns', 'over', 'dates'] as const;
 const COLUMN_KEYS = ['name', 'description', 'meta', 'data_tests'] as const;
 /** Ours, under a column's `meta` (where dbt keeps custom column metadata). */
@@ -71,7 +71,7 @@ function readPartitionInputs(meta: Record<string, unknown>, metaPath: Path, incr
   const inputs: Record<RelationName, string> = {};
   for (const input of Object.keys(raw)) {
     if (!/^bronze\.[a-z_][a-z0-9_]*$/.test(input)) {
-      v.problem([...path, input], `expected a bronze table the model reads (bronze.<source>), got '${input}': an input model with the partition column is filtered by the column itself`);
+      v.problem([...path, input], `expected a bronze table the model reads (bronze.<source>), got '${input}': an input model with the partition column is filtered by the column itself, one related to it by another column goes under related_inputs`);
       continue;
     }
     const expression = v.optionalString(raw, input, path);
@@ -120,6 +120,54 @@ function readDateWindows(
     if (columns && over) windows[input] = { columns, over, dates: dates as string[] };
   }
   return windows;
+}
+
+/**
+ * `config.meta.related_inputs` of an incremental model: input model → the column that relates its
+ * rows to the model's partitions (types.ts, Incremental.relatedInputs). project.ts checks that the
+ * model reads it.
+ */
+function readRelatedInputs(
+  meta: Record<string, unknown>,
+  metaPath: Path,
+  incremental: boolean,
+  partitionBy: string | undefined,
+  dateWindows: Readonly<Record<RelationName, DateWindow>> | undefined,
+  v: Validator,
+): Record<RelationName, string> | undefined {
+  const raw = v.optionalMapping(meta, 'related_inputs', metaPath);
+  if (!raw) return undefined;
+  const path: Path = [...metaPath, 'related_inputs'];
+  if (!incremental) v.problem(path, `'related_inputs' is for 'materialized: incremental' models`);
+  const inputs: Record<RelationName, string> = {};
+  for (const input of Object.keys(raw)) {
+    const at: Path = [...path, input];
+    if (!RELATION.test(input) || input.startsWith('bronze.')) {
+      v.problem(
+        at,
+        input.startsWith('bronze.')
+          ? `${input} is a bronze table: give the expression of its rows' partition under partition_inputs`
+          : `expected a model the model reads (silver.<name> or gold.<name>), got '${input}'`,
+      );
+      continue;
+    }
+    const column = v.optionalString(raw, input, path);
+    if (column === undefined) continue;
+    if (!/^[a-z_][a-z0-9_$]*$/.test(column)) {
+      v.problem(at, `expected the column of ${input} that relates its rows to the partitions, got '${column}'`);
+      continue;
+    }
+    if (column === partitionBy) {
+      v.problem(at, `${column} is the partition column: an input that has it is filtered by it, with no declaration`);
+      continue;
+    }
+    if (dateWindows?.[input] !== undefined) {
+      v.problem(at, `${input} is also under date_windows: a one-row input is compared whole, not related by a column`);
+      continue;
+    }
+    inputs[input] = column;
+  }
+  return inputs;
 }
 
 /**
@@ -288,8 +336,11 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   v.keys(meta, metaPath, META_KEYS);
   const partitionInputs = readPartitionInputs(meta, metaPath, declared === 'incremental', v);
   const dateWindows = readDateWindows(meta, metaPath, declared === 'incremental', partitionInputs, v);
+  const relatedInputs = readRelatedInputs(meta, metaPath, declared === 'incremental', partitionBy, dateWindows, v);
   const incremental: Incremental | undefined =
-    declared !== 'table' && partitionBy !== undefined ? { partitionBy, ...(partitionInputs ? { partitionInputs } : {}), ...(dateWindows ? { dateWindows } : {}) } : undefined;
+    declared !== 'table' && partitionBy !== undefined
+      ? { partitionBy, ...(partitionInputs ? { partitionInputs } : {}), ...(dateWindows ? { dateWindows } : {}), ...(relatedInputs ? { relatedInputs } : {}) }
+      : undefined;
   const quarantine = v.optionalBoolean(meta, 'quarantine', metaPath) ?? false;
 
   const tests: TestDefinition[] = [];

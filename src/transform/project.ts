@@ -105,6 +105,7 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
   const declaredInputs = [
     ...Object.keys(spec.incremental?.partitionInputs ?? {}),
     ...Object.entries(spec.incremental?.dateWindows ?? {}).flatMap(([input, w]) => [input, w.over]),
+    ...Object.keys(spec.incremental?.relatedInputs ?? {}),
   ];
   for (const input of new Set(declaredInputs)) {
     if (!read.dependencies.includes(input)) problems.push(`${ymlFile}: config.meta names ${input}, which ${sqlFile} does not read`);

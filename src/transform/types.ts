@@ -167,6 +167,15 @@ export interface Incremental {
   partitionInputs?: Readonly<Record<RelationName, string>>;
   /** `config.meta.date_windows`: per one-row input, the dates its moving columns are compared with. */
   dateWindows?: Readonly<Record<RelationName, DateWindow>>;
+  /**
+   * `config.meta.related_inputs`: per input model without the partition column, the column that
+   * relates its rows to the model's partitions (silver.int_customers, partitioned by customer_id,
+   * joins the ERP models by customer_key). The claim: a partition's rows depend on such an input
+   * only through its rows whose value of that column is held by the partition's rows of the inputs
+   * that have both columns (NULL relating to NULL). A changed value of the column affects the
+   * partitions of those rows and of the model's published rows holding it; the input is read whole.
+   */
+  relatedInputs?: Readonly<Record<RelationName, string>>;
 }
 
 /** What a model's .yml declares (src/transform/model-spec.ts reads and checks it). */

@@ -106,7 +106,12 @@ describe('a build keeps what nothing changed for', () => {
     asOf = '2014-01-31';
     await build(target);
     const plan = await lastPlan();
-    expect(plan.find((d) => d.model === 'silver.int_erp_demographics')!.reason).toBe("it reads the run's dates: as_of moved from 2014-01-29 to 2014-01-31");
+    expect(plan.find((d) => d.model === 'silver.int_birthdate_bounds')!.reason).toBe("it reads the run's dates: as_of moved from 2014-01-29 to 2014-01-31");
+    // the birthdates between the two bounds (a date window over the one-row bounds)
+    expect(plan.find((d) => d.model === 'silver.int_erp_demographics')).toMatchObject({
+      action: 'update',
+      reason: 'it reads silver.int_birthdate_bounds, which is built: the customer_key partitions whose input rows changed',
+    });
     expect(plan.find((d) => d.model === 'silver.int_customer_records')!.action).toBe('keep');
     await expectSameAsFullBuild('after a moved as_of');
   });

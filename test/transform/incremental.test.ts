@@ -325,3 +325,169 @@ describe('silver.int_sales_lines, incremental by order_number', () => {
     await expectSameAsFullBuild('after the earliest plausible date moved');
   }, 300_000);
 });
+
+describe('the customer branch, incremental by customer_id and customer_key', () => {
+  const eventOf = (events: LogEvent[], event: string, model: string) => events.find((e) => e.event === event && e.model === model);
+  /** Test models whose related_inputs cannot be used: each is built whole, with the reason. */
+  const FALLBACK_MODELS: Record<string, { sql: string; yml: string }> = {
+    customer_countries_unheld: {
+      sql: `-- gold.customer_countries_unheld: per customer with clean lines, a country by a key made from the id
+-- (a test model: no input with customer_id has customer_key, so the related input cannot be used)
+with customer_lines as (
+  select customer_id, count(*)::int as lines from silver.sales_clean group by customer_id
+)
+
+select customer_lines.customer_id, customer_lines.lines, locations.country
+from customer_lines
+left join silver.int_erp_locations as locations
+  on locations.customer_key = 'AW000' || customer_lines.customer_id::text and locations.record_status = 'kept'
+`,
+      yml: `version: 2
+models:
+  - name: customer_countries_unheld
+    description: Per customer, a country (a test model).
+    config:
+      materialized: incremental
+      partition_by: customer_id
+      meta:
+        related_inputs: { silver.int_erp_locations: customer_key }
+`,
+    },
+    customer_countries_no_column: {
+      sql: `-- gold.customer_countries_no_column: per customer, its country (a test model whose related_inputs
+-- names a column its input does not have)
+select customers.customer_id, locations.country
+from silver.customers
+left join silver.int_erp_locations as locations
+  on locations.customer_key = customers.customer_key and locations.record_status = 'kept'
+`,
+      yml: `version: 2
+models:
+  - name: customer_countries_no_column
+    description: Per customer, its country (a test model).
+    config:
+      materialized: incremental
+      partition_by: customer_id
+      meta:
+        related_inputs: { silver.int_erp_locations: cst_key }
+`,
+    },
+  };
+
+  /** The rows of an ERP file, with the customer key each gives (as the model computes it). */
+  async function erpRows(file: 'cust_az12' | 'loc_a101'): Promise<{ header: string; rows: string[][]; keys: string[] }> {
+    const [header, ...lines] = (await readFile(path.join(seeds, `${file}.csv`), 'utf8')).trimEnd().split('\n');
+    const rows = lines.map((l) => l.split(','));
+    const keys = rows.map((r) => (file === 'cust_az12' ? r[0]!.trim().toUpperCase().replace(/^NAS/, '') : r[0]!.trim().toUpperCase().replaceAll('-', '')));
+    return { header: header!, rows, keys };
+  }
+
+  /** Keys held by exactly one row of the file (with a real-looking birthdate in cust_az12) and by a kept CRM record, other than `except`. */
+  async function singleKeys(
+    file: 'cust_az12' | 'loc_a101',
+    count: number,
+    except: string[] = [],
+  ): Promise<{ header: string; rows: string[][]; picks: { key: string; index: number }[] }> {
+    const { header, rows, keys } = await erpRows(file);
+    const seen = new Map<string, number>();
+    for (const k of keys) seen.set(k, (seen.get(k) ?? 0) + 1);
+    const held = new Set(
+      (await query<{ customer_key: string }>(`select customer_key from ${ident(schemas.silver)}.int_customer_records where record_status = 'kept' and customer_key is not null`)).map(
+        (r) => r.customer_key,
+      ),
+    );
+    const usable = (key: string, index: number) =>
+      seen.get(key) === 1 && held.has(key) && !except.includes(key) && (file === 'loc_a101' || /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(rows[index]![1] ?? ''));
+    const picks = keys.flatMap((key, index) => (usable(key, index) ? [{ key, index }] : [])).slice(0, count);
+    expect(picks).toHaveLength(count);
+    return { header, rows, picks };
+  }
+
+  it('a changed ERP row updates int_customers for exactly the customers holding its key, and equals a full build', async () => {
+    for (const [name, files] of Object.entries(FALLBACK_MODELS)) {
+      await writeFile(path.join(work, 'sql', 'gold', `${name}.sql`), files.sql);
+      await writeFile(path.join(work, 'sql', 'gold', `${name}.yml`), files.yml);
+    }
+    const first = await build(target);
+    expect(first.code, first.out).toBe(0);
+
+    const demographics = await singleKeys('cust_az12', 1);
+    const [changedDemographics] = demographics.picks;
+    const gender = demographics.rows[changedDemographics!.index]![2];
+    demographics.rows[changedDemographics!.index]![2] = gender === 'Female' ? 'Male' : 'Female';
+    await writeFile(path.join(seeds, 'cust_az12.csv'), `${[demographics.header, ...demographics.rows.map((r) => r.join(','))].join('\n')}\n`);
+    const locations = await singleKeys('loc_a101', 1, [changedDemographics!.key]);
+    const [changedLocation] = locations.picks;
+    locations.rows[changedLocation!.index]![1] = locations.rows[changedLocation!.index]![1] === 'Canada' ? 'France' : 'Canada';
+    await writeFile(path.join(seeds, 'loc_a101.csv'), `${[locations.header, ...locations.rows.map((r) => r.join(','))].join('\n')}\n`);
+    const keys = [changedDemographics!.key, changedLocation!.key];
+    const holders = await query<{ customer_id: string }>(
+      `select distinct customer_id::text from ${ident(schemas.silver)}.int_customer_records where customer_key = any($1) and customer_id is not null order by 1`,
+      [keys],
+    );
+    expect(holders.length).toBeGreaterThanOrEqual(2);
+
+    const r = await build(target);
+    expect(r.code, r.out).toBe(0);
+    const plan = r.events.find((e) => e.event === 'model_plan') as { updated: string[] };
+    expect(plan.updated).toEqual(expect.arrayContaining(['silver.int_erp_demographics', 'silver.int_erp_locations', 'silver.int_customers', 'silver.customers']));
+    expect(eventOf(r.events, 'model_updated', 'silver.int_erp_demographics'), r.out).toMatchObject({ partition_by: 'customer_key', partitions: 1 });
+    expect(eventOf(r.events, 'model_updated', 'silver.int_erp_locations'), r.out).toMatchObject({ partition_by: 'customer_key', partitions: 1 });
+    // the customers holding the two keys, and no other (the CRM file and the sales did not change)
+    expect(eventOf(r.events, 'model_updated', 'silver.int_customers'), r.out).toMatchObject({ partition_by: 'customer_id', partitions: holders.length });
+    const changed = await query<{ customer_id: string; gender_erp: string | null; country: string }>(
+      `select customer_id::text, gender_erp, country from ${ident(schemas.silver)}.int_customers where customer_key = any($1) order by customer_key = $2 desc`,
+      [keys, changedDemographics!.key],
+    );
+    expect(changed[0]!.gender_erp).toBe(gender === 'Female' ? 'Male' : 'Female');
+    expect(changed.at(-1)!.country).toBe(locations.rows[changedLocation!.index]![1]);
+    expect(eventOf(r.events, 'model_built_whole', 'gold.customer_countries_unheld')?.reason).toBe(
+      'no input with customer_id has the column customer_key that relates silver.int_erp_locations to its partitions',
+    );
+    expect(eventOf(r.events, 'model_built_whole', 'gold.customer_countries_no_column')?.reason).toBe('silver.int_erp_locations has no column cst_key (related_inputs)');
+    await expectSameAsFullBuild('after a change of one ERP row of a customer key of each file');
+  }, 300_000);
+
+  it('when as_of moves, int_erp_demographics computes again the keys with a birthdate between the two (or the two less 110 years), not every key', async () => {
+    const [d] = await query<{ from: string; to: string; future: string; old: string; keys: number }>(
+      `select (max(l.order_date) - 60)::text as from, (max(l.order_date) - 30)::text as to,
+              (max(l.order_date) - 50)::text as future, ((max(l.order_date) - 50) - interval '110 years')::date::text as old,
+              (select count(distinct customer_key)::int from ${ident(schemas.silver)}.int_erp_demographics) as keys
+         from ${ident(schemas.silver)}.int_sales_lines l`,
+    );
+    // one birthdate after the first as_of and before the second (in the future, then valid), one
+    // valid on the first and more than 110 years before the second
+    const { header, rows, picks } = await singleKeys('cust_az12', 2);
+    const [future, old] = picks;
+    rows[future!.index]![1] = d!.future;
+    rows[old!.index]![1] = d!.old;
+    await writeFile(path.join(seeds, 'cust_az12.csv'), `${[header, ...rows.map((r) => r.join(','))].join('\n')}\n`);
+    const first = await build(target, ['--as-of', d!.from]);
+    expect(first.code, first.out).toBe(0);
+    const issues = async () =>
+      query<{ customer_key: string; birthdate_issue: string | null }>(
+        `select customer_key, birthdate_issue from ${ident(schemas.silver)}.int_erp_demographics where customer_key = any($1) order by customer_key = $2 desc`,
+        [[future!.key, old!.key], future!.key],
+      );
+    expect(await issues()).toEqual([
+      { customer_key: future!.key, birthdate_issue: 'in_future' },
+      { customer_key: old!.key, birthdate_issue: null },
+    ]);
+
+    const r = await build(target, ['--as-of', d!.to]);
+    expect(r.code, r.out).toBe(0);
+    const plan = r.events.find((e) => e.event === 'model_plan') as { updated: string[]; reasons: Record<string, string> };
+    expect(plan.updated).toEqual(expect.arrayContaining(['silver.int_erp_demographics', 'silver.int_customers', 'silver.customers']));
+    expect(eventOf(r.events, 'model_built_whole', 'silver.int_erp_demographics')).toBeUndefined();
+    const updated = eventOf(r.events, 'model_updated', 'silver.int_erp_demographics') as { partitions: number } | undefined;
+    expect(updated, r.out).toMatchObject({ partition_by: 'customer_key' });
+    // the two keys and the few other birthdates in the two windows of 30 days, far from all
+    expect(updated!.partitions).toBeGreaterThanOrEqual(2);
+    expect(updated!.partitions).toBeLessThan(d!.keys / 4);
+    expect(await issues()).toEqual([
+      { customer_key: future!.key, birthdate_issue: null },
+      { customer_key: old!.key, birthdate_issue: 'too_old' },
+    ]);
+    await expectSameAsFullBuild('after as_of moved across two birthdates', ['--as-of', d!.to]);
+  }, 300_000);
+});

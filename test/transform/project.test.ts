@@ -303,6 +303,44 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
     expect(p.some((x) => x.includes('model_input.yml') && x.includes("expected a bronze table the model reads (bronze.<source>), got 'silver.range'"))).toBe(true);
   });
 
+  it('reads related_inputs under config.meta of an incremental model (an input model related by another column), and refuses it elsewhere, on bronze, on the partition column, beside a date window or on an input the model does not read', async () => {
+    const files = {
+      'silver/records.sql': 'select 1::bigint as customer_id, 1 as customer_key',
+      'silver/records.yml': modelYml('records'),
+      'silver/erp.sql': 'select 1 as customer_key',
+      'silver/erp.yml': modelYml('erp'),
+    };
+    const related = (extra = '') => `config:\n  materialized: incremental\n  partition_by: customer_id\n  meta:\n    related_inputs: { silver.erp: customer_key${extra} }\n`;
+    const join = 'select r.customer_id from silver.records as r left join silver.erp as e on e.customer_key = r.customer_key';
+    const project = await load({ ...files, 'silver/joined.sql': join, 'silver/joined.yml': modelYml('joined', related()) });
+    expect(project.models.find((m) => m.name === 'silver.joined')!.incremental).toEqual({ partitionBy: 'customer_id', relatedInputs: { 'silver.erp': 'customer_key' } });
+    const err = await loadError({
+      ...files,
+      'silver/table.sql': join,
+      'silver/table.yml': modelYml('table', 'config:\n  meta:\n    related_inputs: { silver.erp: customer_key }\n'),
+      'silver/unread.sql': 'select customer_id from silver.records',
+      'silver/unread.yml': modelYml('unread', related()),
+      'silver/bronze.sql': 'select 1::bigint as customer_id from bronze.cust_info',
+      'silver/bronze.yml': modelYml('bronze', related(', bronze.cust_info: cst_key')),
+      'silver/own.sql': join,
+      'silver/own.yml': modelYml('own', 'config:\n  materialized: incremental\n  partition_by: customer_id\n  meta:\n    related_inputs: { silver.records: customer_id }\n'),
+      'silver/bad_column.sql': join,
+      'silver/bad_column.yml': modelYml('bad_column', 'config:\n  materialized: incremental\n  partition_by: customer_id\n  meta:\n    related_inputs: { silver.erp: "upper(customer_key)" }\n'),
+      'silver/windowed.sql': join,
+      'silver/windowed.yml': modelYml(
+        'windowed',
+        `${related()}    date_windows:\n      silver.erp: { columns: [customer_key], over: silver.records, dates: ["date '2000-01-01'"] }\n`,
+      ),
+    });
+    const p = err.context.problems!;
+    expect(p.some((x) => x.includes('table.yml') && x.includes("'related_inputs' is for 'materialized: incremental' models"))).toBe(true);
+    expect(p.some((x) => x.includes('unread.yml: config.meta names silver.erp, which') && x.includes('does not read'))).toBe(true);
+    expect(p.some((x) => x.includes('bronze.yml') && x.includes('bronze.cust_info is a bronze table: give the expression of its rows\' partition under partition_inputs'))).toBe(true);
+    expect(p.some((x) => x.includes('own.yml') && x.includes('customer_id is the partition column: an input that has it is filtered by it, with no declaration'))).toBe(true);
+    expect(p.some((x) => x.includes('bad_column.yml') && x.includes("expected the column of silver.erp that relates its rows to the partitions, got 'upper(customer_key)'"))).toBe(true);
+    expect(p.some((x) => x.includes('windowed.yml') && x.includes('silver.erp is also under date_windows'))).toBe(true);
+  });
+
   it('reports YAML syntax errors and duplicate keys with their line', async () => {
     const err = await loadError({
       'silver/a.sql': 'select 1',
