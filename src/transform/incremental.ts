@@ -225,13 +225,14 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     // the partitions with a row dated between the old and the new value of a moved date column
     for (const { input, window, moved } of windows) {
       if (!redirected.has(window.over)) return await whole(`the date window of ${input} is over ${window.over}, which has no ${column} to give`);
-      const between = window.dates.flatMap((_, i) => moved.map((m) => `d${i} between ${literal(m.from)}::${m.type} and ${literal(m.to)}::${m.type}`));
+      const between = window.dates.flatMap((_, i) => moved.map((m) => `${ident(`medallion date ${i}`)} between ${literal(m.from)}::${m.type} and ${literal(m.to)}::${m.type}`));
       const over = `${ident(currentSchema(window.over))}.${ident(window.over.slice(window.over.indexOf('.') + 1))}`;
-      // each date once per row (the fence), compared with every moved column's window
+      // each date once per row (the fence), compared with every moved column's window; the
+      // partition value of the rows in a window alone
       await client.query(
         `insert into ${ident(schema)}.changed (key)
-         select distinct key from (
-           select ${partitionOf(window.over)} as key, ${window.dates.map((date, i) => `(${compiledExpression(date)}) as d${i}`).join(', ')} from ${over} offset 0
+         select distinct ${partitionOf(window.over)} from (
+           select *, ${window.dates.map((date, i) => `(${compiledExpression(date)}) as ${ident(`medallion date ${i}`)}`).join(', ')} from ${over} offset 0
          ) as dated
          where ${between.join('\n or ')}`,
       );
@@ -255,7 +256,19 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     for (const [input, value] of redirected) {
       const name = input.slice(input.indexOf('.') + 1);
       if ([...redirected.keys()].some((other) => other !== input && other.slice(other.indexOf('.') + 1) === name)) return await whole(`two of its inputs are named ${name}`);
-      await client.query(`create view ${ident(schema)}.${ident(name)} as select * from ${ident(currentSchema(input))}.${ident(name)} where ${inPartitions(value, partitions)}`);
+      const relation = `${ident(currentSchema(input))}.${ident(name)}`;
+      if (value === col) {
+        await client.query(`create view ${ident(schema)}.${ident(name)} as select * from ${relation} where ${inPartitions(value, partitions)}`);
+        continue;
+      }
+      // an expression: computed once per row (the fence), not once per use in the predicate
+      const partitionValue = ident('medallion partition');
+      await client.query(
+        `create view ${ident(schema)}.${ident(name)} as
+         select ${[...currentColumnsOf.get(input)!.keys()].map(ident).join(', ')}
+           from (select t.*, ${value} as ${partitionValue} from ${relation} as t offset 0) as t
+          where ${inPartitions(partitionValue, partitions)}`,
+      );
     }
     const compiled = compileSql(model.sql, Object.freeze({ ...schemas, readFrom: new Map([...redirected.keys()].map((r) => [r, schema])) }) as SchemaNames);
     const delta = `${ident(schema)}.${ident(model.relation)}`;
