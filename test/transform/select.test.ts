@@ -98,6 +98,7 @@ describe('graph operators', () => {
       'silver.int_customer_cutoffs',
       'silver.int_customer_orders',
       'silver.int_sales_line_products',
+      'silver.int_training_thresholds',
     ]);
     expect(names('+gold.sales_daily')).toEqual(
       [
