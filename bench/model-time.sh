@@ -1,8 +1,8 @@
 #!/bin/bash
 # One model's `create table … as` against a target's published schemas, for one or more versions of
 # its SQL, with the build's settings (jit off, work_mem 1GB as BUILD_MEMORY, the target's last
-# as_of). A version may be a chain of models joined by `+` (the schedule, the per-customer step
-# and the scoring step of gold.customer_training_set): its members are built in order into the
+# as_of). A version may be a chain of models joined by `+` (gold.customer_training_set and the
+# silver models it is computed from): its members are built in order into the
 # scratch schema, each analyzed as the build analyzes a table, a member reading the earlier ones
 # there instead of the target's, and its time is the whole chain's; its rows are the last
 # member's. The versions alternate round by round (a slow minute hurts all of them), and every
@@ -19,7 +19,8 @@
 # Usage: TARGET=name bash bench/model-time.sh [--runs N] [--backend] [--explain] VERSION...
 #   VERSION: a file (sql/silver/int_sales_lines.sql) or a git revision and path
 #            (HEAD~1:sql/silver/int_sales_lines.sql), or several joined by + (a chain, in build
-#            order: sql/silver/int_training_cutoffs.sql+sql/silver/int_customer_cutoffs.sql+sql/gold/customer_training_set.sql)
+#            order: sql/silver/int_training_cutoffs.sql+sql/silver/int_customer_cutoffs.sql+
+#            sql/silver/int_training_thresholds.sql+sql/gold/customer_training_set.sql)
 #   TARGET: the target whose bronze, silver and gold the SQL reads (default bench), after a build
 #   at the scale to measure (e.g. `medallion build --seeds DIR --target NAME --skip-export`).
 # Needs DATABASE_URL (or PG* variables), psql and git. Leaves nothing behind.
