@@ -246,6 +246,11 @@ select
   nullif(concat_ws(',', quantity_repair, price_repair, sales_repair), '') as amount_repair,
   -- a date present in the source but not valid (the rules order_date_invalid, ship_date_invalid ...);
   -- an order date that is real but outside the plausible range is implausible, not invalid
+  -- the real dates of the source text, in range or not (NULL when not a real date): what the
+  -- incremental update's date window compares with a moved bound (int_sales_lines.yml)
+  order_date_real,
+  ship_date_real,
+  due_date_real,
   nullif(btrim(sls_order_dt), '') is not null and order_date_real is null as order_date_invalid,
   order_date_implausible,
   coalesce(coalesce(order_date, order_date_real) >= as_of, false) as ordered_after_as_of,

@@ -224,9 +224,14 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     }
     // the partitions with a row dated between the old and the new value of a moved date column
     for (const { input, window, moved } of windows) {
-      if (!redirected.has(window.over)) return await whole(`the date window of ${input} is over ${window.over}, which has no ${column} to give`);
+      // over the model itself: its published rows, whose dates are those of every input row that
+      // is not in a partition found changed above (the declaration's claim, DateWindow.over)
+      const overSelf = window.over === model.name;
+      if (!overSelf && !redirected.has(window.over)) return await whole(`the date window of ${input} is over ${window.over}, which has no ${column} to give`);
       const between = window.dates.flatMap((_, i) => moved.map((m) => `${ident(`medallion date ${i}`)} between ${literal(m.from)}::${m.type} and ${literal(m.to)}::${m.type}`));
-      const over = `${ident(currentSchema(window.over))}.${ident(window.over.slice(window.over.indexOf('.') + 1))}`;
+      const over = overSelf
+        ? `${ident(published)}.${ident(model.relation)}`
+        : `${ident(currentSchema(window.over))}.${ident(window.over.slice(window.over.indexOf('.') + 1))}`;
       // each date once per row (the fence), compared with every moved column's window; the
       // partition value of the rows in a window alone
       await client.query(

@@ -82,8 +82,8 @@ function readPartitionInputs(meta: Record<string, unknown>, metaPath: Path, incr
 
 /**
  * `config.meta.date_windows` of an incremental model: one-row input → { columns, over, dates }
- * (types.ts, DateWindow). `over` is a `partition_inputs` table or a model with the partition column
- * (project.ts checks that the model reads it).
+ * (types.ts, DateWindow). `over` is a `partition_inputs` table, a model with the partition column
+ * (project.ts checks that the model reads it), or the model itself (its published rows).
  */
 function readDateWindows(
   meta: Record<string, unknown>,

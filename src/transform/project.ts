@@ -104,7 +104,8 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
   }
   const declaredInputs = [
     ...Object.keys(spec.incremental?.partitionInputs ?? {}),
-    ...Object.entries(spec.incremental?.dateWindows ?? {}).flatMap(([input, w]) => [input, w.over]),
+    // a date window over the model itself reads its published rows, not an input
+    ...Object.entries(spec.incremental?.dateWindows ?? {}).flatMap(([input, w]) => (w.over === name ? [input] : [input, w.over])),
     ...Object.keys(spec.incremental?.relatedInputs ?? {}),
   ];
   for (const input of new Set(declaredInputs)) {

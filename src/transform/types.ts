@@ -149,7 +149,14 @@ export interface ColumnSpec {
 export interface DateWindow {
   /** The date columns of the input that may move; a change of any other column builds whole. */
   columns: string[];
-  /** The input whose rows are dated: one with the partition column, or a `partitionInputs` bronze table. */
+  /**
+   * Whose rows are dated: an input with the partition column, a `partitionInputs` bronze table, or
+   * the model itself. The model itself means its published rows: the claim is then that every row
+   * of the inputs outside the partitions found changed (whose rows are as the published model was
+   * built from) has a published row of its partition with the same dates, as a model with one row
+   * per input row that keeps the dates it parses has. Its dates are read without parsing the input
+   * again.
+   */
   over: RelationName;
   /** Date expressions over a row of `over` (schema-qualified references, as in the model's SQL). */
   dates: string[];
