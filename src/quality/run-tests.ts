@@ -15,6 +15,7 @@ import { criticalPathFirst, runScheduled, type ScheduledTask } from '../schedule
 import { fromDatabaseError } from '../errors.ts';
 import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compiledRelation, deltaSchemas, type ModelUpdate, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
+import { deltaTest, type IncrementalForm, incrementalForm, sameAsPublishedSql } from './incremental-tests.ts';
 import {
   failingRowPredicate,
   failingRowsSql,
@@ -77,6 +78,12 @@ export interface RunTestsOptions {
   sampleSize?: number;
   /** Memory for each test's queries (default BUILD_MEMORY of src/sql-runtime/session.ts). */
   memory?: Partial<MemorySettings>;
+  /**
+   * The incremental models updated in this run (in a schedule, filled as each is built, before the
+   * tasks that read it start): a test of an updated model reads its delta, and of the published
+   * rows only what its verdict needs (incremental-tests.ts).
+   */
+  updates?: ReadonlyMap<RelationName, ModelUpdate>;
 }
 
 export async function runTests(options: RunTestsOptions): Promise<TestSummary> {
@@ -95,25 +102,7 @@ export type PlanTestsOptions = Omit<RunTestsOptions, 'client' | 'parallelClients
   modelTasks?: ReadonlySet<RelationName>;
   /** Expected seconds of each test, by name (the last run's): the tasks' `cost`. */
   estimates?: ReadonlyMap<string, number>;
-  /**
-   * The incremental models updated in this schedule, filled as each is built (before the tasks that
-   * read it start): a test that holds row by row reads only the model's delta (deltaTest).
-   */
-  updates?: ReadonlyMap<RelationName, ModelUpdate>;
 };
-
-/**
- * Whether a test of an updated model holds on the whole model when it holds on the delta: it reads
- * no other relation, and it judges each row alone (not_null, accepted_values, expression) or is a
- * unique key that includes the partition column (deltaSchemas of src/transform/incremental.ts).
- * Only a test of severity error: the published rows passed it (a warn test may have published
- * failing rows, which its count must go on reporting).
- */
-export function deltaTest(test: TestDefinition, update: ModelUpdate | undefined): update is ModelUpdate {
-  if (!update || update.model !== test.model || test.severity !== 'error') return false;
-  if (relationsRead(test).some((r) => r !== test.model)) return false;
-  return ROW_LEVEL_TEST_KINDS.has(test.kind) || (test.kind === 'unique' && !test.where && test.columns.includes(update.column));
-}
 
 /** The data tests as tasks for runScheduled, and their summary once the tasks have run. */
 export interface TestPlan {
@@ -143,6 +132,16 @@ export function planTests(options: PlanTestsOptions): TestPlan {
   };
   const builtFirst = (tests: TestDefinition[]) => modelsAmong(tests.flatMap(relationsRead), modelTasks);
 
+  /** Per relation built in this run that an incremental form needs unchanged: whether it is (asked once). */
+  const unchanged = new Map<RelationName, Promise<boolean>>();
+  const allUnchanged = async (on: Client, relations: readonly RelationName[]): Promise<boolean> => {
+    for (const r of relations) {
+      if (!unchanged.has(r)) unchanged.set(r, sameAsPublished(on, r, schemas, options.updates));
+      if (!(await unchanged.get(r))) return false;
+    }
+    return true;
+  };
+
   const passedInBatch = new Set<TestDefinition>();
   const batchOf = new Map<TestDefinition, string>();
   const tasks: ScheduledTask<void>[] = [];
@@ -159,13 +158,15 @@ export function planTests(options: PlanTestsOptions): TestPlan {
       run: async (on: Client) => {
         const t0 = performance.now();
         const update = options.updates?.get(model.name);
-        const counts = await countFailingRows(on, rowTests.every((t) => deltaTest(t, update)) ? deltaSchemas(schemas, update!) : schemas, model.name, rowTests, memory);
+        const onDelta = rowTests.every((t) => deltaTest(t, update));
+        const counts = await countFailingRows(on, onDelta ? deltaSchemas(schemas, update!) : schemas, model.name, rowTests, memory);
         if (!counts) return;
+        const message = onDelta ? (incrementalForm(rowTests[0]!, schemas, options.updates)?.note ?? null) : null;
         const each = (performance.now() - t0) / 1000 / rowTests.length;
         for (const [i, test] of rowTests.entries()) {
           if (counts[i] !== 0) continue;
           passedInBatch.add(test);
-          await finish({ name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file, status: 'pass', failingRows: 0, sample: [], message: null, seconds: each });
+          await finish({ name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file, status: 'pass', failingRows: 0, sample: [], message, seconds: each });
         }
       },
     });
@@ -179,10 +180,14 @@ export function planTests(options: PlanTestsOptions): TestPlan {
       run: async (on: Client) => {
         if (passedInBatch.has(test)) return;
         onEvent({ type: 'test_started', test: test.name, model: test.model });
-        const update = options.updates?.get(test.model);
-        const reading = deltaTest(test, update) ? deltaSchemas(schemas, update) : schemas;
+        const planned = incrementalForm(test, schemas, options.updates);
+        const form = planned && (await allUnchanged(on, planned.unchanged ?? [])) ? planned : undefined;
+        const reading = form?.schemas ?? schemas;
         const columns = test.kind === 'unique' ? await keyColumns(on, reading, test.model) : undefined;
-        await finish(await runTest(on, reading, test, sampleSize, memory, columns));
+        const result = await runTest(on, reading, test, sampleSize, memory, columns, form);
+        // an incremental form that cannot run (a key type without a hash, a parent not published
+        // yet) leaves the verdict to the full test
+        await finish(form && result.status === 'error' ? await runTest(on, schemas, test, sampleSize, memory, test.kind === 'unique' ? await keyColumns(on, schemas, test.model) : undefined) : result);
       },
     });
   }
@@ -195,6 +200,20 @@ export function planTests(options: PlanTestsOptions): TestPlan {
       return summarize(sorted, (performance.now() - started) / 1000);
     },
   };
+}
+
+/**
+ * Whether a relation built in this run holds its published rows (sameAsPublishedSql); false when
+ * the comparison cannot run (nothing published yet): the test then runs in full.
+ */
+async function sameAsPublished(client: Client, relation: RelationName, schemas: SchemaNames, updates: ReadonlyMap<RelationName, ModelUpdate> | undefined): Promise<boolean> {
+  try {
+    const { rows } = await client.query<{ same: boolean | null }>(sameAsPublishedSql(relation, schemas, updates));
+    return rows[0]?.same === true;
+  } catch (err) {
+    if (!isSqlFault(err)) throw fromDatabaseError(err, `comparing ${relation} with its published rows`);
+    return false;
+  }
 }
 
 /**
@@ -250,12 +269,21 @@ export async function runTest(
   sampleSize = 10,
   memory = memorySettings(BUILD_MEMORY),
   columns?: KeyColumns,
+  form?: IncrementalForm,
 ): Promise<TestResult> {
   const t0 = performance.now();
   const base = { name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file };
+  // `schemas` are the form's: the full test's SQL over them reads the delta when the form says so
+  const formSql = form?.failing?.(columns ?? { bytewise: new Set(), collatable: new Set() });
+  const incremental = form && (form.failing === undefined || formSql !== undefined) ? form : undefined;
+  /** The result says what the test read when it ran incrementally. */
+  const noted = (message: string | null) => (incremental ? (message ? `${message} (${incremental.note})` : incremental.note) : message);
   try {
-    if (isMeasuredTest(test)) return { ...base, ...(await runMeasuredTest(client, schemas, test, memory)), seconds: (performance.now() - t0) / 1000 };
-    const failing = failingRowsSql(test, schemas, columns);
+    if (isMeasuredTest(test)) {
+      const measured = await runMeasuredTest(client, schemas, test, memory, incremental?.measurement);
+      return { ...base, ...measured, message: noted(measured.message), seconds: (performance.now() - t0) / 1000 };
+    }
+    const failing = formSql ?? failingRowsSql(test, schemas, columns);
     // Count and sample in one transaction: the same snapshot, and work_mem for the big hashes.
     const { failingRows, sample } = await withLocalSettings(client, memory, async () => {
       await client.query(PLANNER_SETTINGS_SQL);
@@ -268,7 +296,7 @@ export async function runTest(
       return { failingRows: n, sample: s.rows.map((r) => r.row) };
     });
     const status: TestStatus = failingRows === 0 ? 'pass' : test.severity === 'error' ? 'fail' : 'warn';
-    return { ...base, status, failingRows, sample, message: failingRows ? failureMessage(test, failingRows, sample) : null, seconds: (performance.now() - t0) / 1000 };
+    return { ...base, status, failingRows, sample, message: noted(failingRows ? failureMessage(test, failingRows, sample) : null), seconds: (performance.now() - t0) / 1000 };
   } catch (err) {
     // a lost connection, server trouble or a cancelled statement (the schedule stopping after another
     // task failed) is not a result of the test: the error that stopped the run is the one to report
@@ -286,12 +314,14 @@ async function runMeasuredTest(
   schemas: SchemaNames,
   test: MeasuredTest,
   memory: MemorySettings,
+  /** The incremental form's measurement (incremental-tests.ts), in place of measurementSql. */
+  measurement?: string,
 ): Promise<Pick<TestResult, 'status' | 'failingRows' | 'sample' | 'message'>> {
   const published = test.kind === 'row_count_change' ? publishedRelation(test.model, schemas) : undefined;
   const m = await withLocalSettings(client, memory, async () => {
     await client.query(PLANNER_SETTINGS_SQL);
     const baseline = published === undefined || (await client.query<{ found: boolean }>('select to_regclass($1) is not null as found', [published])).rows[0]!.found;
-    return (await client.query<Measurement>(measurementSql(test, schemas, { baseline }))).rows[0]!;
+    return (await client.query<Measurement>(baseline && measurement !== undefined ? measurement : measurementSql(test, schemas, { baseline }))).rows[0]!;
   });
   const failingRows = measuredFailingRows(test, m);
   const status: TestStatus = !m.fails ? 'pass' : test.severity === 'error' ? 'fail' : 'warn';

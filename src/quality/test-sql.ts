@@ -57,13 +57,8 @@ export function failingRowsSql(test: TestDefinition, schemas: SchemaNames, keyCo
   switch (test.kind) {
     case 'not_null':
       return `select t.* from ${rows} where ${test.columns.map((col) => `t.${ident(col)} is null`).join(' or ')}`;
-    case 'unique': {
-      const cols = test.columns.map((col) => `t.${ident(col)}`).join(', ');
-      const cheapFirst = [...test.columns.filter((col) => !keyColumns.collatable.has(col)), ...test.columns.filter((col) => keyColumns.collatable.has(col))];
-      const keys = cheapFirst.map((col) => (keyColumns.bytewise.has(col) ? `t.${ident(col)} collate "C"` : `t.${ident(col)}`)).join(', ');
-      const notNull = test.columns.length === 1 ? ` where ${cols} is not null` : '';
-      return `select ${keys}, count(*) as n_rows from ${rows}${notNull} group by ${keys} having count(*) > 1`;
-    }
+    case 'unique':
+      return uniqueSql(test, rows, keyColumns);
     case 'accepted_values': {
       const col = `t.${ident(test.column)}`;
       const list = test.values.map((v) => literal(String(v))).join(', ');
@@ -91,6 +86,18 @@ export function failingRowsSql(test: TestDefinition, schemas: SchemaNames, keyCo
     case 'row_count_change':
       return `select baseline_rows, new_rows from (\n${measurementSql(test, schemas)}\n) as m where fails`;
   }
+}
+
+/**
+ * The failing rows of a `unique` test over `rows` (a relation aliased `t`): one row per key held
+ * by more than one row, with `n_rows` (see failingRowsSql for the order and collation of the key).
+ */
+export function uniqueSql(test: Extract<TestDefinition, { kind: 'unique' }>, rows: string, keyColumns: KeyColumns): string {
+  const cols = test.columns.map((col) => `t.${ident(col)}`).join(', ');
+  const cheapFirst = [...test.columns.filter((col) => !keyColumns.collatable.has(col)), ...test.columns.filter((col) => keyColumns.collatable.has(col))];
+  const keys = cheapFirst.map((col) => (keyColumns.bytewise.has(col) ? `t.${ident(col)} collate "C"` : `t.${ident(col)}`)).join(', ');
+  const notNull = test.columns.length === 1 ? ` where ${cols} is not null` : '';
+  return `select ${keys}, count(*) as n_rows from ${rows}${notNull} group by ${keys} having count(*) > 1`;
 }
 
 /** `gold.fact_sales` → `"dev_gold"."fact_sales"`: the model as readers see it, published by the last run that passed. */

@@ -9,6 +9,12 @@
  * Errors: MODEL_FILE_INVALID (every problem at once: a bad file name, an empty file, a test that
  * reads no model, a schema.yml entry without its .sql, a name another test uses) and
  * MODEL_UNKNOWN_RELATION (a reference to something that is neither a source nor a model).
+ *
+ * `config.meta.partition_by: <column>` (under meta: dbt's test config has no such key) claims that
+ * the test's failing rows of one value of the column depend only on the rows with that value of the
+ * test's model (and on the other relations it reads as they are): a run that updates that model by
+ * that column runs the test on the delta (src/quality/incremental-tests.ts). The test carries it as
+ * `partitionBy` (PartitionedQueryTest; src/quality reads it as PartitionedTest).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -23,11 +29,17 @@ export const SINGULAR_TESTS_DIR = 'tests';
 const PROPERTIES_FILE = 'schema.yml';
 const STEM = /^[a-z_][a-z0-9_]*$/;
 const ENTRY_KEYS = ['name', 'description', 'config'];
-const CONFIG_KEYS = ['severity'];
+const CONFIG_KEYS = ['severity', 'meta'];
+const META_KEYS = ['partition_by'];
+const COLUMN = /^[a-z_][a-z0-9_]*$/;
+
+/** A singular test with its declared partition column (config.meta.partition_by), if any. */
+type PartitionedQueryTest = QueryTest & { partitionBy?: string };
 
 interface Properties {
   description?: string;
   severity?: Severity;
+  partitionBy?: string;
   /** Where the entry is, for problems. */
   at: (string | number)[];
 }
@@ -81,7 +93,7 @@ export async function addSingularTests(sqlDir: string, models: readonly Model[],
       continue;
     }
     const props = properties.get(stem);
-    const test: QueryTest = {
+    const test: PartitionedQueryTest = {
       kind: 'query',
       name: stem,
       sql,
@@ -90,6 +102,7 @@ export async function addSingularTests(sqlDir: string, models: readonly Model[],
       file,
       declaredAt: `${SINGULAR_TESTS_DIR}/${entry}`,
       ...(props?.description !== undefined ? { description: props.description } : {}),
+      ...(props?.partitionBy !== undefined ? { partitionBy: props.partitionBy } : {}),
     };
     taken.set(stem, test);
     added.push([byName.get(model)!, test]);
@@ -108,7 +121,7 @@ export async function addSingularTests(sqlDir: string, models: readonly Model[],
   for (const [model, test] of added) model.tests.push(test);
 }
 
-/** sql/tests/schema.yml: `version: 2`, `data_tests:` entries with name, description, config.severity. */
+/** sql/tests/schema.yml: `version: 2`, `data_tests:` entries with name, description, config.severity, config.meta.partition_by. */
 async function readProperties(file: string, problems: string[]): Promise<{ properties: Map<string, Properties>; report: (at: (string | number)[], message: string) => void }> {
   const out = new Map<string, Properties>();
   const { doc, lineCounter, problems: yamlProblems } = parseYml(await readFile(file, 'utf8'), file);
@@ -134,9 +147,19 @@ async function readProperties(file: string, problems: string[]): Promise<{ prope
       const config = v.optionalMapping(raw, 'config', at) ?? {};
       v.keys(config, [...at, 'config'], CONFIG_KEYS);
       const severity = v.optionalEnum(config, 'severity', [...at, 'config'], ['error', 'warn']) as Severity | undefined;
+      const meta = v.optionalMapping(config, 'meta', [...at, 'config']) ?? {};
+      v.keys(meta, [...at, 'config', 'meta'], META_KEYS);
+      const partitionBy = v.optionalString(meta, 'partition_by', [...at, 'config', 'meta']);
+      if (partitionBy !== undefined && !COLUMN.test(partitionBy)) v.problem([...at, 'config', 'meta', 'partition_by'], `expected a column name (lower-case letters, digits, _), got '${partitionBy}'`);
       if (name === undefined) return;
       if (out.has(name)) v.problem([...at, 'name'], `'${name}' is listed twice`);
-      else out.set(name, { at, ...(description !== undefined ? { description } : {}), ...(severity !== undefined ? { severity } : {}) });
+      else
+        out.set(name, {
+          at,
+          ...(description !== undefined ? { description } : {}),
+          ...(severity !== undefined ? { severity } : {}),
+          ...(partitionBy !== undefined && COLUMN.test(partitionBy) ? { partitionBy } : {}),
+        });
     });
   }
   return { properties: out, report };
