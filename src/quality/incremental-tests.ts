@@ -174,7 +174,8 @@ export function incrementalForm(test: TestDefinition, schemas: SchemaNames, upda
   // parent is itself updated, the new parent holds its published rows outside its partitions, so
   // only keys of its published rows in its partitions can be gone; rebuilt, any published key can.
   if (test.kind === 'relationships' && test.minCoverage === undefined) {
-    if (!rowLocal(test.where) || others.some((r) => r !== test.to)) return undefined;
+    // a bronze parent has no published version to compare with
+    if (!rowLocal(test.where) || others.some((r) => r !== test.to) || test.to.startsWith('bronze.')) return undefined;
     const scoped = (pred: string) => (test.where ? `(${c(test.where)}) and (${pred})` : pred);
     const col = ident(test.column);
     const field = ident(test.field);

@@ -12,7 +12,7 @@ import { type Client, ident, literal } from '../../src/db/client.ts';
 import { runTests, type TestResult } from '../../src/quality/index.ts';
 import { loadProject, type ModelUpdate, type Project } from '../../src/transform/index.ts';
 import { readingPublished } from '../../src/transform/compile.ts';
-import { dropSchemas, modelYml, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
+import { caught, dropSchemas, modelYml, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
 
 let client: Client;
 let schemas: SchemaNames;
@@ -265,5 +265,20 @@ describe('data tests on an update', () => {
     expect(dropped.full.get('row_count_change_gold_lines')).toMatchObject({ status: 'fail', failingRows: 4 });
     expect(dropped.full.get('lines_balance')!.status).toBe('pass');
     expectSameVerdicts(dropped.full, dropped.incremental, ALL);
+  });
+
+  it('reads the declaration from sql/tests/schema.yml, and refuses one that names no column', async () => {
+    expect(project.models.find((m) => m.name === 'gold.lines')!.tests.find((t) => t.name === 'lines_balance')).toMatchObject({ kind: 'query', partitionBy: 'customer_id' });
+    const bad = await writeProject({
+      ...FILES,
+      'tests/schema.yml': 'version: 2\ndata_tests:\n  - name: lines_balance\n    config: { meta: { partition_by: "customer id", per: x } }\n',
+    });
+    try {
+      const err = await caught(loadProject({ sqlDir: bad, sources: SOURCES }));
+      expect(err.message).toContain("data_tests[0].config.meta.partition_by: expected a column name (lower-case letters, digits, _), got 'customer id'");
+      expect(err.message).toContain("data_tests[0].config.meta.per: unknown key 'per'");
+    } finally {
+      await removeProject(bad);
+    }
   });
 });
