@@ -26,6 +26,14 @@
  * and settings the current version's manifest records for its file is hard-linked from it instead
  * of written (reuse.ts), so a version stays complete on its own and an unchanged file costs no
  * encoding. Hive-partitioned files are written every time.
+ *
+ * A build tells which tables it did not change (kept as published, or updated by no partition)
+ * and which it changed by known rows (the rows of the updated partitions, published and new):
+ * `changes`. They are taken only when the current version is the one the published tables were
+ * exported into (`publishedVersion`, from the ledger) and the table's source is the same; then an
+ * unchanged table's files are linked with the previous manifest's fingerprints, and a changed
+ * table's fingerprints are corrected by the changed rows alone (reuse.ts). Otherwise every table is
+ * fingerprinted by a scan, as without them.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -37,7 +45,7 @@ import { type ColumnDescription, exportTable, type ExportTableResult } from './e
 import { createStaging, currentVersion, type ExportsDir, exportEntryNames, ioError, MANIFEST_FILE, openExportsDir, reconcileExports, sealVersion, switchTo, versionName } from './exports-dir.ts';
 import { EXPORT_FORMAT_VERSION } from './parquet-copy.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
-import type { PreviousFile } from './reuse.ts';
+import type { PreviousFile, TableChange } from './reuse.ts';
 import { type ColumnDoc, LIFETIME_ROLE } from './types.ts';
 
 export const GOLD_EXPORTS = ['fact_sales', 'customer_features', 'sales_daily', 'customer_training_set'] as const;
@@ -112,6 +120,15 @@ export interface ExportGoldOptions {
    */
   columnSchemas?: Readonly<Record<string, string>>;
   /**
+   * What the caller knows of each table's rows against the published table its previous export
+   * was written from, by table: `{ unchanged: true }`, or the rows `removed` from and `added` to it
+   * (reuse.ts, TableChange). Taken only when `publishedVersion` is the current version and the
+   * previous manifest's source of the table is this one's.
+   */
+  changes?: Readonly<Record<string, TableChange>>;
+  /** The version (path) the published tables were exported into: what `changes` are relative to. */
+  publishedVersion?: string | null;
+  /**
    * The commit point, called with the sealed version's path once every file is written, checked
    * and fsynced: whatever it records (the ledger) decides that this export is the published one.
    * It throws to publish nothing. Default: nothing to record (the switch itself publishes).
@@ -181,7 +198,8 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
   let versionPath: string | null = null;
   let manifest: Manifest;
   try {
-    manifest = await writeTables(options, stagingDir, tables, folderTable, await previousFiles(dirs));
+    const previous = await previousExport(dirs);
+    manifest = await writeTables(options, stagingDir, tables, folderTable, previous.files, knownChanges(options, previous));
     options.signal?.throwIfAborted();
     versionPath = await sealVersion(dirs, stagingDir, version);
     options.signal?.throwIfAborted();
@@ -210,21 +228,59 @@ async function removeQuietly(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true }).catch(() => {});
 }
 
+interface PreviousExport {
+  /** The current version's folder, null when there is none. */
+  version: string | null;
+  /** Its manifest's source of each table. */
+  sources: Map<string, string>;
+  /** Its fingerprinted files, by table. */
+  files: Map<string, PreviousFile[]>;
+}
+
 /**
  * The fingerprinted files of the current version, by table, from its manifest: what an unchanged
  * file can be linked from. None when there is no current version or its manifest has none.
  */
-async function previousFiles(dirs: ExportsDir): Promise<Map<string, PreviousFile[]>> {
+async function previousExport(dirs: ExportsDir): Promise<PreviousExport> {
   const current = await currentVersion(dirs);
-  if (!current) return new Map();
+  if (!current) return { version: null, sources: new Map(), files: new Map() };
   const manifest = await readFile(path.join(current, MANIFEST_FILE), 'utf8').then((text) => JSON.parse(text) as Manifest, () => null);
-  return new Map(Object.entries(manifest?.tables ?? {}).map(([table, t]) => [table, (t.files ?? []).flatMap((f) => f.fingerprint !== undefined && f.settings !== undefined
-    ? [{ ...(f.month !== undefined ? { month: f.month } : {}), path: path.join(current, f.path), rows: f.rows, fingerprint: f.fingerprint, settings: f.settings, sha256: f.sha256, bytes: f.bytes, version: f.reused_from ?? path.basename(current) }]
-    : [])]));
+  const tables = Object.entries(manifest?.tables ?? {});
+  return {
+    version: current,
+    sources: new Map(tables.map(([table, t]) => [table, t.source])),
+    files: new Map(tables.map(([table, t]) => [table, (t.files ?? []).flatMap((f) => f.fingerprint !== undefined && f.settings !== undefined
+      ? [{ ...(f.month !== undefined ? { month: f.month } : {}), path: path.join(current, f.path), rows: f.rows, fingerprint: f.fingerprint, settings: f.settings, sha256: f.sha256, bytes: f.bytes, version: f.reused_from ?? path.basename(current) }]
+      : [])])),
+  };
+}
+
+/**
+ * The caller's `changes` that hold against the current version: all of them when it is the
+ * version the published tables were exported into, each for a table whose previous source is the
+ * one exported now; none otherwise (another folder, an export of other tables or settings since,
+ * a publish without an export), and the tables are then fingerprinted by a scan.
+ */
+function knownChanges(options: ExportGoldOptions, previous: PreviousExport): Map<string, TableChange> {
+  const published = options.publishedVersion ? path.resolve(options.publishedVersion) : null;
+  if (!options.changes || published === null || previous.version === null || path.resolve(previous.version) !== published) return new Map();
+  return new Map(Object.entries(options.changes).filter(([table]) => previous.sources.get(table) === sourceOf(options, table)));
+}
+
+/** The source a table's manifest entry records. */
+function sourceOf(options: ExportGoldOptions, table: string): string {
+  return `${options.publishedGoldSchema ?? options.schemas.gold}.${table}`;
 }
 
 /** Every table from one snapshot into `outDir`, then the manifest. */
-async function writeTables(options: ExportGoldOptions, outDir: string, tables: readonly string[], folderTable: string, previous: ReadonlyMap<string, PreviousFile[]>): Promise<Manifest> {
+async function writeTables(
+  options: ExportGoldOptions,
+  outDir: string,
+  tables: readonly string[],
+  folderTable: string,
+  previous: ReadonlyMap<string, PreviousFile[]>,
+  changes: ReadonlyMap<string, TableChange>,
+): Promise<Manifest> {
   let client: Client | null = null;
   let fingerprintClient: Client | null = null;
   let watch: Awaited<ReturnType<typeof watchCopyProgress>> | null = null;
@@ -282,13 +338,14 @@ async function writeTables(options: ExportGoldOptions, outDir: string, tables: r
         signal: options.signal,
         ...(asFolder && monthsOf !== null ? { monthsOf } : {}),
         ...(asFolder && options.partitionBy ? {} : { previousFiles: previous.get(table) ?? [], ...(fingerprintClient ? { fingerprintClient } : {}) }),
+        ...(changes.has(table) ? { change: changes.get(table)! } : {}),
         onRows: (n) => {
           exportedRows += n;
           options.onRows?.(table, exportedRows);
         },
       });
       manifest.tables[table] = {
-        source: `${options.publishedGoldSchema ?? options.schemas.gold}.${table}`,
+        source: sourceOf(options, table),
         rows: result.rows,
         columns: result.columns,
         left_out: leaveOut,

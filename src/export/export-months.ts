@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fromDatabaseError } from '../errors.ts';
 import { ident, literal } from '../db/index.ts';
 import { copyToParquet, type ExportedFile, monthFileName } from './parquet-copy.ts';
-import { type Fingerprints, type Part, type ReuseJob, writeOrReuse } from './reuse.ts';
+import { type Fingerprints, type Part, type ReuseJob, type ReuseResult, writeOrReuse } from './reuse.ts';
 import type { ExportColumn } from './types.ts';
 
 /** The column kinds a table can be split by month of. */
@@ -23,9 +23,9 @@ export interface MonthsJob extends ReuseJob {
   monthColumn: string;
 }
 
-export async function exportMonths(o: MonthsJob): Promise<ExportedFile[]> {
+export async function exportMonths(o: MonthsJob): Promise<ReuseResult> {
   const key = `coalesce(to_char(${ident(o.monthColumn)}, 'YYYY-MM'), 'none')`;
-  const files = await writeOrReuse(o, {
+  const { files, fingerprints } = await writeOrReuse(o, {
     key,
     monthColumn: o.monthColumn,
     fileOf: (month) => path.join(o.dir, monthFileName(month!)),
@@ -38,8 +38,8 @@ export async function exportMonths(o: MonthsJob): Promise<ExportedFile[]> {
       return written;
     },
   });
-  if (files.length === 0) return copyToParquet({ ...o, file: path.join(o.dir, 'part-00000.parquet') });
-  return files.sort((a, b) => (a.month === b.month ? 0 : a.month === 'none' ? 1 : b.month === 'none' ? -1 : a.month! < b.month! ? -1 : 1));
+  if (files.length === 0) return { files: await copyToParquet({ ...o, file: path.join(o.dir, 'part-00000.parquet') }), fingerprints };
+  return { fingerprints, files: files.sort((a, b) => (a.month === b.month ? 0 : a.month === 'none' ? 1 : b.month === 'none' ? -1 : a.month! < b.month! ? -1 : 1)) };
 }
 
 /**

@@ -16,7 +16,7 @@ import { DataError, fromDatabaseError } from '../errors.ts';
 import { exportMonths, MONTH_KINDS } from './export-months.ts';
 import { copyToParquet, EXPORT_FORMAT_VERSION, type ExportedFile, SESSION_SETTINGS } from './parquet-copy.ts';
 import type { Compression } from './parquet-encoder.ts';
-import { type PreviousFile, writeOrReuse } from './reuse.ts';
+import { type FingerprintSource, type PreviousFile, type TableChange, writeOrReuse } from './reuse.ts';
 import { type ColumnDoc, type ExportColumn, KINDS, pandasDtype, pandasMetadata, readColumns } from './types.ts';
 
 export interface ExportTableOptions {
@@ -59,6 +59,13 @@ export interface ExportTableOptions {
    */
   previousFiles?: readonly PreviousFile[];
   /**
+   * How the rows stand against the published table `previousFiles` were written from, when the
+   * caller knows (reuse.ts, TableChange): the fingerprints are then carried over or derived from
+   * the changed rows instead of scanned. The caller vouches that `previousFiles` are the export of
+   * that published table.
+   */
+  change?: TableChange;
+  /**
    * A second connection whose transaction uses the same snapshot (`set transaction snapshot`): the
    * fingerprints are computed there while the rows are written, when nothing can be reused anyway.
    * Without it they are computed on `client` first.
@@ -87,6 +94,8 @@ export interface ExportTableResult {
   /** Files encoded by this export, and files taken over unchanged from the previous version. */
   written: number;
   reused: number;
+  /** How the files' fingerprints were had (reuse.ts); absent for files without one (Hive partitions). */
+  fingerprints?: FingerprintSource;
 }
 
 /**
@@ -147,17 +156,18 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
     const select = `select ${list} from ${rel}`;
     const reusing = { ...options, columns, select, meta, where, rel, list };
     let files: ExportedFile[];
+    let fingerprints: FingerprintSource | undefined;
     if (monthColumn !== undefined) {
-      files = await exportMonths({ ...reusing, dir: options.outDir!, monthColumn });
+      ({ files, fingerprints } = await exportMonths({ ...reusing, dir: options.outDir!, monthColumn }));
     } else if (!options.partitionBy && options.previousFiles !== undefined) {
       const file = options.outFile ?? path.join(options.outDir!, 'part-00000.parquet');
-      files = await writeOrReuse(reusing, { key: null, monthColumn: null, fileOf: () => file, write: () => copyToParquet({ ...reusing, file, linkable: true }) });
+      ({ files, fingerprints } = await writeOrReuse(reusing, { key: null, monthColumn: null, fileOf: () => file, write: () => copyToParquet({ ...reusing, file, linkable: true }) }));
     } else {
       files = await writeFiles(reusing);
     }
     if (!options.inTransaction) await client.query('commit');
     const reused = files.filter((f) => f.reusedFrom !== undefined).length;
-    return { schema, table, rows: files.reduce((n, f) => n + f.rows, 0), columns: describeColumns(allColumns, options.partitionBy, options.columnDocs), files, written: files.length - reused, reused };
+    return { schema, table, rows: files.reduce((n, f) => n + f.rows, 0), columns: describeColumns(allColumns, options.partitionBy, options.columnDocs), files, written: files.length - reused, reused, ...(fingerprints !== undefined ? { fingerprints } : {}) };
   } catch (err) {
     if (!options.inTransaction) await client.query('rollback').catch(() => {});
     throw err;

@@ -4,6 +4,13 @@
  * fingerprint, row count and settings equal those the previous version's manifest records is
  * hard-linked from that version instead of written. The others are written (the caller's `write`)
  * and checked against the fingerprint's count, taken in the same snapshot.
+ *
+ * When the caller knows how the table's rows stand against the published table the previous
+ * version was written from (a `TableChange`, which export-gold.ts passes only when the current
+ * version is that export), no part is fingerprinted by a scan: an unchanged table carries the
+ * previous manifest's fingerprints over, and a table changed by known rows gets them corrected by
+ * the hashes of the rows removed and added (one query over those rows). The result is the
+ * fingerprint a scan would give, since it is a count and a sum.
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -29,6 +36,20 @@ export interface PreviousFile {
   /** The version that wrote the file. */
   version: string;
 }
+
+/**
+ * What the caller knows of a table's rows against the published table its previous export was
+ * written from: the same rows, or those rows less `removed` plus `added` (each a query, `select *`
+ * of rows with the table's columns; `removed` a sub-multiset of the published rows).
+ */
+export type TableChange = { unchanged: true } | { removed: string; added: string };
+
+/**
+ * How a table's fingerprints were had: `scanned` (its rows hashed), `carried` (the previous
+ * manifest's, the table unchanged), `derived` (the previous manifest's, corrected by the changed
+ * rows' hashes).
+ */
+export type FingerprintSource = 'scanned' | 'carried' | 'derived';
 
 export interface Fingerprint {
   rows: number;
@@ -56,8 +77,16 @@ export interface ReuseJob {
   compression: Compression;
   rowGroupSize: number;
   previousFiles?: readonly PreviousFile[];
+  /** How the rows stand against the published table `previousFiles` were written from (see TableChange). */
+  change?: TableChange;
   onRows?: (rows: number) => void;
   signal?: AbortSignal;
+}
+
+/** The files of a table and how their fingerprints were had. */
+export interface ReuseResult {
+  files: ExportedFile[];
+  fingerprints: FingerprintSource;
 }
 
 /** How the table's rows split into files. */
@@ -120,6 +149,40 @@ async function fingerprintRows(o: ReuseJob, key: string | null): Promise<Fingerp
 }
 
 /**
+ * The fingerprints a scan would give, from the previous version's (which are the published
+ * table's) and the change: unchanged parts keep theirs; a part with removed or added rows gets
+ * the count and the hash sum of its added rows less those of its removed rows, in one query over
+ * those rows alone. A month whose count drops to 0 has no file any more. Null when the previous
+ * version does not cover the table with files of these settings (a scan decides then), or when
+ * the change removes rows the previous version does not have (the change is not of that version).
+ */
+async function knownFingerprints(o: ReuseJob, split: Split, settings: string): Promise<Fingerprints | null> {
+  const change = o.change;
+  const previous = o.previousFiles ?? [];
+  if (!change || previous.length === 0 || previous.some((p) => p.settings !== settings || (p.month === undefined) !== (split.key === null))) return null;
+  if (split.key === null && previous.length !== 1) return null;
+  const known: Fingerprints = new Map(previous.map((p) => [p.month ?? null, { rows: p.rows, fingerprint: p.fingerprint }]));
+  if ('unchanged' in change) return known;
+  const key = split.key ?? 'null::text';
+  const hashed = (sign: string, rows: string) =>
+    `select ${key} as part, ${sign}count(*) as rows, ${sign}coalesce(sum(hash_record_extended(row(${o.list}), 0)), 0) as fingerprint
+       from (${rows}) as changed group by 1`;
+  const { rows } = await o.client.query<{ part: string | null; rows: string; fingerprint: string }>(
+    `select part, sum(rows)::text as rows, sum(fingerprint)::text as fingerprint
+       from (${hashed('-', change.removed)} union all ${hashed('', change.added)}) as parts
+      group by part`,
+  ).catch((err) => { throw fromDatabaseError(err, `fingerprinting the changed rows of ${o.where}`); });
+  for (const r of rows) {
+    const before = known.get(r.part) ?? { rows: 0, fingerprint: '0' };
+    const after = { rows: before.rows + Number(r.rows), fingerprint: String(BigInt(before.fingerprint) + BigInt(r.fingerprint)) };
+    if (after.rows < 0) return null;
+    if (after.rows === 0 && split.key !== null) known.delete(r.part);
+    else known.set(r.part, after);
+  }
+  return known;
+}
+
+/**
  * Whether a previous file may be reused, decided before the fingerprints are awaited. A whole
  * table whose row count is not its previous file's is written at once with the fingerprint
  * computed beside the COPY: the count, on the export's connection while the fingerprint runs on
@@ -146,16 +209,18 @@ function partName(part: Part): string {
  * and settings unchanged) or written by `split.write`, with its fingerprint and settings. With
  * nothing to reuse, the fingerprints run beside the writing on `fingerprintClient`.
  */
-export async function writeOrReuse(o: ReuseJob, split: Split): Promise<ExportedFile[]> {
+export async function writeOrReuse(o: ReuseJob, split: Split): Promise<ReuseResult> {
   const settings = fileSettings(o, split.monthColumn);
   const previous = new Map((o.previousFiles ?? []).filter((p) => p.settings === settings).map((p) => [p.month ?? null, p]));
-  const fingerprinting = fingerprintRows(o, split.key);
-  fingerprinting.catch(() => {});
   const sameAsBefore = (part: Part, f: Fingerprint) => {
     const p = previous.get(part);
     return p !== undefined && p.rows === f.rows && p.fingerprint === f.fingerprint;
   };
-  let fingerprints = (await reusable(o, split, previous)) || !o.fingerprintClient ? await fingerprinting : null;
+  const known = await knownFingerprints(o, split, settings);
+  const source: FingerprintSource = known === null ? 'scanned' : o.change && 'unchanged' in o.change ? 'carried' : 'derived';
+  const fingerprinting = known !== null ? Promise.resolve(known) : fingerprintRows(o, split.key);
+  fingerprinting.catch(() => {});
+  let fingerprints = known ?? ((await reusable(o, split, previous)) || !o.fingerprintClient ? await fingerprinting : null);
   const toWrite = fingerprints === null ? null : [...fingerprints].filter(([p, f]) => !sameAsBefore(p, f)).map(([p]) => p);
   const written = toWrite?.length === 0 ? [] : await split.write(toWrite, fingerprints);
   fingerprints ??= await fingerprinting;
@@ -175,7 +240,7 @@ export async function writeOrReuse(o: ReuseJob, split: Split): Promise<ExportedF
     throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${o.where}: Postgres counts ${missing[1].rows} rows in ${partName(missing[0])}, of which no file was written`, { file: split.fileOf(missing[0]) });
   }
   if (reuse.length > 0) files.push(...(await linkPrevious(o, reuse.map(([p, fp]) => ({ file: split.fileOf(p), previous: previous.get(p)!, fp })), settings)));
-  return files;
+  return { files, fingerprints: source };
 }
 
 /**

@@ -21,9 +21,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type BronzeLoadResult, checkFreshness, currentBronzeLoads, freshnessFields, type LoadedFile, loadBronze, loadIntact, type SourceFreshnessConfig, unchangedSinceLastLoad } from '../bronze/index.ts';
 import type { PipelineConfig, } from '../config.ts';
-import { type Client, connect, } from '../db/index.ts';
+import { type Client, connect, ident } from '../db/index.ts';
 import { DataError } from '../errors.ts';
-import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, MANIFEST_FILE, openExportsDir } from '../export/index.ts';
+import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, MANIFEST_FILE, openExportsDir, type TableChange } from '../export/index.ts';
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, type PublishedRun, publishedModels, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
@@ -365,6 +365,8 @@ async function buildTestAndPublish(
   }
   // A selection's staging gold holds only its own tables: the others are exported as published.
   const tableSchemas = whole ? Object.fromEntries(GOLD_EXPORTS.filter((t) => !selected.has(`gold.${t}`)).map((t) => [t, config.schemas.gold])) : {};
+  // what the export was written from before: the published run's export version
+  const publishedVersion = (await lastPublishedRun(ctx.ledger, config.schemas))?.exportsVersion ?? null;
   // Export from the tested staging schema into a sealed version of the output folder; the
   // database publish is the commit point that makes both current, and the folder follows it.
   const exported: ExportGoldResult = await ctx.stage('export', () =>
@@ -375,6 +377,8 @@ async function buildTestAndPublish(
       tableSchemas,
       // an updated model is an overlay view in staging; its published table has the NOT NULLs
       columnSchemas: Object.fromEntries(built.models.filter((m) => m.update && m.model.startsWith('gold.')).map((m) => [m.model.slice('gold.'.length), config.schemas.gold])),
+      changes: goldChanges(config.schemas.gold, whole ? selected : null, built),
+      publishedVersion,
       exportsDir: config.exportsDir,
       runId: ctx.runId,
       target: config.target,
@@ -397,6 +401,35 @@ async function buildTestAndPublish(
   if (ctx.signal.aborted) output.lateSignal('publish');
   ctx.summary.exports = exportsRecord(exported, ctx.runId);
   output.published(config.schemas, exported.exportsDir);
+}
+
+/**
+ * What the export may take as known of each gold table against its published version (the
+ * export checks that its previous version is the one published with it): a table this run did not
+ * build (a selection reads it as published) or updated by no partition is unchanged; a table
+ * updated by partitions differs by the published rows of those partitions (the rows its overlay
+ * view leaves out, src/transform/incremental.ts) and the delta's rows. A table built whole has no
+ * entry: the export fingerprints its rows.
+ */
+function goldChanges(publishedGold: string, selected: ReadonlySet<string> | null, built: BuildResult): Record<string, TableChange> {
+  const changes: Record<string, TableChange> = {};
+  for (const table of GOLD_EXPORTS) {
+    const model = `gold.${table}`;
+    const update = built.models.find((m) => m.model === model)?.update;
+    if (selected && !selected.has(model)) changes[table] = { unchanged: true };
+    else if (update?.partitions === 0) changes[table] = { unchanged: true };
+    else if (update) {
+      const partitions = `${ident(update.schema)}.partitions`;
+      const column = ident(update.column);
+      // the overlay's partitions predicate (NULL is one partition)
+      const inPartitions = `(${column} in (select key from ${partitions} where key is not null) or (${column} is null and exists (select from ${partitions} where key is null)))`;
+      changes[table] = {
+        removed: `select * from ${ident(publishedGold)}.${ident(table)} where ${inPartitions}`,
+        added: `select * from ${ident(update.schema)}.${ident(table)}`,
+      };
+    }
+  }
+  return changes;
 }
 
 /**
