@@ -71,8 +71,9 @@ function notInPartitions(column: string, partitions: string): string {
 
 /**
  * Whether a test of an updated model holds on the whole model when it holds on the delta: it reads
- * no other relation and no run date, and it judges each row alone (not_null, accepted_values, expression) or is a
- * unique key that includes the partition column (two rows with one key are in one partition). Its
+ * no other relation and no run date, and it judges each row alone (not_null, accepted_values,
+ * expression) or is a unique key that includes the partition column (two rows with one key are in
+ * one partition). Its
  * failing rows over M_new are those over M_out, none (M_out ⊆ M_old passed and did not change),
  * and those over Δ. Only a test of severity error: the published rows passed it (a warn test may
  * have published failing rows, which its count must go on reporting).
