@@ -2,10 +2,11 @@
 -- value of each score from 2 to 5 (NULL when no value has it): r2..r5 of last_order_date, f2..f5 of
 -- frequency, m2..m5 of monetary, the scores of gold.customer_features (1 + floor(5 *
 -- percent_rank)) among the customers of the cutoff.
--- A cutoff's row is a function of that cutoff's rows of silver.int_customer_cutoffs
--- (materialized: incremental, partition_by: cutoff_date). It changes only when a quintile boundary
--- moves, which a change of a customer's age or labels never does: the training set, partitioned by
--- customer, then computes again only the changed customers.
+-- A cutoff's row is a function of that cutoff's rows of silver.int_customer_cutoff_values
+-- (materialized: incremental, partition_by: cutoff_date), the three values of
+-- silver.int_customer_cutoffs: a change of a customer's age or labels recomputes no cutoff. A row
+-- changes only when a quintile boundary moves: the training set, partitioned by customer, then
+-- computes again only the changed customers.
 -- The three scores rank the customers of each cutoff: rank() by a value is 1 + the customers of the
 -- cutoff with a value ranked before it (the running count up to and including the value, less its
 -- own), so each rank is read from a count per (cutoff, value) (tens of thousands of rows to sort,
@@ -22,7 +23,7 @@ with cutoff_value_counts as (
     grouping(last_order_date) = 0 as of_last_order_date,
     grouping(frequency) = 0 as of_frequency,
     grouping(monetary) = 0 as of_monetary
-  from silver.int_customer_cutoffs
+  from silver.int_customer_cutoff_values
   group by grouping sets ((cutoff_date, last_order_date), (cutoff_date, frequency), (cutoff_date, monetary))
 ),
 

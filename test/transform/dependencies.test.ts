@@ -113,7 +113,8 @@ describe('the repository models (sql/silver, sql/gold)', () => {
     'silver.sales_clean': ['silver.int_sales_lines'],
     'silver.sales_quarantine': ['bronze.sales_details', 'silver.int_sales_lines'],
     'silver.int_training_cutoffs': [],
-    'silver.int_training_thresholds': ['silver.int_customer_cutoffs'],
+    'silver.int_training_thresholds': ['silver.int_customer_cutoff_values'],
+    'silver.int_customer_cutoff_values': ['silver.int_customer_cutoffs'],
   };
   // Tests that read more than their own model (and a relationship's parent); every other test reads just that.
   const TESTS_READING_MORE: Record<string, string[]> = {

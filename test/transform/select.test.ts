@@ -95,6 +95,7 @@ describe('graph operators', () => {
       'gold.customer_features',
       'gold.customer_training_set',
       'gold.sales_daily',
+      'silver.int_customer_cutoff_values',
       'silver.int_customer_cutoffs',
       'silver.int_customer_orders',
       'silver.int_sales_line_products',
