@@ -3,7 +3,8 @@
 # its SQL, with the build's settings (jit off, work_mem 1GB as BUILD_MEMORY, the target's last
 # as_of). A version may be a chain of models joined by `+` (gold.customer_training_set and the
 # silver models it is computed from): its members are built in order into the
-# scratch schema, each analyzed as the build analyzes a table, a member reading the earlier ones
+# scratch schema (a member whose .yml says `materialized: view` as a view), each table analyzed as
+# the build analyzes a table, a member reading the earlier ones
 # there instead of the target's, and its time is the whole chain's; its rows are the last
 # member's. The versions alternate round by round (a slow minute hurts all of them), and every
 # version's rows are compared with the first's (`except all`, both ways: 0 and 0 when identical).
@@ -20,7 +21,8 @@
 #   VERSION: a file (sql/silver/int_sales_lines.sql) or a git revision and path
 #            (HEAD~1:sql/silver/int_sales_lines.sql), or several joined by + (a chain, in build
 #            order: sql/silver/int_training_cutoffs.sql+sql/silver/int_customer_cutoffs.sql+
-#            sql/silver/int_training_thresholds.sql+sql/gold/customer_training_set.sql)
+#            sql/silver/int_customer_cutoff_values.sql+sql/silver/int_training_thresholds.sql+
+#            sql/gold/customer_training_set.sql)
 #   TARGET: the target whose bronze, silver and gold the SQL reads (default bench), after a build
 #   at the scale to measure (e.g. `medallion build --seeds DIR --target NAME --skip-export`).
 # Needs DATABASE_URL (or PG* variables), psql and git. Leaves nothing behind.
@@ -63,6 +65,12 @@ for version in "$@"; do
     rewrite="s/\\b(bronze|silver|gold|etl)\\.([a-z_])/${target}_\\1.\\2/g; s/;[[:space:]]*\$//"
     for e in "${earlier[@]}"; do rewrite="$rewrite; s/\\b${target}_${e%%=*}\\b/$scratch.${e#*=}/g"; done
     if [ -f "$member" ]; then cat "$member"; else git show "$member"; fi | sed -E "$rewrite" > "$dir/v${i}_$k.sql"
+    yml="${member%.sql}.yml"
+    if { if [ -f "$member" ]; then cat "$yml"; else git show "$yml"; fi; } 2>/dev/null | grep -q 'materialized: view'; then
+      echo view > "$dir/v${i}_$k.kind"
+    else
+      echo table > "$dir/v${i}_$k.kind"
+    fi
     earlier+=("${layer}\\.${stem}=v${i}_$k")
   done
   echo "$k" > "$dir/v$i.n"
@@ -73,8 +81,8 @@ psql_ -c "drop schema if exists $scratch cascade; create schema $scratch" >/dev/
 # the statements that drop version $1's tables from the scratch schema
 drop_sql() {
   local k
-  echo "drop table if exists $scratch.v$1;"
-  for k in $(seq 1 $(($(cat "$dir/v$1.n") - 1))); do echo "drop table if exists $scratch.v$1_$k;"; done
+  echo "drop table if exists $scratch.v$1 cascade;"
+  for k in $(seq 1 $(($(cat "$dir/v$1.n") - 1))); do echo "drop $(cat "$dir/v$1_$k.kind") if exists $scratch.v$1_$k cascade;"; done
 }
 
 # the statements that build version $1 into the scratch schema: its earlier members as analyzed
@@ -83,8 +91,8 @@ build_sql() {
   local n k
   n=$(cat "$dir/v$1.n")
   for k in $(seq 1 $((n - 1))); do
-    echo "create table $scratch.v$1_$k as"; cat "$dir/v$1_$k.sql"; echo ";"
-    echo "analyze $scratch.v$1_$k;"
+    echo "create $(cat "$dir/v$1_$k.kind") $scratch.v$1_$k as"; cat "$dir/v$1_$k.sql"; echo ";"
+    [ "$(cat "$dir/v$1_$k.kind")" = view ] || echo "analyze $scratch.v$1_$k;"
   done
   if [ "${2:-}" = explain ]; then echo "explain (analyze, costs off, buffers off)"; else echo "create table $scratch.v$1 as"; fi
   cat "$dir/v$1_$n.sql"; echo ";"

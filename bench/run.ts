@@ -39,7 +39,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +50,7 @@ import { type SchemaNames, schemaNames } from '../src/config.ts';
 import { ident } from '../src/db/index.ts';
 import { formatTable } from '../src/runs/output.ts';
 import { BUILD_MEMORY, PLANNER_SETTINGS_SQL, withLocalSettings } from '../src/sql-runtime/index.ts';
-import { compileSql, publishedTarget, withoutTrailingSemicolon } from '../src/transform/index.ts';
+import { compileSql, loadProject, publishedTarget, withoutTrailingSemicolon } from '../src/transform/index.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -191,29 +191,32 @@ async function cliCode(): Promise<'dist' | 'src through tsx'> {
 
 /**
  * Seconds to build a chain of models alone into `schema`, in the order given: `create table … as`
- * of each model's SQL read by the target's published schemas, except the chain's earlier models,
- * read from `schema` (each analyzed there, as the build analyzes a table), with the build's memory
- * and planner settings and the as_of of the target's last successful run. Each model's table is
- * named after it (`gold.customer_features` → `<schema>.customer_features`).
+ * (`create view` for a view) of each model's SQL read by the target's published schemas, except
+ * the chain's earlier models, read from `schema` (each table analyzed there, as the build analyzes
+ * a table), with the build's memory and planner settings and the as_of of the target's last
+ * successful run. Each model's relation is named after it (`gold.customer_features` →
+ * `<schema>.customer_features`).
  */
 async function buildChain(client: pg.Client, target: string, models: readonly string[], schema: string): Promise<number> {
   const asOf = (await client.query(`select as_of::text as as_of from ${target}_etl.runs where status = 'success' and as_of is not null order by run_id desc limit 1`)).rows[0].as_of as string;
+  const project = await loadProject({ sqlDir: path.join(ROOT, 'sql') });
   const readFrom = new Map<string, string>();
-  const steps: { table: string; sql: string }[] = [];
-  for (const model of models) {
-    const [layer, name] = model.split('.') as [string, string];
+  const steps: { table: string; sql: string; view: boolean }[] = [];
+  for (const name of models) {
+    const model = project.models.find((m) => m.name === name);
+    if (!model) throw new Error(`no model ${name} in sql/`);
     const schemas = Object.freeze({ ...publishedTarget(schemaNames(target)), readFrom: new Map(readFrom) }) as SchemaNames;
-    steps.push({ table: `${ident(schema)}.${ident(name)}`, sql: compileSql(withoutTrailingSemicolon(await readFile(path.join(ROOT, 'sql', layer, `${name}.sql`), 'utf8')), schemas).sql });
-    readFrom.set(model, schema);
+    steps.push({ table: `${ident(schema)}.${ident(model.relation)}`, sql: compileSql(withoutTrailingSemicolon(model.sql), schemas).sql, view: model.materialized === 'view' });
+    readFrom.set(name, schema);
   }
-  for (const { table } of steps) await client.query(`drop table if exists ${table}`);
+  for (const { table, view } of [...steps].reverse()) await client.query(`drop ${view ? 'view' : 'table'} if exists ${table} cascade`);
   return secondsOf(() =>
     withLocalSettings(client, BUILD_MEMORY, async () => {
       await client.query(PLANNER_SETTINGS_SQL);
       await client.query("select set_config('medallion.as_of', $1, true)", [asOf]);
-      for (const [i, { table, sql }] of steps.entries()) {
-        await client.query(`create table ${table} as ${sql}`);
-        if (i < steps.length - 1) await client.query(`analyze ${table}`);
+      for (const [i, { table, sql, view }] of steps.entries()) {
+        await client.query(`create ${view ? 'view' : 'table'} ${table} as ${sql}`);
+        if (!view && i < steps.length - 1) await client.query(`analyze ${table}`);
       }
     }),
   );
@@ -427,7 +430,7 @@ async function main(): Promise<void> {
       // from the published silver with the build's memory and planner settings and the run's
       // as_of, alternating: the training set's target is a ratio of at most 3 at scale 100 with 12
       // cutoffs
-      const trainingChain = ['silver.int_training_cutoffs', 'silver.int_customer_cutoffs', 'silver.int_training_thresholds', 'gold.customer_training_set'];
+      const trainingChain = ['silver.int_training_cutoffs', 'silver.int_customer_cutoffs', 'silver.int_customer_cutoff_values', 'silver.int_training_thresholds', 'gold.customer_training_set'];
       const featuresChain = ['silver.int_customer_orders', 'gold.customer_features'];
       const trainingSet: StageResult = { stage: '  customer_training_set chain', baseline: 'customer_features chain', ours: [], base: [], rows: 0, bytes: 0 };
       for (let i = 0; i < args.repeat; i++) {
