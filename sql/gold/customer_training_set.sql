@@ -1,10 +1,10 @@
 -- gold.customer_training_set: one row per (customer, cutoff) for supervised learning: the features of
 -- gold.customer_features computed as of the cutoff (only the lines ordered strictly before it) and
 -- labels from the window after it (cutoff <= order_date < cutoff + label_days).
--- Three silver models hold the parts: silver.int_training_cutoffs the schedule (the only one that
--- reads as_of), silver.int_customer_cutoffs each (customer, cutoff)'s order history, age and
+-- Silver holds the parts: silver.int_training_cutoffs the schedule (the only model of the chain
+-- that reads as_of), silver.int_customer_cutoffs each (customer, cutoff)'s order history, age and
 -- labels from the customer's own lines, silver.int_training_thresholds the quintile boundaries of
--- each cutoff. A customer enters at their first order: no line before a cutoff, no row for that
+-- each cutoff (over the ranked values, silver.int_customer_cutoff_values). A customer enters at their first order: no line before a cutoff, no row for that
 -- cutoff. Here: the same percent_rank quintile scores as gold.customer_features (among the
 -- customers of the cutoff: 1 + the thresholds a value reaches), the same segment (etl.rfm_segment)
 -- and age bracket, and the columns derived from the cutoff.
