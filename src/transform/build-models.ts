@@ -100,6 +100,8 @@ export interface ModelBuild {
   update?: ModelUpdate;
   /** Set when the plan asked for an update and the model was built whole instead: why. */
   builtWholeBecause?: string;
+  /** Set when that reason is an input built whole in this run (UpdateContext.builtWhole). */
+  builtWholeAfterInput?: true;
 }
 
 export interface BuildResult {
@@ -125,6 +127,7 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
   await analyzeSources(client, schemas, project);
   const names = new Set(project.models.map((m) => m.name));
   const updated = options.updated ?? new Map<RelationName, ModelUpdate>();
+  const builtWhole = new Set<RelationName>();
   const modelTasks: ScheduledTask<ModelBuild>[] = project.models.map((model) => ({
     id: model.name,
     dependsOn: model.dependencies.filter((d) => names.has(d) && d !== model.name),
@@ -134,9 +137,10 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
       const t0 = performance.now();
       try {
         const result = options.updates?.has(model.name) && model.incremental
-          ? await updateOrBuildModel(on, schemas, staging, model, memory, { schemas, project, updates: updated, ...(options.bronzeChanges ? { bronzeChanges: options.bronzeChanges } : {}) })
+          ? await updateOrBuildModel(on, schemas, staging, model, memory, { schemas, project, updates: updated, builtWhole, ...(options.bronzeChanges ? { bronzeChanges: options.bronzeChanges } : {}) })
           : await buildModel(on, schemas, staging, model, memory);
         if (result.update) updated.set(model.name, result.update);
+        else if (model.incremental && (model.materialized === 'table' || result.builtWholeAfterInput)) builtWhole.add(model.name);
         for (const message of documentationWarnings(model, result.columns)) onEvent({ type: 'warning', model: model.name, file: model.ymlFile, message });
         onEvent({
           type: 'model_built',
@@ -250,7 +254,7 @@ async function updateOrBuildModel(client: Client, schemas: SchemaNames, staging:
     await client.query(PLANNER_SETTINGS_SQL);
     return updateModel(client, model, context);
   });
-  if ('whole' in attempt) return { ...(await buildModel(client, schemas, staging, model, memory)), builtWholeBecause: attempt.whole };
+  if ('whole' in attempt) return { ...(await buildModel(client, schemas, staging, model, memory)), builtWholeBecause: attempt.whole, ...(attempt.afterWholeInput ? { builtWholeAfterInput: true as const } : {}) };
   const columns = [...(await columnsOf(client, staging[model.layer], model.relation))].map(([name, type]) => ({ name, type }));
   return { model: model.name, materialized: model.materialized, rows: attempt.update.rows, seconds: (performance.now() - t0) / 1000, columns, update: attempt.update };
 }

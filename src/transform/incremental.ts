@@ -17,8 +17,11 @@
  *    `related_inputs` with a column R (types.ts, Incremental.relatedInputs): the values of R whose
  *    rows differ (the same difference, grouped by R), and then the values of P of the rows holding
  *    one of them, in M as published and in this run's inputs that have both P and R. An input
- *    without P that changed (its whole fingerprint differs), or any input that cannot be compared,
- *    makes M a whole build, with that reason. NULL is one partition.
+ *    without P that changed (its whole fingerprint differs), an incremental table that this run
+ *    built whole, or a view built whole because it reads one (UpdateContext.builtWhole: its change
+ *    is not by partition, and a difference over all its rows would cost what a whole build of M
+ *    does), or any input that cannot be compared, makes M a whole build, with that reason. NULL is
+ *    one partition.
  * 2. one view per input that has P, of the same name: the input's rows of those partitions (a
  *    related input is read whole).
  * 3. the delta, a table named like M: M's compiled SQL, reading those views instead of the inputs
@@ -63,7 +66,7 @@ export interface ModelUpdate {
 }
 
 /** The result of trying to update a model: the update, or why it is built whole instead. */
-export type UpdateAttempt = { update: ModelUpdate } | { whole: string };
+export type UpdateAttempt = { update: ModelUpdate } | { whole: string; afterWholeInput?: true };
 
 export interface UpdateContext {
   schemas: SchemaNames;
@@ -76,6 +79,12 @@ export interface UpdateContext {
    * steppedBronze).
    */
   bronzeChanges?: ReadonlyMap<RelationName, string>;
+  /**
+   * The incremental models this run built whole for a change that is not by partition: a table
+   * built whole, and a view built whole because it reads one (afterWholeInput). A reader with the
+   * partition column is built whole too (see updateModel).
+   */
+  builtWhole?: ReadonlySet<RelationName>;
 }
 
 /** Columns of a relation in catalog order, name → type (format_type); empty when it does not exist. */
@@ -142,7 +151,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
   const windows: { input: RelationName; window: DateWindow; moved: { column: string; type: string; from: string; to: string }[] }[] = [];
   /** Per related input that changed: its column, and the table (column `key`) of its changed values. */
   const relatedChanges: { input: RelationName; column: string; keys: string }[] = [];
-  const whole = async (reason: string): Promise<UpdateAttempt> => {
+  const whole = async (reason: string): Promise<{ whole: string }> => {
     await client.query(`drop schema if exists ${ident(schema)} cascade`);
     return { whole: reason };
   };
@@ -216,6 +225,10 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
         windows.push({ input, window, moved });
         continue;
       }
+      // an incremental input built whole in this run for a change that is not by partition (a new
+      // schedule of cutoffs, a changed model): nearly every partition may differ, and a difference
+      // over all its rows costs what a whole build of this model does
+      if (context.builtWhole?.has(input)) return { ...(await whole(`${input} was built whole in this run`)), afterWholeInput: true };
       await client.query(
         `insert into ${ident(schema)}.changed (key)
          select key from (${hashedRows(newRows, col, 1)} union all ${hashedRows(oldRows, col, -1)}) as versions

@@ -185,6 +185,18 @@ describe('the cron target over a sequence of days', () => {
     }
   });
 
+  it('a day whose schedule moves builds the per-customer rows whole, and their readers whole after them, not by a difference over every row', () => {
+    const moved = [...updatedOn.keys()].filter((day) => cutoffsAt(asOfOn.get(day)!).join() !== cutoffsAt(asOfOn.get(day - 1)!).join());
+    expect(moved.length).toBeGreaterThan(0);
+    for (const day of moved) {
+      expect(wholeOn.get(day)?.['silver.int_customer_cutoffs'], `day ${day}`).toBe('silver.int_training_cutoffs changed and has no column customer_id');
+      expect(wholeOn.get(day)?.['silver.int_customer_cutoff_values'], `day ${day}`).toBe('silver.int_customer_cutoffs was built whole in this run');
+      expect(wholeOn.get(day)?.['silver.int_training_thresholds'], `day ${day}`).toBe('silver.int_customer_cutoff_values was built whole in this run');
+      // it reads the schedule too, which it finds first
+      expect(wholeOn.get(day)?.['gold.customer_training_set'], `day ${day}`).toBeDefined();
+    }
+  });
+
   it('every day updates silver.int_sales_lines by the orders of the changed sales lines and of the dates between the two as_of, not whole', () => {
     // each day loads a new sales file (its __changes give the orders) and moves as_of and the
     // latest plausible date (a date window); the earliest plausible date and the modal lead time
