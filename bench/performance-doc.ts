@@ -85,6 +85,7 @@ export const TARGETS: readonly Target[] = [
   { stage: 'medallion build', maxPeakRssMb: 400 },
   { stage: 'full build (day 0)', maxPeakRssMb: 400 },
   { stage: "next day's build", baseline: 'full build (day 0)', maxRatio: 0.1, goalRatio: 0.05, maxPeakRssMb: 400 },
+  { stage: 'the day after (no new cutoff)', baseline: 'full build (day 0)', maxRatio: 0.1, goalRatio: 0.05, maxPeakRssMb: 400 },
 ];
 
 /** The target in words: "ratio ≤ 0.10 (goal 0.05)", "peak < 400 MB", or both. */
@@ -186,9 +187,10 @@ export function renderPerformanceDoc(results: readonly BenchResult[]): string {
     ...TARGETS.map((t) => `- ${t.stage}${t.baseline ? ` against ${t.baseline}` : ''}: ${targetParts(t, 'peak RSS').join(', ')}`),
     '',
     'Every timed run does the whole work its row names (fresh targets, `--full-refresh`, emptied',
-    'export folders), except the next day\'s build and the same day again, which time what change',
-    'detection saves: the cron\'s build of `generate --days 1`\'s day-01 into the target that holds',
-    'day-00, and that build once more with nothing changed.',
+    'export folders), except the daily rows, which time what change detection and the incremental',
+    'models save: the cron\'s builds of `generate --days 2`\'s day-01 (a cutoff enters the training',
+    'set\'s schedule, as on about one day a month) and day-02 (none does) into the target that holds',
+    'the day before, and day-02 once more with nothing changed.',
     '',
     'To refresh: `npm run bench -- --scale N --repeat R` (every stage: a run of some stages only is',
     'not taken), then `npm run perf-doc`, and commit docs/performance-data/ with docs/performance.md.',
