@@ -27,8 +27,8 @@ export type PartitionedTest = Extract<TestDefinition, { kind: 'query' }> & { par
 
 /** How a test runs on an update: what it reads, and the SQL that replaces the full test's. */
 export interface IncrementalForm {
-  /** The update the form reads. */
-  update: ModelUpdate;
+  /** The update the form reads (a reconciliation may read several, or none: incremental-reconciliations.ts). */
+  update?: ModelUpdate;
   /**
    * The schemas the test's own SQL compiles with: the model read from its delta (deltaSchemas)
    * when the test's SQL runs unchanged on the delta; the run's schemas otherwise.
@@ -36,8 +36,14 @@ export interface IncrementalForm {
   schemas: SchemaNames;
   /** Failing-rows SQL in place of failingRowsSql (same columns, same rows); undefined when `schemas` is the form. */
   failing?: (columns: KeyColumns) => string | undefined;
-  /** Measurement SQL in place of measurementSql (row_count_change). */
+  /** Measurement SQL in place of measurementSql (row_count_change, a coverage threshold). */
   measurement?: string;
+  /**
+   * A scalar_equality: one row (left_value, right_value) in place of the two queries, the
+   * statements to run before and after it in its transaction, and the sides it computes from the
+   * published run's values (a NULL there means a side is not additive: the test runs in full).
+   */
+  values?: { sql: string; setup: string[]; teardown: string[]; exact: ('left_value' | 'right_value')[] };
   /** What the test read, for its result (etl.test_results.message). */
   note: string;
   /**
@@ -50,22 +56,22 @@ export interface IncrementalForm {
 const RUN_DATES = /medallion\.(data_)?as_of/i;
 
 /** Whether a piece of SQL (a `where`) judges a row by that row alone: it names no relation and no run date. */
-function rowLocal(sql: string | undefined): boolean {
+export function rowLocal(sql: string | undefined): boolean {
   return sql === undefined || (referencedRelations(sql).length === 0 && !RUN_DATES.test(sql));
 }
 
 /** The models the run reads as published (model-plan.ts keeps them; compile.ts readPublished). */
-function keptInRun(schemas: SchemaNames, relation: RelationName): boolean {
+export function keptInRun(schemas: SchemaNames, relation: RelationName): boolean {
   return (schemas as SchemaNames & { readPublished?: ReadonlySet<RelationName> }).readPublished?.has(relation) === true;
 }
 
 /** `column in partitions`, NULL being a partition of its own (incremental.ts, inPartitions). */
-function inPartitions(column: string, partitions: string): string {
+export function inPartitions(column: string, partitions: string): string {
   return `(${column} in (select key from ${partitions} where key is not null) or (${column} is null and exists (select from ${partitions} where key is null)))`;
 }
 
 /** The negation of inPartitions, NULL-safe. */
-function notInPartitions(column: string, partitions: string): string {
+export function notInPartitions(column: string, partitions: string): string {
   return `(not coalesce(${column} in (select key from ${partitions} where key is not null), false) and not (${column} is null and exists (select from ${partitions} where key is null)))`;
 }
 

@@ -15,8 +15,12 @@ import { criticalPathFirst, runScheduled, type ScheduledTask } from '../schedule
 import { fromDatabaseError } from '../errors.ts';
 import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compiledRelation, deltaSchemas, type ModelUpdate, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
+import { type AdditiveEqualTest, coverageDefinition, type PublishedValues, publishedTestValues, reconciliationForm, sha256, type TestValues } from './incremental-reconciliations.ts';
 import { deltaTest, type IncrementalForm, incrementalForm, sameAsPublishedSql } from './incremental-tests.ts';
 import {
+  type CoverageTest,
+  equalJudgement,
+  equalValuesSql,
   failingRowPredicate,
   failingRowsSql,
   failureMessage,
@@ -47,6 +51,11 @@ export interface TestResult {
   seconds: number;
   /** The .yml that declares the test. */
   file: string;
+  /**
+   * What the verdict is computed from (a reconciliation's values, a coverage's counts), kept in
+   * etl.test_results.measured for the next run's incremental form (incremental-reconciliations.ts).
+   */
+  values?: TestValues;
 }
 
 export interface TestSummary {
@@ -142,6 +151,15 @@ export function planTests(options: PlanTestsOptions): TestPlan {
     return true;
   };
 
+  /** The published run's test values, read once when a reconciliation first needs them. */
+  let published: Promise<PublishedValues | undefined> | undefined;
+  const reconciliation = async (on: Client, test: TestDefinition): Promise<IncrementalForm | undefined> => {
+    if (!options.updates?.size || !(test.kind === 'equal' || (test.kind === 'relationships' && test.minCoverage !== undefined))) return undefined;
+    published ??= publishedTestValues(ledger, schemas);
+    const { rows } = await on.query<{ as_of: string | null }>("select nullif(current_setting('medallion.as_of', true), '') as as_of");
+    return reconciliationForm(test, { schemas, updates: options.updates, project, published: await published, asOf: rows[0]?.as_of ?? undefined });
+  };
+
   const passedInBatch = new Set<TestDefinition>();
   const batchOf = new Map<TestDefinition, string>();
   const tasks: ScheduledTask<void>[] = [];
@@ -180,7 +198,7 @@ export function planTests(options: PlanTestsOptions): TestPlan {
       run: async (on: Client) => {
         if (passedInBatch.has(test)) return;
         onEvent({ type: 'test_started', test: test.name, model: test.model });
-        const planned = incrementalForm(test, schemas, options.updates);
+        const planned = incrementalForm(test, schemas, options.updates) ?? (await reconciliation(on, test));
         const form = planned && (await allUnchanged(on, planned.unchanged ?? [])) ? planned : undefined;
         const reading = form?.schemas ?? schemas;
         const columns = test.kind === 'unique' ? await keyColumns(on, reading, test.model) : undefined;
@@ -283,6 +301,10 @@ export async function runTest(
       const measured = await runMeasuredTest(client, schemas, test, memory, incremental?.measurement);
       return { ...base, ...measured, message: noted(measured.message), seconds: (performance.now() - t0) / 1000 };
     }
+    if (test.kind === 'equal') {
+      const judged = await runEqualTest(client, schemas, test, sampleSize, memory, incremental?.values);
+      return { ...base, ...judged, message: judged.status === 'error' ? judged.message : noted(judged.message), seconds: (performance.now() - t0) / 1000 };
+    }
     const failing = formSql ?? failingRowsSql(test, schemas, columns);
     // Count and sample in one transaction: the same snapshot, and work_mem for the big hashes.
     const { failingRows, sample } = await withLocalSettings(client, memory, async () => {
@@ -327,7 +349,42 @@ async function runMeasuredTest(
   const status: TestStatus = !m.fails ? 'pass' : test.severity === 'error' ? 'fail' : 'warn';
   const { fails: _, ...values } = m;
   const sample = m.fails ? [{ ...numbers(values), ...(test.kind === 'row_count_change' ? { max_drop: test.maxDrop } : { min_coverage: test.minCoverage }) }] : [];
-  return { status, failingRows, sample, message: measuredMessage(test, m, published?.replaceAll('"', '')) };
+  const counts = test.kind === 'relationships' ? { values: { child_rows: String(m.child_rows), matched_rows: String(m.matched_rows), definition_sha256: coverageDefinition(test as CoverageTest) } } : {};
+  return { status, failingRows, sample, message: measuredMessage(test, m, published?.replaceAll('"', '')), ...counts };
+}
+
+/**
+ * A scalar_equality: both values in one query (the two queries, or the incremental form's row),
+ * judged as failingRowsSql judges them. The values are kept, as text with their types and the
+ * sha256 of each side's SQL, for the next run's incremental form. A side the form computes that
+ * comes out NULL is an error of the form (the caller runs the test in full).
+ */
+async function runEqualTest(
+  client: Client,
+  schemas: SchemaNames,
+  test: AdditiveEqualTest,
+  sampleSize: number,
+  memory: MemorySettings,
+  form?: IncrementalForm['values'],
+): Promise<Pick<TestResult, 'status' | 'failingRows' | 'sample' | 'message' | 'values'>> {
+  const { differs, difference } = equalJudgement(test);
+  const row = await withLocalSettings(client, memory, async () => {
+    await client.query(PLANNER_SETTINGS_SQL);
+    for (const statement of form?.setup ?? []) await client.query(statement);
+    const { rows } = await client.query<{ failing: Record<string, unknown>; left_text: string | null; right_text: string | null; left_type: string; right_type: string; fails: boolean }>(
+      `select to_jsonb(x) as failing, x.left_value::text as left_text, x.right_value::text as right_text,
+              pg_typeof(x.left_value)::text as left_type, pg_typeof(x.right_value)::text as right_type, coalesce(${differs}, false) as fails
+         from (select left_value, right_value, ${difference} as difference from (\n${form?.sql ?? equalValuesSql(test, schemas)}\n) as v) as x`,
+    );
+    for (const statement of form?.teardown ?? []) await client.query(statement);
+    return rows[0]!;
+  });
+  const nulls = (form?.exact ?? []).filter((side) => (side === 'left_value' ? row.left_text : row.right_text) === null);
+  if (nulls.length) return { status: 'error', failingRows: 0, sample: [], message: `the incremental form found no ${nulls.join(' and ')} (a side that is not a sum)` };
+  const values = { left_value: row.left_text, right_value: row.right_text, left_type: row.left_type, right_type: row.right_type, left_sha256: sha256(test.left), right_sha256: sha256(test.right) };
+  if (!row.fails) return { status: 'pass', failingRows: 0, sample: [], message: null, values };
+  const sample = sampleSize > 0 ? [row.failing] : [];
+  return { status: test.severity === 'error' ? 'fail' : 'warn', failingRows: 1, sample, message: failureMessage(test, 1, sample), values };
 }
 
 /** bigint counts arrive as strings or numbers depending on the driver's parsers: numbers here. */
@@ -338,12 +395,13 @@ function numbers(values: Record<string, unknown>): Record<string, number | null>
 export async function recordTestResult(ledger: Client, schemas: SchemaNames, runId: number, r: TestResult): Promise<void> {
   try {
     await ledger.query(
-      `insert into ${ident(schemas.etl)}.test_results (run_id, test_name, model, kind, severity, status, failing_rows, sample, message, seconds)
-       values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+      `insert into ${ident(schemas.etl)}.test_results (run_id, test_name, model, kind, severity, status, failing_rows, sample, message, seconds, measured)
+       values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11::jsonb)
        on conflict (run_id, test_name) do update set
          model = excluded.model, kind = excluded.kind, severity = excluded.severity, status = excluded.status,
-         failing_rows = excluded.failing_rows, sample = excluded.sample, message = excluded.message, seconds = excluded.seconds`,
-      [runId, r.name, r.model, r.kind, r.severity, r.status, r.failingRows, r.sample.length ? JSON.stringify(r.sample) : null, r.message, r.seconds],
+         failing_rows = excluded.failing_rows, sample = excluded.sample, message = excluded.message, seconds = excluded.seconds,
+         measured = excluded.measured`,
+      [runId, r.name, r.model, r.kind, r.severity, r.status, r.failingRows, r.sample.length ? JSON.stringify(r.sample) : null, r.message, r.seconds, r.values ? JSON.stringify(r.values) : null],
     );
   } catch (err) {
     throw fromDatabaseError(err, `recording the result of test ${r.name} in ${schemas.etl}.test_results`);

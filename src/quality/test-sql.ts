@@ -76,16 +76,32 @@ export function failingRowsSql(test: TestDefinition, schemas: SchemaNames, keyCo
     case 'query':
       return `select * from (\n${c(test.sql)}\n) as q`;
     case 'equal': {
-      const differs =
-        test.tolerance > 0
-          ? `(left_value is null) <> (right_value is null) or abs(left_value::numeric - right_value::numeric) > ${Number(test.tolerance)}`
-          : 'left_value is distinct from right_value';
-      const difference = test.tolerance > 0 ? 'abs(left_value::numeric - right_value::numeric)' : 'null::numeric';
-      return `select left_value, right_value, ${difference} as difference from (select (\n${c(test.left)}\n) as left_value, (\n${c(test.right)}\n) as right_value) as x where ${differs}`;
+      const { differs, difference } = equalJudgement(test);
+      return `select left_value, right_value, ${difference} as difference from (${equalValuesSql(test, schemas)}) as x where ${differs}`;
     }
     case 'row_count_change':
       return `select baseline_rows, new_rows from (\n${measurementSql(test, schemas)}\n) as m where fails`;
   }
+}
+
+/** One row: the two values of a scalar_equality (left_value, right_value), each query in full. */
+export function equalValuesSql(test: Extract<TestDefinition, { kind: 'equal' }>, schemas: SchemaNames): string {
+  const c = (sql: string) => compileSql(withoutTrailingSemicolon(sql), schemas).sql;
+  return `select (\n${c(test.left)}\n) as left_value, (\n${c(test.right)}\n) as right_value`;
+}
+
+/**
+ * Over a row (left_value, right_value): whether the two differ by more than the tolerance (or
+ * exactly one is NULL; NULL when the tolerance is not 0 and both are: they do not differ), and the
+ * difference reported.
+ */
+export function equalJudgement(test: Extract<TestDefinition, { kind: 'equal' }>): { differs: string; difference: string } {
+  return test.tolerance > 0
+    ? {
+        differs: `(left_value is null) <> (right_value is null) or abs(left_value::numeric - right_value::numeric) > ${Number(test.tolerance)}`,
+        difference: 'abs(left_value::numeric - right_value::numeric)',
+      }
+    : { differs: 'left_value is distinct from right_value', difference: 'null::numeric' };
 }
 
 /**

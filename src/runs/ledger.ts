@@ -131,6 +131,10 @@ create table if not exists ${e}.published_models (
   sql_sha256 text not null,
   primary key (run_id, model)
 );
+-- per test: the values its verdict is computed from (a reconciliation's left and right values, a
+-- coverage's child and matched rows, as text), which the next run's test adds its changes to
+-- (src/quality/incremental-reconciliations.ts)
+alter table ${e}.test_results add column if not exists measured jsonb;
 alter table ${e}.runs drop constraint if exists runs_status_check;
 alter table ${e}.runs add constraint runs_status_check
   check (status in ('running', 'success', 'failed', 'interrupted', 'abandoned'));

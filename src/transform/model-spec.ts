@@ -34,6 +34,9 @@ export interface ModelIdentity {
 
 type Path = (string | number)[];
 
+/** A scalar_equality with its declaration `config.meta.additive` (src/quality reads it as AdditiveEqualTest). */
+type AdditiveEqualTest = Extract<TestDefinition, { kind: 'equal' }> & { additive?: boolean };
+
 const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
 const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'meta'] as const;
@@ -234,7 +237,7 @@ const GENERIC_SPECS: Readonly<Record<string, GenericSpec>> = {
   relationships: { column: ['to', 'field', 'min_coverage'], model: ['column_name', 'to', 'field', 'min_coverage'], config: ['severity', 'where'] },
   'dbt_utils.expression_is_true': { column: ['expression'], model: ['expression'], config: ['severity', 'where'] },
   'dbt_utils.unique_combination_of_columns': { model: ['combination_of_columns'], config: ['severity', 'where'] },
-  scalar_equality: { model: ['left', 'right', 'tolerance'], config: ['severity'] },
+  scalar_equality: { model: ['left', 'right', 'tolerance'], config: ['severity', 'meta'] },
   row_count_change: { model: ['max_drop'], config: ['severity', 'enabled'] },
 };
 /** Every test takes these besides its arguments: its name, and dbt's per-test config. */
@@ -574,7 +577,16 @@ function readTest(raw: unknown, path: Path, column: string | undefined, ctx: Tes
       const right = v.requiredString(params, 'right', paramsPath);
       const tolerance = v.optionalNumber(params, 'tolerance', paramsPath) ?? 0;
       if (tolerance < 0) v.problem([...paramsPath, 'tolerance'], `expected a number ≥ 0, got ${tolerance}`);
-      if (left !== undefined && right !== undefined) test = { kind: 'equal', name: named([]), left, right, tolerance, ...base };
+      // `config.meta.additive: true` claims that each side is a sum over the rows of the relations it
+      // reads (counts, sums, with filters, added up): src/quality recomputes such a side from the
+      // rows that changed (AdditiveEqualTest)
+      const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
+      v.keys(meta, [...configPath, 'meta'], ['additive']);
+      const additive = v.optionalBoolean(meta, 'additive', [...configPath, 'meta']);
+      if (left !== undefined && right !== undefined) {
+        const equal: AdditiveEqualTest = { kind: 'equal', name: named([]), left, right, tolerance, ...(additive ? { additive } : {}), ...base };
+        test = equal;
+      }
       break;
     }
     case 'row_count_change': {
