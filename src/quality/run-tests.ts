@@ -371,10 +371,12 @@ async function runEqualTest(
   const row = await withLocalSettings(client, memory, async () => {
     await client.query(PLANNER_SETTINGS_SQL);
     for (const statement of form?.setup ?? []) await client.query(statement);
+    // materialized: each side's query runs once, not once per reference to its value
     const { rows } = await client.query<{ failing: Record<string, unknown>; left_text: string | null; right_text: string | null; left_type: string; right_type: string; fails: boolean }>(
-      `select to_jsonb(x) as failing, x.left_value::text as left_text, x.right_value::text as right_text,
+      `with side_values as materialized (\n${form?.sql ?? equalValuesSql(test, schemas)}\n)
+       select to_jsonb(x) as failing, x.left_value::text as left_text, x.right_value::text as right_text,
               pg_typeof(x.left_value)::text as left_type, pg_typeof(x.right_value)::text as right_type, coalesce(${differs}, false) as fails
-         from (select left_value, right_value, ${difference} as difference from (\n${form?.sql ?? equalValuesSql(test, schemas)}\n) as v) as x`,
+         from (select left_value, right_value, ${difference} as difference from side_values) as x`,
     );
     for (const statement of form?.teardown ?? []) await client.query(statement);
     return rows[0]!;

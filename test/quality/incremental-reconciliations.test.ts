@@ -67,6 +67,11 @@ data_tests:
       left: "select count(*) from bronze.sales_details"
       right: "select (select count(*) from gold.lines) + (select count(*) from silver.notes where reason = 'dropped')"
   - scalar_equality:
+      name: lines_amount_uncoalesced
+      config: { meta: { additive: true } }
+      left: "select sum(amount) from gold.lines"
+      right: "select sum(amount) from gold.lines where amount > -1"
+  - scalar_equality:
       name: lines_before_as_of
       config: { meta: { additive: true } }
       left: "select count(*) from gold.lines where current_setting('medallion.as_of')::date > date '2000-01-01' + customer_id"
@@ -76,7 +81,7 @@ data_tests:
   ),
 };
 
-const RECONCILIATIONS = ['lines_amount_eq_totals', 'bronze_eq_lines_plus_notes', 'lines_before_as_of', 'lines_customer_coverage', 'lines_customer_coverage_where'];
+const RECONCILIATIONS = ['lines_amount_eq_totals', 'lines_amount_uncoalesced', 'bronze_eq_lines_plus_notes', 'lines_before_as_of', 'lines_customer_coverage', 'lines_customer_coverage_where'];
 
 beforeAll(async () => {
   client = await testClient();
@@ -277,7 +282,7 @@ describe('reconciliations and coverage on an update', () => {
         await client.query(`update ${e()}.test_results set measured = jsonb_set(measured, '{left_sha256}', '"x"') where run_id = $1 and test_name = 'lines_before_as_of'`, [run]);
       },
     });
-    expectSame(missing.full, missing.incremental, ['lines_amount_eq_totals', 'lines_before_as_of', 'lines_customer_coverage_where']);
+    expectSame(missing.full, missing.incremental, ['lines_amount_eq_totals', 'lines_amount_uncoalesced', 'lines_before_as_of', 'lines_customer_coverage_where']);
     expect(missing.incremental.get('lines_amount_eq_totals')!.message).toContain(`right in full (run ${missing.publishedRun}'s value is missing)`);
     expect(missing.incremental.get('lines_before_as_of')!.message).toContain(`left in full (no value of this SQL in run ${missing.publishedRun})`);
 
@@ -285,6 +290,12 @@ describe('reconciliations and coverage on an update', () => {
     expect(moved.full.get('lines_before_as_of')!.values).toMatchObject({ left_value: '4' });
     expectSame(moved.full, moved.incremental, RECONCILIATIONS.filter((n) => n !== 'lines_before_as_of'));
     expect(moved.incremental.get('lines_before_as_of')!.message).toBeNull();
+
+    // a side declared additive that is not (a sum without coalesce is NULL over no rows): the
+    // empty delta makes the form's value NULL, and the test runs in full
+    const empty = await runBoth({ ...CLEAN, delta: [] });
+    expect(empty.full.get('lines_amount_uncoalesced')).toMatchObject({ status: 'pass', values: { left_value: '10.00' } });
+    expectSame(empty.full, empty.incremental, RECONCILIATIONS.filter((n) => n !== 'lines_amount_uncoalesced'));
   });
 
   it('reads the declaration, and refuses one that is not a boolean', async () => {
