@@ -5,7 +5,7 @@
  */
 import { currentBronzeLoads } from '../bronze/index.ts';
 import type { SchemaNames } from '../config.ts';
-import { type Client, ident } from '../db/index.ts';
+import { type Client, ident, literal } from '../db/index.ts';
 import { type InputFileRecord, newRunSummary, RUN_SUMMARY_VERSION, type RunSummary, summaryProblems } from './summary.ts';
 
 export function ledgerDdl(schemas: SchemaNames): string {
@@ -133,8 +133,13 @@ create table if not exists ${e}.published_models (
 );
 -- per test: the values its verdict is computed from (a reconciliation's left and right values, a
 -- coverage's child and matched rows, as text), which the next run's test adds its changes to
--- (src/quality/incremental-reconciliations.ts)
-alter table ${e}.test_results add column if not exists measured jsonb;
+-- (src/quality/incremental-reconciliations.ts). Altered only when the column is missing: an ALTER
+-- waits for every lock on the table, and a reader of the results may hold one when a run starts.
+do $$ begin
+  if not exists (select from pg_attribute where attrelid = ${literal(`${e}.test_results`)}::regclass and attname = 'measured' and not attisdropped) then
+    alter table ${e}.test_results add column measured jsonb;
+  end if;
+end $$;
 alter table ${e}.runs drop constraint if exists runs_status_check;
 alter table ${e}.runs add constraint runs_status_check
   check (status in ('running', 'success', 'failed', 'interrupted', 'abandoned'));
