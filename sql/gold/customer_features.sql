@@ -15,84 +15,144 @@
 -- first matching row wins, and the rows cover every (r, f) pair.
 -- The original dbt project computed these over all time and at the end of the data; here nothing
 -- after as_of is used and age is taken at as_of.
+-- How it is computed: silver.customers is joined with silver.int_customer_orders once (a left
+-- join: orphan rows of int_customer_orders drop out, customers without orders keep NULL history),
+-- and the joined rows are read twice, for the counts per value and for the output rows. The ranks
+-- come from the counts per value (rank() is 1 + the customers with a value ranked before it), and
+-- each score from four thresholds, as gold.customer_training_set computes them: a score never
+-- decreases as its value grows (ties share a rank), so a value's score is 1 + the thresholds it
+-- reaches, the least value of each score from 2 to 5. The age in whole years,
+-- extract(year from age(as_of, birthdate)), is the number of k >= 1 with birthdate <= as_of - k
+-- years (month and day kept, a Feb 29 clamped to Feb 28 in a common year, as age() counts a
+-- birthday reached), so it is a bucket of as_of - birthdate among the day counts of those dates.
 with as_of_date as (
   select current_setting('medallion.as_of')::date as as_of
 ),
 
-customer_orders as (
-  -- orphan lines (customer_id not in silver.customers) have no customer to describe and take no
-  -- part in the scores
-  select orders.*
-  from silver.int_customer_orders as orders
-  where exists (select from silver.customers as customer where customer.customer_id = orders.customer_id)
-),
-
-customers_with_orders as (
-  select count(*) as customers from customer_orders
-),
-
-recency_ranks as (
-  -- each score's rank() is read from counts per value: the rank of a value is 1 + the customers
-  -- with a lower one (equal values are peers, as in rank()). A window over the few thousand
-  -- distinct values and a hash join back cost less than a sort of every customer row per score:
-  -- against three rank() windows over the customer rows, the backend's CPU is 2.1 s against
-  -- 2.2-2.4 s at scale 10 and 22.8-23.2 s against 26.0-29.6 s at scale 100, peak memory 213 MB
-  -- against 305 MB and 1.3 GB against 2.26 GB, same rows (both versions aggregating the lines in
-  -- the same statement), measured with
-  -- TARGET=<built target> bash bench/model-time.sh --backend --runs 3 <both versions>.
-  -- rank() over (order by recency_days desc): 1 + the customers whose last order is older
+birthday_days as (
+  -- the days from as_of back to as_of - k years, k = 1..150, ascending: width_bucket of a day count
+  -- among them is the whole years it spans; an older birthdate (silver nulls any over 110 years)
+  -- takes age() itself
   select
-    last_order_date,
-    sum(count(*)::int) over (order by last_order_date) - count(*) + 1 as r_rank
-  from customer_orders
-  group by last_order_date
+    as_of,
+    (as_of - interval '150 years')::date as oldest_counted_birthdate,
+    array_agg(as_of - (as_of - make_interval(years => years))::date order by years) as days_back
+  from as_of_date
+  cross join generate_series(1, 150) as years
+  group by as_of
 ),
 
-frequency_ranks as (
+customer_histories as materialized (
+  -- every customer with their order history (NULL columns without orders), read by the counts and
+  -- by the output rows
+  select
+    customer.customer_id,
+    customer.first_name,
+    customer.last_name,
+    customer.gender,
+    customer.marital_status,
+    customer.country,
+    customer.birthdate,
+    orders.customer_id is not null as has_orders,
+    orders.first_order_date,
+    orders.last_order_date,
+    orders.frequency,
+    orders.monetary,
+    orders.total_quantity,
+    orders.distinct_products,
+    orders.distinct_categories
+  from silver.customers as customer
+  left join silver.int_customer_orders as orders
+    on orders.customer_id = customer.customer_id
+),
+
+customers_per_value as (
+  -- the customers with orders per value of each of the three values, in one pass (numeric
+  -- equality: values equal as numbers are one group, peers in rank())
+  select
+    last_order_date, frequency, monetary, count(*) as customers,
+    grouping(last_order_date) = 0 as of_last_order_date,
+    grouping(frequency) = 0 as of_frequency,
+    grouping(monetary) = 0 as of_monetary
+  from customer_histories
+  where has_orders
+  group by grouping sets ((last_order_date), (frequency), (monetary))
+),
+
+recency_value_scores as (
+  -- rank() over (order by recency_days desc): 1 + the customers whose last order is older;
+  -- percent_rank() written out as PostgreSQL defines it, (rank - 1) / (rows - 1), 0 for one row
+  select
+    last_order_date as value,
+    least(5, 1 + floor(5 * case
+      when sum(customers) over () > 1
+        then (sum(customers) over (order by last_order_date) - customers)::float8 / (sum(customers) over () - 1)
+      else 0
+    end))::int as score
+  from customers_per_value
+  where of_last_order_date
+),
+
+frequency_value_scores as (
   -- rank() over (order by frequency): 1 + the customers with fewer orders
   select
-    frequency,
-    sum(count(*)::int) over (order by frequency) - count(*) + 1 as f_rank
-  from customer_orders
-  group by frequency
+    frequency as value,
+    least(5, 1 + floor(5 * case
+      when sum(customers) over () > 1
+        then (sum(customers) over (order by frequency) - customers)::float8 / (sum(customers) over () - 1)
+      else 0
+    end))::int as score
+  from customers_per_value
+  where of_frequency
 ),
 
-monetary_ranks as (
-  -- rank() over (order by monetary): 1 + the customers who spent less (numeric equality: peers)
+monetary_value_scores as (
+  -- rank() over (order by monetary): 1 + the customers who spent less
   select
-    monetary,
-    sum(count(*)::int) over (order by monetary) - count(*) + 1 as m_rank
-  from customer_orders
-  group by monetary
+    monetary as value,
+    least(5, 1 + floor(5 * case
+      when sum(customers) over () > 1
+        then (sum(customers) over (order by monetary) - customers)::float8 / (sum(customers) over () - 1)
+      else 0
+    end))::int as score
+  from customers_per_value
+  where of_monetary
 ),
 
-scored_orders as (
-  -- the scores on one narrow row per customer with orders (frequency > 0); percent_rank() written
-  -- out as PostgreSQL defines it, (rank - 1) / (rows - 1), 0 for a single row
+score_thresholds as (
+  -- the least value of each score from 2 to 5 (NULL when no value has it)
   select
-    orders.*,
-    as_of_date.as_of - orders.last_order_date as recency_days,
-    least(5, 1 + floor(5 * case
-      when counted.customers > 1 then (recency.r_rank - 1)::float8 / (counted.customers - 1)
-      else 0
-    end))::int as r_score,
-    least(5, 1 + floor(5 * case
-      when counted.customers > 1 then (frequency.f_rank - 1)::float8 / (counted.customers - 1)
-      else 0
-    end))::int as f_score,
-    least(5, 1 + floor(5 * case
-      when counted.customers > 1 then (monetary.m_rank - 1)::float8 / (counted.customers - 1)
-      else 0
-    end))::int as m_score
-  from customer_orders as orders
-  cross join as_of_date
-  cross join customers_with_orders as counted
-  join recency_ranks as recency on recency.last_order_date = orders.last_order_date
-  join frequency_ranks as frequency on frequency.frequency = orders.frequency
-  join monetary_ranks as monetary on monetary.monetary = orders.monetary
+    recency.r2, recency.r3, recency.r4, recency.r5,
+    frequency.f2, frequency.f3, frequency.f4, frequency.f5,
+    monetary.m2, monetary.m3, monetary.m4, monetary.m5
+  from (
+    select
+      min(value) filter (where score >= 2) as r2,
+      min(value) filter (where score >= 3) as r3,
+      min(value) filter (where score >= 4) as r4,
+      min(value) filter (where score >= 5) as r5
+    from recency_value_scores
+  ) as recency
+  cross join (
+    select
+      min(value) filter (where score >= 2) as f2,
+      min(value) filter (where score >= 3) as f3,
+      min(value) filter (where score >= 4) as f4,
+      min(value) filter (where score >= 5) as f5
+    from frequency_value_scores
+  ) as frequency
+  cross join (
+    select
+      min(value) filter (where score >= 2) as m2,
+      min(value) filter (where score >= 3) as m3,
+      min(value) filter (where score >= 4) as m4,
+      min(value) filter (where score >= 5) as m5
+    from monetary_value_scores
+  ) as monetary
 ),
 
-segmented_customers as (
+scored_customers as (
+  -- a score is 1 + the thresholds its value reaches; a NULL threshold is never reached
   select
     customer.customer_id,
     customer.first_name,
@@ -102,28 +162,38 @@ segmented_customers as (
     customer.country,
     customer.birthdate,
     case
-      when customer.birthdate <= as_of_date.as_of
-        then extract(year from age(as_of_date.as_of, customer.birthdate))::int
+      when customer.birthdate <= birthdays.as_of and customer.birthdate > birthdays.oldest_counted_birthdate
+        then width_bucket(birthdays.as_of - customer.birthdate, birthdays.days_back)
+      when customer.birthdate <= birthdays.oldest_counted_birthdate
+        then extract(year from age(birthdays.as_of, customer.birthdate))::int
     end as age,
-    orders.first_order_date,
-    orders.last_order_date,
-    orders.recency_days,
-    coalesce(orders.frequency, 0)::int as frequency,
-    coalesce(orders.monetary, 0) as monetary,
-    round(orders.monetary / nullif(orders.frequency, 0), 2) as avg_order_value,
-    coalesce(orders.total_quantity, 0)::bigint as total_quantity,
-    coalesce(orders.distinct_products, 0)::int as distinct_products,
-    coalesce(orders.distinct_categories, 0)::int as distinct_categories,
-    as_of_date.as_of - orders.first_order_date as tenure_days,
-    orders.r_score,
-    orders.f_score,
-    orders.m_score,
-    coalesce(etl.rfm_segment(orders.r_score, orders.f_score, orders.m_score), 'No Orders') as rfm_segment
-  from silver.customers as customer
-  cross join as_of_date
-  left join scored_orders as orders
-    on orders.customer_id = customer.customer_id
-  offset 0  -- a fence: age is computed once per customer, not once per reference below
+    customer.first_order_date,
+    customer.last_order_date,
+    birthdays.as_of - customer.last_order_date as recency_days,
+    coalesce(customer.frequency, 0)::int as frequency,
+    coalesce(customer.monetary, 0) as monetary,
+    round(customer.monetary / nullif(customer.frequency, 0), 2) as avg_order_value,
+    coalesce(customer.total_quantity, 0)::bigint as total_quantity,
+    coalesce(customer.distinct_products, 0)::int as distinct_products,
+    coalesce(customer.distinct_categories, 0)::int as distinct_categories,
+    birthdays.as_of - customer.first_order_date as tenure_days,
+    case when customer.has_orders then
+      1 + (customer.last_order_date >= threshold.r2 is true)::int + (customer.last_order_date >= threshold.r3 is true)::int
+        + (customer.last_order_date >= threshold.r4 is true)::int + (customer.last_order_date >= threshold.r5 is true)::int
+    end as r_score,
+    case when customer.has_orders then
+      1 + (customer.frequency >= threshold.f2 is true)::int + (customer.frequency >= threshold.f3 is true)::int
+        + (customer.frequency >= threshold.f4 is true)::int + (customer.frequency >= threshold.f5 is true)::int
+    end as f_score,
+    case when customer.has_orders then
+      1 + (customer.monetary >= threshold.m2 is true)::int + (customer.monetary >= threshold.m3 is true)::int
+        + (customer.monetary >= threshold.m4 is true)::int + (customer.monetary >= threshold.m5 is true)::int
+    end as m_score
+  from customer_histories as customer
+  cross join birthday_days as birthdays
+  cross join score_thresholds as threshold
+  offset 0  -- a fence: age and the scores reach etl.age_bracket and etl.rfm_segment as columns, so
+            -- the planner inlines them and computes each once per customer
 )
 
 select
@@ -148,5 +218,5 @@ select
   r_score,
   f_score,
   m_score,
-  rfm_segment
-from segmented_customers
+  coalesce(etl.rfm_segment(r_score, f_score, m_score), 'No Orders') as rfm_segment
+from scored_customers
