@@ -102,7 +102,8 @@ export function incrementalForm(test: TestDefinition, schemas: SchemaNames, upda
   const partitions = `${ident(update.schema)}.partitions`;
   const delta = `${ident(update.schema)}.${ident(test.model.slice(test.model.indexOf('.') + 1))}`;
   const published = publishedRelation(test.model, schemas);
-  const onDelta = `on the delta of ${test.model} (${update.rows.toLocaleString('en-US')} rows of ${update.partitions.toLocaleString('en-US')} ${update.column} partitions)`;
+  const count = (n: number, what: string) => `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'}`;
+  const onDelta = `on the delta of ${test.model} (${count(update.rows, 'row')} of ${count(update.partitions, `${update.column} partition`)})`;
   const c = (sql: string) => compileSql(withoutTrailingSemicolon(sql), schemas).sql;
   const others = relationsRead(test).filter((r) => r !== test.model);
 

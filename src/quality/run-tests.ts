@@ -295,7 +295,7 @@ export async function runTest(
   const formSql = form?.failing?.(columns ?? { bytewise: new Set(), collatable: new Set() });
   const incremental = form && (form.failing === undefined || formSql !== undefined) ? form : undefined;
   /** The result says what the test read when it ran incrementally. */
-  const noted = (message: string | null) => (incremental ? (message ? `${message} (${incremental.note})` : incremental.note) : message);
+  const noted = (message: string | null) => (incremental ? (message ? `${message}; ${incremental.note}` : incremental.note) : message);
   try {
     if (isMeasuredTest(test)) {
       const measured = await runMeasuredTest(client, schemas, test, memory, incremental?.measurement);

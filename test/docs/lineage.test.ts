@@ -139,11 +139,11 @@ describe('column lineage of the repository gold models', () => {
     expect(column(lineage, 'gold.customer_features', 'frequency').direct).toEqual([co('frequency')]);
     expect(column(lineage, 'gold.customer_features', 'avg_order_value').direct).toEqual([co('frequency'), co('monetary')]);
     expect(column(lineage, 'gold.customer_features', 'distinct_categories')).toMatchObject({ direct: [co('distinct_categories')], sources: ['bronze.px_cat_g1v2.cat'] });
-    // rank() over (order by as_of - last_order_date): the order of the window is the lineage
-    expect(column(lineage, 'gold.customer_features', 'r_score').direct).toEqual([co('last_order_date')]);
-    expect(column(lineage, 'gold.customer_features', 'm_score').direct).toEqual([co('monetary')]);
+    // the rank of as_of - last_order_date, for the customers with orders (a matched customer_id)
+    expect(column(lineage, 'gold.customer_features', 'r_score').direct).toEqual([co('customer_id'), co('last_order_date')]);
+    expect(column(lineage, 'gold.customer_features', 'm_score').direct).toEqual([co('customer_id'), co('monetary')]);
     // the segment is etl.rfm_segment(r, f, m): what the three scores are made of
-    expect(column(lineage, 'gold.customer_features', 'rfm_segment').direct).toEqual([co('frequency'), co('last_order_date'), co('monetary')]);
+    expect(column(lineage, 'gold.customer_features', 'rfm_segment').direct).toEqual([co('customer_id'), co('frequency'), co('last_order_date'), co('monetary')]);
   });
 
   it('gold.sales_daily: a calendar from generate_series, the categories, the daily sums', () => {

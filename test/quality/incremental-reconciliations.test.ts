@@ -183,7 +183,7 @@ async function runBoth(c: Case): Promise<{ full: Map<string, TestResult>; increm
   return { full, incremental, publishedRun };
 }
 
-const measuredPart = (message: string | null) => (message ?? '').replace(/ \(on the delta.*$/, '');
+const measuredPart = (message: string | null) => (message ?? '').replace(/; on the delta.*$/, '');
 
 /** Same verdict, failing rows, sample and values; `incremental` names the tests that said they added to the published values. */
 function expectSame(full: Map<string, TestResult>, incremental: Map<string, TestResult>, incrementalNames: readonly string[]): void {
@@ -255,7 +255,7 @@ describe('reconciliations and coverage on an update', () => {
     expect(full.get('lines_amount_eq_totals')).toMatchObject({ status: 'fail', failingRows: 1, sample: [{ left_value: 27.49, right_value: 27.5, difference: null }] });
     expect(full.get('lines_customer_coverage')).toMatchObject({ status: 'fail', failingRows: 2 });
     expectSame(full, incremental, RECONCILIATIONS);
-    expect(incremental.get('lines_amount_eq_totals')!.message).toMatch(/^left 27\.49 ≠ right 27\.5 \(left: run \d+'s value/);
+    expect(incremental.get('lines_amount_eq_totals')!.message).toMatch(/^left 27\.49 ≠ right 27\.5; left: run \d+'s value/);
   });
 
   it('count the published rows outside the partitions whose parent key is added or gone', async () => {

@@ -205,7 +205,7 @@ describe('data tests on an update', () => {
     expect(full.get('lines_unique')).toMatchObject({ status: 'fail', failingRows: 2 });
     expect(full.get('unique_gold_lines_line_id')).toMatchObject({ status: 'fail', failingRows: 1 });
     expectSameVerdicts(full, incremental, ALL);
-    expect(incremental.get('lines_unique')!.message).toContain('(on the delta of gold.lines');
+    expect(incremental.get('lines_unique')!.message).toContain('; on the delta of gold.lines');
   });
 
   it('find an orphan in the delta when the parent is kept', async () => {
