@@ -8,10 +8,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchemaNames } from '../../src/config.ts';
-import { type Client, ident, literal } from '../../src/db/client.ts';
+import { type Client, ident } from '../../src/db/client.ts';
 import { runTests, type TestResult } from '../../src/quality/index.ts';
 import { loadProject, type ModelUpdate, type Project } from '../../src/transform/index.ts';
 import { readingPublished } from '../../src/transform/compile.ts';
+import { createTable, type Row } from './tables.ts';
 import { caught, dropSchemas, modelYml, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
 
 let client: Client;
@@ -89,16 +90,10 @@ async function dropAll(): Promise<void> {
   for (const s of [schemas.silver, schemas.gold, staging().silver, staging().gold, linesUpdateSchema(), parentsUpdateSchema()]) await client.query(`drop schema if exists ${ident(s)} cascade`);
 }
 
-const values = (rows: readonly (readonly (string | number | null)[])[]) =>
-  `select * from (values ${rows.map((r) => `(${r.map((v) => (v === null ? 'null' : typeof v === 'number' ? String(v) : literal(v))).join(', ')})`).join(', ')}) as v`;
-
-async function table(schema: string, name: string, columns: string, rows: readonly (readonly (string | number | null)[])[]): Promise<void> {
-  await client.query(`create table ${ident(schema)}.${ident(name)} (${columns})`);
-  if (rows.length) await client.query(`insert into ${ident(schema)}.${ident(name)} ${values(rows)}`);
-}
+const table = (schema: string, name: string, columns: string, rows: readonly Row[]) => createTable(client, schema, name, columns, rows);
 
 /** The partitions table, the delta and the overlay view of one model's update. */
-async function overlay(layer: 'silver' | 'gold', name: string, column: string, updateSchema: string, columns: string, partitions: (number | null)[], delta: readonly (readonly (string | number | null)[])[]): Promise<ModelUpdate> {
+async function overlay(layer: 'silver' | 'gold', name: string, column: string, updateSchema: string, columns: string, partitions: (number | null)[], delta: readonly Row[]): Promise<ModelUpdate> {
   await client.query(`create schema ${ident(updateSchema)}`);
   await client.query(`create table ${ident(updateSchema)}.partitions (key int)`);
   for (const p of partitions) await client.query(`insert into ${ident(updateSchema)}.partitions values (${p === null ? 'null' : p})`);
