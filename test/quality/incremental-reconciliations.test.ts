@@ -13,7 +13,7 @@ import { type Client, ident } from '../../src/db/client.ts';
 import { runTests, type TestResult } from '../../src/quality/index.ts';
 import { readingPublished } from '../../src/transform/compile.ts';
 import { loadProject, type ModelUpdate, type Project } from '../../src/transform/index.ts';
-import { createTable, type Row } from './tables.ts';
+import { createTable, layOutUpdate, type Row } from './tables.ts';
 import { caught, createBronze, dropSchemas, modelYml, newRun, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
 
 let client: Client;
@@ -108,20 +108,9 @@ async function dropAll(): Promise<void> {
 
 const table = (schema: string, name: string, columns: string, rows: readonly Row[]) => createTable(client, schema, name, columns, rows);
 
-/** The partitions table, the delta and the overlay view of one model's update. */
-async function overlay(layer: 'silver' | 'gold', name: string, updateSchema: string, columns: string, partitions: number[], delta: readonly Row[]): Promise<ModelUpdate> {
-  await client.query(`create schema ${ident(updateSchema)}`);
-  await client.query(`create table ${ident(updateSchema)}.partitions (key int)`);
-  for (const p of partitions) await client.query(`insert into ${ident(updateSchema)}.partitions values (${p})`);
-  await table(updateSchema, name, columns, delta);
-  const p = `${ident(updateSchema)}.partitions`;
-  await client.query(
-    `create view ${ident(staging()[layer])}.${ident(name)} as
-     select * from ${ident(schemas[layer])}.${ident(name)} where not coalesce(customer_id in (select key from ${p} where key is not null), false)
-     union all select * from ${ident(updateSchema)}.${ident(name)}`,
-  );
-  return { model: `${layer}.${name}`, column: 'customer_id', schema: updateSchema, partitions: partitions.length, rows: delta.length, materialized: 'table' };
-}
+/** The partitions table, the delta and the overlay view of one model's update (by customer_id). */
+const overlay = (layer: 'silver' | 'gold', name: string, updateSchema: string, columns: string, partitions: number[], delta: readonly Row[]) =>
+  layOutUpdate(client, schemas, { layer, name, column: 'customer_id', updateSchema, columns, partitions, delta });
 
 interface Case {
   lines: Line[];

@@ -12,7 +12,7 @@ import { type Client, ident } from '../../src/db/client.ts';
 import { runTests, type TestResult } from '../../src/quality/index.ts';
 import { loadProject, type ModelUpdate, type Project } from '../../src/transform/index.ts';
 import { readingPublished } from '../../src/transform/compile.ts';
-import { createTable, type Row } from './tables.ts';
+import { createTable, layOutUpdate, type Row } from './tables.ts';
 import { caught, dropSchemas, modelYml, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
 
 let client: Client;
@@ -93,21 +93,8 @@ async function dropAll(): Promise<void> {
 const table = (schema: string, name: string, columns: string, rows: readonly Row[]) => createTable(client, schema, name, columns, rows);
 
 /** The partitions table, the delta and the overlay view of one model's update. */
-async function overlay(layer: 'silver' | 'gold', name: string, column: string, updateSchema: string, columns: string, partitions: (number | null)[], delta: readonly Row[]): Promise<ModelUpdate> {
-  await client.query(`create schema ${ident(updateSchema)}`);
-  await client.query(`create table ${ident(updateSchema)}.partitions (key int)`);
-  for (const p of partitions) await client.query(`insert into ${ident(updateSchema)}.partitions values (${p === null ? 'null' : p})`);
-  await table(updateSchema, name, columns, delta);
-  const p = `${ident(updateSchema)}.partitions`;
-  const col = ident(column);
-  await client.query(
-    `create view ${ident(staging()[layer])}.${ident(name)} as
-     select * from ${ident(schemas[layer])}.${ident(name)}
-      where not coalesce(${col} in (select key from ${p} where key is not null), false) and not (${col} is null and exists (select from ${p} where key is null))
-     union all select * from ${ident(updateSchema)}.${ident(name)}`,
-  );
-  return { model: `${layer}.${name}`, column, schema: updateSchema, partitions: partitions.length, rows: delta.length, materialized: 'table' };
-}
+const overlay = (layer: 'silver' | 'gold', name: string, column: string, updateSchema: string, columns: string, partitions: (number | null)[], delta: readonly Row[]) =>
+  layOutUpdate(client, schemas, { layer, name, column, updateSchema, columns, partitions, delta });
 
 interface Case {
   lines: Line[];
