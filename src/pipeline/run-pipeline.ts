@@ -27,7 +27,7 @@ import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, ty
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, type PublishedRun, publishedModels, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { bronzeMegabytes, buildModels, type ModelUpdate, type RelationName, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, bronzeSteps, planModels, steppedBronze, projectSha256With, publishedTarget, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas } from '../transform/index.ts';
+import { bronzeMegabytes, buildModels, type ModelUpdate, type RelationName, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, bronzeSteps, planModels, steppedBronze, projectSha256With, publishedTarget, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas, updateVersions } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -419,14 +419,8 @@ function goldChanges(publishedGold: string, selected: ReadonlySet<string> | null
     if (selected && !selected.has(model)) changes[table] = { unchanged: true };
     else if (update?.partitions === 0) changes[table] = { unchanged: true };
     else if (update) {
-      const partitions = `${ident(update.schema)}.partitions`;
-      const column = ident(update.column);
-      // the overlay's partitions predicate (NULL is one partition)
-      const inPartitions = `(${column} in (select key from ${partitions} where key is not null) or (${column} is null and exists (select from ${partitions} where key is null)))`;
-      changes[table] = {
-        removed: `select * from ${ident(publishedGold)}.${ident(table)} where ${inPartitions}`,
-        added: `select * from ${ident(update.schema)}.${ident(table)}`,
-      };
+      const { now, before } = updateVersions(update, `${ident(publishedGold)}.${ident(table)}`);
+      changes[table] = { removed: `select * from ${before} as removed`, added: `select * from ${now}` };
     }
   }
   return changes;

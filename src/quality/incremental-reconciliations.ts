@@ -54,8 +54,8 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { isSqlFault } from '../sql-runtime/index.ts';
-import { compiledRelation, compileSql, type ModelUpdate, type Project, type RelationName, referencedRelations, type TestDefinition, withoutTrailingSemicolon } from '../transform/index.ts';
-import { type IncrementalForm, inPartitions, keptInRun, notInPartitions, rowLocal } from './incremental-tests.ts';
+import { compiledRelation, compileSql, inPartitions, type ModelUpdate, notInPartitions, type Project, type RelationName, referencedRelations, type TestDefinition, withoutTrailingSemicolon } from '../transform/index.ts';
+import { type IncrementalForm, keptInRun, rowLocal } from './incremental-tests.ts';
 import { type CoverageTest, publishedRelation } from './test-sql.ts';
 
 /** A scalar_equality with its declaration `config.meta.additive` (model-spec.ts). */

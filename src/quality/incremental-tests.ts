@@ -19,7 +19,7 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { ident } from '../db/index.ts';
-import { compiledRelation, compileSql, deltaSchemas, type ModelUpdate, type RelationName, referencedRelations, relationsRead, type TestDefinition, withoutTrailingSemicolon } from '../transform/index.ts';
+import { compiledRelation, compileSql, deltaSchemas, inPartitions, type ModelUpdate, notInPartitions, type RelationName, referencedRelations, relationsRead, rowsFingerprintSql, type TestDefinition, updateVersions, withoutTrailingSemicolon } from '../transform/index.ts';
 import { type KeyColumns, publishedRelation, ROW_LEVEL_TEST_KINDS, uniqueSql } from './test-sql.ts';
 
 /** A singular test as sql/tests/schema.yml may declare it: `config.meta.partition_by` (singular-tests.ts). */
@@ -63,16 +63,6 @@ export function rowLocal(sql: string | undefined): boolean {
 /** The models the run reads as published (model-plan.ts keeps them; compile.ts readPublished). */
 export function keptInRun(schemas: SchemaNames, relation: RelationName): boolean {
   return (schemas as SchemaNames & { readPublished?: ReadonlySet<RelationName> }).readPublished?.has(relation) === true;
-}
-
-/** `column in partitions`, NULL being a partition of its own (incremental.ts, inPartitions). */
-export function inPartitions(column: string, partitions: string): string {
-  return `(${column} in (select key from ${partitions} where key is not null) or (${column} is null and exists (select from ${partitions} where key is null)))`;
-}
-
-/** The negation of inPartitions, NULL-safe. */
-export function notInPartitions(column: string, partitions: string): string {
-  return `(not coalesce(${column} in (select key from ${partitions} where key is not null), false) and not (${column} is null and exists (select from ${partitions} where key is null)))`;
 }
 
 /**
@@ -222,13 +212,10 @@ select t.* from ${published} as t
 export function sameAsPublishedSql(relation: RelationName, schemas: SchemaNames, updates: ReadonlyMap<RelationName, ModelUpdate> | undefined): string {
   const update = updates?.get(relation);
   const published = publishedRelation(relation, schemas);
-  const [now, before] = update
-    ? [`${ident(update.schema)}.${ident(relation.slice(relation.indexOf('.') + 1))}`, `(select * from ${published} where ${inPartitions(ident(update.column), `${ident(update.schema)}.partitions`)})`]
-    : [compiledRelation(relation, schemas), published];
+  const { now, before } = update ? updateVersions(update, published) : { now: compiledRelation(relation, schemas), before: published };
   const columns = (r: string) =>
     `(select array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) order by a.attnum) from pg_attribute as a where a.attrelid = ${`'${r.replaceAll("'", "''")}'`}::regclass and a.attnum > 0 and not a.attisdropped)`;
-  const fingerprint = (r: string) => `select count(*) as n, coalesce(sum(hash_record_extended(t.*, 0)::numeric), 0) as s from ${r} as t`;
-  return `select ${columns(update ? `${ident(update.schema)}.${ident(relation.slice(relation.indexOf('.') + 1))}` : compiledRelation(relation, schemas))} = ${columns(published)}
+  return `select ${columns(now)} = ${columns(published)}
        and a.n = b.n and a.s = b.s as same
-  from (${fingerprint(now)}) as a, (${fingerprint(before)}) as b`;
+  from (${rowsFingerprintSql(now)}) as a, (${rowsFingerprintSql(before)}) as b`;
 }

@@ -110,6 +110,26 @@ export function notInPartitions(column: string, partitions: string): string {
 }
 
 /**
+ * The two versions of an update's rows, as relations to select from: its delta (`now`), and the
+ * published rows of its partitions that the delta replaces (`before`; `published` is the quoted
+ * published table). Every other row is the same in both.
+ */
+export function updateVersions(update: Pick<ModelUpdate, 'model' | 'schema' | 'column'>, published: string): { now: string; before: string } {
+  return {
+    now: `${ident(update.schema)}.${ident(update.model.slice(update.model.indexOf('.') + 1))}`,
+    before: `(select * from ${published} where ${inPartitions(ident(update.column), `${ident(update.schema)}.partitions`)})`,
+  };
+}
+
+/**
+ * A relation's rows as a multiset fingerprint, one row (n, s): the count and the exact sum of the
+ * rows' 64-bit hashes (two different multisets agree only by a hash collision).
+ */
+export function rowsFingerprintSql(relation: string): string {
+  return `select count(*) as n, coalesce(sum(hash_record_extended(t.*, 0)::numeric), 0) as s from ${relation} as t`;
+}
+
+/**
  * The rows of a relation as a multiset of (partition value, 64-bit row hash), +1 per row, for a
  * difference against another version (a collision of two different rows of the same partition is
  * the only way a change goes unseen: about 2^-64 per pair).
@@ -199,12 +219,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       if (!sameColumns(beforeColumns, currentColumns)) return await whole(`${input} has other columns than the published one it was built from`);
       const inputUpdate = context.updates.get(input);
       /** This run's rows of the input that may differ from the published ones, and those published ones. */
-      const [newRows, oldRows] = inputUpdate
-        ? [
-            `${ident(inputUpdate.schema)}.${ident(name)}`,
-            `(select * from ${before} where ${inPartitions(ident(inputUpdate.column), `${ident(inputUpdate.schema)}.partitions`)})`,
-          ]
-        : [after, before];
+      const { now: newRows, before: oldRows } = inputUpdate ? updateVersions(inputUpdate, before) : { now: after, before };
       if (related !== undefined) {
         // the values of the related column whose rows differ (the same difference, grouped by it)
         const keys = `${ident(schema)}.${ident(`related_${relatedChanges.length}`)}`;
@@ -353,8 +368,7 @@ async function movedDates(
 
 /** Whether two relations hold the same multiset of rows (count and sum of 64-bit row hashes). */
 async function sameRows(client: Client, a: string, b: string): Promise<boolean> {
-  const fingerprint = (r: string) => `select count(*) as n, coalesce(sum(hash_record_extended(t.*, 0)::numeric), 0) as s from ${r} as t`;
-  const { rows } = await client.query<{ same: boolean }>(`select a.n = b.n and a.s = b.s as same from (${fingerprint(a)}) as a, (${fingerprint(b)}) as b`);
+  const { rows } = await client.query<{ same: boolean }>(`select a.n = b.n and a.s = b.s as same from (${rowsFingerprintSql(a)}) as a, (${rowsFingerprintSql(b)}) as b`);
   return rows[0]!.same;
 }
 
