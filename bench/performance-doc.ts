@@ -78,7 +78,7 @@ export interface Target {
 
 export const TARGETS: readonly Target[] = [
   { stage: 'bronze load', baseline: 'psql \\copy', maxRatio: 1.0 },
-  { stage: 'silver+gold against the skeleton', baseline: 'floor skeleton', maxRatio: 2.5 },
+  { stage: 'silver+gold', baseline: 'floor skeleton', maxRatio: 2.5 },
   { stage: 'customer_training_set chain', baseline: 'customer_features chain', maxRatio: 3 },
   { stage: 'export fact_sales', baseline: 'psql csv + DuckDB parquet', maxRatio: 1.0 },
   { stage: 'export all gold tables', maxPeakRssMb: 400 },

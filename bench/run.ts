@@ -453,7 +453,7 @@ async function main(): Promise<void> {
       trainingSet.rows = Number((await client.query(`select count(*) as n from ${baseSchema}.customer_training_set`)).rows[0].n);
       // issue #20's gauge of the full build: silver + gold (with every test) against the skeleton
       // measured in the same run, the least work any implementation of these models would do
-      const againstFloor: StageResult = { stage: '  silver+gold against the skeleton', baseline: 'floor skeleton', ours: models.ours, base: floor.ours, rows: models.rows, bytes: 0 };
+      const againstFloor: StageResult = { stage: '  silver+gold', baseline: 'floor skeleton', ours: models.ours, base: floor.ours, rows: models.rows, bytes: 0 };
       results.push(models, modelsOnly, rulesOnly, floor, againstFloor, selected, trainingSet);
     } else if (args.stages.has('export')) {
       step('silver+gold: built once, untimed (--stages)');
