@@ -23,7 +23,9 @@
  *    does), or any input that cannot be compared, makes M a whole build, with that reason. NULL is
  *    one partition.
  * 2. one view per input that has P, of the same name: the input's rows of those partitions (a
- *    related input is read whole).
+ *    related input is read whole). An input declared under `partition_inputs` (a bronze table, or a
+ *    model without P) has P as an expression over its rows instead: its changed partitions and its
+ *    filtered rows are those of the expression's values.
  * 3. the delta, a table named like M: M's compiled SQL, reading those views instead of the inputs
  *    (compile.ts, readFrom).
  *    A delta row outside the partitions means the declaration does not hold for this SQL (an input
@@ -132,10 +134,11 @@ export function rowsFingerprintSql(relation: string): string {
 /**
  * The rows of a relation as a multiset of (partition value, 64-bit row hash), +1 per row, for a
  * difference against another version (a collision of two different rows of the same partition is
- * the only way a change goes unseen: about 2^-64 per pair).
+ * the only way a change goes unseen: about 2^-64 per pair). `value` is SQL over the row: a column,
+ * or a partition_inputs expression.
  */
-function hashedRows(relation: string, column: string, side: 1 | -1): string {
-  return `select r.${column} as key, hash_record_extended(r.*, 0) as h, ${side} as side from ${relation} as r`;
+function hashedRows(relation: string, value: string, side: 1 | -1): string {
+  return `select ${value} as key, hash_record_extended(r.*, 0) as h, ${side} as side from ${relation} as r`;
 }
 
 /**
@@ -184,6 +187,12 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     const currentColumnsOf = new Map<RelationName, Map<string, string>>();
     for (const input of model.dependencies) currentColumnsOf.set(input, await columnsOf(client, currentSchema(input), input.slice(input.indexOf('.') + 1)));
     const hasPartition = (input: RelationName) => partitionInputs[input] !== undefined || currentColumnsOf.get(input)!.has(column);
+    /** The column of an input that holds its rows' partition value: the model's, or a partition_inputs expression that names one. */
+    const partitionColumnOf = (input: RelationName): string | undefined => {
+      const expression = partitionInputs[input]?.trim();
+      if (expression === undefined) return column;
+      return currentColumnsOf.get(input)!.has(expression) ? expression : undefined;
+    };
     const inputs = [...model.dependencies].sort((a, b) => Number(hasPartition(a)) - Number(hasPartition(b)));
     for (const input of inputs) {
       const dot = input.indexOf('.');
@@ -211,7 +220,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       if (currentColumns.size === 0) return await whole(`${input} is not built`);
       const related = relatedInputs[input];
       if (related !== undefined && !currentColumns.has(related)) return await whole(`${input} has no column ${related} (related_inputs)`);
-      if (related === undefined && currentColumns.has(column)) redirected.set(input, col);
+      if (related === undefined && hasPartition(input)) redirected.set(input, partitionOf(input));
       if (keptAsPublished) continue;
       const before = `${ident(schemas[inputLayer])}.${ident(name)}`;
       const after = `${ident(current)}.${ident(name)}`;
@@ -231,7 +240,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
         relatedChanges.push({ input, column: related, keys });
         continue;
       }
-      if (!currentColumns.has(column)) {
+      if (!hasPartition(input)) {
         if (await sameRows(client, before, after)) continue;
         const window = dateWindows[input];
         if (!window) return await whole(`${input} changed and has no column ${column}`);
@@ -246,7 +255,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       if (context.builtWhole?.has(input)) return { ...(await whole(`${input} was built whole in this run`)), afterWholeInput: true };
       await client.query(
         `insert into ${ident(schema)}.changed (key)
-         select key from (${hashedRows(newRows, col, 1)} union all ${hashedRows(oldRows, col, -1)}) as versions
+         select key from (${hashedRows(newRows, partitionOf(input), 1)} union all ${hashedRows(oldRows, partitionOf(input), -1)}) as versions
           group by key, h having sum(side) <> 0`,
       );
     }
@@ -275,11 +284,11 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     for (const { input, column: related, keys } of relatedChanges) {
       const holders = [...redirected.keys()].filter((r) => !r.startsWith('bronze.') && currentColumnsOf.get(r)!.has(related));
       if (!holders.length) return await whole(`no input with ${column} has the column ${related} that relates ${input} to its partitions`);
-      const sources = holders.map((r) => `${ident(currentSchema(r))}.${ident(r.slice(r.indexOf('.') + 1))}`);
-      if (publishedColumns.has(related)) sources.push(`${ident(published)}.${ident(model.relation)}`);
+      const sources = holders.map((r) => ({ value: partitionOf(r), relation: `${ident(currentSchema(r))}.${ident(r.slice(r.indexOf('.') + 1))}` }));
+      if (publishedColumns.has(related)) sources.push({ value: col, relation: `${ident(published)}.${ident(model.relation)}` });
       await client.query(
         `insert into ${ident(schema)}.changed (key)
-         ${sources.map((s) => `select ${col} from ${s} where ${inPartitions(ident(related), keys)}`).join('\n union\n')}`,
+         ${sources.map((s) => `select ${s.value} from ${s.relation} where ${inPartitions(ident(related), keys)}`).join('\n union\n')}`,
       );
     }
     await client.query(`create table ${partitions} as select distinct key from ${ident(schema)}.changed`);
@@ -290,8 +299,10 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       const name = input.slice(input.indexOf('.') + 1);
       if ([...redirected.keys()].some((other) => other !== input && other.slice(other.indexOf('.') + 1) === name)) return await whole(`two of its inputs are named ${name}`);
       const relation = `${ident(currentSchema(input))}.${ident(name)}`;
-      if (value === col) {
-        await client.query(`create view ${ident(schema)}.${ident(name)} as select * from ${relation} where ${inPartitions(value, partitions)}`);
+      // a column: the predicate goes down into a view's inputs (a fence would compute all its rows)
+      const partitionColumn = partitionColumnOf(input);
+      if (partitionColumn !== undefined) {
+        await client.query(`create view ${ident(schema)}.${ident(name)} as select * from ${relation} where ${inPartitions(ident(partitionColumn), partitions)}`);
         continue;
       }
       // an expression: computed once per row (the fence), not once per use in the predicate

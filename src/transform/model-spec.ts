@@ -63,8 +63,8 @@ const RULE_KEYS = ['name', 'kind', 'description', 'relation', 'where'] as const;
 const RULE_KINDS: readonly RuleKind[] = ['repair', 'superseded', 'flag', 'quarantine'];
 
 /**
- * `config.meta.partition_inputs` of an incremental model: bronze table → the SQL expression over its
- * row that gives the model's partition value.
+ * `config.meta.partition_inputs` of an incremental model: bronze table, or input model without the
+ * partition column → the SQL expression over its row that gives the model's partition value.
  */
 function readPartitionInputs(meta: Record<string, unknown>, metaPath: Path, incremental: boolean, v: Validator): Record<RelationName, string> | undefined {
   const raw = v.optionalMapping(meta, 'partition_inputs', metaPath);
@@ -73,8 +73,8 @@ function readPartitionInputs(meta: Record<string, unknown>, metaPath: Path, incr
   if (!incremental) v.problem(path, `'partition_inputs' is for 'materialized: incremental' models`);
   const inputs: Record<RelationName, string> = {};
   for (const input of Object.keys(raw)) {
-    if (!/^bronze\.[a-z_][a-z0-9_]*$/.test(input)) {
-      v.problem([...path, input], `expected a bronze table the model reads (bronze.<source>), got '${input}': an input model with the partition column is filtered by the column itself, one related to it by another column goes under related_inputs`);
+    if (!RELATION.test(input)) {
+      v.problem([...path, input], `expected a bronze table or a model the model reads (bronze.<source>, silver.<name>), got '${input}': an input model with the partition column is filtered by the column itself, one related to it by another column goes under related_inputs`);
       continue;
     }
     const expression = v.optionalString(raw, input, path);

@@ -169,7 +169,9 @@ export interface Incremental {
    * `config.meta.partition_inputs`: per bronze table the model reads, the SQL expression over its
    * row that gives the model's partition value (what the model computes as `partitionBy` from it).
    * A new load of such a table changes the partitions of its `<source>__changes` rows (old and new),
-   * and the model reads only its rows of the partitions computed again.
+   * and the model reads only its rows of the partitions computed again. The same for an input model
+   * without the partition column (silver.int_sales_daily_totals reads the lines' order_date as its
+   * date): its changed rows give the partitions, as the column does for an input that has it.
    */
   partitionInputs?: Readonly<Record<RelationName, string>>;
   /** `config.meta.date_windows`: per one-row input, the dates its moving columns are compared with. */

@@ -146,13 +146,18 @@ describe('column lineage of the repository gold models', () => {
     expect(column(lineage, 'gold.customer_features', 'rfm_segment').direct).toEqual([co('customer_id'), co('frequency'), co('last_order_date'), co('monetary')]);
   });
 
-  it('gold.sales_daily: a calendar from generate_series, the categories, the daily sums', () => {
+  it('gold.sales_daily: the rows of a calendar from generate_series, the daily sums of the lines', () => {
+    const calendar = (c: string) => `silver.int_sales_daily_calendar.${c}`;
+    const totals = (c: string) => `silver.int_sales_daily_totals.${c}`;
     expect(lineage.get('gold.sales_daily')!.columns.map((c) => c.name)).toEqual(['date', 'category', 'orders', 'lines', 'quantity', 'revenue', 'profit', 'customers']);
-    expect(column(lineage, 'gold.sales_daily', 'date').direct).toEqual([lp('order_date')]);
-    expect(column(lineage, 'gold.sales_daily', 'category')).toMatchObject({ direct: [lp('category')], sources: ['bronze.px_cat_g1v2.cat'] });
-    expect(column(lineage, 'gold.sales_daily', 'profit').direct).toEqual([lp('price'), lp('product_cost'), lp('quantity')]);
-    expect(column(lineage, 'gold.sales_daily', 'customers')).toMatchObject({ direct: [lp('customer_id')], sources: ['bronze.sales_details.sls_cust_id'] });
-    expect(column(lineage, 'gold.sales_daily', 'lines').direct).toEqual([]); // count(*)
+    expect(column(lineage, 'gold.sales_daily', 'date').direct).toEqual([calendar('date')]);
+    expect(column(lineage, 'silver.int_sales_daily_calendar', 'date').direct).toEqual([totals('date')]);
+    expect(column(lineage, 'silver.int_sales_daily_totals', 'date').direct).toEqual([lp('order_date')]);
+    expect(column(lineage, 'gold.sales_daily', 'category')).toMatchObject({ direct: [calendar('category')], sources: ['bronze.px_cat_g1v2.cat'] });
+    expect(column(lineage, 'gold.sales_daily', 'profit').direct).toEqual([totals('profit')]);
+    expect(column(lineage, 'silver.int_sales_daily_totals', 'profit').direct).toEqual([lp('price'), lp('product_cost'), lp('quantity')]);
+    expect(column(lineage, 'gold.sales_daily', 'customers')).toMatchObject({ direct: [totals('customers')], sources: ['bronze.sales_details.sls_cust_id'] });
+    expect(column(lineage, 'silver.int_sales_daily_totals', 'lines').direct).toEqual([]); // count(*)
   });
 });
 

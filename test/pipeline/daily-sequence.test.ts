@@ -168,6 +168,28 @@ describe('the cron target over a sequence of days', () => {
     for (const day of [...updatedOn.keys()].filter((d) => d % 7 === 0)) expect(updatedOn.get(day), `day ${day}`).not.toContain('gold.fact_sales');
   });
 
+  it('every day updates sales_daily and its daily totals by date, a few dates of the series, never whole', async () => {
+    // a day's new and late lines, the lines as_of admits and a deleted customer's lines change the
+    // totals of their dates (found from the lines' delta, or from the whole difference of the lines
+    // when a new product version rebuilds them); the calendar gains the new days; gold.sales_daily
+    // computes again the dates whose rows changed in either
+    const runs = await query<{ updates: Record<string, { partitions: number }> | null }>(
+      `select (select jsonb_object_agg(m ->> 'model', m -> 'update') from jsonb_array_elements(summary -> 'models') as m
+                where m ->> 'model' in ('silver.int_sales_daily_totals', 'gold.sales_daily') and m ? 'update') as updates
+         from ${ident(cronSchemas.etl)}.runs where published_at is not null order by run_id offset 1`,
+    );
+    const [{ dates }] = (await query<{ dates: number }>(`select count(distinct date)::int as dates from ${ident(cronSchemas.gold)}.sales_daily`)) as [{ dates: number }];
+    expect(runs).toHaveLength(DAYS);
+    runs.forEach(({ updates }, i) => {
+      const day = i + 1;
+      expect(updatedOn.get(day), `day ${day}: ${JSON.stringify(wholeOn.get(day))}`).toEqual(expect.arrayContaining(['silver.int_sales_daily_totals', 'gold.sales_daily']));
+      for (const model of ['silver.int_sales_daily_totals', 'gold.sales_daily']) {
+        expect(updates?.[model]?.partitions, `day ${day}: ${model}`).toBeGreaterThan(0);
+        expect(updates![model]!.partitions, `day ${day}: ${model}`).toBeLessThan(dates / 4);
+      }
+    });
+  });
+
   it('the days without a schedule move update the training set and its per-customer rows by partition, not whole', () => {
     // a cutoff entering or leaving the schedule changes silver.int_training_cutoffs, which every
     // customer's rows read; on the other days only the changed customers are computed again (a new

@@ -491,3 +491,35 @@ models:
     await expectSameAsFullBuild('after as_of moved across two birthdates', ['--as-of', d!.to]);
   }, 300_000);
 });
+
+describe('an input model under partition_inputs: silver.int_sales_daily_totals by the order_date of the lines, gold.sales_daily by date', () => {
+  const eventOf = (events: LogEvent[], event: string, model: string) => events.find((e) => e.event === event && e.model === model);
+
+  it('a new order on a day that has lines computes again that day alone, in both, and equals a full build', async () => {
+    // the published as_of, kept (a moved as_of would change the lines of the days between the two)
+    const [{ as_of: asOf }] = (await query<{ as_of: string }>(
+      `select as_of::text from ${ident(schemas.etl)}.runs where published_at is not null order by published_at desc, run_id desc limit 1`,
+    )) as [{ as_of: string }];
+    // a line of a known category on a day before the last one, copied into a new order
+    const [line] = await query<{ date: string; digits: string; product_key: string; customer_id: string; quantity: number; price: string; category: string }>(
+      `select order_date::text as date, to_char(order_date, 'YYYYMMDD') as digits, product_key, customer_id::text, quantity, price::text, category
+         from ${ident(schemas.silver)}.int_sales_line_products
+        where category <> 'Unknown' and order_date < (select max(order_date) from ${ident(schemas.silver)}.int_sales_line_products)
+        order by order_date desc, order_number, product_key limit 1`,
+    );
+    const totals = async () =>
+      (await query<{ lines: number }>(`select lines::int from ${ident(schemas.silver)}.int_sales_daily_totals where date = $1 and category = $2`, [line!.date, line!.category]))[0]!.lines;
+    const before = await totals();
+    const sales = (line!.quantity * Number(line!.price)).toFixed(2);
+    await appendFile(path.join(seeds, 'sales_details.csv'), `${['SO99999950', line!.product_key, line!.customer_id, line!.digits, '', '', sales, line!.quantity, line!.price].join(',')}\n`);
+
+    const r = await build(target, ['--as-of', asOf]);
+    expect(r.code, r.out).toBe(0);
+    for (const model of ['silver.int_sales_daily_totals', 'gold.sales_daily']) {
+      expect(eventOf(r.events, 'model_built_whole', model), model).toBeUndefined();
+      expect(eventOf(r.events, 'model_updated', model), `${model}: ${r.out}`).toMatchObject({ partition_by: 'date', partitions: 1 });
+    }
+    expect(await totals()).toBe(before + 1);
+    await expectSameAsFullBuild('after a new order on one day', ['--as-of', asOf]);
+  }, 300_000);
+});

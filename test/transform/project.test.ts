@@ -287,6 +287,14 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
       partitionInputs: { 'bronze.sales_details': "nullif(btrim(sls_ord_num), '')" },
       dateWindows: { 'silver.range': { columns: ['as_of'], over: 'bronze.sales_details', dates: ['etl.real_date(2000, 1, 1)'] } },
     });
+    // an input model without the partition column: the column (or expression) of its rows that gives it
+    const byDate = await load({
+      'silver/lines.sql': "select date '2014-01-01' as order_date",
+      'silver/lines.yml': modelYml('lines'),
+      'silver/days.sql': 'select order_date as date, count(*) as lines from silver.lines group by order_date',
+      'silver/days.yml': modelYml('days', 'config:\n  materialized: incremental\n  partition_by: date\n  meta:\n    partition_inputs: { silver.lines: order_date }\n'),
+    });
+    expect(byDate.models.find((m) => m.name === 'silver.days')!.incremental).toEqual({ partitionBy: 'date', partitionInputs: { 'silver.lines': 'order_date' } });
     const err = await loadError({
       'silver/range.sql': "select current_setting('medallion.as_of')::date as as_of",
       'silver/range.yml': modelYml('range'),
@@ -295,12 +303,12 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
       'silver/table.sql': 'select 1 as order_number from bronze.sales_details',
       'silver/table.yml': modelYml('table', 'config:\n  meta:\n    partition_inputs: { bronze.sales_details: sls_ord_num }\n'),
       'silver/model_input.sql': 'select 1 as order_number from silver.range',
-      'silver/model_input.yml': modelYml('model_input', 'config:\n  materialized: incremental\n  partition_by: order_number\n  meta:\n    partition_inputs: { silver.range: as_of }\n'),
+      'silver/model_input.yml': modelYml('model_input', 'config:\n  materialized: incremental\n  partition_by: order_number\n  meta:\n    partition_inputs: { range: as_of }\n'),
     });
     const p = err.context.problems!;
     expect(p.some((x) => x.includes('unread.yml: config.meta names bronze.sales_details, which') && x.includes('does not read'))).toBe(true);
     expect(p.some((x) => x.includes('table.yml') && x.includes("'partition_inputs' is for 'materialized: incremental' models"))).toBe(true);
-    expect(p.some((x) => x.includes('model_input.yml') && x.includes("expected a bronze table the model reads (bronze.<source>), got 'silver.range'"))).toBe(true);
+    expect(p.some((x) => x.includes('model_input.yml') && x.includes("expected a bronze table or a model the model reads (bronze.<source>, silver.<name>), got 'range'"))).toBe(true);
   });
 
   it('reads related_inputs under config.meta of an incremental model (an input model related by another column), and refuses it elsewhere, on bronze, on the partition column, beside a date window or on an input the model does not read', async () => {

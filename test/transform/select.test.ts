@@ -98,6 +98,8 @@ describe('graph operators', () => {
       'silver.int_customer_cutoff_values',
       'silver.int_customer_cutoffs',
       'silver.int_customer_orders',
+      'silver.int_sales_daily_calendar',
+      'silver.int_sales_daily_totals',
       'silver.int_sales_line_products',
       'silver.int_training_thresholds',
     ]);
@@ -107,6 +109,8 @@ describe('graph operators', () => {
         'silver.int_product_categories',
         'silver.int_product_records',
         'silver.int_product_versions',
+        'silver.int_sales_daily_calendar',
+        'silver.int_sales_daily_totals',
         'silver.int_sales_date_range',
         'silver.int_sales_line_products',
         'silver.int_sales_lines',
@@ -118,8 +122,8 @@ describe('graph operators', () => {
   });
 
   it('N+ and +N limit the depth', () => {
-    expect(names('1+gold.sales_daily')).toEqual(['gold.sales_daily', 'silver.int_sales_line_products']);
-    expect(names('2+gold.sales_daily')).toEqual(['gold.sales_daily', 'silver.int_product_versions', 'silver.int_sales_line_products', 'silver.sales_clean']);
+    expect(names('1+gold.sales_daily')).toEqual(['gold.sales_daily', 'silver.int_sales_daily_calendar', 'silver.int_sales_daily_totals']);
+    expect(names('2+gold.sales_daily')).toEqual(['gold.sales_daily', 'silver.int_sales_daily_calendar', 'silver.int_sales_daily_totals', 'silver.int_sales_line_products']);
     expect(names('silver.int_customers+1')).toEqual(['silver.customers', 'silver.int_customers']);
   });
 
