@@ -33,10 +33,19 @@ const DUCKDB_TYPE: Record<ColumnKind, string> = {
 
 /**
  * DuckDB's memory for one file: about one row group of 131,072 rows of fact_sales being encoded.
- * Below about 200 MB DuckDB evicts and the export slows about threefold; 300 MB keeps the whole
- * process under 400 MB (src/export/README.md).
+ * Below about 200 MB DuckDB evicts and the export slows about threefold (src/export/README.md).
+ * It bounds DuckDB's buffer manager, not the Parquet writer's pages, which the row group and the
+ * flush threshold below bound.
  */
-const MEMORY_LIMIT = '300MB';
+export const MEMORY_LIMIT = '300MB';
+/**
+ * The rows at which a COPY that splits by month hands the rows it buffered to the months' writers
+ * (DuckDB's `partitioned_write_flush_threshold`). Each writer keeps its own row group until it is
+ * full, so that buffer is held on top of them: at the row group size it doubles the rows held, at
+ * a few vectors it adds next to nothing. The writers still end their row groups at about the row
+ * group size or before, as they did with a larger buffer.
+ */
+export const PARTITION_FLUSH_ROWS = 4 * 2048;
 /**
  * DuckDB reads the pipe in buffers of this size and parses each before reading the next; Postgres
  * keeps writing into fifo.ts' 16 MB meanwhile. With DuckDB's default (32 MB, read whole before
@@ -112,8 +121,21 @@ export class ParquetEncoder {
   ) {}
 
   static async open(): Promise<ParquetEncoder> {
-    const instance = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: MEMORY_LIMIT });
+    // Every open file stays open to the end (a writer closed early would start a second file for
+    // its month); the month batches bound how many there are (export-months.ts).
+    const instance = await DuckDBInstance.create(':memory:', {
+      threads: '1',
+      memory_limit: MEMORY_LIMIT,
+      partitioned_write_max_open_files: '1000000',
+      partitioned_write_flush_threshold: String(PARTITION_FLUSH_ROWS),
+    });
     return new ParquetEncoder(instance, await instance.connect());
+  }
+
+  /** The value of a DuckDB setting in this encoder, as `current_setting` gives it (for the tests of the bounds above). */
+  async setting(name: string): Promise<string> {
+    const reader = await this.connection.runAndReadAll(`select current_setting(${literal(name)})::varchar as v`);
+    return String(reader.getRowObjects()[0]!.v);
   }
 
   /** Reads `source` to its end and writes `outFile`; resolves with the rows written. */
@@ -132,10 +154,9 @@ export class ParquetEncoder {
       );
       return Number(result.rowsChanged);
     }
-    // One pass, one file per month: DuckDB keeps a writer open per month (all of them: a writer
-    // closed early would start a second file for its month), each holding up to a row group, and
-    // rows waiting for their writer up to one row group in all; the month is not in the files.
-    await this.connection.run(`set partitioned_write_max_open_files = 1000000; set partitioned_write_flush_threshold = ${o.rowGroupSize}`);
+    // One pass, one file per month: DuckDB keeps a writer open per month, each holding up to a row
+    // group, and the rows waiting for their writers are a few vectors (PARTITION_FLUSH_ROWS); the
+    // month is not in the files.
     const month = `coalesce(left(${ident(o.monthsOf)}, 7), 'none') as ${ident(MONTH_FOLDER)}`;
     const result = await this.connection.run(
       `copy (select ${select}, ${ident(MONTH_FOLDER)} from (select *, ${month} from ${read})) to ${literal(o.outFile)}
