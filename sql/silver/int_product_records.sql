@@ -3,11 +3,16 @@
 -- 5 characters with '-' -> '_' (the px_cat_g1v2 ID). prd_end_dt is kept only as end_date_raw: it is
 -- always before its own start date in the real data, so silver.products derives the end of a version
 -- from the next version's start instead.
--- record_status: 'kept'; 'after_as_of' (the version starts after as_of: it did not exist on the run's
--- day, so it is left out of silver and gold, not quarantined; the rows of a prd_id that start by
--- as_of are ranked without it); 'superseded' (an earlier row with the same prd_id: the later source
--- line wins); 'id_invalid' (empty or non-integer prd_id) or 'key_invalid' (prd_key shorter than 7
--- characters, so no product key): both quarantined by silver.products_quarantine.
+-- record_status: 'kept'; 'after_as_of' (a later version that starts after as_of: it did not exist on
+-- the run's day, so it is left out of silver and gold, not quarantined; the rows of a prd_id that
+-- start by as_of are ranked without it); 'superseded' (an earlier row with the same prd_id: the later
+-- source line wins); 'id_invalid' (empty or non-integer prd_id) or 'key_invalid' (prd_key shorter
+-- than 7 characters, so no product key): both quarantined by silver.products_quarantine.
+-- The first version of a product key (its earliest start date) is never after as_of: it is valid
+-- from the beginning (silver.int_product_versions gives orders before it that version), because a
+-- product is sold before its first prd_start_dt (in the real data 30% of the lines are): its start
+-- date does not say when the product appeared, so leaving it out would take the product away from
+-- lines that existed on the run's day.
 with product_rows as (
   select
     _source_file as source_file,
@@ -61,6 +66,19 @@ product_records as (
     etl.real_date(start_year, start_month, start_day) as start_date
   from start_date_parts
   offset 0  -- a fence: product_id is computed once, not once per reference below
+),
+
+version_dates as (
+  -- whether the row is a later version starting after as_of: its start is after as_of and after the
+  -- earliest start of its product key's rows with a product id (the first version's)
+  select
+    product_records.*,
+    coalesce(
+      start_date > current_setting('medallion.as_of')::date
+        and start_date > min(start_date) filter (where product_id is not null) over (partition by product_key),
+      false
+    ) as starts_after_as_of
+  from product_records
 )
 
 select
@@ -83,11 +101,11 @@ select
   case
     when product_id is null then 'id_invalid'
     when product_key is null then 'key_invalid'
-    when start_date > current_setting('medallion.as_of')::date then 'after_as_of'
+    when starts_after_as_of then 'after_as_of'
     when row_number() over (
-      partition by product_id, coalesce(start_date > current_setting('medallion.as_of')::date, false)
+      partition by product_id, starts_after_as_of
       order by source_file desc, line_number desc
     ) = 1 then 'kept'
     else 'superseded'
   end as record_status
-from product_records
+from version_dates

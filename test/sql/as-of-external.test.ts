@@ -14,7 +14,7 @@ import { dropTarget } from '../support/database.ts';
 import { buildAsOf, cutTo, goldChecksums } from './as-of-oracle.ts';
 
 const SEEDS = process.env.MEDALLION_ORACLE_SEEDS;
-const DATES = (process.env.MEDALLION_ORACLE_DATES ?? '2013-01-01,2013-07-01,2013-10-01').split(',');
+const DATES = (process.env.MEDALLION_ORACLE_DATES ?? '2013-01-01,2013-06-15,2013-07-01,2013-10-01').split(',');
 const targets: string[] = [];
 
 afterAll(async () => {

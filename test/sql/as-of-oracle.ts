@@ -15,7 +15,8 @@
  *   is gone. cst_create_date is no help: the generator, like the real export, writes one extraction
  *   date later than every order (2025-10-06) on every customer.
  * - prd_info: a version stays unless its prd_start_dt is a real date after D (a version starting on
- *   D exists on D).
+ *   D exists on D) and after the earliest start of its product key (prd_key from character 7): a
+ *   product's first version is valid from the beginning, since products sell before it starts.
  * - cust_az12, loc_a101, px_cat_g1v2: unchanged (they carry no dates of appearance; a row without a
  *   CRM customer joins nothing).
  * The files must have one record per line and no quoted fields (the cut splits lines on commas).
@@ -45,6 +46,11 @@ function yyyymmdd(text: string | undefined): string | null {
 function isoDate(text: string | undefined): string | null {
   const t = (text ?? '').trim();
   return /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(t) ? realDate(Number(t.slice(0, 4)), Number(t.slice(5, 7)), Number(t.slice(8, 10))) : null;
+}
+
+/** The product key of a prd_key, as silver.int_product_records derives it (from character 7). */
+function productKey(text: string | undefined): string {
+  return (text ?? '').trim().toUpperCase().slice(6);
 }
 
 function minusDays(date: string, days: number): string {
@@ -113,12 +119,24 @@ export async function cutTo(dir: string, asOf: string): Promise<string> {
     }),
   );
   const products = await readSource(dir, 'prd_info');
+  // the earliest real start date of each product key, over the rows with an integer prd_id
+  const firstStart = new Map<string, string>();
+  for (const l of products.lines) {
+    const fields = l.split(',');
+    const start = isoDate(fields[5]);
+    if (start === null || !/^\s*[0-9]{1,18}\s*$/.test(fields[0] ?? '')) continue;
+    const key = productKey(fields[1]);
+    const known = firstStart.get(key);
+    if (known === undefined || start < known) firstStart.set(key, start);
+  }
   await write(
     'prd_info',
     products,
     products.lines.filter((l) => {
-      const start = isoDate(l.split(',')[5]);
-      return start === null || start <= asOf;
+      const fields = l.split(',');
+      const start = isoDate(fields[5]);
+      const first = firstStart.get(productKey(fields[1]));
+      return start === null || start <= asOf || (first !== undefined && start <= first);
     }),
   );
   for (const source of ['cust_az12', 'loc_a101', 'px_cat_g1v2']) await copyFile(path.join(dir, `${source}.csv`), path.join(out, `${source}.csv`));
