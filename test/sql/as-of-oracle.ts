@@ -12,8 +12,8 @@
  *   stays (it has no date to be later than D, and is quarantined either way).
  * - cust_info: a customer stays when they have a dated sales line before D or no dated line at all
  *   (never ordered: every snapshot holds them); a customer whose first dated line is on or after D
- *   is gone. cst_create_date is no help: the generator, like the real export, writes one extraction
- *   date later than every order (2025-10-06) on every customer.
+ *   is gone. cst_create_date is no help: the generator, like the real export, writes extraction
+ *   dates (2025-10-06 to 2026-01-25) later than every order on every customer.
  * - prd_info: a version stays unless its prd_start_dt is a real date after D (a version starting on
  *   D exists on D) and after the earliest start of its product key (prd_key from character 7): a
  *   product's first version is valid from the beginning, since products sell before it starts.
