@@ -54,7 +54,7 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { isSqlFault } from '../sql-runtime/index.ts';
-import { compiledRelation, compileSql, inPartitions, type ModelUpdate, notInPartitions, type Project, type RelationName, referencedRelations, type TestDefinition, withoutTrailingSemicolon } from '../transform/index.ts';
+import { compiledRelation, compileSql, inPartitions, type ModelUpdate, notInPartitions, partitionRows, type Project, type RelationName, referencedRelations, type TestDefinition, withoutTrailingSemicolon } from '../transform/index.ts';
 import { type IncrementalForm, keptInRun, rowLocal } from './incremental-tests.ts';
 import { type CoverageTest, publishedRelation } from './test-sql.ts';
 
@@ -215,8 +215,9 @@ function equalForm(test: AdditiveEqualTest, recorded: TestValues, context: Recon
     }
     for (const [r, s] of needed) {
       const update = 'updated' in s ? s.updated : undefined;
-      const rows = update ? inPartitions(ident(update.column), `${ident(update.schema)}.partitions`) : 'false';
-      views.set(nameOf(r), { relation: r, sql: `create temporary view ${ident(nameOf(r))} as select * from ${publishedRelation(r, schemas)} where ${rows}` });
+      const published = publishedRelation(r, schemas);
+      const rows = update ? partitionRows(published, ident(update.column), `${ident(update.schema)}.partitions`) : `(select * from ${published} where false)`;
+      views.set(nameOf(r), { relation: r, sql: `create temporary view ${ident(nameOf(r))} as select * from ${rows} as t` });
     }
     const x = readingFrom(schemas, new Map(needed.map(([r, s]) => [r, 'updated' in s ? s.updated.schema : 'pg_temp'])));
     const y = readingFrom(schemas, new Map([...needed.map(([r]) => [r, 'pg_temp'] as const), ...rebuilt.map((r) => [r, schemas[r.slice(0, r.indexOf('.')) as 'silver' | 'gold']] as const)]));
@@ -269,7 +270,7 @@ function coverageForm(test: CoverageTest, recorded: TestValues, context: Reconci
   if ('updated' in parent) {
     const p = parent.updated;
     added = `select distinct p.${field} as key from ${ident(p.schema)}.${ident(nameOf(test.to))} as p where p.${field} is not null and ${notHeldBy(oldParent)}`;
-    gone = `select distinct p.${field} as key from ${oldParent} as p where ${inPartitions(`p.${ident(p.column)}`, `${ident(p.schema)}.partitions`)} and p.${field} is not null and ${notHeldBy(newParent)}`;
+    gone = `select distinct p.${field} as key from ${partitionRows(oldParent, ident(p.column), `${ident(p.schema)}.partitions`)} as p where p.${field} is not null and ${notHeldBy(newParent)}`;
   } else if ('rebuilt' in parent) {
     added = `select distinct p.${field} as key from ${newParent} as p where p.${field} is not null and ${notHeldBy(oldParent)}`;
     gone = `select distinct p.${field} as key from ${oldParent} as p where p.${field} is not null and ${notHeldBy(newParent)}`;

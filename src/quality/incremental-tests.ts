@@ -19,7 +19,7 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { ident } from '../db/index.ts';
-import { compiledRelation, compileSql, deltaSchemas, inPartitions, type ModelUpdate, notInPartitions, type RelationName, referencedRelations, relationsRead, rowsFingerprintSql, type TestDefinition, updateVersions, withoutTrailingSemicolon } from '../transform/index.ts';
+import { compiledRelation, compileSql, deltaSchemas, inPartitions, type ModelUpdate, notInPartitions, partitionRows, type RelationName, referencedRelations, relationsRead, rowsFingerprintSql, type TestDefinition, updateVersions, withoutTrailingSemicolon } from '../transform/index.ts';
 import { type KeyColumns, publishedRelation, ROW_LEVEL_TEST_KINDS, uniqueSql } from './test-sql.ts';
 
 /** A singular test as sql/tests/schema.yml may declare it: `config.meta.partition_by` (singular-tests.ts). */
@@ -185,7 +185,7 @@ export function incrementalForm(test: TestDefinition, schemas: SchemaNames, upda
     const parentUpdate = updates?.get(test.to);
     const oldParent = publishedRelation(test.to, schemas);
     const changedParentRows = parentUpdate
-      ? `${oldParent} as p where ${inPartitions(`p.${ident(parentUpdate.column)}`, `${ident(parentUpdate.schema)}.partitions`)} and`
+      ? `${partitionRows(oldParent, ident(parentUpdate.column), `${ident(parentUpdate.schema)}.partitions`)} as p where`
       : `${oldParent} as p where`;
     const gone = `select distinct p.${field} as key from ${changedParentRows} p.${field} is not null and not exists (select 1 from ${newParent} as q where q.${field} = p.${field})`;
     return {

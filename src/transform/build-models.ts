@@ -6,7 +6,8 @@
  * The functions of `sql/functions` are (re)created in the target's etl schema before any model.
  *
  * Each model is one short transaction on a connection: `set local` memory settings,
- * `create table … as <select>` (or `create view … as`), `analyze`. The run's date reaches the SQL
+ * `create table … as <select>` (or `create view … as`), an incremental table's partition index
+ * (src/transform/incremental.ts), `analyze`. The run's date reaches the SQL
  * only through the session setting `medallion.as_of`. With `parallelClients`, models whose inputs
  * are built run at the same time, one per connection (src/schedule/schedule.ts): the customer and the
  * sales branches of the graph overlap, each on its own server process, and the data tests given
@@ -21,7 +22,7 @@ import { DataError, fromDatabaseError, type MedallionError, UsageError } from '.
 import { BUILD_MEMORY, isDatabaseError, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compileSql, errorLocator, stagingSchemas } from './compile.ts';
 import { bronzeTablesRead } from './dependencies.ts';
-import { columnsOf, type ModelUpdate, type UpdateContext, updateModel } from './incremental.ts';
+import { columnsOf, createPartitionIndex, type ModelUpdate, type UpdateContext, updateModel } from './incremental.ts';
 import { FUNCTION_SCHEMA, readFunctionSql } from './sql-parser.ts';
 import type { Materialization, Model, Project, RelationName, StagingSchemas } from './types.ts';
 
@@ -278,6 +279,8 @@ async function buildModel(
       const rows = model.materialized === 'table' ? (result.rowCount ?? 0) : null;
       if (model.materialized === 'table') {
         await declareNotNull(client, target, model);
+        // the day's partitions of an incremental table are read and replaced through this index
+        if (model.incremental) await createPartitionIndex(client, staging[model.layer], model.relation, model.incremental.partitionBy);
         await client.query(`analyze ${target}`);
       }
       const columns = [...(await columnsOf(client, staging[model.layer], model.relation))].map(([name, type]) => ({ name, type }));

@@ -264,6 +264,15 @@ async function replaceInPlace(client: Client, pairs: SchemaPair[], ours: Map<str
       if (shape.kind === 'r' && old) {
         await client.query(`delete from ${target}`);
         await client.query(`insert into ${target} select * from ${ident(p.next)}.${ident(name)}`);
+        // the build's indexes (an incremental table's partition index) that the published table lacks
+        const { rows: indexes } = await client.query<{ definition: string }>(
+          `select pg_get_indexdef(i.indexrelid) as definition
+             from pg_index i join pg_class x on x.oid = i.indexrelid
+            where i.indrelid = $1::regclass
+              and not exists (select from pg_index j join pg_class y on y.oid = j.indexrelid where j.indrelid = $2::regclass and y.relname = x.relname)`,
+          [`${ident(p.next)}.${ident(name)}`, target],
+        );
+        for (const index of indexes) await client.query(published(index.definition));
         await client.query(`analyze ${target}`);
       } else if (shape.kind === 'r') {
         await client.query(`alter table ${ident(p.next)}.${ident(name)} set schema ${ident(p.published)}`);
