@@ -56,7 +56,7 @@ function inMonths(column: string, months: readonly Part[]): string {
 
 /**
  * Rows DuckDB holds per COPY that splits by month, counted as each month's rows up to one row
- * group (what its open writer buffers; the rows waiting for the writers are a few vectors,
+ * group (what its open writer buffers; the rows waiting for the writers are fewer,
  * parquet-encoder.ts PARTITION_FLUSH_ROWS): about two row groups, the memory of a one-file export
  * plus one row group. Each COPY scans the table, so fewer batches are faster and more memory.
  */

@@ -42,10 +42,10 @@ export const MEMORY_LIMIT = '300MB';
  * The rows at which a COPY that splits by month hands the rows it buffered to the months' writers
  * (DuckDB's `partitioned_write_flush_threshold`). Each writer keeps its own row group until it is
  * full, so that buffer is held on top of them: at the row group size it doubles the rows held, at
- * a few vectors it adds next to nothing. The writers still end their row groups at about the row
+ * a quarter of the default row group or less it adds little (more flushes cost DuckDB some CPU). The writers still end their row groups at about the row
  * group size or before, as they did with a larger buffer.
  */
-export const PARTITION_FLUSH_ROWS = 4 * 2048;
+export const PARTITION_FLUSH_ROWS = 16 * 2048;
 /**
  * DuckDB reads the pipe in buffers of this size and parses each before reading the next; Postgres
  * keeps writing into fifo.ts' 16 MB meanwhile. With DuckDB's default (32 MB, read whole before
@@ -155,8 +155,8 @@ export class ParquetEncoder {
       return Number(result.rowsChanged);
     }
     // One pass, one file per month: DuckDB keeps a writer open per month, each holding up to a row
-    // group, and the rows waiting for their writers are a few vectors (PARTITION_FLUSH_ROWS); the
-    // month is not in the files.
+    // group, and the rows waiting for their writers are at most PARTITION_FLUSH_ROWS; the month is
+    // not in the files.
     const month = `coalesce(left(${ident(o.monthsOf)}, 7), 'none') as ${ident(MONTH_FOLDER)}`;
     const result = await this.connection.run(
       `copy (select ${select}, ${ident(MONTH_FOLDER)} from (select *, ${month} from ${read})) to ${literal(o.outFile)}

@@ -1,7 +1,7 @@
 /**
  * The settings that keep the export's memory flat in the table size: every DuckDB the export opens
- * has one thread, the memory limit, and a month split that buffers a few vectors of rows before
- * they reach the months' writers (not a row group: that doubled the rows held). A change of any
+ * has one thread, the memory limit, and a month split that buffers a small part of a row group
+ * before the rows reach the months' writers (not a row group: that doubled the rows held). A change of any
  * of them makes the export's peak grow with the data, which a test of a small table would not see
  * in its memory; so the settings themselves are checked, after a month split as well.
  */
@@ -26,10 +26,10 @@ async function expectBounded(encoder: ParquetEncoder): Promise<void> {
 }
 
 describe('the Parquet encoder bounds its memory', () => {
-  it('opens DuckDB with one thread, the memory limit and a month-split buffer of a few vectors, and keeps them through a month split', async () => {
+  it('opens DuckDB with one thread, the memory limit and a month-split buffer well under a row group, and keeps them through a month split', async () => {
     expect(bytesOf(MEMORY_LIMIT)).toBeLessThanOrEqual(300e6);
     // Well under a row group (the default --row-group-size is 131,072 rows).
-    expect(PARTITION_FLUSH_ROWS).toBeLessThanOrEqual(8 * 2048);
+    expect(PARTITION_FLUSH_ROWS).toBeLessThanOrEqual(131072 / 4);
     const dir = await mkdtemp(path.join(tmpdir(), 'encoder-bounds-'));
     const encoder = await ParquetEncoder.open();
     try {
