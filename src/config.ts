@@ -123,7 +123,7 @@ export const OPTIONS = {
     about: { export: "the gold tables to export, with dbt's node selection as for build (gold.fact_sales, gold, +gold.sales_daily, tag:NAME; space = union, comma = intersection; models are read from --sql)" }, commands: EXPORT_SELECTS },
   exclude: { type: 'string', value: 'SELECTOR', defaultText: 'nothing', description: 'leave out what this selects (same syntax as --select)', commands: EXPORT_SELECTS },
   'resource-type': { type: 'string', value: 'model|test|source', defaultText: 'all three', description: 'list only this kind of node', commands: ['ls'], check: checkOneOf('model', 'test', 'source') },
-  'as-of': { type: 'string', value: 'YYYY-MM-DD', env: 'ETL_AS_OF', defaultText: 'the day after the latest valid order date', description: 'the run date that replaces every "now" (today at the latest)', commands: MODELS, check: checkAsOf },
+  'as-of': { type: 'string', value: 'YYYY-MM-DD', env: 'ETL_AS_OF', defaultText: 'the day after the latest valid order date', description: 'the run date that replaces every "now" (today at the latest); build a past day into its own --target, not the daily one (its volume guard stops a publish that loses half the rows)', commands: MODELS, check: checkAsOf },
   'max-reject-rate': { type: 'string', value: 'F', default: 0.01, description: 'fail a file whose rejected records exceed this fraction of its records', commands: ['build', 'load'], check: checkRate },
   'max-field-bytes': { type: 'string', value: 'N', default: 65536, description: 'longest field accepted in bronze, in bytes', commands: ['build', 'load'], check: checkPositiveInt },
   out: {
