@@ -10,7 +10,7 @@
 -- than 7 characters, so no product key): both quarantined by silver.products_quarantine.
 -- The first version of a product key (its earliest start date) is never after as_of: it is valid
 -- from the beginning (silver.int_product_versions gives orders before it that version), because a
--- product is sold before its first prd_start_dt (in the real data 30% of the lines are): its start
+-- product is sold before its first prd_start_dt (the real data has many such lines): its start
 -- date does not say when the product appeared, so leaving it out would take the product away from
 -- lines that existed on the run's day.
 with product_rows as (

@@ -42,8 +42,8 @@ export const MEMORY_LIMIT = '300MB';
  * The rows at which a COPY that splits by month hands the rows it buffered to the months' writers
  * (DuckDB's `partitioned_write_flush_threshold`). Each writer keeps its own row group until it is
  * full, so that buffer is held on top of them: at the row group size it doubles the rows held, at
- * a quarter of the default row group or less it adds little (more flushes cost DuckDB some CPU). The writers still end their row groups at about the row
- * group size or before, as they did with a larger buffer.
+ * a quarter of the default row group or less it adds little (more flushes cost DuckDB some CPU).
+ * It does not change where the writers end their row groups (at about the row group size or before).
  */
 export const PARTITION_FLUSH_ROWS = 16 * 2048;
 /**

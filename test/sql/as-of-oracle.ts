@@ -49,7 +49,7 @@ function isoDate(text: string | undefined): string | null {
 }
 
 /** The product key of a prd_key, as silver.int_product_records derives it (from character 7). */
-function productKey(text: string | undefined): string {
+export function productKey(text: string | undefined): string {
   return (text ?? '').trim().toUpperCase().slice(6);
 }
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../../src/generate/index.ts';
 import { dropTarget } from '../support/database.ts';
-import { buildAsOf, cutTo, goldChecksums } from './as-of-oracle.ts';
+import { buildAsOf, cutTo, goldChecksums, productKey } from './as-of-oracle.ts';
 import { sqlFor } from './helpers.ts';
 
 /** 2013-01-01 lies inside product version changes (a version started 2012-07-01, the next starts
@@ -100,7 +100,11 @@ describe('a product sold before its first version starts', () => {
     await cp(dir, moved, { recursive: true });
     const products = (await readFile(path.join(moved, 'prd_info.csv'), 'utf8')).split('\n');
     const versions = new Map<string, number>();
-    for (const line of products.slice(1)) if (line) versions.set(line.split(',')[1]!.slice(6), (versions.get(line.split(',')[1]!.slice(6)) ?? 0) + 1);
+    for (const line of products.slice(1)) {
+      if (!line) continue;
+      const product = productKey(line.split(',')[1]);
+      versions.set(product, (versions.get(product) ?? 0) + 1);
+    }
     const soldBefore = new Map<string, number>();
     for (const line of (await readFile(path.join(moved, 'sales_details.csv'), 'utf8')).split('\n').slice(1)) {
       const f = line.split(',');
@@ -109,7 +113,7 @@ describe('a product sold before its first version starts', () => {
     key = [...soldBefore.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]![0];
     const edited = products.map((line, i) => {
       const f = line.split(',');
-      if (i === 0 || f[1]?.slice(6) !== key) return line;
+      if (i === 0 || productKey(f[1]) !== key) return line;
       f[5] = MOVED_START;
       return f.join(',');
     });
