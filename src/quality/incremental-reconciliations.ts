@@ -54,7 +54,7 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { isSqlFault } from '../sql-runtime/index.ts';
-import { compiledRelation, compileSql, inPartitions, type ModelUpdate, notInPartitions, partitionRows, type Project, type RelationName, referencedRelations, type TestDefinition, withoutTrailingSemicolon } from '../transform/index.ts';
+import { compiledRelation, compileSql, type ModelUpdate, notInPartitions, partitionRows, type Project, type RelationName, referencedRelations, type TestDefinition, withoutTrailingSemicolon } from '../transform/index.ts';
 import { type IncrementalForm, keptInRun, rowLocal } from './incremental-tests.ts';
 import { type CoverageTest, publishedRelation } from './test-sql.ts';
 
@@ -259,7 +259,9 @@ function coverageForm(test: CoverageTest, recorded: TestValues, context: Reconci
   const field = ident(test.field);
   const col = ident(test.column);
   const partitions = `${ident(update.schema)}.partitions`;
-  const scoped = (relation: string) => (test.where ? `(select * from ${relation} where (${compileSql(withoutTrailingSemicolon(test.where), schemas).sql})) as t` : `${relation} as t`);
+  // a subquery (the published rows of the partitions) needs a name of its own to be filtered
+  const scoped = (relation: string) =>
+    test.where ? `(select * from ${relation}${relation.startsWith('(') ? ' as scoped' : ''} where (${compileSql(withoutTrailingSemicolon(test.where), schemas).sql})) as t` : `${relation} as t`;
   const delta = `${ident(update.schema)}.${ident(nameOf(test.model))}`;
   const oldParent = publishedRelation(test.to, schemas);
   const newParent = compiledRelation(test.to, schemas);
@@ -283,17 +285,21 @@ function coverageForm(test: CoverageTest, recorded: TestValues, context: Reconci
     measurement: `with added_keys as materialized (${added}),
 gone_keys as materialized (${gone}),
 published_rows as (
-  select count(*) filter (where ${inPartitions(`t.${ident(update.column)}`, partitions)}) as child_rows,
-         count(*) filter (where ${inPartitions(`t.${ident(update.column)}`, partitions)} and t.${col} in ${keysOf(oldParent)}) as matched_rows,
-         count(*) filter (where ${notInPartitions(`t.${ident(update.column)}`, partitions)} and t.${col} in (select key from added_keys)) as gained,
-         count(*) filter (where ${notInPartitions(`t.${ident(update.column)}`, partitions)} and t.${col} in (select key from gone_keys)) as lost
-    from ${scoped(publishedRelation(test.model, schemas))}),
+  select count(*) as child_rows, count(*) filter (where t.${col} in ${keysOf(oldParent)}) as matched_rows
+    from ${scoped(partitionRows(publishedRelation(test.model, schemas), ident(update.column), partitions))}),
+moved_rows as (
+  select count(*) filter (where t.${col} in (select key from added_keys)) as gained,
+         count(*) filter (where t.${col} in (select key from gone_keys)) as lost
+    from ${scoped(`(select * from ${publishedRelation(test.model, schemas)} as m
+                     where (exists (select from added_keys) or exists (select from gone_keys))
+                       and m.${col} in (select key from added_keys union all select key from gone_keys)
+                       and ${notInPartitions(`m.${ident(update.column)}`, partitions)})`)}),
 delta_rows as (
   select count(*) as child_rows, count(*) filter (where t.${col} in ${keysOf(newParent)}) as matched_rows
     from ${scoped(delta)})
 select child_rows, matched_rows, matched_rows < ${Number(test.minCoverage)} * child_rows as fails
   from (select ${literal(childRows)}::bigint - published_rows.child_rows + delta_rows.child_rows as child_rows,
-               ${literal(matchedRows)}::bigint - published_rows.matched_rows + delta_rows.matched_rows + published_rows.gained - published_rows.lost as matched_rows
-          from published_rows, delta_rows) as counts`,
+               ${literal(matchedRows)}::bigint - published_rows.matched_rows + delta_rows.matched_rows + moved_rows.gained - moved_rows.lost as matched_rows
+          from published_rows, moved_rows, delta_rows) as counts`,
   };
 }
