@@ -325,6 +325,9 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     for (const { input, column: related, keys } of relatedChanges) {
       const holders = [...redirected.keys()].filter((r) => !r.startsWith('bronze.') && currentColumnsOf.get(r)!.has(related));
       if (!holders.length) return await whole(`no input with ${column} has the column ${related} that relates ${input} to its partitions`);
+      // no value changed (an input built again to the same rows): nothing to look up, and the
+      // lookup would scan every holder in full, its related column having no index
+      if (!(await client.query<{ any: boolean }>(`select exists (select from ${keys}) as any`)).rows[0]!.any) continue;
       const sources = holders.map((r) => ({ value: partitionOf(r), relation: `${ident(currentSchema(r))}.${ident(r.slice(r.indexOf('.') + 1))}` }));
       if (publishedColumns.has(related)) sources.push({ value: col, relation: `${ident(published)}.${ident(model.relation)}` });
       await client.query(
