@@ -183,7 +183,8 @@ describe('data tests on an update', () => {
   });
 
   it('find a duplicate key across a partition boundary (a delta row and a published row outside the partitions)', async () => {
-    const delta: Line[] = [...CLEAN_DELTA.slice(0, 3), [2, 4, 'SO3', 'P1', 'K2', 5], [2, 9, null, 'P9', 'K2', 5]];
+    // SO3/P2 shares only its first key column with a published row outside the partitions: no duplicate
+    const delta: Line[] = [...CLEAN_DELTA.slice(0, 3), [2, 4, 'SO3', 'P1', 'K2', 5], [2, 9, null, 'P9', 'K2', 5], [2, 11, 'SO3', 'P2', 'K2', 5]];
     const lines: Line[] = [...PUBLISHED, [3, 10, null, 'P9', 'K3', 5]];
     const { full, incremental } = await runBoth({ lines, partitions: [1, 2], delta, parents: PARENT_ROWS, parent: { kept: true } });
     expect(full.get('lines_unique')).toMatchObject({ status: 'fail', failingRows: 2 });
