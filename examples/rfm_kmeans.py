@@ -34,15 +34,20 @@ print(rfm.assign(cluster=kmeans.labels_).groupby("cluster").agg(customers=("mone
                                                                frequency=("frequency", "mean"), monetary=("monetary", "mean")).round(1).to_string())
 
 # 2. Will this customer order again within 180 days? Point-in-time features only (prior_*, days since
-#    the previous order, tenure, age: computed from orders strictly before the row's order date),
-#    one row per order, a time split, and labels only where the 180 days are fully observed.
+#    the previous order, tenure: computed from orders strictly before the row's order date; age at
+#    the order), one row per order, a time split, and labels only where the 180 days are fully observed.
 HORIZON = pd.Timedelta(days=180)
 orders = (facts.groupby(["customer_id", "order_number"], observed=True)
           .agg(order_date=("order_date", "first"), order_value=("sales_amount", "sum"),
                prior_orders=("prior_orders", "first"), prior_spend=("prior_spend", "first"),
                days_since_prev_order=("days_since_prev_order", "first"),
-               customer_tenure_days=("customer_tenure_days", "first"), age=("age", "first"))
+               customer_tenure_days=("customer_tenure_days", "first"))
           .reset_index().sort_values(["customer_id", "order_date"]))
+# fact_sales' export carries no customer attributes: customer_features has them, one row per
+# customer, merged on customer_id; the calendar age at the order comes from the birthdate.
+orders = orders.merge(customers[["customer_id", "birthdate"]], on="customer_id", how="left")
+born, ordered = orders["birthdate"], orders["order_date"]
+orders["age"] = ordered.dt.year - born.dt.year - ((ordered.dt.month * 100 + ordered.dt.day) < (born.dt.month * 100 + born.dt.day))
 orders["next_order_date"] = orders.groupby("customer_id")["order_date"].shift(-1)
 last_day = orders["order_date"].max()
 observed = orders[orders["order_date"] + HORIZON <= last_day].copy()

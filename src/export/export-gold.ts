@@ -72,13 +72,14 @@ export interface ExportGoldOptions {
   partitionBy?: 'order_year' | null;
   /**
    * Each table's column descriptions and roles (the models' .yml), by table then column: written
-   * into every file's `medallion.columns` and the manifest. A column without one has neither.
+   * into every file's `medallion.columns` and the manifest. A column without one has neither. A
+   * column with `leaveOut` (the model's `config.meta.export.leave_out`) is not exported.
    */
   columnDocs?: Readonly<Record<string, Readonly<Record<string, ColumnDoc>>>>;
   /**
    * Export the `lifetime` columns too (default false: they use information after the row's time,
    * so a model trained on them looks better than it will be; they stay in PostgreSQL, and the
-   * manifest names them under `left_out`).
+   * manifest names them under `left_out`, with the columns the .yml leaves out).
    */
   lifetimeColumns?: boolean;
   /** Defaults to the gold exports (GOLD_EXPORTS); tests export their own tables. */
@@ -172,7 +173,7 @@ export interface Manifest {
   compression: Compression;
   row_group_size: number;
   partition_by: string | null;
-  /** Whether the `lifetime` columns are exported (false: each table lists them under `left_out`). */
+  /** Whether the `lifetime` columns are exported (false: each table lists them under `left_out`, beside those its .yml leaves out). */
   lifetime_columns: boolean;
   inputs: { file: string; sha256: string; bytes?: number }[];
   tables: Record<string, { source: string; rows: number; columns: ColumnDescription[]; left_out: string[]; files: ManifestFile[] }>;
@@ -322,7 +323,7 @@ async function writeTables(
       const asFolder = table === folderTable;
       watch?.start(table);
       const docs = options.columnDocs?.[table] ?? {};
-      const leaveOut = options.lifetimeColumns ? [] : Object.keys(docs).filter((c) => docs[c]!.role === LIFETIME_ROLE);
+      const leaveOut = Object.keys(docs).filter((c) => docs[c]!.leaveOut === true || (!options.lifetimeColumns && docs[c]!.role === LIFETIME_ROLE));
       const result = await exportTable({
         client,
         schema: options.tableSchemas?.[table] ?? options.schemas.gold,

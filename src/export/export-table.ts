@@ -37,7 +37,7 @@ export interface ExportTableOptions {
   metadata?: Record<string, string>;
   /** Description and role of each column, by name: into `medallion.columns` and the result's columns. */
   columnDocs?: Readonly<Record<string, ColumnDoc>>;
-  /** Columns of the table not exported (the lifetime columns of a gold table, by default). */
+  /** Columns of the table not exported (a gold table's lifetime columns, by default, and those its .yml leaves out). */
   leaveOut?: readonly string[];
   /** Called with the rows of each file once it is written (progress). */
   onRows?: (rows: number) => void;

@@ -78,9 +78,14 @@ export interface ColumnDoc {
   description?: string;
   /** key, feature, lifetime, label or attribute (src/transform/types.ts, ColumnRole). */
   role?: string;
+  /** The model's .yml leaves the column out of the export (`config.meta.export.leave_out`); it stays in PostgreSQL. */
+  leaveOut?: boolean;
 }
 
-/** The role whose columns the export leaves out unless asked: they use information after the row's time. */
+/**
+ * The role whose columns the export leaves out unless asked: they use information after the row's
+ * time. The columns a .yml declares (ColumnDoc.leaveOut) are left out as well, always.
+ */
 export const LIFETIME_ROLE = 'lifetime';
 
 export interface ExportColumn {

@@ -41,7 +41,9 @@ const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
 const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
-const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'date_windows', 'related_inputs'] as const;
+const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'date_windows', 'related_inputs', 'export'] as const;
+/** Under `config.meta.export` of a gold model: what its Parquet export does with its columns. */
+const EXPORT_KEYS = ['leave_out'] as const;
 const DATE_WINDOW_KEYS = ['columns', 'over', 'dates'] as const;
 const COLUMN_KEYS = ['name', 'description', 'meta', 'data_tests'] as const;
 /** Ours, under a column's `meta` (where dbt keeps custom column metadata). */
@@ -174,6 +176,26 @@ function readRelatedInputs(
 }
 
 /**
+ * `config.meta.export.leave_out` of a gold model: columns of its .yml that the Parquet export leaves
+ * out, besides the lifetime ones. A key column stays: a reader finds and joins the rows by it.
+ */
+function readExportLeaveOut(meta: Record<string, unknown>, metaPath: Path, model: ModelIdentity, columns: readonly ColumnSpec[], keys: ReadonlySet<string>, v: Validator): string[] | undefined {
+  const raw = v.optionalMapping(meta, 'export', metaPath);
+  if (!raw) return undefined;
+  const path: Path = [...metaPath, 'export'];
+  if (model.layer !== 'gold') v.problem(path, `'export' is for gold models (the layer the Parquet export writes)`);
+  v.keys(raw, path, EXPORT_KEYS);
+  const listed = v.columnList(raw.leave_out, [...path, 'leave_out'], true);
+  if (!listed) return undefined;
+  listed.forEach((column, i) => {
+    const spec = columns.find((c) => c.name === column);
+    if (!spec) v.problem([...path, 'leave_out', i], `'${column}' is not a column of ${model.name} (expected one listed under its columns:)`);
+    else if (spec.role === 'key' || keys.has(column)) v.problem([...path, 'leave_out', i], `'${column}' is a key column: readers find and join the rows by it, so the export keeps it`);
+  });
+  return listed;
+}
+
+/**
  * The generic tests a `data_tests:` entry may name, as dbt and dbt_utils name them, and the kind the
  * runner records for each (etl.test_results.kind). `scalar_equality` and `row_count_change` are this
  * project's own generic tests; singular tests are `.sql` files under sql/tests/ (singular-tests.ts).
@@ -192,10 +214,14 @@ const GENERIC_NAMES = Object.keys(GENERIC_TESTS);
 
 /**
  * The documented columns of a layer's models, by file stem then column name (the export writes
- * them beside each column's type: src/export, `columnDocs`).
+ * them beside each column's type: src/export, `columnDocs`); `leaveOut` on those the model's
+ * `config.meta.export.leave_out` names.
  */
-export function columnDocsOf(project: Pick<Project, 'models'>, layer: Layer): Record<string, Record<string, ColumnSpec>> {
-  return Object.fromEntries(project.models.filter((m) => m.layer === layer).map((m) => [m.relation, Object.fromEntries(m.columns.map((c) => [c.name, c]))]));
+export function columnDocsOf(project: Pick<Project, 'models'>, layer: Layer): Record<string, Record<string, ColumnSpec & { leaveOut?: boolean }>> {
+  return Object.fromEntries(project.models.filter((m) => m.layer === layer).map((m) => {
+    const leftOut = new Set(m.exportLeaveOut);
+    return [m.relation, Object.fromEntries(m.columns.map((c) => [c.name, leftOut.has(c.name) ? { ...c, leaveOut: true } : c]))];
+  }));
 }
 
 /** The test as the .yml names it: the generic test of dbt or dbt_utils, ours, or `singular` (sql/tests/). */
@@ -389,6 +415,8 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   // 0.15 s against 0.09 s for the fact_sales table at 60k lines). Either may declare one.
   if (ctx.volumeGuards === 0 && !quarantine && materialized === 'table') tests.push(impliedVolumeGuard(model));
 
+  const exportLeaveOut = readExportLeaveOut(meta, metaPath, model, columns, new Set([...uniqueKey, ...(partitionBy !== undefined ? [partitionBy] : [])]), v);
+
   const rules: RuleDefinition[] = [];
   v.optionalList(meta, 'rules', metaPath)?.forEach((rawRule, i) => {
     const path: Path = [...metaPath, 'rules', i];
@@ -421,7 +449,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
 
   if (problems.length) return { problems };
   return {
-    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, columns, tests, rules },
+    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, columns, ...(exportLeaveOut ? { exportLeaveOut } : {}), tests, rules },
     problems,
   };
 }

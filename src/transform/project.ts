@@ -127,6 +127,7 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     ...(spec.grants ? { grants: spec.grants } : {}),
     tags: spec.tags ?? [],
     columns: spec.columns,
+    ...(spec.exportLeaveOut ? { exportLeaveOut: spec.exportLeaveOut } : {}),
     tests: spec.tests,
     rules: spec.rules,
     dependencies: read.dependencies,

@@ -206,6 +206,11 @@ export interface ModelSpec {
   tags?: string[];
   /** Documented columns, in .yml order, each name once. */
   columns: ColumnSpec[];
+  /**
+   * `config.meta.export.leave_out` of a gold model: columns its Parquet export leaves out besides
+   * the lifetime ones (they stay in PostgreSQL); each a documented column, none a key.
+   */
+  exportLeaveOut?: string[];
   /** Every test of the model: column tests, model-level tests and those implied by unique_key. */
   tests: TestDefinition[];
   rules: RuleDefinition[];

@@ -10,8 +10,9 @@ src/export/README.md), the sum of every float64 (money, ratio) and integer colum
 of every column and, with --partition-by, the rows of each partition equal what Postgres computes.
 The columns' descriptions and roles, read from each file's `medallion.columns` key-value metadata
 with pyarrow (`pyarrow.parquet.read_schema(path).metadata`), must equal the manifest's, and the
-columns the manifest lists under `left_out` (the lifetime columns) must be in no file, and every
-column of a training table (ROLES_REQUIRED: customer_training_set) must have a role.
+columns the manifest lists under `left_out` (the lifetime columns, and those a model's .yml leaves
+out: fact_sales' customer attributes) must be in no file, and every column of a training table
+(ROLES_REQUIRED: customer_training_set) must have a role.
 Each reader is given exactly what the README shows:
 
     pandas   pd.read_parquet("exports/fact_sales")

@@ -23,17 +23,26 @@ const SCRIPT = path.join(ROOT, 'test/consumers/check_exports.py');
 const LAYOUTS = path.join(ROOT, 'test/consumers/hive_layouts.py');
 
 const READERS = ['pandas', 'polars', 'duckdb'] as const;
-/** Descriptions and roles as the models' .yml give them; ship_date is a lifetime column: left out. */
+/**
+ * Descriptions and roles as the models' .yml give them: ship_date is a lifetime column, and
+ * customer_name and age are customer attributes fact_sales.yml leaves out (`leaveOut`, as
+ * columnDocsOf marks them); customer_features has them.
+ */
 const COLUMN_DOCS = {
   fact_sales: {
     order_number: { description: 'Sales order number.', role: 'key' },
     customer_id: { description: 'Customer of the order.', role: 'key' },
     prior_orders: { description: 'Orders of the customer before the order date.', role: 'feature' },
-    customer_name: { description: 'First and last name, "quoted" and ünïcode.', role: 'attribute' },
+    customer_name: { description: 'First and last name.', role: 'attribute', leaveOut: true },
     ship_date: { description: 'Ship date, after the order.', role: 'lifetime' },
     order_year: { description: 'Year of the order date.', role: 'feature' },
+    age: { description: 'Age at the order date.', role: 'feature', leaveOut: true },
   },
-  customer_features: { customer_id: { description: 'Customer id.', role: 'key' }, recency_days: { description: 'Days since the last order.', role: 'feature' } },
+  customer_features: {
+    customer_id: { description: 'Customer id.', role: 'key' },
+    customer_name: { description: 'First and last name, "quoted" and ünïcode.', role: 'attribute' },
+    recency_days: { description: 'Days since the last order.', role: 'feature' },
+  },
   // Every column has a role, as in sql/gold/customer_training_set.yml (check_exports.py requires it).
   customer_training_set: {
     customer_id: { description: 'Customer id.', role: 'key' },
@@ -97,7 +106,8 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
         alter table ${schema}.fact_sales alter column order_number set not null, alter column quantity set not null,
           alter column customer_known set not null, alter column order_year set not null;
         create table ${schema}.customer_features as
-          select g::bigint as customer_id, 'Name ' || g as customer_name, date '2013-01-01' + g % 300 as last_order_date,
+          select g::bigint as customer_id, 'Name ' || g || case when g % 101 = 0 then E' "Zoë",\\tnée\\nO''Brien \\\\' else '' end as customer_name,
+                 date '2013-01-01' + g % 300 as last_order_date,
                  (g % 40)::integer as recency_days, (g % 9)::bigint as frequency, round((g * 3.3)::numeric, 2) as monetary,
                  case when g % 9 = 0 then null else round((g * 1.1)::numeric, 2) end as avg_order_value,
                  (1 + g % 5)::integer as r_score, (array['Champions','Loyal','At Risk','Hibernating'])[1 + g % 4] as rfm_segment
@@ -138,13 +148,14 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
           throw new Error(`check_exports.py failed:\n${err.stdout}\n${err.stderr}`);
         });
         expect(result.stdout).toContain(`all exports match PostgreSQL (${READERS.join(', ')})`);
-        expect(result.stdout).toContain('pyarrow: fact_sales: 5 column roles match the manifest, 1 left out');
-        expect(result.stdout).toContain('pyarrow: customer_features: 2 column roles match the manifest, 0 left out');
+        expect(result.stdout).toContain('pyarrow: fact_sales: 4 column roles match the manifest, 3 left out');
+        expect(result.stdout).toContain('pyarrow: customer_features: 3 column roles match the manifest, 0 left out');
         expect(result.stdout).toContain('pyarrow: customer_training_set: 12 column roles match the manifest, 0 left out, every column has one');
         const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
         expect(manifest.lifetime_columns).toBe(false);
-        expect(manifest.tables.fact_sales!.left_out).toEqual(['ship_date']);
-        expect(manifest.tables.fact_sales!.columns.map((c) => c.name)).not.toContain('ship_date');
+        expect(manifest.tables.fact_sales!.left_out).toEqual(['customer_name', 'ship_date', 'age']);
+        expect(manifest.tables.fact_sales!.columns.map((c) => c.name).filter((n) => ['customer_name', 'ship_date', 'age'].includes(n))).toEqual([]);
+        expect(manifest.tables.customer_features!.columns.find((c) => c.name === 'customer_name')).toMatchObject({ description: 'First and last name, "quoted" and ünïcode.', role: 'attribute' });
         expect(manifest.tables.fact_sales!.columns.find((c) => c.name === 'prior_orders')).toMatchObject({ description: 'Orders of the customer before the order date.', role: 'feature' });
         for (const reader of READERS) {
           for (const table of ['fact_sales', 'customer_features', 'sales_daily', 'customer_training_set']) expect(result.stdout).toContain(`${reader}: ${table}: `);
@@ -198,7 +209,7 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
       expect(Object.keys(exported)).toEqual(['plain', 'order_year']);
       await client.query(`
         update ${schema}.sales_daily set revenue = revenue + 0.01 where date = date '2011-03-01' and category = 'Bikes';
-        update ${schema}.fact_sales set age = null where age is not null and order_year = 2012 and quantity = 2;
+        update ${schema}.fact_sales set product_cost = null where product_cost is not null and order_year = 2012 and quantity = 2;
         delete from ${schema}.fact_sales where order_year = 2013 and quantity = 3;
       `);
       for (const out of Object.values(exported)) {
@@ -214,7 +225,7 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
         expect(failed.code).toBe(1);
         for (const reader of READERS) {
           expect(failed.stderr).toMatch(new RegExp(`- ${reader}: sales_daily\\.revenue: sum `));
-          expect(failed.stderr).toMatch(new RegExp(`- ${reader}: fact_sales\\.age: \\d+ NULLs, Postgres \\d+`));
+          expect(failed.stderr).toMatch(new RegExp(`- ${reader}: fact_sales\\.product_cost: \\d+ NULLs, Postgres \\d+`));
           expect(failed.stderr).toMatch(new RegExp(`- ${reader}: fact_sales: 20000 rows, Postgres \\d+`));
         }
         expect(failed.stderr).toMatch(/fact_sales\/.*part-(\d{4}-\d{2}|00000)\.parquet: prior_orders has description\/role \('Orders of the customer before the order date\.', 'feature'\) in the file, \('Orders of the customer before the order date\.', 'lifetime'\) in the manifest/);

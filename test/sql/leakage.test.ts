@@ -12,7 +12,7 @@ import { generate } from '../../src/generate/index.ts';
 import { failingRowsSql } from '../../src/quality/index.ts';
 import { exportGold } from '../../src/export/index.ts';
 import { columnDocsOf, loadProject } from '../../src/transform/index.ts';
-import { testConnection } from '../export/helpers.ts';
+import { readMetadata, testConnection } from '../export/helpers.ts';
 import type { Project, TestDefinition } from '../../src/transform/types.ts';
 import { dropTarget, query, uniqueTarget } from '../support/database.ts';
 import { describeFailure, runBuild, SQL_DIR } from './helpers.ts';
@@ -118,7 +118,7 @@ describe('column roles', () => {
 });
 
 describe('the export of the built gold', () => {
-  it('gives each exported column its description and role, and leaves the lifetime columns out of fact_sales', async () => {
+  it('gives each exported column its description and role, and leaves the lifetime columns and the customer attributes out of fact_sales', async () => {
     const docs = columnDocsOf(project, 'gold');
     const out = path.join(dir, 'exports');
     const { manifest } = await exportGold({
@@ -127,7 +127,18 @@ describe('the export of the built gold', () => {
     });
     const lifetime = Object.values(docs.fact_sales!).filter((c) => c.role === 'lifetime').map((c) => c.name);
     expect(lifetime).toEqual(expect.arrayContaining(['total_orders', 'total_spend', 'avg_order_revenue', 'lifespan', 'last_order_date']));
-    expect(manifest.tables.fact_sales!.left_out.sort()).toEqual([...lifetime].sort());
+    // the customer's own attributes, declared in fact_sales.yml (config.meta.export.leave_out), are
+    // in customer_features once per customer
+    const attributes = ['customer_name', 'gender', 'marital_status', 'country', 'birthdate', 'age', 'age_bracket'];
+    expect(project.models.find((m) => m.name === 'gold.fact_sales')!.exportLeaveOut?.slice().sort()).toEqual([...attributes].sort());
+    expect(manifest.tables.fact_sales!.left_out.sort()).toEqual([...lifetime, ...attributes].sort());
+    for (const f of manifest.tables.fact_sales!.files) {
+      const names = (await readMetadata(path.join(out, f.path))).schema.map((c) => c.name);
+      expect(names.filter((n) => manifest.tables.fact_sales!.left_out.includes(n)), f.path).toEqual([]);
+    }
+    expect(manifest.tables.customer_features!.left_out).toEqual([]);
+    const features = (await readMetadata(path.join(out, manifest.tables.customer_features!.files[0]!.path))).schema.map((c) => c.name);
+    expect(features).toEqual(expect.arrayContaining(attributes));
     for (const [table, t] of Object.entries(manifest.tables)) {
       for (const c of t.columns) expect(c, `${table}.${c.name}`).toMatchObject({ description: docs[table]![c.name]!.description, role: docs[table]![c.name]!.role });
       expect(t.columns.length + t.left_out.length).toBe(Object.keys(docs[table]!).length);

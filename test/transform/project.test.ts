@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MedallionError } from '../../src/errors.ts';
+import { columnDocsOf } from '../../src/transform/model-spec.ts';
 import { loadProject } from '../../src/transform/project.ts';
 import { caught, removeProject, SOURCES, modelYml, writeProject } from './helpers.ts';
 
@@ -482,6 +483,40 @@ columns:
       `${f}:6: models[0].columns[0].meta.role: expected one of key, feature, lifetime, label, attribute, got 'identifier'`,
       `${f}:8: models[0].columns[1].meta.owner: unknown key 'owner' (expected one of role)`,
       `${f}:10: models[0].columns[2].meta.role: n is already declared with role 'feature'; a column has one role`,
+    ]);
+  });
+});
+
+describe('loadProject: the export leave-out (config.meta.export.leave_out)', () => {
+  const columns = ['columns:', '  - name: id', '    meta: { role: key }', '  - name: name', '    meta: { role: attribute }', '  - name: age', '    meta: { role: feature }'];
+
+  it('reads the columns a gold model leaves out of its export, and marks them in the column docs', async () => {
+    const project = await load({
+      'gold/g.sql': "select 1 as id, 'a' as name, 30 as age",
+      'gold/g.yml': modelYml('g', [...columns, 'config:', '  meta:', '    export:', '      leave_out: [name, age]', ''].join('\n')),
+    });
+    expect(project.models[0]!.exportLeaveOut).toEqual(['name', 'age']);
+    const docs = columnDocsOf(project, 'gold').g!;
+    expect(Object.entries(docs).filter(([, c]) => c.leaveOut).map(([n]) => n)).toEqual(['name', 'age']);
+    expect(docs.id!.leaveOut).toBeUndefined();
+  });
+
+  it('refuses a column the model does not list, a key column, an unknown key and a model outside gold, with file:line (MODEL_FILE_INVALID)', async () => {
+    const err = await loadError({
+      'gold/g.sql': "select 1 as id, 'a' as name, 30 as age",
+      'gold/g.yml': modelYml('g', [...columns, 'config:', '  unique_key: [name]', '  meta:', '    export:', '      leave_out: [agee, id, name]', '      keep: [age]', ''].join('\n')),
+      'silver/s.sql': 'select 1 as id',
+      'silver/s.yml': modelYml('s', ['columns:', '  - name: id', 'config:', '  meta:', '    export: { leave_out: id }', ''].join('\n')),
+    });
+    expect(err.code).toBe('MODEL_FILE_INVALID');
+    const g = `${dir}/gold/g.yml`;
+    const s = `${dir}/silver/s.yml`;
+    expect(err.context.problems).toEqual([
+      `${s}:8: models[0].config.meta.export: 'export' is for gold models (the layer the Parquet export writes)`,
+      `${g}:16: models[0].config.meta.export.keep: unknown key 'keep' (expected one of leave_out)`,
+      `${g}:15: models[0].config.meta.export.leave_out[0]: 'agee' is not a column of gold.g (expected one listed under its columns:)`,
+      `${g}:15: models[0].config.meta.export.leave_out[1]: 'id' is a key column: readers find and join the rows by it, so the export keeps it`,
+      `${g}:15: models[0].config.meta.export.leave_out[2]: 'name' is a key column: readers find and join the rows by it, so the export keeps it`,
     ]);
   });
 });
