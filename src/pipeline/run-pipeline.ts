@@ -269,7 +269,8 @@ async function buildTestAndPublish(
   const guessed = estimateFromSizes(project, await bronzeMegabytes(work, config.schemas, project));
   const timings = { models: measuredElseGuessed(measured.models, guessed.models), tests: measuredElseGuessed(measured.tests, estimateTestSeconds(project, guessed.megabytes)) };
   const modelTasks = new Set(project.models.map((m) => m.name));
-  // the incremental models updated so far: their row-level tests read the delta alone
+  // the incremental models updated so far: their row-level tests read the delta alone, and their
+  // rule counts the change
   const updated = new Map<RelationName, ModelUpdate>();
   const testing = planTests({
     ledger: ctx.ledger,
@@ -281,7 +282,7 @@ async function buildTestAndPublish(
     updates: updated,
     onEvent: (e) => output.testEvent(e),
   });
-  const ruling = planRuleCounts({ ledger: ctx.ledger, schemas, project, runId: ctx.runId, modelTasks });
+  const ruling = planRuleCounts({ ledger: ctx.ledger, schemas, project, runId: ctx.runId, modelTasks, updates: updated });
   const built: BuildResult = await ctx.stage(
     'models_and_tests',
     () =>

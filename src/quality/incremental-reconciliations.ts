@@ -89,13 +89,21 @@ export function coverageDefinition(test: CoverageTest): string {
   return sha256(JSON.stringify([test.model, test.column, test.to, test.field, test.where ?? null]));
 }
 
+/**
+ * The run whose publish readers see now (`published_at` is set in its publishing transaction): one
+ * row (run_id, as_of) of <etl>.runs, none before the first publish. `etl` is quoted.
+ */
+export function publishedRunSql(etl: string): string {
+  return `select run_id, as_of from ${etl}.runs where published_at is not null order by published_at desc, run_id desc limit 1`;
+}
+
 /** The values of the published run, or undefined before the first publish or when the ledger cannot say. */
 export async function publishedTestValues(ledger: Client, schemas: SchemaNames): Promise<PublishedValues | undefined> {
   const e = ident(schemas.etl);
   try {
     const { rows } = await ledger.query<{ run_id: string; as_of: string | null; test_name: string | null; measured: Record<string, string | null> | null }>(
       `select r.run_id, to_char(r.as_of, 'YYYY-MM-DD') as as_of, t.test_name, t.measured
-         from (select run_id, as_of from ${e}.runs where published_at is not null order by published_at desc, run_id desc limit 1) as r
+         from (${publishedRunSql(e)}) as r
          left join ${e}.test_results as t on t.run_id = r.run_id and t.measured is not null`,
     );
     if (!rows.length) return undefined;

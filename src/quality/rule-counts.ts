@@ -11,13 +11,44 @@
  * 3. In one transaction on the ledger connection: etl.rule_counts for the run, and the quarantine
  *    models' rows appended to etl.quarantine with the run id (`insert … select`, nothing passes
  *    through Node). Re-running for the same run id replaces that run's rows.
+ *
+ * The counts of a relation updated in this run (src/transform/incremental.ts) scale with the change.
+ * Notation of incremental-tests.ts: R is updated by column P over the partitions Π, R_old its
+ * published rows, Δ the delta; R_new = R_out ⊎ Δ and R_old = R_out ⊎ (R_old ∩ Π), R_out being
+ * R_old's rows outside Π. A `where` w that judges a row by that row alone (rowLocal: it names no
+ * relation and no run date) counts c(S) = |{r ∈ S : w(r)}|, which adds up over a disjoint union, so
+ *   c(R_new) = c(R_old) − c(R_old ∩ Π) + c(Δ).
+ * c(R_old ∩ Π) is one aggregate over the published table's rows of the partitions (partitionRows:
+ * the partition index serves it), c(Δ) one over the delta, both with the relation's
+ * `count(*) filter` list; c(R_old) is the count the published run P (the last run with
+ * `published_at`, publishedRunSql) recorded in etl.rule_counts, because
+ * - P counted the rows readers see now: a rule is counted when the model that declares it is in the
+ *   run's selection, and the form takes only rules R declares itself, so P built or updated R, counted
+ *   it before publishing it (a run that does not publish sets no `published_at`), and no publish
+ *   came after P (this run holds the target's lock);
+ * - P counted the same `where`: the rule is in R's .yml, which is part of R's hash (project-hash.ts),
+ *   and model-plan.ts updates R only when its hash is the one R was published with, P's; other
+ *   sql/functions or another medallion version build every model whole;
+ * - the recorded row is that `where` count: of the rule's kind, not `quarantine` (a quarantine
+ *   model's rows replace the count of the same (model, rule) in `record`);
+ * - R_new and R_old have the same columns and types (the update checks the delta's against the
+ *   published table's).
+ * Everything else counts R in full: a relation not updated (built whole, kept, bronze), an update of
+ * a view that declares partition_by (nothing is applied in place: the published view reads the
+ * published tables afresh), a quarantine model, a rule declared by another model (its text is not
+ * in R's hash) or of kind `quarantine`, a `where` that reads another relation or the run's dates,
+ * a rule P did not record, and a result below zero (the published table changed outside a run).
+ * Each relation's count says which it took and why (RuleCountsResult.relations).
  */
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/index.ts';
 import { runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { fromDatabaseError, type MedallionError } from '../errors.ts';
-import { BUILD_MEMORY, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, withLocalSettings } from '../sql-runtime/index.ts';
-import { compiledRelation, compileSql, modelsAmong, type Project, referencedRelations, type RelationName, type RuleDefinition, type RuleKind } from '../transform/index.ts';
+import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, withLocalSettings } from '../sql-runtime/index.ts';
+import { compiledRelation, compileSql, type ModelUpdate, modelsAmong, type Project, referencedRelations, type RelationName, type RuleDefinition, type RuleKind, updateVersions } from '../transform/index.ts';
+import { publishedRunSql } from './incremental-reconciliations.ts';
+import { rowLocal } from './incremental-tests.ts';
+import { publishedRelation } from './test-sql.ts';
 
 export interface RuleCount {
   /** The relation counted (for quarantine: the model the rows were kept out of). */
@@ -28,8 +59,23 @@ export interface RuleCount {
   description: string | null;
 }
 
+/** How the `where` rules of one relation were counted. */
+export interface RelationCount {
+  relation: RelationName;
+  /**
+   * `incremental`: the published run's counts, less those of the published rows of the update's
+   * partitions, plus the delta's; `full`: over the whole relation.
+   */
+  form: 'incremental' | 'full';
+  /** Why the full count, for a relation updated in this run. */
+  reason?: string;
+  seconds: number;
+}
+
 export interface RuleCountsResult {
   counts: RuleCount[];
+  /** Per relation with `where` rules (in the order the project declares them): how they were counted. */
+  relations: RelationCount[];
   /** Rows appended to etl.quarantine. */
   quarantined: number;
   /** From planning to the ledger write: with the models when scheduled with them. */
@@ -46,6 +92,12 @@ export interface RecordRuleCountsOptions {
   runId: number;
   /** Memory for the counting queries (default BUILD_MEMORY of src/sql-runtime/session.ts). */
   memory?: Partial<MemorySettings>;
+  /**
+   * The incremental models updated in this run (in a schedule, filled as each is built, before the
+   * counts that read it start): their rules are counted from the published run's counts and the
+   * change, when the header's conditions hold.
+   */
+  updates?: ReadonlyMap<RelationName, ModelUpdate>;
 }
 
 export async function recordRuleCounts(options: RecordRuleCountsOptions): Promise<RuleCountsResult> {
@@ -77,15 +129,48 @@ export function planRuleCounts(options: PlanRuleCountsOptions): RuleCountsPlan {
   const started = performance.now();
   const allRules = project.models.flatMap((m) => m.rules);
   const whereCounts = new Map<RelationName, number[]>();
+  const forms = new Map<RelationName, RelationCount>();
   const quarantineGroups = new Map<RelationName, { model: string; rule: string; n: number }[]>();
   const tasks: ScheduledTask<void>[] = [];
+  /** The published run's counts, read once when an updated relation first needs them. */
+  let published: Promise<PublishedCounts | undefined> | undefined;
+
+  /** The counts of an updated relation from the published run's and the change (header), or why not. */
+  const countedOnUpdate = async (on: Client, relation: RelationName, rules: RuleDefinition[]): Promise<number[] | string> => {
+    const update = options.updates?.get(relation);
+    if (!update) return 'not updated in this run';
+    const unfit = updateUnfit(relation, rules, update, project);
+    if (unfit) return unfit;
+    published ??= publishedRuleCounts(ledger, schemas);
+    const recorded = await published;
+    if (!recorded) return 'no published run recorded counts';
+    const before: number[] = [];
+    for (const r of rules) {
+      const row = recorded.counts.get(countKey(relation, r.name));
+      if (!row || row.kind !== r.kind) return `run ${recorded.runId} recorded no ${r.kind} count of ${r.name}`;
+      before.push(row.rows);
+    }
+    const change = await countChange(on, schemas, relation, rules, update, memory);
+    if (typeof change === 'string') return change;
+    const counts = before.map((n, i) => n - change.replaced[i]! + change.delta[i]!);
+    const below = counts.findIndex((n) => n < 0);
+    if (below >= 0) return `run ${recorded.runId}'s count of ${rules[below]!.name} is below that of the rows its partitions replace`;
+    return counts;
+  };
 
   const rulesByRelation = groupBy(allRules.filter((r) => r.where !== undefined), (r) => r.relation);
   for (const [relation, rules] of rulesByRelation) {
     tasks.push({
       id: `rules on ${relation}`,
       dependsOn: modelsAmong([relation, ...rules.flatMap((r) => referencedRelations(r.where!))], modelTasks),
-      run: async (on: Client) => void whereCounts.set(relation, await countRules(on, schemas, relation, rules, memory)),
+      run: async (on: Client) => {
+        const t0 = performance.now();
+        const incremental = await countedOnUpdate(on, relation, rules);
+        const full = typeof incremental === 'string';
+        whereCounts.set(relation, full ? await countRules(on, schemas, relation, rules, memory) : incremental);
+        const reason = full && options.updates?.has(relation) ? { reason: incremental } : {};
+        forms.set(relation, { relation, form: full ? 'full' : 'incremental', ...reason, seconds: (performance.now() - t0) / 1000 });
+      },
     });
   }
   const quarantineModels = project.models.filter((m) => m.quarantine);
@@ -109,7 +194,7 @@ export function planRuleCounts(options: PlanRuleCountsOptions): RuleCountsPlan {
 
   const record = async (): Promise<RuleCountsResult> => {
     const counts = new Map<string, RuleCount>();
-    const key = (model: string, rule: string) => `${model}\u0000${rule}`;
+    const key = countKey;
     for (const [relation, rules] of rulesByRelation) {
       const rows = whereCounts.get(relation)!;
       for (const [i, r] of rules.entries()) {
@@ -138,15 +223,90 @@ export function planRuleCounts(options: PlanRuleCountsOptions): RuleCountsPlan {
     }
     const sorted = [...counts.values()].sort((a, b) => a.model.localeCompare(b.model) || a.rule.localeCompare(b.rule));
     const quarantined = await writeLedger(ledger, schemas, runId, sorted, quarantineModels.map((m) => ({ name: m.name, file: m.sqlFile })));
-    return { counts: sorted, quarantined, seconds: (performance.now() - started) / 1000 };
+    const relations = [...rulesByRelation.keys()].flatMap((r) => (forms.has(r) ? [forms.get(r)!] : []));
+    return { counts: sorted, relations, quarantined, seconds: (performance.now() - started) / 1000 };
   };
   return { tasks, record };
+}
+
+const countKey = (model: string, rule: string) => `${model}\u0000${rule}`;
+
+/** `count(*) filter (where <rule>)` of a rule, as column r<i>. */
+const ruleColumn = (schemas: SchemaNames) => (r: RuleDefinition, i: number) => `count(*) filter (where (${compileSql(r.where!, schemas).sql})) as r${i}`;
+
+/**
+ * Why the rules of an updated relation cannot be counted from the published run's counts (header),
+ * before reading any; undefined when they can.
+ */
+function updateUnfit(relation: RelationName, rules: readonly RuleDefinition[], update: ModelUpdate, project: Pick<Project, 'models'>): string | undefined {
+  if (update.materialized !== 'table') return 'a view: its update is not applied in place';
+  if (project.models.find((m) => m.name === relation)?.quarantine) return 'a quarantine model';
+  for (const r of rules) {
+    if (r.model !== relation) return `${r.name} is declared by ${r.model}, whose hash does not hold ${relation}'s`;
+    if (r.kind === 'quarantine') return `${r.name} is a quarantine rule`;
+    if (!rowLocal(r.where)) return `${r.name} reads another relation or the run's dates`;
+  }
+  return undefined;
+}
+
+/** The where counts the published run recorded, by countKey. */
+interface PublishedCounts {
+  runId: number;
+  counts: ReadonlyMap<string, { kind: RuleKind; rows: number }>;
+}
+
+/** The published run's rule counts, or undefined before the first publish or when the ledger cannot say. */
+async function publishedRuleCounts(ledger: Client, schemas: SchemaNames): Promise<PublishedCounts | undefined> {
+  const e = ident(schemas.etl);
+  try {
+    const { rows } = await ledger.query<{ run_id: string; model: string | null; rule: string | null; kind: RuleKind | null; rows: string | number | null }>(
+      `select r.run_id, c.model, c.rule, c.kind, c.rows
+         from (${publishedRunSql(e)}) as r
+         left join ${e}.rule_counts as c on c.run_id = r.run_id`,
+    );
+    if (!rows.length) return undefined;
+    const counts = new Map<string, { kind: RuleKind; rows: number }>();
+    for (const r of rows) if (r.model !== null && r.rule !== null && r.kind !== null && r.rows !== null) counts.set(countKey(r.model, r.rule), { kind: r.kind, rows: Number(r.rows) });
+    return { runId: Number(rows[0]!.run_id), counts };
+  } catch (err) {
+    if (!isSqlFault(err)) throw fromDatabaseError(err, `reading the published run's counts in ${schemas.etl}.rule_counts`);
+    return undefined;
+  }
+}
+
+/**
+ * The rule counts over the published table's rows of an update's partitions (`replaced`) and over
+ * its delta, each in one aggregate; or why they cannot be read (the full count then reports the
+ * rule at fault).
+ */
+async function countChange(
+  client: Client,
+  schemas: SchemaNames,
+  relation: RelationName,
+  rules: RuleDefinition[],
+  update: ModelUpdate,
+  memory: MemorySettings,
+): Promise<{ replaced: number[]; delta: number[] } | string> {
+  const { now, before } = updateVersions(update, publishedRelation(relation, schemas));
+  const columns = rules.map(ruleColumn(schemas)).join(',\n       ');
+  const sql = `select 'replaced' as rows_of, ${columns}\n  from ${before} as t\nunion all\nselect 'delta', ${columns}\n  from ${now} as t`;
+  try {
+    const { rows } = await withLocalSettings(client, memory, async () => {
+      await client.query(PLANNER_SETTINGS_SQL);
+      return client.query<Record<string, string | number>>(sql);
+    });
+    const of = (side: string) => rules.map((_, i) => Number(rows.find((r) => r.rows_of === side)![`r${i}`]));
+    return { replaced: of('replaced'), delta: of('delta') };
+  } catch (err) {
+    if (!isSqlFault(err)) throw modelSqlError(err, { model: relation, file: rules[0]!.file, doing: `counting the rules on the update of ${relation}` });
+    return `the count over its change failed: ${err.message}`;
+  }
 }
 
 /** Counts the rows of `relation` matching each rule, in one scan. */
 async function countRules(client: Client, schemas: SchemaNames, relation: RelationName, rules: RuleDefinition[], memory: MemorySettings): Promise<number[]> {
   const from = compiledRelation(relation, schemas);
-  const column = (r: RuleDefinition, i: number) => `count(*) filter (where (${compileSql(r.where!, schemas).sql})) as r${i}`;
+  const column = ruleColumn(schemas);
   try {
     const sql = `select ${rules.map(column).join(',\n       ')}\n  from ${from}`;
     const { rows } = await withLocalSettings(client, memory, async () => {

@@ -123,6 +123,7 @@ export function stageOutput(logger: Logger): StageOutput {
       logger.block('models_summary', modelsSummary(built, rules, tests, models, s), {
         models,
         tests: tests.counts,
+        rule_counts: rules.relations,
         failing: tests.results.filter((t) => t.status !== 'pass').map((t) => ({ test: t.name, status: t.status, failing_rows: t.failingRows })),
       });
     },
