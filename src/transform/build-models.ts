@@ -22,7 +22,7 @@ import { DataError, fromDatabaseError, type MedallionError, UsageError } from '.
 import { BUILD_MEMORY, isDatabaseError, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compileSql, errorLocator, stagingSchemas } from './compile.ts';
 import { bronzeTablesRead } from './dependencies.ts';
-import { columnsOf, createPartitionIndex, type ModelUpdate, type UpdateContext, updateModel } from './incremental.ts';
+import { columnsOf, createIndex, type ModelUpdate, type UpdateContext, updateModel } from './incremental.ts';
 import { FUNCTION_SCHEMA, readFunctionSql } from './sql-parser.ts';
 import type { Materialization, Model, Project, RelationName, StagingSchemas } from './types.ts';
 
@@ -279,8 +279,12 @@ async function buildModel(
       const rows = model.materialized === 'table' ? (result.rowCount ?? 0) : null;
       if (model.materialized === 'table') {
         await declareNotNull(client, target, model);
-        // the day's partitions of an incremental table are read and replaced through this index
-        if (model.incremental) await createPartitionIndex(client, staging[model.layer], model.relation, model.incremental.partitionBy);
+        // the day's partitions of an incremental table are read and replaced through its partition
+        // index; the declared ones serve readers that filter it by another column
+        const indexes = [...(model.incremental ? [[model.incremental.partitionBy]] : []), ...(model.indexes ?? [])];
+        for (const [i, columns] of indexes.entries()) {
+          if (indexes.findIndex((c) => c.join('\0') === columns.join('\0')) === i) await createIndex(client, staging[model.layer], model.relation, columns);
+        }
         await client.query(`analyze ${target}`);
       }
       const columns = [...(await columnsOf(client, staging[model.layer], model.relation))].map(([name, type]) => ({ name, type }));

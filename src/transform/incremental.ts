@@ -119,19 +119,24 @@ export function notInPartitions(column: string, partitions: string): string {
 }
 
 /**
- * The name of the btree index on an incremental table's partition column: PostgreSQL's own
- * `<table>_<column>_idx`, cut to the 63 bytes of a name.
+ * The name of a btree index on a table's columns: PostgreSQL's own `<table>_<column>_…_idx`, cut
+ * to the 63 bytes of a name. The partition index of an incremental table is that of its partition
+ * column.
  */
+export function indexName(relation: string, columns: readonly string[]): string {
+  return Buffer.from(`${relation}_${columns.join('_')}_idx`).subarray(0, 63).toString();
+}
+
 export function partitionIndexName(relation: string, column: string): string {
-  return Buffer.from(`${relation}_${column}_idx`).subarray(0, 63).toString();
+  return indexName(relation, [column]);
 }
 
 /**
- * Creates the partition index of an incremental table (`schema`.`relation`), once its rows are
- * in: one sort, cheaper than keeping an index through the insert of every row.
+ * Creates a btree index on a built table (`schema`.`relation`), once its rows are in: one sort,
+ * cheaper than keeping an index through the insert of every row.
  */
-export async function createPartitionIndex(client: Client, schema: string, relation: string, column: string): Promise<void> {
-  await client.query(`create index ${ident(partitionIndexName(relation, column))} on ${ident(schema)}.${ident(relation)} (${ident(column)})`);
+export async function createIndex(client: Client, schema: string, relation: string, columns: readonly string[]): Promise<void> {
+  await client.query(`create index ${ident(indexName(relation, columns))} on ${ident(schema)}.${ident(relation)} (${columns.map(ident).join(', ')})`);
 }
 
 /**

@@ -39,7 +39,7 @@ type AdditiveEqualTest = Extract<TestDefinition, { kind: 'equal' }> & { additive
 
 const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
-const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'meta'] as const;
+const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'indexes', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
 const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'date_windows', 'related_inputs', 'export'] as const;
 /** Under `config.meta.export` of a gold model: what its Parquet export does with its columns. */
@@ -360,6 +360,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   if (declared === 'table' && partitionBy !== undefined) v.problem([...configPath, 'partition_by'], `'partition_by' is for 'materialized: incremental' models and views`);
   const grants = readGrants(config.grants, [...configPath, 'grants'], v);
   const tags = readTags(config.tags, [...configPath, 'tags'], v);
+  const indexes = readIndexes(config.indexes, [...configPath, 'indexes'], materialized, v);
   const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
   const metaPath: Path = [...configPath, 'meta'];
   v.keys(meta, metaPath, META_KEYS);
@@ -449,7 +450,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
 
   if (problems.length) return { problems };
   return {
-    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, columns, ...(exportLeaveOut ? { exportLeaveOut } : {}), tests, rules },
+    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, ...(indexes.length ? { indexes } : {}), columns, ...(exportLeaveOut ? { exportLeaveOut } : {}), tests, rules },
     problems,
   };
 }
@@ -463,6 +464,38 @@ function readTags(raw: unknown, at: Path, v: Validator): string[] {
     return [];
   }
   return [...new Set(list as string[])];
+}
+
+/**
+ * `indexes: [{columns: [customer_id]}, …]` (dbt-postgres' indexes config, btree only): the column
+ * lists, each once. A column that is not in the table fails the build that creates the index.
+ */
+function readIndexes(raw: unknown, at: Path, materialized: Materialization, v: Validator): string[][] {
+  if (raw === undefined || raw === null) return [];
+  if (materialized !== 'table') {
+    v.problem(at, `'indexes' is for tables ('materialized: table' or 'incremental'); a view has no index`);
+    return [];
+  }
+  if (!Array.isArray(raw)) {
+    v.problem(at, 'expected a list of indexes, e.g. [{columns: [customer_id]}]');
+    return [];
+  }
+  const indexes: string[][] = [];
+  raw.forEach((entry, i) => {
+    const path: Path = [...at, i];
+    if (!isPlainObject(entry)) {
+      v.problem(path, 'expected a mapping with columns, e.g. {columns: [customer_id]}');
+      return;
+    }
+    v.keys(entry, path, ['columns']);
+    const columns = entry.columns;
+    if (!Array.isArray(columns) || columns.length === 0 || !columns.every((c) => typeof c === 'string' && c.length > 0)) {
+      v.problem([...path, 'columns'], 'expected a non-empty list of column names');
+      return;
+    }
+    if (!indexes.some((x) => x.join('\0') === columns.join('\0'))) indexes.push(columns as string[]);
+  });
+  return indexes;
 }
 
 /** `grants: {select: [analyst, reporting]}` (dbt's grants config): privilege → roles. */

@@ -126,6 +126,7 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     quarantine: spec.quarantine,
     ...(spec.grants ? { grants: spec.grants } : {}),
     tags: spec.tags ?? [],
+    ...(spec.indexes ? { indexes: spec.indexes } : {}),
     columns: spec.columns,
     ...(spec.exportLeaveOut ? { exportLeaveOut: spec.exportLeaveOut } : {}),
     tests: spec.tests,

@@ -204,6 +204,12 @@ export interface ModelSpec {
   grants?: Readonly<Record<string, readonly string[]>>;
   /** `config.tags`: labels `--select tag:NAME` matches (dbt's tags), each once. */
   tags?: string[];
+  /**
+   * `config.indexes` (dbt-postgres' config): btree indexes on the built table, each a list of
+   * columns, created after each whole build and kept by the in-place updates, for the readers that
+   * look a few rows up by those columns (an update's filtered inputs). A table only.
+   */
+  indexes?: readonly (readonly string[])[];
   /** Documented columns, in .yml order, each name once. */
   columns: ColumnSpec[];
   /**

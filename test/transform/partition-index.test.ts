@@ -1,5 +1,6 @@
 /**
- * The partition index of an incremental table (src/transform/incremental.ts, partitionIndexName):
+ * The partition index of an incremental table (src/transform/incremental.ts, partitionIndexName),
+ * and the indexes a model declares (`config.indexes`, built and kept the same way):
  * a btree on the partition column, created after each whole build, published with the table (the
  * schema swap, the in-place publish), kept through the in-place updates; and the reads of a table's
  * rows of some partitions (partitionRows: the update's published rows, the publish's delete) are
@@ -9,7 +10,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ident } from '../../src/db/client.ts';
-import { inPartitions, partitionConditions, partitionIndexName, partitionRows, updateVersions } from '../../src/transform/incremental.ts';
+import { indexName, inPartitions, partitionConditions, partitionIndexName, partitionRows, updateVersions } from '../../src/transform/incremental.ts';
 import { runCli } from '../support/cli.ts';
 import { dropTarget, query, schemaNames, uniqueTarget } from '../support/database.ts';
 import { workFolder } from '../runs/helpers.ts';
@@ -36,8 +37,8 @@ const INCREMENTAL_TABLES = [
   { schema: () => schemas.silver, table: 'int_customers', column: 'customer_id' },
 ];
 
-/** The index of a table that is a btree on exactly its partition column, by name; undefined when there is none. */
-async function partitionIndex(schema: string, table: string, column: string): Promise<{ name: string; oid: number } | undefined> {
+/** The index of a table that is a btree on exactly one column, by its name; undefined when there is none. */
+async function columnIndex(schema: string, table: string, column: string): Promise<{ name: string; oid: number } | undefined> {
   const rows = await query<{ name: string; oid: number }>(
     `select x.relname as name, x.oid::int as oid
        from pg_index i join pg_class x on x.oid = i.indexrelid join pg_class t on t.oid = i.indrelid
@@ -71,8 +72,10 @@ describe('the partition index of an incremental table', () => {
     expect(Buffer.byteLength(partitionIndexName('t'.repeat(60), 'customer_id'))).toBe(63);
   });
 
-  it('is on every published incremental table after a whole build', async () => {
-    for (const t of INCREMENTAL_TABLES) expect(await partitionIndex(t.schema(), t.table, t.column), `${t.table}`).toBeDefined();
+  it('is on every published incremental table after a whole build, beside the indexes a model declares', async () => {
+    for (const t of INCREMENTAL_TABLES) expect(await columnIndex(t.schema(), t.table, t.column), `${t.table}`).toBeDefined();
+    expect(await columnIndex(schemas.silver, 'int_sales_lines', 'customer_id')).toBeDefined();
+    expect(indexName('sales', ['customer_id', 'order_date'])).toBe('sales_customer_id_order_date_idx');
     // a table that is not incremental has none
     const [features] = await query<{ n: number }>(`select count(*)::int as n from pg_indexes where schemaname = $1 and tablename = 'customer_features'`, [schemas.gold]);
     expect(features!.n).toBe(0);
@@ -91,7 +94,8 @@ describe('the partition index of an incremental table', () => {
 
   it('is kept by an update in place, and the update reads and deletes the published rows of its partitions through it', async () => {
     const fact = `${ident(schemas.gold)}.fact_sales`;
-    const before = await partitionIndex(schemas.gold, 'fact_sales', 'customer_id');
+    const before = await columnIndex(schemas.gold, 'fact_sales', 'customer_id');
+    const declaredBefore = await columnIndex(schemas.silver, 'int_sales_lines', 'customer_id');
     // one line moves to another customer: two partitions of fact_sales change
     const file = path.join(seeds, 'sales_details.csv');
     const [header, ...lines] = (await readFile(file, 'utf8')).trimEnd().split('\n');
@@ -103,8 +107,11 @@ describe('the partition index of an incremental table', () => {
     const r = await build();
     expect(r.code, r.out).toBe(0);
     expect(r.events.find((e) => e.event === 'model_updated' && e.model === 'gold.fact_sales'), r.out).toMatchObject({ partition_by: 'customer_id', partitions: 2 });
-    const after = await partitionIndex(schemas.gold, 'fact_sales', 'customer_id');
+    const after = await columnIndex(schemas.gold, 'fact_sales', 'customer_id');
     expect(after).toEqual(before);
+    // int_sales_lines (by order_number) was updated too and keeps the index it declares
+    expect(r.events.find((e) => e.event === 'model_updated' && e.model === 'silver.int_sales_lines'), r.out).toBeDefined();
+    expect(await columnIndex(schemas.silver, 'int_sales_lines', 'customer_id')).toEqual(declaredBefore);
 
     // an update's layout: its partitions (two customers and the NULL one), read as the engine reads them
     await query(`drop schema if exists ${ident(scratch)} cascade`);
@@ -120,12 +127,16 @@ describe('the partition index of an incremental table', () => {
       const deleted = await plan(`delete from ${fact} where ${condition}`);
       expect(deleted, deleted).toMatch(index);
     }
+    // a customer_id model's update reads the lines of its customers (by order_number) through the declared index
+    const linesRead = await plan(`select * from ${partitionRows(`${ident(schemas.silver)}.int_sales_lines`, 'customer_id', `${ident(scratch)}.partitions`)} as t`);
+    expect(linesRead, linesRead).toMatch(new RegExp(`(Index Scan|Bitmap Index Scan) (using|on) ${indexName('int_sales_lines', ['customer_id'])}`));
   }, 180_000);
 
   it('is published with the table by an in-place publish, which gives it to a published table that lacks it', async () => {
     await query(`drop index ${ident(schemas.gold)}.${ident(partitionIndexName('fact_sales', 'customer_id'))}`);
     const r = await build(['--full-refresh', '--publish', 'in-place']);
     expect(r.code, r.out).toBe(0);
-    for (const t of INCREMENTAL_TABLES) expect(await partitionIndex(t.schema(), t.table, t.column), `${t.table}`).toBeDefined();
+    for (const t of INCREMENTAL_TABLES) expect(await columnIndex(t.schema(), t.table, t.column), `${t.table}`).toBeDefined();
+    expect(await columnIndex(schemas.silver, 'int_sales_lines', 'customer_id')).toBeDefined();
   }, 180_000);
 });

@@ -262,6 +262,27 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
     expect(p.some((x) => x.includes('not_incremental.yml') && x.includes("'partition_by' is for 'materialized: incremental' models"))).toBe(true);
   });
 
+  it('reads config.indexes of a table as column lists, each once, and refuses it on a view or in another shape', async () => {
+    const project = await load({
+      'gold/indexed.sql': 'select 1::bigint as customer_id, 2 as product_id',
+      'gold/indexed.yml': modelYml('indexed', 'config:\n  indexes:\n    - columns: [customer_id]\n    - columns: [product_id, customer_id]\n    - columns: [customer_id]\n'),
+    });
+    expect(project.models[0]!.indexes).toEqual([['customer_id'], ['product_id', 'customer_id']]);
+    const err = await loadError({
+      'gold/on_view.sql': 'select 1 as customer_id',
+      'gold/on_view.yml': modelYml('on_view', 'config:\n  materialized: view\n  indexes: [{ columns: [customer_id] }]\n'),
+      'gold/not_list.sql': 'select 1 as customer_id',
+      'gold/not_list.yml': modelYml('not_list', 'config:\n  indexes: { columns: [customer_id] }\n'),
+      'gold/no_columns.sql': 'select 1 as customer_id',
+      'gold/no_columns.yml': modelYml('no_columns', 'config:\n  indexes: [{ columns: [] }, { unique: true, columns: [customer_id] }]\n'),
+    });
+    const p = err.context.problems!;
+    expect(p.some((x) => x.includes('on_view.yml') && x.includes("'indexes' is for tables"))).toBe(true);
+    expect(p.some((x) => x.includes('not_list.yml') && x.includes('expected a list of indexes'))).toBe(true);
+    expect(p.some((x) => x.includes('no_columns.yml') && x.includes('expected a non-empty list of column names'))).toBe(true);
+    expect(p.some((x) => x.includes('no_columns.yml') && x.includes('unique'))).toBe(true);
+  });
+
   it('reads partition_inputs and date_windows under config.meta of an incremental model, and refuses them elsewhere or on an input the model does not read', async () => {
     const meta = [
       'config:',
