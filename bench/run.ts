@@ -12,7 +12,7 @@
  *                 gold.customer_features' chain (int_customer_orders, scores), each built whole
  *                 from the same published silver (`create table … as` of each model's SQL, the
  *                 build's settings)
- *   export        our fact_sales Parquet export  vs psql \copy (select * from gold.fact_sales) to a file,
+ *   export        our fact_sales Parquet export  vs psql \copy (select <exported columns> from gold.fact_sales),
  *                 (`medallion export --tables      and vs DuckDB converting that file to Parquet
  *                  fact_sales`)
  *                 all three gold tables: wall time and peak RSS
@@ -39,7 +39,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -488,7 +488,10 @@ async function main(): Promise<void> {
         duck.ours.push(ours.seconds);
         exp.peakRssMb = Math.max(exp.peakRssMb ?? 0, ours.peakRssMb ?? 0) || undefined;
         duck.peakRssMb = exp.peakRssMb;
-        const copied = await secondsOf(() => run('psql', psql(`\\copy (select * from ${t}_gold.fact_sales) to '${csvFile}' with (format csv, header true)`)));
+        // the baseline copies the columns the export wrote (the manifest's), not the ones it leaves out
+        const manifest = JSON.parse(await readFile(path.join(exportDir, '_manifest.json'), 'utf8')) as { tables: Record<string, { columns: { name: string }[] }> };
+        const exported = manifest.tables.fact_sales!.columns.map((c) => `"${c.name.replaceAll('"', '""')}"`).join(', ');
+        const copied = await secondsOf(() => run('psql', psql(`\\copy (select ${exported} from ${t}_gold.fact_sales) to '${csvFile}' with (format csv, header true)`)));
         exp.base.push(copied);
         const converted = await secondsOf(async () => {
           const db = await DuckDBInstance.create(':memory:');
