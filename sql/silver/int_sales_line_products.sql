@@ -2,8 +2,8 @@
 -- the product version valid at its order date (silver.int_product_versions), as gold.fact_sales
 -- joins it: 'Unknown' category and NULL cost for a product without a version. gold.customer_features
 -- and gold.sales_daily read their lines here rather than from gold.fact_sales, so that they build
--- while fact_sales does (two branches of the graph instead of one chain); their tests customer_spend_eq_fact_before_as_of,
--- revenue_eq_fact_before_as_of and profit_eq_fact_before_as_of check that both paths agree.
+-- while fact_sales does (two branches of the graph instead of one chain); their tests customer_spend_eq_fact,
+-- revenue_eq_fact and profit_eq_fact check that both paths agree.
 select
   line.order_number,
   line.product_key,

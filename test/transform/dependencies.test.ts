@@ -135,9 +135,9 @@ describe('the repository models (sql/silver, sql/gold)', () => {
     sales_lines_silver_eq_gold: ['gold.fact_sales', 'silver.sales_clean'],
     sales_amount_silver_eq_gold: ['gold.fact_sales', 'silver.sales_clean'],
     customers_silver_eq_features: ['gold.customer_features', 'silver.customers'],
-    customer_spend_eq_fact_before_as_of: ['gold.customer_features', 'gold.fact_sales'],
-    revenue_eq_fact_before_as_of: ['gold.fact_sales', 'gold.sales_daily'],
-    profit_eq_fact_before_as_of: ['gold.fact_sales', 'gold.sales_daily'],
+    customer_spend_eq_fact: ['gold.customer_features', 'gold.fact_sales'],
+    revenue_eq_fact: ['gold.fact_sales', 'gold.sales_daily'],
+    profit_eq_fact: ['gold.fact_sales', 'gold.sales_daily'],
   };
 
   it('every model file yields its dependency list', () => {
