@@ -352,6 +352,23 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       const relation = `${ident(currentSchema(input))}.${ident(name)}`;
       // a column: the predicate goes down into a view's inputs (a fence would compute all its rows)
       const partitionColumn = partitionColumnOf(input);
+      const inputUpdate = context.updates.get(input);
+      if (partitionColumn !== undefined && inputUpdate && !input.startsWith('bronze.')) {
+        // an input updated in this run is its overlay, the published rows outside its own partitions
+        // union all its delta: each part is read through partitionRows, so that an index of the
+        // published table on this model's column serves it, where the same read over the overlay
+        // scans every published row
+        const publishedInput = `${ident(schemas[input.slice(0, input.indexOf('.')) as 'silver' | 'gold'])}.${ident(name)}`;
+        const { now } = updateVersions(inputUpdate, publishedInput);
+        await client.query(
+          `create view ${ident(schema)}.${ident(name)} as
+           select * from ${partitionRows(publishedInput, ident(partitionColumn), partitions)} as t
+            where ${notInPartitions(`t.${ident(inputUpdate.column)}`, `${ident(inputUpdate.schema)}.partitions`)}
+           union all
+           select * from ${partitionRows(now, ident(partitionColumn), partitions)} as t`,
+        );
+        continue;
+      }
       if (partitionColumn !== undefined) {
         await client.query(`create view ${ident(schema)}.${ident(name)} as select * from ${partitionRows(relation, ident(partitionColumn), partitions)} as t`);
         continue;
