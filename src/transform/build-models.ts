@@ -6,8 +6,8 @@
  * The functions of `sql/functions` are (re)created in the target's etl schema before any model.
  *
  * Each model is one short transaction on a connection: `set local` memory settings,
- * `create table … as <select>` (or `create view … as`), an incremental table's partition index
- * (src/transform/incremental.ts), `analyze`. The run's date reaches the SQL
+ * `create table … as <select>` (or `create view … as`), a table's indexes (an incremental table's
+ * partition index, src/transform/incremental.ts, and those its .yml declares), `analyze`. The run's date reaches the SQL
  * only through the session setting `medallion.as_of`. With `parallelClients`, models whose inputs
  * are built run at the same time, one per connection (src/schedule/schedule.ts): the customer and the
  * sales branches of the graph overlap, each on its own server process, and the data tests given
@@ -280,11 +280,10 @@ async function buildModel(
       if (model.materialized === 'table') {
         await declareNotNull(client, target, model);
         // the day's partitions of an incremental table are read and replaced through its partition
-        // index; the declared ones serve readers that filter it by another column
-        const indexes = [...(model.incremental ? [[model.incremental.partitionBy]] : []), ...(model.indexes ?? [])];
-        for (const [i, columns] of indexes.entries()) {
-          if (indexes.findIndex((c) => c.join('\0') === columns.join('\0')) === i) await createIndex(client, staging[model.layer], model.relation, columns);
-        }
+        // index; the declared ones (each once: model-spec.ts) serve readers that filter by another column
+        const partitionBy = model.incremental?.partitionBy;
+        const declared = (model.indexes ?? []).filter((c) => !(c.length === 1 && c[0] === partitionBy));
+        for (const columns of [...(partitionBy !== undefined ? [[partitionBy]] : []), ...declared]) await createIndex(client, staging[model.layer], model.relation, columns);
         await client.query(`analyze ${target}`);
       }
       const columns = [...(await columnsOf(client, staging[model.layer], model.relation))].map(([name, type]) => ({ name, type }));

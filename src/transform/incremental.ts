@@ -158,6 +158,21 @@ export function partitionConditions(column: string, partitions: string): readonl
 }
 
 /**
+ * An updated model's rows in this run, as the select of its overlay view in staging: its published
+ * rows outside its partitions (`published` is the quoted published table), union all its delta.
+ * With `within`, only the rows of those partitions of another column: each part is read through
+ * partitionRows, so that an index of the published table on that column serves the read, where the
+ * same filter over the overlay view scans every published row.
+ */
+export function overlaySql(update: Pick<ModelUpdate, 'model' | 'schema' | 'column'>, published: string, within?: { column: string; partitions: string }): string {
+  const { now } = updateVersions(update, published);
+  const rows = (relation: string) => (within ? `${partitionRows(relation, within.column, within.partitions)} as t` : `${relation} as t`);
+  return `select * from ${rows(published)} where ${notInPartitions(`t.${ident(update.column)}`, `${ident(update.schema)}.partitions`)}
+union all
+select * from ${rows(now)}`;
+}
+
+/**
  * The two versions of an update's rows, as relations to select from: its delta (`now`), and the
  * published rows of its partitions that the delta replaces (`before`; `published` is the quoted
  * published table). Every other row is the same in both.
@@ -353,20 +368,10 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       // a column: the predicate goes down into a view's inputs (a fence would compute all its rows)
       const partitionColumn = partitionColumnOf(input);
       const inputUpdate = context.updates.get(input);
-      if (partitionColumn !== undefined && inputUpdate && !input.startsWith('bronze.')) {
-        // an input updated in this run is its overlay, the published rows outside its own partitions
-        // union all its delta: each part is read through partitionRows, so that an index of the
-        // published table on this model's column serves it, where the same read over the overlay
-        // scans every published row
+      if (partitionColumn !== undefined && inputUpdate) {
+        // an input updated in this run: its overlay's parts, each filtered on its own (overlaySql)
         const publishedInput = `${ident(schemas[input.slice(0, input.indexOf('.')) as 'silver' | 'gold'])}.${ident(name)}`;
-        const { now } = updateVersions(inputUpdate, publishedInput);
-        await client.query(
-          `create view ${ident(schema)}.${ident(name)} as
-           select * from ${partitionRows(publishedInput, ident(partitionColumn), partitions)} as t
-            where ${notInPartitions(`t.${ident(inputUpdate.column)}`, `${ident(inputUpdate.schema)}.partitions`)}
-           union all
-           select * from ${partitionRows(now, ident(partitionColumn), partitions)} as t`,
-        );
+        await client.query(`create view ${ident(schema)}.${ident(name)} as\n${overlaySql(inputUpdate, publishedInput, { column: ident(partitionColumn), partitions })}`);
         continue;
       }
       if (partitionColumn !== undefined) {
@@ -391,12 +396,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     if (outside.rowCount) return await whole(`its SQL returns rows of other ${column} values than those of the filtered inputs (partition_by does not hold)`);
     await client.query(`analyze ${delta}`);
     const target = `${ident(staging[model.layer])}.${ident(model.relation)}`;
-    await client.query(
-      `create view ${target} as
-       select * from ${ident(published)}.${ident(model.relation)} where ${notInPartitions(col, partitions)}
-       union all
-       select * from ${delta}`,
-    );
+    await client.query(`create view ${target} as\n${overlaySql({ model: model.name, schema, column }, `${ident(published)}.${ident(model.relation)}`)}`);
     return { update: { model: model.name, column, schema, partitions: count, rows, materialized: model.materialized } };
   } catch (err) {
     throw fromDatabaseError(err, `updating ${model.name} by ${column}`);
