@@ -1,6 +1,9 @@
 -- silver.customers_quarantine: the source rows kept out of silver.customers, one per bronze row, for
 -- etl.quarantine: CRM rows without a usable cst_id, and ERP rows (cust_az12, loc_a101) whose CID is
 -- empty, so they cannot be joined to any customer. Nothing is dropped silently.
+-- Each branch reads the NULL partition of its input (customer_id, customer_key): the rows of that
+-- status are exactly those (the status is decided first on the NULL key), so the partition
+-- index finds them without a scan of every record.
 select
   'silver.customers' as model,
   'customer_id_invalid' as rule,
@@ -17,7 +20,7 @@ select
     'cst_lastname', last_name_raw
   ) as values
 from silver.int_customer_records
-where record_status = 'id_invalid'
+where customer_id is null and record_status = 'id_invalid'
 
 union all
 
@@ -29,7 +32,7 @@ select
   line_number,
   jsonb_build_object('cid', customer_key_raw, 'bdate', birthdate_raw, 'gen', gender_raw) as values
 from silver.int_erp_demographics
-where record_status = 'key_missing'
+where customer_key is null and record_status = 'key_missing'
 
 union all
 
@@ -41,4 +44,4 @@ select
   line_number,
   jsonb_build_object('cid', customer_key_raw, 'cntry', country_raw) as values
 from silver.int_erp_locations
-where record_status = 'key_missing'
+where customer_key is null and record_status = 'key_missing'

@@ -222,6 +222,8 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     const layer = input.slice(0, input.indexOf('.')) as 'bronze' | 'silver' | 'gold';
     return layer === 'bronze' ? schemas.bronze : selection.readPublished?.has(input) ? schemas[layer] : staging[layer];
   };
+  /** The published version of an input model, quoted. */
+  const publishedRelation = (input: RelationName): string => `${ident(schemas[input.slice(0, input.indexOf('.')) as 'silver' | 'gold'])}.${ident(input.slice(input.indexOf('.') + 1))}`;
   /** SQL of the project's (a .yml's expression) with its references compiled for this run. */
   const compiledExpression = (expression: string): string => compileSql(`select ${expression}`, schemas).sql.slice('select '.length);
   /** The partition value of a row of an input: its column, or its partition_inputs expression. */
@@ -298,6 +300,8 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
            select distinct key from (${hashedRows(newRows, ident(related), 1)} union all ${hashedRows(oldRows, ident(related), -1)}) as versions
             group by key, h having sum(side) <> 0`,
         );
+        // its size decides between the related column's index and a scan in the lookup below
+        await client.query(`analyze ${keys}`);
         relatedChanges.push({ input, column: related, keys });
         continue;
       }
@@ -345,14 +349,23 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
     for (const { input, column: related, keys } of relatedChanges) {
       const holders = [...redirected.keys()].filter((r) => !r.startsWith('bronze.') && currentColumnsOf.get(r)!.has(related));
       if (!holders.length) return await whole(`no input with ${column} has the column ${related} that relates ${input} to its partitions`);
-      // no value changed (an input built again to the same rows): nothing to look up, and the
-      // lookup would scan every holder in full, its related column having no index
+      // no value changed (an input built again to the same rows): nothing to look up
       if (!(await client.query<{ any: boolean }>(`select exists (select from ${keys}) as any`)).rows[0]!.any) continue;
-      const sources = holders.map((r) => ({ value: partitionOf(r), relation: `${ident(currentSchema(r))}.${ident(r.slice(r.indexOf('.') + 1))}` }));
-      if (publishedColumns.has(related)) sources.push({ value: col, relation: `${ident(published)}.${ident(model.relation)}` });
+      // each read through partitionRows by the related column, so that an index on it (declared
+      // under `indexes`) serves the lookup of the few changed values; an updated holder through its
+      // overlay's parts (overlaySql), whose filter would otherwise scan every published row
+      const heldBy = (r: RelationName): string => {
+        const relation = `${ident(currentSchema(r))}.${ident(r.slice(r.indexOf('.') + 1))}`;
+        const holderUpdate = context.updates.get(r);
+        return holderUpdate
+          ? `(${overlaySql(holderUpdate, publishedRelation(r), { column: ident(related), partitions: keys })})`
+          : partitionRows(relation, ident(related), keys);
+      };
+      const sources = holders.map((r) => ({ value: partitionOf(r), rows: heldBy(r) }));
+      if (publishedColumns.has(related)) sources.push({ value: col, rows: partitionRows(`${ident(published)}.${ident(model.relation)}`, ident(related), keys) });
       await client.query(
         `insert into ${ident(schema)}.changed (key)
-         ${sources.map((s) => `select ${s.value} from ${s.relation} where ${inPartitions(ident(related), keys)}`).join('\n union\n')}`,
+         ${sources.map((s) => `select ${s.value} from ${s.rows} as t`).join('\n union\n')}`,
       );
     }
     await client.query(`create table ${partitions} as select distinct key from ${ident(schema)}.changed`);
@@ -370,8 +383,7 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       const inputUpdate = context.updates.get(input);
       if (partitionColumn !== undefined && inputUpdate) {
         // an input updated in this run: its overlay's parts, each filtered on its own (overlaySql)
-        const publishedInput = `${ident(schemas[input.slice(0, input.indexOf('.')) as 'silver' | 'gold'])}.${ident(name)}`;
-        await client.query(`create view ${ident(schema)}.${ident(name)} as\n${overlaySql(inputUpdate, publishedInput, { column: ident(partitionColumn), partitions })}`);
+        await client.query(`create view ${ident(schema)}.${ident(name)} as\n${overlaySql(inputUpdate, publishedRelation(input), { column: ident(partitionColumn), partitions })}`);
         continue;
       }
       if (partitionColumn !== undefined) {
@@ -387,7 +399,32 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
           where ${inPartitions(partitionValue, partitions)}`,
       );
     }
-    const compiled = compileSql(model.sql, Object.freeze({ ...schemas, readFrom: new Map([...redirected.keys()].map((r) => [r, schema])) }) as SchemaNames);
+    // each related input, as its rows whose value of the related column is held by the filtered
+    // rows of an input with both columns (the claim of related_inputs: the partitions' rows read
+    // no other), through the column's index (the input's own partition index when it is
+    // partitioned by that column); NULL holds NULL
+    const readFrom = new Map([...redirected.keys()].map((r) => [r, schema]));
+    for (const [index, [input, related]] of Object.entries(relatedInputs).entries()) {
+      const name = input.slice(input.indexOf('.') + 1);
+      const holders = [...redirected.keys()].filter((r) => !r.startsWith('bronze.') && currentColumnsOf.get(r)!.has(related));
+      if (!model.dependencies.includes(input) || !holders.length) continue;
+      if ([...readFrom.keys()].some((other) => other.slice(other.indexOf('.') + 1) === name)) return await whole(`two of its inputs are named ${name}`);
+      const held = `${ident(schema)}.${ident(`held_${index}`)}`;
+      await client.query(
+        `create table ${held} as ${holders.map((r) => `select ${ident(related)} as key from ${ident(schema)}.${ident(r.slice(r.indexOf('.') + 1))}`).join(' union ')}`,
+      );
+      await client.query(`analyze ${held}`);
+      const inputUpdate = context.updates.get(input);
+      await client.query(
+        `create view ${ident(schema)}.${ident(name)} as\n${
+          inputUpdate
+            ? overlaySql(inputUpdate, publishedRelation(input), { column: ident(related), partitions: held })
+            : `select * from ${partitionRows(`${ident(currentSchema(input))}.${ident(name)}`, ident(related), held)} as t`
+        }`,
+      );
+      readFrom.set(input, schema);
+    }
+    const compiled = compileSql(model.sql, Object.freeze({ ...schemas, readFrom }) as SchemaNames);
     const delta = `${ident(schema)}.${ident(model.relation)}`;
     const created = await client.query(`create table ${delta} as\n${compiled.sql}`);
     const rows = created.rowCount ?? 0;

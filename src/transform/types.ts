@@ -182,7 +182,8 @@ export interface Incremental {
    * joins the ERP models by customer_key). The claim: a partition's rows depend on such an input
    * only through its rows whose value of that column is held by the partition's rows of the inputs
    * that have both columns (NULL relating to NULL). A changed value of the column affects the
-   * partitions of those rows and of the model's published rows holding it; the input is read whole.
+   * partitions of those rows and of the model's published rows holding it; the update reads the
+   * input's rows of the values that the partitions' rows of those inputs hold.
    */
   relatedInputs?: Readonly<Record<RelationName, string>>;
 }
