@@ -22,10 +22,11 @@
  *    is not by partition, and a difference over all its rows would cost what a whole build of M
  *    does), or any input that cannot be compared, makes M a whole build, with that reason. NULL is
  *    one partition.
- * 2. one view per input that has P, of the same name: the input's rows of those partitions (a
- *    related input is read whole). An input declared under `partition_inputs` (a bronze table, or a
- *    model without P) has P as an expression over its rows instead: its changed partitions and its
- *    filtered rows are those of the expression's values.
+ * 2. one view per input that has P, of the same name: the input's rows of those partitions. An
+ *    input declared under `partition_inputs` (a bronze table, or a model without P) has P as an
+ *    expression over its rows instead: its changed partitions and its filtered rows are those of
+ *    the expression's values; a bronze table under `bronze_lines` is read by line (bronze-lines.ts).
+ *    A related input: its rows of the values of R that the filtered inputs with both P and R hold.
  * 3. the delta, a table named like M: M's compiled SQL, reading those views instead of the inputs
  *    (compile.ts, readFrom).
  *    A delta row outside the partitions means the declaration does not hold for this SQL (an input
@@ -45,6 +46,7 @@ import { changesTable, currentBronzeChanges } from '../bronze/index.ts';
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
+import { readBronzeByLines } from './bronze-lines.ts';
 import { compileSql, type SelectionSchemas, stagingSchemas, updateSchemaName } from './compile.ts';
 import type { DateWindow, Materialization, Model, Project, RelationName } from './types.ts';
 
@@ -208,7 +210,7 @@ function hashedRows(relation: string, value: string, side: 1 | -1): string {
  */
 export async function updateModel(client: Client, model: Model, context: UpdateContext): Promise<UpdateAttempt> {
   const { schemas, project } = context;
-  const { partitionBy: column, partitionInputs = {}, dateWindows = {}, relatedInputs = {} } = model.incremental!;
+  const { partitionBy: column, partitionInputs = {}, bronzeLines = {}, dateWindows = {}, relatedInputs = {} } = model.incremental!;
   const staging = stagingSchemas(schemas);
   const selection = schemas as SelectionSchemas;
   const published = schemas[model.layer];
@@ -255,6 +257,18 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       const expression = partitionInputs[input]?.trim();
       if (expression === undefined) return column;
       return currentColumnsOf.get(input)!.has(expression) ? expression : undefined;
+    };
+    /**
+     * The query of the lines (column `line`) that hold a bronze input's rows of the partitions when
+     * its key is the same in both loads: the partitions themselves for an expression
+     * `_line_number`, the published rows' lines of the partitions for one under bronze_lines.
+     */
+    const linesOf = (input: RelationName): string | undefined => {
+      if (!input.startsWith('bronze.') || partitionInputs[input] === undefined) return undefined;
+      if (partitionInputs[input]!.trim() === '_line_number') return `select key as line from ${partitions}`;
+      const lineColumn = bronzeLines[input];
+      if (lineColumn === undefined || !publishedColumns.has(lineColumn)) return undefined;
+      return `select t.${ident(lineColumn)} as line from ${partitionRows(`${ident(published)}.${ident(model.relation)}`, col, partitions)} as t`;
     };
     const inputs = [...model.dependencies].sort((a, b) => Number(hasPartition(a)) - Number(hasPartition(b)));
     for (const input of inputs) {
@@ -378,6 +392,21 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       const name = input.slice(input.indexOf('.') + 1);
       if ([...redirected.keys()].some((other) => other !== input && other.slice(other.indexOf('.') + 1) === name)) return await whole(`two of its inputs are named ${name}`);
       const relation = `${ident(currentSchema(input))}.${ident(name)}`;
+      // a bronze table whose lines of the partitions are known: read by line (bronze-lines.ts)
+      const lines = linesOf(input);
+      if (lines !== undefined) {
+        const byLines = await readBronzeByLines(client, {
+          table: relation,
+          ...(context.bronzeChanges?.has(input) ? { changes: context.bronzeChanges.get(input)! } : {}),
+          columns: [...currentColumnsOf.get(input)!.keys()],
+          lines,
+          value,
+          partitions,
+          into: `${ident(schema)}.${ident(name)}`,
+          work: { lines: `${ident(schema)}.${ident(`lines_${name}`)}`, found: `${ident(schema)}.${ident(`found_${name}`)}` },
+        });
+        if (byLines) continue;
+      }
       // a column: the predicate goes down into a view's inputs (a fence would compute all its rows)
       const partitionColumn = partitionColumnOf(input);
       const inputUpdate = context.updates.get(input);

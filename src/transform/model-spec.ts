@@ -41,7 +41,7 @@ const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
 const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'indexes', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
-const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'date_windows', 'related_inputs', 'export'] as const;
+const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'bronze_lines', 'date_windows', 'related_inputs', 'export'] as const;
 /** Under `config.meta.export` of a gold model: what its Parquet export does with its columns. */
 const EXPORT_KEYS = ['leave_out'] as const;
 const DATE_WINDOW_KEYS = ['columns', 'over', 'dates'] as const;
@@ -81,6 +81,39 @@ function readPartitionInputs(meta: Record<string, unknown>, metaPath: Path, incr
     }
     const expression = v.optionalString(raw, input, path);
     if (expression !== undefined) inputs[input] = expression;
+  }
+  return inputs;
+}
+
+/**
+ * `config.meta.bronze_lines` of an incremental model: bronze table under `partition_inputs` → the
+ * model's column that holds each of its lines' `_line_number` (types.ts, Incremental.bronzeLines).
+ */
+function readBronzeLines(
+  meta: Record<string, unknown>,
+  metaPath: Path,
+  incremental: boolean,
+  partitionInputs: Readonly<Record<RelationName, string>> | undefined,
+  v: Validator,
+): Record<RelationName, string> | undefined {
+  const raw = v.optionalMapping(meta, 'bronze_lines', metaPath);
+  if (!raw) return undefined;
+  const path: Path = [...metaPath, 'bronze_lines'];
+  if (!incremental) v.problem(path, `'bronze_lines' is for 'materialized: incremental' models`);
+  const inputs: Record<RelationName, string> = {};
+  for (const input of Object.keys(raw)) {
+    const at: Path = [...path, input];
+    if (!input.startsWith('bronze.') || partitionInputs?.[input] === undefined) {
+      v.problem(at, `expected a bronze table under partition_inputs, got '${input}'`);
+      continue;
+    }
+    const column = v.optionalString(raw, input, path);
+    if (column === undefined) continue;
+    if (!/^[a-z_][a-z0-9_$]*$/.test(column)) {
+      v.problem(at, `expected the column that holds the _line_number of each line of ${input}, got '${column}'`);
+      continue;
+    }
+    inputs[input] = column;
   }
   return inputs;
 }
@@ -365,11 +398,12 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   const metaPath: Path = [...configPath, 'meta'];
   v.keys(meta, metaPath, META_KEYS);
   const partitionInputs = readPartitionInputs(meta, metaPath, declared === 'incremental', v);
+  const bronzeLines = readBronzeLines(meta, metaPath, declared === 'incremental', partitionInputs, v);
   const dateWindows = readDateWindows(meta, metaPath, declared === 'incremental', partitionInputs, v);
   const relatedInputs = readRelatedInputs(meta, metaPath, declared === 'incremental', partitionBy, dateWindows, v);
   const incremental: Incremental | undefined =
     declared !== 'table' && partitionBy !== undefined
-      ? { partitionBy, ...(partitionInputs ? { partitionInputs } : {}), ...(dateWindows ? { dateWindows } : {}), ...(relatedInputs ? { relatedInputs } : {}) }
+      ? { partitionBy, ...(partitionInputs ? { partitionInputs } : {}), ...(bronzeLines ? { bronzeLines } : {}), ...(dateWindows ? { dateWindows } : {}), ...(relatedInputs ? { relatedInputs } : {}) }
       : undefined;
   const quarantine = v.optionalBoolean(meta, 'quarantine', metaPath) ?? false;
 

@@ -174,6 +174,16 @@ export interface Incremental {
    * date): its changed rows give the partitions, as the column does for an input that has it.
    */
   partitionInputs?: Readonly<Record<RelationName, string>>;
+  /**
+   * `config.meta.bronze_lines`: per bronze table under `partitionInputs`, the model's column that
+   * holds the `_line_number` of the line each of its rows comes from. The claim: every line of the
+   * table has a row of the model with its line number there, in the partition its expression gives
+   * (a model with one row per bronze line that keeps the line number). An update then reads the
+   * table's lines of the partitions by line instead of scanning it: the published rows of the
+   * partitions give the lines of the rows that did not change, `<source>__changes` the others.
+   * A table whose expression is `_line_number` itself is read by line without it.
+   */
+  bronzeLines?: Readonly<Record<RelationName, string>>;
   /** `config.meta.date_windows`: per one-row input, the dates its moving columns are compared with. */
   dateWindows?: Readonly<Record<RelationName, DateWindow>>;
   /**
