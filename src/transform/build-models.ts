@@ -22,7 +22,7 @@ import { DataError, fromDatabaseError, type MedallionError, UsageError } from '.
 import { BUILD_MEMORY, isDatabaseError, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compileSql, errorLocator, stagingSchemas } from './compile.ts';
 import { bronzeTablesRead } from './dependencies.ts';
-import { columnsOf, createIndex, type ModelUpdate, type UpdateContext, updateModel } from './incremental.ts';
+import { columnsOf, createIndex, datesIndexExpression, datesIndexName, type ModelUpdate, type UpdateContext, updateModel } from './incremental.ts';
 import { FUNCTION_SCHEMA, readFunctionSql } from './sql-parser.ts';
 import type { Materialization, Model, Project, RelationName, StagingSchemas } from './types.ts';
 
@@ -284,6 +284,9 @@ async function buildModel(
         const partitionBy = model.incremental?.partitionBy;
         const declared = (model.indexes ?? []).filter((c) => !(c.length === 1 && c[0] === partitionBy));
         for (const columns of [...(partitionBy !== undefined ? [[partitionBy]] : []), ...declared]) await createIndex(client, staging[model.layer], model.relation, columns);
+        // the dates of a date window over its own rows, read by each update (incremental.ts)
+        const dates = datesIndexExpression(model);
+        if (dates !== undefined) await client.query(`create index ${ident(datesIndexName(model.relation))} on ${target} ((${dates}))`);
         await client.query(`analyze ${target}`);
       }
       const columns = [...(await columnsOf(client, staging[model.layer], model.relation))].map(([name, type]) => ({ name, type }));

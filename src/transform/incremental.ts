@@ -134,6 +134,29 @@ export function partitionIndexName(relation: string, column: string): string {
 }
 
 /**
+ * The expression of an incremental table's dates index: `greatest(<dates>)` of its date window
+ * over its own published rows (DateWindow.over), when each date is a column of the model; else
+ * undefined. An update finds the rows in a window through it (updateModel) instead of scanning
+ * the published table, and it is built with the table like the partition index.
+ */
+export function datesIndexExpression(model: Pick<Model, 'name' | 'incremental'>): string | undefined {
+  const dates = datesIndexColumns(model);
+  return dates && `greatest(${dates.map(ident).join(', ')})`;
+}
+
+/** The columns of datesIndexExpression, each once. */
+function datesIndexColumns(model: Pick<Model, 'name' | 'incremental'>): string[] | undefined {
+  const windows = Object.values(model.incremental?.dateWindows ?? {}).filter((w) => w.over === model.name);
+  const dates = [...new Set(windows.flatMap((w) => w.dates.map((d) => d.trim())))];
+  return windows.length && dates.every((d) => /^[a-z_][a-z0-9_$]*$/.test(d)) ? dates : undefined;
+}
+
+/** The name of the dates index of a table (datesIndexExpression). */
+export function datesIndexName(relation: string): string {
+  return Buffer.from(`${relation}_dates_idx`).subarray(0, 63).toString();
+}
+
+/**
  * Creates a btree index on a built table (`schema`.`relation`), once its rows are in: one sort,
  * cheaper than keeping an index through the insert of every row.
  */
@@ -344,10 +367,26 @@ export async function updateModel(client: Client, model: Model, context: UpdateC
       // is not in a partition found changed above (the declaration's claim, DateWindow.over)
       const overSelf = window.over === model.name;
       if (!overSelf && !redirected.has(window.over)) return await whole(`the date window of ${input} is over ${window.over}, which has no ${column} to give`);
-      const between = window.dates.flatMap((_, i) => moved.map((m) => `${ident(`medallion date ${i}`)} between ${literal(m.from)}::${m.type} and ${literal(m.to)}::${m.type}`));
+      /** The dates a moved column is compared with (DateWindow.datesOf), each as its index in `dates`. */
+      const datesOf = (m: { column: string }): number[] => window.dates.flatMap((d, i) => (window.datesOf?.[m.column]?.includes(d) ?? true ? [i] : []));
+      const between = moved.flatMap((m) => datesOf(m).map((i) => `${ident(`medallion date ${i}`)} between ${literal(m.from)}::${m.type} and ${literal(m.to)}::${m.type}`));
       const over = overSelf
         ? `${ident(published)}.${ident(model.relation)}`
         : `${ident(currentSchema(window.over))}.${ident(window.over.slice(window.over.indexOf('.') + 1))}`;
+      const greatest = overSelf ? datesIndexExpression(model) : undefined;
+      const oneDate = datesIndexColumns(model)?.length === 1;
+      if (greatest !== undefined && window.dates.every((d) => publishedColumns.has(d.trim()))) {
+        // the model's dates index (datesIndexExpression): a row with a date in [from, to] has its
+        // greatest date at or after from (and, with one date, at or before to), so each window is
+        // a range of the index, each row of it checked against every date
+        const arms = moved.map((m) => {
+          const [from, to] = [`${literal(m.from)}::${m.type}`, `${literal(m.to)}::${m.type}`];
+          const dates = datesOf(m).map((i) => `${ident(window.dates[i]!.trim())} between ${from} and ${to}`).join(' or ');
+          return `select ${col} from ${over} where ${greatest} >= ${from}${oneDate ? ` and ${greatest} <= ${to}` : ''} and (${dates})`;
+        });
+        await client.query(`insert into ${ident(schema)}.changed (key) select distinct ${col} from (${arms.join('\n union all\n')}) as dated`);
+        continue;
+      }
       // each date once per row (the fence), compared with every moved column's window; the
       // partition value of the rows in a window alone
       await client.query(

@@ -150,12 +150,26 @@ function readDateWindows(
     const columns = v.columnList(entry.columns, [...at, 'columns'], true);
     const over = v.requiredRelation(entry, 'over', at);
     if (over?.startsWith('bronze.') && partitionInputs?.[over] === undefined) v.problem([...at, 'over'], `${over} has no expression under partition_inputs to give its rows' partition`);
-    const dates = v.optionalList(entry, 'dates', at);
-    if (!dates?.length || !dates.every((d) => typeof d === 'string' && d.trim() !== '')) {
-      v.problem([...at, 'dates'], 'expected a non-empty list of date expressions over a row of `over`');
+    const isDates = (d: unknown): d is string[] => Array.isArray(d) && d.length > 0 && d.every((x) => typeof x === 'string' && x.trim() !== '');
+    // a list: the dates of every column; a mapping: each column's own dates (a column compared
+    // with some of them alone adds the rows of those alone to its window)
+    const rawDates = entry.dates;
+    if (rawDates !== null && typeof rawDates === 'object' && !Array.isArray(rawDates)) {
+      const byColumn = rawDates as Record<string, unknown>;
+      const keys = Object.keys(byColumn);
+      if (!columns || keys.length !== columns.length || !columns.every((c) => keys.includes(c)) || !keys.every((c) => isDates(byColumn[c]))) {
+        v.problem([...at, 'dates'], 'expected, per column of `columns` and for each of them, a non-empty list of date expressions over a row of `over`');
+        continue;
+      }
+      const datesOf = Object.fromEntries(keys.map((c) => [c, byColumn[c] as string[]]));
+      if (over) windows[input] = { columns, over, dates: [...new Set(Object.values(datesOf).flat())], datesOf };
       continue;
     }
-    if (columns && over) windows[input] = { columns, over, dates: dates as string[] };
+    if (!isDates(rawDates)) {
+      v.problem([...at, 'dates'], 'expected a non-empty list of date expressions over a row of `over`, or one per column of `columns`');
+      continue;
+    }
+    if (columns && over) windows[input] = { columns, over, dates: rawDates };
   }
   return windows;
 }

@@ -160,6 +160,11 @@ export interface DateWindow {
   over: RelationName;
   /** Date expressions over a row of `over` (schema-qualified references, as in the model's SQL). */
   dates: string[];
+  /**
+   * When the .yml gives `dates` per column: each column's own dates (a subset of `dates`), the
+   * only ones its move is compared with. Without it every column is compared with every date.
+   */
+  datesOf?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** How an incremental model is recomputed (src/transform/incremental.ts). */

@@ -333,6 +333,42 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
     expect(p.some((x) => x.includes('model_input.yml') && x.includes("expected a bronze table or a model the model reads (bronze.<source>, silver.<name>), got 'range'"))).toBe(true);
   });
 
+  it('reads bronze_lines (a partition_inputs table) and date_windows dates per column, and refuses them on another input or without every column', async () => {
+    const meta = (lines: string, dates: string) =>
+      [
+        'config:',
+        '  materialized: incremental',
+        '  partition_by: order_number',
+        '  meta:',
+        '    partition_inputs:',
+        `      bronze.sales_details: "nullif(btrim(sls_ord_num), '')"`,
+        `    bronze_lines: { ${lines}: line_number }`,
+        '    date_windows:',
+        '      silver.range:',
+        '        columns: [as_of, latest]',
+        '        over: silver.lines',
+        `        dates: ${dates}`,
+        '',
+      ].join('\n');
+    const files = (yml: string) => ({
+      'silver/range.sql': "select current_setting('medallion.as_of')::date as as_of, current_setting('medallion.as_of')::date + 365 as latest",
+      'silver/range.yml': modelYml('range'),
+      'silver/lines.sql': "select nullif(btrim(sls_ord_num), '') as order_number, _line_number as line_number, null::date as d1, null::date as d2 from bronze.sales_details cross join silver.range",
+      'silver/lines.yml': modelYml('lines', yml),
+    });
+    const project = await load(files(meta('bronze.sales_details', '{ as_of: [d1], latest: [d1, d2] }')));
+    expect(project.models.find((m) => m.name === 'silver.lines')!.incremental).toEqual({
+      partitionBy: 'order_number',
+      partitionInputs: { 'bronze.sales_details': "nullif(btrim(sls_ord_num), '')" },
+      bronzeLines: { 'bronze.sales_details': 'line_number' },
+      dateWindows: { 'silver.range': { columns: ['as_of', 'latest'], over: 'silver.lines', dates: ['d1', 'd2'], datesOf: { as_of: ['d1'], latest: ['d1', 'd2'] } } },
+    });
+    const err = await loadError(files(meta('bronze.cust_info', '{ as_of: [d1] }')));
+    const p = err.context.problems!;
+    expect(p.some((x) => x.includes('lines.yml') && x.includes("expected a bronze table under partition_inputs, got 'bronze.cust_info'"))).toBe(true);
+    expect(p.some((x) => x.includes('lines.yml') && x.includes('per column of `columns`'))).toBe(true);
+  });
+
   it('reads related_inputs under config.meta of an incremental model (an input model related by another column), and refuses it elsewhere, on bronze, on the partition column, beside a date window or on an input the model does not read', async () => {
     const files = {
       'silver/records.sql': 'select 1::bigint as customer_id, 1 as customer_key',
