@@ -10,7 +10,9 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ident } from '../../src/db/client.ts';
-import { indexName, inPartitions, partitionConditions, partitionIndexName, partitionRows, updateVersions } from '../../src/transform/incremental.ts';
+import { datesIndexExpression, datesIndexName, indexName, inPartitions, partitionConditions, partitionIndexName, partitionRows, updateVersions } from '../../src/transform/incremental.ts';
+import { loadProject } from '../../src/transform/project.ts';
+import type { Model } from '../../src/transform/types.ts';
 import { runCli } from '../support/cli.ts';
 import { dropTarget, query, schemaNames, uniqueTarget } from '../support/database.ts';
 import { workFolder } from '../runs/helpers.ts';
@@ -21,6 +23,7 @@ const schemas = schemaNames(target);
 const scratch = `${target}_partitions`;
 let work: string;
 let seeds: string;
+const models = {} as { lines: Model };
 
 type LogEvent = Record<string, unknown> & { event?: string };
 
@@ -56,6 +59,7 @@ async function plan(sql: string): Promise<string> {
 
 beforeAll(async () => {
   ({ work, seeds } = await workFolder('partition-index'));
+  models.lines = (await loadProject({ sqlDir: path.join(work, 'sql') })).models.find((m) => m.name === 'silver.int_sales_lines')!;
   const r = await build();
   expect(r.code, r.out).toBe(0);
 }, 180_000);
@@ -79,6 +83,19 @@ describe('the partition index of an incremental table', () => {
     // a table that is not incremental has none
     const [features] = await query<{ n: number }>(`select count(*)::int as n from pg_indexes where schemaname = $1 and tablename = 'customer_features'`, [schemas.gold]);
     expect(features!.n).toBe(0);
+  });
+
+  it('has a dates index on greatest(<dates>) when its date window is over its own rows, which finds the rows of a window', async () => {
+    const definition = async (table: string) =>
+      (await query<{ d: string }>('select indexdef as d from pg_indexes where schemaname = $1 and tablename = $2 and indexname = $3', [schemas.silver, table, datesIndexName(table)]))[0]?.d;
+    expect(await definition('int_sales_lines')).toMatch(/\(GREATEST\(order_date_real, order_date, ship_date_real, due_date_real\)\)/);
+    expect(await definition('int_erp_demographics')).toMatch(/\(GREATEST\(birthdate_parsed\)\)/);
+    // a model whose window is over another input has none
+    expect(datesIndexExpression({ name: 'silver.x', incremental: { partitionBy: 'k', dateWindows: { 'silver.r': { columns: ['as_of'], over: 'silver.y', dates: ['d'] } } } })).toBeUndefined();
+    const window = await plan(
+      `select order_number from ${ident(schemas.silver)}.int_sales_lines where ${datesIndexExpression(models.lines)} >= date '2014-01-01' and (ship_date_real between date '2014-01-01' and date '2014-01-02')`,
+    );
+    expect(window, window).toMatch(new RegExp(`(Index Scan|Bitmap Index Scan) (using|on) ${datesIndexName('int_sales_lines')}`));
   });
 
   it('partitionRows holds the rows inPartitions holds, NULL a partition of its own', async () => {
