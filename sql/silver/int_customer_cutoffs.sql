@@ -11,18 +11,16 @@
 -- No as_of here: silver holds only the lines ordered before as_of (silver.int_customer_orders says
 -- why), and a later line would change no row anyway, since every cutoff and label window ends by
 -- as_of. The schedule reads as_of and changes only when a cutoff enters or leaves it.
--- All cutoffs are computed in one pass: running aggregates over each customer's order days (one
--- window sort), each (customer, cutoff) taking those of its last day before the cutoff (a range join
--- to the cutoffs), and the labels as the difference of the running totals of the last day before
--- the label window's end and of the last day before the cutoff. Both days come out of the same range
--- join, next to each other in the customer's order, so a window over (customer, cutoff) pairs them:
--- no second scan of the running rows, no sort of the (customer, cutoff) rows for a join.
+-- All cutoffs are computed in one pass: running aggregates over each customer's days (one window
+-- sort), each (customer, cutoff) taking those of its last day before the cutoff (a range join to the
+-- cutoffs), and the labels as the difference of the running totals of the last day before the
+-- label window's end and of the last day before the cutoff (a join on the customer).
 -- The distinct products and categories are bit strings, one bit per product key and per category:
--- an order day's bits are the OR of its lines', the running OR over the customer's days holds every
+-- a day's bits are the OR of its lines', the running OR over the customer's days holds every
 -- product (category) before the cutoff, and the count is the bits set. Products and categories
 -- are few (hundreds to a few thousand products, a handful of categories), so the strings are short;
 -- this leaves out the grouping of every (customer, product) and (customer, category) pair into
--- first days (measured slower: two more aggregates of about as many rows as lines).
+-- first days.
 with product_bits as (
   -- one bit per product key of silver.sales_clean (the lines of silver.int_sales_line_products):
   -- the string with only the key's bit set. The keys compare with equality, bytewise, as the
@@ -49,7 +47,7 @@ category_list as (
 customer_lines as (
   -- the columns of the lines that the features and labels read, with the bits of their product and
   -- category (NULL without a product key); orphan lines (customer not in silver.customers) pass
-  -- here and drop out at the join with silver.customers in running_days, on one row per order
+  -- here and drop out at the join with silver.customers in running_days, on one row per customer
   -- day instead of one per line
   select
     line.customer_id, line.order_date, line.order_number, line.sales_amount, line.quantity,
@@ -82,63 +80,57 @@ order_days as (
   group by customer_id, order_number, order_date
 ),
 
+customer_days as (
+  -- one row per (customer, day with lines): the day's spend and units, the orders the customer has
+  -- on that day for the first time (new_orders, with an order number, for frequency; order_starts,
+  -- every order day without a previous day, for the labels), and the bits of the day's products
+  -- and categories. The counts are int, so the running sums below add bigints, not numerics
+  select
+    customer_id,
+    order_date,
+    sum(spend) as spend,
+    sum(quantity) as quantity,
+    count(*) filter (where previous_order_date is null and order_number is not null)::int as new_orders,
+    count(*) filter (where previous_order_date is null)::int as order_starts,
+    bit_or(product_bits) as product_bits,
+    bit_or(category_bits) as category_bits
+  from order_days
+  group by customer_id, order_date
+),
+
 running_days as (
-  -- the aggregates of the lines up to and including each order day, in the customer's order of
-  -- days (one sort), for the customers of silver.customers, with their birthdate as yyyymmdd for
-  -- the age at each cutoff. An order day is the last of its day when the next one is later (the
-  -- running aggregates of a window ordered by day take in every order of the day, the peers), and
-  -- its next_order_date is then the customer's next day (infinity after the last). An order counts
-  -- in frequency on its first day; order_starts counts every order's first day, for the labels.
-  -- A distinct count is the bits set in the running OR (no bit without a product or category:
-  -- NULL, counted 0, as count(distinct) leaves NULL out)
+  -- the aggregates of the lines up to and including each day (one sort), for the customers of
+  -- silver.customers, with their birthdate as yyyymmdd for the age at each cutoff; the day after a
+  -- customer's last is infinity. A distinct count is the bits set in the running OR (no bit
+  -- without a product or category: NULL, counted 0, as count(distinct) leaves NULL out)
   select
     day.customer_id,
     (extract(year from customer.birthdate) * 10000 + extract(month from customer.birthdate) * 100
       + extract(day from customer.birthdate))::int as birth_number,
     day.order_date as last_order_date,
     coalesce(lead(day.order_date) over days_of_customer, 'infinity') as next_order_date,
-    lead(day.order_date) over days_of_customer is distinct from day.order_date as last_of_day,
     first_value(day.order_date) over days_of_customer as first_order_date,
-    sum((day.previous_order_date is null and day.order_number is not null)::int) over days_of_customer as frequency,
-    sum((day.previous_order_date is null)::int) over days_of_customer as order_starts,
+    sum(day.new_orders) over days_of_customer as frequency,
+    sum(day.order_starts) over days_of_customer as order_starts,
     sum(day.spend) over days_of_customer as monetary,
     sum(day.quantity) over days_of_customer as total_quantity,
     coalesce(bit_count(bit_or(day.product_bits) over days_of_customer), 0) as distinct_products,
     coalesce(bit_count(bit_or(day.category_bits) over days_of_customer), 0) as distinct_categories
-  from order_days as day
+  from customer_days as day
   join silver.customers as customer
     on customer.customer_id = day.customer_id
   window days_of_customer as (partition by day.customer_id order by day.order_date)
 ),
 
-cutoff_days as (
-  -- per (customer, cutoff): the customer's last day before the cutoff (is_features) and their last
-  -- day before the label window's end, one row when they are the same day (no line in the window).
-  -- A customer without a day before the cutoff has only the second, and no row in the output. The
-  -- join keeps the customers' order of the running rows, so the window below sorts only the few rows
-  -- of each customer
+cutoff_features as (
+  -- a (customer, cutoff) takes the running aggregates of the customer's last day before the cutoff;
+  -- a customer without a day before it has no row
   select
-    cutoff.cutoff_date, cutoff.oldest_number, cutoff.cutoff_number,
-    day.last_order_date < cutoff.cutoff_date and day.next_order_date >= cutoff.cutoff_date as is_features,
-    day.*
+    cutoff.cutoff_date, cutoff.label_end, cutoff.oldest_number, cutoff.cutoff_number, day.*
   from running_days as day
   join silver.int_training_cutoffs as cutoff
-    on day.last_of_day
-    and (
-      (day.last_order_date < cutoff.cutoff_date and day.next_order_date >= cutoff.cutoff_date)
-      or (day.last_order_date < cutoff.label_end and day.next_order_date >= cutoff.label_end)
-    )
-),
-
-cutoff_labels as (
-  -- the running totals of the window's end beside the cutoff's: of the next row of the same
-  -- (customer, cutoff), the later day, or of the row itself when one day is both
-  select
-    cutoff_days.*,
-    coalesce(lead(monetary) over days_of_cutoff, monetary) as end_monetary,
-    coalesce(lead(order_starts) over days_of_cutoff, order_starts) as end_order_starts
-  from cutoff_days
-  window days_of_cutoff as (partition by customer_id, cutoff_date order by last_order_date)
+    on day.last_order_date < cutoff.cutoff_date
+    and day.next_order_date >= cutoff.cutoff_date
 ),
 
 window_exceptions as (
@@ -160,9 +152,10 @@ window_exceptions as (
 )
 
 -- the labels of a (customer, cutoff): the lines in the window are those after the last day before
--- the cutoff up to the last day before the window's end, so the spend and the orders starting in
--- the window are differences of the two days' running totals. The age at the cutoff counts whole
--- years, as extract(year from age(cutoff, birthdate)) counts them
+-- the cutoff up to the last day before the window's end (window_end, the same day when the window
+-- has none), so the spend and the orders starting in the window are differences of the two days'
+-- running totals. The age at the cutoff counts whole years, as extract(year from age(cutoff,
+-- birthdate)) counts them
 select
   features.customer_id,
   features.cutoff_date,
@@ -177,10 +170,13 @@ select
   features.total_quantity::bigint as total_quantity,
   features.distinct_products::int as distinct_products,
   features.distinct_categories::int as distinct_categories,
-  round(features.end_monetary - features.monetary, coalesce(exception.spend_scale, 0)) as next_spend,
-  (features.end_order_starts - features.order_starts + coalesce(exception.continued_orders, 0))::int as next_orders
-from cutoff_labels as features
+  round(window_end.monetary - features.monetary, coalesce(exception.spend_scale, 0)) as next_spend,
+  (window_end.order_starts - features.order_starts + coalesce(exception.continued_orders, 0))::int as next_orders
+from cutoff_features as features
+join running_days as window_end
+  on window_end.customer_id = features.customer_id
+  and window_end.last_order_date < features.label_end
+  and window_end.next_order_date >= features.label_end
 left join window_exceptions as exception
   on exception.cutoff_date = features.cutoff_date
   and exception.customer_id = features.customer_id
-where features.is_features
