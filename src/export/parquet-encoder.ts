@@ -57,7 +57,10 @@ const CSV_BUFFER_BYTES = 4 << 20;
 export interface CsvToParquetOptions {
   /** A file or named pipe holding Postgres `COPY … (format csv)` output, no header. */
   source: string;
+  /** The columns written, in the file's order. */
   columns: readonly ExportColumn[];
+  /** The columns in the CSV's order, when it is not `columns`' (the month column first, export-months.ts). */
+  csvColumns?: readonly ExportColumn[];
   outFile: string;
   rowGroupSize: number;
   compression: Compression;
@@ -140,7 +143,7 @@ export class ParquetEncoder {
 
   /** Reads `source` to its end and writes `outFile`; resolves with the rows written. */
   async csvToParquet(o: CsvToParquetOptions): Promise<number> {
-    const types = o.columns.map((c) => `${literal(c.name)}: ${literal(DUCKDB_TYPE[c.kind])}`).join(', ');
+    const types = (o.csvColumns ?? o.columns).map((c) => `${literal(c.name)}: ${literal(DUCKDB_TYPE[c.kind])}`).join(', ');
     const select = o.columns.map(exportedValue).join(', ');
     const metadata = o.metadata.size === 0 ? '' : `, kv_metadata {${[...o.metadata].map(([k, v]) => `${literal(k)}: ${literal(v)}`).join(', ')}}`;
     // Postgres' CSV: NULL is an empty unquoted field, an empty string is "" (allow_quoted_nulls off).
