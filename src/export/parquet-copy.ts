@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Client } from '../db/index.ts';
@@ -19,7 +19,7 @@ import { CopyOutStream } from './copy-out.ts';
 import { ioError } from './exports-dir.ts';
 import { makeNamedPipe, openPipeWriter } from './fifo.ts';
 import { MonthRouter } from './month-router.ts';
-import { type Compression, MONTH_FOLDER, ParquetEncoder } from './parquet-encoder.ts';
+import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
 import type { ExportColumn } from './types.ts';
 
 export const EXPORT_FORMAT_VERSION = '1';
@@ -61,15 +61,13 @@ export interface CopyJob {
   columns: readonly ExportColumn[];
   /** The query whose rows are written. */
   select: string;
-  /** The file written; with `splitMonthsOf`, the folder of DuckDB's month folders. */
+  /** The file written. */
   file: string;
   meta: ReadonlyMap<string, string>;
   /** The table, as errors name it. */
   where: string;
   rowGroupSize: number;
   compression: Compression;
-  /** Split by month of this column: one `part-YYYY-MM.parquet` per month beside `file` (parquet-encoder.ts). */
-  splitMonthsOf?: string;
   /** The files may be hard-linked into a later version (reuse.ts): written read-only. */
   linkable?: boolean;
   onRows?: (rows: number) => void;
@@ -98,7 +96,6 @@ export async function copyToParquet(o: CopyJob): Promise<ExportedFile[]> {
   });
   const encoding = encoder.csvToParquet({
     source: pipe.path, columns: o.columns, outFile: o.file, rowGroupSize: o.rowGroupSize, compression: o.compression, metadata: o.meta,
-    ...(o.splitMonthsOf !== undefined ? { monthsOf: o.splitMonthsOf } : {}),
   });
   encoding.catch(() => {});
   let copy: CopyOutStream | null = null;
@@ -130,29 +127,10 @@ export async function copyToParquet(o: CopyJob): Promise<ExportedFile[]> {
     if (sent !== written) {
       throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${path.basename(o.file)} of ${o.where} has ${written} rows, Postgres sent ${sent}`, { file: o.file });
     }
-    const outputs: { file: string; month?: string }[] = o.splitMonthsOf === undefined ? [{ file: o.file }] : await placeMonthFiles(o.file);
-    const files: ExportedFile[] = [];
-    for (const { file, month } of outputs) {
-      const footer = await encoder.footer(file);
-      const { size } = await stat(file);
-      // Read-only: the file may be hard-linked into the next version, which must not change it.
-      if (o.linkable) await chmod(file, 0o444);
-      files.push({ path: file, rows: footer.rows, bytes: size, sha256: await sha256File(file), rowGroups: footer.rowGroupRows.length, rowGroupRows: footer.rowGroupRows, ...(month !== undefined ? { month } : {}) });
-    }
-    const inFiles = files.reduce((n, f) => n + f.rows, 0);
-    if (inFiles !== written) {
-      throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${o.file}: DuckDB wrote ${written} rows but the files' footers say ${inFiles}`, { file: o.file });
-    }
-    o.onRows?.(written);
-    return files;
+    return await checkedFiles([{ file: o.file }], written, o, encoder);
   } catch (err) {
     copy?.destroy();
-    if (o.signal?.aborted && o.signal.reason instanceof MedallionError) throw o.signal.reason;
-    if (err instanceof MedallionError) throw err;
-    const e = err as Error & { code?: string };
-    if ((typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) || isConnectionError(err)) throw fromDatabaseError(err, `exporting ${o.where}`);
-    if (e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) throw ioError(err, `writing ${o.file}`, o.file);
-    throw err;
+    throw exportError(err, o, o.file);
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     await encoding.catch(() => {});
@@ -177,7 +155,7 @@ export const MONTH_ENCODERS = 1;
  * the rows routed to the month, and in all, the rows routed against COPY's own count and the
  * files' footers (copyToParquet's checks).
  */
-export async function copyMonthsToParquet(o: Omit<CopyJob, 'file' | 'splitMonthsOf'> & { dir: string; csvColumns: readonly ExportColumn[]; onCopied?: () => void }): Promise<ExportedFile[]> {
+export async function copyMonthsToParquet(o: Omit<CopyJob, 'file'> & { dir: string; csvColumns: readonly ExportColumn[]; onCopied?: () => void }): Promise<ExportedFile[]> {
   const work = path.join(o.dir, '.months');
   await mkdir(work, { recursive: true });
   const encoders = new Set<ParquetEncoder>();
@@ -240,8 +218,10 @@ export async function copyMonthsToParquet(o: Omit<CopyJob, 'file' | 'splitMonths
  * The written files as the manifest lists them, each read back: its footer's rows and row groups,
  * size and SHA-256; made read-only when linkable. Their rows must sum to `written`.
  */
-async function checkedFiles(outputs: readonly { file: string; month?: string }[], written: number, o: Pick<CopyJob, 'linkable' | 'onRows'> & { file?: string; dir?: string }): Promise<ExportedFile[]> {
-  const encoder = await ParquetEncoder.open();
+async function checkedFiles(
+  outputs: readonly { file: string; month?: string }[], written: number, o: Pick<CopyJob, 'linkable' | 'onRows'> & { file?: string; dir?: string }, open?: ParquetEncoder,
+): Promise<ExportedFile[]> {
+  const encoder = open ?? (await ParquetEncoder.open());
   try {
     const files: ExportedFile[] = [];
     for (const { file, month } of outputs) {
@@ -259,7 +239,7 @@ async function checkedFiles(outputs: readonly { file: string; month?: string }[]
     o.onRows?.(written);
     return files;
   } finally {
-    encoder.close();
+    if (!open) encoder.close();
   }
 }
 
@@ -271,28 +251,6 @@ function exportError(err: unknown, o: Pick<CopyJob, 'signal' | 'where'>, file: s
   if ((typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) || isConnectionError(err)) return fromDatabaseError(err, `exporting ${o.where}`);
   if (e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return ioError(err, `writing ${file}`, file);
   return err;
-}
-
-/**
- * DuckDB's month folders (`DIR/medallion_month=2013-07/part.parquet`) → `part-2013-07.parquet`
- * beside DIR, which is then removed: plain files, so that no reader sees a Hive key (pandas would
- * read it as a `category` column).
- */
-async function placeMonthFiles(dir: string): Promise<{ file: string; month: string }[]> {
-  const placed: { file: string; month: string }[] = [];
-  const prefix = `${MONTH_FOLDER}=`;
-  for (const folder of await readdir(dir).catch(() => [] as string[])) {
-    const month = decodeURIComponent(folder.slice(prefix.length));
-    const inside = await readdir(path.join(dir, folder));
-    if (!folder.startsWith(prefix) || !/^(\d{4}-\d{2}|none)$/.test(month) || inside.length !== 1) {
-      throw new DataError('EXPORT_FAILED', `${dir}: DuckDB wrote ${folder}/${inside.join(', ')}, not one file per month`, { file: dir });
-    }
-    const file = path.join(path.dirname(dir), monthFileName(month));
-    await rename(path.join(dir, folder, inside[0]!), file);
-    placed.push({ file, month });
-  }
-  await rm(dir, { recursive: true, force: true });
-  return placed;
 }
 
 /** DuckDB's error (a value it cannot convert, a full disk …) as ours, naming the table and file. */

@@ -34,18 +34,9 @@ const DUCKDB_TYPE: Record<ColumnKind, string> = {
 /**
  * DuckDB's memory for one file: about one row group of 131,072 rows of fact_sales being encoded.
  * Below about 200 MB DuckDB evicts and the export slows about threefold (src/export/README.md).
- * It bounds DuckDB's buffer manager, not the Parquet writer's pages, which the row group and the
- * flush threshold below bound.
+ * It bounds DuckDB's buffer manager, not the Parquet writer's pages, which the row group bounds.
  */
 export const MEMORY_LIMIT = '300MB';
-/**
- * The rows at which a COPY that splits by month hands the rows it buffered to the months' writers
- * (DuckDB's `partitioned_write_flush_threshold`). Each writer keeps its own row group until it is
- * full, so that buffer is held on top of them: at the row group size it doubles the rows held, at
- * a quarter of the default row group or less it adds little (more flushes cost DuckDB some CPU).
- * It does not change where the writers end their row groups (at about the row group size or before).
- */
-export const PARTITION_FLUSH_ROWS = 16 * 2048;
 /**
  * DuckDB reads the pipe in buffers of this size and parses each before reading the next; Postgres
  * keeps writing into fifo.ts' 16 MB meanwhile. With DuckDB's default (32 MB, read whole before
@@ -66,17 +57,7 @@ export interface CsvToParquetOptions {
   compression: Compression;
   /** Written into the file footer's key-value metadata. */
   metadata: ReadonlyMap<string, string>;
-  /**
-   * Split the rows by the month of this date or timestamp column: `outFile` is then a folder that
-   * receives `MONTH_FOLDER=YYYY-MM/part.parquet` (`none` for a NULL), one file per month, rows in
-   * the order they arrive. The month is the first 7 characters of Postgres' ISO text, the same as
-   * `to_char(column, 'YYYY-MM')` for the years 1..9999 the export accepts.
-   */
-  monthsOf?: string;
 }
-
-/** The folder name prefix of a month written by `csvToParquet({ monthsOf })` (not a column in the files). */
-export const MONTH_FOLDER = 'medallion_month';
 
 export interface Footer {
   rows: number;
@@ -124,14 +105,7 @@ export class ParquetEncoder {
   ) {}
 
   static async open(): Promise<ParquetEncoder> {
-    // Every open file stays open to the end (a writer closed early would start a second file for
-    // its month); the month batches bound how many there are (export-months.ts).
-    const instance = await DuckDBInstance.create(':memory:', {
-      threads: '1',
-      memory_limit: MEMORY_LIMIT,
-      partitioned_write_max_open_files: '1000000',
-      partitioned_write_flush_threshold: String(PARTITION_FLUSH_ROWS),
-    });
+    const instance = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: MEMORY_LIMIT });
     return new ParquetEncoder(instance, await instance.connect());
   }
 
@@ -150,21 +124,9 @@ export class ParquetEncoder {
     const read = `read_csv(${literal(o.source)}, columns = {${types}}, header = false, auto_detect = false,
       delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false,
       buffer_size = ${CSV_BUFFER_BYTES}, max_line_size = ${CSV_BUFFER_BYTES})`;
-    if (o.monthsOf === undefined) {
-      const result = await this.connection.run(
-        `copy (select ${select} from ${read}) to ${literal(o.outFile)}
-         (format parquet, compression ${o.compression}, row_group_size ${o.rowGroupSize}${metadata})`,
-      );
-      return Number(result.rowsChanged);
-    }
-    // One pass, one file per month: DuckDB keeps a writer open per month, each holding up to a row
-    // group, and the rows waiting for their writers are at most PARTITION_FLUSH_ROWS; the month is
-    // not in the files.
-    const month = `coalesce(left(${ident(o.monthsOf)}, 7), 'none') as ${ident(MONTH_FOLDER)}`;
     const result = await this.connection.run(
-      `copy (select ${select}, ${ident(MONTH_FOLDER)} from (select *, ${month} from ${read})) to ${literal(o.outFile)}
-       (format parquet, compression ${o.compression}, row_group_size ${o.rowGroupSize}${metadata},
-        partition_by (${ident(MONTH_FOLDER)}), write_partition_columns false, filename_pattern 'part')`,
+      `copy (select ${select} from ${read}) to ${literal(o.outFile)}
+       (format parquet, compression ${o.compression}, row_group_size ${o.rowGroupSize}${metadata})`,
     );
     return Number(result.rowsChanged);
   }
