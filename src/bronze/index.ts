@@ -3,3 +3,4 @@ export * from './contracts.ts';
 export * from './load.ts';
 export * from './changes.ts';
 export * from './freshness.ts';
+export { type PageMap, pageLines } from './block-hashes.ts';

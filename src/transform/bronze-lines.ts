@@ -14,9 +14,9 @@
  * reads the table by a scan instead. The partition expression then filters (1) and (2), so lines
  * read in excess change nothing.
  */
-import { type PageMap, pageLines } from '../bronze/block-hashes.ts';
+import { type PageMap, pageLines } from '../bronze/index.ts';
 import { type Client, ident } from '../db/index.ts';
-import { inPartitions } from './incremental.ts';
+import { inPartitions } from './partition-predicates.ts';
 
 /** More ctid ranges than this are merged across their smallest gaps: one plan node each. */
 const MAX_RANGES = 64;

@@ -47,6 +47,7 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { readBronzeByLines } from './bronze-lines.ts';
+import { inPartitions, notInPartitions } from './partition-predicates.ts';
 import { compileSql, type SelectionSchemas, stagingSchemas, updateSchemaName } from './compile.ts';
 import type { DateWindow, Materialization, Model, Project, RelationName } from './types.ts';
 
@@ -104,20 +105,6 @@ export async function columnsOf(client: Client, schema: string, name: string): P
     [schema, name],
   );
   return new Map(rows.map((r) => [r.name, r.type]));
-}
-
-/**
- * `relation in partitions` for a column (NULL is a partition of its own), as a predicate for any
- * place (a filter, a `count(*) filter`): one hashed lookup per row, never an index scan (the OR
- * keeps the planner from a join). A read of the rows of the partitions alone is partitionRows.
- */
-export function inPartitions(column: string, partitions: string): string {
-  return `(${column} in (select key from ${partitions} where key is not null) or (${column} is null and exists (select from ${partitions} where key is null)))`;
-}
-
-/** The negation of inPartitions, NULL-safe. */
-export function notInPartitions(column: string, partitions: string): string {
-  return `(not coalesce(${column} in (select key from ${partitions} where key is not null), false) and not (${column} is null and exists (select from ${partitions} where key is null)))`;
 }
 
 /**

@@ -20,7 +20,8 @@ export { parseStatements, SQL_VALUE_FUNCTION_NAMES, stringValue } from './sql-pa
 export { withoutTrailingSemicolon } from './sql-lexer.ts';
 export { type LoadProjectOptions, loadProject } from './project.ts';
 export { type ProjectHash, projectHash, projectSha256With } from './project-hash.ts';
-export { bronzeSteps, deltaSchemas, inPartitions, type ModelUpdate, notInPartitions, partitionIndexName, partitionRows, rowsFingerprintSql, updateVersions } from './incremental.ts';
+export { bronzeSteps, deltaSchemas, type ModelUpdate, partitionIndexName, partitionRows, rowsFingerprintSql, updateVersions } from './incremental.ts';
+export { inPartitions, notInPartitions } from './partition-predicates.ts';
 export { type CurrentBuild, type ModelDecision, planModels, type PublishedBuild, steppedBronze } from './model-plan.ts';
 export { parseSourcesYml, readSourcesYml, SOURCES_FILE } from './sources.ts';
 export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, dropPreviousVersions, dropStaging, publishModels, publishRelations } from './publish.ts';

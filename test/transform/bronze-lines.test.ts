@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/db/client.ts';
 import { ident } from '../../src/db/client.ts';
 import { lineRanges, readBronzeByLines } from '../../src/transform/bronze-lines.ts';
-import { inPartitions } from '../../src/transform/incremental.ts';
+import { inPartitions } from '../../src/transform/partition-predicates.ts';
 import { testClient, uniqueTarget } from '../support/database.ts';
 
 const schema = uniqueTarget('blines');

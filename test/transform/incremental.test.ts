@@ -12,7 +12,7 @@ import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ident } from '../../src/db/client.ts';
-import { inPartitions, notInPartitions } from '../../src/transform/incremental.ts';
+import { inPartitions, notInPartitions } from '../../src/transform/partition-predicates.ts';
 import { spawnMedallion } from '../support/child-run.ts';
 import { runCli } from '../support/cli.ts';
 import { dropTarget, query, schemaNames, uniqueTarget } from '../support/database.ts';
