@@ -65,14 +65,25 @@ const RULE_KEYS = ['name', 'kind', 'description', 'relation', 'where'] as const;
 const RULE_KINDS: readonly RuleKind[] = ['repair', 'superseded', 'flag', 'quarantine'];
 
 /**
+ * A mapping under `config.meta` that only an incremental model may declare: the mapping and its
+ * path, with a problem recorded when the model is not incremental; undefined when it is absent.
+ */
+function incrementalMeta(meta: Record<string, unknown>, key: string, metaPath: Path, incremental: boolean, v: Validator): { raw: Record<string, unknown>; path: Path } | undefined {
+  const raw = v.optionalMapping(meta, key, metaPath);
+  if (!raw) return undefined;
+  const path: Path = [...metaPath, key];
+  if (!incremental) v.problem(path, `'${key}' is for 'materialized: incremental' models`);
+  return { raw, path };
+}
+
+/**
  * `config.meta.partition_inputs` of an incremental model: bronze table, or input model without the
  * partition column → the SQL expression over its row that gives the model's partition value.
  */
 function readPartitionInputs(meta: Record<string, unknown>, metaPath: Path, incremental: boolean, v: Validator): Record<RelationName, string> | undefined {
-  const raw = v.optionalMapping(meta, 'partition_inputs', metaPath);
-  if (!raw) return undefined;
-  const path: Path = [...metaPath, 'partition_inputs'];
-  if (!incremental) v.problem(path, `'partition_inputs' is for 'materialized: incremental' models`);
+  const declared = incrementalMeta(meta, 'partition_inputs', metaPath, incremental, v);
+  if (!declared) return undefined;
+  const { raw, path } = declared;
   const inputs: Record<RelationName, string> = {};
   for (const input of Object.keys(raw)) {
     if (!RELATION.test(input)) {
@@ -96,10 +107,9 @@ function readBronzeLines(
   partitionInputs: Readonly<Record<RelationName, string>> | undefined,
   v: Validator,
 ): Record<RelationName, string> | undefined {
-  const raw = v.optionalMapping(meta, 'bronze_lines', metaPath);
-  if (!raw) return undefined;
-  const path: Path = [...metaPath, 'bronze_lines'];
-  if (!incremental) v.problem(path, `'bronze_lines' is for 'materialized: incremental' models`);
+  const declared = incrementalMeta(meta, 'bronze_lines', metaPath, incremental, v);
+  if (!declared) return undefined;
+  const { raw, path } = declared;
   const inputs: Record<RelationName, string> = {};
   for (const input of Object.keys(raw)) {
     const at: Path = [...path, input];
@@ -130,10 +140,9 @@ function readDateWindows(
   partitionInputs: Readonly<Record<RelationName, string>> | undefined,
   v: Validator,
 ): Record<RelationName, DateWindow> | undefined {
-  const raw = v.optionalMapping(meta, 'date_windows', metaPath);
-  if (!raw) return undefined;
-  const path: Path = [...metaPath, 'date_windows'];
-  if (!incremental) v.problem(path, `'date_windows' is for 'materialized: incremental' models`);
+  const declared = incrementalMeta(meta, 'date_windows', metaPath, incremental, v);
+  if (!declared) return undefined;
+  const { raw, path } = declared;
   const windows: Record<RelationName, DateWindow> = {};
   for (const input of Object.keys(raw)) {
     const at: Path = [...path, input];
@@ -187,10 +196,9 @@ function readRelatedInputs(
   dateWindows: Readonly<Record<RelationName, DateWindow>> | undefined,
   v: Validator,
 ): Record<RelationName, string> | undefined {
-  const raw = v.optionalMapping(meta, 'related_inputs', metaPath);
-  if (!raw) return undefined;
-  const path: Path = [...metaPath, 'related_inputs'];
-  if (!incremental) v.problem(path, `'related_inputs' is for 'materialized: incremental' models`);
+  const declared = incrementalMeta(meta, 'related_inputs', metaPath, incremental, v);
+  if (!declared) return undefined;
+  const { raw, path } = declared;
   const inputs: Record<RelationName, string> = {};
   for (const input of Object.keys(raw)) {
     const at: Path = [...path, input];
