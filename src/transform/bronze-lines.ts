@@ -21,6 +21,13 @@ import { inPartitions } from './partition-predicates.ts';
 /** More ctid ranges than this are merged across their smallest gaps: one plan node each. */
 const MAX_RANGES = 64;
 
+/**
+ * More lines than this are read by a scan: the line numbers come into this process as one array,
+ * whose memory must not grow with the table, and an update that reads that many lines reads a
+ * large part of the table anyway.
+ */
+export const MAX_LINES = 100_000;
+
 export interface BronzeLineRead {
   /** The bronze table, quoted. */
   table: string;
@@ -36,17 +43,21 @@ export interface BronzeLineRead {
   /** The table to create with the rows, and two work tables: the lines, and the rows found at them (quoted). */
   into: string;
   work: { lines: string; found: string };
+  /** The most lines read by line (default MAX_LINES); more are read by a scan. */
+  maxLines?: number;
 }
 
 /**
  * Creates `into` with the table's rows of the partitions, read by line; false (nothing created)
- * when the table is not in line order, and the caller reads it by a scan.
+ * when the table is not in line order or the lines are more than `maxLines`, and the caller reads
+ * it by a scan.
  */
 export async function readBronzeByLines(client: Client, read: BronzeLineRead): Promise<boolean> {
   const { table, changes, columns } = read;
   const { lines: work, found: foundRows } = read.work;
   const changedLines = changes ? ` except select _line_number from ${changes}` : '';
-  await client.query(`create table ${work} as select distinct line from (${read.lines}) as l where line is not null${changedLines}`);
+  const listed = await client.query(`create table ${work} as select distinct line from (${read.lines}) as l where line is not null${changedLines}`);
+  if ((listed.rowCount ?? 0) > (read.maxLines ?? MAX_LINES)) return false;
   const { rows } = await client.query<{ lines: string[] | null }>(`select array_agg(line order by line) as lines from ${work}`);
   const lines = (rows[0]?.lines ?? []).map(Number);
   let found = `select t.* from ${table} as t where false`;

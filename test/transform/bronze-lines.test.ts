@@ -85,6 +85,23 @@ describe('a bronze table read by line', () => {
     expect(rows[0]!.n).toBe(9 + 9 + 9 + 10);
   });
 
+  it('reads nothing by line when the lines are more than its bound, for a scan instead', async () => {
+    const read = await readBronzeByLines(client, {
+      table: `${s}.loaded`,
+      changes: `${s}.changes`,
+      columns: COLUMNS,
+      lines: `select line_number as line from ${s}.published where p in (select key from ${s}.partitions)`,
+      value: VALUE,
+      partitions: `${s}.partitions`,
+      into: `${s}.by_line_bounded`,
+      work: { lines: `${s}.lines_bounded`, found: `${s}.found_bounded` },
+      maxLines: 36,
+    });
+    expect(read).toBe(false);
+    const { rows } = await client.query<{ t: string | null }>(`select to_regclass($1) as t`, [`${schema}.by_line_bounded`]);
+    expect(rows[0]!.t).toBeNull();
+  });
+
   it('reads nothing by line from a table whose rows are not in line order, for a scan instead', async () => {
     // the rows of lines 102..104 (of partition 10) move to other pages, outside the range of the
     // lines of the partition
