@@ -55,7 +55,7 @@ import { type Client, ident, literal } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { isSqlFault } from '../sql-runtime/index.ts';
 import { compiledRelation, compileSql, type ModelUpdate, notInPartitions, partitionRows, type Project, type RelationName, referencedRelations, type TestDefinition, withoutTrailingSemicolon } from '../transform/index.ts';
-import { type IncrementalForm, keptInRun, rowLocal } from './incremental-tests.ts';
+import { type IncrementalForm, keptInRun, parentKeys, rowLocal } from './incremental-tests.ts';
 import { type CoverageTest, publishedRelation } from './test-sql.ts';
 
 /** A scalar_equality with its declaration `config.meta.additive` (model-spec.ts). */
@@ -71,6 +71,8 @@ export interface PublishedValues {
   asOf: string | null;
   /** By test name. */
   tests: ReadonlyMap<string, TestValues>;
+  /** The tests it recorded as passed with no failing row (incremental-tests.ts, PublishedVerdicts). */
+  passed: ReadonlySet<string>;
 }
 
 /** The sides of a scalar_equality, as the values query names them. */
@@ -101,15 +103,19 @@ export function publishedRunSql(etl: string): string {
 export async function publishedTestValues(ledger: Client, schemas: SchemaNames): Promise<PublishedValues | undefined> {
   const e = ident(schemas.etl);
   try {
-    const { rows } = await ledger.query<{ run_id: string; as_of: string | null; test_name: string | null; measured: Record<string, string | null> | null }>(
-      `select r.run_id, to_char(r.as_of, 'YYYY-MM-DD') as as_of, t.test_name, t.measured
+    const { rows } = await ledger.query<{ run_id: string; as_of: string | null; test_name: string | null; measured: Record<string, string | null> | null; passed: boolean | null }>(
+      `select r.run_id, to_char(r.as_of, 'YYYY-MM-DD') as as_of, t.test_name, t.measured, t.status = 'pass' and t.failing_rows = 0 as passed
          from (${publishedRunSql(e)}) as r
-         left join ${e}.test_results as t on t.run_id = r.run_id and t.measured is not null`,
+         left join ${e}.test_results as t on t.run_id = r.run_id and (t.measured is not null or (t.status = 'pass' and t.failing_rows = 0))`,
     );
     if (!rows.length) return undefined;
     const tests = new Map<string, TestValues>();
-    for (const r of rows) if (r.test_name !== null && r.measured) tests.set(r.test_name, r.measured);
-    return { runId: Number(rows[0]!.run_id), asOf: rows[0]!.as_of, tests };
+    const passed = new Set<string>();
+    for (const r of rows) {
+      if (r.test_name !== null && r.measured) tests.set(r.test_name, r.measured);
+      if (r.test_name !== null && r.passed) passed.add(r.test_name);
+    }
+    return { runId: Number(rows[0]!.run_id), asOf: rows[0]!.as_of, tests, passed };
   } catch (err) {
     if (!isSqlFault(err)) throw fromDatabaseError(err, `reading the published run's test values in ${schemas.etl}.test_results`);
     return undefined;
@@ -273,14 +279,18 @@ function coverageForm(test: CoverageTest, recorded: TestValues, context: Reconci
   const delta = `${ident(update.schema)}.${ident(nameOf(test.model))}`;
   const oldParent = publishedRelation(test.to, schemas);
   const newParent = compiledRelation(test.to, schemas);
-  const keysOf = (relation: string) => `(select p.${field} from ${relation} as p)`;
+  // each key looked up in the parent's version (through its index on the field, where there is
+  // one), not the whole parent hashed: the rows counted are the delta and the published rows of
+  // the partitions
+  const heldByOld = (value: string) => `exists (select from ${oldParent} as q where q.${field} = ${value})`;
+  const newKeys = parentKeys(test.to, test.field, schemas, updates);
   const notHeldBy = (relation: string) => `not exists (select from ${relation} as q where q.${field} = p.${field})`;
   let added = `select p.${field} as key from ${oldParent} as p where false`;
   let gone = added;
   if ('updated' in parent) {
     const p = parent.updated;
     added = `select distinct p.${field} as key from ${ident(p.schema)}.${ident(nameOf(test.to))} as p where p.${field} is not null and ${notHeldBy(oldParent)}`;
-    gone = `select distinct p.${field} as key from ${partitionRows(oldParent, ident(p.column), `${ident(p.schema)}.partitions`)} as p where p.${field} is not null and ${notHeldBy(newParent)}`;
+    gone = `select distinct p.${field} as key from ${partitionRows(oldParent, ident(p.column), `${ident(p.schema)}.partitions`)} as p where p.${field} is not null and ${newKeys.lacks(`p.${field}`)}`;
   } else if ('rebuilt' in parent) {
     added = `select distinct p.${field} as key from ${newParent} as p where p.${field} is not null and ${notHeldBy(oldParent)}`;
     gone = `select distinct p.${field} as key from ${oldParent} as p where p.${field} is not null and ${notHeldBy(newParent)}`;
@@ -293,7 +303,7 @@ function coverageForm(test: CoverageTest, recorded: TestValues, context: Reconci
     measurement: `with added_keys as materialized (${added}),
 gone_keys as materialized (${gone}),
 published_rows as (
-  select count(*) as child_rows, count(*) filter (where t.${col} in ${keysOf(oldParent)}) as matched_rows
+  select count(*) as child_rows, count(*) filter (where ${heldByOld(`t.${col}`)}) as matched_rows
     from ${scoped(partitionRows(publishedRelation(test.model, schemas), ident(update.column), partitions))}),
 moved_rows as (
   select count(*) filter (where t.${col} in (select key from added_keys)) as gained,
@@ -303,7 +313,7 @@ moved_rows as (
                        and m.${col} in (select key from added_keys union all select key from gone_keys)
                        and ${notInPartitions(`m.${ident(update.column)}`, partitions)})`)}),
 delta_rows as (
-  select count(*) as child_rows, count(*) filter (where t.${col} in ${keysOf(newParent)}) as matched_rows
+  select count(*) as child_rows, count(*) filter (where ${newKeys.holds(`t.${col}`)}) as matched_rows
     from ${scoped(delta)})
 select child_rows, matched_rows, matched_rows < ${Number(test.minCoverage)} * child_rows as fails
   from (select ${literal(childRows)}::bigint - published_rows.child_rows + delta_rows.child_rows as child_rows,

@@ -10,20 +10,48 @@
  * `M_old rows not in Π union all Δ` (the two predicates split every row, NULL being one partition),
  * so M_new = M_out ∪ Δ with M_out = M_old rows not in Π.
  *
- * What the forms rely on, besides the arithmetic: the published relations passed every test of
- * severity `error` that reads them (a run publishes only when those pass, and it runs every test
- * that reads what it builds: the selection `model+`), the test is the one they passed (a test is
- * part of its model's hash, so a changed test builds its model: model-plan.ts), and a `where`
- * judges a row by that row alone (it names no relation and no run date). A relation the selection
- * reads as published (`readPublished`) is unchanged in this run.
+ * What the forms rely on, besides the arithmetic: M_old passed the test (passedWhenPublished): a
+ * test of severity `error` always (a run publishes only when those pass, and it runs every test
+ * that reads what it builds: the selection `model+`), a `warn` test when the published run
+ * recorded it with no failing row (<etl>.test_results: it tested the rows it published); the test
+ * is the one they passed (a test is part of its model's hash, so a changed test builds its model:
+ * model-plan.ts), and a `where` judges a row by that row alone (it names no relation and no run
+ * date). A relation the selection reads as published (`readPublished`) is unchanged in this run.
+ *
+ * A row-level test that reads as_of may be declared monotone in it (`config.meta.monotone_in_as_of`,
+ * AsOfMonotoneTest; the engine never infers it): a row that passes at as_of A passes at every
+ * as_of ≥ A (`order_date < as_of`). Such a test reads the delta alone when the published run
+ * recorded it with no failing row and this run's as_of is not before that run's: every row of
+ * M_out is a row of M_old, which passed at the published as_of, so it passes at this one, and the
+ * failing rows over M_new are those over Δ. As_of moved back, a failing row published by a warn
+ * test, or no result of the test in the published run (it kept the model, or tested it at another
+ * as_of) runs the test in full.
  */
 import type { SchemaNames } from '../config.ts';
-import { ident } from '../db/index.ts';
+import { ident, literal } from '../db/index.ts';
 import { compiledRelation, compileSql, deltaSchemas, inPartitions, type ModelUpdate, notInPartitions, partitionRows, type RelationName, referencedRelations, relationsRead, rowsFingerprintSql, type TestDefinition, updateVersions, withoutTrailingSemicolon } from '../transform/index.ts';
 import { type KeyColumns, publishedRelation, ROW_LEVEL_TEST_KINDS, uniqueSql } from './test-sql.ts';
 
 /** A singular test as sql/tests/schema.yml may declare it: `config.meta.partition_by` (singular-tests.ts). */
 export type PartitionedTest = Extract<TestDefinition, { kind: 'query' }> & { partitionBy?: string };
+
+/** An expression_is_true with its declaration `config.meta.monotone_in_as_of` (model-spec.ts). */
+export type AsOfMonotoneTest = Extract<TestDefinition, { kind: 'expression' }> & { monotoneInAsOf?: boolean };
+
+/**
+ * What the ledger says of the published run's tests, and this run's as_of: what a form needs to
+ * know that M_old passed a test (passedWhenPublished) and at which as_of.
+ */
+export interface PublishedVerdicts {
+  /** The published run's as_of (YYYY-MM-DD); null when unknown. */
+  publishedAsOf: string | null;
+  /** The tests the published run recorded as passed with no failing row. */
+  passed: ReadonlySet<string>;
+  /** What the published run's tests measured, by test name (<etl>.test_results.measured). */
+  measured: ReadonlyMap<string, Readonly<Record<string, string | null>>>;
+  /** medallion.as_of of this run's test sessions (YYYY-MM-DD), if set. */
+  asOf: string | undefined;
+}
 
 /** How a test runs on an update: what it reads, and the SQL that replaces the full test's. */
 export interface IncrementalForm {
@@ -54,6 +82,7 @@ export interface IncrementalForm {
 }
 
 const RUN_DATES = /medallion\.(data_)?as_of/i;
+const SETTINGS = /medallion\.[a-z_]+/gi;
 
 /** Whether a piece of SQL (a `where`) judges a row by that row alone: it names no relation and no run date. */
 export function rowLocal(sql: string | undefined): boolean {
@@ -66,19 +95,47 @@ export function keptInRun(schemas: SchemaNames, relation: RelationName): boolean
 }
 
 /**
- * Whether a test of an updated model holds on the whole model when it holds on the delta: it reads
- * no other relation and no run date, and it judges each row alone (not_null, accepted_values,
- * expression) or is a unique key that includes the partition column (two rows with one key are in
- * one partition). Its
- * failing rows over M_new are those over M_out, none (M_out ⊆ M_old passed and did not change),
- * and those over Δ. Only a test of severity error: the published rows passed it (a warn test may
- * have published failing rows, which its count must go on reporting).
+ * Whether M_old passed the test: a test of severity error always (nothing is published otherwise);
+ * a warn test when the published run recorded it with no failing row (a warn test may have
+ * published failing rows, which its count must go on reporting).
  */
-export function deltaTest(test: TestDefinition, update: ModelUpdate | undefined): boolean {
-  if (!update || update.model !== test.model || test.severity !== 'error') return false;
+export function passedWhenPublished(test: TestDefinition, verdicts: PublishedVerdicts | undefined): boolean {
+  return test.severity === 'error' || verdicts?.passed.has(test.name) === true;
+}
+
+/** The SQL by which a row-level test judges a row: its `where` and its expression. */
+function rowSql(test: TestDefinition): string {
+  return [('where' in test && test.where) || '', test.kind === 'expression' ? test.expression : ''].join('\n');
+}
+
+/**
+ * Whether a test that reads as_of passes on M_out at this run's as_of because it passed on M_old
+ * at the published one: declared monotone in as_of (AsOfMonotoneTest), reading no other run
+ * setting, recorded by the published run with no failing row (whatever its severity: an error
+ * test kept as published was tested at the as_of of an older run, which may be later than this
+ * one), and this run's as_of not before that run's.
+ */
+function asOfMonotoneHolds(test: TestDefinition, verdicts: PublishedVerdicts | undefined): boolean {
+  if (test.kind !== 'expression' || (test as AsOfMonotoneTest).monotoneInAsOf !== true) return false;
+  if ((rowSql(test).match(SETTINGS) ?? []).some((setting) => setting.toLowerCase() !== 'medallion.as_of')) return false;
+  if (!verdicts?.passed.has(test.name) || verdicts.asOf === undefined || verdicts.publishedAsOf === null) return false;
+  // YYYY-MM-DD: the order of the text is that of the days
+  return verdicts.asOf >= verdicts.publishedAsOf;
+}
+
+/**
+ * Whether a test of an updated model holds on the whole model when it holds on the delta: it reads
+ * no other relation, no run date unless monotone in as_of (asOfMonotoneHolds), and it judges each
+ * row alone (not_null, accepted_values, expression) or is a unique key that includes the partition
+ * column (two rows with one key are in one partition). Its failing rows over M_new are those over
+ * M_out, none (M_out ⊆ M_old passed, passedWhenPublished, and did not change; a monotone test's
+ * rows pass at a later as_of too), and those over Δ.
+ */
+export function deltaTest(test: TestDefinition, update: ModelUpdate | undefined, verdicts?: PublishedVerdicts): boolean {
+  if (!update || update.model !== test.model || !passedWhenPublished(test, verdicts)) return false;
   if (relationsRead(test).some((r) => r !== test.model)) return false;
   // a verdict that reads the run's dates may change on rows that did not (as_of moved)
-  if (('where' in test && test.where && RUN_DATES.test(test.where)) || (test.kind === 'expression' && RUN_DATES.test(test.expression))) return false;
+  if (RUN_DATES.test(rowSql(test)) && !asOfMonotoneHolds(test, verdicts)) return false;
   return ROW_LEVEL_TEST_KINDS.has(test.kind) || (test.kind === 'unique' && !test.where && test.columns.includes(update.column));
 }
 
@@ -86,7 +143,12 @@ export function deltaTest(test: TestDefinition, update: ModelUpdate | undefined)
  * The incremental form of `test` on this run, or undefined when it runs in full (no update of its
  * model, or a precondition of every form fails).
  */
-export function incrementalForm(test: TestDefinition, schemas: SchemaNames, updates: ReadonlyMap<RelationName, ModelUpdate> | undefined): IncrementalForm | undefined {
+export function incrementalForm(
+  test: TestDefinition,
+  schemas: SchemaNames,
+  updates: ReadonlyMap<RelationName, ModelUpdate> | undefined,
+  verdicts?: PublishedVerdicts,
+): IncrementalForm | undefined {
   const update = updates?.get(test.model);
   if (!update || update.model !== test.model) return undefined;
   const partitions = `${ident(update.schema)}.partitions`;
@@ -99,23 +161,38 @@ export function incrementalForm(test: TestDefinition, schemas: SchemaNames, upda
 
   // The volume guard measures counts, not a property the published rows passed: any severity.
   // |M_new| = |M_out| + |Δ| = |M_old| − |M_old ∩ Π| + |Δ|, since inPartitions and notInPartitions
-  // split M_old. One scan of M_old gives both of its counts; the overlay is not read.
+  // split M_old. |M_old| is the count the published run measured as its new count (`new_rows` of
+  // its result: the rows it tested are those it published, and a published table changes only at
+  // a publish), and |M_old ∩ Π| is read through the partition index; without that record, one scan
+  // of M_old gives both of its counts. The overlay is not read.
   if (test.kind === 'row_count_change') {
+    const fails = `baseline_rows > 0 and (new_rows = 0 or baseline_rows - new_rows > ${Number(test.maxDrop)} * baseline_rows) as fails`;
+    const deltaRows = `(select count(*) from ${delta})`;
+    const recorded = verdicts?.measured.get(test.name)?.new_rows;
+    if (recorded && /^\d+$/.test(recorded)) {
+      return {
+        update,
+        schemas,
+        note: `${onDelta}: the new count is the published count (measured by the published run) less its rows of the partitions plus the delta's`,
+        measurement: `select baseline_rows, new_rows, ${fails}
+  from (select ${literal(recorded)}::bigint as baseline_rows,
+               ${literal(recorded)}::bigint - (select count(*) from ${partitionRows(published, ident(update.column), partitions)} as m) + ${deltaRows} as new_rows) as counts`,
+      };
+    }
     return {
       update,
       schemas,
       note: `${onDelta}: the new count is the published count less its rows of the partitions plus the delta's`,
-      measurement: `select baseline_rows, new_rows,
-       baseline_rows > 0 and (new_rows = 0 or baseline_rows - new_rows > ${Number(test.maxDrop)} * baseline_rows) as fails
-  from (select published_rows.baseline_rows, published_rows.baseline_rows - published_rows.replaced_rows + (select count(*) from ${delta}) as new_rows
+      measurement: `select baseline_rows, new_rows, ${fails}
+  from (select published_rows.baseline_rows, published_rows.baseline_rows - published_rows.replaced_rows + ${deltaRows} as new_rows
           from (select count(*) as baseline_rows, count(*) filter (where ${inPartitions(`m.${ident(update.column)}`, partitions)}) as replaced_rows
                   from ${published} as m) as published_rows) as counts`,
     };
   }
   // The other forms rest on M_out having passed the test when it was published.
-  if (test.severity !== 'error') return undefined;
+  if (!passedWhenPublished(test, verdicts)) return undefined;
 
-  if (deltaTest(test, update)) return { update, schemas: deltaSchemas(schemas, update), note: onDelta };
+  if (deltaTest(test, update, verdicts)) return { update, schemas: deltaSchemas(schemas, update), note: onDelta };
 
   // A singular test declared by P: its failing rows of one value of P depend only on M's rows of that
   // value and on the other relations it reads. Those hold their published rows (kept as published,
@@ -137,13 +214,15 @@ export function incrementalForm(test: TestDefinition, schemas: SchemaNames, upda
   // A unique key without P. A key k occurs |Δ_k| + |M_out_k| times in M_new, and |M_out_k| ≤ 1
   // (M_out ⊆ M_old, which had no duplicate key). So the keys occurring more than once are among
   // those of Δ, and each one's count is that of Δ plus M_out's rows with that key. The rows grouped
-  // are Δ and the rows of M_out whose key is a key of Δ: equal in every column, or, for a key with
-  // a NULL (which equality never matches and the grouping does), hashing like one of Δ's keys with
-  // a NULL (a 64-bit hash of the key as a row; a row that only collides forms a group of one, which
-  // is not reported). The groups and their counts are those of the full test. The semi-join on the
-  // columns costs a hash probe per row, less than hashing every row's key as a record. The hash
-  // matches equal keys only where equality is bytewise: a key column with a non-deterministic
-  // collation runs the full test.
+  // are Δ and the rows of M_out whose key is a key of Δ: equal in every column (a semi-join on the
+  // columns, which the planner answers through an index of the published table on a key column, a
+  // probe per key of Δ, where one exists: fact_sales' order_number, int_sales_lines' line_number),
+  // or, for a key with a NULL (which equality never matches and the grouping does), hashing like
+  // one of Δ's keys with a NULL (a 64-bit hash of the key as a row; a row that only collides forms
+  // a group of one, which is not reported). The two parts are disjoint (all columns equal, or one
+  // NULL), and the second reads nothing when Δ has no key with a NULL. The groups and their counts
+  // are those of the full test. The hash matches equal keys only where equality is bytewise: a key
+  // column with a non-deterministic collation runs the full test.
   if (test.kind === 'unique') {
     if (test.where || others.length) return undefined;
     const column = ident(update.column);
@@ -154,14 +233,18 @@ export function incrementalForm(test: TestDefinition, schemas: SchemaNames, upda
       failing: (keyColumns) => {
         if (test.columns.some((col) => keyColumns.collatable.has(col) && !keyColumns.bytewise.has(col))) return undefined;
         const columnsOf = (alias: string) => test.columns.map((col) => `${alias}.${ident(col)}`).join(', ');
+        const equalKey = test.columns.map((col) => `d.${ident(col)} = m.${ident(col)}`).join(' and ');
         const withNull = (alias: string) => test.columns.map((col) => `${alias}.${ident(col)} is null`).join(' or ');
         const key = (alias: string) => `hash_record_extended(row(${columnsOf(alias)}), 0)`;
+        const outside = notInPartitions(`m.${column}`, partitions);
         const rows = `(select * from ${delta}
           union all
           select m.* from ${published} as m
-           where ${notInPartitions(`m.${column}`, partitions)}
-             and ((${columnsOf('m')}) in (select ${columnsOf('d')} from ${delta} as d)
-                  or ((${withNull('m')}) and ${key('m')} in (select ${key('d')} from ${delta} as d where ${withNull('d')})))) as t`;
+           where ${outside} and exists (select from ${delta} as d where ${equalKey})
+          union all
+          select m.* from ${published} as m
+           where exists (select from ${delta} as d where ${withNull('d')})
+             and ${outside} and (${withNull('m')}) and ${key('m')} in (select ${key('d')} from ${delta} as d where ${withNull('d')})) as t`;
         return uniqueSql(test, rows, keyColumns);
       },
     };
@@ -176,14 +259,16 @@ export function incrementalForm(test: TestDefinition, schemas: SchemaNames, upda
   // p.field is gone, and a gone key equal to r's value has no parent row in the new parent. When the
   // parent is itself updated, the new parent holds its published rows outside its partitions, so
   // only keys of its published rows in its partitions can be gone; rebuilt, any published key can.
+  // Whether the new parent holds a key is looked up per key (parentKeys), for Δ's rows and the
+  // published parent's rows of its partitions, not by hashing the whole parent.
   if (test.kind === 'relationships' && test.minCoverage === undefined) {
     // a bronze parent has no published version to compare with
     if (!rowLocal(test.where) || others.some((r) => r !== test.to) || test.to.startsWith('bronze.')) return undefined;
     const scoped = (pred: string) => (test.where ? `(${c(test.where)}) and (${pred})` : pred);
     const col = ident(test.column);
     const field = ident(test.field);
-    const newParent = compiledRelation(test.to, schemas);
-    const deltaOrphans = `select t.* from ${delta} as t where ${scoped(`t.${col} is not null and not exists (select 1 from ${newParent} as p where p.${field} = t.${col})`)}`;
+    const parent = parentKeys(test.to, test.field, schemas, updates);
+    const deltaOrphans = `select t.* from ${delta} as t where ${scoped(`t.${col} is not null and ${parent.lacks(`t.${col}`)}`)}`;
     if (keptInRun(schemas, test.to)) {
       return { update, schemas, note: `${onDelta}; ${test.to} kept as published`, failing: () => deltaOrphans };
     }
@@ -192,7 +277,7 @@ export function incrementalForm(test: TestDefinition, schemas: SchemaNames, upda
     const changedParentRows = parentUpdate
       ? `${partitionRows(oldParent, ident(parentUpdate.column), `${ident(parentUpdate.schema)}.partitions`)} as p where`
       : `${oldParent} as p where`;
-    const gone = `select distinct p.${field} as key from ${changedParentRows} p.${field} is not null and not exists (select 1 from ${newParent} as q where q.${field} = p.${field})`;
+    const gone = `select distinct p.${field} as key from ${changedParentRows} p.${field} is not null and ${parent.lacks(`p.${field}`)}`;
     return {
       update,
       schemas,
@@ -206,6 +291,39 @@ select t.* from ${published} as t
     };
   }
   return undefined;
+}
+
+/**
+ * Predicates on a key (SQL over the row being judged): whether the version of a parent in this run
+ * holds it in `field`, and whether it does not. An updated parent is P_out ⊎ Δ_P, its published
+ * rows outside its partitions and its delta (incremental.ts), so a key is held exactly when one of
+ * the two holds it; each is looked up in its own table, which the planner answers through the
+ * published table's index on the field where there is one (silver.customers' customer_id), a
+ * probe per key. The overlay view in staging cannot be probed so: its published part is a subquery
+ * with a WHERE, which PostgreSQL does not flatten into the append, so a join with it hashes all of
+ * its rows. A parent kept or built again is read as the run compiles it.
+ */
+export function parentKeys(
+  to: RelationName,
+  field: string,
+  schemas: SchemaNames,
+  updates: ReadonlyMap<RelationName, ModelUpdate> | undefined,
+): { holds: (value: string) => string; lacks: (value: string) => string } {
+  const f = ident(field);
+  const parentUpdate = keptInRun(schemas, to) ? undefined : updates?.get(to);
+  if (!parentUpdate) {
+    const holds = (value: string) => `exists (select from ${compiledRelation(to, schemas)} as q where q.${f} = ${value})`;
+    return { holds, lacks: (value) => `not ${holds(value)}` };
+  }
+  const { now } = updateVersions(parentUpdate, publishedRelation(to, schemas));
+  const outside = notInPartitions(`q.${ident(parentUpdate.column)}`, `${ident(parentUpdate.schema)}.partitions`);
+  const inDelta = (value: string) => `exists (select from ${now} as q where q.${f} = ${value})`;
+  const inPublished = (value: string) => `exists (select from ${publishedRelation(to, schemas)} as q where q.${f} = ${value} and ${outside})`;
+  return {
+    holds: (value) => `(${inDelta(value)} or ${inPublished(value)})`,
+    // two anti-joins in a where
+    lacks: (value) => `not ${inDelta(value)} and not ${inPublished(value)}`,
+  };
 }
 
 /**

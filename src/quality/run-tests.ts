@@ -16,7 +16,7 @@ import { fromDatabaseError } from '../errors.ts';
 import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compiledRelation, deltaSchemas, type ModelUpdate, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
 import { type AdditiveEqualTest, coverageDefinition, type PublishedValues, publishedTestValues, reconciliationForm, sha256, type TestValues } from './incremental-reconciliations.ts';
-import { deltaTest, type IncrementalForm, incrementalForm, sameAsPublishedSql } from './incremental-tests.ts';
+import { deltaTest, type IncrementalForm, incrementalForm, type PublishedVerdicts, sameAsPublishedSql } from './incremental-tests.ts';
 import {
   type CoverageTest,
   equalJudgement,
@@ -128,8 +128,9 @@ export interface TestPlan {
  * The row-level tests of a model (not_null, accepted_values, expression) are counted together in
  * one scan; only a test that fails there runs again on its own, for its sample rows. At 6M rows
  * this saves one full scan per test. On an update of the model, those that hold on the whole
- * model when they hold on the delta (deltaTest) are counted together over the delta, and the
- * others together over the whole model.
+ * model when they hold on the delta (deltaTest: with what the published run passed, a warn test
+ * and a test monotone in as_of too) are counted together over the delta, and the others together
+ * over the whole model.
  */
 export function planTests(options: PlanTestsOptions): TestPlan {
   const { ledger, schemas, project, runId, onEvent = () => {}, sampleSize = 10, modelTasks = new Set(), estimates } = options;
@@ -153,13 +154,27 @@ export function planTests(options: PlanTestsOptions): TestPlan {
     return true;
   };
 
-  /** The published run's test values, read once when a reconciliation first needs them. */
+  /** The published run's test values, read once when an incremental form first needs them. */
   let published: Promise<PublishedValues | undefined> | undefined;
+  const runAsOf = async (on: Client): Promise<string | undefined> => {
+    const { rows } = await on.query<{ as_of: string | null }>("select nullif(current_setting('medallion.as_of', true), '') as as_of");
+    return rows[0]?.as_of ?? undefined;
+  };
   const reconciliation = async (on: Client, test: TestDefinition): Promise<IncrementalForm | undefined> => {
     if (!options.updates?.size || !(test.kind === 'equal' || (test.kind === 'relationships' && test.minCoverage !== undefined))) return undefined;
     published ??= publishedTestValues(ledger, schemas);
-    const { rows } = await on.query<{ as_of: string | null }>("select nullif(current_setting('medallion.as_of', true), '') as as_of");
-    return reconciliationForm(test, { schemas, updates: options.updates, project, published: await published, asOf: rows[0]?.as_of ?? undefined });
+    return reconciliationForm(test, { schemas, updates: options.updates, project, published: await published, asOf: await runAsOf(on) });
+  };
+  /** What the published run passed, and this run's as_of: asked once, when a test of an updated model first needs it. */
+  let verdicts: Promise<PublishedVerdicts> | undefined;
+  const verdictsFor = async (on: Client, model: RelationName): Promise<PublishedVerdicts | undefined> => {
+    if (!options.updates?.has(model)) return undefined;
+    verdicts ??= (async () => {
+      published ??= publishedTestValues(ledger, schemas);
+      const values = await published;
+      return { publishedAsOf: values?.asOf ?? null, passed: values?.passed ?? new Set<string>(), measured: values?.tests ?? new Map(), asOf: await runAsOf(on) };
+    })();
+    return verdicts;
   };
 
   const passedInBatch = new Set<TestDefinition>();
@@ -193,9 +208,10 @@ export function planTests(options: PlanTestsOptions): TestPlan {
         // the delta scan the delta together; the others scan the whole model together, so one
         // test that needs the whole model does not take the others with it.
         const update = options.updates?.get(model.name);
-        const onDelta = rowTests.filter((t) => deltaTest(t, update));
-        const inFull = rowTests.filter((t) => !deltaTest(t, update));
-        if (onDelta.length) await countTogether(on, onDelta, deltaSchemas(schemas, update!), incrementalForm(onDelta[0]!, schemas, options.updates)?.note ?? null);
+        const known = await verdictsFor(on, model.name);
+        const onDelta = rowTests.filter((t) => deltaTest(t, update, known));
+        const inFull = rowTests.filter((t) => !deltaTest(t, update, known));
+        if (onDelta.length) await countTogether(on, onDelta, deltaSchemas(schemas, update!), incrementalForm(onDelta[0]!, schemas, options.updates, known)?.note ?? null);
         // a test alone is no cheaper counted here than by its own task, which also reads its sample
         if (inFull.length > 1) await countTogether(on, inFull, schemas, null);
       },
@@ -210,7 +226,7 @@ export function planTests(options: PlanTestsOptions): TestPlan {
       run: async (on: Client) => {
         if (passedInBatch.has(test)) return;
         onEvent({ type: 'test_started', test: test.name, model: test.model });
-        const planned = incrementalForm(test, schemas, options.updates) ?? (await reconciliation(on, test));
+        const planned = incrementalForm(test, schemas, options.updates, await verdictsFor(on, test.model)) ?? (await reconciliation(on, test));
         const form = planned && (await allUnchanged(on, planned.unchanged ?? [])) ? planned : undefined;
         const reading = form?.schemas ?? schemas;
         const columns = test.kind === 'unique' ? await keyColumns(on, reading, test.model) : undefined;
@@ -361,7 +377,12 @@ async function runMeasuredTest(
   const status: TestStatus = !m.fails ? 'pass' : test.severity === 'error' ? 'fail' : 'warn';
   const { fails: _, ...values } = m;
   const sample = m.fails ? [{ ...numbers(values), ...(test.kind === 'row_count_change' ? { max_drop: test.maxDrop } : { min_coverage: test.minCoverage }) }] : [];
-  const counts = test.kind === 'relationships' ? { values: { child_rows: String(m.child_rows), matched_rows: String(m.matched_rows), definition_sha256: coverageDefinition(test as CoverageTest) } } : {};
+  // kept for the next run's incremental form: a coverage's counts, a volume guard's new count (the
+  // count of the rows this run publishes)
+  const counts =
+    test.kind === 'relationships'
+      ? { values: { child_rows: String(m.child_rows), matched_rows: String(m.matched_rows), definition_sha256: coverageDefinition(test as CoverageTest) } }
+      : { values: { new_rows: String(m.new_rows) } };
   return { status, failingRows, sample, message: measuredMessage(test, m, published?.replaceAll('"', '')), ...counts };
 }
 

@@ -36,6 +36,8 @@ type Path = (string | number)[];
 
 /** A scalar_equality with its declaration `config.meta.additive` (src/quality reads it as AdditiveEqualTest). */
 type AdditiveEqualTest = Extract<TestDefinition, { kind: 'equal' }> & { additive?: boolean };
+/** An expression_is_true with its declaration `config.meta.monotone_in_as_of` (src/quality reads it as AsOfMonotoneTest). */
+type AsOfMonotoneTest = Extract<TestDefinition, { kind: 'expression' }> & { monotoneInAsOf?: boolean };
 
 const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
@@ -316,7 +318,7 @@ const GENERIC_SPECS: Readonly<Record<string, GenericSpec>> = {
   unique: { column: [], model: ['column_name'], config: ['severity', 'where'] },
   accepted_values: { column: ['values', 'allow_null'], model: ['column_name', 'values', 'allow_null'], config: ['severity', 'where'] },
   relationships: { column: ['to', 'field', 'min_coverage'], model: ['column_name', 'to', 'field', 'min_coverage'], config: ['severity', 'where'] },
-  'dbt_utils.expression_is_true': { column: ['expression'], model: ['expression'], config: ['severity', 'where'] },
+  'dbt_utils.expression_is_true': { column: ['expression'], model: ['expression'], config: ['severity', 'where', 'meta'] },
   'dbt_utils.unique_combination_of_columns': { model: ['combination_of_columns'], config: ['severity', 'where'] },
   scalar_equality: { model: ['left', 'right', 'tolerance'], config: ['severity', 'meta'] },
   row_count_change: { model: ['max_drop'], config: ['severity', 'enabled'] },
@@ -686,7 +688,16 @@ function readTest(raw: unknown, path: Path, column: string | undefined, ctx: Tes
       const written = v.requiredString(params, 'expression', paramsPath);
       // At column level dbt_utils puts the column in front: `expression: ">= 0"` checks `price >= 0`.
       const expression = written !== undefined && atColumn && column !== undefined ? `"${column.replaceAll('"', '""')}" ${written}` : written;
-      if (expression !== undefined) test = { kind: 'expression', name: named([]), expression, ...whereField, ...base };
+      // `config.meta.monotone_in_as_of: true` claims that a row passing at one as_of passes at every
+      // later one (`order_date < as_of`): src/quality then judges an update's delta alone
+      // (AsOfMonotoneTest); the engine never infers it
+      const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
+      v.keys(meta, [...configPath, 'meta'], ['monotone_in_as_of']);
+      const monotoneInAsOf = v.optionalBoolean(meta, 'monotone_in_as_of', [...configPath, 'meta']);
+      if (expression !== undefined) {
+        const declared: AsOfMonotoneTest = { kind: 'expression', name: named([]), expression, ...whereField, ...(monotoneInAsOf ? { monotoneInAsOf } : {}), ...base };
+        test = declared;
+      }
       break;
     }
     case 'scalar_equality': {

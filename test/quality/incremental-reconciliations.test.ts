@@ -7,18 +7,17 @@
  * again; bronze.sales_details, read in full. A published run records the values (the tests in full
  * over the published tables), then each case runs the tests in full and with the updates.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SchemaNames } from '../../src/config.ts';
 import { type Client, ident } from '../../src/db/client.ts';
 import { runTests, type TestResult } from '../../src/quality/index.ts';
 import { readingPublished } from '../../src/transform/compile.ts';
 import { loadProject, type ModelUpdate, type Project } from '../../src/transform/index.ts';
-import { createTable, layOutUpdate, type Row } from './tables.ts';
-import { caught, createBronze, dropSchemas, modelYml, newRun, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
+import { createTable, layOutUpdate, type Row, useFixture } from './tables.ts';
+import { caught, createBronze, modelYml, newRun, removeProject, SOURCES, writeProject } from '../transform/helpers.ts';
 
 let client: Client;
 let schemas: SchemaNames;
-let dir: string;
 let project: Project;
 
 /** customer_id (the partition column), line_id, customer_key, amount. */
@@ -84,19 +83,9 @@ data_tests:
 
 const RECONCILIATIONS = ['lines_amount_eq_totals', 'lines_amount_uncoalesced', 'bronze_eq_lines_plus_notes', 'lines_before_as_of', 'lines_customer_coverage', 'lines_customer_coverage_where'];
 
-beforeAll(async () => {
-  client = await testClient();
-  ({ schemas } = await setUpTarget(client, uniqueTarget('qrec')));
-  dir = await writeProject(FILES);
-  project = await loadProject({ sqlDir: dir, sources: SOURCES });
-});
-
-afterAll(async () => {
-  await dropAll();
-  await dropSchemas(client, schemas);
-  await client.end();
-  await removeProject(dir);
-});
+useFixture('qrec', FILES, (f) => {
+  ({ client, schemas, project } = f);
+}, dropAll);
 
 const staging = () => schemas.staging;
 const linesUpdateSchema = () => `${staging().gold}_u2`;

@@ -6,18 +6,17 @@
  * silver.parents kept as published, updated (an overlay too) or rebuilt (a table in staging). Each
  * case runs the tests twice on the same tables, in full and with the update, and compares.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SchemaNames } from '../../src/config.ts';
 import { type Client, ident } from '../../src/db/client.ts';
 import { runTests, type TestResult } from '../../src/quality/index.ts';
 import { loadProject, type ModelUpdate, type Project } from '../../src/transform/index.ts';
 import { readingPublished } from '../../src/transform/compile.ts';
-import { createTable, layOutUpdate, type Row } from './tables.ts';
-import { caught, dropSchemas, modelYml, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
+import { createTable, layOutUpdate, type Row, useFixture } from './tables.ts';
+import { caught, modelYml, removeProject, SOURCES, writeProject } from '../transform/helpers.ts';
 
 let client: Client;
 let schemas: SchemaNames;
-let dir: string;
 let project: Project;
 let runId: number;
 
@@ -70,19 +69,9 @@ data_tests:
 `,
 };
 
-beforeAll(async () => {
-  client = await testClient();
-  ({ schemas, runId } = await setUpTarget(client, uniqueTarget('qinc')));
-  dir = await writeProject(FILES);
-  project = await loadProject({ sqlDir: dir, sources: SOURCES });
-});
-
-afterAll(async () => {
-  await dropAll();
-  await dropSchemas(client, schemas);
-  await client.end();
-  await removeProject(dir);
-});
+useFixture('qinc', FILES, (f) => {
+  ({ client, schemas, runId, project } = f);
+}, dropAll);
 
 const staging = () => schemas.staging;
 const linesUpdateSchema = () => `${staging().gold}_u1`;
@@ -231,6 +220,25 @@ describe('data tests on an update', () => {
     const clean = await runBoth({ lines: PUBLISHED, partitions: [1, 2], delta: CLEAN_DELTA, parents: PARENT_ROWS, parent: { rebuilt: [...PARENT_ROWS, [6, 'K6', 0]] } });
     expect(clean.full.get('lines_customer_known')!.status).toBe('pass');
     expectSameVerdicts(clean.full, clean.incremental, ALL.filter((n) => n !== 'lines_key_of_customer'));
+  });
+
+  it('look up the delta keys in the updated parent by its parts: held by its delta alone, by its rows outside its partitions, or gone', async () => {
+    // the parent recomputes customers 3, 5 and 6: K3 becomes K3b (gone), K4 is held by customer 4
+    // (outside) and 5 (delta), K6 by customer 6's new row alone
+    const parents = {
+      partitions: [3, 5, 6],
+      delta: [
+        [3, 'K3b', 0],
+        [5, 'K4', 0],
+        [6, 'K6', 0],
+      ] as Parent[],
+    };
+    const delta: Line[] = [...CLEAN_DELTA, [2, 12, 'SO9', 'P1', 'K6', 5], [2, 13, 'SO10', 'P1', 'K3', 5], [1, 14, 'SO11', 'P1', 'K4', 5], [1, 15, 'SO12', 'P1', 'K3b', -1]];
+    const { full, incremental } = await runBoth({ lines: PUBLISHED, partitions: [1, 2], delta, parents: PARENT_ROWS, parent: { updated: parents } });
+    // the delta's K3 line and the published line of customer 3 (outside the partitions)
+    expect(full.get('lines_customer_known')).toMatchObject({ status: 'fail', failingRows: 2 });
+    expect(full.get('lines_customer_known_where')).toMatchObject({ status: 'fail', failingRows: 2 });
+    expectSameVerdicts(full, incremental, ALL.filter((n) => n !== 'lines_key_of_customer'));
   });
 
   it('find a failing partition of a singular test in the delta, and a volume drop from the counts', async () => {

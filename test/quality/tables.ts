@@ -2,9 +2,11 @@
  * Small tables written by hand for the tests of data tests on an update: a published model, its
  * delta and its parents, each from literal rows.
  */
+import { afterAll, beforeAll } from 'vitest';
 import type { SchemaNames } from '../../src/config.ts';
 import { type Client, ident, literal } from '../../src/db/client.ts';
-import type { ModelUpdate } from '../../src/transform/index.ts';
+import { loadProject, type ModelUpdate, type Project } from '../../src/transform/index.ts';
+import { dropSchemas, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
 
 export type Row = readonly (string | number | null)[];
 
@@ -44,4 +46,37 @@ export async function layOutUpdate(
      union all select * from ${schema}.${ident(u.name)}`,
   );
   return { model: `${u.layer}.${u.name}`, column: u.column, schema: u.updateSchema, partitions: u.partitions.length, rows: u.delta.length, materialized: 'table' };
+}
+
+/** What a test file works on: a connection, a target with its ledger and a run, and a project. */
+export interface Fixture {
+  client: Client;
+  schemas: SchemaNames;
+  runId: number;
+  project: Project;
+}
+
+/**
+ * Before the file's tests: a connection, a target named from `prefix` (with its ledger and a run)
+ * and the project of `files`, handed to `use`. After them: what `dropAll` drops, the target, the
+ * connection and the project's folder.
+ */
+export function useFixture(prefix: string, files: Record<string, string>, use: (fixture: Fixture) => void, dropAll: () => Promise<void>): void {
+  let fixture: Fixture | undefined;
+  let dir: string | undefined;
+  beforeAll(async () => {
+    const client = await testClient();
+    const { schemas, runId } = await setUpTarget(client, uniqueTarget(prefix));
+    dir = await writeProject(files);
+    fixture = { client, schemas, runId, project: await loadProject({ sqlDir: dir, sources: SOURCES }) };
+    use(fixture);
+  });
+  afterAll(async () => {
+    if (fixture) {
+      await dropAll();
+      await dropSchemas(fixture.client, fixture.schemas);
+      await fixture.client.end();
+    }
+    if (dir) await removeProject(dir);
+  });
 }

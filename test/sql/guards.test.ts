@@ -92,9 +92,10 @@ describe('row_count_change: a build that loses most of the published rows is not
       test_name: 'row_count_change_gold_fact_sales',
       status: 'fail',
       failing_rows: 3,
-      // fact_sales is updated by customer: its count is the published one less the partitions' rows plus the delta's
+      // fact_sales is updated by customer: its count is the published one (the first run measured it)
+      // less the partitions' rows plus the delta's
       message:
-        "4 rows published, 1 row now (-75.0%; a drop of more than 50.0% fails); on the delta of gold.fact_sales (1 row of 2 customer_id partitions): the new count is the published count less its rows of the partitions plus the delta's",
+        "4 rows published, 1 row now (-75.0%; a drop of more than 50.0% fails); on the delta of gold.fact_sales (1 row of 2 customer_id partitions): the new count is the published count (measured by the published run) less its rows of the partitions plus the delta's",
     });
     expect(failed.find((t) => t.test_name === 'row_count_change_silver_int_sales_lines')).toMatchObject({ status: 'warn', failing_rows: 3 });
     // the models summary names it; the published fact_sales is the first build's
