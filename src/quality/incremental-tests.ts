@@ -294,6 +294,37 @@ select t.* from ${published} as t
 }
 
 /**
+ * Why a test of a model updated in this run reads the whole model (incrementalForm found no form),
+ * for its result: the first precondition of the forms above that fails. Undefined when the model
+ * is not updated, and for a reconciliation or a coverage threshold, whose result says which of
+ * its sides or counts ran in full (incremental-reconciliations.ts).
+ */
+export function wholeModelReason(test: TestDefinition, updates: ReadonlyMap<RelationName, ModelUpdate> | undefined, verdicts: PublishedVerdicts | undefined): string | undefined {
+  const update = updates?.get(test.model);
+  if (!update || test.kind === 'equal' || (test.kind === 'relationships' && test.minCoverage !== undefined)) return undefined;
+  const whole = (why: string) => `read the whole of ${test.model}: ${why}`;
+  if (!passedWhenPublished(test, verdicts)) return whole('a warn test that the published run did not record with no failing row');
+  const others = relationsRead(test).filter((r) => r !== test.model);
+  if (test.kind === 'query') {
+    const declared = (test as PartitionedTest).partitionBy;
+    if (declared !== update.column) return whole(`a singular test not declared per ${update.column}`);
+    if (RUN_DATES.test(test.sql)) return whole("reads the run's dates");
+    return whole(`reads ${others.join(', ')}`);
+  }
+  if (test.kind === 'relationships') return whole(test.to.startsWith('bronze.') ? `its parent ${test.to} has no published version` : "its where reads another relation or the run's dates");
+  if (others.length) return whole(`reads ${others.join(', ')}`);
+  const settings = [...new Set((rowSql(test).match(SETTINGS) ?? []).map((setting) => setting.toLowerCase()))];
+  if (settings.length) {
+    if (test.kind !== 'expression' || (test as AsOfMonotoneTest).monotoneInAsOf !== true) return whole(`reads ${settings.join(', ')}, not declared monotone_in_as_of`);
+    if (settings.some((setting) => setting !== 'medallion.as_of')) return whole(`reads ${settings.join(', ')}`);
+    if (!verdicts?.passed.has(test.name)) return whole('monotone in as_of, but the published run did not record it with no failing row');
+    return whole(`monotone in as_of, which moved back (${verdicts.publishedAsOf ?? 'unknown'} published, ${verdicts.asOf ?? 'unset'} now)`);
+  }
+  if (test.kind === 'unique') return whole('a unique key with a where');
+  return undefined;
+}
+
+/**
  * Predicates on a key (SQL over the row being judged): whether the version of a parent in this run
  * holds it in `field`, and whether it does not. An updated parent is P_out ⊎ Δ_P, its published
  * rows outside its partitions and its delta (incremental.ts), so a key is held exactly when one of

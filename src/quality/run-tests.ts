@@ -16,7 +16,7 @@ import { fromDatabaseError } from '../errors.ts';
 import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compiledRelation, deltaSchemas, type ModelUpdate, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
 import { type AdditiveEqualTest, coverageDefinition, type PublishedValues, publishedTestValues, reconciliationForm, sha256, type TestValues } from './incremental-reconciliations.ts';
-import { deltaTest, type IncrementalForm, incrementalForm, type PublishedVerdicts, sameAsPublishedSql } from './incremental-tests.ts';
+import { deltaTest, type IncrementalForm, incrementalForm, type PublishedVerdicts, sameAsPublishedSql, wholeModelReason } from './incremental-tests.ts';
 import {
   type CoverageTest,
   equalJudgement,
@@ -178,8 +178,8 @@ export function planTests(options: PlanTestsOptions): TestPlan {
   };
 
   const passedInBatch = new Set<TestDefinition>();
-  /** Counts the failing rows of row-level tests of one model in one scan and records those that pass. */
-  const countTogether = async (on: Client, tests: TestDefinition[], reading: SchemaNames, message: string | null) => {
+  /** Counts the failing rows of row-level tests of one model in one scan and records those that pass, each with its message. */
+  const countTogether = async (on: Client, tests: TestDefinition[], reading: SchemaNames, messageOf: (test: TestDefinition) => string | null) => {
     const t0 = performance.now();
     const counts = await countFailingRows(on, reading, tests[0]!.model, tests, memory);
     if (!counts) return;
@@ -187,7 +187,7 @@ export function planTests(options: PlanTestsOptions): TestPlan {
     for (const [i, test] of tests.entries()) {
       if (counts[i] !== 0) continue;
       passedInBatch.add(test);
-      await finish({ name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file, status: 'pass', failingRows: 0, sample: [], message, seconds: each });
+      await finish({ name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file, status: 'pass', failingRows: 0, sample: [], message: messageOf(test), seconds: each });
     }
   };
   const batchOf = new Map<TestDefinition, string>();
@@ -211,9 +211,10 @@ export function planTests(options: PlanTestsOptions): TestPlan {
         const known = await verdictsFor(on, model.name);
         const onDelta = rowTests.filter((t) => deltaTest(t, update, known));
         const inFull = rowTests.filter((t) => !deltaTest(t, update, known));
-        if (onDelta.length) await countTogether(on, onDelta, deltaSchemas(schemas, update!), incrementalForm(onDelta[0]!, schemas, options.updates, known)?.note ?? null);
+        const note = onDelta.length ? (incrementalForm(onDelta[0]!, schemas, options.updates, known)?.note ?? null) : null;
+        if (onDelta.length) await countTogether(on, onDelta, deltaSchemas(schemas, update!), () => note);
         // a test alone is no cheaper counted here than by its own task, which also reads its sample
-        if (inFull.length > 1) await countTogether(on, inFull, schemas, null);
+        if (inFull.length > 1) await countTogether(on, inFull, schemas, (t) => wholeModelReason(t, options.updates, known) ?? null);
       },
     });
   }
@@ -226,11 +227,19 @@ export function planTests(options: PlanTestsOptions): TestPlan {
       run: async (on: Client) => {
         if (passedInBatch.has(test)) return;
         onEvent({ type: 'test_started', test: test.name, model: test.model });
-        const planned = incrementalForm(test, schemas, options.updates, await verdictsFor(on, test.model)) ?? (await reconciliation(on, test));
-        const form = planned && (await allUnchanged(on, planned.unchanged ?? [])) ? planned : undefined;
+        const known = await verdictsFor(on, test.model);
+        const planned = incrementalForm(test, schemas, options.updates, known) ?? (await reconciliation(on, test));
+        const changed = planned?.unchanged && !(await allUnchanged(on, planned.unchanged));
+        const form = planned && !changed ? planned : undefined;
+        // a test of an updated model that reads it whole says why in its result
+        const whole = changed
+          ? `read the whole of ${test.model}: ${planned.unchanged!.join(', ')} does not hold its published rows`
+          : planned
+            ? undefined
+            : wholeModelReason(test, options.updates, known);
         const reading = form?.schemas ?? schemas;
         const columns = test.kind === 'unique' ? await keyColumns(on, reading, test.model) : undefined;
-        const result = await runTest(on, reading, test, sampleSize, memory, columns, form);
+        const result = await runTest(on, reading, test, sampleSize, memory, columns, form, whole);
         // an incremental form that cannot run (a key type without a hash, a parent not published
         // yet) leaves the verdict to the full test
         await finish(form && result.status === 'error' ? await runTest(on, schemas, test, sampleSize, memory, test.kind === 'unique' ? await keyColumns(on, schemas, test.model) : undefined) : result);
@@ -316,14 +325,17 @@ export async function runTest(
   memory = memorySettings(BUILD_MEMORY),
   columns?: KeyColumns,
   form?: IncrementalForm,
+  /** Without a form: why the test reads its whole model on an update (wholeModelReason), for its message. */
+  whole?: string,
 ): Promise<TestResult> {
   const t0 = performance.now();
   const base = { name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file };
   // `schemas` are the form's: the full test's SQL over them reads the delta when the form says so
   const formSql = form?.failing?.(columns ?? { bytewise: new Set(), collatable: new Set() });
   const incremental = form && (form.failing === undefined || formSql !== undefined) ? form : undefined;
-  /** The result says what the test read when it ran incrementally. */
-  const noted = (message: string | null) => (incremental ? (message ? `${message}; ${incremental.note}` : incremental.note) : message);
+  /** The result says what the test read when it ran incrementally, or why it read the whole model. */
+  const note = incremental?.note ?? whole;
+  const noted = (message: string | null) => (note ? (message ? `${message}; ${note}` : note) : message);
   try {
     if (isMeasuredTest(test)) {
       const measured = await runMeasuredTest(client, schemas, test, memory, incremental?.measurement);

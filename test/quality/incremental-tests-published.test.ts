@@ -142,6 +142,8 @@ describe('data tests on an update, from the published run verdicts', () => {
     expect(full.get('lines_before_as_of')).toMatchObject({ status: 'fail', failingRows: 1 });
     expect(full.get('lines_before_as_of')!.sample).toEqual([{ customer_id: 3, line_id: 3, amount: 15 }]);
     expectSame(full, incremental, ['lines_amount_small', 'lines_amount_positive']);
+    expect(incremental.get('lines_before_as_of')!.sample).toEqual(full.get('lines_before_as_of')!.sample);
+    expect(incremental.get('lines_before_as_of')!.message).toMatch(/; read the whole of gold\.lines: monotone in as_of, which moved back \(2020-01-20 published, 2020-01-12 now\)$/);
   });
 
   it('a failing row published by a warn test, or no recorded result of a test, runs it in full', async () => {
@@ -152,6 +154,7 @@ describe('data tests on an update, from the published run verdicts', () => {
     expect(warned.full.get('lines_amount_small')).toMatchObject({ status: 'warn', failingRows: 1 });
     // (the as_of tests fail on the published row too: they run in full as well)
     expectSame(warned.full, warned.incremental, ['lines_amount_positive']);
+    expect(warned.incremental.get('lines_amount_small')!.message).toMatch(/; read the whole of gold\.lines: a warn test that the published run did not record with no failing row$/);
 
     // the published run did not record the monotone test (it kept the model, tested at another run's
     // as_of), nor the warn test: both run in full, however clean the rows; nor the volume guard: it
