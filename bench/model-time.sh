@@ -20,7 +20,8 @@
 # Usage: TARGET=name bash bench/model-time.sh [--runs N] [--backend] [--explain] VERSION...
 #   VERSION: a file (sql/silver/int_sales_lines.sql) or a git revision and path
 #            (HEAD~1:sql/silver/int_sales_lines.sql), or several joined by + (a chain, in build
-#            order: sql/silver/int_training_cutoffs.sql+sql/silver/int_customer_cutoffs.sql+
+#            order: sql/silver/int_training_cutoffs.sql+sql/silver/int_customer_days.sql+
+#            sql/silver/int_customer_cutoffs.sql+
 #            sql/silver/int_customer_cutoff_values.sql+sql/silver/int_training_thresholds.sql+
 #            sql/gold/customer_training_set.sql)
 #   TARGET: the target whose bronze, silver and gold the SQL reads (default bench), after a build

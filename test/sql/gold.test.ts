@@ -7,13 +7,12 @@
  * order date, lifetime columns, RFM of customer_features (incl. a customer without orders) and the
  * continuous zero-filled sales_daily series.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { dropTarget, uniqueTarget } from '../support/database.ts';
-import { buildFixture, describeFailure, type FixtureBuild, sqlFor, unplanned } from './helpers.ts';
+import { buildFixture, buildFixtureForSuite, describeFailure, sqlFor, unplanned } from './helpers.ts';
 
 const target = uniqueTarget('sql_gold');
 const db = sqlFor(target);
-let build: FixtureBuild | undefined;
 
 const CUST_INFO = [
   '11000,AW00011000,Jon,Yang,M,M,2025-10-06',
@@ -92,21 +91,13 @@ async function features(id: number): Promise<Row> {
 const BEHAVIOUR = `order_number, product_key, customer_order_seq, is_first_order, prior_orders, prior_spend::float8 as prior_spend,
   prior_avg_order_value::float8 as prior_avg_order_value, days_since_prev_order, customer_tenure_days`;
 
-beforeAll(async () => {
-  build = await buildFixture(target, {
-    cust_info: CUST_INFO,
-    cust_az12: CUST_AZ12,
-    loc_a101: LOC_A101,
-    prd_info: PRD_INFO,
-    px_cat_g1v2: PX_CAT,
-    sales_details: SALES,
-  });
-  expect(build.result.code, describeFailure(build.result)).toBe(0);
-});
-
-afterAll(async () => {
-  await dropTarget(target);
-  await build?.cleanup();
+buildFixtureForSuite(target, {
+  cust_info: CUST_INFO,
+  cust_az12: CUST_AZ12,
+  loc_a101: LOC_A101,
+  prd_info: PRD_INFO,
+  px_cat_g1v2: PX_CAT,
+  sales_details: SALES,
 });
 
 const EXPECTED_COUNTS = {

@@ -8,9 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { SourceName } from '../../src/bronze/contracts.ts';
 import { runCli, type CliResult } from '../support/cli.ts';
-import { query } from '../support/database.ts';
+import { dropTarget, query } from '../support/database.ts';
 import { headerOf, writeSources } from '../support/source-fixtures.ts';
 
 /** The as_of every fixture build pins (the day after the last order date of the real data). */
@@ -53,6 +54,22 @@ export async function buildFixture(target: string, lines: Record<SourceName, str
   const fixture = await writeSources(overrides);
   const result = await runBuild(fixture.dir, target, asOf);
   return { dir: fixture.dir, result, cleanup: fixture.cleanup };
+}
+
+/**
+ * The suite's one fixture build: before the file's tests, the six inline files built into `target`
+ * (the build must succeed); after them, the target dropped and the files removed.
+ */
+export function buildFixtureForSuite(target: string, lines: Record<SourceName, string[]>, asOf: string | null = AS_OF): void {
+  let build: FixtureBuild | undefined;
+  beforeAll(async () => {
+    build = await buildFixture(target, lines, asOf);
+    expect(build.result.code, describeFailure(build.result)).toBe(0);
+  }, 180_000);
+  afterAll(async () => {
+    await dropTarget(target);
+    await build?.cleanup();
+  });
 }
 
 /**

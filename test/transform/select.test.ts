@@ -97,6 +97,7 @@ describe('graph operators', () => {
       'gold.sales_daily',
       'silver.int_customer_cutoff_values',
       'silver.int_customer_cutoffs',
+      'silver.int_customer_days',
       'silver.int_customer_orders',
       'silver.int_sales_daily_calendar',
       'silver.int_sales_daily_totals',
