@@ -236,7 +236,7 @@ export function incrementalForm(
         const equalKey = test.columns.map((col) => `d.${ident(col)} = m.${ident(col)}`).join(' and ');
         const withNull = (alias: string) => test.columns.map((col) => `${alias}.${ident(col)} is null`).join(' or ');
         const key = (alias: string) => `hash_record_extended(row(${columnsOf(alias)}), 0)`;
-        const outside = notInPartitions(`m.${column}`, partitions);
+        const outside = outsidePartitions(`m.${column}`, partitions);
         const rows = `(select * from ${delta}
           union all
           select m.* from ${published} as m
@@ -294,6 +294,18 @@ select t.* from ${published} as t
 }
 
 /**
+ * notInPartitions as an anti-join with the partitions, for a probe of a published table by another
+ * column: the same rows (a value is in its partition when a key equals it; NULL is in the NULL
+ * partition alone, which `=` never matches), but the planner charges the hashed list of
+ * notInPartitions to every probe of a nested loop, and so scans the whole table where a probe per
+ * key through an index costs a fraction of it (gold.fact_sales at 6M rows, 7,241 keys of a delta:
+ * a scan estimated at 297k, the probes at 333k with the hashed list, 199k with the anti-join).
+ */
+function outsidePartitions(column: string, partitions: string): string {
+  return `not exists (select from ${partitions} as part where part.key = ${column}) and not (${column} is null and exists (select from ${partitions} where key is null))`;
+}
+
+/**
  * Why a test of a model updated in this run reads the whole model (incrementalForm found no form),
  * for its result: the first precondition of the forms above that fails. Undefined when the model
  * is not updated, and for a reconciliation or a coverage threshold, whose result says which of
@@ -347,7 +359,7 @@ export function parentKeys(
     return { holds, lacks: (value) => `not ${holds(value)}` };
   }
   const { now } = updateVersions(parentUpdate, publishedRelation(to, schemas));
-  const outside = notInPartitions(`q.${ident(parentUpdate.column)}`, `${ident(parentUpdate.schema)}.partitions`);
+  const outside = outsidePartitions(`q.${ident(parentUpdate.column)}`, `${ident(parentUpdate.schema)}.partitions`);
   const inDelta = (value: string) => `exists (select from ${now} as q where q.${f} = ${value})`;
   const inPublished = (value: string) => `exists (select from ${publishedRelation(to, schemas)} as q where q.${f} = ${value} and ${outside})`;
   return {
