@@ -279,11 +279,15 @@ function coverageForm(test: CoverageTest, recorded: TestValues, context: Reconci
   const delta = `${ident(update.schema)}.${ident(nameOf(test.model))}`;
   const oldParent = publishedRelation(test.to, schemas);
   const newParent = compiledRelation(test.to, schemas);
-  // each key looked up in the parent's version (through its index on the field, where there is
-  // one), not the whole parent hashed: the rows counted are the delta and the published rows of
-  // the partitions
+  // the rows counted are the delta and the published rows of the partitions: each count of the
+  // matched ones is a semi-join with the parent's version, which the planner answers by a probe
+  // per key through the parent's index on the field, or by hashing a parent without one
   const heldByOld = (value: string) => `exists (select from ${oldParent} as q where q.${field} = ${value})`;
   const newKeys = parentKeys(test.to, test.field, schemas, updates);
+  /** The rows of `relation` (scoped) and those of them whose key one of `held` holds, as one row (child_rows, matched_rows). */
+  const counted = (relation: string, held: string[]) =>
+    `select (select count(*) from ${scoped(relation)}) as child_rows,
+         ${held.map((pred) => `(select count(*) from ${scoped(relation)} where ${pred})`).join(' + ')} as matched_rows`;
   const notHeldBy = (relation: string) => `not exists (select from ${relation} as q where q.${field} = p.${field})`;
   let added = `select p.${field} as key from ${oldParent} as p where false`;
   let gone = added;
@@ -303,8 +307,7 @@ function coverageForm(test: CoverageTest, recorded: TestValues, context: Reconci
     measurement: `with added_keys as materialized (${added}),
 gone_keys as materialized (${gone}),
 published_rows as (
-  select count(*) as child_rows, count(*) filter (where ${heldByOld(`t.${col}`)}) as matched_rows
-    from ${scoped(partitionRows(publishedRelation(test.model, schemas), ident(update.column), partitions))}),
+  ${counted(partitionRows(publishedRelation(test.model, schemas), ident(update.column), partitions), [heldByOld(`t.${col}`)])}),
 moved_rows as (
   select count(*) filter (where t.${col} in (select key from added_keys)) as gained,
          count(*) filter (where t.${col} in (select key from gone_keys)) as lost
@@ -313,8 +316,7 @@ moved_rows as (
                        and m.${col} in (select key from added_keys union all select key from gone_keys)
                        and ${notInPartitions(`m.${ident(update.column)}`, partitions)})`)}),
 delta_rows as (
-  select count(*) as child_rows, count(*) filter (where ${newKeys.holds(`t.${col}`)}) as matched_rows
-    from ${scoped(delta)})
+  ${counted(delta, newKeys.heldIn(`t.${col}`))})
 select child_rows, matched_rows, matched_rows < ${Number(test.minCoverage)} * child_rows as fails
   from (select ${literal(childRows)}::bigint - published_rows.child_rows + delta_rows.child_rows as child_rows,
                ${literal(matchedRows)}::bigint - published_rows.matched_rows + delta_rows.matched_rows + moved_rows.gained - moved_rows.lost as matched_rows

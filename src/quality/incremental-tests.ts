@@ -337,8 +337,11 @@ export function wholeModelReason(test: TestDefinition, updates: ReadonlyMap<Rela
 }
 
 /**
- * Predicates on a key (SQL over the row being judged): whether the version of a parent in this run
- * holds it in `field`, and whether it does not. An updated parent is P_out ⊎ Δ_P, its published
+ * Predicates on a key (SQL over the row being judged) about the version of a parent in this run:
+ * `heldIn`, disjoint predicates one of which holds exactly when the parent holds the key in
+ * `field` (each a semi- or anti-join in a where, which the planner answers by a probe through an
+ * index or by hashing the parent, whichever costs less: an EXISTS in an expression is probed row
+ * by row even without an index), and `lacks`, when it does not. An updated parent is P_out ⊎ Δ_P, its published
  * rows outside its partitions and its delta (incremental.ts), so a key is held exactly when one of
  * the two holds it; each is looked up in its own table, which the planner answers through the
  * published table's index on the field where there is one (silver.customers' customer_id), a
@@ -351,19 +354,19 @@ export function parentKeys(
   field: string,
   schemas: SchemaNames,
   updates: ReadonlyMap<RelationName, ModelUpdate> | undefined,
-): { holds: (value: string) => string; lacks: (value: string) => string } {
+): { heldIn: (value: string) => string[]; lacks: (value: string) => string } {
   const f = ident(field);
   const parentUpdate = keptInRun(schemas, to) ? undefined : updates?.get(to);
   if (!parentUpdate) {
     const holds = (value: string) => `exists (select from ${compiledRelation(to, schemas)} as q where q.${f} = ${value})`;
-    return { holds, lacks: (value) => `not ${holds(value)}` };
+    return { heldIn: (value) => [holds(value)], lacks: (value) => `not ${holds(value)}` };
   }
   const { now } = updateVersions(parentUpdate, publishedRelation(to, schemas));
   const outside = outsidePartitions(`q.${ident(parentUpdate.column)}`, `${ident(parentUpdate.schema)}.partitions`);
   const inDelta = (value: string) => `exists (select from ${now} as q where q.${f} = ${value})`;
   const inPublished = (value: string) => `exists (select from ${publishedRelation(to, schemas)} as q where q.${f} = ${value} and ${outside})`;
   return {
-    holds: (value) => `(${inDelta(value)} or ${inPublished(value)})`,
+    heldIn: (value) => [inDelta(value), `not ${inDelta(value)} and ${inPublished(value)}`],
     // two anti-joins in a where
     lacks: (value) => `not ${inDelta(value)} and not ${inPublished(value)}`,
   };

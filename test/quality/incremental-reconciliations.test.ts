@@ -232,8 +232,9 @@ describe('reconciliations and coverage on an update', () => {
   });
 
   it('count the published rows outside the partitions whose parent key is added or gone', async () => {
-    // parent 4 now holds K9 (its line matches); parent 3 drops K3 (its line no longer does)
-    const parent = { updated: { partitions: [3, 4], delta: [[3, 'K3x', 5], [4, 'K9', 5]] as Parent[] } };
+    // parent 4 now holds K9 (its line matches); parent 3 drops K3 (its line no longer does); a new
+    // parent 5 holds K1 too, which parent 1 (outside the partitions) still holds: K1's lines count once
+    const parent = { updated: { partitions: [3, 4, 5], delta: [[3, 'K3x', 5], [4, 'K9', 5], [5, 'K1', 0]] as Parent[] } };
     const { full, incremental } = await runBoth({ ...CLEAN, partitions: [1], delta: CLEAN_DELTA.slice(0, 3), parent });
     expect(full.get('lines_customer_coverage')!.message).toMatch(/^5 of 6 rows/);
     expectSame(full, incremental, RECONCILIATIONS);
