@@ -56,6 +56,20 @@ afterAll(async () => {
 });
 
 describe('a bronze table read by line', () => {
+  /** readBronzeByLines of the four partitions' lines of the fixture into `<s>.<into>`, its work tables suffixed. */
+  const readPartitionsByLine = (into: string, suffix: string, maxLines?: number) =>
+    readBronzeByLines(client, {
+      table: `${s}.loaded`,
+      changes: `${s}.changes`,
+      columns: COLUMNS,
+      lines: `select line_number as line from ${s}.published where p in (select key from ${s}.partitions)`,
+      value: VALUE,
+      partitions: `${s}.partitions`,
+      into: `${s}.${into}`,
+      work: { lines: `${s}.lines${suffix}`, found: `${s}.found${suffix}` },
+      ...(maxLines !== undefined ? { maxLines } : {}),
+    });
+
   it('gives a line the pages between the sampled pages around it, one range for lines close together', () => {
     const map = { pages: [0, 10, 20, 30], lines: [2, 500, 1000, 1500] };
     expect(lineRanges(map, [2])).toEqual(["t.ctid >= '(0,0)'::tid and t.ctid < '(10,0)'::tid"]);
@@ -65,16 +79,7 @@ describe('a bronze table read by line', () => {
   });
 
   it('holds the rows of the partitions, as a filter of the whole table does, from the changes and the published lines', async () => {
-    const read = await readBronzeByLines(client, {
-      table: `${s}.loaded`,
-      changes: `${s}.changes`,
-      columns: COLUMNS,
-      lines: `select line_number as line from ${s}.published where p in (select key from ${s}.partitions)`,
-      value: VALUE,
-      partitions: `${s}.partitions`,
-      into: `${s}.by_line`,
-      work: { lines: `${s}.lines`, found: `${s}.found` },
-    });
+    const read = await readPartitionsByLine('by_line', '');
     expect(read).toBe(true);
     const expected = await rowsOf(`(select * from ${s}.loaded as t where ${inPartitions(VALUE, `${s}.partitions`)})`);
     // keys 100..109 (100 changed), 5000..5009 (5000 new), 7001..7009 (7000 gone), 19990..19999
@@ -86,17 +91,7 @@ describe('a bronze table read by line', () => {
   });
 
   it('reads nothing by line when the lines are more than its bound, for a scan instead', async () => {
-    const read = await readBronzeByLines(client, {
-      table: `${s}.loaded`,
-      changes: `${s}.changes`,
-      columns: COLUMNS,
-      lines: `select line_number as line from ${s}.published where p in (select key from ${s}.partitions)`,
-      value: VALUE,
-      partitions: `${s}.partitions`,
-      into: `${s}.by_line_bounded`,
-      work: { lines: `${s}.lines_bounded`, found: `${s}.found_bounded` },
-      maxLines: 36,
-    });
+    const read = await readPartitionsByLine('by_line_bounded', '_bounded', 36);
     expect(read).toBe(false);
     const { rows } = await client.query<{ t: string | null }>(`select to_regclass($1) as t`, [`${schema}.by_line_bounded`]);
     expect(rows[0]!.t).toBeNull();
