@@ -16,16 +16,17 @@ export const command: Command = {
   summary: 'write the published gold tables to Parquet (exports/, atomically, with a manifest)',
   description: `Writes exports/fact_sales/part-YYYY-MM.parquet (one file per order month),
 exports/customer_features.parquet, exports/sales_daily.parquet,
-exports/customer_training_set.parquet and exports/_manifest.json from the published gold schema
+exports/customer_training_set/part-bucket-NNN.parquet (one file per bucket of customer_id) and
+exports/_manifest.json from the published gold schema
 of the target, all from one snapshot, into a temporary folder that replaces the output folder only
 when every file is complete and its row count matches Postgres. A failed export changes nothing.
-A file (a fact_sales month, or a whole table) whose rows, columns and settings are those of the
+A file (a fact_sales month, a training-set bucket, or a whole table) whose rows, columns and settings are those of the
 published export is hard-linked from it instead of rewritten.
 --select / --exclude (dbt's syntax, as for build) or --tables pick the gold tables to export.
 
 pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/export/README.md.`,
   async run({ options }, io) {
-    const { exportEntryNames, exportGold, GOLD_EXPORTS, openExportsDir } = await import('../export/index.ts');
+    const { exportEntryNames, exportGold, GOLD_EXPORTS, GOLD_FOLDERS, openExportsDir } = await import('../export/index.ts');
     const { assertLockHeldInTransaction, createLogger, executeRun, exportsRecord, recordExportPublication } = await import('../runs/index.ts');
     const { reportRun } = await import('../report/index.ts');
     const config = resolvePipelineConfig(options, io.env, io.cwd, io.stdout.isTTY === true);
@@ -34,7 +35,7 @@ pandas: pandas.read_parquet('exports/fact_sales') and so on; dtypes in src/expor
     try {
       const tables = await exportedTables(config);
       // The output folder is checked before the run starts (exit 2, nothing recorded).
-      await openExportsDir(config.exportsDir, exportEntryNames(tables ?? GOLD_EXPORTS, 'fact_sales'));
+      await openExportsDir(config.exportsDir, exportEntryNames(tables ?? GOLD_EXPORTS, GOLD_FOLDERS));
       await executeRun(config, 'export', logger, io.signal, reportRun, async (ctx) => {
         const source = await ctx.stage('provenance', () => publishedRun(ctx));
         const columnDocs = await goldColumnDocs(config);

@@ -5,7 +5,7 @@
  *   DIR/fact_sales/part-2013-07.parquet    (one per order month; or fact_sales/order_year=2012/part-00000.parquet …)
  *   DIR/customer_features.parquet
  *   DIR/sales_daily.parquet
- *   DIR/customer_training_set.parquet
+ *   DIR/customer_training_set/part-bucket-017.parquet    (one per bucket of customer_id, TRAINING_SET_BUCKETS)
  *   DIR/_manifest.json
  *
  * Every table is written from one REPEATABLE READ snapshot into a staging folder inside DIR;
@@ -21,8 +21,9 @@
  *      run (reconcileExports, from the ledger's record).
  *   4. versions other than the new one and the one before it are removed.
  *
- * The folder table is written one file per month of `monthsOf` (export-months.ts), the other
- * tables one file each. A file (a month, or a whole table) whose rows have the fingerprint, count
+ * The folder table is written one file per month of `monthsOf` (export-months.ts), the tables of
+ * `bucketsOf` one file per bucket (export-months.ts), the other tables one file each. A file (a
+ * month, a bucket, or a whole table) whose rows have the fingerprint, count
  * and settings the current version's manifest records for its file is hard-linked from it instead
  * of written (reuse.ts), so a version stays complete on its own and an unchanged file costs no
  * encoding. Hive-partitioned files are written every time.
@@ -41,7 +42,7 @@ import type { ConnectionConfig, SchemaNames } from '../config.ts';
 import { type Client, connect } from '../db/index.ts';
 import { DataError, fromDatabaseError, MedallionError } from '../errors.ts';
 import { failpoint } from '../failpoints.ts';
-import { type ColumnDescription, exportTable, type ExportTableResult } from './export-table.ts';
+import { type BucketSplit, type ColumnDescription, exportTable, type ExportTableResult } from './export-table.ts';
 import { createStaging, currentVersion, type ExportsDir, exportEntryNames, ioError, MANIFEST_FILE, openExportsDir, reconcileExports, sealVersion, switchTo, versionName } from './exports-dir.ts';
 import { EXPORT_FORMAT_VERSION } from './parquet-copy.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
@@ -50,6 +51,22 @@ import { type ColumnDoc, LIFETIME_ROLE } from './types.ts';
 
 export const GOLD_EXPORTS = ['fact_sales', 'customer_features', 'sales_daily', 'customer_training_set'] as const;
 export type GoldExport = (typeof GOLD_EXPORTS)[number];
+
+/**
+ * customer_training_set's files: one per bucket of customer_id (its low bits). A customer's rows
+ * of every cutoff are in one bucket, so a day that changes a few customers rewrites their buckets
+ * and links the others; by cutoff every file would change daily (a changed birthdate changes the
+ * customer's age at every cutoff). The count is measured (decision 0016): few enough files that a
+ * reader opens the folder fast and row groups stay large, enough that a day's changed customers
+ * touch a small share of them.
+ */
+export const TRAINING_SET_BUCKETS = 64;
+
+/** The tables written one file per bucket, by default. */
+export const GOLD_BUCKETS: Readonly<Record<string, BucketSplit>> = { customer_training_set: { column: 'customer_id', buckets: TRAINING_SET_BUCKETS } };
+
+/** The gold exports written as folders (fact_sales by month, the bucketed tables by bucket). */
+export const GOLD_FOLDERS: readonly string[] = ['fact_sales', ...Object.keys(GOLD_BUCKETS)];
 
 export interface InputFile {
   file: string;
@@ -92,6 +109,12 @@ export interface ExportGoldOptions {
    * unchanged. Default order_date; a table without it (or null) gets one `part-00000.parquet`.
    */
   monthsOf?: string | null;
+  /**
+   * Tables written as a folder of one file per bucket of an integer column (its value modulo a
+   * power of two, `part-bucket-017.parquet`), each reused from the previous version when its rows
+   * are unchanged. Default GOLD_BUCKETS; a table without its column gets one `part-00000.parquet`.
+   */
+  bucketsOf?: Readonly<Record<string, BucketSplit>>;
   signal?: AbortSignal;
   /** Called after each table with its result (progress output). */
   onTable?: (result: ExportTableResult, seconds: number) => void;
@@ -155,6 +178,8 @@ export interface ManifestFile {
   partition?: Record<string, string>;
   /** Month files: the month (`YYYY-MM`, `none` for a NULL date). */
   month?: string;
+  /** Bucket files: the bucket (`017`, `none` for a NULL), of the table's `bucket_by`. */
+  bucket?: string;
   /** Every unpartitioned file: the fingerprint of its rows and the file's settings (reuse.ts). */
   fingerprint?: string;
   settings?: string;
@@ -176,7 +201,7 @@ export interface Manifest {
   /** Whether the `lifetime` columns are exported (false: each table lists them under `left_out`, beside those its .yml leaves out). */
   lifetime_columns: boolean;
   inputs: { file: string; sha256: string; bytes?: number }[];
-  tables: Record<string, { source: string; rows: number; columns: ColumnDescription[]; left_out: string[]; files: ManifestFile[] }>;
+  tables: Record<string, { source: string; rows: number; columns: ColumnDescription[]; left_out: string[]; bucket_by?: { column: string; buckets: number }; files: ManifestFile[] }>;
 }
 
 export interface ExportGoldResult {
@@ -193,14 +218,20 @@ export async function exportGold(options: ExportGoldOptions): Promise<ExportGold
   const started = performance.now();
   const tables = options.tables ?? GOLD_EXPORTS;
   const folderTable = options.folderTable ?? 'fact_sales';
-  const dirs = await openExportsDir(options.exportsDir, exportEntryNames(tables, folderTable));
+  const bucketsOf = options.bucketsOf ?? GOLD_BUCKETS;
+  for (const [table, b] of Object.entries(bucketsOf)) {
+    if (table === folderTable || !Number.isInteger(b.buckets) || b.buckets < 1 || b.buckets > 1 << 20 || (b.buckets & (b.buckets - 1)) !== 0) {
+      throw new DataError('EXPORT_FAILED', `${table}: buckets must be a power of two up to 2^20 (not ${b.buckets}), of a table other than the folder table ${folderTable}`);
+    }
+  }
+  const dirs = await openExportsDir(options.exportsDir, exportEntryNames(tables, [folderTable, ...Object.keys(bucketsOf)]));
   const version = versionName(options.runId);
   const stagingDir = await createStaging(dirs, version);
   let versionPath: string | null = null;
   let manifest: Manifest;
   try {
     const previous = await previousExport(dirs);
-    manifest = await writeTables(options, stagingDir, tables, folderTable, previous.files, knownChanges(options, previous));
+    manifest = await writeTables({ ...options, bucketsOf }, stagingDir, tables, folderTable, previous.files, knownChanges(options, previous));
     options.signal?.throwIfAborted();
     versionPath = await sealVersion(dirs, stagingDir, version);
     options.signal?.throwIfAborted();
@@ -251,7 +282,7 @@ async function previousExport(dirs: ExportsDir): Promise<PreviousExport> {
     version: current,
     sources: new Map(tables.map(([table, t]) => [table, t.source])),
     files: new Map(tables.map(([table, t]) => [table, (t.files ?? []).flatMap((f) => f.fingerprint !== undefined && f.settings !== undefined
-      ? [{ ...(f.month !== undefined ? { month: f.month } : {}), path: path.join(current, f.path), rows: f.rows, fingerprint: f.fingerprint, settings: f.settings, sha256: f.sha256, bytes: f.bytes, version: f.reused_from ?? path.basename(current) }]
+      ? [{ ...(f.month !== undefined ? { month: f.month } : {}), ...(f.bucket !== undefined ? { bucket: f.bucket } : {}), path: path.join(current, f.path), rows: f.rows, fingerprint: f.fingerprint, settings: f.settings, sha256: f.sha256, bytes: f.bytes, version: f.reused_from ?? path.basename(current) }]
       : [])])),
   };
 }
@@ -321,6 +352,7 @@ async function writeTables(
       const t0 = performance.now();
       let exportedRows = 0;
       const asFolder = table === folderTable;
+      const buckets = Object.hasOwn(options.bucketsOf!, table) ? options.bucketsOf![table]! : null;
       watch?.start(table);
       const docs = options.columnDocs?.[table] ?? {};
       const leaveOut = Object.keys(docs).filter((c) => docs[c]!.leaveOut === true || (!options.lifetimeColumns && docs[c]!.role === LIFETIME_ROLE));
@@ -329,7 +361,7 @@ async function writeTables(
         schema: options.tableSchemas?.[table] ?? options.schemas.gold,
         ...(options.columnSchemas?.[table] !== undefined ? { columnsSchema: options.columnSchemas[table] } : {}),
         table,
-        ...(asFolder ? { outDir: path.join(outDir, table), partitionBy: options.partitionBy ?? null } : { outFile: path.join(outDir, `${table}.parquet`) }),
+        ...(asFolder ? { outDir: path.join(outDir, table), partitionBy: options.partitionBy ?? null } : buckets ? { outDir: path.join(outDir, table), bucketsOf: buckets } : { outFile: path.join(outDir, `${table}.parquet`) }),
         rowGroupSize: options.rowGroupSize,
         compression: options.compression,
         metadata: options.publishedGoldSchema ? { ...provenance, 'medallion.source': `${options.publishedGoldSchema}.${table}` } : provenance,
@@ -350,6 +382,7 @@ async function writeTables(
         rows: result.rows,
         columns: result.columns,
         left_out: leaveOut,
+        ...(buckets && result.files.some((f) => f.bucket !== undefined) ? { bucket_by: { column: buckets.column, buckets: buckets.buckets } } : {}),
         files: result.files.map((f) => ({
           path: path.relative(outDir, f.path).split(path.sep).join('/'),
           rows: f.rows,
@@ -358,6 +391,7 @@ async function writeTables(
           row_groups: f.rowGroups,
           ...(f.partition ? { partition: f.partition } : {}),
           ...(f.month !== undefined ? { month: f.month } : {}),
+          ...(f.bucket !== undefined ? { bucket: f.bucket } : {}),
           ...(f.fingerprint !== undefined ? { fingerprint: f.fingerprint, settings: f.settings! } : {}),
           ...(f.reusedFrom !== undefined ? { reused_from: f.reusedFrom } : {}),
         })),

@@ -1,6 +1,7 @@
 /**
  * One table (or view) → one Parquet file, one plain file per month of a date column
- * (`part-2013-07.parquet`, export-months.ts), or one file per partition value in Hive-style
+ * (`part-2013-07.parquet`, export-months.ts) or per bucket of an integer column
+ * (`part-bucket-017.parquet`, export-months.ts), or one file per partition value in Hive-style
  * folders. Rows stream out of Postgres with `COPY ... TO STDOUT (format csv)` through a named pipe
  * into DuckDB (parquet-copy.ts), which writes row groups of `rowGroupSize` rows; memory holds
  * about one row group at a time, whatever the table size. An unpartitioned file whose rows are
@@ -13,7 +14,7 @@
 import path from 'node:path';
 import { type Client, ident, literal } from '../db/index.ts';
 import { DataError, fromDatabaseError } from '../errors.ts';
-import { exportMonths, MONTH_KINDS } from './export-months.ts';
+import { BUCKET_KINDS, exportBuckets, exportMonths, MONTH_KINDS } from './export-months.ts';
 import { copyToParquet, EXPORT_FORMAT_VERSION, type ExportedFile, SESSION_SETTINGS } from './parquet-copy.ts';
 import type { Compression } from './parquet-encoder.ts';
 import { type FingerprintSource, type PreviousFile, type TableChange, writeOrReuse } from './reuse.ts';
@@ -51,6 +52,13 @@ export interface ExportTableOptions {
    */
   monthsOf?: string | null;
   /**
+   * Unpartitioned `outDir` only, instead of `monthsOf`: one file per bucket of this integer
+   * column, its value modulo `buckets` (a power of two), `part-bucket-017.parquet`
+   * (`part-bucket-none.parquet` for NULLs), each with a fingerprint of its rows. Ignored when the
+   * table has no such column (one `part-00000.parquet`, as without it).
+   */
+  bucketsOf?: BucketSplit | null;
+  /**
    * The files of the version published before (absolute paths, as its manifest lists them). Given
    * (even empty), an unpartitioned export fingerprints the rows of its file too (month files are
    * fingerprinted whether given or not); a file whose fingerprint, rows and settings are those of
@@ -71,6 +79,12 @@ export interface ExportTableOptions {
    * Without it they are computed on `client` first.
    */
   fingerprintClient?: Client;
+}
+
+/** A table split into files by an integer column modulo `buckets` (a power of two). */
+export interface BucketSplit {
+  column: string;
+  buckets: number;
 }
 
 export interface ColumnDescription {
@@ -153,15 +167,20 @@ export async function exportTable(options: ExportTableOptions): Promise<ExportTa
     const monthColumn = options.outDir && !options.partitionBy && options.monthsOf
       ? columns.find((c) => c.name === options.monthsOf && MONTH_KINDS.has(c.kind))?.name
       : undefined;
+    const bucketColumn = options.outDir && !options.partitionBy && options.bucketsOf
+      ? columns.find((c) => c.name === options.bucketsOf!.column && BUCKET_KINDS.has(c.kind))?.name
+      : undefined;
     const select = `select ${list} from ${rel}`;
     const reusing = { ...options, columns, select, meta, where, rel, list };
     let files: ExportedFile[];
     let fingerprints: FingerprintSource | undefined;
-    if (monthColumn !== undefined) {
+    if (bucketColumn !== undefined) {
+      ({ files, fingerprints } = await exportBuckets({ ...reusing, dir: options.outDir!, bucketColumn, buckets: options.bucketsOf!.buckets }));
+    } else if (monthColumn !== undefined) {
       ({ files, fingerprints } = await exportMonths({ ...reusing, dir: options.outDir!, monthColumn }));
     } else if (!options.partitionBy && options.previousFiles !== undefined) {
       const file = options.outFile ?? path.join(options.outDir!, 'part-00000.parquet');
-      ({ files, fingerprints } = await writeOrReuse(reusing, { key: null, monthColumn: null, fileOf: () => file, write: () => copyToParquet({ ...reusing, file, linkable: true }) }));
+      ({ files, fingerprints } = await writeOrReuse(reusing, { key: null, splitBy: null, fileOf: () => file, write: () => copyToParquet({ ...reusing, file, linkable: true }) }));
     } else {
       files = await writeFiles(reusing);
     }

@@ -329,6 +329,6 @@ export async function finishCommittedExport(versionPath: string): Promise<boolea
 }
 
 /** The top-level names an export of these tables links (checked for the user's files up front). */
-export function exportEntryNames(tables: readonly string[], folderTable: string): string[] {
-  return [MANIFEST_FILE, ...tables.map((t) => (t === folderTable ? t : `${t}.parquet`))];
+export function exportEntryNames(tables: readonly string[], folderTables: readonly string[]): string[] {
+  return [MANIFEST_FILE, ...tables.map((t) => (folderTables.includes(t) ? t : `${t}.parquet`))];
 }

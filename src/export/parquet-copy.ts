@@ -1,7 +1,7 @@
 /**
  * One query → Parquet: Postgres' `COPY (query) TO STDOUT (format csv)` through a named pipe into
- * DuckDB (parquet-encoder.ts), into one file or one file per month of a date column. What every
- * export writes through (export-table.ts, export-months.ts).
+ * DuckDB (parquet-encoder.ts), into one file or one file per month of a date column or bucket of
+ * an integer column. What every export writes through (export-table.ts, export-months.ts).
  *
  * Every file is checked before this returns: rows DuckDB wrote = rows in the files' footers = rows
  * Postgres says it sent (COPY's `COPY n`), in the caller's snapshot. COPY's own count replaces a
@@ -18,7 +18,7 @@ import { DataError, fromDatabaseError, isConnectionError, MedallionError } from 
 import { CopyOutStream } from './copy-out.ts';
 import { ioError } from './exports-dir.ts';
 import { makeNamedPipe, openPipeWriter } from './fifo.ts';
-import { MonthRouter } from './month-router.ts';
+import { MONTH_PARTS, type PartKey, PartRouter } from './part-router.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
 import type { ExportColumn } from './types.ts';
 
@@ -49,6 +49,8 @@ export interface ExportedFile {
   partition?: Record<string, string>;
   /** Month files: the month (`YYYY-MM`, or `none`). */
   month?: string;
+  /** Bucket files: the bucket (`017`, or `none`). */
+  bucket?: string;
   /** Fingerprinted files (reuse.ts): the fingerprint of the file's rows, and the file's settings. */
   fingerprint?: string;
   settings?: string;
@@ -78,6 +80,21 @@ export interface CopyJob {
 export function monthFileName(month: string): string {
   return `part-${month}.parquet`;
 }
+
+/** The file names of the bucket files: `part-bucket-017.parquet`, in the buckets' order by name. */
+export function bucketFileName(bucket: string): string {
+  return `part-bucket-${bucket}.parquet`;
+}
+
+/** How a table splits into files by its first CSV column: by month (the default) or by bucket. */
+export interface PartFiles {
+  partKey: PartKey;
+  fileName: (part: string) => string;
+  /** The field of each file that names its part. */
+  field: 'month' | 'bucket';
+}
+
+export const MONTH_FILES: PartFiles = { partKey: MONTH_PARTS, fileName: monthFileName, field: 'month' };
 
 /**
  * COPY one query into one Parquet file: Postgres → named pipe → DuckDB. Checks the rows DuckDB
@@ -140,23 +157,26 @@ export async function copyToParquet(o: CopyJob): Promise<ExportedFile[]> {
 }
 
 /**
- * DuckDBs encoding month files at the same time once the COPY is over (one thread each). One: a
- * second one, on the core Postgres' COPY leaves free, holds a second row group being encoded and
- * took the scale-100 export of fact_sales from 317-358 MB to 392-480 MB, over the export's 400 MB;
+ * DuckDBs encoding month (or bucket) files at the same time once the COPY is over (one thread
+ * each). One: a second one, on the core Postgres' COPY leaves free, holds a second row group being
+ * encoded and took the scale-100 export of fact_sales from 317-358 MB to 392-480 MB, over the export's 400 MB;
  * that core runs the fingerprint scan instead (reuse.ts).
  */
 export const MONTH_ENCODERS = 1;
 
 /**
- * COPY one query, whose first column is the month column (`csvColumns[0]`), into one Parquet file
- * per month, `part-YYYY-MM.parquet` in `dir`: one COPY (one scan of the table), split by
- * month-router.ts into a CSV file per month in a folder of its own inside `dir`, then each CSV
- * encoded by DuckDB (MONTH_ENCODERS at a time). Checks, per month, the rows DuckDB wrote against
- * the rows routed to the month, and in all, the rows routed against COPY's own count and the
- * files' footers (copyToParquet's checks).
+ * COPY one query, whose first column is the split column (`csvColumns[0]`), into one Parquet file
+ * per part (`parts`: per month, `part-YYYY-MM.parquet`, by default; or per bucket) in `dir`: one
+ * COPY (one scan of the table), split by part-router.ts into a CSV file per part in a folder of its
+ * own inside `dir`, then each CSV encoded by DuckDB (MONTH_ENCODERS at a time). Checks, per part,
+ * the rows DuckDB wrote against the rows routed to the part, and in all, the rows routed against
+ * COPY's own count and the files' footers (copyToParquet's checks).
  */
-export async function copyMonthsToParquet(o: Omit<CopyJob, 'file'> & { dir: string; csvColumns: readonly ExportColumn[]; onCopied?: () => void }): Promise<ExportedFile[]> {
-  const work = path.join(o.dir, '.months');
+export async function copyPartsToParquet(
+  o: Omit<CopyJob, 'file'> & { dir: string; csvColumns: readonly ExportColumn[]; parts?: PartFiles; onCopied?: () => void },
+): Promise<ExportedFile[]> {
+  const parts = o.parts ?? MONTH_FILES;
+  const work = path.join(o.dir, `.${parts.field}s`);
   await mkdir(work, { recursive: true });
   const encoders = new Set<ParquetEncoder>();
   let copy: CopyOutStream | null = null;
@@ -166,18 +186,18 @@ export async function copyMonthsToParquet(o: Omit<CopyJob, 'file'> & { dir: stri
   };
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const router = new MonthRouter(work);
+    const router = new PartRouter(work, parts.partKey);
     copy = o.client.query(new CopyOutStream(`copy (${o.select}) to stdout (format csv)`));
     await pipeline(copy, router);
     const sent = await copy.completed;
-    const months = router.routed();
-    const routed = months.reduce((n, m) => n + m.rows, 0);
+    const routedParts = router.routed();
+    const routed = routedParts.reduce((n, m) => n + m.rows, 0);
     if (sent !== routed) {
-      throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${o.where}: Postgres sent ${sent} rows, ${routed} were split into months`, { file: o.dir });
+      throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${o.where}: Postgres sent ${sent} rows, ${routed} were split into ${parts.field}s`, { file: o.dir });
     }
     o.signal?.throwIfAborted();
     o.onCopied?.();
-    const queue = [...months];
+    const queue = [...routedParts];
     let failed = false;
     const encode = async () => {
       const encoder = await ParquetEncoder.open();
@@ -185,7 +205,7 @@ export async function copyMonthsToParquet(o: Omit<CopyJob, 'file'> & { dir: stri
       try {
         for (let m = queue.shift(); m !== undefined && !failed; m = queue.shift()) {
           o.signal?.throwIfAborted();
-          const file = path.join(o.dir, monthFileName(m.month));
+          const file = path.join(o.dir, parts.fileName(m.part));
           const written = await encoder.csvToParquet({
             source: m.file, columns: o.columns, csvColumns: o.csvColumns, outFile: file, rowGroupSize: o.rowGroupSize, compression: o.compression, metadata: o.meta,
           }).catch((err: unknown) => { throw encoderError(err, { ...o, file }); });
@@ -202,9 +222,9 @@ export async function copyMonthsToParquet(o: Omit<CopyJob, 'file'> & { dir: stri
         encoder.close();
       }
     };
-    const rejected = (await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(MONTH_ENCODERS, months.length)) }, encode))).find((r) => r.status === 'rejected');
+    const rejected = (await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(MONTH_ENCODERS, routedParts.length)) }, encode))).find((r) => r.status === 'rejected');
     if (rejected) throw rejected.reason;
-    return await checkedFiles(months.map((m) => ({ file: path.join(o.dir, monthFileName(m.month)), month: m.month })), routed, o);
+    return await checkedFiles(routedParts.map((m) => ({ file: path.join(o.dir, parts.fileName(m.part)), [parts.field]: m.part })), routed, o);
   } catch (err) {
     copy?.destroy();
     throw exportError(err, o, o.dir);
@@ -219,17 +239,17 @@ export async function copyMonthsToParquet(o: Omit<CopyJob, 'file'> & { dir: stri
  * size and SHA-256; made read-only when linkable. Their rows must sum to `written`.
  */
 async function checkedFiles(
-  outputs: readonly { file: string; month?: string }[], written: number, o: Pick<CopyJob, 'linkable' | 'onRows'> & { file?: string; dir?: string }, open?: ParquetEncoder,
+  outputs: readonly { file: string; month?: string; bucket?: string }[], written: number, o: Pick<CopyJob, 'linkable' | 'onRows'> & { file?: string; dir?: string }, open?: ParquetEncoder,
 ): Promise<ExportedFile[]> {
   const encoder = open ?? (await ParquetEncoder.open());
   try {
     const files: ExportedFile[] = [];
-    for (const { file, month } of outputs) {
+    for (const { file, month, bucket } of outputs) {
       const footer = await encoder.footer(file);
       const { size } = await stat(file);
       // Read-only: the file may be hard-linked into the next version, which must not change it.
       if (o.linkable) await chmod(file, 0o444);
-      files.push({ path: file, rows: footer.rows, bytes: size, sha256: await sha256File(file), rowGroups: footer.rowGroupRows.length, rowGroupRows: footer.rowGroupRows, ...(month !== undefined ? { month } : {}) });
+      files.push({ path: file, rows: footer.rows, bytes: size, sha256: await sha256File(file), rowGroups: footer.rowGroupRows.length, rowGroupRows: footer.rowGroupRows, ...(month !== undefined ? { month } : {}), ...(bucket !== undefined ? { bucket } : {}) });
     }
     const inFiles = files.reduce((n, f) => n + f.rows, 0);
     if (inFiles !== written) {

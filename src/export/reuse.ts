@@ -1,6 +1,6 @@
 /**
  * Files taken over from the version published before: every unpartitioned export fingerprints
- * the rows of each file it would write (a month's, or the whole table's), and a file whose
+ * the rows of each file it would write (a month's, a bucket's, or the whole table's), and a file whose
  * fingerprint, row count and settings equal those the previous version's manifest records is
  * hard-linked from that version instead of written. The others are written (the caller's `write`)
  * and checked against the fingerprint's count, taken in the same snapshot.
@@ -26,6 +26,8 @@ import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
 export interface PreviousFile {
   /** Month files: the month (`YYYY-MM`, or `none`); a whole table's file has none. */
   month?: string;
+  /** Bucket files: the bucket (`017`, or `none`). */
+  bucket?: string;
   /** Absolute path of the file in the previous version. */
   path: string;
   rows: number;
@@ -56,8 +58,13 @@ export interface Fingerprint {
   fingerprint: string;
 }
 
-/** A file's part of the table: its month, or null for the whole table. */
+/** A file's part of the table: its month or bucket, or null for the whole table. */
 export type Part = string | null;
+
+/** The part a file holds (its month or bucket), null for a whole table's file. */
+export function partOf(f: { month?: string; bucket?: string }): Part {
+  return f.month ?? f.bucket ?? null;
+}
 export type Fingerprints = Map<Part, Fingerprint>;
 
 export interface ReuseJob {
@@ -91,21 +98,24 @@ export interface ReuseResult {
 
 /** How the table's rows split into files. */
 export interface Split {
-  /** The SQL of each row's month, or null: the whole table is one file. */
+  /** The SQL of each row's part (month or bucket), or null: the whole table is one file. */
   key: string | null;
-  monthColumn: string | null;
+  /** What the split is, in the files' settings: the month column, or the bucket's SQL; null for a whole table. */
+  splitBy: string | null;
+  /** The field of each file that names its part: `month` (the default) or `bucket`. */
+  field?: 'month' | 'bucket';
   /** The file of a part, where a reused file is linked. */
   fileOf: (part: Part) => string;
   /**
    * Writes the parts given (null: every part, the fingerprints not known yet), each file with its
-   * `month` when split by month. `fingerprints` are the counts of the parts, when known.
+   * `month` or `bucket` when split. `fingerprints` are the counts of the parts, when known.
    * `copied` is called once Postgres has sent the rows, when the files are encoded after the COPY
    * (`afterCopy`).
    */
   write: (parts: Part[] | null, fingerprints: Fingerprints | null, copied: () => void) => Promise<ExportedFile[]>;
   /**
-   * The files are encoded after the COPY (the month split, parquet-copy.ts): a fingerprint scan
-   * that runs beside the writing starts when the COPY is over, on one core, beside the encoding
+   * The files are encoded after the COPY (the month and bucket splits, parquet-copy.ts): a
+   * fingerprint scan that runs beside the writing starts when the COPY is over, on one core, beside the encoding
    * instead of beside the COPY.
    */
   afterCopy?: boolean;
@@ -113,8 +123,8 @@ export interface Split {
 
 /**
  * The fingerprint: the row count and the sum, as an exact numeric (no wrap-around), of
- * `hash_record_extended(row(exported columns), 0)`, per `to_char(month column, 'YYYY-MM')` or of
- * the whole table, in one scan of the table in the export's snapshot.
+ * `hash_record_extended(row(exported columns), 0)`, per `to_char(month column, 'YYYY-MM')`, per
+ * bucket or of the whole table, in one scan of the table in the export's snapshot.
  *
  * Why this one: it hashes each value with its type's own hash function, without turning the row
  * into text, and costs 1.05-1.13 s at scale 10 where `hashtextextended(row::text, 0)` costs
@@ -137,12 +147,13 @@ const FINGERPRINT_METHOD = 'count, sum(hash_record_extended(row, 0))';
 /**
  * What makes two files with the same rows the same bytes apart from the run's provenance: the
  * format, the columns and their docs (`medallion.columns`, `pandas`), the source, compression,
- * row groups and the month column. A previous file is reused only when its settings are these.
+ * row groups and the split (month column or buckets). A previous file is reused only when its
+ * settings are these.
  */
-function fileSettings(o: ReuseJob, monthColumn: string | null): string {
+function fileSettings(o: ReuseJob, splitBy: string | null): string {
   const perRun = new Set(['medallion.run_id', 'medallion.as_of', 'medallion.inputs']);
   const fixed = [...o.meta].filter(([k]) => !perRun.has(k)).sort(([a], [b]) => (a < b ? -1 : 1));
-  return createHash('sha256').update(JSON.stringify([FINGERPRINT_METHOD, EXPORT_FORMAT_VERSION, o.compression, o.rowGroupSize, monthColumn, fixed])).digest('hex').slice(0, 32);
+  return createHash('sha256').update(JSON.stringify([FINGERPRINT_METHOD, EXPORT_FORMAT_VERSION, o.compression, o.rowGroupSize, splitBy, fixed])).digest('hex').slice(0, 32);
 }
 
 async function fingerprintRows(o: ReuseJob, key: string | null, serial = false): Promise<Fingerprints> {
@@ -163,16 +174,16 @@ async function fingerprintRows(o: ReuseJob, key: string | null, serial = false):
  * The fingerprints a scan would give, from the previous version's (which are the published
  * table's) and the change: unchanged parts keep theirs; a part with removed or added rows gets
  * the count and the hash sum of its added rows less those of its removed rows, in one query over
- * those rows alone. A month whose count drops to 0 has no file any more. Null when the previous
+ * those rows alone. A month or bucket whose count drops to 0 has no file any more. Null when the previous
  * version does not cover the table with files of these settings (a scan decides then), or when
  * the change removes rows the previous version does not have (the change is not of that version).
  */
 async function knownFingerprints(o: ReuseJob, split: Split, settings: string): Promise<Fingerprints | null> {
   const change = o.change;
   const previous = o.previousFiles ?? [];
-  if (!change || previous.length === 0 || previous.some((p) => p.settings !== settings || (p.month === undefined) !== (split.key === null))) return null;
+  if (!change || previous.length === 0 || previous.some((p) => p.settings !== settings || (partOf(p) === null) !== (split.key === null))) return null;
   if (split.key === null && previous.length !== 1) return null;
-  const known: Fingerprints = new Map(previous.map((p) => [p.month ?? null, { rows: p.rows, fingerprint: p.fingerprint }]));
+  const known: Fingerprints = new Map(previous.map((p) => [partOf(p), { rows: p.rows, fingerprint: p.fingerprint }]));
   if ('unchanged' in change) return known;
   const key = split.key ?? 'null::text';
   const hashed = (sign: string, rows: string) =>
@@ -199,16 +210,17 @@ async function knownFingerprints(o: ReuseJob, split: Split, settings: string): P
  * computed beside the COPY: the count, on the export's connection while the fingerprint runs on
  * the other, is one scan without hashing (customer_training_set at scale 10, 914k rows: 0.2 s
  * against 1.1 s for the fingerprint), where a changed table would otherwise wait for its
- * fingerprint before it is written. Months are always fingerprinted first: most of them are
- * reused.
+ * fingerprint before it is written. Buckets likewise, by their counts: a table built whole with
+ * other rows in every bucket (a new cutoff adds rows to every customer's bucket) is written at
+ * once. Months are always fingerprinted first: most of them are reused.
  */
 async function reusable(o: ReuseJob, split: Split, previous: ReadonlyMap<Part, PreviousFile>): Promise<boolean> {
   if (previous.size === 0) return false;
   const whole = previous.get(null);
-  if (split.key !== null || whole === undefined || !o.fingerprintClient) return true;
-  const { rows } = await o.client.query<{ rows: string }>(`select count(*) as rows from ${o.rel}`)
+  if (!o.fingerprintClient || (split.key === null ? whole === undefined : split.field !== 'bucket')) return true;
+  const { rows } = await o.client.query<{ part: string | null; rows: string }>(`select ${split.key ?? 'null::text'} as part, count(*) as rows from ${o.rel}${split.key === null ? '' : ' group by 1'}`)
     .catch((err) => { throw fromDatabaseError(err, `counting the rows of ${o.where}`); });
-  return Number(rows[0]!.rows) === whole.rows;
+  return rows.some((r) => previous.get(r.part)?.rows === Number(r.rows));
 }
 
 function partName(part: Part): string {
@@ -221,8 +233,8 @@ function partName(part: Part): string {
  * nothing to reuse, the fingerprints run beside the writing on `fingerprintClient`.
  */
 export async function writeOrReuse(o: ReuseJob, split: Split): Promise<ReuseResult> {
-  const settings = fileSettings(o, split.monthColumn);
-  const previous = new Map((o.previousFiles ?? []).filter((p) => p.settings === settings).map((p) => [p.month ?? null, p]));
+  const settings = fileSettings(o, split.splitBy);
+  const previous = new Map((o.previousFiles ?? []).filter((p) => p.settings === settings).map((p) => [partOf(p), p]));
   const sameAsBefore = (part: Part, f: Fingerprint) => {
     const p = previous.get(part);
     return p !== undefined && p.rows === f.rows && p.fingerprint === f.fingerprint;
@@ -242,20 +254,20 @@ export async function writeOrReuse(o: ReuseJob, split: Split): Promise<ReuseResu
   fingerprints ??= await fingerprinting;
   const files: ExportedFile[] = [];
   for (const f of written) {
-    const part = f.month ?? null;
+    const part = partOf(f);
     const fp = fingerprints.get(part);
     if (!fp || fp.rows !== f.rows) {
       throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${path.basename(f.path)} of ${o.where} has ${f.rows} rows, Postgres counts ${fp?.rows ?? 0} in ${partName(part)}`, { file: f.path });
     }
     files.push({ ...f, fingerprint: fp.fingerprint, settings });
   }
-  const writtenParts = new Set(written.map((f) => f.month ?? null));
+  const writtenParts = new Set(written.map(partOf));
   const reuse = [...fingerprints].filter(([p]) => !writtenParts.has(p));
   const missing = reuse.find(([p, f]) => !sameAsBefore(p, f));
   if (missing) {
     throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${o.where}: Postgres counts ${missing[1].rows} rows in ${partName(missing[0])}, of which no file was written`, { file: split.fileOf(missing[0]) });
   }
-  if (reuse.length > 0) files.push(...(await linkPrevious(o, reuse.map(([p, fp]) => ({ file: split.fileOf(p), previous: previous.get(p)!, fp })), settings)));
+  if (reuse.length > 0) files.push(...(await linkPrevious(o, reuse.map(([p, fp]) => ({ file: split.fileOf(p), previous: previous.get(p)!, fp })), settings, split.field ?? 'month')));
   return { files, fingerprints: source };
 }
 
@@ -265,7 +277,7 @@ export async function writeOrReuse(o: ReuseJob, split: Split): Promise<ReuseResu
  * and nothing opens a version's files for writing. Its footer must hold the rows the fingerprint
  * counts, and its size the bytes the previous manifest records.
  */
-async function linkPrevious(o: ReuseJob, links: { file: string; previous: PreviousFile; fp: Fingerprint }[], settings: string): Promise<ExportedFile[]> {
+async function linkPrevious(o: ReuseJob, links: { file: string; previous: PreviousFile; fp: Fingerprint }[], settings: string, field: 'month' | 'bucket'): Promise<ExportedFile[]> {
   const encoder = await ParquetEncoder.open();
   try {
     const files: ExportedFile[] = [];
@@ -282,7 +294,7 @@ async function linkPrevious(o: ReuseJob, links: { file: string; previous: Previo
       o.onRows?.(fp.rows);
       files.push({
         path: file, rows: fp.rows, bytes: size, sha256: p.sha256, rowGroups: footer.rowGroupRows.length, rowGroupRows: footer.rowGroupRows,
-        ...(p.month !== undefined ? { month: p.month } : {}), fingerprint: fp.fingerprint, settings, reusedFrom: p.version,
+        ...(partOf(p) !== null ? { [field]: partOf(p)! } : {}), fingerprint: fp.fingerprint, settings, reusedFrom: p.version,
       });
     }
     return files;

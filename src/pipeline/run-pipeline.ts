@@ -23,7 +23,7 @@ import { type BronzeLoadResult, checkFreshness, currentBronzeLoads, freshnessFie
 import type { PipelineConfig, } from '../config.ts';
 import { type Client, connect, ident } from '../db/index.ts';
 import { DataError } from '../errors.ts';
-import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, MANIFEST_FILE, openExportsDir, type TableChange } from '../export/index.ts';
+import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, GOLD_FOLDERS, MANIFEST_FILE, openExportsDir, type TableChange } from '../export/index.ts';
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
 import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, type PublishedRun, publishedModels, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
@@ -42,7 +42,7 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
   const command = scope === 'bronze' ? 'load' : scope === 'transform' ? 'transform' : 'build';
   // The output folder is checked before anything runs: a folder that is not ours, a file, or an
   // unwritable place is a usage error (exit 2) found in a second, not after the whole build.
-  if (scope !== 'bronze' && !config.export.skip) await openExportsDir(config.exportsDir, exportEntryNames(GOLD_EXPORTS, 'fact_sales'));
+  if (scope !== 'bronze' && !config.export.skip) await openExportsDir(config.exportsDir, exportEntryNames(GOLD_EXPORTS, GOLD_FOLDERS));
   return executeRun(config, command, logger, signal, reportRun, async (ctx) => {
     await finishInterruptedPublish(ctx);
     // The models are read and checked first: a broken .sql or .yml fails before anything is loaded.
@@ -136,7 +136,7 @@ async function nothingToDo(
   ];
   if (!config.export.skip) {
     if (!published.exportsVersion) return null;
-    const dirs = await openExportsDir(config.exportsDir, exportEntryNames(GOLD_EXPORTS, 'fact_sales'));
+    const dirs = await openExportsDir(config.exportsDir, exportEntryNames(GOLD_EXPORTS, GOLD_FOLDERS));
     if ((await currentVersion(dirs)) !== published.exportsVersion) return null;
     const manifest = JSON.parse(await readFile(path.join(published.exportsVersion, MANIFEST_FILE), 'utf8').catch(() => 'null')) as Record<string, unknown> | null;
     const settings = { compression: config.export.compression, row_group_size: config.export.rowGroupSize, partition_by: config.export.partitionBy };

@@ -48,12 +48,12 @@ describe('medallion export --select / --exclude', () => {
     const two = path.join(work, 'two');
     const x = await runCli(['export', '--target', target, '--out', two, '--select', 'gold', '--exclude', 'gold.fact_sales'], { cwd: work });
     expect(x.code, x.stderr).toBe(0);
-    expect(await entries(two)).toEqual(['_manifest.json', 'customer_features.parquet', 'customer_training_set.parquet', 'sales_daily.parquet']);
+    expect(await entries(two)).toEqual(['_manifest.json', 'customer_features.parquet', 'customer_training_set', 'sales_daily.parquet']);
 
     const three = path.join(work, 'three');
     const t = await runCli(['export', '--target', target, '--out', three, '--tables', 'customer_training_set,sales_daily'], { cwd: work });
     expect(t.code, t.stderr).toBe(0);
-    expect(await entries(three)).toEqual(['_manifest.json', 'customer_training_set.parquet', 'sales_daily.parquet']);
+    expect(await entries(three)).toEqual(['_manifest.json', 'customer_training_set', 'sales_daily.parquet']);
   });
 
   it('refuses a selection with no exported table, a selector that matches nothing, and --tables with --select (exit 2, no run)', async () => {

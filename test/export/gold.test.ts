@@ -90,7 +90,9 @@ describe('exportGold', () => {
   it('writes the gold exports and a manifest whose hashes, counts and types match', async () => {
     const out = path.join(root, 'plain', 'exports');
     const result = await exportGold(options(out));
-    expect((await readdir(out)).sort()).toEqual(['.medallion', '_manifest.json', 'customer_features.parquet', 'customer_training_set.parquet', 'fact_sales', 'sales_daily.parquet']);
+    expect((await readdir(out)).sort()).toEqual(['.medallion', '_manifest.json', 'customer_features.parquet', 'customer_training_set', 'fact_sales', 'sales_daily.parquet']);
+    // one plain file per bucket of customer_id (customers 0..39, modulo 64)
+    expect((await readdir(path.join(out, 'customer_training_set'))).sort()).toEqual(Array.from({ length: 40 }, (_, b) => `part-bucket-${String(b).padStart(3, '0')}.parquet`));
     // one plain file per order month (2011-01-01 + 0..1199 days: 2011-01 to 2014-04)
     const months = (await client.query<{ m: string }>(`select distinct to_char(order_date, 'YYYY-MM') as m from ${schema}.fact_sales order by 1`)).rows.map((r) => r.m);
     expect(months).toHaveLength(40);
@@ -121,7 +123,10 @@ describe('exportGold', () => {
     expect(fact.files.map((f) => f.path)).toEqual(months.map((m) => `fact_sales/part-${m}.parquet`));
     expect(fact.files.map((f) => f.month)).toEqual(months);
     expect(fact.files.every((f) => f.row_groups === 1 && f.reused_from === undefined && /^-?\d+$/.test(f.fingerprint!))).toBe(true);
-    expect(result.files).toEqual({ written: 43, reused: 0 });
+    expect(result.files).toEqual({ written: 82, reused: 0 });
+    const training = manifest.tables.customer_training_set!;
+    expect(training.bucket_by).toEqual({ column: 'customer_id', buckets: 64 });
+    expect(training.files.map((f) => f.bucket)).toEqual(Array.from({ length: 40 }, (_, b) => String(b).padStart(3, '0')));
     expect(fact.columns.map((c) => [c.name, c.postgres, c.parquet, c.pandas])).toEqual([
       ['order_number', 'text', 'BYTE_ARRAY STRING', 'str'],
       ['customer_id', 'bigint', 'INT64', 'Int64'],
@@ -157,7 +162,7 @@ describe('exportGold', () => {
       ['customer_id', 'Int64'], ['cutoff_date', 'datetime64[ms]'], ['recency_days', 'Int64'], ['rfm_segment', 'str'],
       ['label_days', 'Int64'], ['next_spend', 'float64'], ['ordered_again', 'boolean'],
     ]);
-    const kv = Object.fromEntries(((await readMetadata(path.join(out, 'customer_training_set.parquet'))).key_value_metadata ?? []).map((e) => [e.key, e.value]));
+    const kv = Object.fromEntries(((await readMetadata(path.join(out, 'customer_training_set', 'part-bucket-000.parquet'))).key_value_metadata ?? []).map((e) => [e.key, e.value]));
     const inFile = JSON.parse(kv['medallion.columns']!) as { name: string; description?: string; role?: string }[];
     expect(inFile.map((c) => ({ name: c.name, description: c.description, role: c.role }))).toEqual(expected);
   });

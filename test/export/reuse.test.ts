@@ -42,8 +42,9 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
+/** Every table but fact_sales as one file (no buckets: buckets.test.ts covers those). */
 function options(exportsDir: string, runId: number, extra: Partial<ExportGoldOptions> = {}): ExportGoldOptions {
-  return goldOptions(schema, ['fact_sales', ...SINGLE], exportsDir, runId, extra);
+  return goldOptions(schema, ['fact_sales', ...SINGLE], exportsDir, runId, { bucketsOf: {}, ...extra });
 }
 
 function single(result: ExportGoldResult, table: string) {
