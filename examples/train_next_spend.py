@@ -3,9 +3,11 @@
 
     .venv/bin/python examples/train_next_spend.py [EXPORTS_DIR]      (default: exports)
 
-The features are the columns whose role is `feature` in the file's `medallion.columns` key-value
-metadata (never `label`, `lifetime`, `key` or `attribute`), so a column added to the model's .yml
-with its role is picked up without changing this script. Rows are (customer, cutoff_date): the
+The export is a folder of one file per bucket of customer_id (`part-bucket-017.parquet` ...), which
+pandas.read_parquet reads as one frame. The features are the columns whose role is `feature` in
+the files' `medallion.columns` key-value metadata (never `label`, `lifetime`, `key` or
+`attribute`), so a column added to the model's .yml with its role is picked up without changing
+this script. Rows are (customer, cutoff_date): the
 validation set is the latest cutoff, the training set every earlier one (a time split: the model
 never sees the period it is judged on). Two gradient-boosted trees (scikit-learn, NaN-aware):
 
@@ -13,9 +15,10 @@ never sees the period it is judged on). Two gradient-boosted trees (scikit-learn
                  and its MAE against the mean's and the median's
   ordered_again  classification; its ROC AUC (0.5 = no better than chance) and the base rate
 
-Exit 1, with the reason on stderr, when the file, its metadata, the labels or a second cutoff are
+Exit 1, with the reason on stderr, when the folder, its metadata, the labels or a second cutoff are
 missing.
 """
+import glob
 import json
 import os
 import sys
@@ -38,8 +41,12 @@ def fail(message):
 
 
 def column_roles(path):
-    """name -> role of each column in the file, from its `medallion.columns` (the model's .yml)."""
-    schema = pq.read_schema(path)
+    """name -> role of each column of the folder's files, from the `medallion.columns` (the model's
+    .yml) of its first file: every file of an export carries the same."""
+    files = sorted(glob.glob(os.path.join(path, "*.parquet")))
+    if not files:
+        fail(f"{path} holds no Parquet file")
+    schema = pq.read_schema(files[0])
     raw = (schema.metadata or {}).get(b"medallion.columns")
     if raw is None:
         fail(f"{path} has no medallion.columns metadata (not written by medallion export?)")
@@ -64,8 +71,8 @@ def feature_matrix(frame, features):
 
 def main():
     exports = sys.argv[1] if len(sys.argv) > 1 else "exports"
-    path = os.path.join(exports, f"{TABLE}.parquet")
-    if not os.path.isfile(path):
+    path = os.path.join(exports, TABLE)
+    if not os.path.isdir(path):
         fail(f"{path} does not exist (medallion build or medallion export writes it)")
     roles = column_roles(path)
     missing = [c for c in (CUTOFF, *LABELS) if c not in roles]
@@ -75,7 +82,7 @@ def main():
     if not features:
         fail(f"{path}: no column has the role feature in its medallion.columns metadata")
 
-    data = pd.read_parquet(path, columns=[CUTOFF, *features, *LABELS])
+    data = pd.read_parquet(path, columns=[CUTOFF, *features, *LABELS])  # the folder: every bucket file
     cutoffs = sorted(data[CUTOFF].unique())
     if len(cutoffs) < 2:
         fail(f"{path}: {len(cutoffs)} cutoff(s); a time split needs at least two")

@@ -12,10 +12,12 @@ The columns' descriptions and roles, read from each file's `medallion.columns` k
 with pyarrow (`pyarrow.parquet.read_schema(path).metadata`), must equal the manifest's, and the
 columns the manifest lists under `left_out` (the lifetime columns, and those a model's .yml leaves
 out: fact_sales' customer attributes) must be in no file, and every column of a training table
-(ROLES_REQUIRED: customer_training_set) must have a role.
+(ROLES_REQUIRED: customer_training_set) must have a role. A table split by bucket (the manifest's
+`bucket_by`: customer_training_set) has each file's rows checked against Postgres' count of its
+bucket, and every row of the file in that bucket.
 Each reader is given exactly what the README shows:
 
-    pandas   pd.read_parquet("exports/fact_sales")
+    pandas   pd.read_parquet("exports/fact_sales")    (a folder: fact_sales, customer_training_set)
     polars   pl.read_parquet("exports/fact_sales/**/*.parquet", hive_partitioning=True)
              pl.scan_parquet(same) for the aggregates
     DuckDB   duckdb.sql("select ... from read_parquet('exports/fact_sales/**/*.parquet', hive_partitioning = true)")
@@ -222,10 +224,41 @@ def check_column_docs(exports_dir, table, info, check):
         if table in ROLES_REQUIRED:
             for name in pq.read_schema(path).names:
                 role = in_file.get(name, (None, None))[1]
-                if role not in ROLES:
+                if role not in ROLES and name not in unroled:
+                    # once per column, naming the first file (a folder's files share their metadata)
                     unroled.add(name)
                     check(False, f"{path}: {name} has no role in medallion.columns ({role!r}; one of {', '.join(sorted(ROLES))})")
     return sum(1 for d in documented.values() if d[1] is not None), sorted(unroled)
+
+
+def check_buckets(exports_dir, table, info, rel, url, check):
+    """A table split by bucket (the manifest's `bucket_by`: an integer column modulo a power of
+    two): each file's rows (its footer, pyarrow) are Postgres' count of its bucket, every row of
+    the file is of that bucket, and no bucket of Postgres lacks its file. Returns the files checked."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    by = info.get("bucket_by")
+    if not by:
+        return 0
+    column, mask = by["column"], by["buckets"] - 1
+    truth = {b: int(n) for b, n in psql(
+        f"select coalesce(({qi(column)} & {mask})::text, 'none'), count(*) from {rel} group by 1", url)}
+    files = {}
+    for f in info["files"]:
+        path = os.path.join(exports_dir, f["path"])
+        bucket = "none" if f["bucket"] == "none" else str(int(f["bucket"]))
+        files[bucket] = f["path"]
+        check(pq.read_metadata(path).num_rows == truth.get(bucket, 0),
+              f"{path}: {pq.read_metadata(path).num_rows} rows, Postgres {truth.get(bucket, 0)} in bucket {f['bucket']}")
+        ids = pq.read_table(path, columns=[column]).column(column)
+        if bucket == "none":
+            check(ids.null_count == len(ids), f"{path}: a {column} that is not NULL")
+        else:
+            wrong = pc.sum(pc.not_equal(pc.bit_wise_and(ids, mask), int(bucket))).as_py() or 0
+            check(wrong == 0 and ids.null_count == 0, f"{path}: {wrong} rows of another bucket, {ids.null_count} NULL {column}")
+    check(set(truth) <= set(files), f"{table}: Postgres has rows in the buckets {sorted(set(truth) - set(files))} without a file")
+    return len(files)
 
 
 def postgres_truth(rel, part, url, left_out=()):
@@ -302,6 +335,9 @@ def main():
         part = manifest.get("partition_by") if is_dir and any(f.get("partition") for f in info["files"]) else None
         truth = postgres_truth(f"{qi(args.schema)}.{qi(table)}", part, args.database_url, info.get("left_out", []))
         roles, unroled = check_column_docs(args.exports_dir, table, info, check)
+        buckets = check_buckets(args.exports_dir, table, info, f"{qi(args.schema)}.{qi(table)}", args.database_url, check)
+        if buckets:
+            print(f"pyarrow: {table}: {buckets} bucket files of {info['bucket_by']['column']} hold Postgres' rows of their bucket")
         every = (f", {len(unroled)} without" if unroled else ", every column has one") if table in ROLES_REQUIRED else ""
         print(f"pyarrow: {table}: {roles} column roles match the manifest, {len(info.get('left_out', []))} left out{every}")
         for c, manifest_col in zip(truth.columns, info["columns"]):

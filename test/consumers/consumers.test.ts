@@ -151,6 +151,9 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
         expect(result.stdout).toContain('pyarrow: fact_sales: 4 column roles match the manifest, 3 left out');
         expect(result.stdout).toContain('pyarrow: customer_features: 3 column roles match the manifest, 0 left out');
         expect(result.stdout).toContain('pyarrow: customer_training_set: 12 column roles match the manifest, 0 left out, every column has one');
+        // a folder of one file per bucket of customer_id (700 customers: every one of the 64 buckets)
+        expect(result.stdout).toContain('pyarrow: customer_training_set: 64 bucket files of customer_id hold Postgres\' rows of their bucket');
+        for (const reader of READERS) expect(result.stdout).toContain(`${reader}: customer_training_set: 8400 rows, 12 columns checked (${path.join(out, 'customer_training_set')})`);
         const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
         expect(manifest.lifetime_columns).toBe(false);
         expect(manifest.tables.fact_sales!.left_out).toEqual(['customer_name', 'ship_date', 'age']);
@@ -200,7 +203,7 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
       );
       expect(failed.code, failed.stdout).toBe(1);
       expect(failed.stdout).toContain('pyarrow: customer_training_set: 11 column roles match the manifest, 0 left out, 1 without');
-      expect(failed.stderr).toMatch(/customer_training_set\.parquet: next_orders has no role in medallion\.columns \(None; one of attribute, feature, key, label, lifetime\)/);
+      expect(failed.stderr).toMatch(/customer_training_set\/part-bucket-\d{3}\.parquet: next_orders has no role in medallion\.columns \(None; one of attribute, feature, key, label, lifetime\)/);
       expect(failed.stderr).toContain('1 check(s) failed');
     });
 
@@ -211,6 +214,7 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
         update ${schema}.sales_daily set revenue = revenue + 0.01 where date = date '2011-03-01' and category = 'Bikes';
         update ${schema}.fact_sales set product_cost = null where product_cost is not null and order_year = 2012 and quantity = 2;
         delete from ${schema}.fact_sales where order_year = 2013 and quantity = 3;
+        update ${schema}.customer_training_set set customer_id = 11001 where customer_id = 11000 and cutoff_date = date '2013-01-01';
       `);
       for (const out of Object.values(exported)) {
         // a manifest whose role is not the files' (written through the link, into the version)
@@ -229,6 +233,9 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
           expect(failed.stderr).toMatch(new RegExp(`- ${reader}: fact_sales: 20000 rows, Postgres \\d+`));
         }
         expect(failed.stderr).toMatch(/fact_sales\/.*part-(\d{4}-\d{2}|00000)\.parquet: prior_orders has description\/role \('Orders of the customer before the order date\.', 'feature'\) in the file, \('Orders of the customer before the order date\.', 'lifetime'\) in the manifest/);
+        // a row moved from customer 11000's bucket (56) to 11001's (57): the total is the same
+        expect(failed.stderr).toMatch(/customer_training_set\/part-bucket-056\.parquet: \d+ rows, Postgres \d+ in bucket 056/);
+        expect(failed.stderr).toMatch(/customer_training_set\/part-bucket-057\.parquet: \d+ rows, Postgres \d+ in bucket 057/);
         if (out === exported.order_year) {
           for (const reader of READERS) expect(failed.stderr).toContain(`- ${reader}: fact_sales.order_year: rows per partition`);
         }

@@ -1,8 +1,8 @@
 /**
  * examples/train_next_spend.py on a small built export: the roles of
  * sql/gold/customer_training_set.yml reach the manifest, the script takes the `feature` columns from
- * them, splits on the latest cutoff and prints its two metrics in its format; a folder without the
- * file or a file without the labels exits 1 with the reason. Runs in the project's .venv (as
+ * them, splits on the latest cutoff and prints its two metrics in its format; an exports folder
+ * without the training set's folder or one without the labels exits 1 with the reason. Runs in the project's .venv (as
  * consumers.test.ts): skipped without it on a developer machine, FAILS in CI (CI=true).
  */
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -82,7 +82,7 @@ describe('examples/train_next_spend.py', () => {
     it('exits 1 naming the missing file, or the missing labels', async () => {
       const none = await example(path.join(work, 'no-such-exports'));
       expect(none.code).toBe(1);
-      expect(none.stderr).toMatch(/^train_next_spend: .*no-such-exports\/customer_training_set\.parquet does not exist/);
+      expect(none.stderr).toMatch(/^train_next_spend: .*no-such-exports\/customer_training_set does not exist/);
 
       // The same table without its labels, exported with the .yml's roles.
       const scratch = `${target}_nolabels`;
@@ -96,7 +96,7 @@ describe('examples/train_next_spend.py', () => {
       });
       const unlabelled = await example(out);
       expect(unlabelled.code).toBe(1);
-      expect(unlabelled.stderr).toMatch(/customer_training_set\.parquet lacks the column\(s\) next_spend, ordered_again\n$/);
+      expect(unlabelled.stderr).toMatch(/customer_training_set lacks the column\(s\) next_spend, ordered_again\n$/);
       expect(unlabelled.stdout).toBe('');
     });
   });
