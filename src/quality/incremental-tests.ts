@@ -294,6 +294,27 @@ select t.* from ${published} as t
 }
 
 /**
+ * The volume guard of a table built whole in this run (not updated, not kept): its published count
+ * |M_old| is the new count the published run recorded (`new_rows` of its result), as on an update;
+ * only the new table is counted. The published run counted the staging table it then published,
+ * and a published table changes only at a publish, so the recorded count is that of the published
+ * rows. Without that record (the published run kept the model, or tested no volume), or for a view
+ * (its published version reads today's published tables and bronze), the test counts both.
+ */
+export function wholeBuildVolumeForm(test: TestDefinition, schemas: SchemaNames, materialized: string | undefined, recorded: string | null | undefined): IncrementalForm | undefined {
+  if (test.kind !== 'row_count_change' || materialized !== 'table' || keptInRun(schemas, test.model)) return undefined;
+  if (!recorded || !/^\d+$/.test(recorded)) return undefined;
+  return {
+    schemas,
+    // the same two counts as the full test's: its message is theirs
+    note: '',
+    measurement: `select baseline_rows, new_rows,
+       baseline_rows > 0 and (new_rows = 0 or baseline_rows - new_rows > ${Number(test.maxDrop)} * baseline_rows) as fails
+  from (select ${literal(recorded)}::bigint as baseline_rows, (select count(*) from ${compiledRelation(test.model, schemas)}) as new_rows) as counts`,
+  };
+}
+
+/**
  * notInPartitions as an anti-join with the partitions, for a probe of a published table by another
  * column: the same rows (a value is in its partition when a key equals it; NULL is in the NULL
  * partition alone, which `=` never matches), but the planner charges the hashed list of

@@ -16,7 +16,7 @@ import { fromDatabaseError } from '../errors.ts';
 import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compiledRelation, deltaSchemas, type ModelUpdate, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
 import { type AdditiveEqualTest, coverageDefinition, type PublishedValues, publishedTestValues, reconciliationForm, sha256, type TestValues } from './incremental-reconciliations.ts';
-import { deltaTest, type IncrementalForm, incrementalForm, type PublishedVerdicts, sameAsPublishedSql, wholeModelReason } from './incremental-tests.ts';
+import { deltaTest, type IncrementalForm, incrementalForm, type PublishedVerdicts, sameAsPublishedSql, wholeBuildVolumeForm, wholeModelReason } from './incremental-tests.ts';
 import {
   type CoverageTest,
   equalJudgement,
@@ -165,6 +165,13 @@ export function planTests(options: PlanTestsOptions): TestPlan {
     published ??= publishedTestValues(ledger, schemas);
     return reconciliationForm(test, { schemas, updates: options.updates, project, published: await published, asOf: await runAsOf(on) });
   };
+  /** A volume guard of a table built whole: the published count as the published run recorded it (wholeBuildVolumeForm). */
+  const materializedAs = new Map(project.models.map((m) => [m.name, m.materialized]));
+  const wholeBuildVolume = async (test: TestDefinition): Promise<IncrementalForm | undefined> => {
+    if (test.kind !== 'row_count_change' || options.updates?.has(test.model) || materializedAs.get(test.model) !== 'table') return undefined;
+    published ??= publishedTestValues(ledger, schemas);
+    return wholeBuildVolumeForm(test, schemas, materializedAs.get(test.model), (await published)?.tests.get(test.name)?.new_rows);
+  };
   /** What the published run passed, and this run's as_of: asked once, when a test of an updated model first needs it. */
   let verdicts: Promise<PublishedVerdicts> | undefined;
   const verdictsFor = async (on: Client, model: RelationName): Promise<PublishedVerdicts | undefined> => {
@@ -228,7 +235,7 @@ export function planTests(options: PlanTestsOptions): TestPlan {
         if (passedInBatch.has(test)) return;
         onEvent({ type: 'test_started', test: test.name, model: test.model });
         const known = await verdictsFor(on, test.model);
-        const planned = incrementalForm(test, schemas, options.updates, known) ?? (await reconciliation(on, test));
+        const planned = incrementalForm(test, schemas, options.updates, known) ?? (await reconciliation(on, test)) ?? (await wholeBuildVolume(test));
         const changed = planned?.unchanged && !(await allUnchanged(on, planned.unchanged));
         const form = planned && !changed ? planned : undefined;
         // a test of an updated model that reads it whole says why in its result

@@ -171,6 +171,32 @@ describe('data tests on an update, from the published run verdicts', () => {
     expect(unrecorded.incremental.get('row_count_change_gold_lines')!.message).not.toContain('measured by the published run');
   });
 
+  it('the volume guard of a table built whole takes the published count from the published run record, and counts it without one', async () => {
+    // the record says 10 published rows where the table holds 4: a guard that reads the record says 10
+    const recorded = await runBoth({
+      lines: PUBLISHED,
+      delta: [[1, 1, 5]],
+      asOf: ['2020-01-17', '2020-01-20'],
+      afterPublish: async (run) => {
+        await client.query(
+          `update ${ident(schemas.etl)}.test_results set measured = jsonb_build_object('new_rows', '10') where run_id = $1 and test_name = 'row_count_change_gold_lines'`,
+          [run],
+        );
+      },
+    });
+    expect(recorded.published.get('row_count_change_gold_lines')!.message).toMatch(/^no baseline|^4 rows published, 4 rows now/);
+    expect(recorded.full.get('row_count_change_gold_lines')).toMatchObject({ status: 'fail', failingRows: 7, sample: [{ baseline_rows: 10, new_rows: 3, max_drop: 0.5 }] });
+    const unrecorded = await runBoth({
+      lines: PUBLISHED,
+      delta: [[1, 1, 5]],
+      asOf: ['2020-01-17', '2020-01-20'],
+      afterPublish: async (run) => {
+        await client.query(`delete from ${ident(schemas.etl)}.test_results where run_id = $1 and test_name = 'row_count_change_gold_lines'`, [run]);
+      },
+    });
+    expect(unrecorded.full.get('row_count_change_gold_lines')!.message).toMatch(/^4 rows published, 3 rows now/);
+  });
+
   it('reads the declaration, and refuses one that is not a boolean or an unknown key', async () => {
     const test = project.models.find((m) => m.name === 'gold.lines')!.tests.find((t) => t.name === 'lines_before_as_of');
     expect(test).toMatchObject({ kind: 'expression', monotoneInAsOf: true });
