@@ -67,6 +67,13 @@ for version in "$@"; do
     for e in "${earlier[@]}"; do rewrite="$rewrite; s/\\b${target}_${e%%=*}\\b/$scratch.${e#*=}/g"; done
     if [ -f "$member" ]; then cat "$member"; else git show "$member"; fi | sed -E "$rewrite" > "$dir/v${i}_$k.sql"
     yml="${member%.sql}.yml"
+    # the member's config.meta.planner_settings (name: value lines under that key), set for its
+    # statement and reset after it, as the build sets them for the model's own transaction
+    { if [ -f "$member" ]; then cat "$yml"; else git show "$yml"; fi; } 2>/dev/null | awk '
+      /^[[:space:]]*planner_settings:/ { match($0, /^[[:space:]]*/); depth = RLENGTH; inside = 1; next }
+      inside && /^[[:space:]]*(#.*)?$/ { next }
+      inside { match($0, /^[[:space:]]*/); if (RLENGTH <= depth) { inside = 0; next }
+               split($1, name, ":"); print name[1], $2 }' > "$dir/v${i}_$k.settings"
     if { if [ -f "$member" ]; then cat "$yml"; else git show "$yml"; fi; } 2>/dev/null | grep -q 'materialized: view'; then
       echo view > "$dir/v${i}_$k.kind"
     else
@@ -92,11 +99,15 @@ build_sql() {
   local n k
   n=$(cat "$dir/v$1.n")
   for k in $(seq 1 $((n - 1))); do
+    awk '{ print "set " $1 " = " $2 ";" }' "$dir/v$1_$k.settings"
     echo "create $(cat "$dir/v$1_$k.kind") $scratch.v$1_$k as"; cat "$dir/v$1_$k.sql"; echo ";"
+    awk '{ print "reset " $1 ";" }' "$dir/v$1_$k.settings"
     [ "$(cat "$dir/v$1_$k.kind")" = view ] || echo "analyze $scratch.v$1_$k;"
   done
+  awk '{ print "set " $1 " = " $2 ";" }' "$dir/v$1_$n.settings"
   if [ "${2:-}" = explain ]; then echo "explain (analyze, costs off, buffers off)"; else echo "create table $scratch.v$1 as"; fi
   cat "$dir/v$1_$n.sql"; echo ";"
+  awk '{ print "reset " $1 ";" }' "$dir/v$1_$n.settings"
 }
 
 if [ "$explain" = 1 ]; then

@@ -49,7 +49,7 @@ import { bronzeColumns, SOURCE_CONTRACTS } from '../src/bronze/contracts.ts';
 import { type SchemaNames, schemaNames } from '../src/config.ts';
 import { ident } from '../src/db/index.ts';
 import { formatTable } from '../src/runs/output.ts';
-import { BUILD_MEMORY, PLANNER_SETTINGS_SQL, withLocalSettings } from '../src/sql-runtime/index.ts';
+import { BUILD_MEMORY, PLANNER_SETTINGS_SQL, setModelPlannerSettings, withLocalSettings } from '../src/sql-runtime/index.ts';
 import { compileSql, loadProject, publishedTarget, withoutTrailingSemicolon } from '../src/transform/index.ts';
 
 const run = promisify(execFile);
@@ -201,25 +201,28 @@ async function buildChain(client: pg.Client, target: string, models: readonly st
   const asOf = (await client.query(`select as_of::text as as_of from ${target}_etl.runs where status = 'success' and as_of is not null order by run_id desc limit 1`)).rows[0].as_of as string;
   const project = await loadProject({ sqlDir: path.join(ROOT, 'sql') });
   const readFrom = new Map<string, string>();
-  const steps: { table: string; sql: string; view: boolean }[] = [];
+  const steps: { table: string; sql: string; view: boolean; settings: Readonly<Record<string, string>> | undefined }[] = [];
   for (const name of models) {
     const model = project.models.find((m) => m.name === name);
     if (!model) throw new Error(`no model ${name} in sql/`);
     const schemas = Object.freeze({ ...publishedTarget(schemaNames(target)), readFrom: new Map(readFrom) }) as SchemaNames;
-    steps.push({ table: `${ident(schema)}.${ident(model.relation)}`, sql: compileSql(withoutTrailingSemicolon(model.sql), schemas).sql, view: model.materialized === 'view' });
+    steps.push({ table: `${ident(schema)}.${ident(model.relation)}`, sql: compileSql(withoutTrailingSemicolon(model.sql), schemas).sql, view: model.materialized === 'view', settings: model.plannerSettings });
     readFrom.set(name, schema);
   }
   for (const { table, view } of [...steps].reverse()) await client.query(`drop ${view ? 'view' : 'table'} if exists ${table} cascade`);
-  return secondsOf(() =>
-    withLocalSettings(client, BUILD_MEMORY, async () => {
-      await client.query(PLANNER_SETTINGS_SQL);
-      await client.query("select set_config('medallion.as_of', $1, true)", [asOf]);
-      for (const [i, { table, sql, view }] of steps.entries()) {
+  // one transaction per model, as the build commits each model on its own: a model's planner
+  // settings hold for its statement only
+  return secondsOf(async () => {
+    for (const [i, { table, sql, view, settings }] of steps.entries()) {
+      await withLocalSettings(client, BUILD_MEMORY, async () => {
+        await client.query(PLANNER_SETTINGS_SQL);
+        await setModelPlannerSettings(client, settings);
+        await client.query("select set_config('medallion.as_of', $1, true)", [asOf]);
         await client.query(`create ${view ? 'view' : 'table'} ${table} as ${sql}`);
         if (!view && i < steps.length - 1) await client.query(`analyze ${table}`);
-      }
-    }),
-  );
+      });
+    }
+  });
 }
 
 /**

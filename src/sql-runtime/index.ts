@@ -4,6 +4,6 @@
  * (memory, planner, the run's `medallion.as_of`) and the mapping of a PostgreSQL error to a
  * MedallionError. It knows nothing of models or tests: it sits below both.
  */
-export { BUILD_MEMORY, DEFAULT_MEMORY, type MemorySettings, memorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from './session.ts';
+export { BUILD_MEMORY, DEFAULT_MEMORY, type MemorySettings, memorySettings, PLANNER_SETTINGS_SQL, setModelPlannerSettings, setRunSettings, withLocalSettings } from './session.ts';
 export { isDatabaseError, isSqlFault, modelSqlError, type SqlErrorSource } from './sql-error.ts';
 export { attempt, readersSql, recreateViewSql, type ViewReader } from './readers.ts';

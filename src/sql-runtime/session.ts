@@ -37,6 +37,17 @@ export const BUILD_MEMORY: Readonly<MemorySettings> = Object.freeze({ workMem: '
  */
 export const PLANNER_SETTINGS_SQL = "select set_config('jit', 'off', true)";
 
+/**
+ * A model's own planner settings (`config.meta.planner_settings`, validated where the .yml is
+ * read), `set local` after PLANNER_SETTINGS_SQL inside the model's transaction: they end with it,
+ * so the next model plans with the defaults again.
+ */
+export async function setModelPlannerSettings(client: Client, settings: Readonly<Record<string, string>> | undefined): Promise<void> {
+  const entries = Object.entries(settings ?? {});
+  if (entries.length === 0) return;
+  await client.query(`select ${entries.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`, entries.flat());
+}
+
 const SIZE = /^\d+\s*(kB|MB|GB)$/;
 
 /** Merges `overrides` into the defaults; throws CONFIG_INVALID for a size PostgreSQL would not take. */

@@ -19,7 +19,7 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/index.ts';
 import { criticalPathFirst, runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { DataError, fromDatabaseError, type MedallionError, UsageError } from '../errors.ts';
-import { BUILD_MEMORY, isDatabaseError, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
+import { BUILD_MEMORY, isDatabaseError, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, setModelPlannerSettings, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compileSql, errorLocator, stagingSchemas } from './compile.ts';
 import { bronzeTablesRead } from './dependencies.ts';
 import { columnsOf, createIndex, datesIndexExpression, datesIndexName, type ModelUpdate, type UpdateContext, updateModel } from './incremental.ts';
@@ -253,6 +253,7 @@ async function updateOrBuildModel(client: Client, schemas: SchemaNames, staging:
   const t0 = performance.now();
   const attempt = await withLocalSettings(client, memory, async () => {
     await client.query(PLANNER_SETTINGS_SQL);
+    await setModelPlannerSettings(client, model.plannerSettings);
     return updateModel(client, model, context);
   });
   if ('whole' in attempt) return { ...(await buildModel(client, schemas, staging, model, memory)), builtWholeBecause: attempt.whole, ...(attempt.afterWholeInput ? { builtWholeAfterInput: true as const } : {}) };
@@ -275,6 +276,7 @@ async function buildModel(
   try {
     return await withLocalSettings(client, memory, async () => {
       await client.query(PLANNER_SETTINGS_SQL);
+      await setModelPlannerSettings(client, model.plannerSettings);
       const result = await client.query(prefix + compiled.sql);
       const rows = model.materialized === 'table' ? (result.rowCount ?? 0) : null;
       if (model.materialized === 'table') {

@@ -43,7 +43,7 @@ const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
 const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'indexes', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
-const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'bronze_lines', 'date_windows', 'related_inputs', 'export'] as const;
+const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'bronze_lines', 'date_windows', 'related_inputs', 'export', 'planner_settings'] as const;
 /** Under `config.meta.export` of a gold model: what its Parquet export does with its columns. */
 const EXPORT_KEYS = ['leave_out'] as const;
 const DATE_WINDOW_KEYS = ['columns', 'over', 'dates'] as const;
@@ -230,6 +230,30 @@ function readRelatedInputs(
     inputs[input] = column;
   }
   return inputs;
+}
+
+/**
+ * `config.meta.planner_settings`: setting → value, for the model's own statements. Only the
+ * planner's method switches (`enable_*`, on or off) and `max_parallel_workers_per_gather` (a whole
+ * number): a model may steer its plan, not the memory the build bounds.
+ */
+function readPlannerSettings(meta: Record<string, unknown>, metaPath: Path, v: Validator): Record<string, string> | undefined {
+  const raw = v.optionalMapping(meta, 'planner_settings', metaPath);
+  if (raw === undefined) return undefined;
+  const path: Path = [...metaPath, 'planner_settings'];
+  const settings: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (/^enable_[a-z_]+$/.test(name)) {
+      if (typeof value === 'boolean' || value === 'on' || value === 'off') settings[name] = value === true || value === 'on' ? 'on' : 'off';
+      else v.problem([...path, name], `expected on or off (true or false), got ${JSON.stringify(value)}`);
+    } else if (name === 'max_parallel_workers_per_gather') {
+      if (Number.isInteger(value) && (value as number) >= 0) settings[name] = String(value);
+      else v.problem([...path, name], `expected a whole number of workers (0 for none), got ${JSON.stringify(value)}`);
+    } else {
+      v.problem([...path, name], `unknown planner setting '${name}' (expected max_parallel_workers_per_gather or an enable_* switch such as enable_hashagg)`);
+    }
+  }
+  return Object.keys(settings).length ? settings : undefined;
 }
 
 /**
@@ -430,6 +454,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
       ? { partitionBy, ...(partitionInputs ? { partitionInputs } : {}), ...(bronzeLines ? { bronzeLines } : {}), ...(dateWindows ? { dateWindows } : {}), ...(relatedInputs ? { relatedInputs } : {}) }
       : undefined;
   const quarantine = v.optionalBoolean(meta, 'quarantine', metaPath) ?? false;
+  const plannerSettings = readPlannerSettings(meta, metaPath, v);
 
   const tests: TestDefinition[] = [];
   const columns: ColumnSpec[] = [];
@@ -508,7 +533,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
 
   if (problems.length) return { problems };
   return {
-    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, ...(indexes.length ? { indexes } : {}), columns, ...(exportLeaveOut ? { exportLeaveOut } : {}), tests, rules },
+    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, ...(indexes.length ? { indexes } : {}), ...(plannerSettings ? { plannerSettings } : {}), columns, ...(exportLeaveOut ? { exportLeaveOut } : {}), tests, rules },
     problems,
   };
 }

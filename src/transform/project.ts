@@ -129,6 +129,7 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     ...(spec.indexes ? { indexes: spec.indexes } : {}),
     columns: spec.columns,
     ...(spec.exportLeaveOut ? { exportLeaveOut: spec.exportLeaveOut } : {}),
+    ...(spec.plannerSettings ? { plannerSettings: spec.plannerSettings } : {}),
     tests: spec.tests,
     rules: spec.rules,
     dependencies: read.dependencies,

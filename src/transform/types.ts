@@ -226,6 +226,12 @@ export interface ModelSpec {
    * look a few rows up by those columns (an update's filtered inputs). A table only.
    */
   indexes?: readonly (readonly string[])[];
+  /**
+   * `config.meta.planner_settings`: PostgreSQL planner settings (`max_parallel_workers_per_gather`,
+   * `enable_*`) set for this model's statements only (its build and its updates), each with the
+   * reason beside it in the .yml: for a plan the planner misjudges (a row count it cannot estimate).
+   */
+  plannerSettings?: Readonly<Record<string, string>>;
   /** Documented columns, in .yml order, each name once. */
   columns: ColumnSpec[];
   /**

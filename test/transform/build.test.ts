@@ -254,6 +254,21 @@ columns:
     expect(await attnotnull()).toEqual({ id: true, name: true, status: true, note: false });
   });
 
+  it("sets a model's planner_settings for its own statement only: the next model plans with the defaults", async () => {
+    const { project: p } = await project({
+      'silver/steered.sql': "select current_setting('max_parallel_workers_per_gather') as workers, current_setting('enable_hashagg') as hashagg",
+      'silver/steered.yml': modelYml('steered', 'config:\n  meta:\n    planner_settings:\n      max_parallel_workers_per_gather: 0\n      enable_hashagg: off\n'),
+      'silver/after.sql': "select current_setting('max_parallel_workers_per_gather') as workers, current_setting('enable_hashagg') as hashagg from silver.steered",
+      'silver/after.yml': modelYml('after'),
+    });
+    const defaults = (await client.query("select current_setting('max_parallel_workers_per_gather') as workers, current_setting('enable_hashagg') as hashagg")).rows[0];
+    expect(defaults).not.toEqual({ workers: '0', hashagg: 'off' });
+    await buildModels({ client, schemas, project: p, asOf: '2024-03-01', runId });
+    const staging = `${schemas.silver}_next`;
+    expect((await client.query(`select workers, hashagg from ${ident(staging)}.steered`)).rows).toEqual([{ workers: '0', hashagg: 'off' }]);
+    expect((await client.query(`select workers, hashagg from ${ident(staging)}.after`)).rows).toEqual([defaults]);
+  });
+
   it('a quarantine model must return exactly the quarantine columns', async () => {
     const { project: p } = await project({
       'silver/q.sql': "select 'silver.x' as model, 'r' as rule, 'm' as message, _source_file as source_file, _line_number::int as line_number, 1 as extra from bronze.cust_info",

@@ -407,6 +407,30 @@ describe('loadProject: invalid files (MODEL_FILE_INVALID, every problem at once)
     expect(p.some((x) => x.includes('windowed.yml') && x.includes('silver.erp is also under date_windows'))).toBe(true);
   });
 
+  it('reads planner_settings under config.meta (enable_* switches and max_parallel_workers_per_gather) and refuses any other setting or value', async () => {
+    const settings = (body: string) => `config:\n  meta:\n    planner_settings:\n${body}`;
+    const project = await load({
+      'silver/steered.sql': 'select 1 as x',
+      'silver/steered.yml': modelYml('steered', settings('      max_parallel_workers_per_gather: 0\n      enable_hashagg: off\n      enable_sort: true\n')),
+      'silver/plain.sql': 'select 1 as x',
+      'silver/plain.yml': modelYml('plain'),
+    });
+    expect(project.models.find((m) => m.name === 'silver.steered')!.plannerSettings).toEqual({ max_parallel_workers_per_gather: '0', enable_hashagg: 'off', enable_sort: 'on' });
+    expect(project.models.find((m) => m.name === 'silver.plain')!.plannerSettings).toBeUndefined();
+    const err = await loadError({
+      'silver/memory.sql': 'select 1 as x',
+      'silver/memory.yml': modelYml('memory', settings('      work_mem: 4GB\n')),
+      'silver/workers.sql': 'select 1 as x',
+      'silver/workers.yml': modelYml('workers', settings('      max_parallel_workers_per_gather: -1\n')),
+      'silver/switch.sql': 'select 1 as x',
+      'silver/switch.yml': modelYml('switch', settings('      enable_nestloop: sometimes\n')),
+    });
+    const p = err.context.problems!;
+    expect(p.some((x) => x.includes('memory.yml') && x.includes("unknown planner setting 'work_mem'"))).toBe(true);
+    expect(p.some((x) => x.includes('workers.yml') && x.includes('expected a whole number of workers (0 for none), got -1'))).toBe(true);
+    expect(p.some((x) => x.includes('switch.yml') && x.includes('expected on or off (true or false), got "sometimes"'))).toBe(true);
+  });
+
   it('reports YAML syntax errors and duplicate keys with their line', async () => {
     const err = await loadError({
       'silver/a.sql': 'select 1',
