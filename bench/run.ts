@@ -9,7 +9,7 @@
  *   silver+gold   our model build (+ tests)      vs create table as select * from bronze.sales_details order by …
  *                 and the skeleton of bench/floor.sql against the same sorted copies;
  *                 gold.customer_training_set's chain (schedule, customer days, per-customer rows, boundaries, scores) vs
- *                 gold.customer_features' chain (int_customer_orders, scores), each built whole
+ *                 gold.customer_features' chain (int_customer_orders, int_customer_profiles, scores), each built whole
  *                 from the same published silver (`create table … as` of each model's SQL, the
  *                 build's settings)
  *   export        our fact_sales Parquet export  vs psql \copy (select <exported columns> from gold.fact_sales),
@@ -443,12 +443,13 @@ async function main(): Promise<void> {
       // customers' running days silver.int_customer_days, the per-(customer, cutoff) rows
       // silver.int_customer_cutoffs, the quintile boundaries per cutoff
       // silver.int_training_thresholds, the scored rows) against
-      // gold.customer_features' chain (silver.int_customer_orders, the scores), each built whole
+      // gold.customer_features' chain (silver.int_customer_orders, silver.int_customer_profiles, the
+      // scores), each built whole
       // from the published silver with the build's memory and planner settings and the run's
       // as_of, alternating: the training set's target is a ratio of at most 3 at scale 100 with 12
       // cutoffs
       const trainingChain = ['silver.int_training_cutoffs', 'silver.int_customer_days', 'silver.int_customer_cutoffs', 'silver.int_customer_cutoff_values', 'silver.int_training_thresholds', 'gold.customer_training_set'];
-      const featuresChain = ['silver.int_customer_orders', 'gold.customer_features'];
+      const featuresChain = ['silver.int_customer_orders', 'silver.int_customer_profiles', 'gold.customer_features'];
       const trainingSet: StageResult = { stage: '  customer_training_set chain', baseline: 'customer_features chain', ours: [], base: [], rows: 0, bytes: 0 };
       for (let i = 0; i < args.repeat; i++) {
         trainingSet.ours.push(await buildChain(client, t, trainingChain, baseSchema));

@@ -7,21 +7,21 @@
 -- Orders'). Orphan sales (customer not in silver.customers) are not here: they have no customer to
 -- describe.
 -- Everything that depends on as_of or on every customer (age, recency, tenure, the ranks) is here,
--- over one narrow row per customer; silver.int_customer_orders reads neither, so its rows can be
--- recomputed per customer while this step is rebuilt whole.
+-- over one row per customer of silver.int_customer_profiles, which holds the rest (the demographics
+-- and the order history of silver.int_customer_orders, joined per customer) and reads neither: its
+-- rows are recomputed per changed customer, while this step is rebuilt whole (every customer with
+-- orders has a new recency and tenure each day).
 -- Scores: 1 + floor(5 * percent_rank) over the customers with orders, so equal values always get
 -- the same score (ntile would split ties arbitrarily) and 5 is best: most recent, most orders, most
 -- spend. The segment comes from the score-to-segment table of etl.rfm_segment (sql/functions): the
 -- first matching row wins, and the rows cover every (r, f) pair.
 -- The original dbt project computed these over all time and at the end of the data; here nothing
 -- after as_of is used and age is taken at as_of.
--- How it is computed: silver.customers is joined with silver.int_customer_orders once (a left
--- join: orphan rows of int_customer_orders drop out, customers without orders keep NULL history),
--- and the joined rows are read twice, for the counts per value and for the output rows. The ranks
--- come from the counts per value (rank() is 1 + the customers with a value ranked before it), and
--- each score from four thresholds, as gold.customer_training_set computes them: a score never
--- decreases as its value grows (ties share a rank), so a value's score is 1 + the thresholds it
--- reaches, the least value of each score from 2 to 5. The age in whole years,
+-- How it is computed: silver.int_customer_profiles is read twice, for the counts per value and
+-- for the output rows. The ranks come from the counts per value (rank() is 1 + the customers with a
+-- value ranked before it), and each score from four thresholds, as gold.customer_training_set
+-- computes them: a score never decreases as its value grows (ties share a rank), so a value's
+-- score is 1 + the thresholds it reaches, the least value of each score from 2 to 5. The age in whole years,
 -- extract(year from age(as_of, birthdate)), is the number of k >= 1 with birthdate <= as_of - k
 -- years (month and day kept, a Feb 29 clamped to Feb 28 in a common year, as age() counts a
 -- birthday reached), so it is a bucket of as_of - birthdate among the day counts of those dates.
@@ -42,30 +42,6 @@ birthday_days as (
   group by as_of
 ),
 
-customer_histories as materialized (
-  -- every customer with their order history (NULL columns without orders), read by the counts and
-  -- by the output rows
-  select
-    customer.customer_id,
-    customer.first_name,
-    customer.last_name,
-    customer.gender,
-    customer.marital_status,
-    customer.country,
-    customer.birthdate,
-    orders.customer_id is not null as has_orders,
-    orders.first_order_date,
-    orders.last_order_date,
-    orders.frequency,
-    orders.monetary,
-    orders.total_quantity,
-    orders.distinct_products,
-    orders.distinct_categories
-  from silver.customers as customer
-  left join silver.int_customer_orders as orders
-    on orders.customer_id = customer.customer_id
-),
-
 customers_per_value as (
   -- the customers with orders per value of each of the three values, in one pass (numeric
   -- equality: values equal as numbers are one group, peers in rank())
@@ -74,7 +50,7 @@ customers_per_value as (
     grouping(last_order_date) = 0 as of_last_order_date,
     grouping(frequency) = 0 as of_frequency,
     grouping(monetary) = 0 as of_monetary
-  from customer_histories
+  from silver.int_customer_profiles
   where has_orders
   group by grouping sets ((last_order_date), (frequency), (monetary))
 ),
@@ -155,8 +131,7 @@ scored_customers as (
   -- a score is 1 + the thresholds its value reaches; a NULL threshold is never reached
   select
     customer.customer_id,
-    customer.first_name,
-    customer.last_name,
+    customer.customer_name,
     customer.gender,
     customer.marital_status,
     customer.country,
@@ -170,12 +145,12 @@ scored_customers as (
     customer.first_order_date,
     customer.last_order_date,
     birthdays.as_of - customer.last_order_date as recency_days,
-    coalesce(customer.frequency, 0)::int as frequency,
-    coalesce(customer.monetary, 0) as monetary,
-    round(customer.monetary / nullif(customer.frequency, 0), 2) as avg_order_value,
-    coalesce(customer.total_quantity, 0)::bigint as total_quantity,
-    coalesce(customer.distinct_products, 0)::int as distinct_products,
-    coalesce(customer.distinct_categories, 0)::int as distinct_categories,
+    customer.frequency,
+    customer.monetary,
+    customer.avg_order_value,
+    customer.total_quantity,
+    customer.distinct_products,
+    customer.distinct_categories,
     birthdays.as_of - customer.first_order_date as tenure_days,
     case when customer.has_orders then
       1 + (customer.last_order_date >= threshold.r2 is true)::int + (customer.last_order_date >= threshold.r3 is true)::int
@@ -189,7 +164,7 @@ scored_customers as (
       1 + (customer.monetary >= threshold.m2 is true)::int + (customer.monetary >= threshold.m3 is true)::int
         + (customer.monetary >= threshold.m4 is true)::int + (customer.monetary >= threshold.m5 is true)::int
     end as m_score
-  from customer_histories as customer
+  from silver.int_customer_profiles as customer
   cross join birthday_days as birthdays
   cross join score_thresholds as threshold
   offset 0  -- a fence: age and the scores reach etl.age_bracket and etl.rfm_segment as columns, so
@@ -198,7 +173,7 @@ scored_customers as (
 
 select
   customer_id,
-  nullif(concat_ws(' ', first_name, last_name), '') as customer_name,
+  customer_name,
   gender,
   marital_status,
   country,

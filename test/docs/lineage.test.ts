@@ -132,18 +132,26 @@ describe('column lineage of the repository gold models', () => {
     expect(column(lineage, 'silver.int_customer_orders', 'distinct_categories')).toMatchObject({ direct: [lp('category')], sources: ['bronze.px_cat_g1v2.cat'] });
   });
 
-  it('gold.customer_features: the aggregates, rank windows, the segment of the scores', () => {
+  it('silver.int_customer_profiles: each customer with the order history of silver.int_customer_orders', () => {
     const co = (c: string) => `silver.int_customer_orders.${c}`;
-    expect(column(lineage, 'gold.customer_features', 'customer_name').direct).toEqual(['silver.customers.first_name', 'silver.customers.last_name']);
-    expect(column(lineage, 'gold.customer_features', 'age').direct).toEqual(['silver.customers.birthdate']);
-    expect(column(lineage, 'gold.customer_features', 'frequency').direct).toEqual([co('frequency')]);
-    expect(column(lineage, 'gold.customer_features', 'avg_order_value').direct).toEqual([co('frequency'), co('monetary')]);
-    expect(column(lineage, 'gold.customer_features', 'distinct_categories')).toMatchObject({ direct: [co('distinct_categories')], sources: ['bronze.px_cat_g1v2.cat'] });
-    // the rank of as_of - last_order_date, for the customers with orders (a matched customer_id)
-    expect(column(lineage, 'gold.customer_features', 'r_score').direct).toEqual([co('customer_id'), co('last_order_date')]);
-    expect(column(lineage, 'gold.customer_features', 'm_score').direct).toEqual([co('customer_id'), co('monetary')]);
+    const cp = (c: string) => `silver.int_customer_profiles.${c}`;
+    expect(column(lineage, 'silver.int_customer_profiles', 'customer_name').direct).toEqual(['silver.customers.first_name', 'silver.customers.last_name']);
+    expect(column(lineage, 'silver.int_customer_profiles', 'avg_order_value').direct).toEqual([co('frequency'), co('monetary')]);
+    expect(column(lineage, 'silver.int_customer_profiles', 'has_orders').direct).toEqual([co('customer_id')]);
+    expect(column(lineage, 'gold.customer_features', 'customer_name').direct).toEqual([cp('customer_name')]);
+  });
+
+  it('gold.customer_features: the aggregates, rank windows, the segment of the scores', () => {
+    const cp = (c: string) => `silver.int_customer_profiles.${c}`;
+    expect(column(lineage, 'gold.customer_features', 'age').direct).toEqual([cp('birthdate')]);
+    expect(column(lineage, 'gold.customer_features', 'frequency').direct).toEqual([cp('frequency')]);
+    expect(column(lineage, 'gold.customer_features', 'avg_order_value').direct).toEqual([cp('avg_order_value')]);
+    expect(column(lineage, 'gold.customer_features', 'distinct_categories')).toMatchObject({ direct: [cp('distinct_categories')], sources: ['bronze.px_cat_g1v2.cat'] });
+    // the rank of as_of - last_order_date, for the customers with orders
+    expect(column(lineage, 'gold.customer_features', 'r_score').direct).toEqual([cp('has_orders'), cp('last_order_date')]);
+    expect(column(lineage, 'gold.customer_features', 'm_score').direct).toEqual([cp('has_orders'), cp('monetary')]);
     // the segment is etl.rfm_segment(r, f, m): what the three scores are made of
-    expect(column(lineage, 'gold.customer_features', 'rfm_segment').direct).toEqual([co('customer_id'), co('frequency'), co('last_order_date'), co('monetary')]);
+    expect(column(lineage, 'gold.customer_features', 'rfm_segment').direct).toEqual([cp('frequency'), cp('has_orders'), cp('last_order_date'), cp('monetary')]);
   });
 
   it('gold.sales_daily: the rows of a calendar from generate_series, the daily sums of the lines', () => {

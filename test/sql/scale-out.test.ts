@@ -138,6 +138,7 @@ const PER_CUSTOMER = [
   'silver.sales_quarantine',
   'silver.int_sales_line_products',
   'silver.int_customer_orders',
+  'silver.int_customer_profiles',
   'silver.int_customer_days',
   'silver.int_customer_cutoffs',
   'silver.int_customer_cutoff_values',

@@ -88,7 +88,7 @@ describe('extractReferences', () => {
 describe('the repository models (sql/silver, sql/gold)', () => {
   // The graph of the repository's models, model for model: a change to it is a deliberate edit here.
   const EXPECTED: Record<string, string[]> = {
-    'gold.customer_features': ['silver.customers', 'silver.int_customer_orders'],
+    'gold.customer_features': ['silver.int_customer_profiles'],
     'gold.customer_training_set': ['silver.int_customer_cutoffs', 'silver.int_training_cutoffs', 'silver.int_training_thresholds'],
     'gold.fact_sales': ['silver.customers', 'silver.int_product_versions', 'silver.sales_clean'],
     'gold.sales_daily': ['silver.int_sales_daily_calendar', 'silver.int_sales_daily_totals'],
@@ -97,6 +97,7 @@ describe('the repository models (sql/silver, sql/gold)', () => {
     'silver.int_customer_cutoffs': ['silver.int_customer_days', 'silver.int_training_cutoffs'],
     'silver.int_customer_days': ['silver.customers', 'silver.int_product_versions', 'silver.int_sales_line_products', 'silver.sales_clean'],
     'silver.int_customer_orders': ['silver.int_sales_line_products'],
+    'silver.int_customer_profiles': ['silver.customers', 'silver.int_customer_orders'],
     'silver.int_customer_records': ['bronze.cust_info'],
     'silver.int_customers': ['silver.int_customer_records', 'silver.int_erp_demographics', 'silver.int_erp_locations', 'silver.int_sales_lines'],
     'silver.int_birthdate_bounds': [],

@@ -99,6 +99,7 @@ describe('graph operators', () => {
       'silver.int_customer_cutoffs',
       'silver.int_customer_days',
       'silver.int_customer_orders',
+      'silver.int_customer_profiles',
       'silver.int_sales_daily_calendar',
       'silver.int_sales_daily_totals',
       'silver.int_sales_line_products',
