@@ -73,7 +73,7 @@ for version in "$@"; do
       /^[[:space:]]*planner_settings:/ { match($0, /^[[:space:]]*/); depth = RLENGTH; inside = 1; next }
       inside && /^[[:space:]]*(#.*)?$/ { next }
       inside { match($0, /^[[:space:]]*/); if (RLENGTH <= depth) { inside = 0; next }
-               split($1, name, ":"); print name[1], $2 }' > "$dir/v${i}_$k.settings"
+               split($1, name, ":"); print name[1], $2 }' > "$dir/v${i}_$k.settings" || true  # no .yml: none
     if { if [ -f "$member" ]; then cat "$yml"; else git show "$yml"; fi; } 2>/dev/null | grep -q 'materialized: view'; then
       echo view > "$dir/v${i}_$k.kind"
     else
