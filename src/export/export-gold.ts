@@ -60,7 +60,7 @@ export type GoldExport = (typeof GOLD_EXPORTS)[number];
  * smaller row groups) against the share of rows a day's changed customers touch (45% at 64
  * buckets on a scale-100 day, 13% at 256): decision 0016 has the measurements.
  */
-export const TRAINING_SET_BUCKETS = 64;
+export const TRAINING_SET_BUCKETS = 256;
 
 /** The tables written one file per bucket, by default. */
 export const GOLD_BUCKETS: Readonly<Record<string, BucketSplit>> = { customer_training_set: { column: 'customer_id', buckets: TRAINING_SET_BUCKETS } };

@@ -151,8 +151,8 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
         expect(result.stdout).toContain('pyarrow: fact_sales: 4 column roles match the manifest, 3 left out');
         expect(result.stdout).toContain('pyarrow: customer_features: 3 column roles match the manifest, 0 left out');
         expect(result.stdout).toContain('pyarrow: customer_training_set: 12 column roles match the manifest, 0 left out, every column has one');
-        // a folder of one file per bucket of customer_id (700 customers: every one of the 64 buckets)
-        expect(result.stdout).toContain('pyarrow: customer_training_set: 64 bucket files of customer_id hold Postgres\' rows of their bucket');
+        // a folder of one file per bucket of customer_id (700 customers: every one of the 256 buckets)
+        expect(result.stdout).toContain('pyarrow: customer_training_set: 256 bucket files of customer_id hold Postgres\' rows of their bucket');
         for (const reader of READERS) expect(result.stdout).toContain(`${reader}: customer_training_set: 8400 rows, 12 columns checked (${path.join(out, 'customer_training_set')})`);
         const manifest = JSON.parse(await readFile(path.join(out, '_manifest.json'), 'utf8')) as Manifest;
         expect(manifest.lifetime_columns).toBe(false);
@@ -233,9 +233,9 @@ describe('pandas, polars and DuckDB read the exports with the documented dtypes'
           expect(failed.stderr).toMatch(new RegExp(`- ${reader}: fact_sales: 20000 rows, Postgres \\d+`));
         }
         expect(failed.stderr).toMatch(/fact_sales\/.*part-(\d{4}-\d{2}|00000)\.parquet: prior_orders has description\/role \('Orders of the customer before the order date\.', 'feature'\) in the file, \('Orders of the customer before the order date\.', 'lifetime'\) in the manifest/);
-        // a row moved from customer 11000's bucket (56) to 11001's (57): the total is the same
-        expect(failed.stderr).toMatch(/customer_training_set\/part-bucket-056\.parquet: \d+ rows, Postgres \d+ in bucket 056/);
-        expect(failed.stderr).toMatch(/customer_training_set\/part-bucket-057\.parquet: \d+ rows, Postgres \d+ in bucket 057/);
+        // a row moved from customer 11000's bucket (248) to 11001's (249): the total is the same
+        expect(failed.stderr).toMatch(/customer_training_set\/part-bucket-248\.parquet: \d+ rows, Postgres \d+ in bucket 248/);
+        expect(failed.stderr).toMatch(/customer_training_set\/part-bucket-249\.parquet: \d+ rows, Postgres \d+ in bucket 249/);
         if (out === exported.order_year) {
           for (const reader of READERS) expect(failed.stderr).toContain(`- ${reader}: fact_sales.order_year: rows per partition`);
         }

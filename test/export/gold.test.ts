@@ -91,7 +91,7 @@ describe('exportGold', () => {
     const out = path.join(root, 'plain', 'exports');
     const result = await exportGold(options(out));
     expect((await readdir(out)).sort()).toEqual(['.medallion', '_manifest.json', 'customer_features.parquet', 'customer_training_set', 'fact_sales', 'sales_daily.parquet']);
-    // one plain file per bucket of customer_id (customers 0..39, modulo 64)
+    // one plain file per bucket of customer_id (customers 0..39, modulo 256)
     expect((await readdir(path.join(out, 'customer_training_set'))).sort()).toEqual(Array.from({ length: 40 }, (_, b) => `part-bucket-${String(b).padStart(3, '0')}.parquet`));
     // one plain file per order month (2011-01-01 + 0..1199 days: 2011-01 to 2014-04)
     const months = (await client.query<{ m: string }>(`select distinct to_char(order_date, 'YYYY-MM') as m from ${schema}.fact_sales order by 1`)).rows.map((r) => r.m);
@@ -125,7 +125,7 @@ describe('exportGold', () => {
     expect(fact.files.every((f) => f.row_groups === 1 && f.reused_from === undefined && /^-?\d+$/.test(f.fingerprint!))).toBe(true);
     expect(result.files).toEqual({ written: 82, reused: 0 });
     const training = manifest.tables.customer_training_set!;
-    expect(training.bucket_by).toEqual({ column: 'customer_id', buckets: 64 });
+    expect(training.bucket_by).toEqual({ column: 'customer_id', buckets: 256 });
     expect(training.files.map((f) => f.bucket)).toEqual(Array.from({ length: 40 }, (_, b) => String(b).padStart(3, '0')));
     expect(fact.columns.map((c) => [c.name, c.postgres, c.parquet, c.pandas])).toEqual([
       ['order_number', 'text', 'BYTE_ARRAY STRING', 'str'],
