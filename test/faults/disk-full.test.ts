@@ -1,5 +1,5 @@
 /**
- * The output folder's disk fills up during the export (a 2 MB tmpfs as `--out`, nearly filled by
+ * The output folder's disk fills up during the export (an 8 MB tmpfs as `--out`, nearly filled by
  * a file of the user's after the first build): the run exits 3 with IO_ERROR saying the disk is
  * full, the published gold is unchanged and the previous export reads back whole; once there is
  * room again, the next run is clean (and the user's file was never touched).
@@ -11,11 +11,12 @@ import { describeWithTmpfs, fillDisk, useTmpfs } from '../support/mounts.ts';
 import { expectCleanAfterRerun, injectFault, runRow, useFaultTarget } from './harness.ts';
 
 describeWithTmpfs('a full disk under --out', () => {
-  const disk = useTmpfs('2m');
+  const disk = useTmpfs('8m');
   const t = useFaultTarget('fdisk', () => ({ out: disk.dir }));
 
   it('exit 3 with IO_ERROR (disk full), gold unchanged, the previous export still reads back; the next run with room is clean', async () => {
-    // The user's file takes all but 64 KiB: the next export (about 150 KiB) cannot fit.
+    // The user's file takes all but 64 KiB: the next export (about 2 MB: a file per order month of
+    // fact_sales and per bucket of the training set) cannot fit.
     const filler = path.join(disk.dir, 'my-notes.bin');
     const content = await fillDisk(disk.dir, filler, 64 * 1024);
 
@@ -23,7 +24,7 @@ describeWithTmpfs('a full disk under --out', () => {
     expect(fault.outcome.code, fault.outcome.output).toBe(3);
     const last = fault.outcome.events.at(-1)!;
     expect(last).toMatchObject({ event: 'run_finished', exit_code: 3, error_code: 'IO_ERROR' });
-    expect(String(last.message)).toMatch(/No space left on device/);
+    expect(String(last.message)).toMatch(/no space left on device/i);
     expect(String(last.message)).toMatch(/The disk is full: free space \(or point --out elsewhere\) and run again; nothing was published/);
     expect(fault.change).toBe('unchanged');
     expect(fault.after.unreadable).toEqual([]);
