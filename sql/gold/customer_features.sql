@@ -32,14 +32,15 @@ with as_of_date as (
 birthday_days as (
   -- the days from as_of back to as_of - k years, k = 1..150, ascending: width_bucket of a day count
   -- among them is the whole years it spans; an older birthdate (silver nulls any over 110 years)
-  -- takes age() itself
+  -- takes age() itself. One row, as as_of_date is (the array is a scalar subquery).
   select
     as_of,
     (as_of - interval '150 years')::date as oldest_counted_birthdate,
-    array_agg(as_of - (as_of - make_interval(years => years))::date order by years) as days_back
+    (
+      select array_agg(as_of - (as_of - make_interval(years => years))::date order by years)
+      from generate_series(1, 150) as years
+    ) as days_back
   from as_of_date
-  cross join generate_series(1, 150) as years
-  group by as_of
 ),
 
 customers_per_value as (

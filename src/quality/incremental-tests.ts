@@ -29,7 +29,7 @@
  */
 import type { SchemaNames } from '../config.ts';
 import { ident, literal } from '../db/index.ts';
-import { compiledRelation, compileSql, deltaSchemas, inPartitions, type ModelUpdate, notInPartitions, partitionRows, type RelationName, referencedRelations, relationsRead, rowsFingerprintSql, type TestDefinition, updateVersions, withoutTrailingSemicolon } from '../transform/index.ts';
+import { compiledRelation, compileSql, deltaSchemas, inPartitions, type ModelUpdate, notInPartitions, partitionRows, type Project, type RelationName, referencedRelations, relationsRead, rowsFingerprintSql, type TestDefinition, updateVersions, withoutTrailingSemicolon } from '../transform/index.ts';
 import { type KeyColumns, publishedRelation, ROW_LEVEL_TEST_KINDS, uniqueSql } from './test-sql.ts';
 
 /** A singular test as sql/tests/schema.yml may declare it: `config.meta.partition_by` (singular-tests.ts). */
@@ -408,4 +408,34 @@ export function sameAsPublishedSql(relation: RelationName, schemas: SchemaNames,
   return `select ${columns(now)} = ${columns(published)}
        and a.n = b.n and a.s = b.s as same
   from (${rowsFingerprintSql(now)}) as a, (${rowsFingerprintSql(before)}) as b`;
+}
+
+/**
+ * The test of another model whose pass proves `test` (a unique key or a relationships test of a
+ * model declared `projection_of` that model, project.ts: exactly one row per row of it, with the
+ * test's columns copied), or undefined. The model's rows of the test's columns are then, as a
+ * multiset, those of the other model: a key occurs as often in both, so the same keys repeat
+ * (unique: with NULLs judged alike, the values being equal); a value is the same in both, so the
+ * same values lack a parent (relationships, to the same parent and field). Each is judged on the
+ * relations of the same run (the model is built from the other's staging version, which the other
+ * test reads), with neither test filtered by a `where`, and both of severity error. The proving
+ * test's own form (on the other model's delta) makes the proof cost what it costs.
+ */
+export function provingTest(test: TestDefinition, project: Project): TestDefinition | undefined {
+  const projection = project.models.find((m) => m.name === test.model)?.projection;
+  if (!projection || test.severity !== 'error' || ('where' in test && test.where)) return undefined;
+  const of = project.models.find((m) => m.name === projection.of);
+  if (!of) return undefined;
+  if (test.kind === 'unique') {
+    if (!test.columns.every((c) => projection.columns.has(c))) return undefined;
+    const key = [...test.columns].sort().join(',');
+    return of.tests.find((t) => t.kind === 'unique' && t.severity === 'error' && !t.where && [...t.columns].sort().join(',') === key);
+  }
+  if (test.kind === 'relationships' && test.minCoverage === undefined) {
+    if (!projection.columns.has(test.column)) return undefined;
+    return of.tests.find(
+      (t) => t.kind === 'relationships' && t.severity === 'error' && !t.where && t.minCoverage === undefined && t.column === test.column && t.to === test.to && t.field === test.field,
+    );
+  }
+  return undefined;
 }

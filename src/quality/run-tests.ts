@@ -16,7 +16,7 @@ import { fromDatabaseError } from '../errors.ts';
 import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
 import { compiledRelation, deltaSchemas, type ModelUpdate, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
 import { type AdditiveEqualTest, coverageDefinition, type PublishedValues, publishedTestValues, reconciliationForm, sha256, type TestValues } from './incremental-reconciliations.ts';
-import { deltaTest, type IncrementalForm, incrementalForm, type PublishedVerdicts, sameAsPublishedSql, wholeBuildVolumeForm, wholeModelReason } from './incremental-tests.ts';
+import { deltaTest, type IncrementalForm, incrementalForm, provingTest, type PublishedVerdicts, sameAsPublishedSql, wholeBuildVolumeForm, wholeModelReason } from './incremental-tests.ts';
 import {
   type CoverageTest,
   equalJudgement,
@@ -227,13 +227,22 @@ export function planTests(options: PlanTestsOptions): TestPlan {
   }
   for (const test of project.models.flatMap((m) => m.tests)) {
     const batch = batchOf.get(test);
+    // a test that another test of this run proves (provingTest) waits for it
+    const proof = provingTest(test, project);
     tasks.push({
       id: `test ${test.name}`,
-      dependsOn: [...builtFirst([test]), ...(batch ? [batch] : [])],
+      dependsOn: [...builtFirst([test]), ...(batch ? [batch] : []), ...(proof ? [`test ${proof.name}`] : [])],
       cost: estimates?.get(test.name),
       run: async (on: Client) => {
         if (passedInBatch.has(test)) return;
         onEvent({ type: 'test_started', test: test.name, model: test.model });
+        if (proof && results.some((r) => r.name === proof.name && r.status === 'pass')) {
+          const of = project.models.find((m) => m.name === test.model)!.projection!.of;
+          const columns = test.kind === 'unique' ? test.columns.join(', ') : (test as { column: string }).column;
+          const message = `proven: ${test.model} holds one row per row of ${of} with ${columns} copied (projection_of, checked from its SQL), and ${proof.name} passed in this run`;
+          await finish({ name: test.name, model: test.model, kind: test.kind, severity: test.severity, file: test.file, status: 'pass', failingRows: 0, sample: [], message, seconds: 0 });
+          return;
+        }
         const known = await verdictsFor(on, test.model);
         const planned = incrementalForm(test, schemas, options.updates, known) ?? (await reconciliation(on, test)) ?? (await wholeBuildVolume(test));
         const changed = planned?.unchanged && !(await allUnchanged(on, planned.unchanged));

@@ -43,7 +43,7 @@ const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
 const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'indexes', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
-const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'bronze_lines', 'date_windows', 'related_inputs', 'export', 'planner_settings'] as const;
+const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'bronze_lines', 'date_windows', 'related_inputs', 'export', 'planner_settings', 'projection_of'] as const;
 /** Under `config.meta.export` of a gold model: what its Parquet export does with its columns. */
 const EXPORT_KEYS = ['leave_out'] as const;
 const DATE_WINDOW_KEYS = ['columns', 'over', 'dates'] as const;
@@ -455,6 +455,8 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
       : undefined;
   const quarantine = v.optionalBoolean(meta, 'quarantine', metaPath) ?? false;
   const plannerSettings = readPlannerSettings(meta, metaPath, v);
+  // one row per row of the named model, its same-named columns copied: checked from the SQL (projection.ts)
+  const projectionOf = v.optionalRelation(meta, 'projection_of', metaPath);
 
   const tests: TestDefinition[] = [];
   const columns: ColumnSpec[] = [];
@@ -533,7 +535,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
 
   if (problems.length) return { problems };
   return {
-    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, ...(indexes.length ? { indexes } : {}), ...(plannerSettings ? { plannerSettings } : {}), columns, ...(exportLeaveOut ? { exportLeaveOut } : {}), tests, rules },
+    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, ...(indexes.length ? { indexes } : {}), ...(plannerSettings ? { plannerSettings } : {}), ...(projectionOf ? { projectionOf } : {}), columns, ...(exportLeaveOut ? { exportLeaveOut } : {}), tests, rules },
     problems,
   };
 }

@@ -17,6 +17,7 @@ import { DataError } from '../errors.ts';
 import { checkReferences, unknownRelationReason, type KnownRelations, type UnknownRelation, throwUnknownRelations } from './dependencies.ts';
 import { orderModels } from './graph.ts';
 import { readModelSpec } from './model-spec.ts';
+import { projectionColumns } from './projection.ts';
 import { addSingularTests } from './singular-tests.ts';
 import { readModelSql } from './sql-parser.ts';
 import type { Layer, Model, Project, TestDefinition } from './types.ts';
@@ -111,6 +112,12 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
   for (const input of new Set(declaredInputs)) {
     if (!read.dependencies.includes(input)) problems.push(`${ymlFile}: config.meta names ${input}, which ${sqlFile} does not read`);
   }
+  let projection: Model['projection'];
+  if (spec.projectionOf !== undefined) {
+    const proven = read.dependencies.includes(spec.projectionOf) ? projectionColumns(read.sql, spec.projectionOf) : { problem: `${sqlFile} does not read it` };
+    if ('problem' in proven) problems.push(`${ymlFile}: config.meta.projection_of: ${spec.projectionOf} is not proven from ${sqlFile}: ${proven.problem}`);
+    else projection = { of: spec.projectionOf, columns: proven.columns };
+  }
   if (problems.length > before) return undefined;
   return {
     name,
@@ -130,6 +137,8 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     columns: spec.columns,
     ...(spec.exportLeaveOut ? { exportLeaveOut: spec.exportLeaveOut } : {}),
     ...(spec.plannerSettings ? { plannerSettings: spec.plannerSettings } : {}),
+    ...(spec.projectionOf ? { projectionOf: spec.projectionOf } : {}),
+    ...(projection ? { projection } : {}),
     tests: spec.tests,
     rules: spec.rules,
     dependencies: read.dependencies,

@@ -232,6 +232,12 @@ export interface ModelSpec {
    * reason beside it in the .yml: for a plan the planner misjudges (a row count it cannot estimate).
    */
   plannerSettings?: Readonly<Record<string, string>>;
+  /**
+   * `config.meta.projection_of`: the model that this one holds exactly one row per row of, with
+   * the same-named columns copied. project.ts checks it from the SQL (projection.ts) and keeps the
+   * copied columns in `projection`.
+   */
+  projectionOf?: RelationName;
   /** Documented columns, in .yml order, each name once. */
   columns: ColumnSpec[];
   /**
@@ -259,6 +265,8 @@ export interface Model extends ModelSpec {
   dependencies: RelationName[];
   /** Whether its SQL reads the run's dates (`medallion.as_of`, `medallion.data_as_of`). */
   readsAsOf: boolean;
+  /** `projectionOf` as proven from the SQL: the model and the columns copied from it. */
+  projection?: { of: RelationName; columns: ReadonlySet<string> };
 }
 
 export interface Project {
