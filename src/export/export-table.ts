@@ -59,6 +59,12 @@ export interface ExportTableOptions {
    */
   bucketsOf?: BucketSplit | null;
   /**
+   * Month or bucket files, every part written: the COPYs the rows go out in, each holding whole
+   * parts, DuckDB encoding the parts of one beside the next (export-months.ts; by default by the
+   * table's size).
+   */
+  copies?: number;
+  /**
    * The files of the version published before (absolute paths, as its manifest lists them). Given
    * (even empty), an unpartitioned export fingerprints the rows of its file too (month files are
    * fingerprinted whether given or not); a file whose fingerprint, rows and settings are those of

@@ -18,7 +18,7 @@ import { DataError, fromDatabaseError, isConnectionError, MedallionError } from 
 import { CopyOutStream } from './copy-out.ts';
 import { ioError } from './exports-dir.ts';
 import { makeNamedPipe, openPipeWriter } from './fifo.ts';
-import { MONTH_PARTS, type PartKey, PartRouter } from './part-router.ts';
+import { MONTH_PARTS, type PartKey, PartRouter, type RoutedPart } from './part-router.ts';
 import { type Compression, ParquetEncoder } from './parquet-encoder.ts';
 import type { ExportColumn } from './types.ts';
 
@@ -27,9 +27,11 @@ export const EXPORT_FORMAT_VERSION = '1';
 /**
  * The text forms parquet-encoder.ts reads: ISO dates, timestamptz in UTC, floats in their shortest
  * exact form (so that `real` 1.1 becomes the double 1.1). The month of a timestamptz is taken in
- * UTC under them too.
+ * UTC under them too. Every scan starts at the table's first page (no synchronized scans): a COPY
+ * beside another scan of the table, or after one that stopped early, would otherwise start where
+ * that one is and send the rows out of the table's order.
  */
-export const SESSION_SETTINGS = `set local datestyle = 'ISO, YMD'; set local timezone = 'UTC'; set local extra_float_digits = 1`;
+export const SESSION_SETTINGS = `set local datestyle = 'ISO, YMD'; set local timezone = 'UTC'; set local extra_float_digits = 1; set local synchronize_seqscans = off`;
 
 /**
  * Bytes of COPY output held between Postgres and DuckDB, so that Postgres keeps writing while
@@ -157,79 +159,99 @@ export async function copyToParquet(o: CopyJob): Promise<ExportedFile[]> {
 }
 
 /**
- * DuckDBs encoding month (or bucket) files at the same time once the COPY is over (one thread
- * each). One: a second one, on the core Postgres' COPY leaves free, holds a second row group being
- * encoded and took the scale-100 export of fact_sales from 317-358 MB to 392-480 MB, over the export's 400 MB;
- * that core runs the fingerprint scan instead (reuse.ts).
- */
-export const MONTH_ENCODERS = 1;
-
-/**
- * COPY one query, whose first column is the split column (`csvColumns[0]`), into one Parquet file
- * per part (`parts`: per month, `part-YYYY-MM.parquet`, by default; or per bucket) in `dir`: one
- * COPY (one scan of the table), split by part-router.ts into a CSV file per part in a folder of its
- * own inside `dir`, then each CSV encoded by DuckDB (MONTH_ENCODERS at a time). Checks, per part,
- * the rows DuckDB wrote against the rows routed to the part, and in all, the rows routed against
- * COPY's own count and the files' footers (copyToParquet's checks).
+ * COPY the rows, whose first column is the split column (`csvColumns[0]`), into one Parquet file
+ * per part (`parts`: per month, `part-YYYY-MM.parquet`, by default; or per bucket) in `dir`. The
+ * rows go out in the COPYs of `selects`, one after the other, each a scan of the table in its
+ * order, each holding whole parts (export-months.ts chooses them); part-router.ts splits each
+ * COPY into a CSV file per part in a folder of its own inside `dir`. One DuckDB (one thread)
+ * encodes the parts of a COPY as soon as it is over, beside the next COPY: Postgres writes the
+ * next parts' CSV on one core while DuckDB encodes the last ones on the other, where one COPY
+ * left the encoding after it. One DuckDB only: a second one holds a second row group being
+ * encoded and took the scale-100 export of fact_sales from 317-358 MB to 392-480 MB, over the
+ * export's 400 MB. Checks, per COPY, the rows routed against COPY's own count; per part, the rows
+ * DuckDB wrote against the rows routed to it; in all, the rows routed against the files' footers
+ * (copyToParquet's checks).
  */
 export async function copyPartsToParquet(
-  o: Omit<CopyJob, 'file'> & { dir: string; csvColumns: readonly ExportColumn[]; parts?: PartFiles; onCopied?: () => void },
+  o: Omit<CopyJob, 'file' | 'select'> & { selects: readonly string[]; dir: string; csvColumns: readonly ExportColumn[]; parts?: PartFiles },
 ): Promise<ExportedFile[]> {
   const parts = o.parts ?? MONTH_FILES;
   const work = path.join(o.dir, `.${parts.field}s`);
   await mkdir(work, { recursive: true });
-  const encoders = new Set<ParquetEncoder>();
+  let encoder: ParquetEncoder | null = null;
   let copy: CopyOutStream | null = null;
-  const onAbort = () => {
-    for (const e of encoders) e.interrupt();
-    copy?.destroy(o.signal?.reason instanceof Error ? o.signal.reason : new Error('aborted'));
+  let failure: { error: unknown } | null = null;
+  const fail = (error: unknown) => {
+    failure ??= { error };
+    encoder?.interrupt();
+    copy?.destroy(error instanceof Error ? error : new Error(String(error)));
   };
+  const onAbort = () => fail(o.signal?.reason instanceof Error ? o.signal.reason : new Error('aborted'));
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    const router = new PartRouter(work, parts.partKey);
-    copy = o.client.query(new CopyOutStream(`copy (${o.select}) to stdout (format csv)`));
-    await pipeline(copy, router);
-    const sent = await copy.completed;
-    const routedParts = router.routed();
-    const routed = routedParts.reduce((n, m) => n + m.rows, 0);
-    if (sent !== routed) {
-      throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${o.where}: Postgres sent ${sent} rows, ${routed} were split into ${parts.field}s`, { file: o.dir });
-    }
-    o.signal?.throwIfAborted();
-    o.onCopied?.();
-    const queue = [...routedParts];
-    let failed = false;
-    const encode = async () => {
-      const encoder = await ParquetEncoder.open();
-      encoders.add(encoder);
-      try {
-        for (let m = queue.shift(); m !== undefined && !failed; m = queue.shift()) {
-          o.signal?.throwIfAborted();
-          const file = path.join(o.dir, parts.fileName(m.part));
-          const written = await encoder.csvToParquet({
-            source: m.file, columns: o.columns, csvColumns: o.csvColumns, outFile: file, rowGroupSize: o.rowGroupSize, compression: o.compression, metadata: o.meta,
-          }).catch((err: unknown) => { throw encoderError(err, { ...o, file }); });
-          if (written !== m.rows) {
-            throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${path.basename(file)} of ${o.where} has ${written} rows, Postgres sent ${m.rows}`, { file });
-          }
-          await rm(m.file);
-        }
-      } catch (err) {
-        failed = true;
-        throw err;
-      } finally {
-        encoders.delete(encoder);
-        encoder.close();
+  // The parts of the COPYs that are over, in their order, waiting for the encoder.
+  const queue: RoutedPart[] = [];
+  let copying = true;
+  let wake = () => {};
+  const encoding = (async () => {
+    encoder = await ParquetEncoder.open();
+    for (;;) {
+      if (failure) return;
+      const m = queue.shift();
+      if (m === undefined) {
+        if (!copying) return;
+        await new Promise<void>((resolve) => { wake = resolve; });
+        continue;
       }
-    };
-    const rejected = (await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(MONTH_ENCODERS, routedParts.length)) }, encode))).find((r) => r.status === 'rejected');
-    if (rejected) throw rejected.reason;
-    return await checkedFiles(routedParts.map((m) => ({ file: path.join(o.dir, parts.fileName(m.part)), [parts.field]: m.part })), routed, o);
+      const file = path.join(o.dir, parts.fileName(m.part));
+      const written = await encoder.csvToParquet({
+        source: m.file, columns: o.columns, csvColumns: o.csvColumns, outFile: file, rowGroupSize: o.rowGroupSize, compression: o.compression, metadata: o.meta,
+      }).catch((err: unknown) => { throw encoderError(err, { ...o, select: '', file }); });
+      if (written !== m.rows) {
+        throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${path.basename(file)} of ${o.where} has ${written} rows, Postgres sent ${m.rows}`, { file });
+      }
+      await rm(m.file);
+    }
+  })();
+  encoding.catch(fail);
+  try {
+    const routedParts: RoutedPart[] = [];
+    for (const select of o.selects) {
+      if (failure) break;
+      const router = new PartRouter(work, parts.partKey);
+      copy = o.client.query(new CopyOutStream(`copy (${select}) to stdout (format csv)`));
+      try {
+        await pipeline(copy, router);
+      } catch (err) {
+        fail(err);
+        break;
+      }
+      const sent = await copy.completed;
+      copy = null;
+      const routedHere = router.routed();
+      const routed = routedHere.reduce((n, m) => n + m.rows, 0);
+      if (sent !== routed) {
+        fail(new DataError('EXPORT_ROW_COUNT_MISMATCH', `${o.where}: Postgres sent ${sent} rows, ${routed} were split into ${parts.field}s`, { file: o.dir }));
+        break;
+      }
+      routedParts.push(...routedHere);
+      queue.push(...routedHere);
+      wake();
+    }
+    copying = false;
+    wake();
+    await encoding.catch(() => {});
+    if (failure) throw (failure as { error: unknown }).error;
+    o.signal?.throwIfAborted();
+    return await checkedFiles(routedParts.map((m) => ({ file: path.join(o.dir, parts.fileName(m.part)), [parts.field]: m.part })), routedParts.reduce((n, m) => n + m.rows, 0), o);
   } catch (err) {
     copy?.destroy();
     throw exportError(err, o, o.dir);
   } finally {
+    copying = false;
+    wake();
     o.signal?.removeEventListener('abort', onAbort);
+    await encoding.catch(() => {});
+    (encoder as ParquetEncoder | null)?.close();
     await rm(work, { recursive: true, force: true });
   }
 }

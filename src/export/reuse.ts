@@ -109,16 +109,8 @@ export interface Split {
   /**
    * Writes the parts given (null: every part, the fingerprints not known yet), each file with its
    * `month` or `bucket` when split. `fingerprints` are the counts of the parts, when known.
-   * `copied` is called once Postgres has sent the rows, when the files are encoded after the COPY
-   * (`afterCopy`).
    */
-  write: (parts: Part[] | null, fingerprints: Fingerprints | null, copied: () => void) => Promise<ExportedFile[]>;
-  /**
-   * The files are encoded after the COPY (the month and bucket splits, parquet-copy.ts): a
-   * fingerprint scan that runs beside the writing starts when the COPY is over, on one core, beside the encoding
-   * instead of beside the COPY.
-   */
-  afterCopy?: boolean;
+  write: (parts: Part[] | null, fingerprints: Fingerprints | null) => Promise<ExportedFile[]>;
 }
 
 /**
@@ -156,17 +148,14 @@ function fileSettings(o: ReuseJob, splitBy: string | null): string {
   return createHash('sha256').update(JSON.stringify([FINGERPRINT_METHOD, EXPORT_FORMAT_VERSION, o.compression, o.rowGroupSize, splitBy, fixed])).digest('hex').slice(0, 32);
 }
 
-async function fingerprintRows(o: ReuseJob, key: string | null, serial = false): Promise<Fingerprints> {
+async function fingerprintRows(o: ReuseJob, key: string | null): Promise<Fingerprints> {
   const client = o.fingerprintClient ?? o.client;
   if (o.fingerprintClient) await client.query(SESSION_SETTINGS);
-  // Beside DuckDB's encoding, the scan takes the core Postgres' COPY left, not DuckDB's too.
-  if (serial) await client.query('set local max_parallel_workers_per_gather = 0');
   // Without a key, one row even for an empty table (no group by), whose sum is 0.
   const { rows } = await client.query<{ part: string | null; rows: string; fingerprint: string }>(
     `select ${key ?? 'null::text'} as part, count(*) as rows, coalesce(sum(hash_record_extended(row(${o.list}), 0)), 0)::text as fingerprint
        from ${o.rel}${key === null ? '' : ' group by 1 order by 1'}`,
   ).catch((err) => { throw fromDatabaseError(err, `fingerprinting the rows of ${o.where}`); });
-  if (serial) await client.query('reset max_parallel_workers_per_gather');
   return new Map(rows.map((r) => [r.part, { rows: Number(r.rows), fingerprint: r.fingerprint }]));
 }
 
@@ -241,16 +230,11 @@ export async function writeOrReuse(o: ReuseJob, split: Split): Promise<ReuseResu
   };
   const known = await knownFingerprints(o, split, settings);
   const source: FingerprintSource = known === null ? 'scanned' : o.change && 'unchanged' in o.change ? 'carried' : 'derived';
-  // Nothing to reuse, and the files are encoded after the COPY: the fingerprints wait for the COPY's end.
-  const afterCopy = known === null && split.afterCopy === true && o.fingerprintClient !== undefined && previous.size === 0;
-  let copied = () => {};
-  const copyOver = afterCopy ? new Promise<void>((resolve) => { copied = resolve; }) : null;
-  const fingerprinting = known !== null ? Promise.resolve(known) : copyOver ? copyOver.then(() => fingerprintRows(o, split.key, true)) : fingerprintRows(o, split.key);
+  const fingerprinting = known !== null ? Promise.resolve(known) : fingerprintRows(o, split.key);
   fingerprinting.catch(() => {});
   let fingerprints = known ?? ((await reusable(o, split, previous)) || !o.fingerprintClient ? await fingerprinting : null);
   const toWrite = fingerprints === null ? null : [...fingerprints].filter(([p, f]) => !sameAsBefore(p, f)).map(([p]) => p);
-  const written = toWrite?.length === 0 ? [] : await split.write(toWrite, fingerprints, copied);
-  copied();
+  const written = toWrite?.length === 0 ? [] : await split.write(toWrite, fingerprints);
   fingerprints ??= await fingerprinting;
   const files: ExportedFile[] = [];
   for (const f of written) {

@@ -1,0 +1,91 @@
+/**
+ * Month and bucket files from several COPYs, each holding whole parts, DuckDB encoding the parts of
+ * one COPY beside the next: the same files as from one COPY (rows in table order, byte for byte),
+ * each COPY a scan of the table, and a value DuckDB refuses in an early COPY's part stops the COPY
+ * that may still run beside it, names the column and leaves the connection usable.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '../../src/db/client.ts';
+import { exportTable, type ExportTableOptions } from '../../src/export/export-table.ts';
+import { readParquet, withSchema } from './helpers.ts';
+
+let client: Client;
+let schema: string;
+let drop: () => Promise<void>;
+let root: string;
+
+beforeAll(async () => {
+  ({ client, schema, drop } = await withSchema('export_copies'));
+  root = await mkdtemp(path.join(tmpdir(), 'export-copies-'));
+  // Months and buckets spread over the table (random order), NULLs of both, text CSV must quote.
+  await client.query(`
+    create table ${schema}.fact_sales as
+      select 'SO' || g as order_number, case when g % 301 = 0 then null else (g % 97)::bigint - 40 end as customer_id,
+             case when g % 500 = 0 then null else date '2012-11-20' + (g * 7919 % 420) end as order_date,
+             round((g * 1.37)::numeric, 2) as sales_amount,
+             case when g % 41 = 0 then E'a "quoted",\\nline' else 'plain ' || g end as note,
+             date '2020-01-01' + g % 30 as due_date
+        from generate_series(1, 8000) g
+       order by md5(g::text);
+    analyze ${schema}.fact_sales;
+  `);
+});
+
+afterAll(async () => {
+  await drop?.();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+/** Exports the table in its own transaction; the files (by part: sha256, rows) and the seq scans of the table it made. */
+async function exported(name: string, extra: Partial<ExportTableOptions>) {
+  // The session's statistics not yet sent are counted in the transaction's: sent now, the count is the export's.
+  await client.query('select pg_stat_force_next_flush()');
+  await client.query('begin isolation level repeatable read read only');
+  try {
+    const result = await exportTable({ client, schema, table: 'fact_sales', outDir: path.join(root, name), rowGroupSize: 1000, compression: 'zstd', inTransaction: true, ...extra });
+    const scans = Number((await client.query<{ n: string }>(`select pg_stat_get_xact_numscans('${schema}.fact_sales'::regclass) as n`)).rows[0]!.n);
+    return { result, scans, files: Object.fromEntries(result.files.map((f) => [f.month ?? f.bucket!, { sha256: f.sha256, rows: f.rows }])) };
+  } finally {
+    await client.query('rollback');
+  }
+}
+
+describe('month and bucket files from several COPYs', () => {
+  it('writes the same month files, byte for byte, from three COPYs as from one, each COPY a scan of the table', async () => {
+    const one = await exported('months-1', { monthsOf: 'order_date', copies: 1 });
+    const three = await exported('months-3', { monthsOf: 'order_date', copies: 3 });
+    expect(Object.keys(one.files).length).toBeGreaterThan(12);
+    expect(Object.keys(one.files)).toContain('none');
+    expect(three.files).toEqual(one.files);
+    expect(three.result.rows).toBe(8000);
+    // the fingerprint's scan and the COPYs'
+    expect(one.scans).toBe(2);
+    expect(three.scans).toBe(4);
+    // a month's rows in the table's order
+    const f = three.result.files.find((x) => x.month === '2013-05')!;
+    const pg = (await client.query<{ order_number: string }>(`select order_number from ${schema}.fact_sales where to_char(order_date, 'YYYY-MM') = '2013-05'`)).rows;
+    expect((await readParquet(f.path)).map((r) => r.order_number)).toEqual(pg.map((r) => r.order_number));
+  });
+
+  it('writes the same bucket files, byte for byte, from three COPYs as from one', async () => {
+    const one = await exported('buckets-1', { bucketsOf: { column: 'customer_id', buckets: 8 }, copies: 1 });
+    const three = await exported('buckets-3', { bucketsOf: { column: 'customer_id', buckets: 8 }, copies: 3 });
+    expect(Object.keys(one.files).sort()).toEqual(['000', '001', '002', '003', '004', '005', '006', '007', 'none']);
+    expect(three.files).toEqual(one.files);
+    expect(one.scans).toBe(2);
+    expect(three.scans).toBe(4);
+  });
+
+  it("fails naming the column when DuckDB refuses a value of an early COPY's part; the connection stays usable", async () => {
+    await client.query(`update ${schema}.fact_sales set due_date = 'infinity' where order_number = (select order_number from ${schema}.fact_sales where order_date < '2013-01-01' limit 1)`);
+    try {
+      await expect(exported('refused', { monthsOf: 'order_date', copies: 3 })).rejects.toMatchObject({ code: 'EXPORT_FAILED', message: expect.stringContaining('due_date') });
+      expect((await client.query('select 1 as one')).rows[0]).toEqual({ one: 1 });
+    } finally {
+      await client.query(`update ${schema}.fact_sales set due_date = date '2020-01-01' where due_date = 'infinity'`);
+    }
+  });
+});
