@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `medallion export` against its baseline (baseline.ts: psql \copy fact_sales to CSV, then
-# DuckDB CSV → Parquet zstd, timed as bench/run.ts does), back to back, REPEAT times, so that other
+# DuckDB CSV → Parquet zstd, timed as bench/run.ts does, of the columns our export wrote), back to back, REPEAT times, so that other
 # load on the machine hits both alike. One line per run; compare the ratios. With OLD=path/to/
 # bin/medallion.js (e.g. another checkout, compiled) that export is timed too, in the same round.
 # Usage: DATABASE_URL=... [OLD=...] bash bench/export/vs-duckdb.sh TARGET [REPEAT] [extra export options...]
@@ -14,7 +14,7 @@ timed() { # cli → "wall peakKB"
 }
 for i in $(seq "$repeat"); do
   read -r wall rss <<<"$(timed "$here/../../bin/medallion.js" "$@")"
-  base=$(node --import tsx "$here/baseline.ts" "${target}_gold" "$out.csv" "$out.parquet")
+  base=$(node --import tsx "$here/baseline.ts" "${target}_gold" "$out.csv" "$out.parquet" "$out/_manifest.json")
   line=$(printf 'run %d  ours %6.2f s (peak RSS %d MB)  baseline %6.2f s  ratio %.2f' "$i" "$wall" $((rss / 1024)) "$base" "$(echo "$wall / $base" | bc -l)")
   if [ -n "${OLD:-}" ]; then
     read -r owall orss <<<"$(timed "$OLD" "$@")"
