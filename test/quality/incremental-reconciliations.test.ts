@@ -47,6 +47,10 @@ config:
   materialized: incremental
   partition_by: customer_id
 columns:
+  - name: customer_id
+    data_tests:
+      # on the partition column: the published rows of the partitions are looked up among the parent's keys of the partitions
+      - relationships: { name: lines_partition_coverage, to: silver.parents, field: customer_id, min_coverage: 0.7 }
   - name: customer_key
     data_tests:
       - relationships: { name: lines_customer_coverage, to: silver.parents, field: customer_key, min_coverage: 0.7 }
@@ -81,7 +85,7 @@ data_tests:
   ),
 };
 
-const RECONCILIATIONS = ['lines_amount_eq_totals', 'lines_amount_uncoalesced', 'bronze_eq_lines_plus_notes', 'lines_before_as_of', 'lines_customer_coverage', 'lines_customer_coverage_where'];
+const RECONCILIATIONS = ['lines_amount_eq_totals', 'lines_amount_uncoalesced', 'bronze_eq_lines_plus_notes', 'lines_before_as_of', 'lines_customer_coverage', 'lines_customer_coverage_where', 'lines_partition_coverage'];
 
 useFixture('qrec', FILES, (f) => {
   ({ client, schemas, project } = f);
@@ -256,7 +260,7 @@ describe('reconciliations and coverage on an update', () => {
         await client.query(`update ${e()}.test_results set measured = jsonb_set(measured, '{left_sha256}', '"x"') where run_id = $1 and test_name = 'lines_before_as_of'`, [run]);
       },
     });
-    expectSame(missing.full, missing.incremental, ['lines_amount_eq_totals', 'lines_amount_uncoalesced', 'lines_before_as_of', 'lines_customer_coverage_where']);
+    expectSame(missing.full, missing.incremental, ['lines_amount_eq_totals', 'lines_amount_uncoalesced', 'lines_before_as_of', 'lines_customer_coverage_where', 'lines_partition_coverage']);
     expect(missing.incremental.get('lines_amount_eq_totals')!.message).toContain(`right in full (run ${missing.publishedRun}'s value is missing)`);
     expect(missing.incremental.get('lines_before_as_of')!.message).toContain(`left in full (no value of this SQL in run ${missing.publishedRun})`);
 
