@@ -244,7 +244,7 @@ export async function copyPartsToParquet(
     o.signal?.throwIfAborted();
     return await checkedFiles(routedParts.map((m) => ({ file: path.join(o.dir, parts.fileName(m.part)), [parts.field]: m.part })), routedParts.reduce((n, m) => n + m.rows, 0), o);
   } catch (err) {
-    copy?.destroy();
+    fail(err);
     throw exportError(err, o, o.dir);
   } finally {
     copying = false;
