@@ -29,10 +29,11 @@ with as_of_date as (
   select current_setting('medallion.as_of')::date as as_of
 ),
 
-birthday_days as (
+birthday_days as materialized (
   -- the days from as_of back to as_of - k years, k = 1..150, ascending: width_bucket of a day count
   -- among them is the whole years it spans; an older birthdate (silver nulls any over 110 years)
-  -- takes age() itself. One row, as as_of_date is (the array is a scalar subquery).
+  -- takes age() itself. One row, as as_of_date is (the array is a scalar subquery), computed
+  -- once (materialized): inlined, the subquery, which reads as_of, would run again for every row
   select
     as_of,
     (as_of - interval '150 years')::date as oldest_counted_birthdate,
