@@ -56,6 +56,10 @@ function usage(problem: string, root: string): UsageError {
   return new UsageError('CONFIG_INVALID', [problem], { file: root });
 }
 
+/**
+ * A failed file operation as ours (exit 3): `doing` says what was being done, `file` where; the
+ * message names the file once, since the error's context puts `file` before it.
+ */
 export function ioError(err: unknown, doing: string, file?: string): MedallionError {
   if (err instanceof Error && 'category' in err) return err as MedallionError;
   const e = err as Error & { code?: string };
@@ -170,7 +174,7 @@ export function versionName(runId: number | string | null, at = new Date()): str
 export async function createStaging(dirs: ExportsDir, version: string): Promise<string> {
   const p = path.join(dirs.staging, `${version}-${process.pid}`);
   await rm(p, { recursive: true, force: true });
-  await mkdir(p, { recursive: true }).catch((err) => { throw ioError(err, `creating ${p}`, p); });
+  await mkdir(p, { recursive: true }).catch((err) => { throw ioError(err, 'creating the folder', p); });
   return p;
 }
 
@@ -207,7 +211,7 @@ export async function sealVersion(dirs: ExportsDir, stagingDir: string, version:
     await rename(stagingDir, target);
     await syncPath(dirs.versions);
   } catch (err) {
-    throw ioError(err, `sealing the export ${version}`, target);
+    throw ioError(err, 'sealing the export', target);
   }
   return target;
 }
@@ -231,7 +235,7 @@ export async function switchTo(dirs: ExportsDir, versionPath: string): Promise<v
     await syncPath(dirs.state);
     await linkEntries(dirs, new Set(await readdir(versionPath)));
   } catch (err) {
-    throw ioError(err, `switching ${dirs.root} to ${path.basename(versionPath)}`, dirs.root);
+    throw ioError(err, `switching to ${path.basename(versionPath)}`, dirs.root);
   }
 }
 
@@ -298,7 +302,7 @@ export async function reconcileExports(dirs: ExportsDir, committed: string | nul
       removed.push(path.join(dirs.versions, e));
     }
   } catch (err) {
-    throw ioError(err, `cleaning ${dirs.state}`, dirs.state);
+    throw ioError(err, 'cleaning', dirs.state);
   }
   return { finished, removed };
 }

@@ -291,7 +291,7 @@ function exportError(err: unknown, o: Pick<CopyJob, 'signal' | 'where'>, file: s
   if (err instanceof MedallionError) return err;
   const e = err as Error & { code?: string };
   if ((typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) || isConnectionError(err)) return fromDatabaseError(err, `exporting ${o.where}`);
-  if (e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return ioError(err, `writing ${file}`, file);
+  if (e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return ioError(err, 'writing', file);
   return err;
 }
 
@@ -299,7 +299,7 @@ function exportError(err: unknown, o: Pick<CopyJob, 'signal' | 'where'>, file: s
 function encoderError(err: unknown, o: CopyJob): MedallionError {
   // DuckDB's CSV errors run to 30 lines of reader options; the first paragraph says what and where.
   const message = (err instanceof Error ? err.message : String(err)).split(/\n\s*\n/)[0]!.replace(/\s*\n\s*/g, '; ');
-  if (/No space left|Permission denied|Could not (open|write)|IO Error/i.test(message)) return ioError(new Error(message, { cause: err }), `writing ${o.file}`, o.file);
+  if (/No space left|Permission denied|Could not (open|write)|IO Error/i.test(message)) return ioError(new Error(message, { cause: err }), 'writing', o.file);
   return new DataError('EXPORT_FAILED', `${o.where}: ${message}`, { file: o.file, hint: 'See src/export/README.md for the types the export supports.' }, { cause: err });
 }
 

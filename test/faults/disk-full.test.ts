@@ -26,6 +26,10 @@ describeWithTmpfs('a full disk under --out', () => {
     expect(last).toMatchObject({ event: 'run_finished', exit_code: 3, error_code: 'IO_ERROR' });
     expect(String(last.message)).toMatch(/no space left on device/i);
     expect(String(last.message)).toMatch(/The disk is full: free space \(or point --out elsewhere\) and run again; nothing was published/);
+    // the file or folder being written is named once: the error's context puts it before the message
+    const named = String(last.message).match(new RegExp(`${disk.dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\s:]*`, 'g')) ?? [];
+    expect(named.length).toBeGreaterThan(0);
+    expect(new Set(named).size).toBe(named.length);
     expect(fault.change).toBe('unchanged');
     expect(fault.after.unreadable).toEqual([]);
     expect(await runRow(t, fault.runId)).toMatchObject({ status: 'failed', exit_code: 3, error_code: 'IO_ERROR' });
