@@ -54,12 +54,10 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { isSqlFault } from '../sql-runtime/index.ts';
-import { compiledRelation, compileSql, type ModelUpdate, notInPartitions, partitionRows, type Project, type RelationName, referencedRelations, type TestDefinition, withoutTrailingSemicolon } from '../transform/index.ts';
+import { compiledRelation, compileSql, type EqualTest, type ModelUpdate, notInPartitions, partitionRows, type Project, type RelationName, referencedRelations, type TestDefinition, withoutTrailingSemicolon } from '../transform/index.ts';
 import { type IncrementalForm, keptInRun, parentKeys, rowLocal } from './incremental-tests.ts';
 import { type CoverageTest, publishedRelation } from './test-sql.ts';
 
-/** A scalar_equality with its declaration `config.meta.additive` (model-spec.ts). */
-export type AdditiveEqualTest = Extract<TestDefinition, { kind: 'equal' }> & { additive?: boolean };
 
 /** What a test's verdict was computed from, as <etl>.test_results.measured keeps it (values as text). */
 export type TestValues = Readonly<Record<string, string | null>>;
@@ -167,7 +165,7 @@ export function reconciliationForm(test: TestDefinition, context: Reconciliation
   return undefined;
 }
 
-function equalForm(test: AdditiveEqualTest, recorded: TestValues, context: ReconciliationContext): IncrementalForm | undefined {
+function equalForm(test: EqualTest, recorded: TestValues, context: ReconciliationContext): IncrementalForm | undefined {
   if (!test.additive) return undefined;
   const { schemas } = context;
   const runId = context.published!.runId;

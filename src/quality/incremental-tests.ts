@@ -19,7 +19,7 @@
  * date). A relation the selection reads as published (`readPublished`) is unchanged in this run.
  *
  * A row-level test that reads as_of may be declared monotone in it (`config.meta.monotone_in_as_of`,
- * AsOfMonotoneTest; the engine never infers it): a row that passes at as_of A passes at every
+ * ExpressionTest.monotoneInAsOf; the engine never infers it): a row that passes at as_of A passes at every
  * as_of ≥ A (`order_date < as_of`). Such a test reads the delta alone when the published run
  * recorded it with no failing row and this run's as_of is not before that run's: every row of
  * M_out is a row of M_old, which passed at the published as_of, so it passes at this one, and the
@@ -32,11 +32,6 @@ import { ident, literal } from '../db/index.ts';
 import { compiledRelation, compileSql, deltaSchemas, inPartitions, type ModelUpdate, notInPartitions, partitionRows, type Project, type RelationName, referencedRelations, relationsRead, rowsFingerprintSql, type TestDefinition, updateVersions, withoutTrailingSemicolon } from '../transform/index.ts';
 import { type KeyColumns, publishedRelation, ROW_LEVEL_TEST_KINDS, uniqueSql } from './test-sql.ts';
 
-/** A singular test as sql/tests/schema.yml may declare it: `config.meta.partition_by` (singular-tests.ts). */
-export type PartitionedTest = Extract<TestDefinition, { kind: 'query' }> & { partitionBy?: string };
-
-/** An expression_is_true with its declaration `config.meta.monotone_in_as_of` (model-spec.ts). */
-export type AsOfMonotoneTest = Extract<TestDefinition, { kind: 'expression' }> & { monotoneInAsOf?: boolean };
 
 /**
  * What the ledger says of the published run's tests, and this run's as_of: what a form needs to
@@ -110,13 +105,13 @@ function rowSql(test: TestDefinition): string {
 
 /**
  * Whether a test that reads as_of passes on M_out at this run's as_of because it passed on M_old
- * at the published one: declared monotone in as_of (AsOfMonotoneTest), reading no other run
+ * at the published one: declared monotone in as_of (ExpressionTest.monotoneInAsOf), reading no other run
  * setting, recorded by the published run with no failing row (whatever its severity: an error
  * test kept as published was tested at the as_of of an older run, which may be later than this
  * one), and this run's as_of not before that run's.
  */
 function asOfMonotoneHolds(test: TestDefinition, verdicts: PublishedVerdicts | undefined): boolean {
-  if (test.kind !== 'expression' || (test as AsOfMonotoneTest).monotoneInAsOf !== true) return false;
+  if (test.kind !== 'expression' || test.monotoneInAsOf !== true) return false;
   if ((rowSql(test).match(SETTINGS) ?? []).some((setting) => setting.toLowerCase() !== 'medallion.as_of')) return false;
   if (!verdicts?.passed.has(test.name) || verdicts.asOf === undefined || verdicts.publishedAsOf === null) return false;
   // YYYY-MM-DD: the order of the text is that of the days
@@ -200,7 +195,7 @@ export function incrementalForm(
   // relations are those it passed on (no failing rows), and the failing rows of the partitions in Π
   // are those the test returns over Δ, which holds exactly their rows.
   if (test.kind === 'query') {
-    const declared = (test as PartitionedTest).partitionBy;
+    const declared = test.partitionBy;
     if (declared !== update.column || RUN_DATES.test(test.sql) || others.some((r) => r.startsWith('bronze.'))) return undefined;
     const unchanged = others.filter((r) => !keptInRun(schemas, r));
     return {
@@ -339,7 +334,7 @@ export function wholeModelReason(test: TestDefinition, updates: ReadonlyMap<Rela
   if (!passedWhenPublished(test, verdicts)) return whole('a warn test that the published run did not record with no failing row');
   const others = relationsRead(test).filter((r) => r !== test.model);
   if (test.kind === 'query') {
-    const declared = (test as PartitionedTest).partitionBy;
+    const declared = test.partitionBy;
     if (declared !== update.column) return whole(`a singular test not declared per ${update.column}`);
     if (RUN_DATES.test(test.sql)) return whole("reads the run's dates");
     return whole(`reads ${others.join(', ')}`);
@@ -348,7 +343,7 @@ export function wholeModelReason(test: TestDefinition, updates: ReadonlyMap<Rela
   if (others.length) return whole(`reads ${others.join(', ')}`);
   const settings = [...new Set((rowSql(test).match(SETTINGS) ?? []).map((setting) => setting.toLowerCase()))];
   if (settings.length) {
-    if (test.kind !== 'expression' || (test as AsOfMonotoneTest).monotoneInAsOf !== true) return whole(`reads ${settings.join(', ')}, not declared monotone_in_as_of`);
+    if (test.kind !== 'expression' || test.monotoneInAsOf !== true) return whole(`reads ${settings.join(', ')}, not declared monotone_in_as_of`);
     if (settings.some((setting) => setting !== 'medallion.as_of')) return whole(`reads ${settings.join(', ')}`);
     if (!verdicts?.passed.has(test.name)) return whole('monotone in as_of, but the published run did not record it with no failing row');
     return whole(`monotone in as_of, which moved back (${verdicts.publishedAsOf ?? 'unknown'} published, ${verdicts.asOf ?? 'unset'} now)`);

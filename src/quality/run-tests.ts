@@ -14,8 +14,8 @@ import { type Client, ident } from '../db/index.ts';
 import { criticalPathFirst, runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { fromDatabaseError } from '../errors.ts';
 import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, PLANNER_SETTINGS_SQL, setRunSettings, withLocalSettings } from '../sql-runtime/index.ts';
-import { compiledRelation, deltaSchemas, type ModelUpdate, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
-import { type AdditiveEqualTest, coverageDefinition, type PublishedValues, publishedTestValues, reconciliationForm, sha256, type TestValues } from './incremental-reconciliations.ts';
+import { compiledRelation, deltaSchemas, type EqualTest, type ModelUpdate, modelsAmong, type Project, type RelationName, relationsRead, type Severity, type TestDefinition, type TestKind } from '../transform/index.ts';
+import { coverageDefinition, type PublishedValues, publishedTestValues, reconciliationForm, sha256, type TestValues } from './incremental-reconciliations.ts';
 import { deltaTest, type IncrementalForm, incrementalForm, provingTest, type PublishedVerdicts, sameAsPublishedSql, wholeBuildVolumeForm, wholeModelReason } from './incremental-tests.ts';
 import {
   type CoverageTest,
@@ -423,7 +423,7 @@ async function runMeasuredTest(
 async function runEqualTest(
   client: Client,
   schemas: SchemaNames,
-  test: AdditiveEqualTest,
+  test: EqualTest,
   sampleSize: number,
   memory: MemorySettings,
   form?: IncrementalForm['values'],

@@ -29,6 +29,8 @@ export { COLUMN_ROLES } from './types.ts';
 export type {
   ColumnRole,
   ColumnSpec,
+  EqualTest,
+  ExpressionTest,
   Layer,
   Materialization,
   Model,

@@ -12,6 +12,8 @@ import {
   type ColumnRole,
   type ColumnSpec,
   type DateWindow,
+  type EqualTest,
+  type ExpressionTest,
   type Incremental,
   type Layer,
   type Materialization,
@@ -34,10 +36,6 @@ export interface ModelIdentity {
 
 type Path = (string | number)[];
 
-/** A scalar_equality with its declaration `config.meta.additive` (src/quality reads it as AdditiveEqualTest). */
-type AdditiveEqualTest = Extract<TestDefinition, { kind: 'equal' }> & { additive?: boolean };
-/** An expression_is_true with its declaration `config.meta.monotone_in_as_of` (src/quality reads it as AsOfMonotoneTest). */
-type AsOfMonotoneTest = Extract<TestDefinition, { kind: 'expression' }> & { monotoneInAsOf?: boolean };
 
 const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
@@ -717,12 +715,12 @@ function readTest(raw: unknown, path: Path, column: string | undefined, ctx: Tes
       const expression = written !== undefined && atColumn && column !== undefined ? `"${column.replaceAll('"', '""')}" ${written}` : written;
       // `config.meta.monotone_in_as_of: true` claims that a row passing at one as_of passes at every
       // later one (`order_date < as_of`): src/quality then judges an update's delta alone
-      // (AsOfMonotoneTest); the engine never infers it
+      // (ExpressionTest.monotoneInAsOf); the engine never infers it
       const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
       v.keys(meta, [...configPath, 'meta'], ['monotone_in_as_of']);
       const monotoneInAsOf = v.optionalBoolean(meta, 'monotone_in_as_of', [...configPath, 'meta']);
       if (expression !== undefined) {
-        const declared: AsOfMonotoneTest = { kind: 'expression', name: named([]), expression, ...whereField, ...(monotoneInAsOf ? { monotoneInAsOf } : {}), ...base };
+        const declared: ExpressionTest = { kind: 'expression', name: named([]), expression, ...whereField, ...(monotoneInAsOf ? { monotoneInAsOf } : {}), ...base };
         test = declared;
       }
       break;
@@ -734,12 +732,12 @@ function readTest(raw: unknown, path: Path, column: string | undefined, ctx: Tes
       if (tolerance < 0) v.problem([...paramsPath, 'tolerance'], `expected a number ≥ 0, got ${tolerance}`);
       // `config.meta.additive: true` claims that each side is a sum over the rows of the relations it
       // reads (counts, sums, with filters, added up): src/quality recomputes such a side from the
-      // rows that changed (AdditiveEqualTest)
+      // rows that changed (EqualTest.additive)
       const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
       v.keys(meta, [...configPath, 'meta'], ['additive']);
       const additive = v.optionalBoolean(meta, 'additive', [...configPath, 'meta']);
       if (left !== undefined && right !== undefined) {
-        const equal: AdditiveEqualTest = { kind: 'equal', name: named([]), left, right, tolerance, ...(additive ? { additive } : {}), ...base };
+        const equal: EqualTest = { kind: 'equal', name: named([]), left, right, tolerance, ...(additive ? { additive } : {}), ...base };
         test = equal;
       }
       break;

@@ -14,7 +14,7 @@
  * the test's failing rows of one value of the column depend only on the rows with that value of the
  * test's model (and on the other relations it reads as they are): a run that updates that model by
  * that column runs the test on the delta (src/quality/incremental-tests.ts). The test carries it as
- * `partitionBy` (PartitionedQueryTest; src/quality reads it as PartitionedTest).
+ * `partitionBy` (QueryTest.partitionBy).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,9 +32,6 @@ const ENTRY_KEYS = ['name', 'description', 'config'];
 const CONFIG_KEYS = ['severity', 'meta'];
 const META_KEYS = ['partition_by'];
 const COLUMN = /^[a-z_][a-z0-9_]*$/;
-
-/** A singular test with its declared partition column (config.meta.partition_by), if any. */
-type PartitionedQueryTest = QueryTest & { partitionBy?: string };
 
 interface Properties {
   description?: string;
@@ -93,7 +90,7 @@ export async function addSingularTests(sqlDir: string, models: readonly Model[],
       continue;
     }
     const props = properties.get(stem);
-    const test: PartitionedQueryTest = {
+    const test: QueryTest = {
       kind: 'query',
       name: stem,
       sql,

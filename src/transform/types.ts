@@ -64,6 +64,11 @@ export interface ExpressionTest extends TestBase {
   kind: 'expression';
   expression: string;
   where?: string;
+  /**
+   * `config.meta.monotone_in_as_of: true`, declared (never inferred): a row that passes at as_of A
+   * passes at every later as_of, so an update tests the delta alone (src/quality/incremental-tests.ts).
+   */
+  monotoneInAsOf?: boolean;
 }
 /** A singular test: `sql/tests/<name>.sql` (src/transform/singular-tests.ts). */
 export interface QueryTest extends TestBase {
@@ -72,6 +77,11 @@ export interface QueryTest extends TestBase {
   sql: string;
   /** From sql/tests/schema.yml, when it gives one. */
   description?: string;
+  /**
+   * `config.meta.partition_by: <column>` of sql/tests/schema.yml: the failing rows of one value of
+   * the column depend only on the model's rows with that value (src/transform/singular-tests.ts).
+   */
+  partitionBy?: string;
 }
 export interface EqualTest extends TestBase {
   kind: 'equal';
@@ -79,6 +89,11 @@ export interface EqualTest extends TestBase {
   right: string;
   /** Absolute difference allowed (numbers); 0 = must be equal. */
   tolerance: number;
+  /**
+   * `config.meta.additive: true`: each side is a sum over the rows it reads, so an update checks it
+   * from the published values and the deltas (src/quality/incremental-reconciliations.ts).
+   */
+  additive?: boolean;
 }
 
 /**
