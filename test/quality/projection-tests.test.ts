@@ -11,30 +11,27 @@ import { runTests, type TestSummary } from '../../src/quality/index.ts';
 import { buildModels, loadProject } from '../../src/transform/index.ts';
 import { createBronze, dropSchemas, modelYml, removeProject, SOURCES, setUpTarget, testClient, uniqueTarget, writeProject } from '../transform/helpers.ts';
 
+// the same unique and relationships tests on the projected model and on the model it projects
+const ORDER_NUMBER_TESTS = `columns:
+  - name: order_number
+    data_tests:
+      - unique
+      - relationships: { to: silver.parents, field: order_number }
+`;
 const FILES = {
   'silver/parents.sql': "select sls_ord_num as order_number from bronze.sales_details where sls_quantity <> '3'",
   'silver/parents.yml': modelYml('parents'),
   'silver/lines.sql': 'select sls_ord_num as order_number, sls_quantity::int as quantity from bronze.sales_details',
   'silver/lines.yml': modelYml('lines', `
 description: lines.
-columns:
-  - name: order_number
-    data_tests:
-      - unique
-      - relationships: { to: silver.parents, field: order_number }
-`),
+${ORDER_NUMBER_TESTS}`),
   'gold/projected.sql': 'with one as (select count(*) as n from silver.lines) select l.order_number, l.quantity * 2 as doubled, one.n from silver.lines as l cross join one',
   'gold/projected.yml': modelYml('projected', `
 description: one row per line.
 config:
   meta:
     projection_of: silver.lines
-columns:
-  - name: order_number
-    data_tests:
-      - unique
-      - relationships: { to: silver.parents, field: order_number }
-`),
+${ORDER_NUMBER_TESTS}`),
 };
 
 let client: Client;
