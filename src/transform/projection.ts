@@ -22,9 +22,9 @@
  * Only the shapes above are accepted; anything else (a join with a condition, a base table as a
  * one-row relation, `select *`, a recursive CTE) is reported, with what was found.
  */
-import type { Node, SelectStmt } from 'libpg-query';
+import type { FuncCall, Node, SelectStmt } from 'libpg-query';
 import { parseSync } from './sql-lexer.ts';
-import { stringValue } from './sql-parser.ts';
+import { FUNCTION_SCHEMA, stringValue } from './sql-parser.ts';
 import type { RelationName } from './types.ts';
 
 /**
@@ -58,7 +58,6 @@ const SCALAR_FUNCTIONS: ReadonlySet<string> = new Set([
 ]);
 /** Aggregates that make a select without group by one row. */
 const AGGREGATES: ReadonlySet<string> = new Set(['array_agg', 'avg', 'bool_and', 'bool_or', 'count', 'max', 'min', 'string_agg', 'sum']);
-const FUNCTION_SCHEMA = 'etl';
 
 /** What a relation in a from list is, for the select that reads it. */
 type Item =
@@ -234,16 +233,6 @@ function isAggregate(node: Node): boolean {
   });
   return found;
 }
-
-type FuncCall = {
-  funcname?: Node[];
-  over?: unknown;
-  agg_filter?: unknown;
-  agg_order?: unknown;
-  agg_star?: boolean;
-  agg_distinct?: boolean;
-  agg_within_group?: boolean;
-};
 
 function functionName(call: FuncCall): string | undefined {
   const names = (call.funcname ?? []).map(stringValue);
