@@ -38,9 +38,9 @@ export interface PartsJob extends ReuseJob {
 
 /**
  * The COPYs of a table's parts when every part is written. Each is a scan of the whole table that
- * formats the rows of its parts only: at scale 100 a scan of fact_sales that formats no row takes
- * about a tenth of its COPY. With four, three quarters of DuckDB's encoding runs beside Postgres'
- * COPYs instead of after them (docs/decisions/0019).
+ * formats the rows of its parts only, and scanning costs little beside formatting. With four,
+ * DuckDB encodes the parts of three of them beside Postgres' next COPY, and only the last COPY's
+ * after it (docs/decisions/0019 has the measurements).
  */
 export const COPIES = 4;
 /** The table size, in rows, from which the parts go out in COPIES COPYs: below it, one COPY. */
@@ -132,6 +132,11 @@ interface PartSplit {
   ranges: (copies: number) => Promise<string[]>;
 }
 
+/** The COPYs of a write of `rows` rows: the job's `copies`, else COPIES from COPIES_FROM_ROWS rows, else one. */
+function copiesFor(o: PartsJob, rows: number): number {
+  return o.copies ?? (rows >= COPIES_FROM_ROWS ? COPIES : 1);
+}
+
 /**
  * The COPYs of every part when the parts' rows are not known yet: `copies`, or COPIES for a table
  * of COPIES_FROM_ROWS rows by pg_class' estimate, split as `ranges` (none: one COPY of every row).
@@ -141,7 +146,7 @@ async function rangesOfTable(o: PartsJob, s: PartSplit): Promise<string[]> {
   if (copies === undefined) {
     const { rows } = await o.client.query<{ rows: number | null }>(`select reltuples::float8 as rows from pg_class where oid = to_regclass(${literal(o.rel)})`)
       .catch((err) => { throw fromDatabaseError(err, `reading the statistics of ${o.where}`); });
-    copies = (rows[0]?.rows ?? 0) >= COPIES_FROM_ROWS ? COPIES : 1;
+    copies = copiesFor(o, rows[0]?.rows ?? 0);
   }
   return copies > 1 ? s.ranges(copies) : [];
 }
@@ -154,7 +159,7 @@ async function rangesOfTable(o: PartsJob, s: PartSplit): Promise<string[]> {
 function partsByCopy(o: PartsJob, parts: readonly Part[], fingerprints: Fingerprints | null): Part[][] {
   const rowsOf = (p: Part) => fingerprints?.get(p)?.rows ?? 0;
   const total = parts.reduce((n, p) => n + rowsOf(p), 0);
-  const copies = Math.min(parts.length, o.copies ?? (total >= COPIES_FROM_ROWS ? COPIES : 1));
+  const copies = Math.min(parts.length, copiesFor(o, total));
   const ordered = [...parts].sort((a, b) => (a === b ? 0 : a === null || a === 'none' ? 1 : b === null || b === 'none' ? -1 : a < b ? -1 : 1));
   if (copies <= 1) return [ordered];
   const groups: Part[][] = [[]];

@@ -167,8 +167,7 @@ export async function copyToParquet(o: CopyJob): Promise<ExportedFile[]> {
  * encodes the parts of a COPY as soon as it is over, beside the next COPY: Postgres writes the
  * next parts' CSV on one core while DuckDB encodes the last ones on the other, where one COPY
  * left the encoding after it. One DuckDB only: a second one holds a second row group being
- * encoded and took the scale-100 export of fact_sales from 317-358 MB to 392-480 MB, over the
- * export's 400 MB. Checks, per COPY, the rows routed against COPY's own count; per part, the rows
+ * encoded, which took the export's peak memory over its 400 MB (decision 0014). Checks, per COPY, the rows routed against COPY's own count; per part, the rows
  * DuckDB wrote against the rows routed to it; in all, the rows routed against the files' footers
  * (copyToParquet's checks).
  */
@@ -242,7 +241,8 @@ export async function copyPartsToParquet(
     await encoding.catch(() => {});
     if (failure) throw (failure as { error: unknown }).error;
     o.signal?.throwIfAborted();
-    return await checkedFiles(routedParts.map((m) => ({ file: path.join(o.dir, parts.fileName(m.part)), [parts.field]: m.part })), routedParts.reduce((n, m) => n + m.rows, 0), o);
+    // the footers are read by the DuckDB that wrote the files, not a second one
+    return await checkedFiles(routedParts.map((m) => ({ file: path.join(o.dir, parts.fileName(m.part)), [parts.field]: m.part })), routedParts.reduce((n, m) => n + m.rows, 0), o, (encoder as ParquetEncoder | null) ?? undefined);
   } catch (err) {
     fail(err);
     throw exportError(err, o, o.dir);
