@@ -286,8 +286,8 @@ function coverageForm(test: CoverageTest, recorded: TestValues, context: Reconci
   // published parent exactly when it is among the parent's keys of those values, a probe per
   // partition key. The semi-join of heldByOld lets the planner hash the whole parent instead,
   // which it does when it sizes the partitions' rows by the column's distinct count: ANALYZE's
-  // sample gives a tenth of it for a table stored in partition order (gold.fact_sales by
-  // customer_id), so ten times the rows per partition.
+  // sample underestimates that count many times over for a table stored in partition order
+  // (gold.fact_sales by customer_id), and so the rows per partition as many times over.
   const heldByOldOfPartitions = (value: string) =>
     test.column === update.column ? `${value} in (select q.${field} from ${oldParent} as q where q.${field} in (select key from ${partitions} where key is not null))` : heldByOld(value);
   const newKeys = parentKeys(test.to, test.field, schemas, updates);
