@@ -26,8 +26,8 @@ import { DataError } from '../errors.ts';
 import { currentVersion, exportEntryNames, exportGold, type ExportGoldResult, type ExportProgress, finishCommittedExport, GOLD_EXPORTS, GOLD_FOLDERS, MANIFEST_FILE, openExportsDir, type TableChange } from '../export/index.ts';
 import { assertTestsPassed, estimateTestSeconds, planRuleCounts, planTests, type RuleCountsResult, type TestSummary } from '../quality/index.ts';
 import { reportRun } from '../report/index.ts';
-import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, type PublishedRun, publishedModels, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
-import { bronzeMegabytes, buildModels, type ModelUpdate, type RelationName, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, bronzeSteps, planModels, steppedBronze, projectSha256With, publishedTarget, type Selection, dropPreviousVersions, dropStaging, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas, updateVersions } from '../transform/index.ts';
+import { assertLockHeldInTransaction, bronzeRecords, changeRecords, executeRun, exportsRecord, type InputFileRecord, lastCommittedExport, lastPublishedRun, lastTimings, type PublishedRun, publishedModels, publishedUnlogged, loadedInputFiles, type Logger, modelRecords, recordAsOf, recordDeferral, recordPublication, ruleRecords, type RunContext, type RunOutcome, testCountsRecord } from '../runs/index.ts';
+import { bronzeMegabytes, buildModels, type ModelUpdate, type RelationName, type BuildResult, columnDocsOf, compileSql, type CurrentBuild, bronzeSteps, planModels, steppedBronze, projectSha256With, publishedTarget, type Selection, dropPreviousVersions, dropStaging, emptiedReason, emptiedUnlogged, estimateFromSizes, type Grants, loadProject, measuredElseGuessed, type Project, type ProjectHash, projectHash, publishModels, publishRelations, readingPublished, readSourcesYml, selectedProject, selectNodes, stagingSchemas, unloggedHoldings, updateVersions } from '../transform/index.ts';
 
 /** bronze: load only · transform: models from the current bronze · all: everything. */
 export type BuildScope = 'bronze' | 'transform' | 'all';
@@ -78,7 +78,11 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     ctx.summary.data_as_of = dataAsOf;
     ctx.summary.built_from = builtFrom;
     const published = await lastPublishedRun(ctx.ledger, config.schemas);
-    const unchanged = !fullRefresh && everything ? await nothingToDo(ctx, published, hash, inputFiles, asOf, bronze, builtFrom) : null;
+    // Before the no-op and the model plan: the unlogged tables a server crash emptied since the
+    // publication, which no run may keep, update or defer to (src/transform/unlogged.ts).
+    const emptied = published ? await emptiedUnlogged(ctx.work, config.schemas, await publishedUnlogged(ctx.ledger, config.schemas)) : [];
+    for (const model of emptied) ctx.logger.event('unlogged_emptied', { level: 'warn', model, message: `rebuilt: ${emptiedReason(model)}` }, ctx.logger.style.yellow(`rebuilt: ${emptiedReason(model)}`));
+    const unchanged = !fullRefresh && everything && !emptied.length ? await nothingToDo(ctx, published, hash, inputFiles, asOf, bronze, builtFrom) : null;
     if (unchanged) {
       await recordDeferral(ctx.ledger, config.schemas, ctx.runId, unchanged.runId);
       ctx.summary.noop = { deferred_to: unchanged.runId, compared: unchanged.compared };
@@ -88,11 +92,12 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     }
     if (bronze && allKept) ctx.output.bronzeLoaded(bronze);
     ctx.output.asOf(asOf, config.asOf ? 'option' : 'data');
-    const keeping = everything ? await modelsToKeep(ctx, published, project, hash, { models: hash.models, asOf, dataAsOf, builtFrom }, fullRefresh) : null;
+    const keeping = everything ? await modelsToKeep(ctx, published, project, hash, { models: hash.models, asOf, dataAsOf, builtFrom }, fullRefresh, emptied) : null;
     if (keeping) {
       await modelsStage(ctx, selectedProject(project, keeping.selection), inputFiles, project, asOf, hash, dataAsOf, true, keeping.updates);
     } else {
-      await modelsStage(ctx, everything ? project : selectedProject(project, selection!), inputFiles, everything ? null : project, asOf, hash, dataAsOf, everything);
+      // a selection reads the models it leaves out as published: an emptied one is built with its readers
+      await modelsStage(ctx, everything ? project : selectedProject(project, withEmptied(project, selection!, emptied)), inputFiles, everything ? null : project, asOf, hash, dataAsOf, everything);
     }
   });
 }
@@ -173,6 +178,7 @@ async function modelsToKeep(
   hash: ProjectHash,
   current: CurrentBuild,
   fullRefresh: boolean,
+  emptied: readonly RelationName[],
 ): Promise<{ selection: Selection; updates: PlannedUpdates } | null> {
   const { config } = ctx;
   if (fullRefresh) {
@@ -191,7 +197,7 @@ async function modelsToKeep(
     ...(published.summary.built_from ? { builtFrom: published.summary.built_from } : {}),
     sameFunctionsAndVersion: published.projectSha256 !== null && projectSha256With(hash.base, publishedHashes) === published.projectSha256,
   };
-  const plan = planModels(project, publishedBuild, stepped);
+  const plan = planModels(project, publishedBuild, stepped, emptied);
   const bronzeChanges = new Map(steppedBronze(publishedBuild, stepped).map((source) => [`bronze.${source}`, steps.get(source)!.changes]));
   ctx.summary.model_plan = plan.map((d) => ({ model: d.model, action: d.action, reason: d.reason, ...(d.readsBuilt ? { reads_built: d.readsBuilt } : {}) }));
   const build = plan.filter((d) => d.action !== 'keep').map((d) => d.model);
@@ -200,6 +206,20 @@ async function modelsToKeep(
   if (!published || gone || build.length === 0 || (build.length === plan.length && updates.models.size === 0)) return null;
   ctx.output.modelPlan(ctx.summary.model_plan, published.runId);
   return { selection: selectNodes(project, { select: build.map((m) => `${m}+`).join(' ') }), updates };
+}
+
+/** `selection` with each emptied unlogged table and its descendants (dbt's `model+`) added. */
+function withEmptied(project: Project, selection: Selection, emptied: readonly RelationName[]): Selection {
+  if (!emptied.length) return selection;
+  const added = selectNodes(project, { select: emptied.map((m) => `${m}+`).join(' ') });
+  const models = new Set([...selection.models, ...added.models].map((m) => m.name));
+  const tests = new Set(selection.tests.map((t) => t.name));
+  return {
+    models: project.models.filter((m) => models.has(m.name)),
+    tests: [...selection.tests, ...added.tests.filter((t) => !tests.has(t.name))],
+    sources: [...new Set([...selection.sources, ...added.sources])],
+    everything: false,
+  };
 }
 
 /**
@@ -332,6 +352,8 @@ async function buildTestAndPublish(
           await recordPublication(tx, config.schemas, ctx.runId, exportsVersion, inputFiles, {
             projectSha256: complete ? hash.sha256 : null,
             models: new Map(project.models.map((m) => [m.name, hash.models.get(m.name)!])),
+            // the built and the kept ones: what the next run checks for a crash's emptying
+            unlogged: await unloggedHoldings(tx, config.schemas, (whole ?? project).models),
           });
         },
       };

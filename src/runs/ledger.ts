@@ -131,6 +131,14 @@ create table if not exists ${e}.published_models (
   sql_sha256 text not null,
   primary key (run_id, model)
 );
+-- per published unlogged model: whether its table held rows at the publication (a server crash
+-- empties an unlogged table, and a run that finds one empty though recorded with rows rebuilds it:
+-- src/transform/unlogged.ts); null for a logged model. Altered only when missing, as below.
+do $$ begin
+  if not exists (select from pg_attribute where attrelid = ${literal(`${e}.published_models`)}::regclass and attname = 'has_rows' and not attisdropped) then
+    alter table ${e}.published_models add column has_rows boolean;
+  end if;
+end $$;
 -- per test: the values its verdict is computed from (a reconciliation's left and right values, a
 -- coverage's child and matched rows, as text), which the next run's test adds its changes to
 -- (src/quality/incremental-reconciliations.ts). Altered only when the column is missing: an ALTER
@@ -339,6 +347,13 @@ export async function recordPublication(
       where p.run_id = (select max(run_id) from ${e}.published_models where run_id <> $1::bigint) and p.model <> all($2::text[])`,
     [runId, [...project.models.keys()], [...project.models.values()]],
   );
+  if (!project.unlogged?.size) return;
+  await client.query(
+    `update ${e}.published_models p set has_rows = u.has_rows
+       from unnest($2::text[], $3::boolean[]) as u (model, has_rows)
+      where p.run_id = $1 and p.model = u.model`,
+    [runId, [...project.unlogged.keys()], [...project.unlogged.values()]],
+  );
 }
 
 /** What a publication built: the project's hash (null for a selection) and the hash of each model it built. */
@@ -346,6 +361,11 @@ export interface PublishedProject {
   projectSha256: string | null;
   /** Model (`silver.customers`) → the sha256 of its definition. */
   models: ReadonlyMap<string, string>;
+  /**
+   * Every unlogged model published now (built or kept) → whether its table holds rows, checked in
+   * the publishing transaction (src/transform/unlogged.ts).
+   */
+  unlogged?: ReadonlyMap<string, boolean>;
 }
 
 /**
@@ -361,6 +381,21 @@ export async function publishedModels(client: Client, schemas: SchemaNames): Pro
       order by model`,
   );
   return new Map(rows.map((r) => [r.model, r.sql_sha256]));
+}
+
+/**
+ * The unlogged models of the last publication, each with whether its table held rows then
+ * (`<etl>.published_models.has_rows`). Empty before the first publication that recorded them.
+ */
+export async function publishedUnlogged(client: Client, schemas: SchemaNames): Promise<Map<string, boolean>> {
+  const e = ident(schemas.etl);
+  const { rows } = await client.query<{ model: string; has_rows: boolean }>(
+    `select model, has_rows from ${e}.published_models
+      where run_id = (select run_id from ${e}.runs where published_at is not null order by published_at desc, run_id desc limit 1)
+        and has_rows is not null
+      order by model`,
+  );
+  return new Map(rows.map((r) => [r.model, r.has_rows]));
 }
 
 /**

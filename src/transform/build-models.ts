@@ -271,7 +271,9 @@ async function buildModel(
   const t0 = performance.now();
   const target = `${ident(staging[model.layer])}.${ident(model.relation)}`;
   const compiled = compileSql(model.sql, schemas);
-  const prefix = `create ${model.materialized} ${target} as\n`;
+  // an unlogged table keeps its persistence through the schema swap, a selection's `set schema` and
+  // the updates in place; a crash empties it (unlogged.ts finds it and has it rebuilt)
+  const prefix = `create ${model.unlogged ? 'unlogged table' : model.materialized} ${target} as\n`;
   const source = { model: model.name, file: model.sqlFile, doing: `building ${model.name}`, locate: errorLocator(model.sql, compiled, prefix.length) };
   try {
     return await withLocalSettings(client, memory, async () => {

@@ -25,6 +25,7 @@ export { inPartitions, notInPartitions } from './partition-predicates.ts';
 export { type CurrentBuild, type ModelDecision, planModels, type PublishedBuild, steppedBronze } from './model-plan.ts';
 export { parseSourcesYml, readSourcesYml, SOURCES_FILE } from './sources.ts';
 export { DEFAULT_LOCK_TIMEOUT, type Grants, type PublishOptions, type PublishResult, dropPreviousVersions, dropStaging, publishModels, publishRelations } from './publish.ts';
+export { emptiedReason, emptiedUnlogged, unloggedHoldings } from './unlogged.ts';
 export { COLUMN_ROLES } from './types.ts';
 export type {
   ColumnRole,

@@ -20,6 +20,7 @@
  * and its `<source>__changes` holds the step from the published load (CurrentBuild.bronzeSteps).
  */
 import type { Project, RelationName } from './types.ts';
+import { emptiedReason } from './unlogged.ts';
 
 /** What the published run built from: the ledger's record of it (src/runs). */
 export interface PublishedBuild {
@@ -72,8 +73,13 @@ export function steppedBronze(published: Pick<PublishedBuild, 'builtFrom'> | nul
     .map(([table]) => table);
 }
 
-/** One decision per model of `project`, in its build order. */
-export function planModels(project: Project, published: PublishedBuild | null, current: CurrentBuild): ModelDecision[] {
+/**
+ * One decision per model of `project`, in its build order. `emptied`: published unlogged tables a
+ * server crash emptied (unlogged.ts), each built whole, and every model that reads one, directly
+ * or through others, built whole too: its published rows or its update would rest on the empty
+ * table.
+ */
+export function planModels(project: Project, published: PublishedBuild | null, current: CurrentBuild, emptied: readonly RelationName[] = []): ModelDecision[] {
   const whole = (reason: string) => project.models.map((m): ModelDecision => ({ model: m.name, action: 'build', reason }));
   if (!published) return whole('no published run to keep models from');
   const since = `since run ${published.runId}`;
@@ -85,7 +91,17 @@ export function planModels(project: Project, published: PublishedBuild | null, c
       : published.dataAsOf === undefined || current.dataAsOf !== published.dataAsOf
         ? `the data's own as_of is ${current.dataAsOf ?? 'none'}, not ${published.dataAsOf ?? 'recorded'}`
         : null;
+  // the emptied tables and their readers, each with the emptied table it rests on
+  const restsOnEmptied = new Map<RelationName, RelationName>(emptied.map((m) => [m, m]));
   return project.models.map((m): ModelDecision => {
+    const emptiedInput = m.dependencies.find((d) => restsOnEmptied.has(d));
+    if (restsOnEmptied.has(m.name) || emptiedInput !== undefined) {
+      const cause = restsOnEmptied.get(m.name) ?? restsOnEmptied.get(emptiedInput!)!;
+      restsOnEmptied.set(m.name, cause);
+      built.add(m.name);
+      if (cause === m.name) return { model: m.name, action: 'build', reason: emptiedReason(m.name) };
+      return { model: m.name, action: 'build', reason: `it reads ${emptiedInput}, which is built whole: ${emptiedReason(cause)}`, readsBuilt: emptiedInput! };
+    }
     const cause = buildCause();
     if (!cause) return { model: m.name, action: 'keep', reason: `nothing it reads changed ${since}` };
     built.add(m.name);

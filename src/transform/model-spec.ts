@@ -39,7 +39,7 @@ type Path = (string | number)[];
 
 const ROOT_KEYS = ['version', 'models'] as const;
 const MODEL_KEYS = ['name', 'description', 'config', 'columns', 'data_tests'] as const;
-const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'indexes', 'meta'] as const;
+const CONFIG_KEYS = ['materialized', 'unique_key', 'partition_by', 'grants', 'tags', 'indexes', 'unlogged', 'meta'] as const;
 /** Ours, not dbt's: under `config.meta`, where dbt keeps a project's own configuration. */
 const META_KEYS = ['quarantine', 'rules', 'partition_inputs', 'bronze_lines', 'date_windows', 'related_inputs', 'export', 'planner_settings', 'projection_of'] as const;
 /** Under `config.meta.export` of a gold model: what its Parquet export does with its columns. */
@@ -440,6 +440,8 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
   const grants = readGrants(config.grants, [...configPath, 'grants'], v);
   const tags = readTags(config.tags, [...configPath, 'tags'], v);
   const indexes = readIndexes(config.indexes, [...configPath, 'indexes'], materialized, v);
+  const unlogged = v.optionalBoolean(config, 'unlogged', configPath) ?? false;
+  if (unlogged && materialized === 'view') v.problem([...configPath, 'unlogged'], `'unlogged' is for tables ('materialized: table' or 'incremental'); a view stores nothing`);
   const meta = v.optionalMapping(config, 'meta', configPath) ?? {};
   const metaPath: Path = [...configPath, 'meta'];
   v.keys(meta, metaPath, META_KEYS);
@@ -533,7 +535,7 @@ export function readModelSpec(text: string, model: ModelIdentity): { spec?: Mode
 
   if (problems.length) return { problems };
   return {
-    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, ...(indexes.length ? { indexes } : {}), ...(plannerSettings ? { plannerSettings } : {}), ...(projectionOf ? { projectionOf } : {}), columns, ...(exportLeaveOut ? { exportLeaveOut } : {}), tests, rules },
+    spec: { ...(description !== undefined ? { description } : {}), materialized, ...(incremental ? { incremental } : {}), uniqueKey, quarantine, ...(grants ? { grants } : {}), tags, ...(indexes.length ? { indexes } : {}), ...(unlogged ? { unlogged: true as const } : {}), ...(plannerSettings ? { plannerSettings } : {}), ...(projectionOf ? { projectionOf } : {}), columns, ...(exportLeaveOut ? { exportLeaveOut } : {}), tests, rules },
     problems,
   };
 }

@@ -58,6 +58,7 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   }
   checkTestNames(models, problems);
   checkRuleNames(models, problems);
+  checkUnlogged(models, problems);
   if (problems.length) {
     throw new DataError('MODEL_FILE_INVALID', problems.length === 1 ? problems[0]! : `${problems.length} problems in the model files:\n  - ${problems.join('\n  - ')}`, {
       file: problems[0]!.split(':')[0],
@@ -134,6 +135,7 @@ async function readModel(layer: Layer, stem: string, sqlFile: string, ymlFile: s
     ...(spec.grants ? { grants: spec.grants } : {}),
     tags: spec.tags ?? [],
     ...(spec.indexes ? { indexes: spec.indexes } : {}),
+    ...(spec.unlogged ? { unlogged: spec.unlogged } : {}),
     columns: spec.columns,
     ...(spec.exportLeaveOut ? { exportLeaveOut: spec.exportLeaveOut } : {}),
     ...(spec.plannerSettings ? { plannerSettings: spec.plannerSettings } : {}),
@@ -154,6 +156,29 @@ function checkTestNames(models: Model[], problems: string[]): void {
       if (other) problems.push(`${t.file}: ${t.declaredAt}: test name '${t.name}' is already used by ${other.file} (${other.declaredAt}); give one of them a different 'name'`);
       else seen.set(t.name, t);
     }
+  }
+}
+
+/**
+ * `unlogged: true` stays on tables that only the tool reads: a server crash empties them until the
+ * next run rebuilds them (unlogged.ts). Gold is what users and the export read; a view that is not
+ * an intermediate (`int_`) model is read by users, and an unlogged table under it (through other
+ * views) would be its storage.
+ */
+function checkUnlogged(models: Model[], problems: string[]): void {
+  const byName = new Map(models.map((m) => [m.name, m]));
+  const storage = (m: Model, seen = new Set<string>()): Model[] =>
+    m.dependencies.flatMap((d) => {
+      const input = byName.get(d);
+      if (!input || seen.has(d)) return [];
+      seen.add(d);
+      return input.materialized === 'view' ? storage(input, seen) : [input];
+    });
+  for (const m of models) {
+    if (m.unlogged && m.layer === 'gold') problems.push(`${m.ymlFile}: config.unlogged: a gold table is what users and the export read; a server crash would empty it`);
+    if (m.materialized !== 'view' || m.relation.startsWith('int_')) continue;
+    const emptied = storage(m).filter((t) => t.unlogged);
+    if (emptied.length) problems.push(`${emptied[0]!.ymlFile}: config.unlogged: ${m.name}, a view users read, reads ${emptied.map((t) => t.name).join(', ')}; a server crash would empty it under them (keep it logged)`);
   }
 }
 

@@ -224,12 +224,14 @@ interface RelationShape {
   kind: 'r' | 'v';
   /** Column names, types and NOT NULL, in order: what an in-place replacement must keep. */
   columns: string;
+  /** `p` logged, `u` unlogged (`config.unlogged`), which an in-place replacement takes from the build. */
+  persistence: string;
   definition: string | null;
 }
 
 async function relationShapes(client: Client, schema: string): Promise<Map<string, RelationShape>> {
-  const { rows } = await client.query<{ relname: string; relkind: 'r' | 'v'; columns: string; definition: string | null }>(
-    `select c.relname, c.relkind,
+  const { rows } = await client.query<{ relname: string; relkind: 'r' | 'v'; columns: string; persistence: string; definition: string | null }>(
+    `select c.relname, c.relkind, c.relpersistence as persistence,
             (select string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || case when a.attnotnull then ' not null' else '' end, ', ' order by a.attnum)
                from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
             case when c.relkind = 'v' then pg_get_viewdef(c.oid) end as definition
@@ -238,7 +240,7 @@ async function relationShapes(client: Client, schema: string): Promise<Map<strin
       order by c.oid`,
     [schema],
   );
-  return new Map(rows.map((r) => [r.relname, { kind: r.relkind, columns: r.columns, definition: r.definition }]));
+  return new Map(rows.map((r) => [r.relname, { kind: r.relkind, columns: r.columns, persistence: r.persistence, definition: r.definition }]));
 }
 
 /**
@@ -262,6 +264,8 @@ async function replaceInPlace(client: Client, pairs: SchemaPair[], ours: Map<str
         });
       }
       if (shape.kind === 'r' && old) {
+        // a model that turned unlogged or logged takes the published table with it (a rewrite, once)
+        if (old.persistence !== shape.persistence) await client.query(`alter table ${target} set ${shape.persistence === 'u' ? 'unlogged' : 'logged'}`);
         await client.query(`delete from ${target}`);
         await client.query(`insert into ${target} select * from ${ident(p.next)}.${ident(name)}`);
         // the build's indexes (an incremental table's partition index) that the published table lacks

@@ -242,6 +242,12 @@ export interface ModelSpec {
    */
   indexes?: readonly (readonly string[])[];
   /**
+   * `config.unlogged: true` (dbt-postgres' config): the table is created `unlogged`, written without
+   * WAL. A server crash empties it, so only an intermediate table that no user reads and that the
+   * tool rebuilds when it finds it emptied declares it (src/transform/unlogged.ts). A table only.
+   */
+  unlogged?: true;
+  /**
    * `config.meta.planner_settings`: PostgreSQL planner settings (`max_parallel_workers_per_gather`,
    * `enable_*`) set for this model's statements only (its build and its updates), each with the
    * reason beside it in the .yml: for a plan the planner misjudges (a row count it cannot estimate).
