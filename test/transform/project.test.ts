@@ -601,3 +601,33 @@ describe('loadProject: the export leave-out (config.meta.export.leave_out)', () 
     ]);
   });
 });
+
+describe('loadProject: config.unlogged', () => {
+  it('is read on tables; a view, a gold table and the storage of a view users read may not declare it', async () => {
+    const project = await load({
+      'silver/int_a.sql': 'select 1 as x',
+      'silver/int_a.yml': modelYml('int_a', 'config: { unlogged: true }\n'),
+      'silver/int_b.sql': 'select x from silver.int_a',
+      'silver/int_b.yml': modelYml('int_b', 'config: { materialized: view }\n'),
+    });
+    expect(project.models.find((m) => m.name === 'silver.int_a')!.unlogged).toBe(true);
+    expect(project.models.find((m) => m.name === 'silver.int_b')!.unlogged).toBeUndefined();
+    const err = await loadError({
+      'silver/int_a.sql': 'select 1 as x',
+      'silver/int_a.yml': modelYml('int_a', 'config: { unlogged: true }\n'),
+      'silver/int_v.sql': 'select x from silver.int_a',
+      'silver/int_v.yml': modelYml('int_v', 'config: { materialized: view }\n'),
+      'silver/int_w.sql': 'select 2 as y',
+      'silver/int_w.yml': modelYml('int_w', 'config: { materialized: view, unlogged: true }\n'),
+      'silver/clean.sql': 'select x from silver.int_v',
+      'silver/clean.yml': modelYml('clean', 'config: { materialized: view }\n'),
+      'gold/g.sql': 'select x from silver.int_a',
+      'gold/g.yml': modelYml('g', 'config: { unlogged: true }\n'),
+    });
+    expect(err.context.problems).toEqual([
+      `${dir}/silver/int_w.yml:4: models[0].config.unlogged: 'unlogged' is for tables ('materialized: table' or 'incremental'); a view stores nothing`,
+      `${dir}/silver/int_a.yml: config.unlogged: silver.clean, a view users read, reads silver.int_a; a server crash would empty it under them (keep it logged)`,
+      `${dir}/gold/g.yml: config.unlogged: a gold table is what users and the export read; a server crash would empty it`,
+    ]);
+  });
+});
