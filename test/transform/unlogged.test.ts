@@ -146,4 +146,38 @@ describe('unlogged intermediate tables', () => {
     for (const model of ['silver.int_customer_records', 'silver.int_customer_days', emptied]) expect(published.get(model), model).toBe('u');
     await expectSameAsFullBuild('after an emptied table on a day with changes');
   });
+
+  it('emptied under a --select run, it is built with its readers beside the selection; equals a full build', async () => {
+    const emptied = 'silver.int_customer_days';
+    await emptyAsACrashDoes(emptied);
+    const events = await build(target, ['--select', 'gold.sales_daily']);
+    expect(events.find((e) => e.event === 'unlogged_emptied')).toMatchObject({ model: emptied });
+    const builtNow = events.filter((e) => e.event === 'model_built').map((e) => e.model);
+    for (const model of ['gold.sales_daily', emptied, 'silver.int_customer_cutoffs', 'gold.customer_training_set']) expect(builtNow, model).toContain(model);
+    expect(builtNow).not.toContain('gold.fact_sales');
+    expect(await rowsOf(emptied)).toBeGreaterThan(0);
+    await expectSameAsFullBuild('after an emptied table under --select');
+  });
+
+  it('a model that stops or starts declaring it takes its published table with it, in place too', async () => {
+    const model = 'silver.int_customer_orders';
+    const file = path.join(work, 'sql', 'silver', 'int_customer_orders.yml');
+    const yml = await readFile(file, 'utf8');
+    expect(yml).toMatch(/\n +unlogged: true\n/);
+    await writeFile(file, yml.replace(/\n +unlogged: true\n/, '\n'));
+    await build(target, ['--publish', 'in-place']);
+    expect((await persistence()).get(model)).toBe('p');
+    const client = await testClient();
+    try {
+      expect((await publishedUnlogged(client, schemas)).has(model)).toBe(false);
+      await writeFile(file, yml);
+      await build(target, ['--publish', 'in-place']);
+      expect((await persistence()).get(model)).toBe('u');
+      expect((await publishedUnlogged(client, schemas)).get(model)).toBe(true);
+    } finally {
+      await client.end();
+    }
+    expect(await rowsOf(model)).toBeGreaterThan(0);
+    await expectSameAsFullBuild('after in-place publishes of a model turned logged and back');
+  });
 });
