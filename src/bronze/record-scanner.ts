@@ -109,6 +109,9 @@ const PLAIN_WINDOW = 4096;
  * line break, to tell a value that spans lines from a stray quote. It bounds the work per line.
  */
 const MAX_SPAN_LINES = 16;
+/** No bytes: the COPY bytes' buffer before the first record (ensure() allocates at least MIN_OUTPUT). */
+const NO_OUTPUT = Buffer.alloc(0);
+const MIN_OUTPUT = 1 << 16;
 
 /** The fields of a record that contains a quote, or why it has none. */
 interface Parse {
@@ -161,7 +164,8 @@ export class RecordScanner {
   private readonly lineBreaks: readonly boolean[];
   /** Longest a valid record can be: beyond it, a record is rejected without waiting for its end. */
   private readonly partialLimit: number;
-  private out: Buffer = Buffer.allocUnsafe(1 << 20);
+  private out: Buffer = NO_OUTPUT;
+  private held: Buffer = NO_OUTPUT;
   private outLen = 0;
   private rejects: RejectedRecord[] = [];
   private skip: Skip | null = null;
@@ -182,6 +186,40 @@ export class RecordScanner {
   /** Physical lines consumed so far. */
   get linesRead(): number {
     return this.line - this.options.firstLine;
+  }
+
+  /**
+   * Scans the complete records of the file's next chunk; the unfinished record at its end is held
+   * (a copy, never more than about `fieldCount × maxFieldBytes` bytes) until the next chunk or
+   * end(). The held record is completed by the head of the next chunk, up to its first line end:
+   * scanning that join alone spares copying the whole chunk behind it; a record that needs more
+   * than that line (a quoted value spanning lines) is scanned from the join of both.
+   */
+  feed(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.held.length) {
+      const lineEnd = chunk.indexOf(this.term);
+      if (lineEnd < 0) buf = Buffer.concat([this.held, chunk]);
+      else {
+        const head = Buffer.concat([this.held, chunk.subarray(0, lineEnd + 1)]);
+        const used = this.scan(head, false);
+        buf = used === head.length ? chunk.subarray(lineEnd + 1) : Buffer.concat([head.subarray(used), chunk.subarray(lineEnd + 1)]);
+      }
+    }
+    const used = this.scan(buf, false);
+    this.held = used < buf.length ? Buffer.from(buf.subarray(used)) : NO_OUTPUT;
+  }
+
+  /** Scans what is held at the end of the file (also when nothing is: a line being skipped ends with the file). */
+  end(): void {
+    const last = this.held;
+    this.held = NO_OUTPUT;
+    this.scan(last, true);
+  }
+
+  /** Bytes of the unfinished record held between chunks. */
+  get heldBytes(): number {
+    return this.held.length;
   }
 
   /**
@@ -296,7 +334,9 @@ export class RecordScanner {
 
   /** Hands over the COPY bytes produced so far. */
   takeOutput(): Buffer {
-    const chunk = Buffer.from(this.out.subarray(0, this.outLen));
+    // The bytes are handed over, not copied: the next scan writes into a new buffer (ensure).
+    const chunk = this.out.subarray(0, this.outLen);
+    this.out = NO_OUTPUT;
     this.outLen = 0;
     return chunk;
   }
@@ -573,7 +613,7 @@ export class RecordScanner {
 
   private ensure(size: number): void {
     if (size <= this.out.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(size, this.out.length * 2));
+    const bigger = Buffer.allocUnsafe(Math.max(size, this.out.length * 2, MIN_OUTPUT));
     this.out.copy(bigger, 0, 0, this.outLen);
     this.out = bigger;
   }

@@ -1,8 +1,8 @@
 /**
  * The stream adapter around RecordScanner: raw file bytes in, COPY bytes out. Rejected records are
  * handed to an async sink before the chunk's callback fires, so a slow reject writer slows the
- * load down (backpressure) instead of piling records up in memory. The bytes held between chunks
- * are at most one unfinished record, which the scanner bounds (a longer one is skipped, not held).
+ * load down (backpressure) instead of piling records up in memory. The scanner holds the bytes
+ * between chunks (RecordScanner#feed).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -19,7 +19,6 @@ export class ScanStream extends Transform {
   readonly scanner: RecordScanner;
   readonly hash: Hash = createHash('sha256');
   bytesRead = 0;
-  private tail: Buffer = Buffer.alloc(0);
   private readonly sink: RejectSink;
   private readonly onProgress?: (p: ScanProgress) => void;
 
@@ -38,16 +37,12 @@ export class ScanStream extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
     this.bytesRead += chunk.length;
-    const buf = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
-    const used = this.scanner.scan(buf, false);
-    this.tail = used < buf.length ? Buffer.from(buf.subarray(used)) : Buffer.alloc(0);
+    this.scanner.feed(chunk);
     this.forward(callback);
   }
 
   override _flush(callback: TransformCallback): void {
-    // also when nothing is left over: a line being skipped ends with the file
-    this.scanner.scan(this.tail, true);
-    this.tail = Buffer.alloc(0);
+    this.scanner.end();
     this.forward(callback);
   }
 

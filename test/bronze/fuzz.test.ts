@@ -142,7 +142,6 @@ interface ScanOutcome {
 
 function scanInChunks(bytes: Buffer, fieldCount: number, eol: Eol, chunkSize: number): ScanOutcome {
   const scanner = new RecordScanner({ fieldCount, columns: [], maxFieldBytes: MAX_FIELD, firstLine: 2, terminator: eol === 'CR' ? 'CR' : 'LF' });
-  let tail = Buffer.alloc(0);
   let out = '';
   let maxHeld = 0;
   const rejectedLines: number[] = [];
@@ -153,12 +152,11 @@ function scanInChunks(bytes: Buffer, fieldCount: number, eol: Eol, chunkSize: nu
     for (const r of scanner.takeRejects()) rejectedLines.push(r.line);
   };
   for (let i = 0; i < bytes.length; i += chunkSize) {
-    const buf = Buffer.concat([tail, bytes.subarray(i, i + chunkSize)]);
-    tail = Buffer.from(buf.subarray(scanner.scan(buf, false)));
-    maxHeld = Math.max(maxHeld, tail.length);
+    scanner.feed(bytes.subarray(i, i + chunkSize));
+    maxHeld = Math.max(maxHeld, scanner.heldBytes);
     take();
   }
-  scanner.scan(tail, true);
+  scanner.end();
   take();
   expect(out).not.toContain('\0');
   const rows = out === '' ? [] : out.slice(0, -1).split('\n').map((l) => {

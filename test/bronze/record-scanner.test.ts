@@ -10,15 +10,12 @@ function scanAll(input: string | Buffer, chunkSize = 1 << 20, maxFieldBytes = 10
   const scanner = new RecordScanner({ fieldCount: 3, columns: COLUMNS, maxFieldBytes, firstLine: 2, ...options });
   const out: Buffer[] = [];
   const rejects: RejectedRecord[] = [];
-  let tail = Buffer.alloc(0);
   for (let i = 0; i < bytes.length; i += chunkSize) {
-    const buf = Buffer.concat([tail, bytes.subarray(i, i + chunkSize)]);
-    const used = scanner.scan(buf, false);
-    tail = Buffer.from(buf.subarray(used));
+    scanner.feed(bytes.subarray(i, i + chunkSize));
     out.push(scanner.takeOutput());
     rejects.push(...scanner.takeRejects());
   }
-  scanner.scan(tail, true);
+  scanner.end();
   out.push(scanner.takeOutput());
   rejects.push(...scanner.takeRejects());
   return { copy: Buffer.concat(out).toString('utf8'), rejects, scanner };
@@ -84,18 +81,16 @@ describe('RecordScanner', () => {
     const input = Buffer.concat([Buffer.from('1,a,b\r\n'), line, Buffer.from('\r\n2,c,d\r\n')]);
     for (const chunkSize of [65536, 4095]) {
       const scanner = new RecordScanner({ fieldCount: 3, columns: COLUMNS, maxFieldBytes: 100, firstLine: 2 });
-      let tail = Buffer.alloc(0);
       let held = 0;
       let out = '';
       const rejects: RejectedRecord[] = [];
       for (let i = 0; i < input.length; i += chunkSize) {
-        const buf = Buffer.concat([tail, input.subarray(i, i + chunkSize)]);
-        tail = Buffer.from(buf.subarray(scanner.scan(buf, false)));
-        held = Math.max(held, tail.length);
+        scanner.feed(input.subarray(i, i + chunkSize));
+        held = Math.max(held, scanner.heldBytes);
         out += scanner.takeOutput().toString();
         rejects.push(...scanner.takeRejects());
       }
-      scanner.scan(tail, true);
+      scanner.end();
       out += scanner.takeOutput().toString();
       rejects.push(...scanner.takeRejects());
       expect(held).toBeLessThan(1000);
