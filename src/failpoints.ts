@@ -10,7 +10,9 @@ export type Failpoint =
   /** Every export file is sealed; the publishing transaction has not started. */
   | 'before-commit'
   /** Inside the publishing transaction: the updated models' deltas are applied, nothing is committed. */
-  | 'after-updates';
+  | 'after-updates'
+  /** Inside the bronze swap's transaction: the appended files' tails are in their tables, nothing is committed. */
+  | 'after-bronze-append';
 
 export function failpoint(name: Failpoint): void {
   const armed = process.env.MEDALLION_FAILPOINTS;

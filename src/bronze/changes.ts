@@ -4,7 +4,8 @@
  *
  * The load that a bronze table holds is the newest load of its source whose swap committed
  * (currentBronzeLoads); its file's sha256 and counts are that run's `<etl>.source_files` row, and
- * every row of the table carries that run's id (`_run_id`). A file is unchanged when its sha256
+ * every row of the table carries that run's id (`_run_id`), but for a load that appended a tail
+ * (append.ts), whose reused rows keep the ids of the runs that loaded them. A file is unchanged when its sha256
  * is that one: a file of another size is changed without reading it, a file of the same size is
  * hashed (an mtime proves nothing: a copy of the same bytes has a new one, a rewrite within the
  * same second or with `touch -r` keeps the old one).
@@ -72,6 +73,8 @@ export interface BronzeLoadRecord {
   lines: number | null;
   /** The load's transaction id (its rows' xmin); null in a ledger from before it was recorded. */
   loadXid: string | null;
+  /** An appended load's (append.ts): the transaction ids its reused rows carry as xmin; empty for a whole load. */
+  reusedXids: string[];
   rowLines: number | null;
   records: number;
   rowsLoaded: number;
@@ -118,9 +121,9 @@ export async function currentBronzeLoads(client: Client, schemas: SchemaNames, c
   if (!runs.size) return loads;
   const { rows } = await client.query<{
     source: SourceName; run_id: string; file: string; sha256: string; bytes: string; line_ending: string; encoding: string;
-    lines: string | null; row_lines: string | null; records: string; rows_loaded: string; rejects: string; blank_lines: string; load_xid: string | null;
+    lines: string | null; row_lines: string | null; records: string; rows_loaded: string; rejects: string; blank_lines: string; load_xid: string | null; reused_xids: string[] | null;
   }>(
-    `select f.source, f.run_id, f.file, f.sha256, f.bytes, f.line_ending, f.encoding, f.lines, f.row_lines, f.records, f.rows_loaded, f.rejects, f.blank_lines, f.load_xid
+    `select f.source, f.run_id, f.file, f.sha256, f.bytes, f.line_ending, f.encoding, f.lines, f.row_lines, f.records, f.rows_loaded, f.rejects, f.blank_lines, f.load_xid, f.reused_xids
        from ${e}.source_files f join unnest($1::text[], $2::bigint[]) as l (source, run_id) on l.source = f.source and l.run_id = f.run_id`,
     [[...runs.keys()], [...runs.values()]],
   );
@@ -136,6 +139,7 @@ export async function currentBronzeLoads(client: Client, schemas: SchemaNames, c
       encoding: r.encoding,
       lines: n(r.lines),
       loadXid: r.load_xid,
+      reusedXids: r.reused_xids ?? [],
       rowLines: n(r.row_lines),
       records: Number(r.records),
       rowsLoaded: Number(r.rows_loaded),
@@ -178,12 +182,18 @@ export async function loadIntact(client: Client, schemas: SchemaNames, load: Bro
   if (load.lines === null || load.rowLines === null || load.loadXid === null) return false;
   if (1 + load.blankLines + load.rowLines + load.rejects !== load.lines) return false;
   const { rows } = await client.query<IntactCounts>(
-    `select t.rows, t.touched, ${rejectsCountSql(schemas)} as rejects
-       from (select count(*) as rows, count(*) filter (where xmin <> $3::xid) as touched from ${ident(schemas.bronze)}.${ident(load.source)}) as t`,
-    [load.runId, load.source, load.loadXid],
+    `select s.rows, s.touched, ${rejectsCountSql(schemas)} as rejects
+       from (select count(*) as rows, count(*) filter (where ${LOAD_TOUCHED_SQL}) as touched from ${ident(schemas.bronze)}.${ident(load.source)} as t) as s`,
+    [load.runId, load.source, load.loadXid, load.reusedXids],
   );
   return holdsLoad(load, rows[0]!);
 }
+
+/**
+ * Whether row `t` was written after its load: its xmin is neither the load's transaction ($3) nor
+ * one of those of the rows an appended load reused ($4, append.ts).
+ */
+export const LOAD_TOUCHED_SQL = 't.xmin <> $3::xid and t.xmin <> all ($4::xid[])';
 
 /** What loadIntact counts in one scan of the table. */
 interface IntactCounts {
@@ -395,12 +405,12 @@ async function recordedKeyRows(client: Client, schemas: SchemaNames, contract: S
   // first key column is one of the differing keys'; their rows go in with the whole key checked.
   const { rows } = await client.query<IntactCounts>(
     `with scanned as (
-       select count(*) as rows, count(*) filter (where t.xmin <> $3::xid) as touched,
+       select count(*) as rows, count(*) filter (where ${LOAD_TOUCHED_SQL}) as touched,
               coalesce(array_agg(t.ctid) filter (where ${sql.firstKeyOf()}), '{}') as candidates
          from ${sql.previous} as t),
      kept as (${sql.keyRows('old', [`t.ctid = any ((select candidates from scanned)::tid[]) and ${sql.key()} in (select change_key from medallion_diff_keys)`])} returning 1)
      select s.rows, s.touched, ${rejectsCountSql(schemas)} as rejects, (select count(*) from kept) as kept from scanned as s`,
-    [load.runId, load.source, load.loadXid],
+    [load.runId, load.source, load.loadXid, load.reusedXids],
   );
   if (!holdsLoad(load, rows[0]!)) return false;
   // The new rows of those keys: in the differing blocks, read as above; outside them both files

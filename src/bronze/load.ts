@@ -9,7 +9,9 @@
  * dropped on the way out, and any that a crash leaves behind are replaced by the next load.
  *
  * A file that is the one its bronze table was loaded from (changes.ts: the same sha256) is not
- * loaded again: its table stays, and the run records the load it kept. A changed file is diffed
+ * loaded again: its table stays, and the run records the load it kept. A file that extends it
+ * (append.ts: its first bytes are that file) has only its tail loaded, into `__loading`, whose rows
+ * the swap's transaction inserts into the bronze table after the ones it keeps. A changed file is diffed
  * against the table it replaces inside the swap's transaction, into `<table>__changes`; the run's
  * `<etl>.source_changes` rows and the block hashes of the files it loaded (block-hashes.ts, taken
  * while each file streams into COPY) commit with the swap.
@@ -25,6 +27,8 @@ import { type Client, ident, literal } from '../db/index.ts';
 import { runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { attempt, readersSql, recreateViewSql, type ViewReader } from '../sql-runtime/index.ts';
 import { DataError, DependencyError, fromDatabaseError, MedallionError } from '../errors.ts';
+import { failpoint } from '../failpoints.ts';
+import { type AppendablePrefix, type AppendedLoad, appendablePrefix, appendIntoChanges, HashThrough, publishAppend } from './append.ts';
 import { BlockHashStream, type LoadBlocks, recordLoadBlocks } from './block-hashes.ts';
 import { type BronzeLoadRecord, currentBronzeLoads, diffIntoChanges, isUnchanged, recordSourceChanges, type SourceChange } from './changes.ts';
 import { bronzeColumns, CHANGES_SUFFIX, lineBreaksByColumn, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
@@ -62,6 +66,8 @@ export interface FileLoadResult {
   source: string;
   /** Set when the file was not loaded: the run whose load of the same file the bronze table keeps. */
   keptFromRun?: number;
+  /** Set when only the file's tail was loaded (append.ts): the previous file's lines, whose rows the table keeps. */
+  reusedLines?: number;
   file: string;
   sha256: string;
   bytes: number;
@@ -101,6 +107,7 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
     const previous = await currentBronzeLoads(client, schemas, contracts);
     const kept = new Map<string, FileLoadResult>();
     const blocks = new Map<string, LoadBlocks>();
+    const appends = new Map<string, AppendedLoad>();
     for (const [i, contract] of contracts.entries()) {
       const before = previous.get(contract.name);
       if (options.reloadUnchanged || !before || !(await isUnchanged(client, schemas, before, headers[i]!))) continue;
@@ -111,17 +118,23 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
     // Largest file first: with two connections the sales lines load on one while the other takes
     // the customer files, instead of the sales lines starting last and running alone.
     const tasks: ScheduledTask<FileLoadResult>[] = contracts.flatMap((contract, i) =>
-      kept.has(contract.name) ? [] : [{ id: contract.name, priority: headers[i]!.bytes, run: (connection: Client) => loadFileInOwnTransaction(options, connection, contract, headers[i]!, blocks) }],
+      kept.has(contract.name) ? [] : [{ id: contract.name, priority: headers[i]!.bytes, run: (connection: Client) => loadFileInOwnTransaction(options, connection, contract, headers[i]!, blocks, appends, previous.get(contract.name)) }],
     );
     const loaded = await runScheduled(tasks, [client, ...(options.parallelClients ?? [])], { signal: options.signal });
     const files = contracts.map((c) => kept.get(c.name) ?? loaded.get(c.name)!);
     await client.query('begin');
-    const changes = await diffLoadedTables(client, schemas, contracts.filter((c) => !kept.has(c.name)), previous, files, blocks);
+    const changes = await diffLoadedTables(client, schemas, contracts.filter((c) => !kept.has(c.name) && !appends.has(c.name)), previous, files, blocks);
     for (const c of contracts) {
+      if (appends.has(c.name)) changes.push(appends.get(c.name)!.change);
       if (kept.has(c.name)) changes.push({ source: c.name, status: 'unchanged', fromSha256: kept.get(c.name)!.sha256, toSha256: kept.get(c.name)!.sha256, added: 0, changed: 0, removed: 0, moved: 0 });
     }
     changes.sort((x, y) => contracts.findIndex((c) => c.name === x.source) - contracts.findIndex((c) => c.name === y.source));
-    await swapInLoadedTables(client, schemas, contracts.filter((c) => !kept.has(c.name)), changes);
+    await swapInLoadedTables(client, schemas, contracts.filter((c) => !kept.has(c.name)), changes, appends);
+    for (const [source, load] of appends) {
+      const whole = await publishAppend(client, schemas, contracts.find((c) => c.name === source)!, loadingTable(schemas, contracts.find((c) => c.name === source)!), load, options.runId);
+      if (whole) blocks.set(source, whole);
+    }
+    if (appends.size) failpoint('after-bronze-append');
     await recordLoadBlocks(client, schemas, options.runId, blocks);
     for (const f of kept.values()) await recordSourceFile(client, schemas, options.runId, f);
     await recordSourceChanges(client, schemas, options.runId, changes);
@@ -130,7 +143,9 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
   } catch (err) {
     await client.query('rollback').catch(() => {});
     // On the ledger connection: the load's own connection may be the one that was lost.
-    for (const contract of contracts) await options.ledger.query(`drop table if exists ${loadingTable(schemas, contract)}`).catch(() => {});
+    for (const contract of contracts) {
+      await options.ledger.query(`drop table if exists ${loadingTable(schemas, contract)}, ${ident(schemas.bronze)}.${ident(`${contract.name}${CHANGES_SUFFIX}__loading`)}`).catch(() => {});
+    }
     throw options.signal?.aborted && options.signal.reason instanceof MedallionError ? options.signal.reason : fromDatabaseError(err, 'loading bronze');
   }
 }
@@ -142,14 +157,22 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
  * ones; then the old tables are dropped, without CASCADE. A view that cannot follow (its columns
  * no longer fit, a materialized view) stops the load with a clear error instead of being dropped.
  */
-async function swapInLoadedTables(client: Client, schemas: SchemaNames, contracts: readonly SourceContract[], changes: readonly SourceChange[]): Promise<void> {
+async function swapInLoadedTables(
+  client: Client,
+  schemas: SchemaNames,
+  contracts: readonly SourceContract[],
+  changes: readonly SourceChange[],
+  appends: ReadonlyMap<string, AppendedLoad>,
+): Promise<void> {
   const b = ident(schemas.bronze);
   // Each loaded table replaces its bronze table, and its diff (if any) the source's __changes; a
-  // new source's __changes, left from a table dropped by hand, describes nothing and goes.
+  // new source's __changes, left from a table dropped by hand, describes nothing and goes. An
+  // appended source keeps its table (publishAppend adds the tail) and gets its __changes.
   const swaps = contracts.flatMap((c) => {
     const change = changes.find((x) => x.source === c.name);
     const changesName = `${c.name}${CHANGES_SUFFIX}`;
-    return [{ name: c.name, loading: `${c.name}__loading` }, change?.status === 'new' ? { name: changesName, loading: null } : { name: changesName, loading: `${changesName}__loading` }];
+    const table = appends.has(c.name) ? [] : [{ name: c.name, loading: `${c.name}__loading` }];
+    return [...table, change?.status === 'new' ? { name: changesName, loading: null } : { name: changesName, loading: `${changesName}__loading` }];
   });
   await client.query("select set_config('search_path', 'pg_catalog', true)");
   const { rows: readers } = await client.query<ViewReader>(
@@ -235,8 +258,38 @@ function loadingTable(schemas: SchemaNames, contract: SourceContract): string {
   return `${ident(schemas.bronze)}.${ident(`${contract.name}__loading`)}`;
 }
 
-/** `create table … __loading` and `copy … freeze` need the same transaction (freeze's condition). */
-async function loadFileInOwnTransaction(options: BronzeLoadOptions, connection: Client, contract: SourceContract, header: SourceHeader, blocks: Map<string, LoadBlocks>): Promise<FileLoadResult> {
+/**
+ * `create table … __loading` and `copy … freeze` need the same transaction (freeze's condition).
+ * A file that extends the previous load's (append.ts) has its tail loaded; when the bronze table
+ * turns out not to hold that load, the tail's transaction is rolled back, the run's ledger rows of
+ * the source deleted, and the file loaded whole.
+ */
+async function loadFileInOwnTransaction(
+  options: BronzeLoadOptions,
+  connection: Client,
+  contract: SourceContract,
+  header: SourceHeader,
+  blocks: Map<string, LoadBlocks>,
+  appends: Map<string, AppendedLoad>,
+  previous: BronzeLoadRecord | undefined,
+): Promise<FileLoadResult> {
+  const prefix = options.reloadUnchanged ? null : await appendablePrefix(connection, options.schemas, previous, header);
+  if (prefix) {
+    await connection.query('begin');
+    try {
+      const result = await appendFile(options, connection, contract, header, prefix, appends);
+      await connection.query(result ? 'commit' : 'rollback');
+      if (result) {
+        options.onProgress?.({ kind: 'file-done', result });
+        return result;
+      }
+    } catch (err) {
+      await connection.query('rollback').catch(() => {});
+      throw err;
+    }
+    const e = ident(options.schemas.etl);
+    for (const t of ['rejects', 'source_files']) await options.ledger.query(`delete from ${e}.${t} where run_id = $1 and source = $2`, [options.runId, contract.name]);
+  }
   await connection.query('begin');
   try {
     const result = await loadFile(options, connection, contract, header, blocks);
@@ -265,6 +318,116 @@ async function readAllHeaders(dir: string, contracts: readonly SourceContract[])
 async function loadFile(options: BronzeLoadOptions, client: Client, contract: SourceContract, header: SourceHeader, blocks: Map<string, LoadBlocks>): Promise<FileLoadResult> {
   const { ledger, schemas, runId } = options;
   const started = performance.now();
+  const copied = await copyIntoLoading(options, client, contract, header, { start: header.headerBytes.length, firstLine: 2 });
+  blocks.set(contract.name, copied.blocks);
+  const { scan } = copied;
+  const s = scan.scanner;
+  const result: FileLoadResult = {
+    source: contract.name,
+    file: header.fileName,
+    sha256: scan.hash.digest('hex'),
+    bytes: scan.bytesRead,
+    lineEnding: header.lineEnding,
+    encoding: header.hasBom ? 'UTF-8 with BOM' : 'UTF-8',
+    lines: 1 + s.linesRead,
+    rowLines: s.rowLines,
+    records: copied.rowsLoaded + copied.rejectsWritten,
+    rowsLoaded: copied.rowsLoaded,
+    rejects: copied.rejectsWritten,
+    rejectsByReason: copied.rejectsByReason,
+    blankLines: s.blankLines,
+    seconds: (performance.now() - started) / 1000,
+    loadXid: copied.xid,
+  };
+  await recordSourceFile(ledger, schemas, runId, result);
+  checkLoad(options, contract, header, result, copied);
+  return result;
+}
+
+/**
+ * Loads the tail of a file that extends the previous load's (append.ts) into its `__loading`
+ * table: the records after the prefix, numbered on from the previous file's lines, and the diff
+ * into `<source>__changes__loading`. The run's record of the file holds the whole file's figures
+ * (the previous load's plus the tail's) and its rejects are the whole file's (the previous load's
+ * copied beside the tail's). Null when the bronze table no longer holds the previous load.
+ */
+async function appendFile(options: BronzeLoadOptions, client: Client, contract: SourceContract, header: SourceHeader, prefix: AppendablePrefix, appends: Map<string, AppendedLoad>): Promise<FileLoadResult | null> {
+  const { ledger, schemas, runId } = options;
+  const { previous } = prefix;
+  const started = performance.now();
+  const whole = new HashThrough(prefix.hash, true);
+  const copied = await copyIntoLoading(options, client, contract, header, { start: previous.bytes, firstLine: previous.lines! + 1, through: whole });
+  const into = `${ident(schemas.bronze)}.${ident(`${contract.name}${CHANGES_SUFFIX}__loading`)}`;
+  await client.query(`drop table if exists ${into}`);
+  const counts = await appendIntoChanges(client, schemas, contract, previous, loadingTable(schemas, contract), into);
+  if (!counts) return null;
+  const e = ident(schemas.etl);
+  const { rows: reasons } = await ledger.query<{ reason: RejectReason; n: string }>(
+    `with copied as (
+       insert into ${e}.rejects (run_id, source, file, line_number, column_number, reason, message, raw_text, raw_bytes, raw_length, raw_sha256)
+       select $1, source, file, line_number, column_number, reason, message, raw_text, raw_bytes, raw_length, raw_sha256
+         from ${e}.rejects where run_id = $2 and source = $3 and line_number <= $4
+       returning reason)
+     select reason, count(*) as n from copied group by reason`,
+    [runId, previous.runId, contract.name, previous.lines],
+  );
+  const rejectsByReason = { ...copied.rejectsByReason };
+  for (const r of reasons) rejectsByReason[r.reason] = (rejectsByReason[r.reason] ?? 0) + Number(r.n);
+  const s = copied.scan.scanner;
+  const sha256 = prefix.hash.digest('hex');
+  await client.query(`comment on table ${into} is ${literal(`rows of ${contract.name} that differ from ${previous.sha256} to ${sha256}, a file that appends to it (change_side old: the previous bronze rows, new: the current ones)`)}`);
+  const rowsLoaded = previous.rowsLoaded + copied.rowsLoaded;
+  const rejects = previous.rejects + copied.rejectsWritten;
+  const result: FileLoadResult = {
+    source: contract.name,
+    reusedLines: previous.lines!,
+    file: header.fileName,
+    sha256,
+    bytes: previous.bytes + whole.bytes,
+    lineEnding: header.lineEnding,
+    encoding: header.hasBom ? 'UTF-8 with BOM' : 'UTF-8',
+    lines: previous.lines! + s.linesRead,
+    rowLines: previous.rowLines! + s.rowLines,
+    records: rowsLoaded + rejects,
+    rowsLoaded,
+    rejects,
+    rejectsByReason,
+    blankLines: previous.blankLines + s.blankLines,
+    seconds: (performance.now() - started) / 1000,
+  };
+  await recordSourceFile(ledger, schemas, runId, result);
+  checkLoad(options, contract, header, result, copied);
+  appends.set(contract.name, {
+    previous,
+    tailBlocks: copied.blocks,
+    change: { source: contract.name, status: 'changed', fromSha256: previous.sha256, toSha256: sha256, ...counts },
+  });
+  return result;
+}
+
+/** What copyIntoLoading did: the scanner, COPY's row count, the rejects it wrote, the block hashes, the transaction. */
+interface Copied {
+  scan: ScanStream;
+  rowsLoaded: number;
+  rejectsWritten: number;
+  rejectsByReason: Partial<Record<RejectReason, number>>;
+  blocks: LoadBlocks;
+  xid: string;
+}
+
+/**
+ * Creates the file's `__loading` table and streams the file from byte `start` (its line
+ * `firstLine`) through the scanner into it; the rejects go to the ledger as they come.
+ * `through` sees the bytes before the scanner (the whole file's hash of an append).
+ */
+async function copyIntoLoading(
+  options: BronzeLoadOptions,
+  client: Client,
+  contract: SourceContract,
+  header: SourceHeader,
+  from: { start: number; firstLine: number; through?: HashThrough },
+): Promise<Copied> {
+  const { ledger, schemas, runId } = options;
   const table = loadingTable(schemas, contract);
   const columns = bronzeColumns(contract);
   await client.query(`drop table if exists ${table}`);
@@ -285,19 +448,20 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
     fieldCount: contract.header.length,
     columns: header.columns,
     maxFieldBytes: options.maxFieldBytes,
-    firstLine: 2,
+    firstLine: from.firstLine,
     lineBreaks: lineBreaksByColumn(contract, header.columns),
     terminator: header.terminator,
     sink,
-    alreadyRead: header.headerBytes,
+    alreadyRead: from.through ? undefined : header.headerBytes,
     onProgress: options.onProgress ? (p) => options.onProgress!({ kind: 'file-progress', source: contract.name, bytes: header.bytes, ...p }) : undefined,
   });
   // COPY takes the columns in the file's order, so a reordered header still lands right.
   const hasher = new BlockHashStream(header.columns, lineBreaksByColumn(contract, header.columns).some(Boolean));
   const copy = client.query(copyFrom(`copy ${table} (${header.columns.map(ident).join(', ')}, _line_number) from stdin with (format csv, freeze true)`));
-  const input = createReadStream(header.path, { start: header.headerBytes.length, highWaterMark: 1 << 20 });
+  const input = createReadStream(header.path, { start: from.start, highWaterMark: 1 << 20 });
   try {
-    await pipeline(input, scan, hasher, copy, { signal: options.signal });
+    if (from.through) await pipeline(input, from.through, scan, hasher, copy, { signal: options.signal });
+    else await pipeline(input, scan, hasher, copy, { signal: options.signal });
   } catch (err) {
     if (err instanceof MedallionError || (err as Error).name === 'AbortError') throw err;
     // fs errors carry the path; socket errors (EPIPE, ECONNRESET) and Postgres errors do not.
@@ -306,41 +470,29 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
     }
     throw fromDatabaseError(err, `copying ${header.fileName} into ${schemas.bronze}.${contract.name}`, { file: header.path });
   }
-  blocks.set(contract.name, hasher.blocks);
-  const s = scan.scanner;
-  const rowsLoaded = Number(copy.rowCount);
   // The transaction id the rows carry (xmin): a row written after the load carries another.
   const { rows: written } = await client.query<{ xid: string }>('select pg_current_xact_id()::xid::text as xid');
-  const result: FileLoadResult = {
-    source: contract.name,
-    file: header.fileName,
-    sha256: scan.hash.digest('hex'),
-    bytes: scan.bytesRead,
-    lineEnding: header.lineEnding,
-    encoding: header.hasBom ? 'UTF-8 with BOM' : 'UTF-8',
-    lines: 1 + s.linesRead,
-    rowLines: s.rowLines,
-    records: rowsLoaded + rejectsWritten,
-    rowsLoaded,
-    rejects: rejectsWritten,
-    rejectsByReason,
-    blankLines: s.blankLines,
-    seconds: (performance.now() - started) / 1000,
-    loadXid: written[0]!.xid,
-  };
-  await recordSourceFile(ledger, schemas, runId, result);
-  // Every physical line is the header, a blank line, a line of a loaded row or a rejected line;
-  // COPY's own row count and the rejects written must be the scanner's.
+  return { scan, rowsLoaded: Number(copy.rowCount), rejectsWritten, rejectsByReason, blocks: hasher.blocks, xid: written[0]!.xid };
+}
+
+/**
+ * The checks of every load, on the whole file's figures: every physical line is the header, a
+ * blank line, a line of a loaded row or a rejected line; COPY's own row count and the rejects
+ * written must be the scanner's; the reject threshold; a required source with rows.
+ */
+function checkLoad(options: BronzeLoadOptions, contract: SourceContract, header: SourceHeader, result: FileLoadResult, copied: Copied): void {
+  const { schemas, runId } = options;
+  const s = copied.scan.scanner;
   const accounted = 1 + result.blankLines + result.rowLines + result.rejects;
-  if (accounted !== result.lines || rowsLoaded !== s.rowsOut || rejectsWritten !== s.rejected) {
+  if (accounted !== result.lines || copied.rowsLoaded !== s.rowsOut || copied.rejectsWritten !== s.rejected) {
     throw new DataError(
       'BRONZE_RECONCILIATION',
-      `read ${result.lines} lines but accounted for ${accounted} (1 header + ${result.blankLines} blank + ${result.rowLines} lines of ${rowsLoaded} loaded rows + ${rejectsWritten} rejected lines); the scanner forwarded ${s.rowsOut} rows and rejected ${s.rejected} lines`,
+      `read ${result.lines} lines but accounted for ${accounted} (1 header + ${result.blankLines} blank + ${result.rowLines} lines of ${result.rowsLoaded} loaded rows + ${result.rejects} rejected lines); the scanner forwarded ${s.rowsOut} rows and rejected ${s.rejected} lines`,
       { file: header.path, hint: 'This is a bug in the loader; nothing was published. Please report it with the file.' },
     );
   }
   if (result.records > 0 && result.rejects / result.records > options.maxRejectRate) {
-    const reasons = Object.entries(rejectsByReason).map(([k, v]) => `${k} ×${v}`).join(', ');
+    const reasons = Object.entries(result.rejectsByReason).map(([k, v]) => `${k} ×${v}`).join(', ');
     throw new DataError('BRONZE_REJECT_THRESHOLD', `${result.rejects} of ${result.records} records rejected (${pct(result.rejects / result.records)}), more than the allowed ${pct(options.maxRejectRate)}: ${reasons}`, {
       file: header.path,
       hint: `See select line_number, reason, message from ${schemas.etl}.rejects where run_id = ${runId}; fix the export or raise --max-reject-rate. Nothing was published.`,
@@ -355,7 +507,6 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
       hint: 'Check that the export ran to completion and re-export the file; nothing was published.',
     });
   }
-  return result;
 }
 
 function pct(x: number): string {
@@ -384,11 +535,11 @@ async function writeRejects(ledger: Client, schemas: SchemaNames, runId: number,
   );
 }
 
-/** A file's etl.source_files row; a kept file's names the run whose load it keeps (`kept_from_run`). */
+/** A file's etl.source_files row; a kept file's names the run whose load it keeps (`kept_from_run`), an appended one the lines it reused. */
 async function recordSourceFile(ledger: Client, schemas: SchemaNames, runId: number, r: FileLoadResult): Promise<void> {
   await ledger.query(
-    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, lines, row_lines, records, rows_loaded, rejects, blank_lines, seconds, kept_from_run, load_xid)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.lines, r.rowLines, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds, r.keptFromRun ?? null, r.loadXid ?? null],
+    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, lines, row_lines, records, rows_loaded, rejects, blank_lines, seconds, kept_from_run, load_xid, reused_lines)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.lines, r.rowLines, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds, r.keptFromRun ?? null, r.loadXid ?? null, r.reusedLines ?? null],
   );
 }

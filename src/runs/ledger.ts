@@ -107,6 +107,10 @@ alter table ${e}.source_files add column if not exists row_lines bigint;
 alter table ${e}.source_files add column if not exists kept_from_run bigint;
 -- the transaction id of a load, which its rows carry as xmin: a row written since carries another
 alter table ${e}.source_files add column if not exists load_xid text;
+-- a load that appended a file's new tail to the rows of the previous load (src/bronze/append.ts):
+-- the lines it reused, and the transaction ids the reused rows carry as xmin beside load_xid
+alter table ${e}.source_files add column if not exists reused_lines bigint;
+alter table ${e}.source_files add column if not exists reused_xids text[];
 -- per run and source: what its load did to the bronze table (src/bronze/changes.ts); counts are
 -- keys, null for a new source
 create table if not exists ${e}.source_changes (

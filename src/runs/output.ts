@@ -11,7 +11,7 @@
  * Numbers are written one way (`formatCount`: 18,494; `rowsText`: 1 row, 2 rows).
  */
 import path from 'node:path';
-import type { BronzeLoadResult, BronzeProgress, SourceChange } from '../bronze/index.ts';
+import type { BronzeLoadResult, BronzeProgress, FileLoadResult, SourceChange } from '../bronze/index.ts';
 import type { SchemaNames } from '../config.ts';
 import type { ExportProgress, ExportTableResult } from '../export/index.ts';
 import type { RuleCountsResult, TestEvent, TestSummary } from '../quality/index.ts';
@@ -79,7 +79,7 @@ export function stageOutput(logger: Logger): StageOutput {
     },
     bronzeLoaded(result) {
       logger.block('bronze_summary', bronzeSummary(result, s), {
-        files: result.files.map(({ source, records, rowsLoaded, rejects, bytes, seconds }) => ({ source, records, rowsLoaded, rejects, bytes, seconds })),
+        files: result.files.map(({ source, records, rowsLoaded, rejects, bytes, seconds, lines, reusedLines }) => ({ source, records, rowsLoaded, rejects, bytes, seconds, ...(reusedLines !== undefined ? { appendedLines: lines - reusedLines, reusedLines } : {}) })),
         changes: result.changes.map((c) => ({ source: c.source, status: c.status, from_sha256: c.fromSha256, to_sha256: c.toSha256, added: c.added, changed: c.changed, removed: c.removed, moved: c.moved })),
       });
     },
@@ -187,8 +187,14 @@ export function bronzeSummary(result: BronzeLoadResult, s: Style = createStyle(f
   rows.push(['total', total.lines, total.records, total.rows, total.rejects, decimals(total.bytes / 1e6, 2), decimals(result.seconds, 2), Math.round(total.records / Math.max(result.seconds, 1e-6))]);
   // One line per source that is new or changed; the unchanged ones named together.
   const unchanged = result.changes.filter((c) => changeText(c) === 'unchanged').map((c) => c.source);
-  const changes = [...result.changes.filter((c) => changeText(c) !== 'unchanged').map((c) => `${c.source}: ${changeText(c)}`), ...(unchanged.length ? [`unchanged: ${unchanged.join(', ')}`] : [])].join('\n');
+  const changes = [...result.changes.filter((c) => changeText(c) !== 'unchanged').map((c) => `${c.source}: ${changeText(c)}${appendedText(result.files.find((f) => f.source === c.source))}`), ...(unchanged.length ? [`unchanged: ${unchanged.join(', ')}`] : [])].join('\n');
   return `\n${s.bold('bronze')}\n${formatTable(['source', 'lines', 'records', 'loaded', 'rejected', 'MB', 'seconds', 'rows/s'], rows)}${changes ? `\n\n${changes}` : ''}`;
+}
+
+/** A file of which only the tail was loaded (src/bronze/append.ts): ` (5,612 lines appended to 6,012,345 kept)`. */
+function appendedText(f: FileLoadResult | undefined): string {
+  if (f?.reusedLines === undefined) return '';
+  return ` (${formatCount(f.lines - f.reusedLines)} lines appended to ${formatCount(f.reusedLines)} kept)`;
 }
 
 /**
