@@ -136,6 +136,9 @@ describe('the cron target over a sequence of days', () => {
       expect(
         summary!.changes.map(({ source, status, added, changed, removed }) => ({ source, status, added, changed, removed })).sort((a, b) => a.source.localeCompare(b.source)),
       ).toEqual(changes);
+      // The sales lines only grow at their end: each day loads the new tail, the lines before it kept.
+      const [sales] = await query<{ reused: number | null }>(`select reused_lines::int as reused from ${ident(cronSchemas.etl)}.source_files where run_id = $1 and source = 'sales_details'`, [runId]);
+      expect(sales?.reused, `day ${day}: sales_details appended`).toBeGreaterThan(0);
 
       const [models] = await query<{ updated: string[]; whole: Record<string, string> | null }>(
         `select coalesce(array_agg(m ->> 'model') filter (where m ? 'update'), '{}') as updated,
