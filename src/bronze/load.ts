@@ -435,7 +435,9 @@ async function copyIntoLoading(
     `create table ${table} (${columns.map((c) => `${ident(c)} text`).join(', ')},
        _run_id bigint not null default ${runId}, _source_file text not null default ${literal(header.fileName)}, _line_number bigint not null)`,
   );
-  options.onProgress?.({ kind: 'file-start', source: contract.name, bytes: header.bytes });
+  // the bytes this load reads: the whole file, or an append's tail
+  const bytes = from.through ? header.bytes - from.start : header.bytes;
+  options.onProgress?.({ kind: 'file-start', source: contract.name, bytes });
 
   const rejectsByReason: Partial<Record<RejectReason, number>> = {};
   let rejectsWritten = 0;
@@ -453,7 +455,7 @@ async function copyIntoLoading(
     terminator: header.terminator,
     sink,
     alreadyRead: from.through ? undefined : header.headerBytes,
-    onProgress: options.onProgress ? (p) => options.onProgress!({ kind: 'file-progress', source: contract.name, bytes: header.bytes, ...p }) : undefined,
+    onProgress: options.onProgress ? (p) => options.onProgress!({ kind: 'file-progress', source: contract.name, bytes, ...p }) : undefined,
   });
   // COPY takes the columns in the file's order, so a reordered header still lands right.
   const hasher = new BlockHashStream(header.columns, lineBreaksByColumn(contract, header.columns).some(Boolean));
