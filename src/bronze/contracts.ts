@@ -106,5 +106,9 @@ export function bronzeKeyColumns(c: SourceContract): string[] {
  */
 export const CHANGES_SUFFIX = '__changes';
 
-/** The lineage columns every bronze table carries after the data columns. */
-export const LINEAGE_COLUMNS = ['_run_id', '_source_file', '_line_number'] as const;
+/**
+ * The lineage columns every bronze table carries after the data columns, in the loaded table's
+ * order: `_line_number` (written by COPY), then the load's constants (load.ts: missing values,
+ * not stored per row). A table loaded with another order is read and written by column name.
+ */
+export const LINEAGE_COLUMNS = ['_line_number', '_run_id', '_source_file'] as const;

@@ -431,10 +431,8 @@ async function copyIntoLoading(
   const table = loadingTable(schemas, contract);
   const columns = bronzeColumns(contract);
   await client.query(`drop table if exists ${table}`);
-  await client.query(
-    `create table ${table} (${columns.map((c) => `${ident(c)} text`).join(', ')},
-       _run_id bigint not null default ${runId}, _source_file text not null default ${literal(header.fileName)}, _line_number bigint not null)`,
-  );
+  // The lineage constants of the load are not in the rows COPY writes: lineageAsMissingValues adds them after it.
+  await client.query(`create table ${table} (${columns.map((c) => `${ident(c)} text`).join(', ')}, _line_number bigint not null)`);
   // the bytes this load reads: the whole file, or an append's tail
   const bytes = from.through ? header.bytes - from.start : header.bytes;
   options.onProgress?.({ kind: 'file-start', source: contract.name, bytes });
@@ -472,9 +470,23 @@ async function copyIntoLoading(
     }
     throw fromDatabaseError(err, `copying ${header.fileName} into ${schemas.bronze}.${contract.name}`, { file: header.path });
   }
+  await lineageAsMissingValues(client, table, runId, header.fileName);
   // The transaction id the rows carry (xmin): a row written after the load carries another.
   const { rows: written } = await client.query<{ xid: string }>('select pg_current_xact_id()::xid::text as xid');
   return { scan, rowsLoaded: Number(copy.rowCount), rejectsWritten, rejectsByReason, blocks: hasher.blocks, xid: written[0]!.xid };
+}
+
+/**
+ * `_run_id` and `_source_file` of a freshly copied `__loading` table, in the load's transaction
+ * before anything reads it: added with the load's values as defaults, which PostgreSQL keeps as the
+ * columns' missing value (pg_attribute.attmissingval) for every row already written, without
+ * rewriting or scanning the table; no row stores them. The defaults are then dropped (the missing
+ * value stays): a row inserted later without them is refused by NOT NULL instead of claiming this
+ * load's run and file, so every writer names its own (publishAppend does).
+ */
+async function lineageAsMissingValues(client: Client, table: string, runId: number, fileName: string): Promise<void> {
+  await client.query(`alter table ${table} add column _run_id bigint not null default ${runId}, add column _source_file text not null default ${literal(fileName)}`);
+  await client.query(`alter table ${table} alter column _run_id drop default, alter column _source_file drop default`);
 }
 
 /**

@@ -2,7 +2,7 @@
  * What the docs need from the model project, read through src/transform/project.ts (loadProject):
  * one adapter so that the docs do not depend on the loader's internal types beyond this file.
  */
-import { bronzeColumns, SOURCE_CONTRACTS } from '../bronze/index.ts';
+import { bronzeColumns, LINEAGE_COLUMNS, SOURCE_CONTRACTS } from '../bronze/index.ts';
 import { declaredTestName, loadProject, type Model, type Project, type TestDefinition } from '../transform/index.ts';
 
 export interface DocsTest {
@@ -50,7 +50,7 @@ export interface DocsProject {
 }
 
 /** The bronze lineage columns the loader adds after the data columns. */
-export const BRONZE_LINEAGE_COLUMNS = ['_run_id', '_source_file', '_line_number'];
+export const BRONZE_LINEAGE_COLUMNS: readonly string[] = LINEAGE_COLUMNS;
 
 export async function loadDocsProject(sqlDir: string): Promise<DocsProject> {
   return docsProjectOf(await loadProject({ sqlDir }), sqlDir);

@@ -161,7 +161,7 @@ describe('bronze change detection', () => {
     ]);
     // the table's columns: the bronze table's, then change_side and change_kind
     const columns = await query<{ column_name: string }>('select column_name from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position', [schemas.bronze, 'cust_info__changes']);
-    expect(columns.map((c) => c.column_name)).toEqual(['cst_id', 'cst_key', 'cst_firstname', 'cst_lastname', 'cst_marital_status', 'cst_gndr', 'cst_create_date', '_run_id', '_source_file', '_line_number', 'change_side', 'change_kind']);
+    expect(columns.map((c) => c.column_name)).toEqual(['cst_id', 'cst_key', 'cst_firstname', 'cst_lastname', 'cst_marital_status', 'cst_gndr', 'cst_create_date', '_line_number', '_run_id', '_source_file', 'change_side', 'change_kind']);
     const [comment] = await query<{ c: string }>(`select obj_description($1::regclass) as c`, [`${schemas.bronze}.cust_info__changes`]);
     expect(comment!.c).toContain(`from ${before!.sha256} to ${after!.sha256}`);
 

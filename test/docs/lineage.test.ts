@@ -215,7 +215,7 @@ describe('column lineage: what the parser tells apart', () => {
 
   it('select * of a using join shows the join column once, first, from both sides', () => {
     const m = one('select * from bronze.cust_az12 a join bronze.loc_a101 b using (cid)');
-    expect(m.columns.map((c) => c.name)).toEqual(['cid', 'bdate', 'gen', '_run_id', '_source_file', '_line_number', 'cntry', '_run_id', '_source_file', '_line_number']);
+    expect(m.columns.map((c) => c.name)).toEqual(['cid', 'bdate', 'gen', '_line_number', '_run_id', '_source_file', 'cntry', '_line_number', '_run_id', '_source_file']);
     expect(m.columns[0]!.direct).toEqual(['bronze.cust_az12.cid', 'bronze.loc_a101.cid']);
   });
 
