@@ -12,7 +12,7 @@ import { type EmbeddedBinaries, embeddedBinaries } from './binaries.ts';
 import { EmbeddedFailure, failure, localServerHint } from './failure.ts';
 import { installGuards, liveLeases, type OpenLease, openLeases, removeGuards, withLock } from './leases.ts';
 import { checkReachable, prepareFolders, reachableBinaries, runAsFor } from './os-user.ts';
-import { clientSettings, ensureDatabase, initialise, readPassword, startServer, stopServer } from './server.ts';
+import { clientSettings, ensureDatabase, initialise, readPassword, type StopMode, startServer, stopServer } from './server.ts';
 import { EMBEDDED_DATABASE, EMBEDDED_USER, type EmbeddedPaths, embeddedPaths, readPostmaster, readState, shownPath, writeState } from './state.ts';
 
 export interface EmbeddedOptions {
@@ -141,8 +141,11 @@ export async function openEmbedded(options: EmbeddedOptions & { keep?: boolean }
   }
 }
 
-/** Stops the server (used by `medallion db stop`). Returns what happened, and its data folder as the output names it. */
-export async function stopEmbedded(options: EmbeddedOptions): Promise<{ stopped: boolean; usedBy: number[]; data: string }> {
+/**
+ * Stops the server (used by `medallion db stop`). Returns what happened, and its data folder as the
+ * output names it. `mode` (default `fast`): `immediate` stops it as a crash does (tests only).
+ */
+export async function stopEmbedded(options: EmbeddedOptions & { mode?: StopMode }): Promise<{ stopped: boolean; usedBy: number[]; data: string }> {
   const paths = embeddedPaths(options.projectDir);
   const data = shownPath(paths, paths.data);
   if (!existsSync(paths.root)) return { stopped: false, usedBy: [], data };
@@ -159,7 +162,7 @@ export async function stopEmbedded(options: EmbeddedOptions): Promise<{ stopped:
       }
       const runAs = await runAsFor(() => {});
       const bins = await reachableBinaries(await embeddedBinaries(options.binDir), runAs, () => {});
-      await stopServer(paths, bins, runAs);
+      await stopServer(paths, bins, runAs, options.mode);
       return { stopped: true, usedBy: [], data };
     });
   } catch (err) {

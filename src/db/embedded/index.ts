@@ -46,4 +46,5 @@
 export { type EmbeddedBinaries, embeddedBinaries, platformPackageName } from './binaries.ts';
 export { EmbeddedFailure } from './failure.ts';
 export { type EmbeddedHandle, type EmbeddedOptions, type EmbeddedStatus, embeddedStatus, embeddedUrl, openEmbedded, stopEmbedded } from './handle.ts';
+export type { StopMode } from './server.ts';
 export { EMBEDDED_DATABASE, EMBEDDED_DIR, EMBEDDED_USER, type EmbeddedPaths, embeddedPaths, SYSTEM_DIR } from './state.ts';

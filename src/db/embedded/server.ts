@@ -100,9 +100,16 @@ export async function startServer(paths: EmbeddedPaths, bins: EmbeddedBinaries, 
   }
 }
 
-export async function stopServer(paths: EmbeddedPaths, bins: EmbeddedBinaries, runAs: RunAs | undefined): Promise<void> {
+/**
+ * pg_ctl's shutdown modes: `fast` ends the sessions and writes a shutdown checkpoint; `immediate`
+ * ends every process at once without one, so the next start runs crash recovery (which resets the
+ * unlogged tables to empty): what the fault tests use to crash the server.
+ */
+export type StopMode = 'fast' | 'immediate';
+
+export async function stopServer(paths: EmbeddedPaths, bins: EmbeddedBinaries, runAs: RunAs | undefined, mode: StopMode = 'fast'): Promise<void> {
   if (!readPostmaster(paths)) return;
-  await run(bins.pgCtl, ['stop', '-D', paths.data, '-m', 'fast', '-w', '-t', '60'], { runAs, timeoutMs: 70_000 });
+  await run(bins.pgCtl, ['stop', '-D', paths.data, '-m', mode, '-w', '-t', '60'], { runAs, timeoutMs: 70_000 });
 }
 
 export function clientSettings(port: number, password: string): PgClientSettings {
