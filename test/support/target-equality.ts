@@ -12,6 +12,7 @@ import { expect } from 'vitest';
 import { ident } from '../../src/db/client.ts';
 import type { Manifest } from '../../src/export/index.ts';
 import { readParquet } from '../export/helpers.ts';
+import type { Db } from './child-run.ts';
 import { query, schemaNames } from './database.ts';
 
 export interface BuiltTarget {
@@ -20,15 +21,18 @@ export interface BuiltTarget {
   exportsDir: string;
 }
 
-/** `a` holds what `b` holds (b: the truth, e.g. a fresh full build); `label` prefixes each failure. */
-export async function expectSameTargets(a: BuiltTarget, b: BuiltTarget, label: string): Promise<void> {
-  const names = await relations(a.target);
+/**
+ * `a` holds what `b` holds (b: the truth, e.g. a fresh full build); `label` prefixes each failure;
+ * `db` reads the database both targets are in (default: the test database).
+ */
+export async function expectSameTargets(a: BuiltTarget, b: BuiltTarget, label: string, db: Db = query): Promise<void> {
+  const names = await relations(a.target, db);
   expect(names.length, `${label}: relations of ${a.target}`).toBeGreaterThan(0);
-  expect(await relations(b.target), `${label}: the relations`).toEqual(names);
-  const [da, db] = [await digests(a.target, names), await digests(b.target, names)];
+  expect(await relations(b.target, db), `${label}: the relations`).toEqual(names);
+  const [digestsA, digestsB] = [await digests(a.target, names, db), await digests(b.target, names, db)];
   for (const relation of names) {
-    const [x, y] = [da.get(relation)!, db.get(relation)!];
-    if (x.md5 !== y.md5 || x.rows !== y.rows) expect.soft(x, `${label}: ${relation}: ${await rowDiff(a.target, b.target, relation)}`).toEqual(y);
+    const [x, y] = [digestsA.get(relation)!, digestsB.get(relation)!];
+    if (x.md5 !== y.md5 || x.rows !== y.rows) expect.soft(x, `${label}: ${relation}: ${await rowDiff(a.target, b.target, relation, db)}`).toEqual(y);
   }
   const [ma, mb] = [await exportManifest(a.exportsDir), await exportManifest(b.exportsDir)];
   expect.soft(comparable(ma), `${label}: the exports' manifests`).toEqual(comparable(mb));
@@ -47,9 +51,9 @@ export async function expectSameTargets(a: BuiltTarget, b: BuiltTarget, label: s
 }
 
 /** Every table and view of a target's published silver and gold schemas, as `layer.name`. */
-async function relations(target: string): Promise<string[]> {
+async function relations(target: string, db: Db): Promise<string[]> {
   const s = schemaNames(target);
-  const rows = await query<{ name: string }>(
+  const rows = await db<{ name: string }>(
     `select case n.nspname when $1 then 'silver' else 'gold' end || '.' || c.relname as name
        from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where n.nspname in ($1, $2) and c.relkind in ('r', 'p', 'v', 'm') order by 1`,
@@ -64,8 +68,8 @@ function qualified(target: string, relation: string): string {
 }
 
 /** Per relation, its row count and the md5 of its sorted row texts (one query for them all). */
-async function digests(target: string, names: string[]): Promise<Map<string, { rows: number; md5: string }>> {
-  const rows = await query<{ name: string; rows: number; md5: string }>(
+async function digests(target: string, names: string[], db: Db): Promise<Map<string, { rows: number; md5: string }>> {
+  const rows = await db<{ name: string; rows: number; md5: string }>(
     names
       .map((n, i) => `select $${i + 1}::text as name, count(*)::int as rows, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as md5 from ${qualified(target, n)} as t`)
       .join(' union all '),
@@ -75,9 +79,9 @@ async function digests(target: string, names: string[]): Promise<Map<string, { r
 }
 
 /** The rows of a relation on one side and not the other (a few of each), for a failure message. */
-async function rowDiff(a: string, b: string, relation: string): Promise<string> {
+async function rowDiff(a: string, b: string, relation: string, db: Db): Promise<string> {
   const side = async (x: string, y: string) =>
-    (await query<{ row: string }>(`(select t::text as row from ${qualified(x, relation)} as t except all select t::text from ${qualified(y, relation)} as t) order by 1 limit 5`)).map((r) => r.row);
+    (await db<{ row: string }>(`(select t::text as row from ${qualified(x, relation)} as t except all select t::text from ${qualified(y, relation)} as t) order by 1 limit 5`)).map((r) => r.row);
   return `only in ${a}: ${JSON.stringify(await side(a, b))}; only in ${b}: ${JSON.stringify(await side(b, a))}`;
 }
 
