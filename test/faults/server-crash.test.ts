@@ -98,6 +98,13 @@ describe('a server crash', () => {
     for (const model of emptied) {
       expect(run!.plan.find((d) => d.model === model), model).toEqual({ model, action: 'build', reason: `${model} was emptied by a server crash (unlogged)` });
     }
+    // nothing else changed: every other model built is a reader of an emptied one, and says so
+    const readers = run!.plan.filter((d) => d.action === 'build' && !emptied.includes(d.model));
+    expect(readers.filter((d) => d.model.startsWith('gold.')).length).toBeGreaterThan(0);
+    for (const d of readers) {
+      const cause = /which is built whole: (\S+) was emptied by a server crash \(unlogged\)$/.exec(d.reason)?.[1];
+      expect(emptied, `${d.model}: ${d.reason}`).toContain(cause);
+    }
     expect(Object.fromEntries(await rowCounts(t.target, unlogged))).toEqual(Object.fromEntries(held));
     expect(await manifestRows(t.target)).toEqual(exportedRows);
     expect((await t.state()).gold).toEqual(before.gold);
