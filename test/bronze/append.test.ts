@@ -6,38 +6,13 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bronzeSummary } from '../../src/runs/output.ts';
-import { runCli } from '../support/cli.ts';
-import { dropTarget, query, schemaNames, TEST_DATABASE_URL, uniqueTarget } from '../support/database.ts';
-import { type FixtureDir, headerOf, writeSources } from '../support/source-fixtures.ts';
+import { query, schemaNames, TEST_DATABASE_URL } from '../support/database.ts';
+import { useBronzeLoads } from '../support/bronze-loads.ts';
+import { headerOf } from '../support/source-fixtures.ts';
 
-const targets: string[] = [];
-const fixtures: FixtureDir[] = [];
-
-afterAll(async () => {
-  for (const t of targets) await dropTarget(t);
-  for (const f of fixtures) await f.cleanup();
-});
-
-function target(prefix: string): string {
-  const t = uniqueTarget(prefix);
-  targets.push(t);
-  return t;
-}
-
-async function sales(content: string) {
-  const f = await writeSources({ sales_details: content });
-  fixtures.push(f);
-  return f.dir;
-}
-
-async function load(t: string, dir: string, code = 0) {
-  const r = await runCli(['load', '--seeds', dir, '--target', t]);
-  expect(r.code, r.stderr + r.stdout).toBe(code);
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { runId: Number(events.find((e) => e.event === 'run_started')!.run_id), events };
-}
+const { target, sales, load } = useBronzeLoads();
 
 const HEADER = headerOf('sales_details');
 /** A sales line: order n, product p. */
@@ -62,17 +37,26 @@ async function loadState(t: string, runId: number) {
     changes: (await bronzeTables(t)).includes('sales_details__changes')
       ? await query(`select ${DATA}, change_side, change_kind from ${s.bronze}.sales_details__changes order by change_side, _line_number`)
       : [],
-    counts: await query(`select status, added::int, changed::int, removed::int, moved::int from ${s.etl}.source_changes where run_id = $1 and source = 'sales_details'`, [runId]),
+    counts: await query(
+      `select status, added::int, changed::int, removed::int, moved::int from ${s.etl}.source_changes where run_id = $1 and source = 'sales_details'`,
+      [runId],
+    ),
     file: await query(
       `select sha256, bytes::int, line_ending, encoding, lines::int, row_lines::int, records::int, rows_loaded::int, rejects::int, blank_lines::int from ${s.etl}.source_files where run_id = $1 and source = 'sales_details'`,
       [runId],
     ),
-    rejects: await query(`select line_number::int, column_number, reason, message, raw_text, raw_length::int, raw_sha256 from ${s.etl}.rejects where run_id = $1 and source = 'sales_details' order by line_number`, [runId]),
+    rejects: await query(
+      `select line_number::int, column_number, reason, message, raw_text, raw_length::int, raw_sha256 from ${s.etl}.rejects where run_id = $1 and source = 'sales_details' order by line_number`,
+      [runId],
+    ),
   };
 }
 
 async function reused(t: string, runId: number): Promise<number | null> {
-  const [r] = await query<{ n: number | null }>(`select reused_lines::int as n from ${schemaNames(t).etl}.source_files where run_id = $1 and source = 'sales_details'`, [runId]);
+  const [r] = await query<{ n: number | null }>(
+    `select reused_lines::int as n from ${schemaNames(t).etl}.source_files where run_id = $1 and source = 'sales_details'`,
+    [runId],
+  );
   return r!.n;
 }
 
@@ -86,9 +70,27 @@ describe('bronze: an appended file loads its tail only', () => {
   const fresh = target('bappf');
 
   it('says the lines appended and kept in the bronze summary', () => {
-    const file = { source: 'sales_details', file: 'sales_details.csv', sha256: 'b', bytes: 1, lineEnding: 'CRLF', encoding: 'UTF-8', lines: 6017957, rowLines: 6017957, records: 6017956, rowsLoaded: 6017956, rejects: 0, rejectsByReason: {}, blankLines: 0, seconds: 1, reusedLines: 6012345 } as const;
+    const file = {
+      source: 'sales_details',
+      file: 'sales_details.csv',
+      sha256: 'b',
+      bytes: 1,
+      lineEnding: 'CRLF',
+      encoding: 'UTF-8',
+      lines: 6017957,
+      rowLines: 6017957,
+      records: 6017956,
+      rowsLoaded: 6017956,
+      rejects: 0,
+      rejectsByReason: {},
+      blankLines: 0,
+      seconds: 1,
+      reusedLines: 6012345,
+    } as const;
     const change = { source: 'sales_details', status: 'changed', fromSha256: 'a', toSha256: 'b', added: 5512, changed: 3, removed: 0, moved: 0 } as const;
-    expect(bronzeSummary({ files: [file], changes: [change], seconds: 1 })).toContain('sales_details: 5,512 added, 3 changed, 0 removed (5,612 lines appended to 6,012,345 kept)');
+    expect(bronzeSummary({ files: [file], changes: [change], seconds: 1 })).toContain(
+      'sales_details: 5,512 added, 3 changed, 0 removed (5,612 lines appended to 6,012,345 kept)',
+    );
   });
 
   it('gives the rows, __changes, counts, ledger figures and rejects of a whole load of the same file', async () => {
@@ -108,7 +110,9 @@ describe('bronze: an appended file loads its tail only', () => {
     expect(stateA.rejects.map((r) => r.line_number)).toEqual([302, OLD_LINES.length + 7]);
     // the kept rows keep the run that loaded them, the tail's are the appending run's
     const s = schemaNames(appended);
-    expect(await query(`select _run_id::int as run, min(_line_number)::int as first, count(*)::int as n from ${s.bronze}.sales_details group by 1 order by 1`)).toEqual([
+    expect(
+      await query(`select _run_id::int as run, min(_line_number)::int as first, count(*)::int as n from ${s.bronze}.sales_details group by 1 order by 1`),
+    ).toEqual([
       { run: first.runId, first: 2, n: 600 },
       { run: a.runId, first: OLD_LINES.length + 1, n: 6 },
     ]);
@@ -126,7 +130,10 @@ describe('bronze: an appended file loads its tail only', () => {
     const rowsOf = (t: string) => query(`select ${DATA} from ${schemaNames(t).bronze}.sales_details order by _line_number`);
     expect(await rowsOf(appended)).toEqual(await rowsOf(fresh));
     expect((await loadState(appended, a.runId)).counts).toEqual([{ status: 'changed', added: 2, changed: 1, removed: 0, moved: 0 }]);
-    const [blocks] = await query<{ n: number }>(`select array_length(blocks, 1) as n from ${schemaNames(appended).etl}.source_blocks where run_id = $1 and source = 'sales_details'`, [a.runId]);
+    const [blocks] = await query<{ n: number }>(
+      `select array_length(blocks, 1) as n from ${schemaNames(appended).etl}.source_blocks where run_id = $1 and source = 'sales_details'`,
+      [a.runId],
+    );
     expect(blocks?.n).toBeGreaterThan(0);
     // a line in the middle changes: the appended table (by its merged hashes) and a table loaded
     // whole (by its own) give the same diff

@@ -4,37 +4,15 @@
  * wrote do not store them (the columns' missing value holds them); a table in the column order of
  * an older loader (`_run_id`, `_source_file`, `_line_number`) still takes an append and a diff.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
-import { dropTarget, query, schemaNames, testClient, uniqueTarget } from '../support/database.ts';
-import { type FixtureDir, headerOf, writeSources } from '../support/source-fixtures.ts';
+import { describe, expect, it } from 'vitest';
+import { query, schemaNames, testClient } from '../support/database.ts';
+import { useBronzeLoads } from '../support/bronze-loads.ts';
+import { headerOf } from '../support/source-fixtures.ts';
 
-const targets: string[] = [];
-const fixtures: FixtureDir[] = [];
-
-afterAll(async () => {
-  for (const t of targets) await dropTarget(t);
-  for (const f of fixtures) await f.cleanup();
-});
-
-function target(prefix: string): string {
-  const t = uniqueTarget(prefix);
-  targets.push(t);
-  return t;
-}
-
-async function sales(content: string) {
-  const f = await writeSources({ sales_details: content });
-  fixtures.push(f);
-  return f.dir;
-}
-
-async function load(t: string, dir: string) {
-  const r = await runCli(['load', '--seeds', dir, '--target', t]);
-  expect(r.code, r.stderr + r.stdout).toBe(0);
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  return Number(events.find((e) => e.event === 'run_started')!.run_id);
-}
+const bronze = useBronzeLoads();
+const { target, sales } = bronze;
+/** Loads `dir` into `t` (exit 0) and returns the run's id. */
+const load = async (t: string, dir: string) => (await bronze.load(t, dir)).runId;
 
 const line = (n: number, p = 'BK-R93R-62') => `SO${50000 + n},${p},${11000 + (n % 50)},20131229,20140105,20140110,3578,1,3578`;
 const OLD_LINES = [headerOf('sales_details'), ...Array.from({ length: 600 }, (_, i) => line(i))];
@@ -62,7 +40,10 @@ async function lineageAttributes(t: string) {
 }
 
 async function columnOrder(t: string, table = 'sales_details'): Promise<string[]> {
-  const rows = await query<{ c: string }>('select column_name as c from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position', [schemaNames(t).bronze, table]);
+  const rows = await query<{ c: string }>(
+    'select column_name as c from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position',
+    [schemaNames(t).bronze, table],
+  );
   return rows.map((r) => r.c);
 }
 
@@ -96,7 +77,10 @@ describe('bronze lineage columns', () => {
     const client = await testClient('blineage');
     try {
       await client.query(`create temporary table stored as select * from ${s.bronze}.sales_details`);
-      const { rows } = await client.query<{ loaded: string; stored: string }>(`select pg_relation_size($1::regclass) as loaded, pg_relation_size('stored') as stored`, [`${s.bronze}.sales_details`]);
+      const { rows } = await client.query<{ loaded: string; stored: string }>(
+        `select pg_relation_size($1::regclass) as loaded, pg_relation_size('stored') as stored`,
+        [`${s.bronze}.sales_details`],
+      );
       expect(Number(rows[0]!.loaded)).toBeLessThan(Number(rows[0]!.stored));
     } finally {
       await client.end();
@@ -108,7 +92,10 @@ describe('bronze lineage columns', () => {
   it('an append: the kept rows read the run that loaded them, the tail rows the appending run', async () => {
     const [{ run: first }] = (await lineage(t)) as [{ run: number }];
     const run = await load(t, await sales(NEW));
-    const [reused] = await query<{ n: number | null }>(`select reused_lines::int as n from ${schemaNames(t).etl}.source_files where run_id = $1 and source = 'sales_details'`, [run]);
+    const [reused] = await query<{ n: number | null }>(
+      `select reused_lines::int as n from ${schemaNames(t).etl}.source_files where run_id = $1 and source = 'sales_details'`,
+      [run],
+    );
     expect(reused!.n).toBe(OLD_LINES.length);
     expect(await lineage(t)).toEqual([
       { run: first, first: 2, last: 601, n: 600, files: ['sales_details.csv'] },
@@ -122,7 +109,10 @@ describe('bronze lineage columns: a table in the older column order', () => {
   const older = target('blino');
   const fresh = target('blinf');
   const rowsOf = (x: string) => query(`select ${DATA} from ${schemaNames(x).bronze}.sales_details order by _line_number`);
-  const changesOf = (x: string) => query(`select ${DATA}, _run_id is not null as has_run, change_side, change_kind from ${schemaNames(x).bronze}.sales_details__changes order by change_side, _line_number`);
+  const changesOf = (x: string) =>
+    query(
+      `select ${DATA}, _run_id is not null as has_run, change_side, change_kind from ${schemaNames(x).bronze}.sales_details__changes order by change_side, _line_number`,
+    );
 
   it('takes an append', async () => {
     const first = await load(older, await sales(OLD));
@@ -130,7 +120,10 @@ describe('bronze lineage columns: a table in the older column order', () => {
     expect((await columnOrder(older)).slice(-3)).toEqual(['_run_id', '_source_file', '_line_number']);
     const newDir = await sales(NEW);
     const run = await load(older, newDir);
-    const [reused] = await query<{ n: number | null }>(`select reused_lines::int as n from ${schemaNames(older).etl}.source_files where run_id = $1 and source = 'sales_details'`, [run]);
+    const [reused] = await query<{ n: number | null }>(
+      `select reused_lines::int as n from ${schemaNames(older).etl}.source_files where run_id = $1 and source = 'sales_details'`,
+      [run],
+    );
     expect(reused!.n).toBe(OLD_LINES.length);
     expect(await lineage(older)).toEqual([
       { run: first, first: 2, last: 601, n: 600, files: ['sales_details.csv'] },
