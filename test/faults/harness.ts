@@ -4,9 +4,11 @@
  * that differs from the last one's, and "unchanged" and "new" can be told apart), and the checks
  * made after each fault and after the clean run that follows it.
  */
-import { rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { embeddedUrl, openEmbedded, stopEmbedded } from '../../src/db/embedded/index.ts';
 import { runCli } from '../support/cli.ts';
 import { type ChildOutcome, type Db, dbAt, killLiveChildren, type LogEvent, type MedallionChild, openGate, type Row, spawnMedallion, until } from '../support/child-run.ts';
 import { dropTarget, TEST_DATABASE_URL, uniqueTarget } from '../support/database.ts';
@@ -182,4 +184,44 @@ export async function runRow(t: FaultTarget, runId: number): Promise<{ status: s
     [runId],
   );
   return row!;
+}
+
+/** A test file's own embedded PostgreSQL: the faults that stop or crash a server never touch the machine's shared one. */
+export interface OwnServer {
+  /** The embedded server's project folder (made before the file's tests, removed after them). */
+  readonly projectDir: string;
+  /** Starts the server (kept running until stopped) and returns its URL. */
+  start(): Promise<string>;
+  /** Stops it: `fast` as a clean shutdown, `immediate` as a crash (its next start runs crash recovery). */
+  stop(mode?: 'fast' | 'immediate'): Promise<{ stopped: boolean }>;
+}
+
+/**
+ * The file's own server, its folder made in a `beforeAll` and the server stopped and the folder
+ * removed in an `afterAll` (registered where this is called, so before the hooks registered after it).
+ */
+export function useOwnServer(folderPrefix: string): OwnServer {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), folderPrefix));
+    // as root the server runs as the postgres user, which must be able to enter the folder
+    await chmod(dir, 0o755);
+  });
+  afterAll(async () => {
+    if (!dir) return;
+    await stopEmbedded({ projectDir: dir }).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    get projectDir() {
+      return dir;
+    },
+    async start() {
+      await openEmbedded({ projectDir: dir, keep: true });
+      const url = await embeddedUrl(dir);
+      if (!url) throw new Error(`the embedded PostgreSQL in ${dir} is not running after its start`);
+      return url;
+    },
+    stop: (mode = 'fast') => stopEmbedded({ projectDir: dir, mode }),
+  };
 }

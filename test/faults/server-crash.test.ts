@@ -6,30 +6,20 @@
  * run that follows finds the emptied tables, rebuilds them and their readers instead of doing
  * nothing, and publishes what a build from scratch publishes; the run after it is a no-op again.
  */
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddedUrl, openEmbedded, stopEmbedded } from '../../src/db/embedded/index.ts';
 import { loadProject } from '../../src/transform/index.ts';
 import type { LogEvent } from '../support/child-run.ts';
 import { runCli } from '../support/cli.ts';
 import { uniqueTarget } from '../support/database.ts';
 import { expectSameTargets } from '../support/target-equality.ts';
-import { type FaultTarget, faultTarget } from './harness.ts';
+import { type FaultTarget, faultTarget, useOwnServer } from './harness.ts';
 
 type Decision = { model: string; action: string; reason: string };
 
-let project: string;
+const server = useOwnServer('medallion-faults-crash-');
 let t: FaultTarget;
-
-/** Starts the embedded server of `project` (kept running until stopped) and returns its URL. */
-async function startServer(): Promise<string> {
-  await openEmbedded({ projectDir: project, keep: true });
-  const url = await embeddedUrl(project);
-  if (!url) throw new Error(`the embedded PostgreSQL in ${project} is not running after its start`);
-  return url;
-}
 
 const exportsOf = (target: string) => path.join(t.work, 'exports', target);
 
@@ -60,17 +50,12 @@ async function manifestRows(target: string): Promise<Record<string, number>> {
 }
 
 beforeAll(async () => {
-  project = await mkdtemp(path.join(tmpdir(), 'medallion-faults-crash-'));
-  // as root the server runs as the postgres user, which must be able to enter the folder
-  await chmod(project, 0o755);
-  t = await faultTarget('fcrash', { url: await startServer() });
+  t = await faultTarget('fcrash', { url: await server.start() });
   await build(t.target);
 });
 
 afterAll(async () => {
   await t?.dispose();
-  await stopEmbedded({ projectDir: project }).catch(() => {});
-  await rm(project, { recursive: true, force: true });
 });
 
 describe('a server crash', () => {
@@ -84,8 +69,8 @@ describe('a server crash', () => {
     const before = await t.state();
     const exportedRows = await manifestRows(t.target);
 
-    expect(await stopEmbedded({ projectDir: project, mode: 'immediate' })).toMatchObject({ stopped: true });
-    t.url = await startServer();
+    expect(await server.stop('immediate')).toMatchObject({ stopped: true });
+    t.url = await server.start();
 
     // the crash happened: crash recovery emptied every unlogged table and kept the committed logged rows
     expect(Object.fromEntries(await rowCounts(t.target, unlogged))).toEqual(Object.fromEntries(unlogged.map((m) => [m, 0])));
