@@ -20,6 +20,15 @@ const OLD = `${OLD_LINES.join('\r\n')}\r\n`;
 const NEW = `${OLD}${[line(5), line(900), line(901)].join('\r\n')}\r\n`;
 const EDITED = NEW.replace(`${line(100)}\r\n`, `${line(100, 'FR-R92B-58')}\r\n`);
 
+/** The lines the load of `run` kept from the previous load (null: a whole load). */
+async function reusedLines(t: string, run: number): Promise<number | null> {
+  const [row] = await query<{ n: number | null }>(
+    `select reused_lines::int as n from ${schemaNames(t).etl}.source_files where run_id = $1 and source = 'sales_details'`,
+    [run],
+  );
+  return row!.n;
+}
+
 const DATA = 'sls_ord_num, sls_prd_key, sls_cust_id, sls_order_dt, sls_ship_dt, sls_due_dt, sls_sales, sls_quantity, sls_price, _source_file, _line_number';
 
 /** Per run, the lines whose rows carry it, and the files they name. */
@@ -92,11 +101,7 @@ describe('bronze lineage columns', () => {
   it('an append: the kept rows read the run that loaded them, the tail rows the appending run', async () => {
     const [{ run: first }] = (await lineage(t)) as [{ run: number }];
     const run = await load(t, await sales(NEW));
-    const [reused] = await query<{ n: number | null }>(
-      `select reused_lines::int as n from ${schemaNames(t).etl}.source_files where run_id = $1 and source = 'sales_details'`,
-      [run],
-    );
-    expect(reused!.n).toBe(OLD_LINES.length);
+    expect(await reusedLines(t, run)).toBe(OLD_LINES.length);
     expect(await lineage(t)).toEqual([
       { run: first, first: 2, last: 601, n: 600, files: ['sales_details.csv'] },
       { run, first: 602, last: 604, n: 3, files: ['sales_details.csv'] },
@@ -120,11 +125,7 @@ describe('bronze lineage columns: a table in the older column order', () => {
     expect((await columnOrder(older)).slice(-3)).toEqual(['_run_id', '_source_file', '_line_number']);
     const newDir = await sales(NEW);
     const run = await load(older, newDir);
-    const [reused] = await query<{ n: number | null }>(
-      `select reused_lines::int as n from ${schemaNames(older).etl}.source_files where run_id = $1 and source = 'sales_details'`,
-      [run],
-    );
-    expect(reused!.n).toBe(OLD_LINES.length);
+    expect(await reusedLines(older, run)).toBe(OLD_LINES.length);
     expect(await lineage(older)).toEqual([
       { run: first, first: 2, last: 601, n: 600, files: ['sales_details.csv'] },
       { run, first: 602, last: 604, n: 3, files: ['sales_details.csv'] },
