@@ -159,6 +159,7 @@ const REFERENCE = [
 
 /** Models with a step over all customers: checked by recombining the halves (below). */
 const GLOBAL_STEP = [
+  'silver.int_sales_date_pairs',
   'silver.int_sales_ship_lead_time',
   'gold.customer_features',
   'silver.int_training_thresholds',
@@ -356,5 +357,14 @@ describe('global steps, recombined from the halves', () => {
       left join daily_sales on daily_sales.date = calendar.date and daily_sales.category = categories.category`;
     const d = await difference(`select * from ${of(whole, 'gold.sales_daily')}`, combined);
     expectSameRows('gold.sales_daily', d);
+  });
+
+  it("silver.int_sales_date_pairs: the halves' line counts per pair of date texts, summed, are the whole's (the partial aggregate of the modal lead time)", async () => {
+    const partials = halves.map((h) => `select sls_order_dt, sls_ship_dt, lines from ${of(h, 'silver.int_sales_date_pairs')}`).join(' union all ');
+    const d = await difference(
+      `select sls_order_dt, sls_ship_dt, lines from ${of(whole, 'silver.int_sales_date_pairs')}`,
+      `select sls_order_dt, sls_ship_dt, sum(lines) as lines from (${partials}) as partial_pairs group by sls_order_dt, sls_ship_dt`,
+    );
+    expectSameRows('silver.int_sales_date_pairs', d);
   });
 });
