@@ -36,7 +36,7 @@ customer_date_parts as (
 customer_records as (
   select
     customer_date_parts.*,
-    -- 1 to 18 digits: a pattern without a counted repetition, which costs twice the CPU per row
+    -- 1 to 18 digits, written without a counted repetition (docs/decisions/0026: its cost per row)
     case when btrim(customer_id_raw) ~ '^[0-9]+$' and length(btrim(customer_id_raw)) <= 18 then btrim(customer_id_raw)::bigint end as customer_id,
     nullif(upper(btrim(customer_key_raw)), '') as customer_key,
     -- trimmed, inner runs of whitespace collapsed to one space, empty -> NULL
