@@ -77,6 +77,7 @@ export async function readSourceHeader(dir: string, contract: SourceContract): P
       hint: 'Export the file with its header row.',
     });
   }
+  checkHeaderLine(file, contract, headerText, terminator);
   const [fields] = parse(headerText, { relax_quotes: true, relax_column_count: true }) as string[][];
   const columns = (fields ?? []).map((c) => c.trim().toLowerCase());
   checkHeader(file, contract, columns);
@@ -132,6 +133,25 @@ function checkEncoding(file: string, head: Buffer): void {
       hint: `Convert it, e.g. iconv -f ${e.iconv} -t UTF-8 '${path.basename(file)}' > '${path.basename(file)}.utf8' && mv '${path.basename(file)}.utf8' '${path.basename(file)}', and run again (nothing was loaded).`,
     });
   }
+}
+
+/**
+ * The header is one line: a CR or LF left inside it once its line end is cut off is a stray line
+ * break, as RECORD_STRAY_LINE_BREAK is in a data line. csv-parse would end the header's record there
+ * and read the columns after it as nothing, so the header is refused before it is parsed.
+ */
+function checkHeaderLine(file: string, contract: SourceContract, headerText: string, terminator: 'LF' | 'CR'): void {
+  const at = headerText.search(/[\r\n]/);
+  if (at < 0) return;
+  const what = headerText[at] === '\r' ? 'CR' : 'LF';
+  const column = headerText.slice(0, at).split(',').length;
+  throw new DataError('BRONZE_HEADER_MISMATCH', `header does not match the ${contract.name} contract: a stray ${what} inside the header line (column ${column}), in a file whose lines end with ${terminator === 'CR' ? 'CR' : 'LF or CRLF'}`, {
+    file,
+    line: 1,
+    column,
+    expected: contract.header.join(','),
+    hint: `Expected the header ${contract.header.join(',')} on one line; fix the export (nothing was loaded).`,
+  });
 }
 
 /**

@@ -344,6 +344,22 @@ describe('bronze load', () => {
     expect(r.stderr).toContain("unexpected column 'region' (column 3)");
   });
 
+  it('stops with exit 1 when a stray CR splits the header line, whatever follows it', async () => {
+    // The rows fit the columns before the CR: read as a line end, the CR would hide the extra column.
+    const extra = await sources({ px_cat_g1v2: 'ID,CAT,SUBCAT,MAINTENANCE\r,REGION\nCO_RF,Components,Road Frames,Yes\n' });
+    let r = await load(extra.dir);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('BRONZE_HEADER_MISMATCH');
+    expect(r.stderr).toContain('px_cat_g1v2.csv:1 (column 4)');
+    expect(r.stderr).toContain('a stray CR inside the header line');
+    // The rows have the columns after the CR too: not one of them is a reject of the wrong count.
+    const split = await sources({ loc_a101: 'CID\r,CNTRY\nAW-00011000,Australia\n' });
+    r = await load(split.dir);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('BRONZE_HEADER_MISMATCH');
+    expect(r.stderr).toContain('loc_a101.csv:1 (column 1)');
+  });
+
   it('accepts a header in another case, with spaces, and in another column order', async () => {
     const f = await sources({ px_cat_g1v2: ' cat ,Id,SUBCAT,maintenance\r\nComponents,CO_RF,Road Frames,Yes\r\n' });
     const r = await load(f.dir);
