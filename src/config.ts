@@ -71,8 +71,10 @@ function checkAsOf(v: string): string | undefined {
   const today = new Date().toISOString().slice(0, 10);
   return v > today ? `${v} is after today (${today}, UTC); the run date must be a day that has happened` : undefined;
 }
+/** PostgreSQL reserves schema names that begin with `pg_`: a target's schemas must not. */
 function checkTarget(v: string): string | undefined {
-  return /^[a-z][a-z0-9_]{0,30}$/.test(v) ? undefined : `expected a lower-case name (letters, digits, _; at most 31 characters), got '${v}'`;
+  if (!/^[a-z][a-z0-9_]{0,30}$/.test(v)) return `expected a lower-case name (letters, digits, _; at most 31 characters), got '${v}'`;
+  return v.startsWith('pg_') ? `'${v}' begins with pg_, which PostgreSQL reserves for its own schemas (${v}_bronze would be refused); choose another name` : undefined;
 }
 function checkRate(v: string): string | undefined {
   const n = Number(v);

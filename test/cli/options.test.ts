@@ -102,6 +102,15 @@ describe('refused before anything runs (exit 2, every problem in one message)', 
     expect(r.stderr).toContain('load does not take --out');
   });
 
+  it('refuses a --target PostgreSQL would refuse as a schema prefix (pg_), from the option or ETL_TARGET', async () => {
+    const r = await runCli(['load', '--target', 'pg_nightly', '--seeds', sources.dir], { env: DEAD, cwd: work });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--target: 'pg_nightly' begins with pg_, which PostgreSQL reserves");
+    const fromEnv = await runCli(['build'], { env: { ...DEAD, ETL_TARGET: 'pg_nightly' }, cwd: work });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toContain('--target (from ETL_TARGET)');
+  });
+
   it('report takes --log-format and prints its result as one JSON line', async () => {
     const r = await runCli(['report', '--log-format', 'json', '--target', target], { env: { DATABASE_URL: TEST_DATABASE_URL }, cwd: work });
     expect(r.stderr).not.toContain('--log-format');
