@@ -2,7 +2,8 @@
  * The row-flow diagram of a run as inline SVG: source files → bronze tables → silver models →
  * gold models → exports, laid out in columns by dependency depth, with the rows that leave the
  * flow drawn where they leave it: rejected lines under their source file, quarantined rows under
- * the model they were kept out of, superseded duplicates under the model that dropped them.
+ * the model they were kept out of, superseded rows (an earlier duplicate, or a row the run's
+ * as_of leaves out) under the model that left them out.
  * Built in Node; the page needs no script to show it.
  */
 import type { RunReport } from './types.ts';

@@ -31,7 +31,7 @@ export function renderRunReportHtml(report: RunReport): string {
 <main>
 ${cards(report)}
 <section id="flow"><h2>Row flow</h2>
-<p class="muted">Source files → bronze → silver → gold → exports. Edge width grows with the rows that pass; rows that leave the flow are shown where they leave it: <span class="k rejected">rejected</span> lines under their file, <span class="k quarantined">quarantined</span> rows under the model they were kept out of, <span class="k superseded">superseded</span> duplicates under the model that dropped them. Hover for details.</p>
+<p class="muted">Source files → bronze → silver → gold → exports. Edge width grows with the rows that pass; rows that leave the flow are shown where they leave it: <span class="k rejected">rejected</span> lines under their file, <span class="k quarantined">quarantined</span> rows under the model they were kept out of, <span class="k superseded">superseded</span> rows (an earlier duplicate, or a row the run's as_of leaves out) under the model that left them out. Hover for details.</p>
 <div class="scroll">${flow}</div></section>
 <section id="stages"><h2>Stages</h2>${stagesSection(report)}</section>
 <section id="rules"><h2>Rules</h2>${rulesSection(report)}</section>
