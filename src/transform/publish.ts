@@ -309,16 +309,21 @@ async function markOurs(client: Client, pairs: SchemaPair[]): Promise<Map<string
       [p.next],
     );
     await client.query(`comment on schema ${ident(p.next)} is ${literal(`${OURS_PREFIX}${rows.map((r) => r.relname).join(',')}`)}`);
-    const { rows: old } = await client.query<{ comment: string | null }>('select obj_description(oid, $2) as comment from pg_namespace where nspname = $1', [p.published, 'pg_namespace']);
-    const comment = old[0]?.comment;
     // A schema without our comment was published before schemas carried it: the new build's
     // relations are the best guess of ours.
-    ours.set(p.published, new Set(comment?.startsWith(OURS_PREFIX) ? comment.slice(OURS_PREFIX.length).split(',') : rows.map((r) => r.relname)));
+    ours.set(p.published, (await recordedOurs(client, p.published)) ?? new Set(rows.map((r) => r.relname)));
   }
   return ours;
 }
 
 const OURS_PREFIX = 'medallion-etl relations: ';
+
+/** The names of our relations that the schema's comment records (markOurs), or undefined without one. */
+async function recordedOurs(client: Client, schema: string): Promise<Set<string> | undefined> {
+  const { rows } = await client.query<{ comment: string | null }>('select obj_description(oid, $2) as comment from pg_namespace where nspname = $1', [schema, 'pg_namespace']);
+  const comment = rows[0]?.comment;
+  return comment?.startsWith(OURS_PREFIX) ? new Set(comment.slice(OURS_PREFIX.length).split(',').filter(Boolean)) : undefined;
+}
 
 /**
  * GRANT statements that give the new schemas and relations the privileges the published ones
@@ -578,6 +583,8 @@ export async function publishRelations(client: Client, schemas: SchemaNames, rel
     const movedNames = new Set(built.map((m) => `${m.published}.${m.name}`));
     const { rows: readers } = await client.query<ViewReader>(readersSql('select unnest($1::oid[]) as oid'), [oids]);
     const views = readers.filter((r) => !movedNames.has(`${r.schema}.${r.name}`) && !r.schema.startsWith(`${schemas.silver}__`) && !r.schema.startsWith(`${schemas.gold}__`));
+    const ours = new Map<string, Set<string> | undefined>();
+    for (const schema of [schemas.silver, schemas.gold]) ours.set(schema, await recordedOurs(client, schema));
 
     for (const prev of new Set(replaced.map((m) => m.prev))) await client.query(`create schema if not exists ${ident(prev)}`);
     for (const m of built) {
@@ -603,8 +610,9 @@ export async function publishRelations(client: Client, schemas: SchemaNames, rel
         continue;
       }
       const recreated = await attempt(client, recreateViewSql(v));
-      if (recreated === true) carried.push(`${v.schema}.${v.name}`);
-      else for (const p of new Set(replaced.map((m) => m.prev))) kept.set(p, `view ${v.schema}.${v.name} reads the previous version and could not be recreated on the new one (${recreated}); change or drop it`);
+      // carried names the user's objects only: a view of ours recreated on the new relations is part of the publish
+      if (recreated === true && !ours.get(v.schema)?.has(v.name)) carried.push(`${v.schema}.${v.name}`);
+      else if (recreated !== true) for (const p of new Set(replaced.map((m) => m.prev))) kept.set(p, `view ${v.schema}.${v.name} reads the previous version and could not be recreated on the new one (${recreated}); change or drop it`);
     }
     for (const schema of new Set(built.map((m) => m.published))) await addToOurs(client, schema, built.filter((m) => m.published === schema).map((m) => m.name));
   });
@@ -642,9 +650,7 @@ async function relationPrivileges(client: Client, oids: readonly number[]): Prom
 
 /** Adds `names` to the published schema's record of our relations (see markOurs). */
 async function addToOurs(client: Client, schema: string, names: readonly string[]): Promise<void> {
-  const { rows } = await client.query<{ comment: string | null }>('select obj_description(oid, $2) as comment from pg_namespace where nspname = $1', [schema, 'pg_namespace']);
-  const comment = rows[0]?.comment;
-  const ours = new Set(comment?.startsWith(OURS_PREFIX) ? comment.slice(OURS_PREFIX.length).split(',').filter(Boolean) : []);
+  const ours = (await recordedOurs(client, schema)) ?? new Set<string>();
   for (const n of names) ours.add(n);
   await client.query(`comment on schema ${ident(schema)} is ${literal(`${OURS_PREFIX}${[...ours].sort().join(',')}`)}`);
 }

@@ -55,6 +55,16 @@ describe('publishRelations', () => {
     expect(left.rows).toEqual([]);
   });
 
+  it('reports as carried only the user\'s views: a view the schema records as ours follows silently', async () => {
+    await publishedState();
+    // the record a publish leaves on the schema (markOurs in src/transform/publish.ts)
+    await client.query(`comment on schema ${schemas.gold} is 'medallion-etl relations: v'`);
+    const result = await publishRelations(client, schemas, ['silver.a'], { prevSuffix: '1' });
+    expect((await client.query(`select n from ${schemas.gold}.v`)).rows).toEqual([{ n: 2 }]);
+    expect((await client.query(`select n10 from public.${target}_user_view`)).rows).toEqual([{ n10: 20 }]);
+    expect(result.carried).toEqual([`public.${target}_user_view`]);
+  });
+
   it('publishes nothing when the transaction fails', async () => {
     await publishedState();
     await expect(
