@@ -52,6 +52,8 @@ export type ErrorCode =
   | 'DB_UNREACHABLE'
   /** The server answered, but the database named in the connection does not exist (SQLSTATE 3D000). */
   | 'DB_NOT_FOUND'
+  /** The server answered and refused the login: no such role, a wrong password, pg_hba.conf (SQLSTATE class 28). */
+  | 'DB_LOGIN_REFUSED'
   | 'DB_CONNECTION_LOST'
   | 'DB_ERROR'
   | 'EMBEDDED_DB_FAILED'

@@ -70,6 +70,13 @@ export async function connect(connection: ConnectionConfig, purpose = 'medallion
         hint: `Create it (createdb ${database}) or name an existing one in the connection URL (or PGDATABASE).`,
       }, { cause: err });
     }
+    // SQLSTATE class 28 (invalid_authorization_specification, invalid_password): the server
+    // answered and refused this user; starting a server or changing the host would not help.
+    if (e.code?.startsWith('28')) {
+      throw new DependencyError('DB_LOGIN_REFUSED', `PostgreSQL at ${connection.display} (from ${connection.source}) refused the login: ${e.code} ${e.message}`.replace(/\s+/g, ' ').trim(), {
+        hint: 'Check the user and password of the connection (the URL, or PGUSER and PGPASSWORD), and that the server lets that user in (pg_hba.conf).',
+      }, { cause: err });
+    }
     throw new DependencyError('DB_UNREACHABLE', `cannot connect to PostgreSQL at ${connection.display} (from ${connection.source}): ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' ').trim(), {
       hint: 'Start the server or point DATABASE_URL (or PGHOST/PGPORT/PGUSER/PGDATABASE) at a reachable one.',
     }, { cause: err });

@@ -64,6 +64,21 @@ describe('resolveConnection precedence', () => {
   });
 });
 
+describe('a login the server refuses', () => {
+  it('says the server refused the user (SQLSTATE class 28), not "start the server"', async () => {
+    const url = new URL(TEST_DATABASE_URL);
+    url.username = 'medallion_no_such_role';
+    url.password = 'secret-x';
+    const err = await connect(resolveConnection({ 'database-url': url.toString() }, {})).catch((e) => e);
+    expect(err).toBeInstanceOf(DependencyError);
+    expect(err.code).toBe('DB_LOGIN_REFUSED');
+    expect(err.describe()).toContain('refused the login: 28');
+    expect(err.describe()).toContain('medallion_no_such_role');
+    expect(err.describe()).toContain('Check the user and password');
+    expect(err.describe()).not.toMatch(/start the server|secret/i);
+  });
+});
+
 describe('precedence through the command line (parseArgs + resolvePipelineConfig, as build and load read them)', () => {
   const resolved = (argv: string[], env: NodeJS.ProcessEnv) => {
     const { options } = parseArgs(argv, PIPELINE_OPTIONS, env);
