@@ -37,6 +37,8 @@ export type ErrorCode =
   | 'MODEL_UNKNOWN_RELATION'
   | 'MODEL_CYCLE'
   | 'MODEL_SQL_FAILED'
+  /** A value from the sources is longer than a PostgreSQL index entry can hold (SQLSTATE 54000 on an index row). */
+  | 'MODEL_VALUE_TOO_LONG'
   | 'TESTS_FAILED'
   | 'RECONCILIATION_FAILED'
   | 'PUBLISH_BLOCKED'
@@ -174,6 +176,27 @@ export function isConnectionError(err: unknown): boolean {
   return /Connection terminated|connection is closed|Client has encountered a connection error|Client was closed/i.test(e.message);
 }
 
+/**
+ * SQLSTATE 54000 (program_limit_exceeded) on an index entry ("index row requires N bytes, maximum
+ * size is 8191", "index row size N exceeds btree version 4 maximum 2704"): a value longer than a
+ * btree index holds. Only the size of a value read from the sources causes it, so it is the data's
+ * fault (exit 1), whether a model's index is built or the rows of an update are inserted at the commit.
+ */
+export function isValueTooLongToIndex(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === '54000' && /index row/i.test(err.message);
+}
+
+/** The longest field bronze can pass on with every value still fitting an index entry, upper-cased. */
+export const INDEXABLE_FIELD_BYTES = 1000;
+
+export function valueTooLongError(err: Error, doing: string, context: ErrorContext = {}): DataError {
+  return new DataError('MODEL_VALUE_TOO_LONG', `a value is longer than PostgreSQL can index while ${doing}: ${err.message}`, {
+    ...context,
+    sqlstate: '54000',
+    hint: `A source field this long is no key: fix the export, or run with --max-field-bytes ${INDEXABLE_FIELD_BYTES} --full-refresh so that bronze reloads the file and rejects that line (RECORD_FIELD_TOO_LARGE); nothing was published by this run.`,
+  }, { cause: err });
+}
+
 /** Wraps anything thrown by pg into a MedallionError that keeps Postgres' own fields. */
 export function fromDatabaseError(err: unknown, doing: string, context: ErrorContext = {}): MedallionError {
   if (err instanceof MedallionError) return err;
@@ -185,6 +208,7 @@ export function fromDatabaseError(err: unknown, doing: string, context: ErrorCon
       hint: 'Check that PostgreSQL is running and reachable, then run again; nothing was published by this run.',
     }, { cause: err });
   }
+  if (isValueTooLongToIndex(err)) return valueTooLongError(err as Error, doing, context);
   const pg: PgErrorFields = {};
   for (const key of ['code', 'detail', 'hint', 'position', 'schema', 'table', 'column', 'constraint', 'where'] as const) {
     if (e && typeof e[key] === 'string') pg[key] = e[key];

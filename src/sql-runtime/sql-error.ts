@@ -4,11 +4,12 @@
  * - a lost connection stays a DependencyError (DB_CONNECTION_LOST, exit 3);
  * - resource and server trouble (SQLSTATE classes 53 insufficient resources, 57 operator
  *   intervention, 58 system error, XX internal) is a DependencyError (DB_ERROR) too;
+ * - a value too long for an index entry is the data's: DataError MODEL_VALUE_TOO_LONG;
  * - anything else is the model's SQL: DataError MODEL_SQL_FAILED with Postgres' own message, its
  *   fields, and the error position mapped back to the line and column of its file by the caller's
  *   `locate` (the caller knows how its SQL was rewritten before it was sent).
  */
-import { DataError, fromDatabaseError, isConnectionError, type MedallionError, type PgErrorFields } from '../errors.ts';
+import { DataError, fromDatabaseError, isConnectionError, isValueTooLongToIndex, type MedallionError, type PgErrorFields, valueTooLongError } from '../errors.ts';
 
 const SERVER_TROUBLE = /^(53|57|58|XX)/;
 
@@ -42,6 +43,7 @@ export function isSqlFault(err: unknown): err is Error & PgErrorFields & { code:
 export function modelSqlError(err: unknown, source: SqlErrorSource): MedallionError {
   const context = { file: source.file, model: source.model };
   if (!isSqlFault(err)) return fromDatabaseError(err, source.doing, context);
+  if (isValueTooLongToIndex(err)) return valueTooLongError(err, source.doing, context);
   const pg: PgErrorFields = {};
   for (const key of ['code', 'detail', 'hint', 'position', 'schema', 'table', 'column', 'constraint', 'where'] as const) {
     if (typeof err[key] === 'string') pg[key] = err[key];
