@@ -187,13 +187,13 @@ export function isValueTooLongToIndex(err: unknown): boolean {
 }
 
 /** The longest field bronze can pass on with every value still fitting an index entry, upper-cased. */
-export const INDEXABLE_FIELD_BYTES = 1000;
+const INDEXABLE_FIELD_BYTES = 1000;
 
 export function valueTooLongError(err: Error, doing: string, context: ErrorContext = {}): DataError {
   return new DataError('MODEL_VALUE_TOO_LONG', `a value is longer than PostgreSQL can index while ${doing}: ${err.message}`, {
     ...context,
     sqlstate: '54000',
-    hint: `A source field this long is no key: fix the export, or run with --max-field-bytes ${INDEXABLE_FIELD_BYTES} --full-refresh so that bronze reloads the file and rejects that line (RECORD_FIELD_TOO_LARGE); nothing was published by this run.`,
+    hint: `A source field this long is no key: fix the export, or run with --max-field-bytes ${INDEXABLE_FIELD_BYTES} so that bronze loads the file again and rejects that line (RECORD_FIELD_TOO_LARGE); nothing was published by this run.`,
   }, { cause: err });
 }
 

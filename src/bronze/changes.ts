@@ -36,7 +36,7 @@
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import type { SchemaNames } from '../config.ts';
+import { OPTIONS, type SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/index.ts';
 import { BLOCK_LINES, differingBlocks, type LoadBlocks, type PageMap, pageLines, readLoadBlocks } from './block-hashes.ts';
 import { bronzeColumns, bronzeKeyColumns, CHANGES_SUFFIX, LINEAGE_COLUMNS, SOURCE_CONTRACTS, type SourceContract, type SourceName } from './contracts.ts';
@@ -80,6 +80,17 @@ export interface BronzeLoadRecord {
   rowsLoaded: number;
   rejects: number;
   blankLines: number;
+  /** The --max-field-bytes of the load; null in a ledger from before it was recorded. */
+  maxFieldBytes: number | null;
+}
+
+/**
+ * Whether a load kept whole or extended by a tail gives the table a load under `maxFieldBytes` would:
+ * it was loaded with the same --max-field-bytes (a load recorded without one, with the default), as
+ * the limit decides which lines are rows and which are rejects (RECORD_FIELD_TOO_LARGE).
+ */
+export function loadedUnderLimit(load: BronzeLoadRecord, maxFieldBytes: number): boolean {
+  return (load.maxFieldBytes ?? OPTIONS['max-field-bytes'].default) === maxFieldBytes;
 }
 
 /** `<bronze>.<source>__changes`, quoted. */
@@ -122,8 +133,10 @@ export async function currentBronzeLoads(client: Client, schemas: SchemaNames, c
   const { rows } = await client.query<{
     source: SourceName; run_id: string; file: string; sha256: string; bytes: string; line_ending: string; encoding: string;
     lines: string | null; row_lines: string | null; records: string; rows_loaded: string; rejects: string; blank_lines: string; load_xid: string | null; reused_xids: string[] | null;
+    max_field_bytes: string | null;
   }>(
-    `select f.source, f.run_id, f.file, f.sha256, f.bytes, f.line_ending, f.encoding, f.lines, f.row_lines, f.records, f.rows_loaded, f.rejects, f.blank_lines, f.load_xid, f.reused_xids
+    `select f.source, f.run_id, f.file, f.sha256, f.bytes, f.line_ending, f.encoding, f.lines, f.row_lines, f.records, f.rows_loaded, f.rejects, f.blank_lines, f.load_xid, f.reused_xids,
+            f.max_field_bytes
        from ${e}.source_files f join unnest($1::text[], $2::bigint[]) as l (source, run_id) on l.source = f.source and l.run_id = f.run_id`,
     [[...runs.keys()], [...runs.values()]],
   );
@@ -145,6 +158,7 @@ export async function currentBronzeLoads(client: Client, schemas: SchemaNames, c
       rowsLoaded: Number(r.rows_loaded),
       rejects: Number(r.rejects),
       blankLines: Number(r.blank_lines),
+      maxFieldBytes: n(r.max_field_bytes),
     });
   }
   return loads;

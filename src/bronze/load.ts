@@ -30,7 +30,7 @@ import { DataError, DependencyError, fromDatabaseError, MedallionError } from '.
 import { failpoint } from '../failpoints.ts';
 import { type AppendablePrefix, type AppendedLoad, appendablePrefix, appendIntoChanges, HashThrough, publishAppend } from './append.ts';
 import { BlockHashStream, type LoadBlocks, recordLoadBlocks } from './block-hashes.ts';
-import { type BronzeLoadRecord, currentBronzeLoads, diffIntoChanges, isUnchanged, recordSourceChanges, type SourceChange } from './changes.ts';
+import { type BronzeLoadRecord, currentBronzeLoads, diffIntoChanges, isUnchanged, loadedUnderLimit, recordSourceChanges, type SourceChange } from './changes.ts';
 import { bronzeColumns, CHANGES_SUFFIX, lineBreaksByColumn, SOURCE_CONTRACTS, type SourceContract } from './contracts.ts';
 import type { RejectedRecord, RejectReason } from './record-scanner.ts';
 import { type ScanProgress, ScanStream } from './scan-stream.ts';
@@ -86,6 +86,8 @@ export interface FileLoadResult {
   seconds: number;
   /** The load transaction's id, which every row it wrote carries as xmin (absent: a kept load). */
   loadXid?: string;
+  /** The --max-field-bytes the rows were loaded with (a kept load's own; absent: not recorded). */
+  maxFieldBytes?: number;
 }
 
 export interface BronzeLoadResult {
@@ -110,7 +112,7 @@ export async function loadBronze(options: BronzeLoadOptions): Promise<BronzeLoad
     const appends = new Map<string, AppendedLoad>();
     for (const [i, contract] of contracts.entries()) {
       const before = previous.get(contract.name);
-      if (options.reloadUnchanged || !before || !(await isUnchanged(client, schemas, before, headers[i]!))) continue;
+      if (options.reloadUnchanged || !before || !loadedUnderLimit(before, options.maxFieldBytes) || !(await isUnchanged(client, schemas, before, headers[i]!))) continue;
       const result = keptLoad(before);
       kept.set(contract.name, result);
       options.onProgress?.({ kind: 'file-kept', result });
@@ -250,6 +252,7 @@ function keptLoad(load: BronzeLoadRecord): FileLoadResult {
     rejectsByReason: {},
     blankLines: load.blankLines,
     seconds: 0,
+    ...(load.maxFieldBytes !== null ? { maxFieldBytes: load.maxFieldBytes } : {}),
   };
 }
 
@@ -273,7 +276,7 @@ async function loadFileInOwnTransaction(
   appends: Map<string, AppendedLoad>,
   previous: BronzeLoadRecord | undefined,
 ): Promise<FileLoadResult> {
-  const prefix = options.reloadUnchanged ? null : await appendablePrefix(connection, options.schemas, previous, header);
+  const prefix = options.reloadUnchanged || (previous && !loadedUnderLimit(previous, options.maxFieldBytes)) ? null : await appendablePrefix(connection, options.schemas, previous, header);
   if (prefix) {
     await connection.query('begin');
     try {
@@ -338,6 +341,7 @@ async function loadFile(options: BronzeLoadOptions, client: Client, contract: So
     blankLines: s.blankLines,
     seconds: (performance.now() - started) / 1000,
     loadXid: copied.xid,
+    maxFieldBytes: options.maxFieldBytes,
   };
   await recordSourceFile(ledger, schemas, runId, result);
   checkLoad(options, contract, header, result, copied);
@@ -394,6 +398,7 @@ async function appendFile(options: BronzeLoadOptions, client: Client, contract: 
     rejectsByReason,
     blankLines: previous.blankLines + s.blankLines,
     seconds: (performance.now() - started) / 1000,
+    maxFieldBytes: options.maxFieldBytes,
   };
   await recordSourceFile(ledger, schemas, runId, result);
   checkLoad(options, contract, header, result, copied);
@@ -552,8 +557,8 @@ async function writeRejects(ledger: Client, schemas: SchemaNames, runId: number,
 /** A file's etl.source_files row; a kept file's names the run whose load it keeps (`kept_from_run`), an appended one the lines it reused. */
 async function recordSourceFile(ledger: Client, schemas: SchemaNames, runId: number, r: FileLoadResult): Promise<void> {
   await ledger.query(
-    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, lines, row_lines, records, rows_loaded, rejects, blank_lines, seconds, kept_from_run, load_xid, reused_lines)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.lines, r.rowLines, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds, r.keptFromRun ?? null, r.loadXid ?? null, r.reusedLines ?? null],
+    `insert into ${ident(schemas.etl)}.source_files (run_id, source, file, sha256, bytes, line_ending, encoding, lines, row_lines, records, rows_loaded, rejects, blank_lines, seconds, kept_from_run, load_xid, reused_lines, max_field_bytes)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+    [runId, r.source, r.file, r.sha256, r.bytes, r.lineEnding, r.encoding, r.lines, r.rowLines, r.records, r.rowsLoaded, r.rejects, r.blankLines, r.seconds, r.keptFromRun ?? null, r.loadXid ?? null, r.reusedLines ?? null, r.maxFieldBytes ?? null],
   );
 }

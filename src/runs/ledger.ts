@@ -111,6 +111,9 @@ alter table ${e}.source_files add column if not exists load_xid text;
 -- the lines it reused, and the transaction ids the reused rows carry as xmin beside load_xid
 alter table ${e}.source_files add column if not exists reused_lines bigint;
 alter table ${e}.source_files add column if not exists reused_xids text[];
+-- the --max-field-bytes a file was loaded with: a field over it is a reject, so a load under another
+-- limit is not the table this file gives now (null: a load from before it was recorded)
+alter table ${e}.source_files add column if not exists max_field_bytes bigint;
 -- per run and source: what its load did to the bronze table (src/bronze/changes.ts); counts are
 -- keys, null for a new source
 create table if not exists ${e}.source_changes (

@@ -360,6 +360,31 @@ describe('bronze load', () => {
     expect(r.stderr).toContain('loc_a101.csv:1 (column 1)');
   });
 
+  it('loads an unchanged file again under another --max-field-bytes, which decides its rows and rejects', async () => {
+    const long = `SO43700,BK-${'R'.repeat(3000)},11000,20101229,20110105,20110110,3578,1,3578`;
+    const lines = [headerOf('sales_details'), ...VALID_ROWS.sales_details, long];
+    const f = await sources({ sales_details: `${lines.join('\r\n')}\r\n` });
+    const loadWith = async (extra: string[]) => {
+      const r = await load(f.dir, ['--max-reject-rate', '0.5', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      const [row] = await query<{ n: string }>(`select count(*) as n from ${target}_bronze.sales_details`);
+      const [file] = await query<{ kept_from_run: string | null; reused_lines: string | null }>(
+        `select kept_from_run, reused_lines from ${target}_etl.source_files where run_id = (select max(run_id) from ${target}_etl.runs) and source = 'sales_details'`,
+      );
+      return { rows: Number(row!.n), rejects: (await rejectsOfLastRun('sales_details')).map((x) => x.reason), kept: file!.kept_from_run !== null, appended: file!.reused_lines !== null };
+    };
+    expect(await loadWith([])).toEqual({ rows: 4, rejects: [], kept: false, appended: false });
+    expect(await loadWith(['--max-field-bytes', '1000'])).toEqual({ rows: 3, rejects: ['RECORD_FIELD_TOO_LARGE'], kept: false, appended: false });
+    // the same file under the same limit is kept (its rejects stay recorded under the run that loaded it)
+    expect(await loadWith(['--max-field-bytes', '1000'])).toEqual({ rows: 3, rejects: [], kept: true, appended: false });
+    // a tail appended under another limit: the lines before it were loaded under 1000, so the file loads whole
+    await f.write('sales_details', `${lines.join('\r\n')}\r\nSO43701,BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578\r\n`);
+    expect(await loadWith([])).toEqual({ rows: 5, rejects: [], kept: false, appended: false });
+    // and under the same limit, a tail is appended
+    await f.write('sales_details', `${lines.join('\r\n')}\r\nSO43701,BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578\r\nSO43702,BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578\r\n`);
+    expect(await loadWith([])).toEqual({ rows: 6, rejects: [], kept: false, appended: true });
+  });
+
   it('accepts a header in another case, with spaces, and in another column order', async () => {
     const f = await sources({ px_cat_g1v2: ' cat ,Id,SUBCAT,maintenance\r\nComponents,CO_RF,Road Frames,Yes\r\n' });
     const r = await load(f.dir);

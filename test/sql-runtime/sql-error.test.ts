@@ -45,12 +45,12 @@ describe('a value longer than an index entry holds', () => {
     for (const e of [built, published] as MedallionError[]) {
       expect(e.code).toBe('MODEL_VALUE_TOO_LONG');
       expect(exitCodeFor(e)).toBe(1);
-      expect(e.describe()).toContain('--max-field-bytes 1000 --full-refresh');
+      expect(e.describe()).toContain('run with --max-field-bytes 1000 so that bronze loads the file again');
       expect(e.describe()).not.toMatch(/Fix the SQL|MD5 hash/);
     }
   });
 
-  it('a build stops with exit 1 naming it, and goes on with the line rejected in bronze under --max-field-bytes 1000 --full-refresh', async () => {
+  it('a build stops with exit 1 naming it, and goes on with the line rejected in bronze under --max-field-bytes 1000', async () => {
     const long = `SO${incompressible(3_000)},BK-R93R-62,11000,20101229,20110105,20110110,3578,1,3578`;
     const f = await writeSources({ sales_details: [headerOf('sales_details'), ...VALID_ROWS.sales_details, long].join('\r\n') });
     fixtures.push(f);
@@ -59,7 +59,7 @@ describe('a value longer than an index entry holds', () => {
     expect(failed.code, failed.stderr).toBe(1);
     const last = JSON.parse(failed.stderr.trim().split('\n').at(-1)!);
     expect(last).toMatchObject({ event: 'run_finished', status: 'failed', error_code: 'MODEL_VALUE_TOO_LONG' });
-    const rejected = await runCli([...args, '--max-field-bytes', '1000', '--full-refresh']);
+    const rejected = await runCli([...args, '--max-field-bytes', '1000']);
     expect(rejected.code, rejected.stderr).toBe(0);
     const rejects = await query<{ reason: string }>(`select reason from ${target}_etl.rejects where run_id = (select max(run_id) from ${target}_etl.runs) and source = 'sales_details'`);
     expect(rejects.map((r) => r.reason)).toEqual(['RECORD_FIELD_TOO_LARGE']);
