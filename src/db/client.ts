@@ -70,6 +70,13 @@ export async function connect(connection: ConnectionConfig, purpose = 'medallion
         hint: `Create it (createdb ${database}) or name an existing one in the connection URL (or PGDATABASE).`,
       }, { cause: err });
     }
+    // SQLSTATE 53300 (too_many_connections): the server answered and has no connection to spare,
+    // for anyone (max_connections) or for this role (its connection limit).
+    if (e.code === '53300') {
+      throw new DependencyError('DB_UNREACHABLE', `PostgreSQL at ${connection.display} (from ${connection.source}) has no connection to spare: ${e.code} ${e.message}`.replace(/\s+/g, ' ').trim(), {
+        hint: 'A run opens --jobs connections and one more: lower --jobs, or wait for other sessions to end (max_connections, or the role\'s connection limit).',
+      }, { cause: err });
+    }
     // SQLSTATE class 28 (invalid_authorization_specification, invalid_password): the server
     // answered and refused this user; starting a server or changing the host would not help.
     if (e.code?.startsWith('28')) {

@@ -2,7 +2,7 @@
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { PIPELINE_OPTIONS, parseArgs, resolveConnection, resolvePipelineConfig } from '../../src/config.ts';
-import { connect } from '../../src/db/client.ts';
+import { connect, withClient } from '../../src/db/client.ts';
 import { openDatabase } from '../../src/db/open.ts';
 import { DependencyError, UsageError } from '../../src/errors.ts';
 import { runCli } from '../support/cli.ts';
@@ -76,6 +76,25 @@ describe('a login the server refuses', () => {
     expect(err.describe()).toContain('medallion_no_such_role');
     expect(err.describe()).toContain('Check the user and password');
     expect(err.describe()).not.toMatch(/start the server|secret/i);
+  });
+});
+
+describe('a server with no connection to spare', () => {
+  it('says so and what to lower (SQLSTATE 53300), not "start the server"', async () => {
+    const role = uniqueTarget('full');
+    const url = new URL(TEST_DATABASE_URL);
+    url.username = role;
+    await withClient(resolveConnection({ 'database-url': TEST_DATABASE_URL }, {}), 'test', (c) => c.query(`create role ${role} login connection limit 0`));
+    try {
+      const err = await connect(resolveConnection({ 'database-url': url.toString() }, {})).catch((e) => e);
+      expect(err).toBeInstanceOf(DependencyError);
+      expect(err.code).toBe('DB_UNREACHABLE');
+      expect(err.describe()).toContain('has no connection to spare: 53300');
+      expect(err.describe()).toContain('lower --jobs');
+      expect(err.describe()).not.toMatch(/start the server/i);
+    } finally {
+      await withClient(resolveConnection({ 'database-url': TEST_DATABASE_URL }, {}), 'test', (c) => c.query(`drop role ${role}`));
+    }
   });
 });
 
