@@ -135,8 +135,10 @@ export async function currentBronzeLoads(client: Client, schemas: SchemaNames, c
     lines: string | null; row_lines: string | null; records: string; rows_loaded: string; rejects: string; blank_lines: string; load_xid: string | null; reused_xids: string[] | null;
     max_field_bytes: string | null;
   }>(
+    // max_field_bytes through the row's jsonb: a ledger a command that only reads it (source
+    // freshness) finds from before the column was added has none, and reads null
     `select f.source, f.run_id, f.file, f.sha256, f.bytes, f.line_ending, f.encoding, f.lines, f.row_lines, f.records, f.rows_loaded, f.rejects, f.blank_lines, f.load_xid, f.reused_xids,
-            f.max_field_bytes
+            to_jsonb(f) ->> 'max_field_bytes' as max_field_bytes
        from ${e}.source_files f join unnest($1::text[], $2::bigint[]) as l (source, run_id) on l.source = f.source and l.run_id = f.run_id`,
     [[...runs.keys()], [...runs.values()]],
   );

@@ -173,6 +173,15 @@ describe('medallion source freshness', () => {
   });
 });
 
+describe('a ledger from before a column was added', () => {
+  it('is read by source freshness, which does not change the ledger (etl.source_files without max_field_bytes)', async () => {
+    await query(`alter table ${target}_etl.source_files drop column max_field_bytes`);
+    const r = await freshness();
+    expect(r.stderr).not.toContain('internal error');
+    expect(events(r.stdout, 'source_freshness').find((x) => x.source === 'sales_details')).toMatchObject({ same_as_last_load: true });
+  });
+});
+
 describe('the check before load', () => {
   it('a file past error_after fails the run before anything is loaded (SOURCE_STALE); a warning lets it load', async () => {
     const loadedBefore = await query<{ run_id: string }>(`select max(_run_id)::text as run_id from ${target}_bronze.sales_details`);
