@@ -8,8 +8,8 @@
  * than `warn_after`, or the same bytes as the last load and `warn_if_unchanged` holds; `pass` otherwise.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SOURCE_CONTRACTS, type SourceContract, type SourceName } from './contracts.ts';
@@ -109,6 +109,9 @@ export async function checkFreshness(options: CheckFreshnessOptions): Promise<Fr
       const base = { source: c.name, path: file, file: c.file, warnAfter: config.warnAfter, errorAfter: config.errorAfter };
       const s = await stat(file).catch(() => undefined);
       if (!s?.isFile()) return { ...base, modified: null, ageSeconds: null, sameAsLast: null, status: 'error' as const, reasons: [`${c.file} is missing from ${options.seedsDir}`] };
+      // stat needs no read permission: a file this user may not read is an error, left to the loader as a missing one is
+      const unreadable = await access(file, constants.R_OK).then(() => null, (err: Error) => err.message);
+      if (unreadable) return { ...base, modified: null, ageSeconds: null, sameAsLast: null, status: 'error' as const, reasons: [`${c.file} cannot be read: ${unreadable}`] };
       const ageSeconds = Math.max(0, (now - s.mtimeMs) / 1000);
       const last = byFile.get(c.file);
       const sameAsLast = last === undefined ? null : last.bytes === s.size && (await sha256Of(file)) === last.sha256;

@@ -46,14 +46,19 @@ export async function readSourceHeader(dir: string, contract: SourceContract): P
     }
     throw new DataError('BRONZE_FILE_UNREADABLE', `cannot read source file: ${(err as Error).message}`, { file, hint: 'Check the path and its permissions.' });
   }
-  const handle = await open(file, 'r');
   let head: Buffer;
   try {
-    const buf = Buffer.alloc(Math.min(size, HEADER_READ_LIMIT));
-    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-    head = buf.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
+    const handle = await open(file, 'r');
+    try {
+      const buf = Buffer.alloc(Math.min(size, HEADER_READ_LIMIT));
+      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      head = buf.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    // stat needs no read permission: a file the run's user may not read fails here (EACCES)
+    throw new DataError('BRONZE_FILE_UNREADABLE', `cannot read source file: ${(err as Error).message}`, { file, hint: 'Check the path and its permissions.' }, { cause: err });
   }
   checkEncoding(file, head);
   const hasBom = head.subarray(0, 3).equals(BOM);

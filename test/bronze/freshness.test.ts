@@ -4,12 +4,12 @@
  * sha256 in etl.source_files), and the same check before `medallion load`: a warning goes on, a
  * file past its error_after fails the run before anything is loaded.
  */
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSourcesYml } from '../../src/transform/index.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, runCliUnprivileged } from '../support/cli.ts';
 import { dropTarget, query, uniqueTarget } from '../support/database.ts';
 import { type FixtureDir, headerOf, VALID_ROWS, writeSources } from '../support/source-fixtures.ts';
 
@@ -170,6 +170,24 @@ describe('medallion source freshness', () => {
     const bad = await runCli(['source', 'fresh'], { cwd: work });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("unknown subcommand 'fresh'");
+  });
+});
+
+describe('a file this user may not read (mode 000)', () => {
+  it('is an error of its own, with the others checked, not an internal error', async () => {
+    await chmod(sources.dir, 0o755);
+    await chmod(path.join(sources.dir, 'prd_info.csv'), 0o000);
+    try {
+      const r = await runCliUnprivileged(['source', 'freshness', '--seeds', sources.dir, '--target', target]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).not.toContain('internal error');
+      const byName = Object.fromEntries(events(r.stdout, 'source_freshness').map((x) => [x.source, x]));
+      expect(byName.prd_info).toMatchObject({ status: 'error', modified: null });
+      expect((byName.prd_info!.reasons as string[])[0]).toMatch(/^prd_info\.csv cannot be read: EACCES/);
+      expect(byName.sales_details).toMatchObject({ same_as_last_load: true });
+    } finally {
+      await chmod(path.join(sources.dir, 'prd_info.csv'), 0o644);
+    }
   });
 });
 

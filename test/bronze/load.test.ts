@@ -9,7 +9,7 @@ import { connect } from '../../src/db/client.ts';
 import { DependencyError, InterruptedError } from '../../src/errors.ts';
 import { acquireRunLock } from '../../src/runs/lock.ts';
 import { ensureLedger, startRun } from '../../src/runs/ledger.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, runCliUnprivileged } from '../support/cli.ts';
 import { dropTarget, query, TEST_DATABASE_URL, testConfig, uniqueTarget } from '../support/database.ts';
 import { type FixtureDir, headerOf, VALID_ROWS, writeSources } from '../support/source-fixtures.ts';
 
@@ -410,6 +410,18 @@ describe('bronze load', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('BRONZE_FILE_UNREADABLE');
     expect(r.stderr).toContain('cust_az12.csv');
+  });
+
+  it('stops with exit 1 naming the file when this user may not read a source (mode 000)', async () => {
+    const f = await sources();
+    await fs.chmod(f.dir, 0o755);
+    await fs.chmod(`${f.dir}/prd_info.csv`, 0o000);
+    const r = await runCliUnprivileged(['load', '--seeds', f.dir, '--target', target]);
+    expect(r.code, r.stderr).toBe(1);
+    const last = JSON.parse(r.stderr.trim().split('\n').at(-1)!);
+    expect(last).toMatchObject({ event: 'run_finished', error_code: 'BRONZE_FILE_UNREADABLE' });
+    expect(last.message).toContain('prd_info.csv');
+    expect(last.message).not.toContain('    at ');
   });
 
   it('exits 3 with a clear message when the database is unreachable', async () => {
