@@ -1,5 +1,5 @@
 /** Shared by `build`, `load` and `transform`: options → config → run → final line → exit code. */
-import { statSync } from 'node:fs';
+import { type Stats, statSync } from 'node:fs';
 import { type ParsedOptions, resolvePipelineConfig } from '../config.ts';
 import { DataError } from '../errors.ts';
 import { type BuildScope, runBuild } from '../pipeline/index.ts';
@@ -26,7 +26,13 @@ export async function runPipelineCommand(options: ParsedOptions, io: CommandIo, 
  * recorded (not six missing files after the run has started).
  */
 function assertSeedsFolder(dir: string, fromOption: boolean): void {
-  const stat = statSync(dir, { throwIfNoEntry: false });
+  let stat: Stats | undefined;
+  try {
+    stat = statSync(dir, { throwIfNoEntry: false });
+  } catch (err) {
+    // a folder on the way that this user may not enter (EACCES), a loop of links (ELOOP)
+    throw new DataError('BRONZE_FILE_UNREADABLE', `the seeds folder ${dir} cannot be read: ${(err as Error).message}`, { file: dir, hint: 'Check the path and the permissions of the folders on it.' }, { cause: err });
+  }
   if (stat?.isDirectory()) return;
   throw new DataError('BRONZE_FILE_MISSING', `the seeds folder ${dir} ${stat ? 'is not a folder' : 'does not exist'}`, {
     file: dir,

@@ -5,7 +5,7 @@
  * texts (full stop before the advice, a missing seeds folder, a missing database, a future
  * --as-of, an exit-75 run ending as skipped).
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -14,7 +14,7 @@ import { withOptionTables } from '../../src/cli/help.ts';
 import { COMMAND_NAMES, OPTIONS, optionsOf } from '../../src/config.ts';
 import { DataError, UsageError } from '../../src/errors.ts';
 import { runLockKey } from '../../src/runs/lock.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, runCliUnprivileged } from '../support/cli.ts';
 import { dropTarget, TEST_DATABASE_URL, uniqueTarget } from '../support/database.ts';
 import { type FixtureDir, writeSources } from '../support/source-fixtures.ts';
 
@@ -159,6 +159,22 @@ describe('error texts', () => {
     expect(last).toMatchObject({ event: 'run_finished', status: 'failed', error_code: 'BRONZE_FILE_MISSING' });
     expect(last.message).toContain(`the seeds folder ${path.join(work, 'no-such-folder')} does not exist. Pass --seeds`);
     expect(last.run_id).toBeUndefined();
+  });
+
+  it('a seeds folder behind a folder this user may not enter is one line, exit 1, not a stack trace', async () => {
+    const parent = await mkdtemp(path.join(tmpdir(), 'medallion-cli-opts-closed-'));
+    try {
+      await mkdir(path.join(parent, 'seeds'));
+      await chmod(parent, 0o000);
+      const r = await runCliUnprivileged(['load', '--seeds', path.join(parent, 'seeds'), '--target', target]);
+      expect(r.code, r.stderr).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'run_finished', error_code: 'BRONZE_FILE_UNREADABLE', message: expect.stringContaining(`the seeds folder ${path.join(parent, 'seeds')} cannot be read: EACCES`) });
+    } finally {
+      await chmod(parent, 0o700);
+      await rm(parent, { recursive: true, force: true });
+    }
   });
 
   it('a missing database says so (SQLSTATE 3D000), not "start the server"', async () => {
