@@ -178,13 +178,13 @@ async function exportParts(o: PartsJob, s: PartSplit): Promise<ReuseResult> {
     splitBy: s.splitBy,
     field: s.files.field,
     fileOf: (part) => path.join(o.dir, s.fileOf(part!)),
-    write: async (parts, fingerprints) => {
+    write: async (parts, fingerprints, copied) => {
       // The split column first: part-router.ts reads each row's part from its first bytes.
       const csvColumns = [...o.columns.filter((c) => c.name === s.column), ...o.columns.filter((c) => c.name !== s.column)];
       const from = `select ${csvColumns.map((c) => ident(c.name)).join(', ')} from ${o.rel}`;
       const conditions = parts === null ? await rangesOfTable(o, s) : partsByCopy(o, parts, fingerprints).map(s.rowsOf);
       const selects = conditions.length > 0 ? conditions.map((c) => `${from} where ${c}`) : [from];
-      return copyPartsToParquet({ ...o, selects, dir: o.dir, csvColumns, parts: s.files, linkable: true });
+      return copyPartsToParquet({ ...o, selects, dir: o.dir, csvColumns, parts: s.files, linkable: true, onCopied: copied });
     },
   });
   if (files.length === 0) return { files: await copyToParquet({ ...o, file: path.join(o.dir, 'part-00000.parquet') }), fingerprints };

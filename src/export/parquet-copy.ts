@@ -172,7 +172,7 @@ export async function copyToParquet(o: CopyJob): Promise<ExportedFile[]> {
  * (copyToParquet's checks).
  */
 export async function copyPartsToParquet(
-  o: Omit<CopyJob, 'file' | 'select'> & { selects: readonly string[]; dir: string; csvColumns: readonly ExportColumn[]; parts?: PartFiles },
+  o: Omit<CopyJob, 'file' | 'select'> & { selects: readonly string[]; dir: string; csvColumns: readonly ExportColumn[]; parts?: PartFiles; onCopied?: () => void },
 ): Promise<ExportedFile[]> {
   const parts = o.parts ?? MONTH_FILES;
   const work = path.join(o.dir, `.${parts.field}s`);
@@ -238,6 +238,7 @@ export async function copyPartsToParquet(
     }
     copying = false;
     wake();
+    if (!failure) o.onCopied?.();
     await encoding.catch(() => {});
     if (failure) throw (failure as { error: unknown }).error;
     o.signal?.throwIfAborted();

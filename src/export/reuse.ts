@@ -108,9 +108,11 @@ export interface Split {
   fileOf: (part: Part) => string;
   /**
    * Writes the parts given (null: every part, the fingerprints not known yet), each file with its
-   * `month` or `bucket` when split. `fingerprints` are the counts of the parts, when known.
+   * `month` or `bucket` when split. `fingerprints` are the counts of the parts, when known. A
+   * split write of every part calls `copied` once Postgres has sent the last row, when only the
+   * encoding is left.
    */
-  write: (parts: Part[] | null, fingerprints: Fingerprints | null) => Promise<ExportedFile[]>;
+  write: (parts: Part[] | null, fingerprints: Fingerprints | null, copied: () => void) => Promise<ExportedFile[]>;
 }
 
 /**
@@ -131,8 +133,9 @@ export interface Split {
  *
  * The fingerprint is order-independent: a file whose rows are the same but lie in another order
  * in the table keeps its file (and that file's row order). The fingerprint query runs on a second
- * connection in the same snapshot while the rows are written when no previous file can be reused,
- * so a first export pays it only in the time Postgres waits on DuckDB.
+ * connection in the same snapshot while the rows are written when no previous file can be reused
+ * (for parts, once their COPYs are over), so a first export pays it only in the time a core waits
+ * on the other.
  */
 const FINGERPRINT_METHOD = 'count, sum(hash_record_extended(row, 0))';
 
@@ -148,9 +151,14 @@ function fileSettings(o: ReuseJob, splitBy: string | null): string {
   return createHash('sha256').update(JSON.stringify([FINGERPRINT_METHOD, EXPORT_FORMAT_VERSION, o.compression, o.rowGroupSize, splitBy, fixed])).digest('hex').slice(0, 32);
 }
 
-async function fingerprintRows(o: ReuseJob, key: string | null): Promise<Fingerprints> {
+/**
+ * The fingerprints by a scan, on `fingerprintClient` when there is one. `serial`: without parallel
+ * workers, for a scan beside DuckDB's encoding, where they would take its core and add none.
+ */
+async function fingerprintRows(o: ReuseJob, key: string | null, serial: boolean): Promise<Fingerprints> {
   const client = o.fingerprintClient ?? o.client;
   if (o.fingerprintClient) await client.query(SESSION_SETTINGS);
+  if (serial) await client.query('set local max_parallel_workers_per_gather = 0');
   // Without a key, one row even for an empty table (no group by), whose sum is 0.
   const { rows } = await client.query<{ part: string | null; rows: string; fingerprint: string }>(
     `select ${key ?? 'null::text'} as part, count(*) as rows, coalesce(sum(hash_record_extended(row(${o.list}), 0)), 0)::text as fingerprint
@@ -230,12 +238,22 @@ export async function writeOrReuse(o: ReuseJob, split: Split): Promise<ReuseResu
   };
   const known = await knownFingerprints(o, split, settings);
   const source: FingerprintSource = known === null ? 'scanned' : o.change && 'unchanged' in o.change ? 'carried' : 'derived';
-  const fingerprinting = known !== null ? Promise.resolve(known) : fingerprintRows(o, split.key);
-  fingerprinting.catch(() => {});
-  let fingerprints = known ?? ((await reusable(o, split, previous)) || !o.fingerprintClient ? await fingerprinting : null);
+  let fingerprinting: Promise<Fingerprints> | null = null;
+  const fingerprint = (serial = false) => {
+    fingerprinting ??= known !== null ? Promise.resolve(known) : fingerprintRows(o, split.key, serial);
+    fingerprinting.catch(() => {});
+    return fingerprinting;
+  };
+  // With no previous file, the parts are all written and fingerprinted once their COPYs are over,
+  // without parallel workers: a scan during the COPYs slows the COPY that every encoding waits
+  // for, while after them DuckDB encodes the last COPY's parts on one core and the other is idle
+  // (docs/decisions/0019). Otherwise the fingerprint starts at once.
+  const deferred = known === null && split.key !== null && o.fingerprintClient !== undefined && previous.size === 0;
+  if (!deferred) fingerprint();
+  let fingerprints = known ?? (!deferred && ((await reusable(o, split, previous)) || !o.fingerprintClient) ? await fingerprint() : null);
   const toWrite = fingerprints === null ? null : [...fingerprints].filter(([p, f]) => !sameAsBefore(p, f)).map(([p]) => p);
-  const written = toWrite?.length === 0 ? [] : await split.write(toWrite, fingerprints);
-  fingerprints ??= await fingerprinting;
+  const written = toWrite?.length === 0 ? [] : await split.write(toWrite, fingerprints, () => void fingerprint(true));
+  fingerprints ??= await fingerprint(true);
   const files: ExportedFile[] = [];
   for (const f of written) {
     const part = partOf(f);

@@ -2,15 +2,18 @@
  * Month and bucket files from several COPYs, each holding whole parts, DuckDB encoding the parts of
  * one COPY beside the next: the same files as from one COPY (rows in table order, byte for byte),
  * each COPY a scan of the table, and a value DuckDB refuses in an early COPY's part stops the COPY
- * that may still run beside it, names the column and leaves the connection usable.
+ * that may still run beside it, names the column and leaves the connection usable. A first export
+ * fingerprints its parts on the second connection once the COPYs are over, without parallel
+ * workers; one with previous files fingerprints first.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Client } from '../../src/db/client.ts';
+import { type Client, connect } from '../../src/db/client.ts';
+import { CopyOutStream } from '../../src/export/copy-out.ts';
 import { exportTable, type ExportTableOptions } from '../../src/export/export-table.ts';
-import { readParquet, withSchema } from './helpers.ts';
+import { readParquet, testConnection, withSchema } from './helpers.ts';
 
 let client: Client;
 let schema: string;
@@ -86,6 +89,54 @@ describe('month and bucket files from several COPYs', () => {
       expect((await client.query('select 1 as one')).rows[0]).toEqual({ one: 1 });
     } finally {
       await client.query(`update ${schema}.fact_sales set due_date = date '2020-01-01' where due_date = 'infinity'`);
+    }
+  });
+
+  it('fingerprints the parts of a first export after its last COPY, without parallel workers, on the second connection; the same fingerprints', async () => {
+    const second = await connect(testConnection(), 'test-export-copies-fingerprint');
+    // What each connection was asked, in order: a COPY when it starts and when Postgres has sent its last row.
+    const log: string[] = [];
+    const record = (c: Client, name: string) => {
+      const query = c.query.bind(c) as (...args: unknown[]) => unknown;
+      (c as { query: unknown }).query = (...args: unknown[]) => {
+        const q = args[0];
+        if (q instanceof CopyOutStream) {
+          log.push(`${name}: copy`);
+          q.completed.then(() => log.push(`${name}: copy sent`), () => {});
+        } else if (typeof q === 'string') log.push(`${name}: ${/hash_record_extended/.test(q) ? 'fingerprint' : q}`);
+        return query(...args);
+      };
+      return () => { (c as { query: unknown }).query = query; };
+    };
+    const restore = [record(client, 'client'), record(second, 'second')];
+    await client.query('begin isolation level repeatable read read only');
+    try {
+      const snapshot = (await client.query<{ s: string }>('select pg_export_snapshot() as s')).rows[0]!.s;
+      await second.query(`begin isolation level repeatable read read only; set transaction snapshot '${snapshot}'`);
+      const first = await exportTable({ client, schema, table: 'fact_sales', outDir: path.join(root, 'deferred'), rowGroupSize: 1000, compression: 'zstd', inTransaction: true, monthsOf: 'order_date', copies: 3, fingerprintClient: second, previousFiles: [] });
+      await second.query('rollback');
+      const fingerprintAt = log.indexOf('second: fingerprint');
+      expect(fingerprintAt).toBeGreaterThan(0);
+      expect(log.filter((l) => l === 'client: copy sent')).toHaveLength(3);
+      expect(log.lastIndexOf('client: copy sent')).toBeLessThan(fingerprintAt);
+      expect(log.slice(0, fingerprintAt)).toContain('second: set local max_parallel_workers_per_gather = 0');
+      // with previous files (here those of the first export), the fingerprint comes before any COPY
+      log.length = 0;
+      await second.query(`begin isolation level repeatable read read only; set transaction snapshot '${snapshot}'`);
+      const previousFiles = first.files.map((f) => ({ ...f, fingerprint: f.fingerprint!, settings: f.settings!, sha256: f.sha256, version: 'v1', month: f.month! }));
+      const again = await exportTable({ client, schema, table: 'fact_sales', outDir: path.join(root, 'again'), rowGroupSize: 1000, compression: 'zstd', inTransaction: true, monthsOf: 'order_date', copies: 3, fingerprintClient: second, previousFiles });
+      await second.query('rollback');
+      expect(log).toContain('second: fingerprint');
+      expect(log).not.toContain('client: copy');
+      expect(again.reused).toBe(first.files.length);
+      // the same fingerprints as a scan before the COPYs on the export's own connection
+      const alone = await exportTable({ client, schema, table: 'fact_sales', outDir: path.join(root, 'alone'), rowGroupSize: 1000, compression: 'zstd', inTransaction: true, monthsOf: 'order_date', copies: 3 });
+      const byMonth = (r: typeof first) => Object.fromEntries(r.files.map((f) => [f.month!, [f.rows, f.fingerprint, f.sha256]]));
+      expect(byMonth(first)).toEqual(byMonth(alone));
+    } finally {
+      await client.query('rollback');
+      for (const r of restore) r();
+      await second.end();
     }
   });
 });
