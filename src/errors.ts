@@ -197,6 +197,26 @@ export function valueTooLongError(err: Error, doing: string, context: ErrorConte
   }, { cause: err });
 }
 
+const NOT_PERMITTED = new Set(['EACCES', 'EPERM', 'EROFS']);
+const NO_ROOM = new Set(['ENOSPC', 'EDQUOT']);
+
+/**
+ * A file system error that reached the command without being handled where it happened: a path
+ * this user may not write or read (EACCES, EPERM, EROFS) is the configuration's (exit 2, as an
+ * output folder that is not writable), a full disk a dependency's (exit 3). Anything else stays
+ * what it is (null): a bug, reported with its stack.
+ */
+export function fromFileSystemError(err: unknown): MedallionError | null {
+  if (err instanceof MedallionError || !(err instanceof Error)) return null;
+  const { code, path: file } = err as NodeJS.ErrnoException;
+  if (!code || !file) return null;
+  if (NOT_PERMITTED.has(code)) {
+    return new UsageError('CONFIG_INVALID', [err.message], { file, hint: 'Make that folder writable (a read-only mount?) or point the command at one this user can write.' });
+  }
+  if (NO_ROOM.has(code)) return new DependencyError('IO_ERROR', err.message, { file, hint: 'Free space on that disk and run again.' }, { cause: err });
+  return null;
+}
+
 /** Wraps anything thrown by pg into a MedallionError that keeps Postgres' own fields. */
 export function fromDatabaseError(err: unknown, doing: string, context: ErrorContext = {}): MedallionError {
   if (err instanceof MedallionError) return err;

@@ -1,5 +1,5 @@
 /** The last line of a run-like command (build, load, transform, export) that did not succeed. */
-import { EXIT, exitCodeFor, MedallionError } from '../errors.ts';
+import { EXIT, exitCodeFor, fromFileSystemError, MedallionError } from '../errors.ts';
 import type { Logger } from '../runs/index.ts';
 
 /**
@@ -8,7 +8,8 @@ import type { Logger } from '../runs/index.ts';
  * and log alerts that watch for errors stay quiet (a JSON line's fields come after, and so set,
  * its level).
  */
-export function finishWithError(logger: Logger, what: string, err: unknown): number {
+export function finishWithError(logger: Logger, what: string, caught: unknown): number {
+  const err = fromFileSystemError(caught) ?? caught;
   const code = exitCodeFor(err);
   const text = err instanceof MedallionError ? `[${err.code}] ${err.describe()}` : String((err as Error)?.stack ?? err);
   const errorCode = err instanceof MedallionError ? err.code : 'INTERNAL';

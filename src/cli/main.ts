@@ -5,7 +5,7 @@
  * (EXIT and exitCodeFor of src/errors.ts). No pipeline logic lives here.
  */
 import { closest, COMMAND_NAMES, type CommandName, optionsOf, parseArgs } from '../config.ts';
-import { EXIT, exitCodeFor, InterruptedError, MedallionError, UsageError } from '../errors.ts';
+import { EXIT, exitCodeFor, fromFileSystemError, InterruptedError, MedallionError, UsageError } from '../errors.ts';
 import type { Command, CommandIo } from './command.ts';
 import { commandHelp, overviewHelp } from './help.ts';
 import { version } from './version.ts';
@@ -66,7 +66,8 @@ export async function main(argv: string[], io: Partial<CommandIo> = {}): Promise
       return EXIT.ok;
     }
     return await command.run(args, full);
-  } catch (err) {
+  } catch (caught) {
+    const err = fromFileSystemError(caught) ?? caught;
     const code = exitCodeFor(err);
     if (err instanceof MedallionError) {
       full.stderr.write(`medallion: error [${err.code}] ${err.describe()}\n`);

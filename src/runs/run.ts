@@ -8,7 +8,7 @@
  */
 import { type PipelineConfig, runSchemaNames } from '../config.ts';
 import { type Client, connect, openDatabase, withClient } from '../db/index.ts';
-import { exitCodeFor, fromDatabaseError, InterruptedError, MedallionError } from '../errors.ts';
+import { exitCodeFor, fromDatabaseError, fromFileSystemError, InterruptedError, MedallionError } from '../errors.ts';
 import { dropLeftovers, dropRunStaging, type LeftoverCleanup } from './abandoned.ts';
 import { type AbandonedRun, abandonRunningRuns, ensureLedger, finishRun, type StageRecord, startRun } from './ledger.ts';
 import { acquireRunLock, type RunLockWatch, watchRunLock } from './lock.ts';
@@ -160,7 +160,7 @@ async function runOn(
     return { runId, exitCode: 0 };
   } catch (caught) {
     // A statement that failed because the abort ended its connection is reported as the abort.
-    const err = runSignal.aborted && runSignal.reason instanceof MedallionError ? runSignal.reason : caught;
+    const err = runSignal.aborted && runSignal.reason instanceof MedallionError ? runSignal.reason : (fromFileSystemError(caught) ?? caught);
     failure = err;
     const exitCode = exitCodeFor(err);
     if (runId) {

@@ -1,5 +1,8 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import { runCli, runCliUnprivileged } from '../support/cli.ts';
 import { dropTarget, TEST_DATABASE_URL, uniqueTarget } from '../support/database.ts';
 import { type FixtureDir, writeSources } from '../support/source-fixtures.ts';
 
@@ -52,5 +55,21 @@ describe('output when not on a terminal', () => {
     expect(r.stderr).toContain('unknown option --frobnicate');
     expect(r.stderr).toContain('--target: expected a lower-case name');
     expect(r.stderr).toContain('--max-reject-rate: expected a fraction between 0 and 1');
+  });
+});
+
+describe('a folder this user may not write', () => {
+  it('is a configuration error (exit 2) naming it in one line, not an internal error with a stack', async () => {
+    const closed = await mkdtemp(path.join(tmpdir(), 'medallion-cli-out-closed-'));
+    await chmod(closed, 0o555);
+    try {
+      const sql = path.resolve(import.meta.dirname, '../../sql');
+      const r = await runCliUnprivileged(['compile', '--target', target, '--sql', sql, '--out', path.join(closed, 'target', 'manifest.json')]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([`medallion: error [CONFIG_INVALID] ${path.join(closed, 'target')}: EACCES: permission denied, mkdir '${path.join(closed, 'target')}'. Make that folder writable (a read-only mount?) or point the command at one this user can write.`]);
+    } finally {
+      await chmod(closed, 0o700);
+      await rm(closed, { recursive: true, force: true });
+    }
   });
 });
