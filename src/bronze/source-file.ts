@@ -160,6 +160,18 @@ function checkHeaderLine(file: string, contract: SourceContract, headerText: str
 }
 
 /**
+ * A header that is not the contract's may be any first line (another file, a wide export): the
+ * message names at most LISTED of its columns, each cut at NAME_CHARS characters, and counts the rest.
+ */
+const LISTED = 10;
+const NAME_CHARS = 60;
+const quoted = (name: string) => `'${name.length > NAME_CHARS ? `${name.slice(0, NAME_CHARS)}…` : name}'`;
+function listed(names: string[], show: (name: string) => string): string {
+  const more = names.length - LISTED;
+  return `${names.slice(0, LISTED).map(show).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+}
+
+/**
  * The header must hold exactly the contract's columns (case and surrounding spaces ignored). Their
  * order may differ: COPY is given the file's column order, so a reordered export still loads right.
  */
@@ -171,12 +183,12 @@ function checkHeader(file: string, contract: SourceContract, columns: string[]):
   if (!missing.length && !extra.length && !duplicated.length) return;
   const parts: string[] = [];
   if (missing.length === 1 && extra.length === 1) {
-    parts.push(`column '${missing[0]}' is named '${extra[0]}' (column ${columns.indexOf(extra[0]!) + 1})`);
+    parts.push(`column '${missing[0]}' is named ${quoted(extra[0]!)} (column ${columns.indexOf(extra[0]!) + 1})`);
   } else {
     if (missing.length) parts.push(`missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}`);
-    if (extra.length) parts.push(`unexpected column${extra.length > 1 ? 's' : ''} ${extra.map((m) => `'${m}' (column ${columns.indexOf(m) + 1})`).join(', ')}`);
+    if (extra.length) parts.push(`unexpected column${extra.length > 1 ? 's' : ''} ${listed(extra, (m) => `${quoted(m)} (column ${columns.indexOf(m) + 1})`)}`);
   }
-  if (duplicated.length) parts.push(`duplicated column${duplicated.length > 1 ? 's' : ''} ${duplicated.map((m) => `'${m}'`).join(', ')}`);
+  if (duplicated.length) parts.push(`duplicated column${duplicated.length > 1 ? 's' : ''} ${listed(duplicated, quoted)}`);
   const firstBad = extra[0] ?? duplicated[0];
   throw new DataError('BRONZE_HEADER_MISMATCH', `header does not match the ${contract.name} contract: ${parts.join('; ')}`, {
     file,

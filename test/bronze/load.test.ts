@@ -342,6 +342,16 @@ describe('bronze load', () => {
     const extra = await sources({ loc_a101: 'CID,CNTRY,REGION\r\nAW-00011000,Australia,x' });
     r = await load(extra.dir);
     expect(r.stderr).toContain("unexpected column 'region' (column 3)");
+    // a first line of thousands of columns (another file, a wide export) is named in a few
+    const wide = await sources({ px_cat_g1v2: `ID,CAT,SUBCAT,MAINTENANCE,${Array.from({ length: 5000 }, (_, i) => `x${i}`).join(',')},${'y'.repeat(500)}\r\n` });
+    r = await load(wide.dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("unexpected columns 'x0' (column 5), 'x1' (column 6), ");
+    expect(r.stderr).toContain("'x9' (column 14) and 4991 more. Expected the header");
+    expect(r.stderr.length).toBeLessThan(2000);
+    const long = await sources({ px_cat_g1v2: `ID,CAT,SUBCAT,${'m'.repeat(500)}\r\nAC_BR,Accessories,Bike Racks,Yes\r\n` });
+    r = await load(long.dir);
+    expect(r.stderr).toContain(`column 'maintenance' is named '${'m'.repeat(60)}…' (column 4)`);
   });
 
   it('stops with exit 1 when a stray CR splits the header line, whatever follows it', async () => {
