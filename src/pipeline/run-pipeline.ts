@@ -302,7 +302,9 @@ async function buildTestAndPublish(
     updates: updated,
     onEvent: (e) => output.testEvent(e),
   });
-  const ruling = planRuleCounts({ ledger: ctx.ledger, schemas, project, runId: ctx.runId, modelTasks, updates: updated });
+  // a run that keeps what did not change records the kept models' rules too (a `--select` run: its selection's)
+  const keptModels = whole && complete ? whole.models.filter((m) => !selected.has(m.name)) : [];
+  const ruling = planRuleCounts({ ledger: ctx.ledger, schemas, project, runId: ctx.runId, modelTasks, updates: updated, kept: keptModels });
   const built: BuildResult = await ctx.stage(
     'models_and_tests',
     () =>

@@ -20,24 +20,33 @@
  *   c(R_new) = c(R_old) − c(R_old ∩ Π) + c(Δ).
  * c(R_old ∩ Π) is one aggregate over the published table's rows of the partitions (partitionRows:
  * the partition index serves it), c(Δ) one over the delta, both with the relation's
- * `count(*) filter` list; c(R_old) is the count the published run P (the last run with
- * `published_at`, publishedRunSql) recorded in etl.rule_counts, because
+ * `count(*) filter` list. A relation the run keeps as published (RecordRuleCountsOptions.kept: a
+ * model of a run that builds what changed and keeps the rest, src/transform/model-plan.ts, outside
+ * the run's selection, so neither it nor any relation it reads, directly or not, is built or
+ * updated) has R_new = R_old, so c(R_new) = c(R_old), read and not counted. c(R_old) is the count
+ * the published run P (the last run with `published_at`, publishedRunSql) recorded in
+ * etl.rule_counts, because
  * - P counted the rows readers see now: a rule is counted when the model that declares it is in the
- *   run's selection, and the form takes only rules R declares itself, so P built or updated R, counted
- *   it before publishing it (a run that does not publish sets no `published_at`), and no publish
- *   came after P (this run holds the target's lock);
+ *   run's selection or kept by the run, and the form takes only rules R declares itself, so P built,
+ *   updated or kept R and recorded its count before publishing (a run that does not publish sets no
+ *   `published_at`; a kept R's count is the one of the run P published after, by the same
+ *   argument), and no publish came after P (this run holds the target's lock);
  * - P counted the same `where`: the rule is in R's .yml, which is part of R's hash (project-hash.ts),
- *   and model-plan.ts updates R only when its hash is the one R was published with, P's; other
- *   sql/functions or another medallion version build every model whole;
+ *   and model-plan.ts updates or keeps R only when its hash is the one R was published with, P's;
+ *   other sql/functions or another medallion version build every model whole;
  * - the recorded row is that `where` count: of the rule's kind, not `quarantine` (a quarantine
  *   model's rows replace the count of the same (model, rule) in `record`);
  * - R_new and R_old have the same columns and types (the update checks the delta's against the
- *   published table's).
- * Everything else counts R in full: a relation not updated (built whole, kept, bronze), an update of
- * a view that declares partition_by (nothing is applied in place: the published view reads the
- * published tables afresh), a quarantine model, a rule declared by another model (its text is not
- * in R's hash) or of kind `quarantine`, a `where` that reads another relation or the run's dates,
- * a rule P did not record, and a result below zero (the published table changed outside a run).
+ *   published table's; a kept relation is the published one).
+ * Everything else counts R in full: a relation built whole or bronze, an update of a view that
+ * declares partition_by (nothing is applied in place: the published view reads the published
+ * tables afresh), a quarantine model (a kept one is read where published: its rows, counted and
+ * appended to etl.quarantine for the run, are those a full build of the same files writes), a rule
+ * declared by another model (its text is not in R's hash) or of kind `quarantine`, a `where` that
+ * reads another relation or the run's dates, a rule P did not record (a relation P kept before
+ * kept relations were recorded), and a result below zero (the published table changed outside a
+ * run). A `--select` run records the rules of its selection alone: the models it leaves out are
+ * not kept by a plan, and it records no project hash, so the run after it builds every model.
  * Each relation's count says which it took and why (RuleCountsResult.relations).
  */
 import type { SchemaNames } from '../config.ts';
@@ -45,7 +54,7 @@ import { type Client, ident } from '../db/index.ts';
 import { runScheduled, type ScheduledTask } from '../schedule/index.ts';
 import { fromDatabaseError, type MedallionError } from '../errors.ts';
 import { BUILD_MEMORY, isSqlFault, memorySettings, type MemorySettings, modelSqlError, PLANNER_SETTINGS_SQL, withLocalSettings } from '../sql-runtime/index.ts';
-import { compiledRelation, compileSql, type ModelUpdate, modelsAmong, type Project, referencedRelations, type RelationName, type RuleDefinition, type RuleKind, updateVersions } from '../transform/index.ts';
+import { compiledRelation, compileSql, type Model, type ModelUpdate, modelsAmong, type Project, referencedRelations, type RelationName, type RuleDefinition, type RuleKind, updateVersions } from '../transform/index.ts';
 import { publishedRunSql } from './incremental-reconciliations.ts';
 import { rowLocal } from './incremental-tests.ts';
 import { publishedRelation } from './test-sql.ts';
@@ -64,10 +73,11 @@ export interface RelationCount {
   relation: RelationName;
   /**
    * `incremental`: the published run's counts, less those of the published rows of the update's
-   * partitions, plus the delta's; `full`: over the whole relation.
+   * partitions, plus the delta's; `kept`: the published run's counts of a relation the run keeps
+   * as published; `full`: over the whole relation.
    */
-  form: 'incremental' | 'full';
-  /** Why the full count, for a relation updated in this run. */
+  form: 'incremental' | 'kept' | 'full';
+  /** Why the full count, for a relation updated or kept in this run. */
   reason?: string;
   seconds: number;
 }
@@ -98,6 +108,12 @@ export interface RecordRuleCountsOptions {
    * change, when the header's conditions hold.
    */
   updates?: ReadonlyMap<RelationName, ModelUpdate>;
+  /**
+   * The models the run keeps as published (src/transform/model-plan.ts), outside `project`: their
+   * rules are recorded too, from the published run's counts when the header's conditions hold, and
+   * their quarantine rows are read where published (`schemas` reads them there).
+   */
+  kept?: readonly Model[];
 }
 
 export async function recordRuleCounts(options: RecordRuleCountsOptions): Promise<RuleCountsResult> {
@@ -124,22 +140,28 @@ export interface RuleCountsPlan {
  * relations it reads are built.
  */
 export function planRuleCounts(options: PlanRuleCountsOptions): RuleCountsPlan {
-  const { ledger, schemas, project, runId, modelTasks = new Set() } = options;
+  const { ledger, schemas, project, runId, modelTasks = new Set(), kept = [] } = options;
   const memory = memorySettings({ ...BUILD_MEMORY, ...options.memory });
   const started = performance.now();
-  const allRules = project.models.flatMap((m) => m.rules);
+  const models = [...project.models, ...kept];
+  const keptNames = new Set(kept.map((m) => m.name));
+  const allRules = models.flatMap((m) => m.rules);
   const whereCounts = new Map<RelationName, number[]>();
   const forms = new Map<RelationName, RelationCount>();
   const quarantineGroups = new Map<RelationName, { model: string; rule: string; n: number }[]>();
   const tasks: ScheduledTask<void>[] = [];
-  /** The published run's counts, read once when an updated relation first needs them. */
+  /** The published run's counts, read once when an updated or kept relation first needs them. */
   let published: Promise<PublishedCounts | undefined> | undefined;
 
-  /** The counts of an updated relation from the published run's and the change (header), or why not. */
-  const countedOnUpdate = async (on: Client, relation: RelationName, rules: RuleDefinition[]): Promise<number[] | string> => {
+  /**
+   * The counts of a relation kept as published (the published run's) or updated (the published
+   * run's and the change's) in this run (header), or why not.
+   */
+  const countedFromPublished = async (on: Client, relation: RelationName, rules: RuleDefinition[]): Promise<number[] | string> => {
     const update = options.updates?.get(relation);
-    if (!update) return 'not updated in this run';
-    const unfit = updateUnfit(relation, rules, update, project);
+    const isKept = keptNames.has(relation);
+    if (!update && !isKept) return 'neither updated nor kept in this run';
+    const unfit = carryUnfit(relation, rules, models) ?? (update ? updateUnfit(update) : undefined);
     if (unfit) return unfit;
     published ??= publishedRuleCounts(ledger, schemas);
     const recorded = await published;
@@ -150,6 +172,7 @@ export function planRuleCounts(options: PlanRuleCountsOptions): RuleCountsPlan {
       if (!row || row.kind !== r.kind) return `run ${recorded.runId} recorded no ${r.kind} count of ${r.name}`;
       before.push(row.rows);
     }
+    if (!update) return before;
     const change = await countChange(on, schemas, relation, rules, update, memory);
     if (typeof change === 'string') return change;
     const counts = before.map((n, i) => n - change.replaced[i]! + change.delta[i]!);
@@ -165,15 +188,17 @@ export function planRuleCounts(options: PlanRuleCountsOptions): RuleCountsPlan {
       dependsOn: modelsAmong([relation, ...rules.flatMap((r) => referencedRelations(r.where!))], modelTasks),
       run: async (on: Client) => {
         const t0 = performance.now();
-        const incremental = await countedOnUpdate(on, relation, rules);
-        const full = typeof incremental === 'string';
-        whereCounts.set(relation, full ? await countRules(on, schemas, relation, rules, memory) : incremental);
-        const reason = full && options.updates?.has(relation) ? { reason: incremental } : {};
-        forms.set(relation, { relation, form: full ? 'full' : 'incremental', ...reason, seconds: (performance.now() - t0) / 1000 });
+        const carried = await countedFromPublished(on, relation, rules);
+        const full = typeof carried === 'string';
+        whereCounts.set(relation, full ? await countRules(on, schemas, relation, rules, memory) : carried);
+        const isKept = keptNames.has(relation);
+        const reason = full && (isKept || options.updates?.has(relation)) ? { reason: carried } : {};
+        const form = full ? 'full' : isKept ? 'kept' : 'incremental';
+        forms.set(relation, { relation, form, ...reason, seconds: (performance.now() - t0) / 1000 });
       },
     });
   }
-  const quarantineModels = project.models.filter((m) => m.quarantine);
+  const quarantineModels = models.filter((m) => m.quarantine);
   for (const m of quarantineModels) {
     tasks.push({
       id: `quarantine of ${m.name}`,
@@ -235,18 +260,22 @@ const countKey = (model: string, rule: string) => `${model}\u0000${rule}`;
 const ruleColumn = (schemas: SchemaNames) => (r: RuleDefinition, i: number) => `count(*) filter (where (${compileSql(r.where!, schemas).sql})) as r${i}`;
 
 /**
- * Why the rules of an updated relation cannot be counted from the published run's counts (header),
- * before reading any; undefined when they can.
+ * Why the rules of a relation updated or kept in this run cannot start from the published run's
+ * counts (header), before reading any; undefined when they can.
  */
-function updateUnfit(relation: RelationName, rules: readonly RuleDefinition[], update: ModelUpdate, project: Pick<Project, 'models'>): string | undefined {
-  if (update.materialized !== 'table') return 'a view: its update is not applied in place';
-  if (project.models.find((m) => m.name === relation)?.quarantine) return 'a quarantine model';
+function carryUnfit(relation: RelationName, rules: readonly RuleDefinition[], models: readonly Model[]): string | undefined {
+  if (models.find((m) => m.name === relation)?.quarantine) return 'a quarantine model';
   for (const r of rules) {
     if (r.model !== relation) return `${r.name} is declared by ${r.model}, whose hash does not hold ${relation}'s`;
     if (r.kind === 'quarantine') return `${r.name} is a quarantine rule`;
     if (!rowLocal(r.where)) return `${r.name} reads another relation or the run's dates`;
   }
   return undefined;
+}
+
+/** Why an update's counts cannot be the published run's adjusted by the change (header); undefined when they can. */
+function updateUnfit(update: ModelUpdate): string | undefined {
+  return update.materialized !== 'table' ? 'a view: its update is not applied in place' : undefined;
 }
 
 /** The where counts the published run recorded, by countKey. */

@@ -125,7 +125,7 @@ async function recounted(): Promise<Map<string, number>> {
 
 /**
  * The run's recorded counts equal a recount over what it published (a run records the rules of the
- * models it builds or updates); returns them.
+ * models it builds, updates or keeps); returns them.
  */
 async function expectRecountEqual(runId: number): Promise<Map<string, number>> {
   const counts = await recorded(runId);
