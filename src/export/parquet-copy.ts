@@ -267,8 +267,9 @@ async function checkedFiles(
   const encoder = open ?? (await ParquetEncoder.open());
   try {
     const files: ExportedFile[] = [];
-    for (const { file, month, bucket } of outputs) {
-      const footer = await encoder.footer(file);
+    const footers = await encoder.footers(outputs.map((x) => x.file));
+    for (const [i, { file, month, bucket }] of outputs.entries()) {
+      const footer = footers[i]!;
       const { size } = await stat(file);
       // Read-only: the file may be hard-linked into the next version, which must not change it.
       if (o.linkable) await chmod(file, 0o444);

@@ -131,13 +131,23 @@ export class ParquetEncoder {
     return Number(result.rowsChanged);
   }
 
-  /** The row count of each row group, from the footer of the file as it is on disk. */
-  async footer(file: string): Promise<Footer> {
+  /**
+   * The row count of each row group of each file, from the footers of the files as they are on
+   * disk, in one query: a query per file cost about 4.5 ms, 1.1 s for the 256 bucket files of
+   * customer_training_set.
+   */
+  async footers(files: readonly string[]): Promise<Footer[]> {
+    if (files.length === 0) return [];
     const reader = await this.connection.runAndReadAll(
-      `select row_group_id, any_value(row_group_num_rows) as row_count from parquet_metadata(${literal(file)}) group by row_group_id order by row_group_id`,
+      `select file_name, row_group_id, any_value(row_group_num_rows) as row_count
+         from parquet_metadata([${files.map(literal).join(', ')}]) group by file_name, row_group_id order by file_name, row_group_id`,
     );
-    const rowGroupRows = reader.getRowObjects().map((r) => Number(r.row_count));
-    return { rows: rowGroupRows.reduce((a, b) => a + b, 0), rowGroupRows };
+    const byFile = new Map<string, number[]>(files.map((f) => [f, []]));
+    for (const r of reader.getRowObjects()) byFile.get(String(r.file_name))?.push(Number(r.row_count));
+    return files.map((f) => {
+      const rowGroupRows = byFile.get(f)!;
+      return { rows: rowGroupRows.reduce((a, b) => a + b, 0), rowGroupRows };
+    });
   }
 
   /** Stops the statement running on this encoder (it then rejects). */

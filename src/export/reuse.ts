@@ -282,13 +282,16 @@ export async function writeOrReuse(o: ReuseJob, split: Split): Promise<ReuseResu
 async function linkPrevious(o: ReuseJob, links: { file: string; previous: PreviousFile; fp: Fingerprint }[], settings: string, field: 'month' | 'bucket'): Promise<ExportedFile[]> {
   const encoder = await ParquetEncoder.open();
   try {
-    const files: ExportedFile[] = [];
-    for (const { file, previous: p, fp } of links) {
+    for (const { file, previous: p } of links) {
       o.signal?.throwIfAborted();
       await mkdir(path.dirname(file), { recursive: true });
       await link(p.path, file).catch(() => copyFile(p.path, file, constants.COPYFILE_EXCL))
         .catch((err) => { throw ioError(err, `reusing ${p.path}`, file); });
-      const footer = await encoder.footer(file);
+    }
+    const files: ExportedFile[] = [];
+    const footers = await encoder.footers(links.map((l) => l.file));
+    for (const [i, { file, previous: p, fp }] of links.entries()) {
+      const footer = footers[i]!;
       const { size } = await stat(file);
       if (footer.rows !== fp.rows || size !== p.bytes) {
         throw new DataError('EXPORT_ROW_COUNT_MISMATCH', `${p.path} (reused for ${o.where}) has ${footer.rows} rows and ${size} bytes, expected ${fp.rows} rows and ${p.bytes} bytes`, { file: p.path });

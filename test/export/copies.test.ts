@@ -4,7 +4,8 @@
  * each COPY a scan of the table, and a value DuckDB refuses in an early COPY's part stops the COPY
  * that may still run beside it, names the column and leaves the connection usable. A first export
  * fingerprints its parts on the second connection once the COPYs are over, without parallel
- * workers; one with previous files fingerprints first.
+ * workers; one with previous files fingerprints first. A write of a few months is one COPY, and a
+ * previous file is linked only when its footer holds its month's rows.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -99,6 +100,16 @@ describe('month and bucket files from several COPYs', () => {
     } finally {
       await client.query(`update ${schema}.fact_sales set sales_amount = sales_amount - 1 where ${lines}`);
     }
+  });
+
+  it("refuses to link a previous month file whose footer does not hold the month's rows", async () => {
+    const first = await exported('linked-1', { monthsOf: 'order_date' });
+    const none = first.result.files.find((f) => f.month === 'none')!;
+    // the manifest says 2013-05, the file is the NULL month's
+    const previousFiles = first.result.files.map((f) => ({ ...f, path: f.month === '2013-05' ? none.path : f.path, fingerprint: f.fingerprint!, settings: f.settings!, version: 'v1', month: f.month! }));
+    await expect(exported('linked-2', { monthsOf: 'order_date', previousFiles })).rejects.toMatchObject({
+      code: 'EXPORT_ROW_COUNT_MISMATCH', message: expect.stringContaining(`has ${none.rows} rows and ${none.bytes} bytes, expected ${first.files['2013-05']!.rows} rows`),
+    });
   });
 
   it("fails naming the column when DuckDB refuses a value of an early COPY's part; the connection stays usable", async () => {

@@ -40,7 +40,7 @@ describe('the Parquet encoder bounds its memory', () => {
         rowGroupSize: 131072, compression: 'zstd', metadata: new Map(),
       });
       expect(rows).toBe(3);
-      expect((await encoder.footer(path.join(dir, 'part-2013-07.parquet'))).rows).toBe(3);
+      expect((await encoder.footers([path.join(dir, 'part-2013-07.parquet')]))[0]!.rows).toBe(3);
       await expectBounded(encoder);
     } finally {
       encoder.close();
