@@ -238,22 +238,22 @@ export async function writeOrReuse(o: ReuseJob, split: Split): Promise<ReuseResu
   };
   const known = await knownFingerprints(o, split, settings);
   const source: FingerprintSource = known === null ? 'scanned' : o.change && 'unchanged' in o.change ? 'carried' : 'derived';
-  let fingerprinting: Promise<Fingerprints> | null = null;
-  const fingerprint = (serial = false) => {
-    fingerprinting ??= known !== null ? Promise.resolve(known) : fingerprintRows(o, split.key, serial);
-    fingerprinting.catch(() => {});
-    return fingerprinting;
-  };
   // With no previous file, the parts are all written and fingerprinted once their COPYs are over,
   // without parallel workers: a scan during the COPYs slows the COPY that every encoding waits
   // for, while after them DuckDB encodes the last COPY's parts on one core and the other is idle
   // (docs/decisions/0019). Otherwise the fingerprint starts at once.
   const deferred = known === null && split.key !== null && o.fingerprintClient !== undefined && previous.size === 0;
+  let fingerprinting: Promise<Fingerprints> | null = null;
+  const fingerprint = () => {
+    fingerprinting ??= known !== null ? Promise.resolve(known) : fingerprintRows(o, split.key, deferred);
+    fingerprinting.catch(() => {});
+    return fingerprinting;
+  };
   if (!deferred) fingerprint();
   let fingerprints = known ?? (!deferred && ((await reusable(o, split, previous)) || !o.fingerprintClient) ? await fingerprint() : null);
   const toWrite = fingerprints === null ? null : [...fingerprints].filter(([p, f]) => !sameAsBefore(p, f)).map(([p]) => p);
-  const written = toWrite?.length === 0 ? [] : await split.write(toWrite, fingerprints, () => void fingerprint(true));
-  fingerprints ??= await fingerprint(true);
+  const written = toWrite?.length === 0 ? [] : await split.write(toWrite, fingerprints, () => void fingerprint());
+  fingerprints ??= await fingerprint();
   const files: ExportedFile[] = [];
   for (const f of written) {
     const part = partOf(f);
