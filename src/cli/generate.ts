@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { defaultOf } from '../config.ts';
-import { DependencyError, EXIT, MedallionError, UsageError } from '../errors.ts';
+import { DependencyError, EXIT, fromFileSystemError, MedallionError, UsageError } from '../errors.ts';
 import type { DayManifest, Manifest } from '../generate/index.ts';
 import type { Command } from './command.ts';
 
@@ -65,6 +65,9 @@ lines, customer updates, a deleted customer (days 3, 10, ...) and a new product 
       }
     } catch (err) {
       if (err instanceof MedallionError) throw err;
+      // a folder this user may not write is the configuration's (exit 2), a full disk exit 3
+      const fileSystem = fromFileSystemError(err);
+      if (fileSystem) throw fileSystem;
       const e = err as NodeJS.ErrnoException;
       if (e?.code && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
         throw new DependencyError('IO_ERROR', `could not write the generated files to ${outDir}: ${e.message}`, { file: outDir, hint: 'Check that the folder is writable and the disk has room.' }, { cause: err });

@@ -72,4 +72,17 @@ describe('a folder this user may not write', () => {
       await rm(closed, { recursive: true, force: true });
     }
   });
+
+  it('is the same for generate --out (exit 2), not a dependency failure', async () => {
+    const closed = await mkdtemp(path.join(tmpdir(), 'medallion-cli-generate-closed-'));
+    await chmod(closed, 0o555);
+    try {
+      const r = await runCliUnprivileged(['generate', '--scale', '1', '--out', path.join(closed, 'seeds')]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([`medallion: error [CONFIG_INVALID] ${path.join(closed, 'seeds')}: EACCES: permission denied, mkdir '${path.join(closed, 'seeds')}'. Make that folder writable (a read-only mount?) or point the command at one this user can write.`]);
+    } finally {
+      await chmod(closed, 0o700);
+      await rm(closed, { recursive: true, force: true });
+    }
+  });
 });
