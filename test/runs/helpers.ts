@@ -46,7 +46,7 @@ function collectEvents(stream: NodeJS.ReadableStream, onEvent: (e: LogEvent) => 
 }
 
 /** The CLI in this process; resolves when the command returns. */
-export async function startCli(argv: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; onEvent?: (e: LogEvent) => void }): Promise<CliResult> {
+export async function startCli(argv: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; onEvent?: (e: LogEvent) => void; signal?: AbortSignal }): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out = collectEvents(stdout, options.onEvent ?? (() => {}));
@@ -56,7 +56,8 @@ export async function startCli(argv: string[], options: { cwd: string; env?: Nod
     stderr,
     env: options.env ?? { DATABASE_URL: TEST_DATABASE_URL, ETL_LOG_FORMAT: 'json' },
     cwd: options.cwd,
-    signal: new AbortController().signal,
+    // what SIGINT and SIGTERM abort in a process of its own (src/cli/main.ts)
+    signal: options.signal ?? new AbortController().signal,
   });
   return { code, stdout: out.text(), stderr: err.text(), events: [...out.events, ...err.events] };
 }

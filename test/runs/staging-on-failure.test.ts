@@ -1,15 +1,17 @@
 /**
  * A run that fails drops its own staging schemas on its way out, except when its data tests
  * failed: then `<silver>__run_<id>` and `<gold>__run_<id>` hold the tables the failing tests read,
- * and stay until the next run of the target drops them.
+ * and stay until the next run of the target drops them. An incremental run's update schemas
+ * (`<staging>_u<n>`) go with them.
  */
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InterruptedError } from '../../src/errors.ts';
 import { generate } from '../../src/generate/index.ts';
 import { dropTarget, query, uniqueTarget } from '../support/database.ts';
-import { ROOT, startCli } from './helpers.ts';
+import { type LogEvent, ROOT, startCli } from './helpers.ts';
 
 const target = uniqueTarget('staging_fail');
 let work: string;
@@ -71,5 +73,39 @@ describe('the staging schemas of a failed run', () => {
     const next = await transform(path.join(ROOT, 'sql'));
     expect(next.code, next.stderr).toBe(0);
     expect(await stagingSchemas()).toEqual([]);
+  });
+});
+
+describe('an incremental run that stops', () => {
+  const daily = uniqueTarget('staging_fail_inc');
+  const days = () => path.join(work, 'days');
+  /** The schemas of `daily`'s runs: staging and update schemas. */
+  const runSchemas = async () =>
+    (await query<{ nspname: string }>(`select nspname from pg_namespace where nspname ~ $1 order by 1`, [`^${daily}_(silver|gold)__run_[0-9]+`])).map((r) => r.nspname);
+
+  afterAll(async () => {
+    await dropTarget(daily);
+  });
+
+  it('drops its update schemas with its staging schemas on its way out', async () => {
+    const generated = await startCli(['generate', '--scale', '0.02', '--seed', '5', '--days', '1', '--out', days(), '--quiet'], { cwd: work });
+    expect(generated.code, generated.stderr).toBe(0);
+    const base = await startCli(['build', '--target', daily, '--sql', path.join(ROOT, 'sql'), '--seeds', path.join(days(), 'day-00'), '--skip-export'], { cwd: work });
+    expect(base.code, base.stderr).toBe(0);
+
+    // day-01 updates the incremental models by partitions, each in an update schema of the run;
+    // the run is interrupted (what SIGTERM does) once one of them is there
+    const stop = new AbortController();
+    const onEvent = (e: LogEvent) => {
+      if (e.event !== 'model_updated' || stop.signal.aborted) return;
+      stop.abort(new InterruptedError('SIGTERM'));
+    };
+    const r = await startCli(['build', '--target', daily, '--sql', path.join(ROOT, 'sql'), '--seeds', path.join(days(), 'day-01'), '--skip-export'], { cwd: work, onEvent, signal: stop.signal });
+    expect(r.code, r.stderr).toBe(143);
+    expect(r.events.some((e) => e.event === 'model_updated')).toBe(true);
+    const dropped = r.events.find((e) => e.event === 'staging_dropped')?.dropped as string[];
+    const updateSchemas = dropped.filter((s) => /__run_[0-9]+_u[0-9]+$/.test(s));
+    expect(updateSchemas.length, JSON.stringify(dropped)).toBeGreaterThan(0);
+    expect(await runSchemas()).toEqual([]);
   });
 });

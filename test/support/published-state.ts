@@ -119,7 +119,7 @@ export async function leftovers(target: string, outDir: string, options: { db?: 
   const db = options.db ?? dbAt();
   const schemas = await db<{ nspname: string }>(
     `select nspname from pg_namespace where nspname ~ $1 order by 1`,
-    [`^${target}_(silver|gold)(__run_[0-9]+|_next|__prev_.*|_prev)$`],
+    [`^${target}_(silver|gold)((__run_[0-9]+|_next)(_u[0-9]+)?|__prev_.*|_prev)$`],
   );
   const loading = await db<{ name: string }>(`select tablename as name from pg_tables where schemaname = $1 and tablename like '%\\_\\_loading' order by 1`, [`${target}_bronze`]);
   const runs = await db<{ status: string; n: number }>(`select status, count(*)::int as n from "${target}_etl".runs group by status`);
