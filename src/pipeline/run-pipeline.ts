@@ -47,6 +47,7 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     await finishInterruptedPublish(ctx);
     // The models are read and checked first: a broken .sql or .yml fails before anything is loaded.
     const project = scope === 'bronze' ? null : await loadProject({ sqlDir: config.sqlDir });
+    const defaultAsOfSql = project ? await readDefaultAsOf(config.sqlDir) : null;
     // `--select` / `--exclude`: checked before anything is loaded, like the models
     const selection = project ? selectNodes(project, { select: config.selection.select ?? undefined, exclude: config.selection.exclude ?? undefined, root: config.projectDir }) : null;
     let inputFiles: InputFileRecord[];
@@ -67,7 +68,7 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     if (!project) return;
     // The source files this gold is built from: `medallion export` reads them back from here.
     ctx.summary.inputs = inputFiles;
-    const dataAsOf = await dataAsOfOf(ctx);
+    const dataAsOf = await dataAsOfOf(ctx, defaultAsOfSql!);
     const asOf = config.asOf ?? dataAsOf ?? noDefaultAsOf(ctx);
     await recordAsOf(ctx.ledger, config.schemas, ctx.runId, asOf);
     ctx.summary.as_of = asOf;
@@ -474,12 +475,28 @@ function declaredGrants(project: Project): Map<string, Grants> {
  * line has a usable order date). The run's as_of without --as-of; with it, still computed, since
  * silver.int_sales_date_range bounds the plausible dates by it (medallion.data_as_of).
  */
-async function dataAsOfOf(ctx: RunContext): Promise<string | null> {
-  const file = path.join(ctx.config.sqlDir, 'run', 'default_as_of.sql');
-  const sql = compileSql(await readFile(file, 'utf8'), ctx.config.schemas).sql;
+async function dataAsOfOf(ctx: RunContext, defaultAsOfSql: string): Promise<string | null> {
+  const sql = compileSql(defaultAsOfSql, ctx.config.schemas).sql;
   const { rows } = await ctx.work.query<{ as_of: Date | string | null }>(`select (as_of)::text as as_of from (${sql.replace(/;\s*$/, '')}) d`);
   const asOf = rows[0]?.as_of;
   return asOf ? String(asOf) : null;
+}
+
+/**
+ * sql/run/default_as_of.sql, read with the models: a project without it fails before anything is
+ * loaded, naming the file.
+ */
+async function readDefaultAsOf(sqlDir: string): Promise<string> {
+  const file = path.join(sqlDir, 'run', 'default_as_of.sql');
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    throw new DataError('MODEL_FILE_INVALID', `${file} is missing: it gives a run's default as_of, the day after the latest valid order date`, {
+      file,
+      hint: "Restore it from the project's sql/run/, or point --sql at the project's sql folder.",
+    });
+  }
 }
 
 function noDefaultAsOf(ctx: RunContext): never {

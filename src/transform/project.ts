@@ -10,7 +10,7 @@
  *   a bronze source table nor a model;
  * - MODEL_CYCLE: models that depend on each other in a cycle.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SOURCE_CONTRACTS } from '../bronze/index.ts';
 import { DataError } from '../errors.ts';
@@ -35,6 +35,7 @@ export interface LoadProjectOptions {
 /** Reads, validates and orders the models. Throws a DataError naming the files on any problem. */
 export async function loadProject(options: LoadProjectOptions): Promise<Project> {
   const sources = options.sources ?? SOURCE_CONTRACTS.map((c) => c.name);
+  await assertSqlFolder(options.sqlDir);
   const problems: string[] = [];
   const models: Model[] = [];
   for (const layer of LAYERS) {
@@ -70,6 +71,22 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   const ordered = orderModels(models);
   await addSingularTests(options.sqlDir, ordered, sources);
   return { dir: options.sqlDir, models: ordered, sources };
+}
+
+/**
+ * The project's folder must be there: a mistyped --sql, or a command run outside the project,
+ * would otherwise read as a project without models. An existing folder without models is one.
+ */
+async function assertSqlFolder(sqlDir: string): Promise<void> {
+  const found = await stat(sqlDir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
+    throw err;
+  });
+  if (found?.isDirectory()) return;
+  throw new DataError('MODEL_FILE_INVALID', `the sql folder ${sqlDir} ${found ? 'is not a folder' : 'does not exist'}`, {
+    file: sqlDir,
+    hint: 'Run the command in the project folder (the one that holds sql/), or pass --sql the folder that holds silver/ and gold/.',
+  });
 }
 
 async function listFolder(dir: string, problems: string[]): Promise<string[]> {

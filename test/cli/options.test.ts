@@ -5,7 +5,7 @@
  * texts (full stop before the advice, a missing seeds folder, a missing database, a future
  * --as-of, an exit-75 run ending as skipped).
  */
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -159,6 +159,26 @@ describe('error texts', () => {
     expect(last).toMatchObject({ event: 'run_finished', status: 'failed', error_code: 'BRONZE_FILE_MISSING' });
     expect(last.message).toContain(`the seeds folder ${path.join(work, 'no-such-folder')} does not exist. Pass --seeds`);
     expect(last.run_id).toBeUndefined();
+  });
+
+  it('a --sql folder that is not there, or a project without run/default_as_of.sql, fails naming it before anything is loaded (exit 1)', async () => {
+    const missing = await runCli(['build', '--seeds', sources.dir, '--target', target, '--sql', path.join(work, 'no-such-sql'), '--skip-export'], { env: { DATABASE_URL: TEST_DATABASE_URL, ETL_LOG_FORMAT: 'json' }, cwd: work });
+    expect(missing.code, missing.stderr).toBe(1);
+    expect(JSON.parse(missing.stderr.trim().split('\n').at(-1)!)).toMatchObject({ error_code: 'MODEL_FILE_INVALID', message: expect.stringContaining(`the sql folder ${path.join(work, 'no-such-sql')} does not exist. Run the command in the project folder`) });
+
+    const sql = path.join(work, 'sql-without-run');
+    await cp(path.resolve(import.meta.dirname, '../../sql'), sql, { recursive: true });
+    await rm(path.join(sql, 'run'), { recursive: true });
+    try {
+      const r = await runCli(['build', '--seeds', sources.dir, '--target', target, '--sql', sql, '--skip-export'], { env: { DATABASE_URL: TEST_DATABASE_URL, ETL_LOG_FORMAT: 'json' }, cwd: work });
+      expect(r.code, r.stderr).toBe(1);
+      const last = JSON.parse(r.stderr.trim().split('\n').at(-1)!);
+      expect(last).toMatchObject({ error_code: 'MODEL_FILE_INVALID', message: expect.stringContaining(`${path.join(sql, 'run', 'default_as_of.sql')} is missing`) });
+      expect(last.message).not.toContain('    at ');
+      expect(r.stdout).not.toContain('bronze_file_loaded');
+    } finally {
+      await rm(sql, { recursive: true, force: true });
+    }
   });
 
   it('a seeds folder behind a folder this user may not enter is one line, exit 1, not a stack trace', async () => {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MedallionError } from '../../src/errors.ts';
 import { columnDocsOf } from '../../src/transform/model-spec.ts';
@@ -134,6 +135,17 @@ data_tests:
 
   it('an empty sql folder is an empty project', async () => {
     expect((await load({ 'other.txt': '' })).models).toEqual([]);
+  });
+
+  it('a sql folder that is not there (or is a file) is MODEL_FILE_INVALID naming it, not an empty project', async () => {
+    dir = await writeProject({ 'other.txt': '' });
+    for (const sqlDir of [path.join(dir, 'missing'), path.join(dir, 'other.txt')]) {
+      const err = (await caught(loadProject({ sqlDir, sources: SOURCES }))) as unknown as MedallionError;
+      expect(err).toBeInstanceOf(MedallionError);
+      expect(err.code).toBe('MODEL_FILE_INVALID');
+      expect(err.message).toBe(`the sql folder ${sqlDir} ${sqlDir.endsWith('missing') ? 'does not exist' : 'is not a folder'}`);
+      expect(err.context.file).toBe(sqlDir);
+    }
   });
 });
 
