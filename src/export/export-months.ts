@@ -32,6 +32,7 @@ export interface PartsJob extends ReuseJob {
    * The COPYs a write of every part is split into, each holding whole parts (a range of months or
    * of buckets), so that DuckDB encodes the parts of one beside the next (parquet-copy.ts). By
    * default COPIES for a table of COPIES_FROM_ROWS rows or more (pg_class' estimate), else one.
+   * A write of parts holding less than a third of the table's rows is one COPY (partsByCopy).
    */
   copies?: number;
 }
@@ -154,12 +155,19 @@ async function rangesOfTable(o: PartsJob, s: PartSplit): Promise<string[]> {
 /**
  * The parts to write, by COPY: consecutive parts (in their order, `none` last) with about equal
  * rows by their fingerprints' counts, `copies` of them or COPIES for COPIES_FROM_ROWS rows, else
- * one COPY.
+ * one COPY; one COPY too for parts holding less than a third of the table's rows.
+ *
+ * Every COPY scans the whole table. Splitting a write of a share s of the rows into k COPYs
+ * overlaps DuckDB's encoding of (k - 1) / k of them with Postgres, and costs k - 1 more scans,
+ * each about a tenth of formatting every row (docs/decisions/0019); with encoding about as costly
+ * as formatting, k = 4 gains only above s = 1/3. A day's changed buckets of
+ * customer_training_set (33 of 256) went out in four scans of its 9M rows.
  */
 function partsByCopy(o: PartsJob, parts: readonly Part[], fingerprints: Fingerprints | null): Part[][] {
   const rowsOf = (p: Part) => fingerprints?.get(p)?.rows ?? 0;
   const total = parts.reduce((n, p) => n + rowsOf(p), 0);
-  const copies = Math.min(parts.length, copiesFor(o, total));
+  const tableRows = [...(fingerprints?.values() ?? [])].reduce((n, f) => n + f.rows, 0);
+  const copies = total * 3 < tableRows ? 1 : Math.min(parts.length, copiesFor(o, total));
   const ordered = [...parts].sort((a, b) => (a === b ? 0 : a === null || a === 'none' ? 1 : b === null || b === 'none' ? -1 : a < b ? -1 : 1));
   if (copies <= 1) return [ordered];
   const groups: Part[][] = [[]];

@@ -83,6 +83,25 @@ describe('month and bucket files from several COPYs', () => {
     expect(three.scans).toBe(4);
   });
 
+  it('writes changed months holding under a third of the rows in one COPY, whatever `copies` says', async () => {
+    const first = await exported('few-1', { monthsOf: 'order_date', copies: 3 });
+    const previousFiles = first.result.files.map((f) => ({ ...f, fingerprint: f.fingerprint!, settings: f.settings!, version: 'v1', month: f.month! }));
+    // one line in each of three months, about a fifth of the rows
+    const lines = `order_number in (select min(order_number) from ${schema}.fact_sales where to_char(order_date, 'YYYY-MM') in ('2013-05', '2013-06', '2013-07') group by to_char(order_date, 'YYYY-MM'))`;
+    await client.query(`update ${schema}.fact_sales set sales_amount = sales_amount + 1 where ${lines}`);
+    try {
+      const again = await exported('few-2', { monthsOf: 'order_date', copies: 3, previousFiles });
+      expect(again.result.written).toBe(3);
+      expect(again.result.reused).toBe(first.result.files.length - 3);
+      expect(['2013-05', '2013-06', '2013-07'].reduce((n, m) => n + again.files[m]!.rows, 0) * 3).toBeLessThan(again.result.rows);
+      // the fingerprint's scan and one COPY's
+      expect(again.scans).toBe(2);
+      expect(again.files['2013-06']!.sha256).not.toBe(first.files['2013-06']!.sha256);
+    } finally {
+      await client.query(`update ${schema}.fact_sales set sales_amount = sales_amount - 1 where ${lines}`);
+    }
+  });
+
   it("refuses to link a previous month file whose footer does not hold the month's rows", async () => {
     const first = await exported('linked-1', { monthsOf: 'order_date' });
     const none = first.result.files.find((f) => f.month === 'none')!;
