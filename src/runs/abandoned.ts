@@ -7,7 +7,7 @@
 import type { SchemaNames } from '../config.ts';
 import { type Client, ident } from '../db/index.ts';
 import { isConnectionError } from '../errors.ts';
-import { stagingSchemaPattern, UPDATE_SCHEMA_INFIX } from '../transform/index.ts';
+import { stagingSchemaPattern, updateSchemaPattern } from '../transform/index.ts';
 
 /** The suffix of the table a bronze file is loaded into before the swap (src/bronze/load.ts). */
 const LOADING_SUFFIX = '__loading';
@@ -59,12 +59,8 @@ export async function dropLeftovers(client: Client, schemas: SchemaNames): Promi
 export async function dropRunStaging(client: Client, schemas: SchemaNames): Promise<LeftoverCleanup> {
   const own = [schemas.staging.silver, schemas.staging.gold];
   const { rows } = await client.query<{ name: string }>(
-    `select nspname as name from pg_namespace
-      where nspname = any($1)
-         or (left(nspname, length($2)) = $2 and substr(nspname, length($2) + 1) ~ $4)
-         or (left(nspname, length($3)) = $3 and substr(nspname, length($3) + 1) ~ $4)
-      order by nspname = any($1), 1`,
-    [own, `${own[0]}${UPDATE_SCHEMA_INFIX}`, `${own[1]}${UPDATE_SCHEMA_INFIX}`, '^[0-9]+$'],
+    'select nspname as name from pg_namespace where nspname = any($1) or nspname ~ $2 order by nspname = any($1), 1',
+    [own, updateSchemaPattern(own)],
   );
   return dropEach(client, schemas, rows.map((r) => ({ kind: 'schema' as const, name: r.name })));
 }

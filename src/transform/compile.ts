@@ -24,8 +24,20 @@ export function stagingSchemas(schemas: SchemaNames): StagingSchemas {
  * at both ends and a target's schemas all start with its own prefix.
  */
 export function stagingSchemaPattern(schemas: SchemaNames): string {
-  const layers = [schemas.silver, schemas.gold].map((s) => s.replace(/[^a-z0-9_]/gi, (c) => `\\${c}`));
-  return `^(${layers.join('|')})(__run_[0-9]+|_next)(${UPDATE_SCHEMA_INFIX}[0-9]+)?$`;
+  return `^(${[schemas.silver, schemas.gold].map(literalPattern).join('|')})(__run_[0-9]+|_next)(${UPDATE_SCHEMA_INFIX}[0-9]+)?$`;
+}
+
+/**
+ * A POSIX regular expression (for `nspname ~ $1`) that matches the update schemas
+ * (`<staging>_u<n>`) of the given staging schemas, and nothing else.
+ */
+export function updateSchemaPattern(staging: readonly string[]): string {
+  return `^(${staging.map(literalPattern).join('|')})${UPDATE_SCHEMA_INFIX}[0-9]+$`;
+}
+
+/** A schema name as a regular expression that matches it only: every character but [a-z0-9_] escaped. */
+function literalPattern(name: string): string {
+  return name.replace(/[^a-z0-9_]/gi, (c) => `\\${c}`);
 }
 
 /**

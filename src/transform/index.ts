@@ -9,7 +9,7 @@
  *   await publishModels(client, schemas);                                 // one rename transaction
  */
 export { type BuildEvent, type BuildOptions, type BuildResult, buildModels, type ModelBuild, QUARANTINE_COLUMNS } from './build-models.ts';
-export { compiledRelation, compileSql, publishedTarget, readingPublished, stagingSchemaPattern, stagingSchemas, UPDATE_SCHEMA_INFIX } from './compile.ts';
+export { compiledRelation, compileSql, publishedTarget, readingPublished, stagingSchemaPattern, stagingSchemas, updateSchemaPattern } from './compile.ts';
 export { extractReferences, modelsAmong, referencedRelations, relationsRead } from './dependencies.ts';
 export { bronzeMegabytes, estimateFromSizes, measuredElseGuessed, type SizeEstimates } from './estimates.ts';
 export { orderModels } from './graph.ts';

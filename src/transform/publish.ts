@@ -27,7 +27,7 @@ import type { SchemaNames } from '../config.ts';
 import { type Client, ident, literal } from '../db/index.ts';
 import { DependencyError, fromDatabaseError, InterruptedError, isConnectionError } from '../errors.ts';
 import { failpoint } from '../failpoints.ts';
-import { stagingSchemas, UPDATE_SCHEMA_INFIX } from './compile.ts';
+import { stagingSchemas, updateSchemaPattern } from './compile.ts';
 import { applyUpdates, type ModelUpdate } from './incremental.ts';
 import { attempt, readersSql, recreateViewSql, type ViewReader } from '../sql-runtime/index.ts';
 
@@ -628,7 +628,7 @@ export async function dropStaging(client: Client, schemas: SchemaNames): Promise
     if (s === schemas.silver || s === schemas.gold) continue;
     // the update schemas of the run's incremental models first (the overlay views read them)
     const { rows } = await client
-      .query<{ nspname: string }>(`select nspname from pg_namespace where left(nspname, length($1)) = $1 and substr(nspname, length($1) + 1) ~ '^[0-9]+$'`, [`${s}${UPDATE_SCHEMA_INFIX}`])
+      .query<{ nspname: string }>('select nspname from pg_namespace where nspname ~ $1', [updateSchemaPattern([s])])
       .catch(() => ({ rows: [] as { nspname: string }[] }));
     for (const r of rows) await client.query(`drop schema if exists ${ident(r.nspname)} cascade`).catch(() => {});
     await client.query(`drop schema if exists ${ident(s)} cascade`).catch(() => {});

@@ -10,7 +10,7 @@ import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_IDENTIFIER_BYTES, runSchemaNames, schemaNames } from '../../src/config.ts';
 import schema from '../../src/report/run-report.schema.json' with { type: 'json' };
-import { isStagingSchema, stagingSchemaPattern } from '../../src/transform/compile.ts';
+import { isStagingSchema, stagingSchemaPattern, updateSchemaPattern } from '../../src/transform/compile.ts';
 import { dropTarget, query, uniqueTarget } from '../support/database.ts';
 import { holdTableLock, type LogEvent, spawnCli, startCli, waitForLockFree, workFolder } from './helpers.ts';
 
@@ -140,5 +140,13 @@ describe('staging schema names', () => {
     const none = schemaNames(null);
     expect(isStagingSchema('silver__run_4', none)).toBe(true);
     expect(isStagingSchema('dev_silver__run_4', none)).toBe(false);
+  });
+
+  it('the update schemas of a run are those of its own staging schemas only', () => {
+    const own = new RegExp(updateSchemaPattern(['dev_silver__run_5', 'dev_gold__run_5']));
+    for (const s of ['dev_silver__run_5_u0', 'dev_gold__run_5_u17']) expect(own.test(s), s).toBe(true);
+    for (const s of ['dev_silver__run_5', 'dev_silver__run_5_u', 'dev_silver__run_5_ux', 'dev_silver__run_50_u1', 'dev_silver__run_6_u1', 'x_dev_silver__run_5_u1', 'dev_silver__run_5_u1_u2']) {
+      expect(own.test(s), s).toBe(false);
+    }
   });
 });
