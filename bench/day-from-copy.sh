@@ -41,7 +41,11 @@ data=$(psql -X -At -d "$base" -c "show data_directory")
 lines=0
 [ -n "$log" ] && [ -r "$log" ] && lines=$(wc -l < "$log")
 cd "$checkout"
-url="${base%/*}/$copy"
+# the copy's URL: DATABASE_URL's with the copy as its database, query parameters kept
+query=""
+case $base in *\?*) query="?${base#*\?}" ;; esac
+url="${base%%\?*}"
+url="${url%/*}/$copy$query"
 DATABASE_URL=$url /usr/bin/time -f "%e s, peak RSS %M KB" node bin/medallion.js build --seeds "$SEEDS" --target "$TARGET" --out "$OUT" --log-format json > "$work/$tag.log" 2> "$work/$tag.err" || true
 tail -n 1 "$work/$tag.err"
 [ -n "$log" ] && [ -r "$log" ] && tail -n +$((lines + 1)) "$log" | grep "duration:" > "$work/$tag.pglog" || true

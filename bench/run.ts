@@ -289,9 +289,8 @@ async function dailyStage(client: pg.Client, env: NodeJS.ProcessEnv, scale: numb
   const target = `${args.target}_daily`;
   const outDir = path.join(os.tmpdir(), `medallion-bench-daily-${scale}`);
   // A cron run starts a day after the last one, when the server and the OS have long written out
-  // what it left dirty. Each timed build here starts the same way (a checkpoint, then sync), so a
-  // day's build does not pay for the writes of the build timed before it; the checkpoints its own
-  // WAL starts still count.
+  // what it left dirty. Each timed build here starts from that state too (a checkpoint, then sync),
+  // whatever the build before it left; the checkpoints its own WAL starts count in its time.
   const settled = async () => {
     await client.query('checkpoint');
     await run('sync', []);

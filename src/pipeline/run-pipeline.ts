@@ -65,10 +65,10 @@ export async function runBuild(config: PipelineConfig, scope: BuildScope, logger
     // A load that kept every file is said by the no-op line, or with the models when they build.
     const allKept = bronze?.files.every((f) => f.keptFromRun !== undefined) === true;
     if (bronze && (!allKept || !project)) ctx.output.bronzeLoaded(bronze);
-    if (!project) return;
+    if (!project || defaultAsOfSql === null) return;
     // The source files this gold is built from: `medallion export` reads them back from here.
     ctx.summary.inputs = inputFiles;
-    const dataAsOf = await dataAsOfOf(ctx, defaultAsOfSql!);
+    const dataAsOf = await dataAsOfOf(ctx, defaultAsOfSql);
     const asOf = config.asOf ?? dataAsOf ?? noDefaultAsOf(ctx);
     await recordAsOf(ctx.ledger, config.schemas, ctx.runId, asOf);
     ctx.summary.as_of = asOf;
@@ -487,7 +487,7 @@ async function dataAsOfOf(ctx: RunContext, defaultAsOfSql: string): Promise<stri
  * loaded, naming the file.
  */
 async function readDefaultAsOf(sqlDir: string): Promise<string> {
-  const file = path.join(sqlDir, 'run', 'default_as_of.sql');
+  const file = defaultAsOfFile(sqlDir);
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
@@ -499,9 +499,14 @@ async function readDefaultAsOf(sqlDir: string): Promise<string> {
   }
 }
 
+/** The query that gives a run's default as_of from the data. */
+function defaultAsOfFile(sqlDir: string): string {
+  return path.join(sqlDir, 'run', 'default_as_of.sql');
+}
+
 function noDefaultAsOf(ctx: RunContext): never {
   throw new DataError('RECONCILIATION_FAILED', 'no sales line has a usable order date, so there is no default as_of date', {
-    file: path.join(ctx.config.sqlDir, 'run', 'default_as_of.sql'),
+    file: defaultAsOfFile(ctx.config.sqlDir),
     hint: 'Check sales_details.csv, or give the run date with --as-of YYYY-MM-DD.',
   });
 }

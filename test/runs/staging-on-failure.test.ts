@@ -103,7 +103,7 @@ describe('an incremental run that stops', () => {
     const r = await startCli(['build', '--target', daily, '--sql', path.join(ROOT, 'sql'), '--seeds', path.join(days(), 'day-01'), '--skip-export'], { cwd: work, onEvent, signal: stop.signal });
     expect(r.code, r.stderr).toBe(143);
     expect(r.events.some((e) => e.event === 'model_updated')).toBe(true);
-    const dropped = r.events.find((e) => e.event === 'staging_dropped')?.dropped as string[];
+    const dropped = (r.events.find((e) => e.event === 'staging_dropped')?.dropped ?? []) as string[];
     const updateSchemas = dropped.filter((s) => /__run_[0-9]+_u[0-9]+$/.test(s));
     expect(updateSchemas.length, JSON.stringify(dropped)).toBeGreaterThan(0);
     expect(await runSchemas()).toEqual([]);
