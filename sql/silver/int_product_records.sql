@@ -6,8 +6,10 @@
 -- record_status: 'kept'; 'after_as_of' (a later version that starts after as_of: it did not exist on
 -- the run's day, so it is left out of silver and gold, not quarantined; the rows of a prd_id that
 -- start by as_of are ranked without it); 'superseded' (an earlier row with the same prd_id: the later
--- source line wins); 'id_invalid' (empty or non-integer prd_id) or 'key_invalid' (prd_key shorter
--- than 7 characters, so no product key): both quarantined by silver.products_quarantine.
+-- source line wins); 'same_start_superseded' (a version whose product key has another kept
+-- version starting the same day, with a higher prd_id, which wins); 'id_invalid' (empty or
+-- non-integer prd_id) or 'key_invalid' (prd_key shorter than 7 characters, so no product key): both
+-- quarantined by silver.products_quarantine.
 -- The first version of a product key (its earliest start date) is never after as_of: it is valid
 -- from the beginning (silver.int_product_versions gives orders before it that version), because a
 -- product is sold before its first prd_start_dt (the real data has many such lines): its start
@@ -79,6 +81,23 @@ version_dates as (
       false
     ) as starts_after_as_of
   from product_records
+),
+
+prd_id_records as (
+  -- the status of each row among the rows of its prd_id: the later source line wins
+  select
+    version_dates.*,
+    case
+      when product_id is null then 'id_invalid'
+      when product_key is null then 'key_invalid'
+      when starts_after_as_of then 'after_as_of'
+      when row_number() over (
+        partition by product_id, starts_after_as_of
+        order by source_file desc, line_number desc
+      ) = 1 then 'kept'
+      else 'superseded'
+    end as prd_id_status
+  from version_dates
 )
 
 select
@@ -99,13 +118,13 @@ select
   product_line,
   start_date,
   case
-    when product_id is null then 'id_invalid'
-    when product_key is null then 'key_invalid'
-    when starts_after_as_of then 'after_as_of'
-    when row_number() over (
-      partition by product_id, starts_after_as_of
-      order by source_file desc, line_number desc
-    ) = 1 then 'kept'
-    else 'superseded'
+    -- two kept versions of one product key that start the same day cannot both be valid (a
+    -- version ends the day before the next one starts): the higher prd_id wins, as it is the later
+    -- version in silver.products' order
+    when prd_id_status = 'kept'
+      and start_date is not null
+      and product_id < max(product_id) filter (where prd_id_status = 'kept') over (partition by product_key, start_date)
+      then 'same_start_superseded'
+    else prd_id_status
   end as record_status
-from version_dates
+from prd_id_records

@@ -293,6 +293,8 @@ async function buildTestAndPublish(
   // the incremental models updated so far: their row-level tests read the delta alone, and their
   // rule counts the change
   const updated = new Map<RelationName, ModelUpdate>();
+  // the tables built whole so far, with their rows: their volume guards take that count
+  const builtRows = new Map<RelationName, number>();
   const testing = planTests({
     ledger: ctx.ledger,
     schemas,
@@ -301,6 +303,7 @@ async function buildTestAndPublish(
     modelTasks,
     estimates: timings.tests,
     updates: updated,
+    builtRows,
     onEvent: (e) => output.testEvent(e),
   });
   // a run that keeps what did not change records the kept models' rules too (a `--select` run: its selection's)
@@ -323,6 +326,7 @@ async function buildTestAndPublish(
         updates: updates.models,
         bronzeChanges: updates.bronzeChanges,
         updated,
+        builtRows,
         onEvent: (e) => output.modelEvent(e),
       }),
     (r) => r.models.reduce((n, m) => n + (m.rows ?? 0), 0),

@@ -61,6 +61,8 @@ export interface IncrementalForm {
   failing?: (columns: KeyColumns) => string | undefined;
   /** Measurement SQL in place of measurementSql (row_count_change, a coverage threshold). */
   measurement?: string;
+  /** row_count_change: the measurement when the model has no published table (no baseline). */
+  unpublishedMeasurement?: string;
   /**
    * A scalar_equality: one row (left_value, right_value) in place of the two queries, the
    * statements to run before and after it in its transaction, and the sides it computes from the
@@ -290,22 +292,29 @@ select t.* from ${published} as t
 
 /**
  * The volume guard of a table built whole in this run (not updated, not kept): its published count
- * |M_old| is the new count the published run recorded (`new_rows` of its result), as on an update;
- * only the new table is counted. The published run counted the staging table it then published,
- * and a published table changes only at a publish, so the recorded count is that of the published
- * rows. Without that record (the published run kept the model, or tested no volume), or for a view
- * (its published version reads today's published tables and bronze), the test counts both.
+ * |M_old| is the new count the published run recorded (`new_rows` of its result), as on an update,
+ * and its new count the one its `create table … as` reported (`built`). The published run counted
+ * the staging table it then published, and a published table changes only at a publish, so the
+ * recorded count is that of the published rows; nothing but the build writes a staged table, so
+ * the build's count is that of the new rows. Either count that is not known is counted: without the
+ * record (the published run kept the model, or tested no volume) the published table, without the
+ * build's count the new table. A view (its published version reads today's published tables and
+ * bronze) counts both.
  */
-export function wholeBuildVolumeForm(test: TestDefinition, schemas: SchemaNames, materialized: string | undefined, recorded: string | null | undefined): IncrementalForm | undefined {
+export function wholeBuildVolumeForm(test: TestDefinition, schemas: SchemaNames, materialized: string | undefined, recorded: string | null | undefined, built?: number): IncrementalForm | undefined {
   if (test.kind !== 'row_count_change' || materialized !== 'table' || keptInRun(schemas, test.model)) return undefined;
-  if (!recorded || !/^\d+$/.test(recorded)) return undefined;
+  const published = recorded && /^\d+$/.test(recorded) ? recorded : undefined;
+  if (published === undefined && built === undefined) return undefined;
+  const baselineRows = published !== undefined ? `${literal(published)}::bigint` : `(select count(*) from ${publishedRelation(test.model, schemas)})`;
+  const newRows = built !== undefined ? `${literal(String(built))}::bigint` : `(select count(*) from ${compiledRelation(test.model, schemas)})`;
   return {
     schemas,
     // the same two counts as the full test's: its message is theirs
     note: '',
     measurement: `select baseline_rows, new_rows,
        baseline_rows > 0 and (new_rows = 0 or baseline_rows - new_rows > ${Number(test.maxDrop)} * baseline_rows) as fails
-  from (select ${literal(recorded)}::bigint as baseline_rows, (select count(*) from ${compiledRelation(test.model, schemas)}) as new_rows) as counts`,
+  from (select ${baselineRows} as baseline_rows, ${newRows} as new_rows) as counts`,
+    unpublishedMeasurement: `select null::bigint as baseline_rows, ${newRows} as new_rows, false as fails`,
   };
 }
 

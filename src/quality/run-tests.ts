@@ -93,6 +93,11 @@ export interface RunTestsOptions {
    * rows only what its verdict needs (incremental-tests.ts).
    */
   updates?: ReadonlyMap<RelationName, ModelUpdate>;
+  /**
+   * The row count of each table built whole in this run (in a schedule, filled as each is built):
+   * its volume guard takes it as the new count instead of counting the table (wholeBuildVolumeForm).
+   */
+  builtRows?: ReadonlyMap<RelationName, number>;
 }
 
 export async function runTests(options: RunTestsOptions): Promise<TestSummary> {
@@ -170,7 +175,7 @@ export function planTests(options: PlanTestsOptions): TestPlan {
   const wholeBuildVolume = async (test: TestDefinition): Promise<IncrementalForm | undefined> => {
     if (test.kind !== 'row_count_change' || options.updates?.has(test.model) || materializedAs.get(test.model) !== 'table') return undefined;
     published ??= publishedTestValues(ledger, schemas);
-    return wholeBuildVolumeForm(test, schemas, materializedAs.get(test.model), (await published)?.tests.get(test.name)?.new_rows);
+    return wholeBuildVolumeForm(test, schemas, materializedAs.get(test.model), (await published)?.tests.get(test.name)?.new_rows, options.builtRows?.get(test.model));
   };
   /** What the published run passed, and this run's as_of: asked once, when a test of an updated model first needs it. */
   let verdicts: Promise<PublishedVerdicts> | undefined;
@@ -354,7 +359,7 @@ export async function runTest(
   const noted = (message: string | null) => (note ? (message ? `${message}; ${note}` : note) : message);
   try {
     if (isMeasuredTest(test)) {
-      const measured = await runMeasuredTest(client, schemas, test, memory, incremental?.measurement);
+      const measured = await runMeasuredTest(client, schemas, test, memory, incremental?.measurement, incremental?.unpublishedMeasurement);
       return { ...base, ...measured, message: noted(measured.message), seconds: (performance.now() - t0) / 1000 };
     }
     if (test.kind === 'equal') {
@@ -394,12 +399,15 @@ async function runMeasuredTest(
   memory: MemorySettings,
   /** The incremental form's measurement (incremental-tests.ts), in place of measurementSql. */
   measurement?: string,
+  /** The incremental form's measurement when the model has no published table. */
+  unpublishedMeasurement?: string,
 ): Promise<Pick<TestResult, 'status' | 'failingRows' | 'sample' | 'message'>> {
   const published = test.kind === 'row_count_change' ? publishedRelation(test.model, schemas) : undefined;
   const m = await withLocalSettings(client, memory, async () => {
     await client.query(PLANNER_SETTINGS_SQL);
     const baseline = published === undefined || (await client.query<{ found: boolean }>('select to_regclass($1) is not null as found', [published])).rows[0]!.found;
-    return (await client.query<Measurement>(baseline && measurement !== undefined ? measurement : measurementSql(test, schemas, { baseline }))).rows[0]!;
+    const sql = baseline ? (measurement ?? measurementSql(test, schemas)) : (unpublishedMeasurement ?? measurementSql(test, schemas, { baseline }));
+    return (await client.query<Measurement>(sql)).rows[0]!;
   });
   const failingRows = measuredFailingRows(test, m);
   const status: TestStatus = !m.fails ? 'pass' : test.severity === 'error' ? 'fail' : 'warn';

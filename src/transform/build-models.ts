@@ -85,6 +85,12 @@ export interface BuildOptions {
    * data tests given as `alongside` read it (their row-level tests then read the delta alone).
    */
   updated?: Map<RelationName, ModelUpdate>;
+  /**
+   * Filled with the row count of each table built whole (what its `create table … as` reported),
+   * before the tasks that read the model start: nothing else writes a staged table, so the data
+   * tests take it as the table's count instead of counting the table again.
+   */
+  builtRows?: Map<RelationName, number>;
   /** The bronze tables whose `__changes` an update reads (incremental.ts, UpdateContext.bronzeChanges). */
   bronzeChanges?: ReadonlyMap<RelationName, string>;
 }
@@ -125,7 +131,7 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
   for (const c of clients) await setRunSettings(c, { asOf, runId, dataAsOf: options.dataAsOf });
   await createStaging(client, staging);
   await createFunctions(client, schemas, project);
-  await analyzeSources(client, schemas, project);
+  await analyzeSources(clients, schemas, project);
   const names = new Set(project.models.map((m) => m.name));
   const updated = options.updated ?? new Map<RelationName, ModelUpdate>();
   const builtWhole = new Set<RelationName>();
@@ -142,6 +148,7 @@ export async function buildModels(options: BuildOptions): Promise<BuildResult> {
           : await buildModel(on, schemas, staging, model, memory);
         if (result.update) updated.set(model.name, result.update);
         else if (model.incremental && (model.materialized === 'table' || result.builtWholeAfterInput)) builtWhole.add(model.name);
+        if (!result.update && result.rows !== null) options.builtRows?.set(model.name, result.rows);
         for (const message of documentationWarnings(model, result.columns)) onEvent({ type: 'warning', model: model.name, file: model.ymlFile, message });
         onEvent({
           type: 'model_built',
@@ -174,18 +181,25 @@ function checkAsOf(asOf: string): void {
 /**
  * Statistics for the bronze tables the models read, when they have none or are stale: a build right
  * after a load would otherwise be planned before autovacuum gets there (the planner then guesses
- * 2.2M rows for 6M and sizes its hashes and sorts wrong). A sample of 30,000 rows per table.
+ * 2.2M rows for 6M and sizes its hashes and sorts wrong). A sample of 30,000 rows per table, the
+ * tables shared out among the run's connections (the first model waits for all of them), largest first.
  */
-async function analyzeSources(client: Client, schemas: SchemaNames, project: Project): Promise<void> {
+async function analyzeSources(clients: readonly Client[], schemas: SchemaNames, project: Project): Promise<void> {
   const tables = bronzeTablesRead(project);
   try {
-    const { rows } = await client.query<{ relname: string }>(
+    const { rows } = await clients[0]!.query<{ relname: string }>(
       `select relname from pg_stat_user_tables
         where schemaname = $1 and relname = any($2)
-          and (coalesce(last_analyze, last_autoanalyze) is null or n_mod_since_analyze > 0)`,
+          and (coalesce(last_analyze, last_autoanalyze) is null or n_mod_since_analyze > 0)
+        order by pg_relation_size(relid) desc, relname`,
       [schemas.bronze, tables],
     );
-    for (const r of rows) await client.query(`analyze ${ident(schemas.bronze)}.${ident(r.relname)}`);
+    const next = rows.map((r) => r.relname).values();
+    // every connection finishes its statement before an error is thrown: none is left busy
+    const settled = await Promise.allSettled(clients.map(async (client) => {
+      for (const relname of next) await client.query(`analyze ${ident(schemas.bronze)}.${ident(relname)}`);
+    }));
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
   } catch (err) {
     throw fromDatabaseError(err, `analyzing the bronze tables in ${schemas.bronze}`);
   }

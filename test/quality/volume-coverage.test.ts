@@ -228,3 +228,23 @@ describe('relationships with min_coverage', () => {
     expect(result(emptied, 'items_customer_coverage')).toMatchObject({ status: 'pass', message: expect.stringMatching(/^0 of 0 rows/) });
   });
 });
+
+describe('row_count_change of a table built in the same schedule', () => {
+  it("takes the new count from the build's own `create table … as`, not from a count of the table", async () => {
+    await setSales([
+      ['SO1', '1'],
+      ['SO2', '1'],
+      ['SO3', '2'],
+    ]);
+    const runId = await newRun(client, schemas);
+    const builtRows = new Map<string, number>();
+    const { staging } = await buildModels({ client, schemas, project, asOf: '2024-05-01', runId, builtRows });
+    expect(builtRows.get('gold.summary')).toBe(3);
+    // a row nothing in a run writes: the two forms tell apart which count they read
+    await client.query(`insert into ${ident(staging.gold)}.summary values ('SO4')`);
+    const fromBuild = await runTests({ client, ledger: client, schemas, project, runId, builtRows });
+    expect(result(fromBuild, 'row_count_change_gold_summary').message).toBe('4 rows published, 3 rows now (-25.0%; a drop of more than 50.0% fails)');
+    const counted = await runTests({ client, ledger: client, schemas, project, runId: await newRun(client, schemas) });
+    expect(result(counted, 'row_count_change_gold_summary').message).toBe('4 rows published, 4 rows now (0.0%; a drop of more than 50.0% fails)');
+  });
+});

@@ -135,7 +135,7 @@ describe('rule counts against the manifest', () => {
     const silent = [
       'customer_created_date_unparseable', 'marital_status_unrecognized', 'birthdate_unparseable',
       'erp_demographics_duplicate_superseded', 'erp_location_duplicate_superseded', 'erp_demographics_key_missing', 'erp_location_key_missing',
-      'product_id_invalid', 'product_key_invalid', 'product_category_id_missing', 'product_duplicate_superseded',
+      'product_id_invalid', 'product_key_invalid', 'product_category_id_missing', 'product_duplicate_superseded', 'product_version_same_start',
       'product_category_duplicate_superseded', 'product_start_date_invalid',
       'sales_key_missing', 'ship_date_invalid', 'due_date_invalid', 'quantity_from_amount', 'sales_quantity_invalid', 'sales_amount_unknown',
     ];

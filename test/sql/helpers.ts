@@ -145,7 +145,7 @@ export function sqlFor(target: string) {
         }),
         await entry('prd_info', {
           silver_products: await count('select count(*) from silver.products'),
-          superseded: await superseded('product_duplicate_superseded'),
+          superseded: (await superseded('product_duplicate_superseded')) + (await superseded('product_version_same_start')),
           after_as_of: await superseded('product_after_as_of'),
           quarantined: await quarantinedCount(['product_id_invalid', 'product_key_invalid']),
         }),

@@ -29,6 +29,9 @@ const PRD_INFO = [
   ',AC-BR-RA-H128,No Id,30,T ,2011-07-01,', // product_id_invalid (empty)
   '4x6,AC-BR-RA-H129,Bad Id,30,T ,2011-07-01,', // product_id_invalid (not a whole number)
   '407,AC-BR,Short Key,30,T ,2011-07-01,', // product_key_invalid (shorter than 7 characters)
+  '409,AC-BR-RA-H130,Rack Twin B,31,T ,2012-01-01,', // v2, with the same start as 408: kept (higher prd_id)
+  '408,AC-BR-RA-H130,Rack Twin A,30,T ,2012-01-01,', //   product_version_same_start: left out
+  '410,AC-BR-RA-H130,Rack Twin v1,29,T ,2011-07-01,', //   v1, ends the day before the kept v2
 ];
 
 // px_cat_g1v2: ID, CAT, SUBCAT, MAINTENANCE
@@ -101,6 +104,7 @@ const EXPECTED_COUNTS = {
   product_key_invalid: 1,
   product_category_id_missing: 1,
   product_duplicate_superseded: 1,
+  product_version_same_start: 1,
   product_end_date_ignored: 2,
   product_cost_missing: 1,
   product_line_unknown: 2,
@@ -167,6 +171,21 @@ describe('silver.products: one test per rule', () => {
     expect(await db.ruleCount('product_duplicate_superseded')).toBe(1);
   });
 
+  it('product_version_same_start: of two versions of a key starting the same day, the higher prd_id is kept and the other left out', async () => {
+    const versions = await db.rows(
+      `select product_id::int as id, start_date::text as start, end_date::text as end, is_current, version_number as v
+         from silver.products where product_key = 'RA-H130' order by version_number`,
+    );
+    expect(versions).toEqual([
+      { id: 410, start: '2011-07-01', end: '2011-12-31', is_current: false, v: 1 },
+      { id: 409, start: '2012-01-01', end: null, is_current: true, v: 2 },
+    ]);
+    const left = await db.one(`select record_status from silver.int_product_records where product_id = 408`);
+    expect(left).toEqual({ record_status: 'same_start_superseded' });
+    expect(await db.quarantined('product_version_same_start')).toEqual([]);
+    expect(await db.ruleCount('product_version_same_start')).toBe(1);
+  });
+
   it('product_end_date_ignored: prd_end_dt is ignored; a version ends the day before the next starts', async () => {
     const versions = await db.rows(
       `select product_id::int as id, start_date::text as start, end_date::text as end, is_current, version_number as v, product_cost::float8 as cost
@@ -205,7 +224,7 @@ describe('silver.products: one test per rule', () => {
 
   it('product_category_duplicate_superseded: two px_cat_g1v2 rows with one ID -> the later line wins, no extra products', async () => {
     expect(await product(401)).toMatchObject({ category_id: 'AC_BR', category: 'Accessories', subcategory: 'Bike Racks', maintenance: 'Yes' });
-    expect(await db.one(`select count(*)::int as n from silver.products where category_id = 'AC_BR'`)).toEqual({ n: 6 }) // 401-406, once each;
+    expect(await db.one(`select count(*)::int as n from silver.products where category_id = 'AC_BR'`)).toEqual({ n: 8 }) // 401-406, 409 and 410, once each;
     expect(await db.ruleCount('product_category_duplicate_superseded')).toBe(1);
   });
 
@@ -233,7 +252,7 @@ describe('silver.products: the rest of the contract', () => {
       version_number: 1,
     });
     const ids = await db.rows<{ id: number }>('select product_id::int as id from silver.products order by 1');
-    expect(ids.map((r) => r.id)).toEqual([210, 300, 301, 302, 400, 401, 402, 403, 404, 405, 406]);
+    expect(ids.map((r) => r.id)).toEqual([210, 300, 301, 302, 400, 401, 402, 403, 404, 405, 406, 409, 410]);
   });
 
   it('no rule outside the fixture plan counts any row (every other row is clean)', async () => {

@@ -169,6 +169,24 @@ describe('buildModels', () => {
     }
   });
 
+  it('analyzes every bronze table it reads that has no statistics, with its connections sharing them out', async () => {
+    for (const name of ['cust_az12', 'loc_a101', 'prd_info']) await createBronze(client, schemas, name, ['id'], [['1'], ['2']]);
+    const { project: p } = await project({
+      'silver/ids.sql': 'select id from bronze.cust_az12 union all select id from bronze.loc_a101 union all select id from bronze.prd_info',
+      'silver/ids.yml': modelYml('ids'),
+    });
+    const analyzed = async () =>
+      (await client.query<{ tablename: string }>(`select distinct tablename from pg_stats where schemaname = $1 order by 1`, [schemas.bronze])).rows.map((r) => r.tablename);
+    expect(await analyzed()).not.toContain('loc_a101');
+    const other = await testClient();
+    try {
+      await buildModels({ client, parallelClients: [other], schemas, project: p, asOf: '2024-03-01', runId });
+    } finally {
+      await other.end();
+    }
+    expect(await analyzed()).toEqual(expect.arrayContaining(['cust_az12', 'loc_a101', 'prd_info']));
+  });
+
   it('drops and recreates the staging schemas on every build', async () => {
     await client.query(`create table ${schemas.silver}_next.stray (x int)`);
     const { project: p } = await project(BASE);
