@@ -1,5 +1,6 @@
 -- silver.int_product_categories: every row of bronze.px_cat_g1v2 (ERP product categories), raw beside
--- cleaned, keyed by category_id (ID trimmed and upper-cased, e.g. 'AC_BR').
+-- cleaned, keyed by category_id (ID trimmed and upper-cased, a '-' written as '_' as silver.products
+-- derives the ID from prd_key, e.g. 'AC_BR').
 -- record_status: 'kept', 'superseded' (an earlier row for the same ID: the later source line wins, so
 -- a duplicated ID can never multiply product rows) or 'id_missing' (empty ID: it can match nothing;
 -- quarantined by silver.products_quarantine).
@@ -11,7 +12,7 @@ with category_rows as (
     cat as category_raw,
     subcat as subcategory_raw,
     maintenance as maintenance_raw,
-    nullif(upper(btrim(id)), '') as category_id,
+    nullif(replace(upper(btrim(id)), '-', '_'), '') as category_id,
     nullif(btrim(regexp_replace(cat, '\s+', ' ', 'g')), '') as category,
     nullif(btrim(regexp_replace(subcat, '\s+', ' ', 'g')), '') as subcategory,
     case upper(btrim(maintenance))

@@ -32,6 +32,7 @@ const PRD_INFO = [
   '409,AC-BR-RA-H130,Rack Twin B,31,T ,2012-01-01,', // v2, with the same start as 408: kept (higher prd_id)
   '408,AC-BR-RA-H130,Rack Twin A,30,T ,2012-01-01,', //   product_version_same_start: left out
   '410,AC-BR-RA-H130,Rack Twin v1,29,T ,2011-07-01,', //   v1, ends the day before the kept v2
+  '411,AC-HE-HL-U509,Sport Helmet,-13,S ,2011-07-01,', // product_cost_negative; category AC-HE below
 ];
 
 // px_cat_g1v2: ID, CAT, SUBCAT, MAINTENANCE
@@ -42,6 +43,7 @@ const PX_CAT = [
   'ac_br ,Accessories,Bike Racks,Yes', //   kept: the later line (ID trimmed, upper-cased)
   ',Orphan,Category,No', // product_category_id_missing
   'CO_PD,Components,Pedals,Yes', // CO_PD exists; CO_PE does not
+  'AC-HE,Accessories,Helmets,Maybe', // product_category_id_dash (AC_HE); product_category_maintenance_unknown
 ];
 
 const SALES = [
@@ -107,6 +109,9 @@ const EXPECTED_COUNTS = {
   product_version_same_start: 1,
   product_end_date_ignored: 2,
   product_cost_missing: 1,
+  product_cost_negative: 1,
+  product_category_id_dash: 1,
+  product_category_maintenance_unknown: 1,
   product_line_unknown: 2,
   product_start_date_invalid: 1,
   product_category_duplicate_superseded: 1,
@@ -206,6 +211,21 @@ describe('silver.products: one test per rule', () => {
     expect(await db.ruleCount('product_cost_missing')).toBe(1);
   });
 
+  it('product_cost_negative: a cost below zero is kept and counted', async () => {
+    expect((await product(411)).product_cost).toBe(-13);
+    expect(await db.ruleCount('product_cost_negative')).toBe(1);
+  });
+
+  it("product_category_id_dash: a px_cat_g1v2 ID written with '-' is read with '_', so its products find it", async () => {
+    expect(await product(411)).toMatchObject({ category_id: 'AC_HE', category: 'Accessories', subcategory: 'Helmets' });
+    expect(await db.ruleCount('product_category_id_dash')).toBe(1);
+  });
+
+  it('product_category_maintenance_unknown: a MAINTENANCE that is not Yes/Y/No/N is Unknown', async () => {
+    expect((await product(411)).maintenance).toBe('Unknown');
+    expect(await db.ruleCount('product_category_maintenance_unknown')).toBe(1);
+  });
+
   it('product_line_unknown: a blank or unrecognized prd_line is Unknown; codes are decoded after trimming', async () => {
     expect((await product(402)).product_line).toBe('Unknown');
     expect((await product(403)).product_line).toBe('Unknown');
@@ -252,7 +272,7 @@ describe('silver.products: the rest of the contract', () => {
       version_number: 1,
     });
     const ids = await db.rows<{ id: number }>('select product_id::int as id from silver.products order by 1');
-    expect(ids.map((r) => r.id)).toEqual([210, 300, 301, 302, 400, 401, 402, 403, 404, 405, 406, 409, 410]);
+    expect(ids.map((r) => r.id)).toEqual([210, 300, 301, 302, 400, 401, 402, 403, 404, 405, 406, 409, 410, 411]);
   });
 
   it('no rule outside the fixture plan counts any row (every other row is clean)', async () => {

@@ -62,6 +62,7 @@ const SALES = [
   'SO38,FR-R92B-58,11000,0,20130918,20130923,50,1,50', //   order_date_invalid -> from ship (2013-09-11), not 1900-01-01
   'SO39,BK-R93R-62,11001,20130601,19000108,20991231,100,1,100', // ship_date_invalid, due_date_invalid: outside the range
   'SO40,BK-R93R-62,11001,,20090103,20090108,100,1,100', // order_date_implausible: from ship, 2008-12-27 is before the range
+  'SO41,BK-R93R-62,11001,20130610,20130617,20130605,100,1,100', // kept, due before the order: due_after_order warns
 ];
 
 function lineOf(prefix: string, nth = 0): number {
@@ -338,6 +339,15 @@ describe('silver.sales_clean: the rest of the contract', () => {
     expect(diff).toEqual([]);
   });
 
+  it('a due date before the order date is kept as sent, and the warn test due_after_order names the line', async () => {
+    expect(await db.one(`select due_date::text as due, days_to_due from gold.fact_sales where order_number = 'SO41'`)).toEqual({ due: '2013-06-05', days_to_due: -5 });
+    const result = await db.one<{ status: string; n: number; sample: { order_number: string }[] }>(
+      `select status, failing_rows::int as n, sample from etl.test_results where test_name = 'due_after_order' order by run_id desc limit 1`,
+    );
+    expect(result).toMatchObject({ status: 'warn', n: 1 });
+    expect(result.sample.map((r) => r.order_number)).toEqual(['SO41']);
+  });
+
   it('no rule outside the fixture plan counts any row (every other line is clean)', async () => {
     expect(unplanned(await db.ruleCounts(), EXPECTED_COUNTS)).toEqual({});
   });
@@ -346,7 +356,7 @@ describe('silver.sales_clean: the rest of the contract', () => {
     const entries = await db.reconciliation();
     for (const e of entries) expect(e.accounted, `${e.source}: ${JSON.stringify(e.parts)}`).toBe(e.bronze);
     const sales = entries.find((e) => e.source === 'sales_details');
-    // 47 lines: 4 key missing + 2 conflicting + 6 implausible + 1 order date unknown + 3 quantity + 2 amount quarantined, 2 collapsed
-    expect(sales).toMatchObject({ bronze: SALES.length, parts: { fact_sales: 27, quarantined: 18, collapsed: 2 } });
+    // 48 lines: 4 key missing + 2 conflicting + 6 implausible + 1 order date unknown + 3 quantity + 2 amount quarantined, 2 collapsed
+    expect(sales).toMatchObject({ bronze: SALES.length, parts: { fact_sales: 28, quarantined: 18, collapsed: 2 } });
   });
 });
