@@ -30,7 +30,7 @@
 import type { SchemaNames } from '../config.ts';
 import { ident, literal } from '../db/index.ts';
 import { compiledRelation, compileSql, deltaSchemas, inPartitions, type ModelUpdate, notInPartitions, partitionRows, type Project, type RelationName, referencedRelations, relationsRead, rowsFingerprintSql, type TestDefinition, updateVersions, withoutTrailingSemicolon } from '../transform/index.ts';
-import { type KeyColumns, publishedRelation, ROW_LEVEL_TEST_KINDS, uniqueSql } from './test-sql.ts';
+import { type KeyColumns, measurementSql, publishedRelation, ROW_LEVEL_TEST_KINDS, uniqueSql, volumeMeasurementSql } from './test-sql.ts';
 
 
 /**
@@ -163,7 +163,6 @@ export function incrementalForm(
   // a publish), and |M_old ∩ Π| is read through the partition index; without that record, one scan
   // of M_old gives both of its counts. The overlay is not read.
   if (test.kind === 'row_count_change') {
-    const fails = `baseline_rows > 0 and (new_rows = 0 or baseline_rows - new_rows > ${Number(test.maxDrop)} * baseline_rows) as fails`;
     const deltaRows = `(select count(*) from ${delta})`;
     const recorded = verdicts?.measured.get(test.name)?.new_rows;
     if (recorded && /^\d+$/.test(recorded)) {
@@ -171,19 +170,17 @@ export function incrementalForm(
         update,
         schemas,
         note: `${onDelta}: the new count is the published count (measured by the published run) less its rows of the partitions plus the delta's`,
-        measurement: `select baseline_rows, new_rows, ${fails}
-  from (select ${literal(recorded)}::bigint as baseline_rows,
-               ${literal(recorded)}::bigint - (select count(*) from ${partitionRows(published, ident(update.column), partitions)} as m) + ${deltaRows} as new_rows) as counts`,
+        measurement: volumeMeasurementSql(test, `select ${literal(recorded)}::bigint as baseline_rows,
+               ${literal(recorded)}::bigint - (select count(*) from ${partitionRows(published, ident(update.column), partitions)} as m) + ${deltaRows} as new_rows`),
       };
     }
     return {
       update,
       schemas,
       note: `${onDelta}: the new count is the published count less its rows of the partitions plus the delta's`,
-      measurement: `select baseline_rows, new_rows, ${fails}
-  from (select published_rows.baseline_rows, published_rows.baseline_rows - published_rows.replaced_rows + ${deltaRows} as new_rows
+      measurement: volumeMeasurementSql(test, `select published_rows.baseline_rows, published_rows.baseline_rows - published_rows.replaced_rows + ${deltaRows} as new_rows
           from (select count(*) as baseline_rows, count(*) filter (where ${inPartitions(`m.${ident(update.column)}`, partitions)}) as replaced_rows
-                  from ${published} as m) as published_rows) as counts`,
+                  from ${published} as m) as published_rows`),
     };
   }
   // The other forms rest on M_out having passed the test when it was published.
@@ -303,18 +300,14 @@ select t.* from ${published} as t
  */
 export function wholeBuildVolumeForm(test: TestDefinition, schemas: SchemaNames, materialized: string | undefined, recorded: string | null | undefined, built?: number): IncrementalForm | undefined {
   if (test.kind !== 'row_count_change' || materialized !== 'table' || keptInRun(schemas, test.model)) return undefined;
-  const published = recorded && /^\d+$/.test(recorded) ? recorded : undefined;
-  if (published === undefined && built === undefined) return undefined;
-  const baselineRows = published !== undefined ? `${literal(published)}::bigint` : `(select count(*) from ${publishedRelation(test.model, schemas)})`;
-  const newRows = built !== undefined ? `${literal(String(built))}::bigint` : `(select count(*) from ${compiledRelation(test.model, schemas)})`;
+  const publishedRows = recorded && /^\d+$/.test(recorded) ? recorded : undefined;
+  if (publishedRows === undefined && built === undefined) return undefined;
   return {
     schemas,
     // the same two counts as the full test's: its message is theirs
     note: '',
-    measurement: `select baseline_rows, new_rows,
-       baseline_rows > 0 and (new_rows = 0 or baseline_rows - new_rows > ${Number(test.maxDrop)} * baseline_rows) as fails
-  from (select ${baselineRows} as baseline_rows, ${newRows} as new_rows) as counts`,
-    unpublishedMeasurement: `select null::bigint as baseline_rows, ${newRows} as new_rows, false as fails`,
+    measurement: measurementSql(test, schemas, { publishedRows, newRows: built }),
+    unpublishedMeasurement: measurementSql(test, schemas, { baseline: false, newRows: built }),
   };
 }
 

@@ -143,15 +143,16 @@ export interface Measurement {
 
 /**
  * One row: the counts a measured test is judged on, and `fails`. For row_count_change,
- * `baseline: false` measures the new rows only (nothing is published to compare with).
+ * `baseline: false` measures the new rows only (nothing is published to compare with); a count
+ * given (`publishedRows`, recorded by the published run; `newRows`, reported by the build) is taken
+ * instead of counting its table.
  */
-export function measurementSql(test: MeasuredTest, schemas: SchemaNames, options: { baseline?: boolean } = {}): string {
+export function measurementSql(test: MeasuredTest, schemas: SchemaNames, options: { baseline?: boolean; publishedRows?: string; newRows?: number } = {}): string {
   if (test.kind === 'row_count_change') {
-    const newRows = `(select count(*) from ${compiledRelation(test.model, schemas)})`;
+    const newRows = options.newRows !== undefined ? `${literal(String(options.newRows))}::bigint` : `(select count(*) from ${compiledRelation(test.model, schemas)})`;
     if (options.baseline === false) return `select null::bigint as baseline_rows, ${newRows} as new_rows, false as fails`;
-    return `select baseline_rows, new_rows,
-       baseline_rows > 0 and (new_rows = 0 or baseline_rows - new_rows > ${Number(test.maxDrop)} * baseline_rows) as fails
-  from (select (select count(*) from ${publishedRelation(test.model, schemas)}) as baseline_rows, ${newRows} as new_rows) as counts`;
+    const publishedRows = options.publishedRows !== undefined ? `${literal(options.publishedRows)}::bigint` : `(select count(*) from ${publishedRelation(test.model, schemas)})`;
+    return volumeMeasurementSql(test, `select ${publishedRows} as baseline_rows, ${newRows} as new_rows`);
   }
   const relation = compiledRelation(test.model, schemas);
   const rows = test.where ? `(select * from ${relation} where (${compileSql(withoutTrailingSemicolon(test.where), schemas).sql})) as t` : `${relation} as t`;
@@ -162,6 +163,16 @@ export function measurementSql(test: MeasuredTest, schemas: SchemaNames, options
 }
 
 /** Rows the measured test counts as failing: the rows lost, or the child rows without a parent. */
+/**
+ * The volume guard judged on a query of its two counts (`baseline_rows`, `new_rows`): every form of
+ * row_count_change, full or incremental, fails by this one rule.
+ */
+export function volumeMeasurementSql(test: RowCountChangeTest, counts: string): string {
+  return `select baseline_rows, new_rows,
+       baseline_rows > 0 and (new_rows = 0 or baseline_rows - new_rows > ${Number(test.maxDrop)} * baseline_rows) as fails
+  from (${counts}) as counts`;
+}
+
 export function measuredFailingRows(test: MeasuredTest, m: Measurement): number {
   if (!m.fails) return 0;
   return test.kind === 'row_count_change' ? Number(m.baseline_rows ?? 0) - Number(m.new_rows ?? 0) : Number(m.child_rows ?? 0) - Number(m.matched_rows ?? 0);
